@@ -1,0 +1,5 @@
+"""``python -m twinnet`` runs the command-line interface."""
+
+from twinnet.cli import main
+
+raise SystemExit(main())

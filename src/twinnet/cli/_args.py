@@ -1,0 +1,44 @@
+"""Argument types shared by the sub-commands: each raises a one-line argparse error."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
+    return value
+
+
+def layer_list(text: str) -> list[int]:
+    """``"100,20,5,1"`` -> ``[100, 20, 5, 1]``: positive widths, output width 1."""
+    try:
+        dims = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 100,20,5,1, got {text!r}"
+        ) from None
+    if len(dims) < 2:
+        raise argparse.ArgumentTypeError(f"expected at least an input and an output width, got {text!r}")
+    if min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"every layer width must be >= 1, got {text!r}")
+    if dims[-1] != 1:
+        raise argparse.ArgumentTypeError(
+            f"the output layer must have width 1 (one sigmoid unit), got {dims[-1]} in {text!r}"
+        )
+    return dims
