@@ -158,10 +158,14 @@ _PICKLE_ALLOWED = {
 }
 
 
+class _Refused(pickle.UnpicklingError):
+    pass
+
+
 class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module, name):
         if (module, name) not in _PICKLE_ALLOWED:
-            raise pickle.UnpicklingError(
+            raise _Refused(
                 f"refusing to unpickle {module}.{name}: only NumPy arrays and plain containers "
                 "are allowed"
             )
@@ -174,9 +178,9 @@ class _SafeUnpickler(pickle.Unpickler):
 def _safe_unpickle(raw: bytes, source: str):
     try:
         return _SafeUnpickler(io.BytesIO(raw)).load()
-    except pickle.UnpicklingError as exc:
+    except _Refused as exc:
         raise ValueError(f"{source}: not a safe data pickle ({exc}).") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
             ImportError, MemoryError, OverflowError) as exc:
         raise ValueError(f"{source}: empty, truncated or corrupted pickle ({type(exc).__name__}: {exc}).") from None
 
@@ -201,6 +205,8 @@ def _read_pickle(path: Path, source: str):
 
 
 def _read_npz(path: Path, source: str):
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{source}: not a valid .npz file (not a zip archive).")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
