@@ -1,0 +1,381 @@
+"""The TensorFlow/Keras twin of the NumPy network: same architecture, same weights, same training.
+
+``keras_model`` is the notebook's function with its bug fixed; ``to_keras`` / ``from_keras`` convert
+the parameters dict (the project's common currency) to and from a compiled Keras model; ``train``
+trains such a model the way ``twinnet.Network.fit`` trains the NumPy network, either with Keras's
+``model.fit`` (engine ``"fit"``) or with a compiled ``tf.function`` step (engine ``"tf-loop"``), so
+that the two loss curves can be compared number by number. TensorFlow is imported only when one of
+these functions is called.
+
+Layouts: the parameters dict holds ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape
+``(n_l, 1)``; a Keras ``Dense`` layer holds the transpose, a kernel of shape ``(n_{l-1}, n_l)`` and a
+bias of shape ``(n_l,)``.
+
+Why the twin agrees with the NumPy network to rounding error
+-----------------------------------------------------------
+- The loss. Keras 3's ``binary_crossentropy`` in the TensorFlow backend does not clip the
+  probabilities when they come from a sigmoid: it recognises the sigmoid's output (the ``Sigmoid``
+  op in a compiled graph, or the ``_keras_logits`` attribute Keras attaches to sigmoid outputs) and
+  computes ``tf.nn.sigmoid_cross_entropy_with_logits`` on the logits. That is the function
+  ``Network`` computes. The clipping to ``[1e-7, 1 - 1e-7]`` applies only to a probability tensor
+  with no logits behind it. The tests check this on a saturated output, where the two differ.
+- The dtype. Keras casts float inputs, the loss tracker and the optimizer's learning rate to
+  ``keras.config.floatx()`` (float32 by default), whatever the layers' dtype. The twin therefore
+  builds, compiles and trains inside :func:`floatx` set to the model's dtype, so that a float64
+  twin is float64 throughout (a learning rate of 0.1 rounded to float32 alone would move the loss
+  curve by about 1e-8). Call ``model.fit`` on a float64 twin inside ``with floatx("float64"):`` too.
+- The batches. ``train`` draws each epoch's batches with ``twinnet.nn.epoch_batches`` from
+  ``np.random.default_rng(seed)``, exactly as ``Network.fit`` does, and feeds them in that order.
+
+Example
+-------
+>>> import numpy as np
+>>> from twinnet import Network, keras_twin
+>>> X = np.random.default_rng(0).standard_normal((64, 3)); y = (X[:, 0] > 0).astype(int)
+>>> net = Network([3, 4, 1], seed=0)
+>>> model = keras_twin.to_keras(net.parameters, learning_rate=0.1)
+>>> history = keras_twin.train(model, X, y, epochs=5)
+>>> ours = net.fit(X, y, epochs=5, learning_rate=0.1)
+>>> bool(np.allclose(history["loss"], ours.history["loss"], rtol=1e-9))
+True
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+
+__all__ = ["keras_model", "to_keras", "from_keras", "train", "floatx", "make_optimizer",
+           "OPTIMIZERS", "HIDDEN_ACTIVATIONS", "TRAIN_ENGINES", "DTYPES"]
+
+#: Optimizer name -> keyword arguments of the Keras optimizer that ``Network`` reproduces exactly.
+OPTIMIZERS = {
+    "sgd": ("SGD", {}),
+    "momentum": ("SGD", {"momentum": 0.9, "nesterov": False}),
+    "adam": ("Adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+}
+#: Hidden activations, named as Keras names them (``leaky_relu`` has Keras 3's slope 0.2).
+HIDDEN_ACTIVATIONS = ("leaky_relu", "relu", "sigmoid", "tanh")
+#: How :func:`train` runs the training: Keras's ``model.fit`` or a compiled ``tf.function`` step.
+TRAIN_ENGINES = ("fit", "tf-loop")
+DTYPES = ("float32", "float64")
+
+
+def _import_keras():
+    try:
+        import keras  # noqa: F401  (Keras 3 ships with TensorFlow >= 2.16)
+        import tensorflow  # noqa: F401
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            "TensorFlow is not installed; the Keras twin needs it: pip install 'twinnet[tf]'"
+        ) from None
+    return keras
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise ValueError(
+            f"Unknown {name} {value!r}. Expected one of: " + ", ".join(repr(o) for o in sorted(options)) + "."
+        )
+
+
+@contextlib.contextmanager
+def floatx(dtype):
+    """Set ``keras.config.floatx()`` to ``dtype`` inside the block, restoring it afterwards.
+
+    Keras casts float inputs, its loss tracker and optimizer learning rates to ``floatx``; a float64
+    model must be built, compiled and trained inside ``with floatx("float64"):`` to stay float64.
+    """
+    _choice("dtype", dtype, DTYPES)
+    keras = _import_keras()
+    previous = keras.config.floatx()
+    keras.config.set_floatx(dtype)
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+
+
+def make_optimizer(name, learning_rate):
+    """A Keras optimizer by twinnet name: ``"sgd"``, ``"momentum"`` (SGD, 0.9) or ``"adam"``.
+
+    Create it inside :func:`floatx` so that its learning rate has the model's dtype.
+    """
+    _choice("optimizer", name, OPTIMIZERS)
+    keras = _import_keras()
+    cls, options = OPTIMIZERS[name]
+    return getattr(keras.optimizers, cls)(learning_rate=float(learning_rate), **options)
+
+
+def _check_learning_rate(learning_rate):
+    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(learning_rate) or learning_rate <= 0:
+        raise ValueError(f"learning_rate must be a finite number > 0; got learning_rate={learning_rate!r}.")
+
+
+def keras_model(layers_dims, learning_rate):
+    """The notebook's Keras network: ReLU hidden layers and one sigmoid unit, compiled with SGD.
+
+    Architecture and initializers are the notebook's: the first ``Dense`` layer keeps Keras's
+    default initializers (Glorot uniform kernel, zero bias), the others draw their kernel from
+    ``random_normal`` (standard deviation 0.05) with zero biases; the model is compiled with
+    ``binary_crossentropy`` and the ``accuracy`` metric, in Keras's default float32.
+
+    Parameters
+    ----------
+    layers_dims : list of int
+        ``[n_features, n_1, ..., 1]``.
+    learning_rate : float
+        Learning rate of plain SGD.
+
+    Returns
+    -------
+    model : keras.Sequential
+
+    Notes
+    -----
+    Two corrections to the notebook. It passed ``SGD(learning_rate==learning_rate)``: the
+    comparison ``True`` as the first positional argument, so Keras 2 silently trained at a
+    learning rate of 1.0 and Keras 3 rejects it; here ``SGD(learning_rate=learning_rate)``. It also
+    gave the input size with ``input_shape=`` on the first layer, deprecated in Keras 3; an
+    ``Input`` layer does the same. (For ``layers_dims`` without a hidden layer the notebook would
+    add a spurious ReLU layer; here the model is then the single sigmoid unit.)
+    """
+    dims = _check_layers_dims(layers_dims)
+    _check_learning_rate(learning_rate)
+    keras = _import_keras()
+    model = keras.Sequential([keras.Input(shape=(dims[0],))])
+    for l in range(1, len(dims)):
+        activation = "sigmoid" if l == len(dims) - 1 else "relu"
+        # the notebook's first Dense layer has no initializer arguments, hence Keras's defaults
+        initializers = {} if l == 1 else {"kernel_initializer": "random_normal", "bias_initializer": "zeros"}
+        model.add(keras.layers.Dense(dims[l], activation=activation, **initializers))
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=float(learning_rate)),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _check_layers_dims(layers_dims):
+    dims = list(layers_dims) if np.ndim(layers_dims) == 1 else []
+    if len(dims) < 2 or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
+        raise ValueError(f"layers_dims must be a list of at least two integers such as [100, 20, 5, 1]; "
+                         f"got layers_dims={layers_dims!r}.")
+    if min(dims) < 1:
+        raise ValueError(f"layers_dims must contain only positive widths; got layers_dims={dims}.")
+    if dims[-1] != 1:
+        raise ValueError(f"the output layer must have width 1 (one sigmoid unit); got layers_dims={dims}.")
+    return [int(d) for d in dims]
+
+
+def _check_parameters(parameters):
+    """Return the layer widths ``[n_0, ..., n_L]`` of a valid parameters dict."""
+    if not isinstance(parameters, dict) or not parameters:
+        raise ValueError(f"parameters must be a dict {{'W1', 'b1', ...}}; got {type(parameters).__name__}.")
+    L = len(parameters) // 2
+    expected = {f"{kind}{l}" for l in range(1, L + 1) for kind in "Wb"}
+    if set(parameters) != expected:
+        raise ValueError(f"parameters must have keys W1, b1, ..., W{L}, b{L}; got {sorted(parameters)}.")
+    dims = [np.shape(parameters["W1"])[1] if np.ndim(parameters["W1"]) == 2 else -1]
+    for l in range(1, L + 1):
+        W, b = np.asarray(parameters[f"W{l}"]), np.asarray(parameters[f"b{l}"])
+        if W.ndim != 2 or W.shape[1] != dims[-1] or b.shape != (W.shape[0], 1):
+            raise ValueError(
+                f"parameters W{l} must have shape (n_{l}, {dims[-1]}) and b{l} shape (n_{l}, 1); "
+                f"got W{l}.shape={W.shape}, b{l}.shape={b.shape}."
+            )
+        dims.append(W.shape[0])
+    if dims[-1] != 1:
+        raise ValueError(f"the output layer must have width 1; got W{L}.shape={np.shape(parameters[f'W{L}'])}.")
+    return dims
+
+
+def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64"):
+    """A compiled Keras model holding exactly ``parameters``.
+
+    Parameters
+    ----------
+    parameters : dict
+        ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, as
+        ``Network.parameters`` returns them.
+    learning_rate : float
+    optimizer : {"sgd", "momentum", "adam"}
+        Keras ``SGD()``, ``SGD(momentum=0.9)`` or ``Adam(epsilon=1e-7)``, Network's optimizers.
+    hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu"}
+    dtype : {"float64", "float32"}
+        Dtype of the layers, the optimizer's learning rate and the loss tracker.
+
+    Returns
+    -------
+    model : keras.Sequential
+        ``Dense`` layers with kernels ``W_l.T`` and biases ``b_l[:, 0]``, compiled with
+        ``binary_crossentropy`` (computed from the logits, see the module's notes) and ``accuracy``.
+    """
+    dims = _check_parameters(parameters)
+    _check_learning_rate(learning_rate)
+    _choice("optimizer", optimizer, OPTIMIZERS)
+    _choice("hidden_activation", hidden_activation, HIDDEN_ACTIVATIONS)
+    _choice("dtype", dtype, DTYPES)
+    keras = _import_keras()
+    with floatx(dtype):
+        model = keras.Sequential([keras.Input(shape=(dims[0],), dtype=dtype)])
+        for l in range(1, len(dims)):
+            activation = "sigmoid" if l == len(dims) - 1 else hidden_activation
+            # zeros: the weights are overwritten below, so no random draw is wasted
+            layer = keras.layers.Dense(dims[l], activation=activation, dtype=dtype,
+                                       kernel_initializer="zeros", bias_initializer="zeros")
+            model.add(layer)
+            layer.set_weights([np.asarray(parameters[f"W{l}"], dtype=dtype).T,
+                               np.asarray(parameters[f"b{l}"], dtype=dtype)[:, 0]])
+        model.compile(optimizer=make_optimizer(optimizer, learning_rate),
+                      loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def from_keras(model):
+    """The parameters dict of a Keras model made of ``Dense`` layers (the inverse of ``to_keras``).
+
+    Returns
+    -------
+    parameters : dict
+        ``W_l = kernel.T`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, in the
+        layers' dtype.
+    """
+    keras = _import_keras()
+    parameters = {}
+    dense = [layer for layer in model.layers if layer.weights]
+    for l, layer in enumerate(dense, start=1):
+        if not isinstance(layer, keras.layers.Dense) or not layer.use_bias:
+            raise ValueError(
+                f"from_keras expects Dense layers with biases only; layer {layer.name!r} is a "
+                f"{type(layer).__name__}."
+            )
+        kernel, bias = layer.get_weights()
+        parameters[f"W{l}"] = np.ascontiguousarray(kernel.T)
+        parameters[f"b{l}"] = bias.reshape(-1, 1)
+    if not parameters:
+        raise ValueError("from_keras: the model has no Dense layers.")
+    return parameters
+
+
+def _model_dtype(model):
+    return str(model.trainable_variables[0].dtype)
+
+
+def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engine="fit",
+          on_epoch_end=None):
+    """Train a compiled twin exactly as ``Network.fit`` trains the NumPy network.
+
+    Parameters
+    ----------
+    model : keras.Model
+        A compiled model, e.g. from :func:`to_keras`; it is trained in place.
+    X : ndarray of shape (m, n_features)
+    y : ndarray of shape (m,)
+        Labels 0 and 1.
+    epochs : int
+    batch_size : int, optional
+        ``None`` or ``>= m`` trains full-batch (no shuffle), as the notebook does.
+    shuffle : bool
+        Shuffle the examples at each epoch (mini-batches only).
+    seed : int, optional
+        Seed of the batch order: the same seed as ``Network.fit`` gives the same batches.
+    engine : {"fit", "tf-loop"}
+        ``"fit"``: Keras's ``model.fit``. ``"tf-loop"``: a ``tf.function`` step (forward pass, the
+        compiled loss, gradient tape, the model's optimizer) called from a Python loop, which
+        measures TensorFlow's arithmetic without ``model.fit``'s per-epoch machinery.
+    on_epoch_end : callable, optional
+        Called as ``on_epoch_end(epoch, loss)`` after each epoch (``epoch`` counts from 0).
+
+    Returns
+    -------
+    history : dict
+        ``"loss"`` and ``"accuracy"``, one value per epoch with Keras's semantics: the
+        batch-size-weighted mean over the epoch of each batch's loss before its update.
+    """
+    from twinnet.nn import epoch_batches
+
+    _choice("engine", engine, TRAIN_ENGINES)
+    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
+        raise ValueError(f"epochs must be an integer >= 1; got epochs={epochs!r}.")
+    dtype = _model_dtype(model)
+    _choice("the model's dtype", dtype, DTYPES)
+    X = np.asarray(X, dtype=dtype)
+    # a column of labels, as the model's output: Keras would otherwise reshape y itself
+    y = np.asarray(y, dtype=dtype).reshape(-1, 1)
+    if X.ndim != 2 or X.shape[0] != y.shape[0]:
+        raise ValueError(f"X must be (m, n_features) and y (m,); got X.shape={X.shape}, y.shape={y.shape[:1]}.")
+    m = X.shape[0]
+    full_batch = batch_size is None or batch_size >= m
+    if full_batch:
+        schedule = None
+    else:
+        rng = np.random.default_rng(seed)
+        schedule = [epoch_batches(rng, m, batch_size, shuffle) for _ in range(epochs)]
+    with floatx(dtype):
+        if engine == "fit":
+            return _train_fit(model, X, y, epochs, schedule, on_epoch_end)
+        return _train_loop(model, X, y, epochs, schedule, on_epoch_end)
+
+
+def _train_fit(model, X, y, epochs, schedule, on_epoch_end):
+    import keras
+    import tensorflow as tf
+
+    callbacks = []
+    if on_epoch_end is not None:
+        callbacks.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, float(logs["loss"]))))
+    if schedule is None:
+        # the notebook's own call: the whole training set as one batch, in its order
+        history = model.fit(X, y, batch_size=X.shape[0], epochs=epochs, shuffle=False,
+                            verbose=0, callbacks=callbacks)
+        return dict(history.history)
+    # Every epoch's batches, precomputed in Network's order, as one stream of index arrays; with
+    # steps_per_epoch set, Keras keeps reading the same iterator from one epoch to the next.
+    lengths = [len(batch) for batches in schedule for batch in batches]
+    indices = tf.RaggedTensor.from_row_lengths(np.concatenate([np.concatenate(b) for b in schedule]), lengths)
+    X_t, y_t = tf.constant(X), tf.constant(y)
+    stream = tf.data.Dataset.from_tensor_slices(indices).map(
+        lambda idx: (tf.gather(X_t, idx), tf.gather(y_t, idx)))
+    history = model.fit(stream, epochs=epochs, steps_per_epoch=len(schedule[0]), shuffle=False,
+                        verbose=0, callbacks=callbacks)
+    return dict(history.history)
+
+
+def _train_loop(model, X, y, epochs, schedule, on_epoch_end):
+    import tensorflow as tf
+
+    variables = model.trainable_variables
+    optimizer = model.optimizer
+    optimizer.build(variables)
+    spec = [tf.TensorSpec((None, X.shape[1]), X.dtype), tf.TensorSpec((None, 1), y.dtype)]
+
+    @tf.function(input_signature=spec)
+    def step(x, t):
+        with tf.GradientTape() as tape:
+            p = model(x, training=True)
+            # the compiled loss: binary cross-entropy from the sigmoid's logits, batch mean
+            loss = model.compute_loss(x=x, y=t, y_pred=p, training=True)
+        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.cast(p > 0.5, t.dtype), t), t.dtype))
+        return loss, correct
+
+    X_t, y_t = tf.constant(X), tf.constant(y)
+    m = X.shape[0]
+    history = {"loss": [], "accuracy": []}
+    for epoch in range(epochs):
+        if schedule is None:
+            loss, correct = step(X_t, y_t)
+            loss_sum = loss * m
+        else:
+            loss_sum = correct = 0.0
+            for idx in schedule[epoch]:
+                batch_loss, batch_correct = step(tf.gather(X_t, idx), tf.gather(y_t, idx))
+                loss_sum += batch_loss * len(idx)
+                correct += batch_correct
+        history["loss"].append(float(loss_sum) / m)
+        history["accuracy"].append(float(correct) / m)
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, history["loss"][-1])
+    return history
