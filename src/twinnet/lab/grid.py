@@ -57,6 +57,8 @@ def _learning_rate(value):
 
 
 def _layers(value):
+    if value is None:  # the data set's n_features,20,5,1, resolved by expand()
+        return None
     if (not isinstance(value, (list, tuple)) or len(value) < 2
             or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)):
         raise TypeError("a list of at least two positive integers such as [100, 20, 5, 1]")
@@ -84,7 +86,7 @@ def _dtype(value):
 #: grid key -> (check and normalize one value, default values)
 GRID_KEYS = {
     "data": (_name, ("synthetic",)),
-    "layers": (_layers, ((100, 20, 5, 1),)),
+    "layers": (_layers, (None,)),
     "learning_rate": (_learning_rate, (0.1,)),
     "epochs": (_positive_int, (250,)),
     "batch_size": (_batch_size, (None,)),
@@ -117,7 +119,8 @@ def check_grid(grid, *, source="grid"):
     ----------
     grid : dict
         Maps keys of :data:`GRID_KEYS` to a value or a list of values; missing keys take their
-        defaults. ``layers`` values are lists of widths, input first, output 1.
+        defaults (the notebook's experiment). ``layers`` values are lists of widths, input first,
+        output 1; by default ``n_features,20,5,1``.
     source : str
         Named in error messages (a file path, ``"--preset notebook"``, ...).
 
@@ -144,7 +147,7 @@ def check_grid(grid, *, source="grid"):
         values = grid.get(key, default)
         # A bare value is a one-value list; a flat list of ints under "layers" is one network.
         if not isinstance(values, (list, tuple)) or (key == "layers" and values
-                                                     and not isinstance(values[0], (list, tuple))):
+                                                     and isinstance(values[0], int)):
             values = [values]
         if len(values) == 0:
             raise ValueError(f"{source}: grid key {key!r} has no values; give at least one.")
@@ -222,12 +225,21 @@ def _digest(obj):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def expand(grid):
-    """All runs of a checked grid, in a stable order; ids are hashes of config, seed and engine."""
+def expand(grid, n_features=None):
+    """All runs of a checked grid, in a stable order; ids are hashes of config, seed and engine.
+
+    ``n_features`` maps each data set to its number of features; it resolves the default layers
+    (``None``) to the notebook's shape, ``n_features,20,5,1``.
+    """
     config_keys = [k for k in GRID_KEYS if k not in ("epochs", "seeds", "engines")]
     runs = []
     for values in itertools.product(*(grid[k] for k in config_keys)):
         config = dict(zip(config_keys, values), epochs=grid["epochs"])
+        if config["layers"] is None:
+            if n_features is None or config["data"] not in n_features:
+                raise ValueError(f"layers are not given and the number of features of data "
+                                 f"{config['data']!r} is unknown; give layers.")
+            config["layers"] = (n_features[config["data"]], 20, 5, 1)
         for seed, engine in itertools.product(grid["seeds"], grid["engines"]):
             fields = dict(config, seed=seed, engine=engine)
             run_id = _digest({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})

@@ -40,6 +40,16 @@ def _fsync_dir(path):
         os.close(fd)
 
 
+def _write_manifest(directory, manifest):
+    # write-then-rename: a crash leaves the old manifest or the new one, never half of one
+    tmp = Path(directory) / (MANIFEST + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=2)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, Path(directory) / MANIFEST)
+
+
 def read_manifest(directory):
     """Read and check ``DIR/manifest.json``.
 
@@ -133,13 +143,8 @@ class ResultStore:
             raise ValueError(f"--out {directory}: {what}, or choose another directory.")
         directory.mkdir(parents=True, exist_ok=True)
         manifest = {"format": FORMAT, "grid_hash": grid_hash, "n_runs": n_runs, "grid": grid,
-                    **(extra or {})}
-        tmp = directory / (MANIFEST + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, directory / MANIFEST)
+                    "sessions": [], **(extra or {})}
+        _write_manifest(directory, manifest)
         (directory / RESULTS).touch()
         _fsync_dir(directory)
         return cls(directory, manifest, [])
@@ -171,3 +176,8 @@ class ResultStore:
             os.fsync(f.fileno())
         self.rows.append(row)
         self.done.add(row["run_id"])
+
+    def record_session(self, session):
+        """Add one sweep invocation (its wall time, counts, executor) to the manifest."""
+        self.manifest.setdefault("sessions", []).append(session)
+        _write_manifest(self.directory, self.manifest)

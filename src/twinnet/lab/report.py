@@ -1,0 +1,465 @@
+"""The sweep report, rebuilt from the stored results without training anything.
+
+:func:`build_report` reads a sweep directory (:mod:`twinnet.lab.store`) and writes into it
+``summary.csv`` (one row per configuration, engine and epoch checkpoint, aggregated over seeds), the
+PNG figures of :mod:`twinnet.lab.report_plots`, and ``report.html``: one self-contained file with the
+figures embedded and a generated summary that answers the notebook's closing question in words and
+numbers: where the engines agree, where either wins, by how much.
+
+Example
+-------
+>>> from twinnet.lab.report import build_report
+>>> paths = build_report("twinnet-runs/sweep")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import html
+import json
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from twinnet.lab.store import read_manifest, read_results
+
+__all__ = ["build_report", "summary_rows", "summarize", "SUMMARY_FIELDS", "AGREE"]
+
+#: Two mean test accuracies closer than this (one half of a percentage point) count as a tie.
+AGREE = 0.005
+
+CONFIG_FIELDS = ("data", "layers", "learning_rate", "batch_size", "optimizer", "hidden_activation",
+                 "init", "dtype")
+SUMMARY_FIELDS = (*CONFIG_FIELDS, "depth", "width", "n_parameters", "engine", "epoch", "runs", "ok",
+                  "train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_accuracy_sd",
+                  "seconds", "ms_per_epoch")
+METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+# --------------------------------------------------------------------------- small helpers
+def _config_key(row):
+    return json.dumps({k: row["config"][k] for k in CONFIG_FIELDS}, sort_keys=True)
+
+
+def _depth(config):
+    return len(config["layers"]) - 2  # hidden layers
+
+
+def _width(config):
+    return max(config["layers"][1:-1], default=0)  # the widest hidden layer
+
+
+def _mean(values):
+    values = [v for v in values if v is not None]
+    return statistics.fmean(values) if values else float("nan")
+
+
+def _sd(values):
+    values = [v for v in values if v is not None]
+    return statistics.stdev(values) if len(values) > 1 else 0.0 if values else float("nan")
+
+
+def _final(row):
+    return row["checkpoints"][-1] if row["checkpoints"] else {}
+
+
+def _varying(rows):
+    """Configuration fields that take more than one value in the sweep (the rest is constant)."""
+    return [k for k in CONFIG_FIELDS if len({json.dumps(r["config"][k]) for r in rows}) > 1]
+
+
+def _label(config, fields):
+    parts = []
+    for key in fields or ("layers",):
+        value = config[key]
+        if key == "layers":
+            parts.append("layers " + "-".join(map(str, value)))
+        elif key == "learning_rate":
+            parts.append(f"lr {value:g}")
+        elif key == "batch_size":
+            parts.append("full batch" if value is None else f"batch {value}")
+        else:
+            parts.append(f"{key} {value}")
+    return ", ".join(parts)
+
+
+def _fmt(x, digits=3):
+    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _pp(x):
+    return f"{100 * x:.1f} pp"
+
+
+def _times(ratio):
+    return f"{ratio:.2g}×" if ratio < 10 else f"{ratio:.0f}×"
+
+
+# --------------------------------------------------------------------------- aggregation
+def summary_rows(rows):
+    """Aggregate over seeds: one dict per (configuration, engine, epoch checkpoint).
+
+    Metrics are means over the seeds whose run finished ``ok``; ``test_accuracy_sd`` is their
+    standard deviation (0 for one seed). ``runs`` counts every stored run, ``ok`` the finished ones.
+    """
+    groups = defaultdict(list)
+    for row in rows:
+        groups[(_config_key(row), row["engine"])].append(row)
+    out = []
+    for (key, engine), group in sorted(groups.items()):
+        config = group[0]["config"]
+        ok = [r for r in group if r["status"] == "ok"]
+        for epoch in config["epochs"]:
+            points = [next(p for p in r["checkpoints"] if p["epoch"] == epoch) for r in ok]
+            entry = {k: config[k] for k in CONFIG_FIELDS}
+            entry["layers"] = "-".join(map(str, config["layers"]))
+            entry.update(depth=_depth(config), width=_width(config),
+                         n_parameters=group[0]["n_parameters"], engine=engine, epoch=epoch,
+                         runs=len(group), ok=len(ok))
+            for metric in METRICS:
+                entry[metric] = _mean(p[metric] for p in points)
+            entry["test_accuracy_sd"] = _sd([p["test_accuracy"] for p in points])
+            entry["seconds"] = _mean(r["seconds"] for r in ok)
+            entry["ms_per_epoch"] = _mean(r["ms_per_epoch"] for r in ok)
+            out.append(entry)
+    return out
+
+
+def _factor_series(ok_rows, value_of, *, all_checkpoints=False):
+    """engine -> (x, mean, sd): test accuracy against a factor, with the spread over seeds.
+
+    For each seed, the accuracies of the runs with a given factor value are averaged over the other
+    hyperparameters; the mean and standard deviation of these per-seed averages are plotted.
+    """
+    cells = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for row in ok_rows:
+        points = row["checkpoints"] if all_checkpoints else [_final(row)]
+        for point in points:
+            x = point["epoch"] if all_checkpoints else value_of(row["config"])
+            cells[row["engine"]][x][row["seed"]].append(point["test_accuracy"])
+    series = {}
+    for engine, by_x in cells.items():
+        xs = sorted(by_x)
+        per_seed = [[_mean(values) for values in by_x[x].values()] for x in xs]
+        series[engine] = (xs, [_mean(v) for v in per_seed], [_sd(v) for v in per_seed])
+    return series
+
+
+def _reference(engines):
+    return "keras" if "keras" in engines else sorted(engines)[0]
+
+
+def _by_config(ok_rows):
+    """config key -> engine -> list of ok rows (one per seed)."""
+    out = defaultdict(lambda: defaultdict(list))
+    for row in ok_rows:
+        out[_config_key(row)][row["engine"]].append(row)
+    return out
+
+
+def _time_series(ok_rows):
+    by_config = _by_config(ok_rows)
+    engines = sorted({r["engine"] for r in ok_rows})
+    reference = _reference(engines)
+    times, ratios = defaultdict(lambda: ([], [])), defaultdict(lambda: ([], []))
+    for engines_rows in by_config.values():
+        for engine, group in engines_rows.items():
+            n, ms = group[0]["n_parameters"], _mean(r["ms_per_epoch"] for r in group)
+            times[engine][0].append(n)
+            times[engine][1].append(ms)
+            ref = engines_rows.get(reference)
+            if engine != reference and ref:
+                ratios[engine][0].append(n)
+                ratios[engine][1].append(ms / _mean(r["ms_per_epoch"] for r in ref))
+    return dict(times), dict(ratios), reference
+
+
+def _loss_panels(ok_rows, fields, limit=9):
+    by_config = _by_config(ok_rows)
+    panels = []
+    for engines_rows in list(by_config.values())[:limit]:
+        config = next(iter(engines_rows.values()))[0]["config"]
+        curves = {}
+        for engine, group in engines_rows.items():
+            length = min(len(r["loss_curve"]) for r in group)
+            stack = [[math.nan if v is None else v for v in r["loss_curve"][:length]] for r in group]
+            columns = list(zip(*stack))
+            curves[engine] = ([statistics.fmean(c) for c in columns], [min(c) for c in columns],
+                              [max(c) for c in columns])
+        panels.append((_label(config, fields), curves))
+    return panels, max(0, len(by_config) - limit)
+
+
+# --------------------------------------------------------------------------- the words
+def summarize(rows, manifest=None):
+    """The report's findings as a list of sentences, every claim with its numbers.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Result rows from :func:`twinnet.lab.store.read_results`.
+    manifest : dict, optional
+        The sweep's manifest, for its wall time.
+    """
+    ok = [r for r in rows if r["status"] == "ok"]
+    engines = sorted({r["engine"] for r in rows})
+    configs = {_config_key(r) for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    status = defaultdict(int)
+    for r in rows:
+        status[r["status"]] += 1
+    sessions = (manifest or {}).get("sessions", [])
+    wall = sum(s["seconds"] for s in sessions)
+    lines = [f"{len(rows)} runs ({', '.join(f'{n} {s}' for s, n in sorted(status.items()))}): "
+             f"{len(configs)} configurations × {len(seeds)} seeds × engines {', '.join(engines)}"
+             + (f"; sweep wall time {wall:.0f} s over {len(sessions)} session(s)." if sessions else ".")]
+    fields = _varying(rows)
+    if not ok:
+        return lines + ["No run finished ok, so there is nothing to compare."]
+    reference = _reference(engines)
+    by_config = _by_config(ok)
+    for engine in engines:
+        if engine != reference:
+            lines += _compare_pair(engine, reference, by_config, fields)
+    lines += _best(ok, engines, fields)
+    lines += _effects(ok)
+    bad = [r for r in rows if r["status"] != "ok"]
+    if bad:
+        first = bad[0]
+        lines.append(f"{len(bad)} run(s) did not finish ok; e.g. {first['engine']} with "
+                     f"{_label(first['config'], fields)}, seed {first['seed']}: "
+                     f"{first['status']}: {first['error']}")
+    return lines
+
+
+def _compare_pair(engine, reference, by_config, fields):
+    pairs, curve_gaps, gaps = [], [], []
+    wins = {engine: [], reference: []}
+    ratios = []
+    for engines_rows in by_config.values():
+        mine, theirs = engines_rows.get(engine), engines_rows.get(reference)
+        if not mine or not theirs:
+            continue
+        config = mine[0]["config"]
+        by_seed = {r["seed"]: r for r in theirs}
+        for r in mine:
+            other = by_seed.get(r["seed"])
+            if other is None:
+                continue
+            pairs.append(abs(_final(r)["test_accuracy"] - _final(other)["test_accuracy"]))
+            if r.get("same_trajectory", True) and other.get("same_trajectory", True):
+                curve_gaps.append(max((abs(a - b) for a, b in zip(r["loss_curve"], other["loss_curve"])
+                                       if a is not None and b is not None), default=0.0))
+        gap = _mean(_final(r)["test_accuracy"] for r in mine) - \
+            _mean(_final(r)["test_accuracy"] for r in theirs)
+        gaps.append(gap)
+        if abs(gap) > AGREE:
+            wins[engine if gap > 0 else reference].append((abs(gap), _label(config, fields)))
+        ratios.append((_mean(r["ms_per_epoch"] for r in mine) / _mean(r["ms_per_epoch"] for r in theirs),
+                       mine[0]["n_parameters"]))
+    if not pairs:
+        return [f"{engine} and {reference} share no configuration and seed, so they are not compared."]
+    same = sum(p == 0 for p in pairs)
+    lines = [f"Agreement, {engine} vs {reference}: over {len(pairs)} runs paired by configuration and "
+             f"seed, the final test accuracy is identical in {same} and differs by "
+             f"{_pp(statistics.fmean(pairs))} on average, {_pp(max(pairs))} at most."]
+    if curve_gaps:
+        lines[-1] += (f" Their training-loss curves (same initial weights, same batches) differ by "
+                      f"at most {max(curve_gaps):.2g} over all epochs.")
+    ties = len(gaps) - len(wins[engine]) - len(wins[reference])
+    sentence = (f"Accuracy, {engine} vs {reference}: tied (within {_pp(AGREE)}, mean over seeds) "
+                f"in {ties} of {len(gaps)} configurations")
+    for who in (engine, reference):
+        if wins[who]:
+            size, where = max(wins[who])
+            sentence += (f"; {who} more accurate in {len(wins[who])}, by up to {_pp(size)} "
+                         f"({where})")
+    lines.append(sentence + ".")
+    ratios.sort(key=lambda item: item[1])
+    values = [r for r, _ in ratios]
+    median = statistics.median(values)
+    faster, slower = (engine, reference) if median < 1 else (reference, engine)
+    speedup = [1 / r if median < 1 else r for r in values]
+    lines.append(
+        f"Speed: {faster} is faster than {slower} per epoch in "
+        f"{sum(s > 1 for s in speedup)} of {len(values)} configurations, {_times(statistics.median(speedup))} "
+        f"(median); {_times(speedup[0])} on the smallest network ({ratios[0][1]:,} parameters) and "
+        f"{_times(speedup[-1])} on the largest ({ratios[-1][1]:,}).")
+    return lines
+
+
+def _best(ok_rows, engines, fields):
+    lines = []
+    for engine in engines:
+        candidates = []
+        for group in _by_config(ok_rows).values():
+            runs = group.get(engine, [])
+            for epoch in (runs[0]["config"]["epochs"] if runs else []):
+                accuracy = [next(p for p in r["checkpoints"] if p["epoch"] == epoch)["test_accuracy"]
+                            for r in runs]
+                candidates.append((_mean(accuracy), _sd(accuracy), epoch, runs))
+        if candidates:
+            mean, sd, epoch, runs = max(candidates, key=lambda c: c[0])
+            lines.append(f"Best {engine}: {_label(runs[0]['config'], fields)}, {epoch} epochs: test "
+                         f"accuracy {mean:.3f} ± {sd:.3f} over {len(runs)} seed(s).")
+    return lines
+
+
+def _effects(ok_rows):
+    factors = {"depth (hidden layers)": _depth, "widest hidden layer": _width,
+               "learning rate": lambda c: c["learning_rate"]}
+    parts = []
+    for name, value_of in factors.items():
+        means = defaultdict(list)
+        for row in ok_rows:
+            means[value_of(row["config"])].append(_final(row)["test_accuracy"])
+        if len(means) > 1:
+            parts.append(f"{name} " + ", ".join(f"{x:g}: {_mean(v):.3f}" for x, v in sorted(means.items())))
+    epochs = defaultdict(list)
+    for row in ok_rows:
+        for point in row["checkpoints"]:
+            epochs[point["epoch"]].append(point["test_accuracy"])
+    if len(epochs) > 1:
+        parts.append("epochs " + ", ".join(f"{x}: {_mean(v):.3f}" for x, v in sorted(epochs.items())))
+    if not parts:
+        return []
+    return ["Effect of each hyperparameter on test accuracy (mean over all engines, seeds and the "
+            "other hyperparameters; final epoch unless epochs): " + "; ".join(parts) + "."]
+
+
+# --------------------------------------------------------------------------- files
+def _write_csv(entries, path):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
+        writer.writeheader()
+        for entry in entries:
+            writer.writerow({k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else
+                             ("full" if k == "batch_size" and v is None else v)
+                             for k, v in entry.items()})
+
+
+def _figures(rows, directory):
+    """Draw every figure; return (file name, caption) pairs in report order."""
+    from twinnet.lab import report_plots as rp
+
+    ok = [r for r in rows if r["status"] == "ok"]
+    if not ok:
+        return []
+    fields = _varying(rows)
+    figures = []
+    factors = [("accuracy_vs_depth.png", "depth (hidden layers)", _depth, False),
+               ("accuracy_vs_width.png", "widest hidden layer", _width, False),
+               ("accuracy_vs_learning_rate.png", "learning rate", lambda c: c["learning_rate"], True)]
+    for name, label, value_of, log_x in factors:
+        rp.plot_factor(_factor_series(ok, value_of), xlabel=label, path=directory / name, log_x=log_x)
+        figures.append((name, f"Test accuracy at the final epoch against {label}, averaged over the "
+                              "other hyperparameters; error bars: standard deviation over seeds."))
+    rp.plot_factor(_factor_series(ok, None, all_checkpoints=True), xlabel="epochs",
+                   path=directory / "accuracy_vs_epochs.png")
+    figures.append(("accuracy_vs_epochs.png", "Test accuracy at each epoch checkpoint (one training "
+                                              "run per configuration), averaged over the other "
+                                              "hyperparameters; error bars over seeds."))
+    times, ratios, reference = _time_series(ok)
+    rp.plot_time(times, directory / "time_vs_parameters.png")
+    figures.append(("time_vs_parameters.png", "Milliseconds per epoch against the number of "
+                                              "parameters (log-log), mean over seeds."))
+    if ratios:
+        rp.plot_time_ratio(ratios, reference, directory / "time_ratio.png")
+        figures.append(("time_ratio.png", f"Time per epoch of each engine divided by {reference}'s, "
+                                          "per configuration; below 1 is faster."))
+    panels, omitted = _loss_panels(ok, fields)
+    rp.plot_loss_overlays(panels, directory / "loss_curves.png", omitted=omitted)
+    figures.append(("loss_curves.png", "Training loss per epoch of every engine, per configuration: "
+                                       "mean over seeds, band from lowest to highest."))
+    return figures
+
+
+_CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}
+h1{font-size:1.6em}h2{font-size:1.2em;margin-top:2em}li{margin:.4em 0}
+figure{margin:1.5em 0}img{max-width:100%;border:1px solid #ddd}figcaption{font-size:.9em;color:#555}
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:right}
+th{background:#f3f3f3}td.t{text-align:left}"""
+
+
+def _html(summary, figures, entries, rows, manifest, directory):
+    esc = html.escape
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>twinnet sweep report</title><style>{_CSS}</style></head><body>",
+             "<h1>twinnet sweep: NumPy network vs its Keras twin</h1>",
+             "<h2>Summary</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in summary) + "</ul>"]
+    if figures:
+        parts.append("<h2>Figures</h2>")
+    for name, caption in figures:
+        data = base64.b64encode((directory / name).read_bytes()).decode("ascii")
+        parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{esc(name)}'>"
+                     f"<figcaption>{esc(caption)}</figcaption></figure>")
+    final = [e for e in entries if e["epoch"] == max(other["epoch"] for other in entries)]
+    columns = ("layers", "learning_rate", "batch_size", "optimizer", "hidden_activation", "engine",
+               "epoch", "ok", "test_accuracy", "test_accuracy_sd", "test_loss", "ms_per_epoch")
+    parts.append("<h2>Final epoch, mean over seeds</h2><p>Every checkpoint is in summary.csv.</p>"
+                 "<table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>")
+    for e in final:
+        cells = []
+        for c in columns:
+            v = e[c]
+            text = _fmt(v, 4) if isinstance(v, float) and c != "learning_rate" else \
+                ("full" if v is None else str(v))
+            cells.append(f"<td class='t'>{esc(text)}</td>" if isinstance(v, str) else f"<td>{esc(text)}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    bad = [r for r in rows if r["status"] != "ok"]
+    if bad:
+        parts.append("<h2>Runs that did not finish ok</h2><table><tr><th>engine</th><th>seed</th>"
+                     "<th>configuration</th><th>status</th><th>error</th></tr>")
+        for r in bad:
+            parts.append(f"<tr><td class='t'>{esc(r['engine'])}</td><td>{r['seed']}</td>"
+                         f"<td class='t'>{esc(_label(r['config'], CONFIG_FIELDS))}</td>"
+                         f"<td class='t'>{esc(r['status'])}</td><td class='t'>{esc(str(r['error']))}</td></tr>")
+        parts.append("</table>")
+    env = rows[-1]
+    versions = {}
+    for r in rows:
+        versions.update(r["versions"])
+    parts.append("<h2>Environment</h2><p>" + esc(", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
+                 + "<br>" + esc(", ".join(f"{k}: {v}" for k, v in env["machine"].items())) + "<br>"
+                 + esc(f"sessions: {json.dumps(manifest.get('sessions', []))}") + "</p></body></html>")
+    return "\n".join(parts)
+
+
+def build_report(directory):
+    """Write ``summary.csv``, the PNG figures and ``report.html`` into a sweep directory.
+
+    Parameters
+    ----------
+    directory : path-like
+        Made by ``twinnet sweep``; it is only read, except for the files written here.
+
+    Returns
+    -------
+    paths : list of pathlib.Path
+        The files written, ``report.html`` first.
+    summary : list of str
+        The generated findings, as in the report.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``directory`` does not exist.
+    ValueError
+        It is not a sweep directory, or holds no finished run.
+    """
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    rows = read_results(directory)
+    if not rows:
+        raise ValueError(f"{directory}: the sweep has no finished run yet; nothing to report.")
+    entries = summary_rows(rows)
+    _write_csv(entries, directory / "summary.csv")
+    figures = _figures(rows, directory)
+    summary = summarize(rows, manifest)
+    (directory / "report.html").write_text(_html(summary, figures, entries, rows, manifest, directory),
+                                           encoding="utf-8")
+    paths = [directory / "report.html", directory / "summary.csv"] + [directory / n for n, _ in figures]
+    return paths, summary

@@ -1,0 +1,150 @@
+"""Figures of a sweep report, drawn from plain series (no training, no result rows).
+
+Each function takes what :mod:`twinnet.lab.report` aggregated and writes one PNG. matplotlib is
+imported when a figure is drawn, with the Agg backend (files only, no window). Engines keep the
+colours of :data:`twinnet.lab.plots.ENGINE_STYLE`, the same as in ``twinnet compare``'s figures.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twinnet.lab.plots import ENGINE_STYLE
+
+__all__ = ["plot_factor", "plot_time", "plot_time_ratio", "plot_loss_overlays"]
+
+DPI = 110
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _style(engine):
+    colour, line, _ = ENGINE_STYLE.get(engine, ("black", "-", 1.0))
+    return colour, line
+
+
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    _pyplot().close(fig)
+
+
+def plot_factor(series, *, xlabel, path, log_x=False, title=None):
+    """Test accuracy against one hyperparameter, one line per engine with its spread over seeds.
+
+    Parameters
+    ----------
+    series : dict
+        engine -> (x, mean, std), three sequences of the same length: the factor's values, the
+        mean over seeds of the test accuracy, and its standard deviation over seeds.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    engines = sorted(series)
+    # engines that agree draw on top of each other: offset them a little along x to keep both visible
+    offsets = np.linspace(-0.04, 0.04, len(engines)) if len(engines) > 1 else [0.0]
+    for engine, offset in zip(engines, offsets):
+        x, mean, std = (np.asarray(v, dtype=float) for v in series[engine])
+        colour, line = _style(engine)
+        shifted = x * (1 + offset) if log_x else x + offset * (np.ptp(x) or 1)
+        ax.errorbar(shifted, mean, yerr=std, color=colour, linestyle=line, marker="o", capsize=4,
+                    label=engine)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
+    ax.set_title(title or f"test accuracy against {xlabel}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_time(series, path):
+    """Milliseconds per epoch against parameter count, log-log, one marker set per engine.
+
+    ``series``: engine -> (n_parameters, ms_per_epoch), one point per configuration (mean over
+    seeds).
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for engine in sorted(series):
+        n, ms = (np.asarray(v, dtype=float) for v in series[engine])
+        order = np.argsort(n)
+        colour, line = _style(engine)
+        ax.plot(n[order], ms[order], color=colour, linestyle=line, marker="o", label=engine)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("trainable parameters")
+    ax.set_ylabel("ms per epoch")
+    ax.set_title("training time per epoch against network size")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_time_ratio(series, reference, path):
+    """Each engine's ms per epoch over the reference engine's, per configuration.
+
+    ``series``: engine -> (n_parameters, ratio), one point per configuration; a ratio below 1 is
+    faster than ``reference``.
+    """
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for engine in sorted(series):
+        n, ratio = (np.asarray(v, dtype=float) for v in series[engine])
+        order = np.argsort(n)
+        colour, line = _style(engine)
+        ax.plot(n[order], ratio[order], color=colour, linestyle=line, marker="o",
+                label=f"{engine} / {reference}")
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("trainable parameters")
+    ax.set_ylabel(f"time per epoch relative to {reference}")
+    ax.set_title(f"time ratio to {reference} (below 1: faster)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    _save(fig, path)
+
+
+def plot_loss_overlays(panels, path, *, omitted=0):
+    """Training loss curves of every engine, one panel per configuration.
+
+    Parameters
+    ----------
+    panels : list of (title, dict)
+        The dict maps engine -> (mean curve, lowest curve, highest curve) over seeds, each a
+        sequence of one loss per epoch.
+    omitted : int
+        Configurations left out of the figure, said in its title.
+    """
+    plt = _pyplot()
+    n = len(panels)
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, (title, curves) in zip(axes.flat, panels):
+        for engine in sorted(curves):
+            mean, low, high = (np.asarray(c, dtype=float) for c in curves[engine])
+            epochs = np.arange(1, mean.size + 1)
+            colour, line = _style(engine)
+            ax.plot(epochs, mean, color=colour, linestyle=line, label=engine)
+            ax.fill_between(epochs, low, high, color=colour, alpha=0.15, linewidth=0)
+        ax.set_title(title, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.set_ylabel("training loss", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    suffix = f" ({omitted} more configurations in summary.csv)" if omitted else ""
+    fig.suptitle("loss curves: mean over seeds, band from lowest to highest" + suffix, fontsize=11)
+    _save(fig, path)

@@ -1,0 +1,356 @@
+"""The sweep: every run of a grid, in parallel through joblib, on local processes or a Dask cluster.
+
+:func:`plan` checks a grid against the data and the engines and lists its runs; :func:`run_sweep`
+executes them and appends one row per finished run to a :class:`~twinnet.lab.store.ResultStore`
+as it arrives, so that a sweep killed at any moment resumes where it stopped. One function,
+:func:`execute_run`, trains one run in a worker; it never raises: a run that diverges or fails
+comes back as a row saying so. A worker process that dies takes its runs with it; they are
+retried, alone, and a run that kills its worker ``max_attempts`` times is recorded as failed.
+
+Example
+-------
+>>> import tempfile
+>>> from twinnet.lab import grid, sweep
+>>> from twinnet.lab.store import ResultStore
+>>> runs, notes = sweep.plan(grid.check_grid({"data": "moons", "layers": [2, 4, 1],
+...                                           "epochs": [5, 10], "engines": ["numpy"]}))
+>>> store = ResultStore.create(tempfile.mkdtemp(), grid={}, grid_hash="x", n_runs=len(runs))
+>>> outcome = sweep.run_sweep(runs, store, jobs=1, show_progress=False)
+>>> outcome.counts
+{'ok': 1}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import platform
+import socket
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+__all__ = ["plan", "run_config", "execute_run", "run_sweep", "SweepOutcome", "environment",
+           "SCHEDULER_TIMEOUT"]
+
+#: Seconds to wait for a Dask scheduler (and its first worker) before saying it does not answer.
+SCHEDULER_TIMEOUT = 8
+
+# Thread-count variables read by BLAS, OpenMP (PyTorch) and TensorFlow when they start: set in a
+# worker before its first run imports them. threadpoolctl covers BLAS libraries already loaded.
+_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def run_config(spec):
+    """The lab's :class:`~twinnet.lab.engines.RunConfig` of a run: trained to its last checkpoint."""
+    from twinnet.lab.engines import RunConfig
+
+    return RunConfig(data=spec.data, layers=spec.layers, epochs=spec.epochs[-1],
+                     learning_rate=spec.learning_rate, batch_size=spec.batch_size,
+                     optimizer=spec.optimizer, hidden_activation=spec.hidden_activation,
+                     init=spec.init, dtype=spec.dtype, seed=spec.seed)
+
+
+def plan(grid):
+    """The runs of a checked grid, and notes on the runs left out.
+
+    Each data set is loaded once to check the layers' input width against its features. A run whose
+    engine cannot train its configuration (the notebook's functional network with Adam, say) is
+    left out with a note; an engine whose library is missing is an error.
+
+    Parameters
+    ----------
+    grid : dict
+        From :func:`twinnet.lab.grid.check_grid`.
+
+    Returns
+    -------
+    runs : list of RunSpec
+    notes : list of str
+
+    Raises
+    ------
+    ValueError
+        Layers that do not fit a data set, a missing engine library, or no run left at all.
+    """
+    from twinnet.lab.compare import load_split
+    from twinnet.lab.engines import ENGINES, RunConfig, installed, unsupported_reason
+    from twinnet.lab.grid import expand
+
+    for engine in grid["engines"]:
+        if not installed(engine):
+            spec = ENGINES[engine]
+            raise ValueError(f"engine {engine!r} needs {spec.module}, which is not installed"
+                             + (f": pip install 'twinnet[{spec.extra}]'." if spec.extra else "."))
+    shapes = {}
+    for data in grid["data"]:
+        split = load_split(RunConfig(data=data))
+        shapes[data] = split.X_train.shape
+    runs, skipped = [], Counter()
+    for spec in expand(grid, n_features={data: shape[1] for data, shape in shapes.items()}):
+        config = run_config(spec)
+        config.validate()
+        n_train, n_features = shapes[spec.data]
+        config.with_layers(n_features)
+        reason = unsupported_reason(spec.engine, config, n_train)
+        if reason:
+            skipped[f"{spec.engine}: {reason}"] += 1
+            continue
+        runs.append(spec)
+    notes = [f"left out {n} run(s) of {why}" for why, n in skipped.items()]
+    if not runs:
+        raise ValueError("the grid has no run that its engines can train: " + "; ".join(notes))
+    return runs, notes
+
+
+# --------------------------------------------------------------------------- one run, in a worker
+_ENVIRONMENT = None
+
+
+def environment():
+    """Library versions and a machine description of this process (computed once per process)."""
+    global _ENVIRONMENT
+    if _ENVIRONMENT is None:
+        from threadpoolctl import threadpool_info
+
+        import twinnet
+
+        blas = sorted({f"{lib.get('internal_api')} {lib.get('version')}" for lib in threadpool_info()
+                       if lib.get("user_api") == "blas"})
+        _ENVIRONMENT = {
+            "machine": {"host": socket.gethostname(), "platform": platform.platform(),
+                        "processor": platform.machine(), "cpus": os.cpu_count(), "blas": blas},
+            "versions": {"python": platform.python_version(), "twinnet": twinnet.__version__},
+        }
+    versions = _ENVIRONMENT["versions"]
+    # the libraries this process has loaded by now: a Keras run loads TensorFlow, a NumPy run does not
+    for module in ("numpy", "scipy", "sklearn", "tensorflow", "keras", "torch"):
+        if module in sys.modules and module not in versions:
+            versions[module] = getattr(sys.modules[module], "__version__", "?")
+    return _ENVIRONMENT
+
+
+@contextlib.contextmanager
+def _thread_limits(threads):
+    from threadpoolctl import threadpool_limits
+
+    if "tensorflow" not in sys.modules:
+        for name in _THREAD_ENV:
+            os.environ[name] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
+    with threadpool_limits(limits=threads):
+        yield
+
+
+def _finite(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _row(spec, *, status, error=None, result=None, checkpoints=(), attempts=1, threads=1):
+    env = environment()
+    row = {
+        "run_id": spec.run_id, "engine": spec.engine, "seed": spec.seed, "config": spec.config(),
+        "status": status, "error": error,
+        "n_parameters": sum(a * b + a for b, a in zip(spec.layers[:-1], spec.layers[1:])),
+        "checkpoints": list(checkpoints),
+        "loss_curve": [], "seconds": None, "ms_per_epoch": None,
+        "attempts": attempts, "threads": threads, "pid": os.getpid(),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": dict(env["versions"]), "machine": env["machine"],
+    }
+    if result is not None:
+        row["loss_curve"] = [_finite(float(v)) for v in result.loss_curve]
+        row["seconds"], row["ms_per_epoch"] = _finite(result.seconds), _finite(result.ms_per_epoch)
+        row["same_trajectory"], row["note"] = result.same_trajectory, result.note
+    return row
+
+
+def execute_run(spec, threads=1, attempt=1):
+    """Train one run and return its result row; never raises.
+
+    Parameters
+    ----------
+    spec : RunSpec
+    threads : int
+        BLAS, OpenMP and TensorFlow threads this run may use: the worker's share of the machine.
+    attempt : int
+        1 for a first try, more when a worker died running it before.
+
+    Returns
+    -------
+    dict
+        ``status`` is ``"ok"``, ``"diverged"`` or ``"failed"`` (with ``error``); ``checkpoints``
+        has one entry per epoch checkpoint with train/test loss and accuracy.
+    """
+    from twinnet.lab.compare import initial_parameters, load_split
+    from twinnet.lab.engines import run_engine
+
+    with _thread_limits(threads):
+        try:
+            config = run_config(spec)
+            split = load_split(config)
+            config = config.with_layers(split.X_train.shape[1])
+            result = run_engine(spec.engine, config, split, initial_parameters(config),
+                                checkpoints=spec.epochs)
+        except Exception as exc:  # noqa: BLE001  (any failure of one run is data, not a crash)
+            return _row(spec, status="failed", error=f"{type(exc).__name__}: {exc}",
+                        attempts=attempt, threads=threads)
+    status = "ok" if result.error is None else (
+        "diverged" if result.error.startswith("diverged") else "failed")
+    checkpoints = [{k: _finite(float(v)) if k != "epoch" else int(v) for k, v in point.items()}
+                   for point in result.checkpoints]
+    return _row(spec, status=status, error=result.error, result=result, checkpoints=checkpoints,
+                attempts=attempt, threads=threads)
+
+
+# --------------------------------------------------------------------------- the executor
+@dataclass
+class SweepOutcome:
+    """What a call of :func:`run_sweep` did: counts by status, the runs it skipped, its wall time."""
+
+    counts: dict
+    skipped: int
+    seconds: float
+    slots: int
+    threads: int
+
+
+@contextlib.contextmanager
+def _cluster(jobs, scheduler, dask_local):
+    """Configure joblib's backend; yield (parallel slots, threads per run or None, worker-death errors)."""
+    from joblib import parallel_config
+    from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+    if scheduler is None and dask_local is None:
+        with parallel_config(backend="loky", n_jobs=jobs):
+            yield jobs, max(1, (os.cpu_count() or 1) // jobs), (TerminatedWorkerError,)
+        return
+    import logging
+
+    from distributed import Client, LocalCluster
+    from distributed.scheduler import KilledWorker
+
+    with contextlib.ExitStack() as stack:
+        if scheduler is not None:
+            try:
+                client = stack.enter_context(Client(scheduler, timeout=SCHEDULER_TIMEOUT))
+            except (OSError, TimeoutError) as exc:
+                raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answered within "
+                                 f"{SCHEDULER_TIMEOUT} s ({type(exc).__name__}); start one with "
+                                 "'dask scheduler' or check the address.") from None
+            try:
+                client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT)
+            except TimeoutError:
+                raise ValueError(f"--scheduler {scheduler}: the scheduler answers but has no worker "
+                                 f"after {SCHEDULER_TIMEOUT} s; start some with 'dask worker "
+                                 f"{scheduler}'.") from None
+        else:
+            cluster = stack.enter_context(LocalCluster(
+                n_workers=dask_local, threads_per_worker=1, processes=True, dashboard_address=None,
+                silence_logs=logging.ERROR))
+            client = stack.enter_context(Client(cluster))
+        stack.enter_context(parallel_config(backend="dask", n_jobs=-1))
+        slots = sum(client.nthreads().values())
+        # Each run's share of its host: the host's CPUs over the worker threads running there.
+        cpus = client.run(os.cpu_count)
+        hosts, host_cpus = Counter(), {}
+        for address, info in client.scheduler_info()["workers"].items():
+            hosts[info["host"]] += info["nthreads"]
+            host_cpus[info["host"]] = cpus[address]
+        threads = max(1, min(host_cpus[host] // n for host, n in hosts.items()))
+        yield slots, threads, (KilledWorker,)
+
+
+def run_sweep(runs, store, *, jobs=1, scheduler=None, dask_local=None, threads=None,
+              show_progress=True, max_attempts=3, run=execute_run):
+    """Execute the runs not yet in ``store``, appending each row as soon as it arrives.
+
+    Parameters
+    ----------
+    runs : list of RunSpec
+    store : ResultStore
+        Runs already there are skipped; each new row is on disk before it is counted.
+    jobs : int
+        Local worker processes (joblib's loky backend), when neither Dask option is given.
+    scheduler : str, optional
+        Address of a Dask scheduler, ``tcp://HOST:PORT``.
+    dask_local : int, optional
+        Start a local Dask cluster of that many single-threaded worker processes for this sweep.
+    threads : int, optional
+        Threads per run; default: the machine's CPUs over the parallel slots.
+    show_progress : bool
+        A progress bar with ETA on stderr.
+    max_attempts : int
+        A run whose worker dies is retried, alone, until it has been tried this many times.
+    run : callable
+        ``run(spec, threads, attempt) -> row``, by default :func:`execute_run`.
+
+    Returns
+    -------
+    SweepOutcome
+    """
+    from joblib import Parallel, delayed
+    from rich.console import Console
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    start = time.perf_counter()
+    todo = [spec for spec in runs if spec.run_id not in store.done]
+    counts = Counter()
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    with _cluster(jobs, scheduler, dask_local) as (slots, default_threads, worker_died), \
+            Progress(*columns, console=Console(stderr=True), disable=not show_progress) as bar:
+        threads = threads or default_threads
+        task = bar.add_task("sweep", total=len(runs), completed=len(runs) - len(todo))
+
+        def finish(row):
+            if row["run_id"] in store.done:  # a result that raced with a worker's death
+                return
+            store.append(row)
+            counts[row["status"]] += 1
+            bar.update(task, advance=1, description="sweep " + " ".join(
+                f"{status} {n}" for status, n in sorted(counts.items())))
+
+        pending = {spec.run_id: spec for spec in todo}
+        attempts = Counter()
+        suspects = []  # runs in flight when a worker died: retried one at a time to find the culprit
+        while pending:
+            batch = [suspects.pop(0)] if suspects else [s for s in pending.values()]
+            dispatched = []
+
+            def tasks():
+                for spec in batch:
+                    dispatched.append(spec)
+                    yield delayed(run)(spec, threads, attempts[spec.run_id] + 1)
+
+            try:
+                # one task per batch, no more queued than there are workers: when a worker dies,
+                # the runs dispatched but not finished are exactly the ones it may have killed
+                for row in Parallel(return_as="generator_unordered", batch_size=1,
+                                    pre_dispatch="n_jobs")(tasks()):
+                    finish(row)
+                    pending.pop(row["run_id"], None)
+            except worker_died as exc:
+                lost = [spec for spec in dispatched if spec.run_id in pending]
+                if not lost:
+                    continue
+                if len(batch) > 1:
+                    suspects.extend(spec for spec in lost if spec not in suspects)
+                    continue
+                spec = lost[0]
+                attempts[spec.run_id] += 1
+                if attempts[spec.run_id] >= max_attempts:
+                    finish(_row(spec, status="failed", attempts=attempts[spec.run_id],
+                                threads=threads,
+                                error=f"the worker process died {attempts[spec.run_id]} times "
+                                      f"running this run ({type(exc).__name__})"))
+                    pending.pop(spec.run_id)
+                else:
+                    suspects.insert(0, spec)
+    return SweepOutcome(dict(counts), len(runs) - len(todo), time.perf_counter() - start, slots, threads)
