@@ -1,0 +1,141 @@
+"""``twinnet sweep``: train a grid of configurations x seeds x engines in parallel, crash-safely."""
+
+from __future__ import annotations
+
+import argparse
+
+from twinnet.cli._args import layer_list, positive_int
+
+DESCRIPTION = """\
+Train every combination of the grid's values, for every seed and engine, in parallel: local worker
+processes (--jobs, the default), a Dask cluster (--scheduler tcp://HOST:PORT) or a throwaway local
+Dask cluster (--dask-local N). The grid comes from --preset, --grid FILE (TOML, keys as the
+options below with underscores: learning_rate = [0.01, 0.1], layers = [[100, 20, 1]], batch_size =
+["full", 64]) and the options, which replace the file's values of their key. Each option repeats
+or takes comma-separated values. Epoch values are checkpoints of one run: a run trained for 1000
+epochs records its metrics at 100 and 250 on the way.
+
+Each finished run is one line of OUT/results.jsonl, on disk before the next is counted; a killed
+sweep continues with --resume (no options: the same grid). Then: twinnet report OUT."""
+
+
+def _values(convert, what):
+    def parse(text):
+        try:
+            return [convert(part.strip()) for part in text.split(",")]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+    return parse
+
+
+def _int(text):
+    return int(text)
+
+
+def _batch(text):
+    return "full" if text == "full" else int(text)
+
+
+#: grid key -> (option, type of each value, metavar)
+GRID_OPTIONS = {
+    "data": ("--data", _values(str, "data set names"), "NAME|PATH"),
+    "learning_rate": ("--learning-rate", _values(float, "numbers such as 0.01,0.1"), "LR,..."),
+    "epochs": ("--epochs", _values(_int, "integers such as 100,250,1000"), "E,..."),
+    "batch_size": ("--batch-size", _values(_batch, "integers or 'full'"), "B|full,..."),
+    "optimizer": ("--optimizer", _values(str, "optimizer names"), "NAME,..."),
+    "hidden_activation": ("--hidden-activation", _values(str, "activation names"), "NAME,..."),
+    "init": ("--init", _values(str, "initializer names"), "NAME,..."),
+    "dtype": ("--dtype", _values(str, "float32 or float64"), "DTYPE,..."),
+    "seeds": ("--seeds", _values(_int, "integers such as 0,1,2"), "S,..."),
+    "engines": ("--engines", _values(str, "engine names such as numpy,keras"), "E,..."),
+}
+
+
+def register(sub):
+    from twinnet.lab.grid import GRID_KEYS, PRESETS
+
+    p = sub.add_parser("sweep", help="train a hyperparameter grid in parallel (joblib, Dask)",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--preset", choices=sorted(PRESETS),
+                        help="a ready grid; notebook: the notebook's suggestions, ~10 min on 2 cores")
+    source.add_argument("--grid", metavar="FILE", help="a TOML file of grid values")
+    p.add_argument("--layers", type=layer_list, action="append", metavar="N0,N1,...,1",
+                   help="one network's widths, input first, output 1; repeat for several "
+                   "(default: n_features,20,5,1)")
+    for key, (option, parse, metavar) in GRID_OPTIONS.items():
+        default = ",".join("full" if v is None else str(v) for v in GRID_KEYS[key][1])
+        p.add_argument(option, dest=key, type=parse, action="append", metavar=metavar,
+                       help=f"(default: {default})")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=positive_int, default=None,
+                       help="local worker processes (default: the number of CPUs)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a running Dask scheduler")
+    where.add_argument("--dask-local", type=positive_int, metavar="N",
+                       help="start a local Dask cluster of N worker processes for this sweep")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="BLAS/TensorFlow threads per run (default: CPUs / parallel runs)")
+    p.add_argument("--out", default="twinnet-runs/sweep", metavar="DIR",
+                   help="results directory (default: twinnet-runs/sweep)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the sweep in --out, skipping its finished runs")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def _grid(args, manifest):
+    """The checked grid from the preset or file, the options, or (resuming) the manifest."""
+    from twinnet.lab.grid import PRESETS, check_grid, load_toml
+
+    options = {key: [v for values in getattr(args, key) for v in values]
+               for key in ("layers", *GRID_OPTIONS) if getattr(args, key) is not None}
+    if args.preset:
+        base, source = dict(PRESETS[args.preset]), f"--preset {args.preset}"
+    elif args.grid:
+        base, source = dict(load_toml(args.grid)), f"--grid {args.grid}"
+    elif manifest is not None and not options:
+        return check_grid(manifest["grid"], source=f"the grid of {args.out}")
+    elif not options:
+        raise ValueError("empty grid: give --preset notebook, --grid FILE or grid options such as "
+                         "--layers 100,20,5,1 --learning-rate 0.01,0.1.")
+    else:
+        base, source = {}, "the options"
+    return check_grid({**base, **options}, source=source)
+
+
+def run(args):
+    import os
+    import sys
+    import time
+
+    from twinnet.lab.grid import grid_hash
+    from twinnet.lab.store import ResultStore, read_manifest
+    from twinnet.lab.sweep import plan, run_sweep
+
+    manifest = read_manifest(args.out) if args.resume else None
+    grid = _grid(args, manifest)
+    runs, notes = plan(grid)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    digest = grid_hash(runs)
+    serial = {k: [list(v) if isinstance(v, tuple) else v for v in values] for k, values in grid.items()}
+    if args.resume:
+        store = ResultStore.resume(args.out, grid_hash=digest)
+    else:
+        store = ResultStore.create(args.out, grid=serial, grid_hash=digest, n_runs=len(runs),
+                                   extra={"preset": args.preset, "notes": notes})
+    jobs = args.jobs or os.cpu_count() or 1
+    where = (f"Dask scheduler {args.scheduler}" if args.scheduler else
+             f"local Dask cluster of {args.dask_local} workers" if args.dask_local else
+             f"{jobs} local processes")
+    print(f"sweep: {len(runs)} runs ({len(store.done)} already done) on {where} -> {args.out}",
+          file=sys.stderr)
+    started = time.time()
+    outcome = run_sweep(runs, store, jobs=jobs, scheduler=args.scheduler, dask_local=args.dask_local,
+                        threads=args.threads, show_progress=not args.no_progress)
+    store.record_session({"started": started, "seconds": round(outcome.seconds, 3), "where": where,
+                          "slots": outcome.slots, "threads": outcome.threads, "counts": outcome.counts})
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing to do"
+    print(f"sweep: {counts} in {outcome.seconds:.1f} s; {len(store.done)}/{len(runs)} runs in "
+          f"{args.out}. Next: twinnet report {args.out}")
+    return 0

@@ -1,0 +1,182 @@
+"""The sweep's grid (validation, TOML, run ids) and its crash-safe results store."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from twinnet.lab import grid as G
+from twinnet.lab.store import RESULTS, ResultStore, read_manifest, read_results
+
+SMALL = {"data": "moons", "layers": [[2, 8, 1], [2, 4, 4, 1]], "learning_rate": [0.1, 1.0],
+         "epochs": [20, 5, 10], "seeds": [0, 1, 2], "engines": ["numpy", "functional"]}
+
+
+# --------------------------------------------------------------------------- grid
+def test_expansion_counts_runs_and_treats_epochs_as_checkpoints():
+    grid = G.check_grid(SMALL)
+    runs = G.expand(grid)
+    # 2 layers x 2 learning rates x 3 seeds x 2 engines; the 3 epoch values are one run each
+    assert len(runs) == 2 * 2 * 3 * 2
+    assert {run.epochs for run in runs} == {(5, 10, 20)}
+    assert len({run.run_id for run in runs}) == len(runs)
+    assert {(run.layers, run.learning_rate, run.seed, run.engine) for run in runs} == {
+        (layers, lr, seed, engine) for layers in [(2, 8, 1), (2, 4, 4, 1)] for lr in (0.1, 1.0)
+        for seed in (0, 1, 2) for engine in ("numpy", "functional")}
+
+
+def test_run_ids_depend_on_the_run_not_on_how_the_grid_was_written():
+    a = G.expand(G.check_grid(SMALL))
+    reordered = dict(reversed(list(SMALL.items())), learning_rate=[1, 0.1], seeds=[2, 1, 0, 0])
+    b = G.expand(G.check_grid(reordered))
+    assert {r.run_id for r in a} == {r.run_id for r in b}
+    assert G.grid_hash(a) == G.grid_hash(b)
+    changed = G.expand(G.check_grid(dict(SMALL, epochs=[5, 10, 30])))
+    assert not {r.run_id for r in a} & {r.run_id for r in changed}
+    assert G.grid_hash(changed) != G.grid_hash(a)
+
+
+def test_run_ids_are_the_same_in_another_process():
+    # str hashing is salted per process; the ids must not be
+    code = ("from twinnet.lab import grid as G; import json, sys; "
+            "print(json.dumps([r.run_id for r in G.expand(G.check_grid(json.loads(sys.argv[1])))]))")
+    out = subprocess.run([sys.executable, "-c", code, json.dumps(SMALL)], capture_output=True,
+                         text=True, check=True, env={**os.environ, "PYTHONHASHSEED": "123"})
+    assert json.loads(out.stdout) == [r.run_id for r in G.expand(G.check_grid(SMALL))]
+
+
+def test_defaults_are_the_notebook_experiment_and_scalars_are_one_value_lists():
+    grid = G.check_grid({"learning_rate": 0.5, "layers": [100, 20, 1]})
+    assert grid["learning_rate"] == (0.5,) and grid["layers"] == ((100, 20, 1),)
+    assert grid["data"] == ("synthetic",) and grid["epochs"] == (250,) and grid["batch_size"] == (None,)
+    [run] = G.expand(G.check_grid({"seeds": 3}), n_features={"synthetic": 100})
+    assert run.layers == (100, 20, 5, 1) and run.seed == 3 and run.engine == "numpy"
+    assert G.check_grid({"batch_size": ["full", 32]})["batch_size"] == (None, 32)
+
+
+@pytest.mark.parametrize("grid, match", [
+    ({}, "the grid is empty"),
+    ({"learnig_rate": [0.1]}, "unknown grid key 'learnig_rate'. Expected one of: data, layers"),
+    ({"learning_rate": []}, "grid key 'learning_rate' has no values"),
+    ({"learning_rate": ["fast"]}, r"grid key 'learning_rate' expects a number > 0; got 'fast' \(str\)"),
+    ({"learning_rate": [-1]}, "grid key 'learning_rate' expects a finite number > 0; got -1"),
+    ({"epochs": [10.5]}, r"grid key 'epochs' expects an integer >= 1; got 10.5 \(float\)"),
+    ({"epochs": [True]}, "grid key 'epochs' expects an integer >= 1; got True"),
+    ({"seeds": [-1]}, "grid key 'seeds' expects an integer >= 0; got -1"),
+    ({"layers": [[100, 20, 2]]}, "grid key 'layers' expects a list of layer widths ending in 1"),
+    ({"layers": [[100]]}, "grid key 'layers' expects a list of at least two positive integers"),
+    ({"batch_size": ["half"]}, "grid key 'batch_size' expects an integer >= 1 or \"full\"; got 'half'"),
+    ({"dtype": ["float16"]}, "grid key 'dtype' expects 'float32' or 'float64'; got 'float16'"),
+    ({"engines": ["jax"]}, "unknown engines 'jax' in the grid. Expected one of: "),
+    ({"optimizer": ["rmsprop"]}, "unknown optimizer 'rmsprop' in the grid. Expected one of: 'adam'"),
+    ({"hidden_activation": ["gelu"]}, "unknown hidden_activation 'gelu'"),
+    ({"init": ["zeros"]}, "unknown init 'zeros'"),
+])
+def test_bad_grids_are_refused_naming_the_key(grid, match):
+    with pytest.raises(ValueError, match=match):
+        G.check_grid(grid)
+
+
+def test_toml_grid_file(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text('data = "moons"\nlayers = [[2, 8, 1], [2, 4, 1]]\nlearning_rate = [0.1, 1]\n'
+                    'epochs = [5, 10]\nbatch_size = ["full", 32]\nseeds = [0, 1]\n'
+                    'engines = ["numpy"]\n')
+    grid = G.load_toml(path)
+    assert grid["layers"] == ((2, 8, 1), (2, 4, 1)) and grid["learning_rate"] == (0.1, 1.0)
+    assert len(G.expand(grid)) == 2 * 2 * 2 * 2
+
+
+@pytest.mark.parametrize("text, match", [
+    ("", "the grid is empty"),
+    ("learning_rat = [0.1]\n", "unknown grid key 'learning_rat'"),
+    ('epochs = ["ten"]\n', r"grid key 'epochs' expects an integer >= 1; got 'ten' \(str\)"),
+    ("layers = [[2, 8, 1]\n", "not valid TOML"),
+])
+def test_bad_toml_files_name_the_file_and_the_key(tmp_path, text, match):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match) as info:
+        G.load_toml(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_toml_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        G.load_toml(tmp_path / "absent.toml")
+
+
+# --------------------------------------------------------------------------- store
+def _store(tmp_path, grid_hash="h1"):
+    return ResultStore.create(tmp_path / "sweep", grid={"seeds": [0]}, grid_hash=grid_hash, n_runs=3)
+
+
+def test_rows_are_appended_and_read_back_in_order(tmp_path):
+    store = _store(tmp_path)
+    for i in range(3):
+        store.append({"run_id": f"r{i}", "status": "ok", "value": i / 3})
+    rows = read_results(tmp_path / "sweep")
+    assert [r["run_id"] for r in rows] == ["r0", "r1", "r2"] and rows[1]["value"] == 1 / 3
+    assert read_manifest(tmp_path / "sweep")["grid_hash"] == "h1"
+    resumed = ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
+    assert resumed.done == {"r0", "r1", "r2"}
+
+
+def test_non_finite_numbers_are_refused_so_the_file_stays_json(tmp_path):
+    store = _store(tmp_path)
+    with pytest.raises(ValueError, match="Out of range float"):
+        store.append({"run_id": "r0", "loss": float("nan")})
+
+
+@pytest.mark.parametrize("tail, why", [
+    (b'{"run_id": "r2", "sta', "no end of line"),  # killed in the middle of a write
+    (b'{"run_id": "r2", "sta\n', "JSONDecodeError"),  # a torn line that ends with a newline
+    (b"\x00\x00\x00\n", "JSONDecodeError"),  # a file system that zero-fills after a crash
+])
+def test_a_corrupted_last_line_is_reported_and_skipped_then_cut_off_on_resume(tmp_path, capsys, tail, why):
+    store = _store(tmp_path)
+    store.append({"run_id": "r0", "status": "ok"})
+    store.append({"run_id": "r1", "status": "ok"})
+    path = tmp_path / "sweep" / RESULTS
+    good = path.read_bytes()
+    with open(path, "ab") as f:
+        f.write(tail)
+    assert [r["run_id"] for r in read_results(tmp_path / "sweep")] == ["r0", "r1"]
+    err = capsys.readouterr().err
+    length = len(tail.rstrip(b"\n"))
+    assert f"skipped corrupted last line 3 ({length} bytes, {why})" in err
+    resumed = ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
+    assert "It is removed; that run will be done again" in capsys.readouterr().err
+    assert path.read_bytes() == good and resumed.done == {"r0", "r1"}
+    resumed.append({"run_id": "r2", "status": "ok"})
+    assert [r["run_id"] for r in read_results(tmp_path / "sweep")] == ["r0", "r1", "r2"]
+
+
+def test_a_corrupted_line_before_the_last_is_an_error(tmp_path):
+    store = _store(tmp_path)
+    store.append({"run_id": "r0", "status": "ok"})
+    path = tmp_path / "sweep" / RESULTS
+    path.write_bytes(b"garbage\n" + path.read_bytes())
+    with pytest.raises(ValueError, match="line 1 is corrupted"):
+        read_results(tmp_path / "sweep")
+
+
+def test_store_refuses_other_sweeps_and_other_directories(tmp_path):
+    _store(tmp_path)
+    with pytest.raises(ValueError, match="made with a different grid \\(grid hash h1, this one h2\\)"):
+        ResultStore.resume(tmp_path / "sweep", grid_hash="h2")
+    with pytest.raises(ValueError, match="already holds a sweep; add --resume"):
+        _store(tmp_path)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="is not empty"):
+        ResultStore.create(tmp_path / "other", grid={}, grid_hash="h", n_runs=1)
+    with pytest.raises(ValueError, match="not a sweep directory \\(no manifest.json\\)"):
+        ResultStore.resume(tmp_path / "other", grid_hash="h")
+    with pytest.raises(FileNotFoundError, match="no such directory"):
+        read_results(tmp_path / "absent")
+    (tmp_path / "other" / "manifest.json").write_text('{"format": "something else"}')
+    with pytest.raises(ValueError, match="not a twinnet sweep manifest"):
+        read_manifest(tmp_path / "other")
