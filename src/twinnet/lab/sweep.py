@@ -15,7 +15,8 @@ Example
 >>> runs, notes = sweep.plan(grid.check_grid({"data": "moons", "layers": [2, 4, 1],
 ...                                           "epochs": [5, 10], "engines": ["numpy"]}))
 >>> store = ResultStore.create(tempfile.mkdtemp(), grid={}, grid_hash="x", n_runs=len(runs))
->>> outcome = sweep.run_sweep(runs, store, jobs=1, show_progress=False)
+>>> with sweep.executor(jobs=1) as where:
+...     outcome = sweep.run_sweep(runs, store, where, show_progress=False)
 >>> outcome.counts
 {'ok': 1}
 """
@@ -33,8 +34,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-__all__ = ["plan", "run_config", "execute_run", "run_sweep", "SweepOutcome", "environment",
-           "SCHEDULER_TIMEOUT"]
+__all__ = ["plan", "run_config", "execute_run", "executor", "Executor", "run_sweep", "SweepOutcome",
+           "environment", "SCHEDULER_TIMEOUT"]
 
 #: Seconds to wait for a Dask scheduler (and its first worker) before saying it does not answer.
 SCHEDULER_TIMEOUT = 8
@@ -135,14 +136,25 @@ def environment():
 
 
 @contextlib.contextmanager
-def _thread_limits(threads):
+def _thread_limits(threads, library):
+    """Limit BLAS, OpenMP and ``library`` (the engine's TensorFlow or PyTorch) to ``threads``."""
     from threadpoolctl import threadpool_limits
 
-    if "tensorflow" not in sys.modules:
-        for name in _THREAD_ENV:
-            os.environ[name] = str(threads)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(threads)
+    for name in _THREAD_ENV:  # read by the libraries that this worker loads later
+        os.environ[name] = str(threads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices, once per worker
+    if library == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:  # TensorFlow already ran in this worker, with these limits
+            pass
+    elif library == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
     with threadpool_limits(limits=threads):
         yield
 
@@ -188,18 +200,18 @@ def execute_run(spec, threads=1, attempt=1):
         has one entry per epoch checkpoint with train/test loss and accuracy.
     """
     from twinnet.lab.compare import initial_parameters, load_split
-    from twinnet.lab.engines import run_engine
+    from twinnet.lab.engines import ENGINES, run_engine
 
-    with _thread_limits(threads):
-        try:
+    try:
+        with _thread_limits(threads, ENGINES[spec.engine].module):
             config = run_config(spec)
             split = load_split(config)
             config = config.with_layers(split.X_train.shape[1])
             result = run_engine(spec.engine, config, split, initial_parameters(config),
                                 checkpoints=spec.epochs)
-        except Exception as exc:  # noqa: BLE001  (any failure of one run is data, not a crash)
-            return _row(spec, status="failed", error=f"{type(exc).__name__}: {exc}",
-                        attempts=attempt, threads=threads)
+    except Exception as exc:  # noqa: BLE001  (any failure of one run is data, not a crash)
+        return _row(spec, status="failed", error=f"{type(exc).__name__}: {exc}", attempts=attempt,
+                    threads=threads)
     status = "ok" if result.error is None else (
         "diverged" if result.error.startswith("diverged") else "failed")
     checkpoints = [{k: _finite(float(v)) if k != "epoch" else int(v) for k, v in point.items()}
@@ -220,15 +232,42 @@ class SweepOutcome:
     threads: int
 
 
+@dataclass
+class Executor:
+    """Where runs execute: ``slots`` parallel runs, ``threads`` each, and the errors that mean a
+    worker process died (its runs are then retried)."""
+
+    slots: int
+    threads: int
+    worker_died: tuple
+    where: str
+
+
 @contextlib.contextmanager
-def _cluster(jobs, scheduler, dask_local):
-    """Configure joblib's backend; yield (parallel slots, threads per run or None, worker-death errors)."""
+def executor(*, jobs=1, scheduler=None, dask_local=None):
+    """Set up joblib's backend for a sweep and yield the :class:`Executor`.
+
+    Parameters
+    ----------
+    jobs : int
+        Local worker processes (joblib's loky backend), when neither Dask option is given.
+    scheduler : str, optional
+        Address of a running Dask scheduler, ``tcp://HOST:PORT``.
+    dask_local : int, optional
+        Start a local Dask cluster of that many single-threaded worker processes, for this block.
+
+    Raises
+    ------
+    ValueError
+        The scheduler does not answer, or has no worker, within :data:`SCHEDULER_TIMEOUT` seconds.
+    """
     from joblib import parallel_config
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
     if scheduler is None and dask_local is None:
         with parallel_config(backend="loky", n_jobs=jobs):
-            yield jobs, max(1, (os.cpu_count() or 1) // jobs), (TerminatedWorkerError,)
+            yield Executor(jobs, max(1, (os.cpu_count() or 1) // jobs), (TerminatedWorkerError,),
+                           f"{jobs} local processes")
         return
     import logging
 
@@ -249,13 +288,14 @@ def _cluster(jobs, scheduler, dask_local):
                 raise ValueError(f"--scheduler {scheduler}: the scheduler answers but has no worker "
                                  f"after {SCHEDULER_TIMEOUT} s; start some with 'dask worker "
                                  f"{scheduler}'.") from None
+            where = f"Dask scheduler {scheduler}"
         else:
             cluster = stack.enter_context(LocalCluster(
                 n_workers=dask_local, threads_per_worker=1, processes=True, dashboard_address=None,
                 silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
+            where = f"local Dask cluster ({dask_local} workers)"
         stack.enter_context(parallel_config(backend="dask", n_jobs=-1))
-        slots = sum(client.nthreads().values())
         # Each run's share of its host: the host's CPUs over the worker threads running there.
         cpus = client.run(os.cpu_count)
         hosts, host_cpus = Counter(), {}
@@ -263,11 +303,11 @@ def _cluster(jobs, scheduler, dask_local):
             hosts[info["host"]] += info["nthreads"]
             host_cpus[info["host"]] = cpus[address]
         threads = max(1, min(host_cpus[host] // n for host, n in hosts.items()))
-        yield slots, threads, (KilledWorker,)
+        yield Executor(sum(hosts.values()), threads, (KilledWorker,), where)
 
 
-def run_sweep(runs, store, *, jobs=1, scheduler=None, dask_local=None, threads=None,
-              show_progress=True, max_attempts=3, run=execute_run):
+def run_sweep(runs, store, where, *, threads=None, show_progress=True, max_attempts=3,
+              run=execute_run):
     """Execute the runs not yet in ``store``, appending each row as soon as it arrives.
 
     Parameters
@@ -275,14 +315,10 @@ def run_sweep(runs, store, *, jobs=1, scheduler=None, dask_local=None, threads=N
     runs : list of RunSpec
     store : ResultStore
         Runs already there are skipped; each new row is on disk before it is counted.
-    jobs : int
-        Local worker processes (joblib's loky backend), when neither Dask option is given.
-    scheduler : str, optional
-        Address of a Dask scheduler, ``tcp://HOST:PORT``.
-    dask_local : int, optional
-        Start a local Dask cluster of that many single-threaded worker processes for this sweep.
+    where : Executor
+        From :func:`executor`, whose block this call must run in.
     threads : int, optional
-        Threads per run; default: the machine's CPUs over the parallel slots.
+        Threads per run; default: the executor's share of a host per parallel run.
     show_progress : bool
         A progress bar with ETA on stderr.
     max_attempts : int
@@ -304,9 +340,8 @@ def run_sweep(runs, store, *, jobs=1, scheduler=None, dask_local=None, threads=N
     counts = Counter()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with _cluster(jobs, scheduler, dask_local) as (slots, default_threads, worker_died), \
-            Progress(*columns, console=Console(stderr=True), disable=not show_progress) as bar:
-        threads = threads or default_threads
+    threads = threads or where.threads
+    with Progress(*columns, console=Console(stderr=True), disable=not show_progress) as bar:
         task = bar.add_task("sweep", total=len(runs), completed=len(runs) - len(todo))
 
         def finish(row):
@@ -318,39 +353,36 @@ def run_sweep(runs, store, *, jobs=1, scheduler=None, dask_local=None, threads=N
                 f"{status} {n}" for status, n in sorted(counts.items())))
 
         pending = {spec.run_id: spec for spec in todo}
-        attempts = Counter()
-        suspects = []  # runs in flight when a worker died: retried one at a time to find the culprit
+        tries = Counter()  # how often each run was lost with a dying worker
+        suspects = []  # runs lost when a worker died among several: retried alone to find the culprit
         while pending:
-            batch = [suspects.pop(0)] if suspects else [s for s in pending.values()]
+            batch = [suspects.pop(0)] if suspects else list(pending.values())
             dispatched = []
 
             def tasks():
                 for spec in batch:
                     dispatched.append(spec)
-                    yield delayed(run)(spec, threads, attempts[spec.run_id] + 1)
+                    yield delayed(run)(spec, threads, tries[spec.run_id] + 1)
 
             try:
                 # one task per batch, no more queued than there are workers: when a worker dies,
-                # the runs dispatched but not finished are exactly the ones it may have killed
+                # the runs dispatched but not finished are the ones that may have killed it
                 for row in Parallel(return_as="generator_unordered", batch_size=1,
                                     pre_dispatch="n_jobs")(tasks()):
                     finish(row)
                     pending.pop(row["run_id"], None)
-            except worker_died as exc:
+            except where.worker_died as exc:
                 lost = [spec for spec in dispatched if spec.run_id in pending]
-                if not lost:
-                    continue
+                tries.update(spec.run_id for spec in lost)
                 if len(batch) > 1:
-                    suspects.extend(spec for spec in lost if spec not in suspects)
-                    continue
-                spec = lost[0]
-                attempts[spec.run_id] += 1
-                if attempts[spec.run_id] >= max_attempts:
-                    finish(_row(spec, status="failed", attempts=attempts[spec.run_id],
-                                threads=threads,
-                                error=f"the worker process died {attempts[spec.run_id]} times "
-                                      f"running this run ({type(exc).__name__})"))
+                    suspects.extend(lost)
+                elif lost and tries[lost[0].run_id] >= max_attempts:
+                    spec = lost[0]  # it ran alone: its worker's death is its own doing
+                    finish(_row(spec, status="failed", attempts=tries[spec.run_id], threads=threads,
+                                error=f"the worker process died {tries[spec.run_id]} times running "
+                                      f"this run ({type(exc).__name__})"))
                     pending.pop(spec.run_id)
                 else:
-                    suspects.insert(0, spec)
-    return SweepOutcome(dict(counts), len(runs) - len(todo), time.perf_counter() - start, slots, threads)
+                    suspects[:0] = lost
+    return SweepOutcome(dict(counts), len(runs) - len(todo), time.perf_counter() - start,
+                        where.slots, threads)
