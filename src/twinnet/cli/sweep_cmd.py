@@ -87,8 +87,11 @@ def _grid(args, manifest):
     """The checked grid from the preset or file, the options, or (resuming) the manifest."""
     from twinnet.lab.grid import PRESETS, check_grid, load_toml
 
+    # each option repeats and takes comma lists: --seeds 0,1 --seeds 2 is seeds 0, 1, 2
     options = {key: [v for values in getattr(args, key) for v in values]
-               for key in ("layers", *GRID_OPTIONS) if getattr(args, key) is not None}
+               for key in GRID_OPTIONS if getattr(args, key) is not None}
+    if args.layers is not None:  # one network per --layers
+        options["layers"] = args.layers
     if args.preset:
         base, source = dict(PRESETS[args.preset]), f"--preset {args.preset}"
     elif args.grid:
@@ -110,7 +113,7 @@ def run(args):
 
     from twinnet.lab.grid import grid_hash
     from twinnet.lab.store import ResultStore, read_manifest
-    from twinnet.lab.sweep import plan, run_sweep
+    from twinnet.lab.sweep import executor, plan, run_sweep
 
     manifest = read_manifest(args.out) if args.resume else None
     grid = _grid(args, manifest)
@@ -119,22 +122,21 @@ def run(args):
         print(f"note: {note}", file=sys.stderr)
     digest = grid_hash(runs)
     serial = {k: [list(v) if isinstance(v, tuple) else v for v in values] for k, values in grid.items()}
-    if args.resume:
-        store = ResultStore.resume(args.out, grid_hash=digest)
-    else:
-        store = ResultStore.create(args.out, grid=serial, grid_hash=digest, n_runs=len(runs),
-                                   extra={"preset": args.preset, "notes": notes})
-    jobs = args.jobs or os.cpu_count() or 1
-    where = (f"Dask scheduler {args.scheduler}" if args.scheduler else
-             f"local Dask cluster of {args.dask_local} workers" if args.dask_local else
-             f"{jobs} local processes")
-    print(f"sweep: {len(runs)} runs ({len(store.done)} already done) on {where} -> {args.out}",
-          file=sys.stderr)
-    started = time.time()
-    outcome = run_sweep(runs, store, jobs=jobs, scheduler=args.scheduler, dask_local=args.dask_local,
-                        threads=args.threads, show_progress=not args.no_progress)
-    store.record_session({"started": started, "seconds": round(outcome.seconds, 3), "where": where,
-                          "slots": outcome.slots, "threads": outcome.threads, "counts": outcome.counts})
+    store = ResultStore.resume(args.out, grid_hash=digest) if args.resume else None
+    # connect first: a scheduler that does not answer must not leave an empty sweep directory behind
+    with executor(jobs=args.jobs or os.cpu_count() or 1, scheduler=args.scheduler,
+                  dask_local=args.dask_local) as where:
+        if store is None:
+            store = ResultStore.create(args.out, grid=serial, grid_hash=digest, n_runs=len(runs),
+                                       extra={"preset": args.preset, "notes": notes})
+        print(f"sweep: {len(runs)} runs ({len(store.done)} already done) on {where.where} -> "
+              f"{args.out}", file=sys.stderr)
+        started = time.time()
+        outcome = run_sweep(runs, store, where, threads=args.threads,
+                            show_progress=not args.no_progress)
+    store.record_session({"started": started, "seconds": round(outcome.seconds, 3),
+                          "where": where.where, "slots": outcome.slots, "threads": outcome.threads,
+                          "counts": outcome.counts})
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing to do"
     print(f"sweep: {counts} in {outcome.seconds:.1f} s; {len(store.done)}/{len(runs)} runs in "
           f"{args.out}. Next: twinnet report {args.out}")

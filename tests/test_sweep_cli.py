@@ -1,0 +1,180 @@
+"""``twinnet sweep`` end to end: metrics checked against the notebook's functions, thread limits,
+a real Dask scheduler and workers, and the bad-input contract (one line on stderr, exit status 2)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cloudpickle
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from twinnet import functional as F
+from twinnet.cli import main
+from twinnet.lab import grid as G
+from twinnet.lab import sweep
+from twinnet.lab.compare import initial_parameters, load_split
+from twinnet.lab.engines import RunConfig
+from twinnet.lab.store import ResultStore, read_manifest, read_results
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+TINY_ARGS = ["--data", "moons", "--layers", "2,8,1", "--layers", "2,4,4,1", "--learning-rate", "0.5",
+             "--epochs", "20,5", "--seeds", "0,1", "--no-progress"]
+
+
+def test_checkpoints_equal_the_notebooks_functions_trained_to_each_epoch(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", *TINY_ARGS, "--engines", "functional,numpy", "--jobs", "2",
+                 "--out", str(out)]) == 0
+    assert "8 ok" in capsys.readouterr().out
+    rows = read_results(out)
+    assert len(rows) == 2 * 2 * 2 and {r["status"] for r in rows} == {"ok"}
+    for row in rows:
+        assert [p["epoch"] for p in row["checkpoints"]] == [5, 20] and len(row["loss_curve"]) == 20
+        # independent: the notebook's L_layer_model / compute_cost / accuracy, trained separately
+        # to each checkpoint from the same initial weights on the same split
+        config = RunConfig(data="moons", layers=tuple(row["config"]["layers"]), seed=row["seed"])
+        split = load_split(config)
+        initial = initial_parameters(config)
+        for point in row["checkpoints"]:
+            parameters = F.L_layer_model(split.X_train.T, split.y_train.reshape(1, -1),
+                                         list(config.layers), 0.5, point["epoch"],
+                                         initial_parameters=initial)
+            for part, X, y in (("train", split.X_train, split.y_train), ("test", split.X_test, split.y_test)):
+                AL, _ = F.L_model_forward(X.T, parameters)
+                assert_allclose(point[f"{part}_loss"], F.compute_cost(AL, y.reshape(1, -1)), rtol=1e-10,
+                                err_msg=f"{row['engine']} seed {row['seed']} epoch {point['epoch']} {part}")
+                assert point[f"{part}_accuracy"] == F.accuracy(X.T, y, parameters)
+        assert row["seconds"] > 0 and row["ms_per_epoch"] == pytest.approx(1000 * row["seconds"] / 20)
+        assert row["versions"]["numpy"] == np.__version__ and row["machine"]["cpus"] == os.cpu_count()
+        assert row["n_parameters"] == sum(a * b + b for a, b in zip(row["config"]["layers"],
+                                                                    row["config"]["layers"][1:]))
+    manifest = read_manifest(out)
+    assert manifest["n_runs"] == 8 and manifest["sessions"][0]["counts"] == {"ok": 8}
+
+
+def report_thread_limits(spec, threads, attempt):
+    """Run normally, and report what the worker's BLAS and TensorFlow were limited to."""
+    import tensorflow as tf
+    from threadpoolctl import threadpool_info
+
+    row = sweep.execute_run(spec, threads, attempt)
+    row["blas_threads"] = sorted({lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"})
+    row["tf_threads"] = [tf.config.threading.get_intra_op_parallelism_threads(),
+                         tf.config.threading.get_inter_op_parallelism_threads()]
+    return row
+
+
+@pytest.mark.tf
+def test_workers_limit_blas_and_tensorflow_to_their_share(tmp_path):
+    runs, _ = sweep.plan(G.check_grid({"data": "moons", "layers": [2, 8, 1], "epochs": [5, 10],
+                                       "engines": ["numpy", "keras"]}))
+    store = ResultStore.create(tmp_path / "s", grid={}, grid_hash="h", n_runs=len(runs))
+    with sweep.executor(jobs=2) as where:
+        outcome = sweep.run_sweep(runs, store, where, show_progress=False, run=report_thread_limits)
+    assert outcome.threads == max(1, (os.cpu_count() or 1) // 2)
+    rows = {r["engine"]: r for r in read_results(tmp_path / "s")}
+    assert rows["keras"]["status"] == "ok", rows["keras"]["error"]
+    assert rows["keras"]["tf_threads"] == [outcome.threads] * 2
+    for row in rows.values():
+        assert row["threads"] == outcome.threads and row["blas_threads"] in ([], [outcome.threads])
+    # the twins agree at every checkpoint (same weights, float64)
+    for a, b in zip(rows["numpy"]["checkpoints"], rows["keras"]["checkpoints"]):
+        assert a["epoch"] == b["epoch"]
+        assert_allclose([a["test_loss"], a["train_loss"]], [b["test_loss"], b["train_loss"]], rtol=1e-9)
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    """A ``dask scheduler`` and two ``dask worker`` processes on localhost, torn down afterwards."""
+    info = tmp_path / "scheduler.json"
+    # each in its own process group, so that the teardown reaches the workers' nanny children too
+    common = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                               "--scheduler-file", str(info), "--no-dashboard"], **common)]
+    try:
+        deadline = time.time() + 60
+        while not info.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        address = json.loads(info.read_text())["address"]
+        procs.append(subprocess.Popen(["dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
+                                       "--no-dashboard"], **common))
+        yield address
+    finally:
+        for proc in reversed(procs):
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def test_a_sweep_on_a_real_dask_scheduler(tmp_path, dask_cluster, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", *TINY_ARGS, "--engines", "numpy", "--scheduler", dask_cluster,
+                 "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"on Dask scheduler {dask_cluster}" in err
+    rows = read_results(out)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"ok"}
+    # the runs ran in the cluster's worker processes, not here
+    assert os.getpid() not in {r["pid"] for r in rows}
+    session = read_manifest(out)["sessions"][0]
+    assert session["slots"] == 2 and session["where"] == f"Dask scheduler {dask_cluster}"
+    # the same grid on local processes gives the same numbers
+    local = tmp_path / "local"
+    assert main(["sweep", *TINY_ARGS, "--engines", "numpy", "--jobs", "2", "--out", str(local)]) == 0
+    by_id = {r["run_id"]: r["checkpoints"] for r in read_results(local)}
+    assert {r["run_id"]: r["checkpoints"] for r in rows} == by_id
+
+
+def test_the_notebook_preset_grid():
+    runs, notes = sweep.plan(G.check_grid(G.PRESETS["notebook"]))
+    assert not notes and len(runs) == 4 * 2 * 3 * 2
+    assert {r.epochs for r in runs} == {(100, 250, 500)} and {r.engine for r in runs} == {"numpy", "keras"}
+
+
+def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
+    assert main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3",
+                 "--optimizer", "sgd,adam", "--engines", "functional,numpy", "--jobs", "1",
+                 "--no-progress", "--out", str(tmp_path / "s")]) == 0
+    assert "note: left out 1 run(s) of functional: the notebook's functional network" in capsys.readouterr().err
+    assert sorted((r["engine"], r["config"]["optimizer"]) for r in read_results(tmp_path / "s")) == [
+        ("functional", "sgd"), ("numpy", "adam"), ("numpy", "sgd")]
+
+
+def _sweep_made(tmp_path):
+    assert main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3", "--jobs", "1",
+                 "--no-progress", "--out", str(tmp_path / "made")]) == 0
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["sweep", "--out", "{tmp}/s"], "empty grid: give --preset notebook, --grid FILE or grid options"),
+    (["sweep", "--grid", "{tmp}/bad.toml", "--out", "{tmp}/s"], "unknown grid key 'learnig_rate'"),
+    (["sweep", "--grid", "{tmp}/type.toml", "--out", "{tmp}/s"], "grid key 'seeds' expects an integer >= 0; got 'one'"),
+    (["sweep", "--grid", "{tmp}/absent.toml"], "no such file"),
+    (["sweep", "--data", "moons", "--layers", "100,20,1", "--out", "{tmp}/s"],
+     "layers=100,20,1 starts with 100 inputs, but data 'moons' has 2 features"),
+    (["sweep", "--learning-rate", "0.1,fast"], "expected numbers such as 0.01,0.1, got '0.1,fast'"),
+    (["sweep", "--engines", "numpy,jax", "--out", "{tmp}/s"], "unknown engines 'jax'"),
+    (["sweep", "--resume", "--out", "{tmp}/absent"], "no such directory"),
+    (["sweep", "--resume", "--out", "{tmp}"], "not a sweep directory"),
+    (["sweep", "--resume", "--data", "moons", "--layers", "2,8,1", "--epochs", "3", "--out", "{tmp}/made"],
+     "the sweep there was made with a different grid"),
+    (["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3", "--out", "{tmp}/made"],
+     "already holds a sweep; add --resume to continue it"),
+    (["sweep", "--preset", "notebook", "--grid", "x.toml"], "not allowed with argument"),
+])
+def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, match):
+    (tmp_path / "bad.toml").write_text("learnig_rate = [0.1]\n")
+    (tmp_path / "type.toml").write_text('seeds = ["one"]\n')
+    _sweep_made(tmp_path)
+    capsys.readouterr()
+    try:
+        status = main([a.replace("{tmp}", str(tmp_path)) for a in argv])
+    except SystemExit as exc:  # usage errors found by argparse
+        status = exc.code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and match in err[0], err

@@ -1,0 +1,160 @@
+"""The sweep survives faults: SIGKILL and resume, worker processes that die (loky and a real local
+Dask cluster), runs that fail or diverge, a Dask scheduler that does not answer."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import cloudpickle
+import pytest
+
+from twinnet.cli import main
+from twinnet.lab import grid as G
+from twinnet.lab import sweep
+from twinnet.lab.store import RESULTS, ResultStore, read_results
+
+# The run functions below are sent to worker processes by value: the workers cannot import tests/.
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+# Small real runs: the moons data, a tiny network, a few hundred full-batch epochs (~0.1 s each).
+TINY = {"data": "moons", "layers": [[2, 8, 1]], "learning_rate": [0.5], "epochs": [50, 300],
+        "seeds": [0, 1, 2, 3], "engines": ["numpy"]}
+
+
+def _sweep_dir(tmp_path, grid):
+    runs, _ = sweep.plan(G.check_grid(grid))
+    store = ResultStore.create(tmp_path / "sweep", grid={}, grid_hash=G.grid_hash(runs), n_runs=len(runs))
+    return runs, store
+
+
+def _claim(path):
+    """True the first time any process calls it with ``path`` (an atomic create)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL))
+        return True
+    except FileExistsError:
+        return False
+
+
+def kill_mid_run_once(marker_dir):
+    """A run function whose first run of seed 1 is killed (SIGKILL) 50 ms into its training."""
+    def run(spec, threads, attempt):
+        if spec.seed == 1 and _claim(os.path.join(marker_dir, spec.run_id)):
+            threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGKILL)).start()
+            time.sleep(10)  # the timer kills this process long before
+        return sweep.execute_run(spec, threads, attempt)
+    return run
+
+
+def always_kills_seed_2(spec, threads, attempt):
+    if spec.seed == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return sweep.execute_run(spec, threads, attempt)
+
+
+def _check_complete(directory, runs):
+    rows = read_results(directory)
+    ids = [r["run_id"] for r in rows]
+    assert sorted(ids) == sorted(r.run_id for r in runs), "every run exactly once"
+    return {r["run_id"]: r for r in rows}
+
+
+def test_a_worker_killed_mid_run_is_replaced_and_its_run_retried_loky(tmp_path):
+    runs, store = _sweep_dir(tmp_path, TINY)
+    with sweep.executor(jobs=2) as where:
+        outcome = sweep.run_sweep(runs, store, where, show_progress=False,
+                                  run=kill_mid_run_once(str(tmp_path)))
+    rows = _check_complete(tmp_path / "sweep", runs)
+    assert outcome.counts == {"ok": len(runs)}
+    victim = next(r for r in runs if r.seed == 1)
+    assert rows[victim.run_id]["attempts"] == 2
+    # loky stops the whole pool when one worker dies: at most the 2 runs in flight were run again
+    assert sorted(r["attempts"] for r in rows.values())[:len(runs) - 2] == [1] * (len(runs) - 2)
+
+
+def test_a_run_that_always_kills_its_worker_is_recorded_failed_and_the_others_finish(tmp_path):
+    runs, store = _sweep_dir(tmp_path, TINY)
+    with sweep.executor(jobs=2) as where:
+        outcome = sweep.run_sweep(runs, store, where, show_progress=False, max_attempts=2,
+                                  run=always_kills_seed_2)
+    rows = _check_complete(tmp_path / "sweep", runs)
+    assert outcome.counts == {"ok": len(runs) - 1, "failed": 1}
+    [bad] = [r for r in rows.values() if r["status"] != "ok"]
+    assert bad["seed"] == 2 and bad["error"].startswith("the worker process died 2 times")
+    # the runs that shared the pool with it when it died were retried alone, not blamed
+    assert all(r["status"] == "ok" for r in rows.values() if r["seed"] != 2)
+
+
+def test_a_worker_killed_mid_run_on_a_real_local_dask_cluster(tmp_path):
+    runs, store = _sweep_dir(tmp_path, TINY)
+    with sweep.executor(dask_local=2) as where:
+        outcome = sweep.run_sweep(runs, store, where, show_progress=False,
+                                  run=kill_mid_run_once(str(tmp_path)))
+    rows = _check_complete(tmp_path / "sweep", runs)
+    assert outcome.counts == {"ok": len(runs)} and outcome.slots == 2
+    # Dask's nanny restarts the worker and the scheduler reschedules the run on a live one
+    victim = next(r for r in runs if r.seed == 1)
+    pids = {r["pid"] for r in rows.values()}
+    assert rows[victim.run_id]["status"] == "ok" and len(pids) >= 2
+
+
+def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
+    grid = dict(TINY, learning_rate=[0.5, 1e6], seeds=[0])
+    runs, store = _sweep_dir(tmp_path, grid)
+    # a data file that disappears between planning and running: the run fails, the sweep does not
+    missing = G.RunSpec(**{**runs[0].__dict__, "run_id": "missing", "data": str(tmp_path / "gone.npz")})
+    with sweep.executor(jobs=2) as where:
+        outcome = sweep.run_sweep([*runs, missing], store, where, show_progress=False)
+    rows = _check_complete(tmp_path / "sweep", [*runs, missing])
+    assert outcome.counts == {"ok": 1, "diverged": 1, "failed": 1}
+    diverged = next(r for r in rows.values() if r["config"]["learning_rate"] == 1e6 and r["run_id"] != "missing")
+    assert diverged["status"] == "diverged" and "diverged" in diverged["error"]
+    assert rows["missing"]["status"] == "failed"
+    assert rows["missing"]["error"].startswith("FileNotFoundError:") and "gone.npz" in rows["missing"]["error"]
+
+
+def test_sigkill_loses_no_finished_run_and_resume_duplicates_none(tmp_path):
+    out = tmp_path / "sweep"
+    argv = [sys.executable, "-m", "twinnet", "sweep", "--data", "synthetic", "--layers", "100,32,1",
+            "--epochs", "50,200", "--seeds", ",".join(map(str, range(10))), "--engines", "numpy",
+            "--jobs", "2", "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    results = out / RESULTS
+    deadline = time.time() + 120
+    while time.time() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < 3):
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the sweep and its workers, mid-sweep
+    proc.wait()
+    before = results.read_bytes()
+    finished = [json.loads(line)["run_id"] for line in before.splitlines()]
+    assert 3 <= len(finished) < 10, "killed in the middle of the sweep"
+    assert main(["sweep", "--resume", "--out", str(out), "--no-progress"]) == 0
+    after = results.read_bytes()
+    assert after.startswith(before), "finished runs are kept as they were"
+    ids = [r["run_id"] for r in read_results(out)]
+    assert len(ids) == 10 and len(set(ids)) == 10
+    # a second resume has nothing left to do
+    assert main(["sweep", "--resume", "--out", str(out), "--no-progress"]) == 0
+    assert results.read_bytes() == after
+
+
+def test_a_scheduler_that_does_not_answer_is_an_error_within_10_seconds(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port where nothing listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    status = main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "5",
+                   "--scheduler", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "s"), "--no-progress"])
+    elapsed = time.monotonic() - start
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and elapsed < 10, elapsed
+    assert not (tmp_path / "s").exists()
+    assert len(err) == 1 and err[0].startswith(f"twinnet sweep: error: --scheduler tcp://127.0.0.1:{port}: "
+                                                 "no Dask scheduler answered within")
