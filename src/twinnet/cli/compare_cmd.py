@@ -1,0 +1,210 @@
+"""``twinnet compare``: train every engine from one set of initial weights and print one table."""
+
+from __future__ import annotations
+
+import argparse
+
+from twinnet.cli._args import layer_list, positive_float, positive_int
+
+DESCRIPTION = """\
+Train the same network with several engines, from the same initial weights, on the same data
+and batches, and compare them: final loss, accuracy, time, and how far each loss curve strays from
+the NumPy reference. With no options it reproduces the notebook's experiment: the built-in data
+set split 80/20, layers 100,20,5,1, learning rate 0.1, 250 full-batch epochs, seed 0.
+
+Engines: functional (the notebook's L_layer_model), numpy (twinnet.Network), keras (model.fit),
+tf-loop (a compiled tf.function step), sklearn (MLPClassifier), torch. By default every installed
+engine that supports the configuration runs. Features are standardized with the training part's
+statistics unless --no-standardize is given.
+
+Writes results.json, results.csv, loss_curves.png and, for 2-feature data, decision_boundary.png
+into --out (default ./twinnet-runs/<timestamp>)."""
+
+
+def _engine_list(text):
+    from twinnet.lab import ENGINES
+
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in ENGINES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown engine {unknown[0] if unknown else text!r}; expected a comma-separated list of: "
+            + ", ".join(ENGINES))
+    return names
+
+
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
+    return value
+
+
+def register(sub):
+    from twinnet.data import DATASETS, DEFAULT_DATASET
+    from twinnet.keras_twin import DTYPES, HIDDEN_ACTIVATIONS, OPTIMIZERS
+    from twinnet.lab.engines import INITIALIZERS, KERAS_INITS, RunConfig
+
+    defaults = RunConfig()
+    p = sub.add_parser("compare", help="train every engine from the same weights and compare them",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", default=DEFAULT_DATASET, metavar="NAME|PATH",
+                   help=f"built-in data set ({', '.join(DATASETS)}) or a .pickle/.npz/.csv file "
+                   f"(default: {DEFAULT_DATASET})")
+    p.add_argument("--layers", type=layer_list, default=None, metavar="N0,N1,...,1",
+                   help="layer widths, input first, output 1 (default: n_features,20,5,1)")
+    p.add_argument("--epochs", type=positive_int, default=defaults.epochs,
+                   help=f"training epochs (default: {defaults.epochs})")
+    p.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
+                   help=f"learning rate (default: {defaults.learning_rate})")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="mini-batch size (default: full batch, as the notebook)")
+    p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=defaults.optimizer,
+                   help=f"(default: {defaults.optimizer}; momentum = SGD with momentum 0.9)")
+    p.add_argument("--hidden-activation", choices=sorted(HIDDEN_ACTIVATIONS),
+                   default=defaults.hidden_activation, help=f"(default: {defaults.hidden_activation})")
+    p.add_argument("--init", choices=sorted(INITIALIZERS), default=defaults.init,
+                   help=f"initial weights (default: {defaults.init}, the notebook's randn * 0.1)")
+    p.add_argument("--dtype", choices=list(DTYPES), default=defaults.dtype,
+                   help=f"(default: {defaults.dtype})")
+    p.add_argument("--seed", type=_seed, default=defaults.seed,
+                   help=f"seed of the split, the initial weights and the batch order (default: {defaults.seed})")
+    p.add_argument("--engines", type=_engine_list, default=None, metavar="E1,E2,...",
+                   help="engines to run (default: all installed that support the configuration)")
+    p.add_argument("--keras-init", choices=list(KERAS_INITS), default=defaults.keras_init,
+                   help="same: Keras starts from the shared weights (default); notebook: the "
+                   "notebook's keras_model with Keras's own random initialization, so the table "
+                   "compares accuracy, not trajectories")
+    p.add_argument("--no-standardize", dest="standardize", action="store_false",
+                   help="keep the features as they are (default: standardize on the training part)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: ./twinnet-runs/<timestamp>)")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="do not show progress bars")
+    p.set_defaults(func=run)
+
+
+def _output_dir(out):
+    import time
+    from pathlib import Path
+
+    path = Path(out) if out else Path("twinnet-runs") / time.strftime("%Y%m%d-%H%M%S")
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"--out {str(path)!r} is a file; expected a folder.")
+    return path
+
+
+def run(args):
+    import contextlib
+    import os
+
+    from rich.console import Console
+
+    from twinnet.lab import RunConfig, compare
+
+    config = RunConfig(
+        data=args.data, layers=tuple(args.layers) if args.layers else None, epochs=args.epochs,
+        learning_rate=args.learning_rate, batch_size=args.batch_size, optimizer=args.optimizer,
+        hidden_activation=args.hidden_activation, init=args.init, dtype=args.dtype, seed=args.seed,
+        standardize=args.standardize, keras_init=args.keras_init,
+    )
+    out = _output_dir(args.out)
+    # TensorFlow's C++ start-up messages would interleave with the progress bars
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    stdout, stderr = Console(), Console(stderr=True)
+    if not stdout.is_terminal:  # piped or redirected: wide enough for the table on one line each
+        stdout = Console(width=130)
+    with _progress(stderr, config.epochs) if args.progress else contextlib.nullcontext() as progress:
+        comparison = compare(config, args.engines, progress=progress)
+    stdout.print(_table(comparison))
+    for note in comparison.notes + _row_notes(comparison):
+        stdout.print(f"  note: {note}", highlight=False)
+    written = comparison.save(out)
+    written += _figures(comparison, out, stdout)
+    stdout.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
+    return 0
+
+
+class _progress:
+    """A rich progress display on stderr, one bar per engine; called as ``(engine, epochs_done)``."""
+
+    def __init__(self, console, epochs):
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn)
+
+        self.epochs = epochs
+        self.tasks = {}
+        self.bars = Progress(TextColumn("{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("epochs"), TimeElapsedColumn(), console=console, transient=True)
+
+    def __enter__(self):
+        self.bars.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.bars.stop()
+
+    def __call__(self, engine, done):
+        if engine not in self.tasks:
+            self.tasks[engine] = self.bars.add_task(engine, total=self.epochs)
+        self.bars.update(self.tasks[engine], completed=done)
+
+
+def _fmt(value, spec, suffix=""):
+    return "-" if value != value else format(value, spec) + suffix
+
+
+def _table(comparison):
+    from rich.table import Table
+
+    from twinnet.lab.plots import describe_config
+
+    ref = comparison.reference
+    table = Table(title=f"twinnet compare: {describe_config(comparison.config)}\n"
+                  f"{comparison.data['n_train']} train / {comparison.data['n_test']} test examples",
+                  title_justify="left", caption_justify="left",
+                  caption="seconds: wall time of the training call (for keras and tf-loop including "
+                  "TensorFlow's graph tracing); vs keras fit: Keras model.fit's seconds / the "
+                  "engine's (higher is faster)")
+    for header in ("engine", "train loss", "train acc", "test acc", "seconds", "ms/epoch",
+                   "vs keras fit", f"max |Δloss| vs {ref}" if ref else "max |Δloss|"):
+        table.add_column(header, justify="left" if header == "engine" else "right")
+    for row in comparison.rows():
+        mark = "" if comparison.result(row["engine"]).same_trajectory else " *"
+        if row["error"]:
+            table.add_row(row["engine"] + mark, "diverged", "-", "-", _fmt(row["seconds"], ".2f"),
+                          _fmt(row["ms_per_epoch"], ".2f"), _fmt(row["speed_vs_keras"], ".1f", "x"), "-")
+            continue
+        diff = row["max_loss_diff"]
+        table.add_row(
+            row["engine"] + mark, _fmt(row["train_loss"], ".6f"), _fmt(row["train_accuracy"], ".4f"),
+            _fmt(row["test_accuracy"], ".4f"), _fmt(row["seconds"], ".3f"), _fmt(row["ms_per_epoch"], ".3f"),
+            _fmt(row["speed_vs_keras"], ".1f", "x"),
+            "(reference)" if row["engine"] == ref else _fmt(diff, ".1e"),
+        )
+    return table
+
+
+def _row_notes(comparison):
+    notes = [f"{r.engine}: {r.error}" for r in comparison.results if r.error]
+    notes += [f"{r.engine}{'' if r.same_trajectory else ' *'}: {r.note}"
+              for r in comparison.results if r.note]
+    return notes
+
+
+def _figures(comparison, out, console):
+    import importlib.util
+
+    from twinnet.lab import plots
+
+    if importlib.util.find_spec("matplotlib") is None:
+        console.print("  note: figures skipped, matplotlib is not installed: pip install 'twinnet[plot]'")
+        return []
+    written = [plots.plot_loss_curves(comparison, out / "loss_curves.png")]
+    if comparison.data["n_features"] == 2:
+        path = plots.plot_decision_boundaries(comparison, comparison.split, out / "decision_boundary.png")
+        written += [path] if path else []
+    return written

@@ -1,0 +1,202 @@
+"""Compare: one configuration, several engines, one set of initial weights, one table.
+
+Example
+-------
+>>> from twinnet.lab import RunConfig, compare
+>>> result = compare(RunConfig(data="moons", epochs=20), engines=["functional", "numpy"])
+>>> [row["engine"] for row in result.rows()]
+['functional', 'numpy']
+>>> result.rows()[1]["max_loss_diff"] < 1e-12
+True
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import platform
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from twinnet.lab.engines import (DEFAULT_ENGINES, ENGINES, EngineResult, RunConfig, installed,
+                                 run_engine, unsupported_reason)
+
+__all__ = ["Comparison", "compare", "resolve_engines", "load_split", "initial_parameters",
+           "CSV_FIELDS"]
+
+#: Columns of ``results.csv`` and of :meth:`Comparison.rows`.
+CSV_FIELDS = ("engine", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
+              "ms_per_epoch", "speed_vs_keras", "max_loss_diff", "error", "note")
+
+
+@dataclass
+class Comparison:
+    """The results of several engines on one configuration.
+
+    ``reference`` is the engine whose loss curve the others are measured against: the notebook's
+    functional network when it ran, else ``numpy`` (``Network``).
+    """
+
+    config: RunConfig
+    results: list
+    reference: str | None
+    data: dict
+    notes: list = field(default_factory=list)
+    split: object = field(default=None, repr=False)  # the train/test data, for the figures
+
+    def result(self, engine) -> EngineResult | None:
+        return next((r for r in self.results if r.engine == engine), None)
+
+    def max_loss_diff(self, result):
+        """Largest ``|loss - reference loss|`` over the epochs, or NaN when not comparable."""
+        ref = self.result(self.reference) if self.reference else None
+        if ref is None or result.error or ref.error or not result.same_trajectory or \
+                len(result.loss_curve) != len(ref.loss_curve):
+            return float("nan")
+        return float(np.max(np.abs(np.subtract(result.loss_curve, ref.loss_curve))))
+
+    def rows(self):
+        """One dict per engine with the :data:`CSV_FIELDS`; ``speed_vs_keras`` = Keras fit's
+        seconds / this engine's seconds (> 1 is faster than ``model.fit``)."""
+        keras = self.result("keras")
+        keras_seconds = keras.seconds if keras is not None and not keras.error else float("nan")
+        rows = []
+        for r in self.results:
+            rows.append({
+                "engine": r.engine, "train_loss": r.train_loss, "train_accuracy": r.train_accuracy,
+                "test_loss": r.test_loss, "test_accuracy": r.test_accuracy, "seconds": r.seconds,
+                "ms_per_epoch": r.ms_per_epoch, "speed_vs_keras": keras_seconds / r.seconds,
+                "max_loss_diff": self.max_loss_diff(r), "error": r.error, "note": r.note,
+            })
+        return rows
+
+    def to_dict(self):
+        def clean(v):
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        return {
+            "config": self.config.to_dict(),
+            "data": self.data,
+            "reference": self.reference,
+            "notes": self.notes,
+            "summary": [{k: clean(v) for k, v in row.items()} for row in self.rows()],
+            "results": [r.to_dict() for r in self.results],
+            "environment": _environment(),
+        }
+
+    def save(self, out_dir):
+        """Write ``results.json`` and ``results.csv`` into ``out_dir``; return their paths."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        json_path, csv_path = out / "results.json", out / "results.csv"
+        json_path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        with open(csv_path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+            writer.writeheader()
+            for row in self.rows():
+                writer.writerow({k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
+                                 for k, v in row.items()})
+        return [json_path, csv_path]
+
+
+def _environment():
+    # versions of the libraries this process actually loaded (nothing is imported for it)
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for module in ("numpy", "scipy", "sklearn", "tensorflow", "keras", "torch"):
+        if module in sys.modules:
+            versions[module] = getattr(sys.modules[module], "__version__", "?")
+    return versions
+
+
+def load_split(config):
+    """Load ``config.data``, split it (stratified) and standardize it on the training part."""
+    from twinnet import data
+
+    X, y = data.load(config.data)
+    split = data.split(X, y, test_size=config.test_size, seed=config.seed,
+                       standardize=config.standardize, dtype=config.dtype)
+    return split
+
+
+def initial_parameters(config):
+    """The weights every engine starts from: ``Network(layers, init=..., seed=...)``'s."""
+    from twinnet import Network
+
+    return Network(list(config.layers), hidden_activation=config.hidden_activation, init=config.init,
+                   seed=config.seed, dtype=config.dtype).parameters
+
+
+def resolve_engines(engines, config, n_train):
+    """The engines to run and notes on those left out.
+
+    With ``engines=None`` every engine whose library is installed and which supports the
+    configuration runs, and the others are listed in the notes. Engines asked for by name must
+    exist, be installed and support the configuration, or ``ValueError`` says why.
+    """
+    notes = []
+    if engines is None:
+        chosen = []
+        for name in DEFAULT_ENGINES:
+            reason = unsupported_reason(name, config, n_train)
+            if not installed(name):
+                extra = ENGINES[name].extra
+                notes.append(f"{name} skipped: {ENGINES[name].module} is not installed"
+                             + (f" (pip install 'twinnet[{extra}]')" if extra else ""))
+            elif reason:
+                notes.append(f"{name} skipped: {reason}")
+            else:
+                chosen.append(name)
+        return chosen, notes
+    engines = list(dict.fromkeys(engines))
+    if not engines:
+        raise ValueError("engines must name at least one engine; expected some of: "
+                         + ", ".join(ENGINES) + ".")
+    for name in engines:
+        if name not in ENGINES:
+            raise ValueError(f"Unknown engine {name!r}. Expected one of: "
+                             + ", ".join(repr(n) for n in ENGINES) + ".")
+        if not installed(name):
+            engine = ENGINES[name]
+            raise ValueError(f"engine {name!r} needs {engine.module}, which is not installed: "
+                             f"pip install 'twinnet[{engine.extra}]'" if engine.extra else
+                             f"engine {name!r} needs {engine.module}, which is not installed.")
+        reason = unsupported_reason(name, config, n_train)
+        if reason:
+            raise ValueError(f"engine {name!r} cannot run this configuration: {reason}.")
+    return engines, notes
+
+
+def compare(config=RunConfig(), engines=None, *, progress=None):
+    """Train every engine on ``config`` from one set of initial weights.
+
+    Parameters
+    ----------
+    config : RunConfig
+        The defaults are the notebook's experiment.
+    engines : list of str, optional
+        Names from ``twinnet.lab.ENGINES``; default: every installed engine that supports
+        ``config``.
+    progress : callable, optional
+        ``progress(engine, epochs_done)``, called as training advances.
+
+    Returns
+    -------
+    Comparison
+    """
+    config.validate()
+    split = load_split(config)
+    config = config.with_layers(split.X_train.shape[1])
+    names, notes = resolve_engines(engines, config, split.X_train.shape[0])
+    initial = initial_parameters(config)
+    results = []
+    for name in names:
+        report = (lambda done, name=name: progress(name, done)) if progress else (lambda done: None)
+        results.append(run_engine(name, config, split, initial, report))
+    reference = next((n for n in ("functional", "numpy") if n in names), None)
+    data = {"source": config.data, "n_features": int(split.X_train.shape[1]),
+            "n_train": int(split.X_train.shape[0]), "n_test": int(split.X_test.shape[0])}
+    return Comparison(config, results, reference, data, notes, split)
