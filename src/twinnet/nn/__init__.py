@@ -1,0 +1,38 @@
+"""The object-oriented NumPy network and its fast in-place engine.
+
+Rows are examples here: ``X`` of shape ``(m, n_features)``, ``y`` of shape ``(m,)``, as in
+scikit-learn and Keras. The notebook's per-function reference, columns as examples, stays in
+:mod:`twinnet.functional`; tests hold the two equal.
+
+Public names
+------------
+- :class:`Network`, :class:`History`: the network and what its ``fit`` returns.
+- :func:`gradcheck`: backpropagation against finite differences.
+- :func:`epoch_batches`: the mini-batch order of ``Network.fit``, shared with the Keras twin.
+- Tables of components, ``name -> implementation``: :data:`ACTIVATIONS` (hidden activations,
+  forward and derivative kernels), :data:`INITIALIZERS` and :data:`OPTIMIZERS` (``SGD``,
+  ``Momentum``, ``Adam``, with Keras 3's exact update rules and defaults).
+
+Example
+-------
+>>> import numpy as np
+>>> from twinnet.nn import Network
+>>> X = np.random.default_rng(0).standard_normal((100, 4)); y = (X.sum(axis=1) > 0).astype(int)
+>>> net = Network([4, 8, 1], hidden_activation="tanh", seed=0)
+>>> h = net.fit(X, y, epochs=50, learning_rate=0.01, batch_size=16, optimizer="adam", seed=0)
+>>> sorted(h.history), len(h.epoch)
+(['accuracy', 'loss'], 50)
+"""
+
+from twinnet.nn.activations import ACTIVATIONS, Activation
+from twinnet.nn.engine import epoch_batches
+from twinnet.nn.gradcheck import gradcheck
+from twinnet.nn.initializers import INITIALIZERS
+from twinnet.nn.network import DTYPES, History, Network
+from twinnet.nn.optimizers import OPTIMIZERS, SGD, Adam, Momentum, Optimizer
+
+__all__ = [
+    "Network", "History", "gradcheck", "epoch_batches",
+    "ACTIVATIONS", "Activation", "INITIALIZERS", "OPTIMIZERS", "DTYPES",
+    "Optimizer", "SGD", "Momentum", "Adam",
+]

@@ -1,0 +1,652 @@
+"""``Network``: the object-oriented NumPy network, its training loop, and its file format."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from twinnet.functional import _check_layer_dims
+from twinnet.nn import engine
+from twinnet.nn.activations import ACTIVATIONS
+from twinnet.nn.initializers import INITIALIZERS
+from twinnet.nn.optimizers import get_optimizer
+
+__all__ = ["Network", "History", "DTYPES"]
+
+#: The dtypes a Network computes in.
+DTYPES = ("float32", "float64")
+
+#: ``format`` entry of the metadata of a saved Network.
+FILE_FORMAT = "twinnet.Network"
+FILE_FORMAT_VERSION = 1
+_METADATA_KEY = "__metadata__"
+# What reading a damaged or foreign file can raise (json's errors are ValueErrors).
+_CORRUPTED = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+# --------------------------------------------------------------------------- validation
+def _choose(argument, value, table):
+    if not isinstance(value, str) or value not in table:
+        raise ValueError(
+            f"Unknown {argument} {value!r}. Expected one of: "
+            + ", ".join(repr(name) for name in sorted(table)) + "."
+        )
+    return value
+
+
+def _check_dtype(dtype):
+    try:
+        name = np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64'; got dtype={dtype!r}.")
+    return np.dtype(name)
+
+
+def _is_int(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _check_seed(seed):
+    if seed is not None and not (_is_int(seed) and seed >= 0):
+        raise ValueError(f"seed must be None or an integer >= 0; got seed={seed!r}.")
+    return None if seed is None else int(seed)
+
+
+def _check_X(X, n_features, dtype, name="X"):
+    """``X`` as a C-contiguous array of shape (m, n_features) in ``dtype``, finite, non-empty."""
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise ValueError(f"{name} is a sparse matrix; pass a dense array ({name}.toarray()).")
+    X = np.asarray(X)
+    if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
+            or X.dtype == bool):
+        raise ValueError(f"{name} must hold real numbers; got dtype {X.dtype}.")
+    if X.ndim != 2:
+        hint = f" (a single example? use {name}.reshape(1, -1))" if X.ndim == 1 else ""
+        raise ValueError(
+            f"{name} must be 2-D of shape (m, n_features), rows as examples; got "
+            f"{name}.shape={X.shape}{hint}."
+        )
+    if X.shape[0] == 0:
+        raise ValueError(f"{name} is empty: {name}.shape={X.shape}; need at least one example.")
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} features, but this Network expects {n_features} "
+            f"(layer_dims[0]={n_features}); {name}.shape={X.shape}."
+        )
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf: reported below
+        X = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(X).all():
+        row, col = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"{name} contains NaN or inf (first at row {row}, column {col}, in {dtype}).")
+    return X
+
+
+def _check_y(y, X, dtype, name="y"):
+    """Labels as a column of shape (m, 1) in ``dtype`` and its boolean twin."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be 1-D of shape (m,) (or a column (m, 1)); got {name}.shape={y.shape}.")
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X and {name} have different numbers of samples: X.shape={X.shape}, {name}.shape={y.shape}."
+        )
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.iscomplexobj(y):
+        raise ValueError(
+            f"{name} must hold the labels 0 and 1; got dtype {y.dtype}. Map two classes to 0 and 1 "
+            "first (TwinNetClassifier does this for any two labels)."
+        )
+    ok = (y == 0) | (y == 1)
+    if not ok.all():
+        bad = np.unique(y[~ok])
+        shown = ", ".join(str(v) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+        raise ValueError(f"{name} must contain only the labels 0 and 1 (binary); got also: {shown}.")
+    return y.astype(dtype).reshape(-1, 1), y.astype(bool).reshape(-1, 1)
+
+
+def _check_positive_int(name, value, *, allow_none=False):
+    if allow_none and value is None:
+        return None
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be an integer >= 1{' or None' if allow_none else ''}; got {name}={value!r}.")
+    return int(value)
+
+
+def _check_learning_rate(learning_rate):
+    ok = isinstance(learning_rate, (int, float, np.integer, np.floating)) and not isinstance(learning_rate, bool)
+    if not (ok and math.isfinite(learning_rate) and learning_rate > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0; got learning_rate={learning_rate!r}.")
+    return float(learning_rate)
+
+
+# --------------------------------------------------------------------------- history
+class History:
+    """What ``Network.fit`` returns, shaped like Keras's ``History`` callback.
+
+    Attributes
+    ----------
+    history : dict of str -> list of float
+        ``"loss"`` and ``"accuracy"``, one value per epoch, and with validation data
+        ``"val_loss"`` and ``"val_accuracy"``.
+    epoch : list of int
+        ``[0, 1, ..., epochs - 1]``.
+    params : dict
+        The training settings: ``epochs``, ``steps`` (batches per epoch), ``batch_size``,
+        ``learning_rate``, ``optimizer``, ``shuffle``, ``seed``, ``verbose``.
+    """
+
+    def __init__(self, history=None, epoch=None, params=None):
+        self.history = {} if history is None else history
+        self.epoch = [] if epoch is None else epoch
+        self.params = {} if params is None else params
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+# --------------------------------------------------------------------------- the network
+class Network:
+    """A fully connected binary classifier: hidden layers, one sigmoid output unit, log-loss.
+
+    The notebook's network as an object, with a fast training engine. Rows are examples: ``X``
+    has shape ``(m, n_features)`` and ``y`` shape ``(m,)`` with labels 0 and 1, as in
+    scikit-learn and Keras.
+
+    Parameters
+    ----------
+    layer_dims : list of int
+        Widths from input to output, e.g. ``[100, 20, 5, 1]``: ``layer_dims[0]`` is the number of
+        features and the last width must be 1 (one sigmoid unit). ``[n, 1]`` is logistic
+        regression.
+    hidden_activation : {"leaky_relu", "relu", "sigmoid", "tanh"}, default="relu"
+        Activation of every hidden layer (see :data:`twinnet.nn.ACTIVATIONS`; ``leaky_relu`` has
+        Keras 3's slope 0.2).
+    init : {"glorot", "he", "normal"}, default="normal"
+        Weight initializer (see :data:`twinnet.nn.INITIALIZERS`). ``"normal"`` is the notebook's
+        ``randn(n_l, n_{l-1}) * 0.1``. Biases start at zero.
+    seed : int, optional
+        Seeds ``np.random.default_rng``, which draws the weights layer by layer (``W1`` first) and,
+        unless ``fit`` is given its own ``seed``, the mini-batch order. ``np.random.seed`` has no
+        effect on a Network. ``None``: fresh randomness.
+    dtype : {"float32", "float64"}, default="float64"
+        Every parameter, buffer and computation is in this dtype; inputs are cast to it.
+
+    Attributes
+    ----------
+    layer_dims : list of int
+    n_features : int
+    dtype : numpy.dtype
+    parameters : dict
+        Copies of the weights in the notebook's layout (see the property).
+
+    Notes
+    -----
+    A Network has weights from the moment it is built, so ``predict`` works before ``fit``
+    (it then uses the initial weights, as a Keras model does). Internally all weights and biases
+    are views into one flat vector; ``parameters`` and :meth:`from_parameters` convert to and from
+    the notebook's dict, the project's common currency.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from twinnet import Network
+    >>> X = np.random.default_rng(0).standard_normal((200, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> net = Network([3, 8, 1], seed=0)
+    >>> history = net.fit(X, y, epochs=300, learning_rate=0.5)
+    >>> history.history["loss"][0] > history.history["loss"][-1]
+    True
+    >>> net.evaluate(X, y)["accuracy"] > 0.9
+    True
+    """
+
+    def __init__(self, layer_dims, *, hidden_activation="relu", init="normal", seed=None,
+                 dtype="float64"):
+        self._setup(layer_dims, hidden_activation, _choose("init", init, INITIALIZERS), seed, dtype)
+        rng = np.random.default_rng(self.seed)
+        draw = INITIALIZERS[init]
+        for K, n_prev, n in zip(self._kernels, self.layer_dims[:-1], self.layer_dims[1:]):
+            K[...] = draw(rng, n_prev, n).T  # biases stay zero
+
+    def _setup(self, layer_dims, hidden_activation, init, seed, dtype):
+        dims = _check_layer_dims(layer_dims)
+        if dims[-1] != 1:
+            raise ValueError(
+                f"the output layer must have width 1 (one sigmoid unit); got layer_dims={dims}."
+            )
+        self.layer_dims = dims
+        self.hidden_activation = _choose("hidden_activation", hidden_activation, ACTIVATIONS)
+        self.init = init
+        self.seed = _check_seed(seed)
+        self.dtype = _check_dtype(dtype)
+        self._activation = ACTIVATIONS[self.hidden_activation]
+        # All kernels (W transposed, Keras's layout) and biases are views into one flat vector.
+        self._params = np.zeros(engine.n_params(dims), self.dtype)
+        self._kernels, self._biases = engine.unflatten(self._params, dims)
+
+    # ----------------------------------------------------------------------- parameters dict
+    @property
+    def n_features(self):
+        """Number of input features, ``layer_dims[0]``."""
+        return self.layer_dims[0]
+
+    @property
+    def n_params(self):
+        """Number of weights and biases."""
+        return self._params.size
+
+    @property
+    def parameters(self):
+        """Copies of the weights: ``{"W1": (n1, n0), "b1": (n1, 1), ..., "WL": (1, n_{L-1}), "bL": (1, 1)}``."""
+        return self._as_dict(self._kernels, self._biases, "W", "b")
+
+    @staticmethod
+    def _as_dict(kernels, biases, w, b):
+        # The notebook's layout: W_l = K_l^T of shape (n_l, n_{l-1}), b_l of shape (n_l, 1).
+        out = {}
+        for l, (K, bias) in enumerate(zip(kernels, biases), start=1):
+            out[f"{w}{l}"] = K.T.copy()
+            out[f"{b}{l}"] = bias.reshape(-1, 1).copy()
+        return out
+
+    @classmethod
+    def from_parameters(cls, parameters, *, hidden_activation="relu", dtype=None, seed=None):
+        """Build a Network holding copies of the given weights.
+
+        Parameters
+        ----------
+        parameters : dict
+            ``"W" + str(l)`` of shape ``(n_l, n_{l-1})`` and ``"b" + str(l)`` of shape
+            ``(n_l, 1)`` (or ``(n_l,)``) for ``l = 1 .. L``, ``n_L = 1``: the notebook's dict.
+        hidden_activation : str, default="relu"
+        dtype : {"float32", "float64"}, optional
+            Default: float32 if every array is float32, float64 otherwise.
+        seed : int, optional
+            Seed of the mini-batch order in ``fit``.
+
+        Returns
+        -------
+        Network
+            Its ``init`` is ``None``: the weights came from ``parameters``.
+
+        Example
+        -------
+        >>> from twinnet import functional as F
+        >>> net = Network.from_parameters(F.initialize_parameters([4, 3, 1]))
+        >>> net.layer_dims
+        [4, 3, 1]
+        """
+        if not isinstance(parameters, Mapping):
+            raise ValueError(
+                f"parameters must be a dict like {{'W1': ..., 'b1': ..., ...}}; got {type(parameters).__name__}."
+            )
+        L = sum(1 for key in parameters if isinstance(key, str) and key.startswith("W"))
+        expected = [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
+        if L == 0 or set(parameters) != set(expected):
+            missing = [k for k in expected if k not in parameters]
+            extra = sorted(str(k) for k in parameters if k not in expected)
+            raise ValueError(
+                "parameters must hold exactly W1, b1, ..., WL, bL"
+                + (f"; missing {missing}" if missing else "")
+                + (f"; unexpected {extra}" if extra else "")
+                + (f"; got keys {sorted(map(str, parameters))}" if L == 0 else "") + "."
+            )
+        arrays = {}
+        for key in expected:
+            value = np.asarray(parameters[key])
+            if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
+                raise ValueError(f"parameters[{key!r}] must hold real numbers; got dtype {value.dtype}.")
+            arrays[key] = value
+        dims = [arrays["W1"].shape[1] if arrays["W1"].ndim == 2 else None]
+        for l in range(1, L + 1):
+            W, b = arrays[f"W{l}"], arrays[f"b{l}"]
+            if W.ndim != 2 or W.shape[1] != dims[-1]:
+                raise ValueError(
+                    f"parameters['W{l}'] must have shape (n_{l}, {dims[-1]}) to follow the previous "
+                    f"layer; got shape {W.shape}."
+                )
+            if b.shape not in ((W.shape[0], 1), (W.shape[0],)):
+                raise ValueError(
+                    f"parameters['b{l}'] must have shape ({W.shape[0]}, 1) to match W{l}; got shape {b.shape}."
+                )
+            dims.append(W.shape[0])
+        if dtype is None:
+            dtype = "float32" if all(a.dtype == np.float32 for a in arrays.values()) else "float64"
+        net = cls.__new__(cls)
+        net._setup(dims, hidden_activation, None, seed, dtype)
+        for l, (K, b) in enumerate(zip(net._kernels, net._biases), start=1):
+            K[...] = arrays[f"W{l}"].T
+            b[...] = arrays[f"b{l}"].reshape(-1)
+        if not np.isfinite(net._params).all():
+            bad = next(k for k in expected if not np.isfinite(arrays[k].astype(net.dtype)).all())
+            raise ValueError(f"parameters[{bad!r}] contains NaN or inf (in {net.dtype}).")
+        return net
+
+    # ----------------------------------------------------------------------- inference
+    def _forward(self, X):
+        buf = engine.allocate(self.layer_dims, X.shape[0], self.dtype, backward=False)
+        engine.forward(X, self._kernels, self._biases, self._activation, buf)
+        return buf
+
+    def decision_function(self, X):
+        """Logits ``z`` of the output unit, shape ``(m,)``: ``predict_proba`` is ``sigmoid(z)``."""
+        X = _check_X(X, self.n_features, self.dtype)
+        return self._forward(X).z[:, 0].copy()
+
+    def predict_proba(self, X):
+        """Probability of class 1 for each example.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, n_features)
+
+        Returns
+        -------
+        p : ndarray of shape (m,)
+        """
+        X = _check_X(X, self.n_features, self.dtype)
+        return self._forward(X).p[:, 0].copy()
+
+    def predict(self, X):
+        """Predicted labels: 1 where ``predict_proba(X) > 0.5`` (the notebook's rule), else 0.
+
+        Returns
+        -------
+        labels : ndarray of int64 of shape (m,)
+        """
+        return (self.predict_proba(X) > 0.5).astype(np.int64)
+
+    def evaluate(self, X, y):
+        """Mean log-loss and accuracy on ``(X, y)``.
+
+        Returns
+        -------
+        scores : dict
+            ``{"loss": float, "accuracy": float}``, as ``history`` reports them.
+        """
+        X = _check_X(X, self.n_features, self.dtype)
+        y, y_bool = _check_y(y, X, self.dtype)
+        buf = self._forward(X)
+        loss = engine.log_loss(buf.z, y, buf)
+        return {"loss": loss, "accuracy": engine.count_correct(buf.p, y_bool, buf) / X.shape[0]}
+
+    def gradients(self, X, y):
+        """Gradients of the mean log-loss on ``(X, y)`` with respect to every parameter.
+
+        Returns
+        -------
+        grads : dict
+            ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, the shapes of :attr:`parameters`, in the
+            network's dtype.
+        """
+        X = _check_X(X, self.n_features, self.dtype)
+        y, _ = _check_y(y, X, self.dtype)
+        buf = engine.allocate(self.layer_dims, X.shape[0], self.dtype)
+        grads = np.empty_like(self._params)
+        dkernels, dbiases = engine.unflatten(grads, self.layer_dims)
+        engine.forward(X, self._kernels, self._biases, self._activation, buf)
+        engine.backward(X, y, self._kernels, self._activation, buf, dkernels, dbiases)
+        return self._as_dict(dkernels, dbiases, "dW", "db")
+
+    # ----------------------------------------------------------------------- training
+    def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,
+            seed=None, validation_data=None, verbose=0):
+        """Train by gradient descent on the mean log-loss; the parameters are updated in place.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, n_features)
+        y : array-like of shape (m,)
+            Labels 0 and 1.
+        epochs : int
+            Passes over the training data.
+        learning_rate : float
+        batch_size : int, optional
+            ``None`` (default) or ``>= m``: full-batch gradient descent, one update per epoch, as
+            the notebook trains. Otherwise mini-batches of ``batch_size`` (the last one shorter).
+        optimizer : {"sgd", "momentum", "adam"} or Optimizer, default="sgd"
+            ``"sgd"`` is plain gradient descent; ``"momentum"`` and ``"adam"`` follow Keras's
+            ``SGD(momentum=0.9)`` and ``Adam()`` exactly. Pass ``Momentum(...)`` or ``Adam(...)``
+            for other hyperparameters. Each call to ``fit`` starts the optimizer afresh (zero
+            moments, step count 0).
+        shuffle : bool, default=True
+            Shuffle the examples every epoch (mini-batches only; a full batch is never shuffled).
+        seed : int, optional
+            Seed of the batch order; default: the Network's ``seed``. One
+            ``np.random.default_rng(seed)`` per call, and each epoch's batches are
+            ``epoch_batches(rng, m, batch_size, shuffle)``.
+        validation_data : tuple (X_val, y_val), optional
+            Evaluated after each epoch's updates.
+        verbose : int, default=0
+            ``0``: silent; ``>= 1``: one line per epoch.
+
+        Returns
+        -------
+        History
+            ``history.history["loss"][k]`` follows Keras: the batch-size-weighted mean of the
+            losses of epoch ``k``'s batches, each computed in its forward pass before its update
+            (full batch: the loss before the epoch's update). ``"accuracy"`` likewise.
+            ``"val_loss"`` and ``"val_accuracy"`` come after the epoch's updates.
+
+        Raises
+        ------
+        FloatingPointError
+            When the loss becomes NaN or inf, naming the epoch; the parameters are left as they
+            were then.
+        """
+        X = _check_X(X, self.n_features, self.dtype)
+        y, y_bool = _check_y(y, X, self.dtype)
+        epochs = _check_positive_int("epochs", epochs)
+        learning_rate = _check_learning_rate(learning_rate)
+        batch_size = _check_positive_int("batch_size", batch_size, allow_none=True)
+        optimizer = get_optimizer(optimizer)
+        seed = self.seed if seed is None else _check_seed(seed)
+        if not (_is_int(verbose) or isinstance(verbose, bool)) or verbose < 0:
+            raise ValueError(f"verbose must be an integer >= 0; got verbose={verbose!r}.")
+        validation = None
+        if validation_data is not None:
+            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+                raise ValueError("validation_data must be a tuple (X_val, y_val).")
+            X_val = _check_X(validation_data[0], self.n_features, self.dtype, name="X_val")
+            y_val, y_val_bool = _check_y(validation_data[1], X_val, self.dtype, name="y_val")
+            vbuf = engine.allocate(self.layer_dims, X_val.shape[0], self.dtype, backward=False)
+            validation = (X_val, y_val, y_val_bool, vbuf)
+
+        m = X.shape[0]
+        full_batch = batch_size is None or batch_size >= m
+        rows = m if full_batch else batch_size
+        shuffle = bool(shuffle) and not full_batch
+        buf = engine.allocate(self.layer_dims, rows, self.dtype, gather=shuffle)
+        tail = buf if m % rows == 0 else buf.head(m % rows)
+        starts = list(range(0, m, rows))
+        grads = np.empty_like(self._params)
+        dkernels, dbiases = engine.unflatten(grads, self.layer_dims)
+        optimizer.build(self._params.size, self.dtype)
+        rng = np.random.default_rng(seed)
+        order, identity = np.arange(m), np.arange(m)
+
+        history = History(params={
+            "epochs": epochs, "steps": len(starts), "batch_size": rows, "learning_rate": learning_rate,
+            "optimizer": optimizer, "shuffle": shuffle, "seed": seed, "verbose": verbose,
+        })
+        names = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if validation else [])
+        record = {name: [] for name in names}
+        history.history = record
+        params, kernels, biases, act = self._params, self._kernels, self._biases, self._activation
+
+        def step(Xb, yb, yb_bool, b):
+            z = engine.forward(Xb, kernels, biases, act, b)
+            loss = engine.log_loss(z, yb, b)
+            correct = engine.count_correct(b.p, yb_bool, b)
+            engine.backward(Xb, yb, kernels, act, b, dkernels, dbiases)
+            optimizer.apply(params, grads, learning_rate)
+            return loss, correct
+
+        # Overflow and NaN are detected on the loss below and reported as one clear error.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(epochs):
+                if full_batch:
+                    loss, correct = step(X, y, y_bool, buf)
+                else:
+                    if shuffle:
+                        np.copyto(order, identity)
+                        rng.shuffle(order)  # the same draw as rng.permutation(m) in epoch_batches
+                    loss_sum, correct = 0.0, 0
+                    for start in starts:
+                        b = buf if start + rows <= m else tail
+                        k = b.rows
+                        if shuffle:
+                            idx = order[start:start + k]
+                            Xb = np.take(X, idx, axis=0, out=b.X, mode="clip")
+                            yb = np.take(y, idx, axis=0, out=b.y, mode="clip")
+                            yb_bool = np.take(y_bool, idx, axis=0, out=b.y_bool, mode="clip")
+                        else:
+                            Xb, yb, yb_bool = X[start:start + k], y[start:start + k], y_bool[start:start + k]
+                        batch_loss, batch_correct = step(Xb, yb, yb_bool, b)
+                        loss_sum += batch_loss * k
+                        correct += batch_correct
+                    loss = loss_sum / m
+                if not math.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the loss became {loss} at epoch {epoch + 1} of {epochs} "
+                        f"(learning_rate={learning_rate}, optimizer={optimizer!r}); try a smaller "
+                        "learning_rate."
+                    )
+                record["loss"].append(loss)
+                record["accuracy"].append(correct / m)
+                if validation:
+                    X_val, y_val, y_val_bool, vbuf = validation
+                    z = engine.forward(X_val, kernels, biases, act, vbuf)
+                    record["val_loss"].append(engine.log_loss(z, y_val, vbuf))
+                    record["val_accuracy"].append(engine.count_correct(vbuf.p, y_val_bool, vbuf) / X_val.shape[0])
+                history.epoch.append(epoch)
+                if verbose:
+                    print(f"Epoch {epoch + 1}/{epochs} - "
+                          + " - ".join(f"{name}: {record[name][-1]:.4f}" for name in names), flush=True)
+        if not np.isfinite(params).all():
+            raise FloatingPointError(
+                f"the parameters became NaN or inf in the last update (epoch {epochs} of {epochs}, "
+                f"learning_rate={learning_rate}); try a smaller learning_rate."
+            )
+        return history
+
+    # ----------------------------------------------------------------------- files
+    def _metadata(self):
+        from twinnet import __version__
+
+        return {
+            "format": FILE_FORMAT,
+            "format_version": FILE_FORMAT_VERSION,
+            "layer_dims": self.layer_dims,
+            "hidden_activation": self.hidden_activation,
+            "init": self.init,
+            "seed": self.seed,
+            "dtype": self.dtype.name,
+            "twinnet_version": __version__,
+        }
+
+    def save(self, path):
+        """Write the network to ``path``: an ``.npz`` archive, no pickle.
+
+        The archive holds the arrays of :attr:`parameters` under their names (``np.load(path)["W1"]``
+        reads them back with plain NumPy) and an entry ``__metadata__``, a JSON string with the
+        architecture, activation, dtype and seed. The file is written exactly at ``path`` (no
+        suffix is added) and replaced atomically. :meth:`load` restores the network bit for bit.
+        """
+        path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path}: is a directory, expected a file name.")
+        arrays = self.parameters
+        arrays[_METADATA_KEY] = np.array(json.dumps(self._metadata()))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def load(cls, path):
+        """Read a network written by :meth:`save`.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        ValueError
+            The file is not a twinnet Network: not an ``.npz`` archive, corrupted or truncated,
+            without the metadata, of another format, or with arrays that do not fit it.
+        """
+        path = Path(path)
+        source = str(path)
+        if not path.exists():
+            raise FileNotFoundError(f"{source}: no such file.")
+        if path.is_dir():
+            raise IsADirectoryError(f"{source}: is a directory, expected a model file.")
+
+        def invalid(why):
+            return ValueError(f"{source}: not a twinnet Network file ({why}).")
+
+        try:
+            archive = np.load(path, allow_pickle=False)
+            if not isinstance(archive, np.lib.npyio.NpzFile):
+                raise invalid("a single .npy array, not an .npz archive")
+            with archive:
+                if _METADATA_KEY not in archive.files:
+                    raise invalid(f"no {_METADATA_KEY!r} entry; found {sorted(archive.files)}")
+                meta = json.loads(str(archive[_METADATA_KEY][()]))
+                arrays = {key: archive[key] for key in archive.files if key != _METADATA_KEY}
+        except _CORRUPTED as exc:
+            if str(exc).startswith(source):  # raised just above
+                raise
+            raise invalid(f"unreadable or corrupted: {type(exc).__name__}: {exc}") from None
+        if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
+            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+            raise invalid(f"metadata format is {found!r}, expected {FILE_FORMAT!r}")
+        version = meta.get("format_version")
+        if not _is_int(version) or version > FILE_FORMAT_VERSION:
+            raise invalid(f"format_version {version!r}; this twinnet reads up to {FILE_FORMAT_VERSION}")
+        try:
+            dtype = _check_dtype(meta.get("dtype"))
+            for key, value in arrays.items():
+                if value.dtype != dtype:
+                    raise ValueError(f"array {key!r} is {value.dtype}, the metadata says {dtype}")
+            net = cls.from_parameters(arrays, hidden_activation=meta.get("hidden_activation"),
+                                      dtype=dtype, seed=meta.get("seed"))
+            if net.layer_dims != meta.get("layer_dims"):
+                raise ValueError(f"the arrays give layer_dims={net.layer_dims}, the metadata says "
+                                 f"{meta.get('layer_dims')}")
+            init = meta.get("init")
+            if init is not None:
+                _choose("init", init, INITIALIZERS)
+        except ValueError as exc:
+            raise invalid(str(exc).rstrip(".")) from None
+        net.init = init
+        return net
+
+    # ----------------------------------------------------------------------- pickling, repr
+    def __getstate__(self):
+        # The weight views are rebuilt from the flat vector: pickled separately they would no
+        # longer share its memory.
+        return {"meta": self._metadata(), "params": self._params}
+
+    def __setstate__(self, state):
+        meta = state["meta"]
+        self._setup(meta["layer_dims"], meta["hidden_activation"], meta["init"], meta["seed"], meta["dtype"])
+        self._params[...] = state["params"]
+
+    def __repr__(self):
+        return (f"Network({self.layer_dims}, hidden_activation={self.hidden_activation!r}, "
+                f"init={self.init!r}, seed={self.seed!r}, dtype={self.dtype.name!r})")

@@ -1,0 +1,203 @@
+"""Optimizers with Keras 3's exact update rules, applied in place to flat parameter vectors.
+
+``Network`` keeps all its weights and biases in one contiguous vector (and its gradients in
+another), so one optimizer step is a handful of NumPy calls over the whole network, whatever its
+depth. The rules, defaults and order of operations are those of ``keras.optimizers.SGD`` and
+``keras.optimizers.Adam`` (``keras/src/optimizers/sgd.py`` and ``adam.py``), scalars included: they
+are rounded to the parameters' dtype as Keras casts them to the variable's dtype, so a twin in
+Keras can reproduce every step.
+
+An optimizer object holds hyperparameters only until :meth:`Optimizer.build`, which ``fit`` calls
+at its start: each ``fit`` call starts from a fresh state (zero moments, step count 0), whether
+the optimizer is given by name or as an object.
+
+Example
+-------
+>>> import numpy as np
+>>> from twinnet.nn import Adam
+>>> w = np.array([1.0, -2.0]); g = np.array([0.5, 0.5])
+>>> opt = Adam(); opt.build(w.size, w.dtype)
+>>> opt.apply(w, g.copy(), learning_rate=0.1)  # first Adam step moves each weight by ~lr
+>>> np.round(w, 4)
+array([ 0.9, -2.1])
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS"]
+
+
+class Optimizer:
+    """Base class: hyperparameters in ``__init__``, state in :meth:`build`, steps in :meth:`apply`."""
+
+    #: Name in :data:`OPTIMIZERS`.
+    name = ""
+
+    def build(self, size, dtype):
+        """Reset the state for a flat parameter vector of ``size`` elements of ``dtype``."""
+        self.dtype = np.dtype(dtype)
+        self.iterations = 0
+
+    def apply(self, params, grads, learning_rate):
+        """Update ``params`` in place from ``grads`` (which may be overwritten).
+
+        Parameters
+        ----------
+        params : ndarray of shape (n_params,)
+            All weights and biases, updated in place.
+        grads : ndarray of shape (n_params,)
+            Gradient of the loss with respect to ``params``; used as scratch.
+        learning_rate : float
+        """
+        raise NotImplementedError
+
+    def get_config(self):
+        """Hyperparameters, as keyword arguments of the constructor."""
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    __hash__ = None
+
+
+def _check_fraction(name, value, *, closed_right=False):
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value) and 0 <= value and (value <= 1 if closed_right else value < 1)
+    if not ok:
+        bound = "[0, 1]" if closed_right else "[0, 1)"
+        raise ValueError(f"{name} must be a number in {bound}; got {name}={value!r}.")
+    return float(value)
+
+
+class SGD(Optimizer):
+    """Plain gradient descent, the notebook's update: ``w = w - learning_rate * g``."""
+
+    name = "sgd"
+
+    def apply(self, params, grads, learning_rate):
+        # Keras: variable.assign_sub(gradient * learning_rate)
+        np.multiply(grads, learning_rate, out=grads)
+        np.subtract(params, grads, out=params)
+        self.iterations += 1
+
+
+class Momentum(Optimizer):
+    """Keras's ``SGD(momentum=0.9, nesterov=False)``.
+
+    ``v = momentum * v - learning_rate * g; w = w + v`` with ``v`` starting at 0, or with
+    ``nesterov=True``: ``w = w + momentum * v - learning_rate * g`` after updating ``v``.
+    """
+
+    name = "momentum"
+
+    def __init__(self, momentum=0.9, nesterov=False):
+        self.momentum = _check_fraction("momentum", momentum, closed_right=True)
+        self.nesterov = bool(nesterov)
+
+    def build(self, size, dtype):
+        super().build(size, dtype)
+        self.velocity = np.zeros(size, dtype)
+        self._scratch = np.empty(size, dtype) if self.nesterov else None
+
+    def apply(self, params, grads, learning_rate):
+        v = self.velocity
+        np.multiply(grads, learning_rate, out=grads)  # learning_rate * g
+        np.multiply(v, self.momentum, out=v)
+        np.subtract(v, grads, out=v)  # v = momentum * v - learning_rate * g
+        if self.nesterov:
+            step = np.multiply(v, self.momentum, out=self._scratch)
+            np.subtract(step, grads, out=step)
+            np.add(params, step, out=params)
+        else:
+            np.add(params, v, out=params)
+        self.iterations += 1
+
+    def get_config(self):
+        return {"momentum": self.momentum, "nesterov": self.nesterov}
+
+
+class Adam(Optimizer):
+    """Keras's ``Adam(beta_1=0.9, beta_2=0.999, epsilon=1e-7)``.
+
+    With ``t`` the step number counted from 1::
+
+        alpha = learning_rate * sqrt(1 - beta_2**t) / (1 - beta_1**t)
+        m = m + (g - m) * (1 - beta_1)
+        v = v + (g * g - v) * (1 - beta_2)
+        w = w - (m * alpha) / (sqrt(v) + epsilon)
+
+    ``m`` and ``v`` start at 0. ``epsilon`` is Keras's 1e-7, not the paper's 1e-8, and it is added
+    to ``sqrt(v)`` without bias correction, as Keras does.
+    """
+
+    name = "adam"
+
+    def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        self.beta_1 = _check_fraction("beta_1", beta_1)
+        self.beta_2 = _check_fraction("beta_2", beta_2)
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) or not (
+            math.isfinite(epsilon) and epsilon > 0
+        ):
+            raise ValueError(f"epsilon must be a finite number > 0; got epsilon={epsilon!r}.")
+        self.epsilon = float(epsilon)
+
+    def build(self, size, dtype):
+        super().build(size, dtype)
+        self.m = np.zeros(size, dtype)
+        self.v = np.zeros(size, dtype)
+        self._scratch = np.empty(size, dtype)
+
+    def apply(self, params, grads, learning_rate):
+        # The scalars in the parameters' dtype, as Keras casts them to the variable's dtype.
+        f = self.dtype.type
+        t = f(self.iterations + 1)
+        beta_1_power = np.power(f(self.beta_1), t)
+        beta_2_power = np.power(f(self.beta_2), t)
+        alpha = f(learning_rate) * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
+        m, v, s = self.m, self.v, self._scratch
+        np.subtract(grads, m, out=s)
+        np.multiply(s, 1 - self.beta_1, out=s)
+        np.add(m, s, out=m)  # m += (g - m) * (1 - beta_1)
+        np.multiply(grads, grads, out=s)
+        np.subtract(s, v, out=s)
+        np.multiply(s, 1 - self.beta_2, out=s)
+        np.add(v, s, out=v)  # v += (g * g - v) * (1 - beta_2)
+        np.sqrt(v, out=grads)
+        np.add(grads, self.epsilon, out=grads)
+        np.multiply(m, alpha, out=s)
+        np.divide(s, grads, out=s)
+        np.subtract(params, s, out=params)  # w -= (m * alpha) / (sqrt(v) + epsilon)
+        self.iterations += 1
+
+    def get_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+#: Optimizer name -> class; ``OPTIMIZERS[name]()`` has Keras's defaults.
+OPTIMIZERS = {
+    "adam": Adam,
+    "momentum": Momentum,
+    "sgd": SGD,
+}
+
+
+def get_optimizer(optimizer):
+    """An :class:`Optimizer` from a name in :data:`OPTIMIZERS` or an optimizer object."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
+        return OPTIMIZERS[optimizer]()
+    raise ValueError(
+        f"Unknown optimizer {optimizer!r}. Expected one of: "
+        + ", ".join(repr(name) for name in sorted(OPTIMIZERS))
+        + ", or an Optimizer object such as Adam(beta_1=0.9)."
+    )
