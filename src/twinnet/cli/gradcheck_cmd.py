@@ -1,0 +1,81 @@
+"""``twinnet gradcheck``: backpropagation against finite differences, as a table with a verdict."""
+
+from __future__ import annotations
+
+#: Largest relative error that passes, by dtype: float64 differences are exact to ~1e-9, float32
+#: backpropagation rounds at ~1e-7 per operation.
+TOLERANCES = {"float64": 1e-6, "float32": 1e-4}
+
+
+def register(sub):
+    from twinnet.cli._args import layer_list, positive_float, positive_int
+    from twinnet.data import DATASETS, DEFAULT_DATASET
+    from twinnet.nn import ACTIVATIONS, DTYPES, INITIALIZERS
+
+    parser = sub.add_parser(
+        "gradcheck", help="check backpropagation against finite differences",
+        description="Compare the Network's backpropagated gradients with central differences of "
+        "the loss, parameter by parameter, and print the relative errors with a pass/fail "
+        "verdict (exit status 0 when it passes, 1 when it fails).",
+    )
+    parser.add_argument("--data", default=DEFAULT_DATASET, metavar="PATH|NAME",
+                        help=f"a data file or a built-in name: {', '.join(DATASETS)} "
+                        f"(default: {DEFAULT_DATASET})")
+    parser.add_argument("--layers", type=layer_list, default=None, metavar="N0,N1,...,1",
+                        help="layer widths, input first (default: n_features,20,5,1)")
+    parser.add_argument("--examples", type=positive_int, default=50,
+                        help="use the first N examples, standardized (default: 50)")
+    parser.add_argument("--activation", default="relu", choices=[*sorted(ACTIVATIONS), "all"],
+                        help="hidden activation, or all of them (default: relu)")
+    parser.add_argument("--init", default="normal", choices=sorted(INITIALIZERS),
+                        help="weight initializer (default: normal)")
+    parser.add_argument("--dtype", default="float64", choices=list(DTYPES),
+                        help="the network's dtype (default: float64)")
+    parser.add_argument("--eps", type=positive_float, default=1e-5,
+                        help="finite-difference step (default: 1e-5)")
+    parser.add_argument("--tolerance", type=positive_float, default=None,
+                        help="largest relative error that passes "
+                        f"(default: {TOLERANCES['float64']:g} for float64, {TOLERANCES['float32']:g} for float32)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the weights (default: 0)")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    import numpy as np
+
+    from twinnet import data
+    from twinnet.nn import ACTIVATIONS, Network, gradcheck
+
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0; got {args.seed}.")
+    X, y = data.load(args.data)
+    X, y = X[: args.examples], y[: args.examples]
+    std = X.std(axis=0)
+    X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    layers = args.layers or [X.shape[1], 20, 5, 1]
+    if layers[0] != X.shape[1]:
+        raise ValueError(
+            f"--layers starts with {layers[0]} inputs but {args.data} has {X.shape[1]} features; "
+            f"e.g. --layers {X.shape[1]},20,5,1."
+        )
+    tolerance = args.tolerance or TOLERANCES[args.dtype]
+    activations = sorted(ACTIVATIONS) if args.activation == "all" else [args.activation]
+    print(f"gradient check: {args.data}, {X.shape[0]} examples (standardized), layers "
+          f"{','.join(map(str, layers))}, init {args.init}, {args.dtype}, eps {args.eps:g}")
+    header = f"{'activation':<12}{'parameter':<11}{'shape':<12}{'relative error':>15}"
+    print(header)
+    print("-" * len(header))
+    worst = 0.0
+    for activation in activations:
+        net = Network(layers, hidden_activation=activation, init=args.init, seed=args.seed,
+                      dtype=args.dtype)
+        shapes = {name: value.shape for name, value in net.parameters.items()}
+        for name, error in gradcheck(net, X, y, eps=args.eps).items():
+            flag = "" if error <= tolerance else "  <- too large"
+            print(f"{activation:<12}{name:<11}{str(shapes[name]):<12}{error:>15.2e}{flag}")
+            worst = max(worst, error)
+    passed = worst <= tolerance
+    verdict = "PASS" if passed else "FAIL"
+    relation = "<=" if passed else ">"
+    print(f"{verdict}: largest relative error {worst:.2e} {relation} tolerance {tolerance:g}")
+    return 0 if passed else 1
