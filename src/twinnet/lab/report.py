@@ -160,20 +160,26 @@ def _by_config(ok_rows):
 
 
 def _time_series(ok_rows):
-    by_config = _by_config(ok_rows)
+    """Per engine, ms per epoch and its ratio to the reference engine, by parameter count.
+
+    Returns ``times``: engine -> (n_parameters, mean ms, sd ms) over every run of that size;
+    ``ratios``: engine -> (n_parameters, mean ratio) of runs paired with the reference by
+    configuration and seed; and the reference engine.
+    """
     engines = sorted({r["engine"] for r in ok_rows})
     reference = _reference(engines)
-    times, ratios = defaultdict(lambda: ([], [])), defaultdict(lambda: ([], []))
-    for engines_rows in by_config.values():
-        for engine, group in engines_rows.items():
-            n, ms = group[0]["n_parameters"], _mean(r["ms_per_epoch"] for r in group)
-            times[engine][0].append(n)
-            times[engine][1].append(ms)
-            ref = engines_rows.get(reference)
-            if engine != reference and ref:
-                ratios[engine][0].append(n)
-                ratios[engine][1].append(ms / _mean(r["ms_per_epoch"] for r in ref))
-    return dict(times), dict(ratios), reference
+    ms, ratio = defaultdict(lambda: defaultdict(list)), defaultdict(lambda: defaultdict(list))
+    ref_ms = {(_config_key(r), r["seed"]): r["ms_per_epoch"] for r in ok_rows if r["engine"] == reference}
+    for row in ok_rows:
+        n = row["n_parameters"]
+        ms[row["engine"]][n].append(row["ms_per_epoch"])
+        paired = ref_ms.get((_config_key(row), row["seed"]))
+        if row["engine"] != reference and paired:
+            ratio[row["engine"]][n].append(row["ms_per_epoch"] / paired)
+    times = {e: (sorted(by_n), [_mean(by_n[n]) for n in sorted(by_n)], [_sd(by_n[n]) for n in sorted(by_n)])
+             for e, by_n in ms.items()}
+    ratios = {e: (sorted(by_n), [_mean(by_n[n]) for n in sorted(by_n)]) for e, by_n in ratio.items()}
+    return times, ratios, reference
 
 
 def _loss_panels(ok_rows, fields, limit=9):
@@ -335,8 +341,8 @@ def _write_csv(entries, path):
         writer = csv.DictWriter(f, fieldnames=SUMMARY_FIELDS)
         writer.writeheader()
         for entry in entries:
-            writer.writerow({k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else
-                             ("full" if k == "batch_size" and v is None else v)
+            writer.writerow({k: "full" if k == "batch_size" and v is None else
+                             "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
                              for k, v in entry.items()})
 
 
@@ -364,11 +370,13 @@ def _figures(rows, directory):
     times, ratios, reference = _time_series(ok)
     rp.plot_time(times, directory / "time_vs_parameters.png")
     figures.append(("time_vs_parameters.png", "Milliseconds per epoch against the number of "
-                                              "parameters (log-log), mean over seeds."))
+                                              "parameters (log-log): mean and standard deviation "
+                                              "over the runs of each size."))
     if ratios:
         rp.plot_time_ratio(ratios, reference, directory / "time_ratio.png")
-        figures.append(("time_ratio.png", f"Time per epoch of each engine divided by {reference}'s, "
-                                          "per configuration; below 1 is faster."))
+        figures.append(("time_ratio.png", f"Time per epoch of each engine divided by {reference}'s "
+                                          "in the same configuration and seed, mean over the runs "
+                                          "of each size; below 1 is faster."))
     panels, omitted = _loss_panels(ok, fields)
     rp.plot_loss_overlays(panels, directory / "loss_curves.png", omitted=omitted)
     figures.append(("loss_curves.png", "Training loss per epoch of every engine, per configuration: "

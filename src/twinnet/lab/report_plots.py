@@ -30,6 +30,16 @@ def _style(engine):
     return colour, line
 
 
+def _plain_log_ticks(ax):
+    # "2000" and "0.5" rather than 2x10^3 and 5x10^-1 on the log axes
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(plain)
+
+
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
@@ -58,6 +68,7 @@ def plot_factor(series, *, xlabel, path, log_x=False, title=None):
                     label=engine)
     if log_x:
         ax.set_xscale("log")
+        _plain_log_ticks(ax)
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (mean ± sd over seeds)")
     ax.set_title(title or f"test accuracy against {xlabel}")
@@ -67,20 +78,19 @@ def plot_factor(series, *, xlabel, path, log_x=False, title=None):
 
 
 def plot_time(series, path):
-    """Milliseconds per epoch against parameter count, log-log, one marker set per engine.
+    """Milliseconds per epoch against parameter count, log-log, one line per engine.
 
-    ``series``: engine -> (n_parameters, ms_per_epoch), one point per configuration (mean over
-    seeds).
+    ``series``: engine -> (n_parameters, mean ms_per_epoch, sd), one point per network size.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for engine in sorted(series):
-        n, ms = (np.asarray(v, dtype=float) for v in series[engine])
-        order = np.argsort(n)
+        n, ms, sd = (np.asarray(v, dtype=float) for v in series[engine])
         colour, line = _style(engine)
-        ax.plot(n[order], ms[order], color=colour, linestyle=line, marker="o", label=engine)
+        ax.errorbar(n, ms, yerr=sd, color=colour, linestyle=line, marker="o", capsize=4, label=engine)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel("ms per epoch")
     ax.set_title("training time per epoch against network size")
@@ -90,22 +100,21 @@ def plot_time(series, path):
 
 
 def plot_time_ratio(series, reference, path):
-    """Each engine's ms per epoch over the reference engine's, per configuration.
+    """Each engine's ms per epoch over the reference engine's, by network size.
 
-    ``series``: engine -> (n_parameters, ratio), one point per configuration; a ratio below 1 is
-    faster than ``reference``.
+    ``series``: engine -> (n_parameters, mean ratio), one point per network size; a ratio below 1
+    is faster than ``reference``.
     """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for engine in sorted(series):
         n, ratio = (np.asarray(v, dtype=float) for v in series[engine])
-        order = np.argsort(n)
         colour, line = _style(engine)
-        ax.plot(n[order], ratio[order], color=colour, linestyle=line, marker="o",
-                label=f"{engine} / {reference}")
+        ax.plot(n, ratio, color=colour, linestyle=line, marker="o", label=f"{engine} / {reference}")
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
+    _plain_log_ticks(ax)
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel(f"time per epoch relative to {reference}")
     ax.set_title(f"time ratio to {reference} (below 1: faster)")

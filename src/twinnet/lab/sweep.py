@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 __all__ = ["plan", "run_config", "execute_run", "executor", "Executor", "run_sweep", "SweepOutcome",
-           "environment", "SCHEDULER_TIMEOUT"]
+           "environment", "limit_threads", "libraries", "SCHEDULER_TIMEOUT"]
 
 #: Seconds to wait for a Dask scheduler (and its first worker) before saying it does not answer.
 SCHEDULER_TIMEOUT = 8
@@ -135,28 +135,35 @@ def environment():
     return _ENVIRONMENT
 
 
-@contextlib.contextmanager
-def _thread_limits(threads, library):
-    """Limit BLAS, OpenMP and ``library`` (the engine's TensorFlow or PyTorch) to ``threads``."""
-    from threadpoolctl import threadpool_limits
+def limit_threads(threads, libraries=()):
+    """Limit this process's thread pools to ``threads``, importing ``libraries`` now.
 
-    for name in _THREAD_ENV:  # read by the libraries that this worker loads later
+    Called once in each worker when it starts, with the libraries of every engine of the sweep: a
+    worker then loads TensorFlow once, before its first run, instead of growing by hundreds of
+    megabytes during one (which loky would take for a memory leak and restart the worker for).
+    """
+    for name in _THREAD_ENV:  # read by the libraries that this process loads later
         os.environ[name] = str(threads)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices, once per worker
-    if library == "tensorflow":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices
+    if "tensorflow" in libraries:
         import tensorflow as tf
 
         try:
             tf.config.threading.set_intra_op_parallelism_threads(threads)
             tf.config.threading.set_inter_op_parallelism_threads(threads)
-        except RuntimeError:  # TensorFlow already ran in this worker, with these limits
+        except RuntimeError:  # TensorFlow already ran in this process, with these limits
             pass
-    elif library == "torch":
+    if "torch" in libraries:
         import torch
 
         torch.set_num_threads(threads)
-    with threadpool_limits(limits=threads):
-        yield
+
+
+def libraries(runs):
+    """The optional libraries (``tensorflow``, ``torch``) that the engines of ``runs`` load."""
+    from twinnet.lab.engines import ENGINES
+
+    return tuple(sorted({ENGINES[r.engine].module for r in runs} & {"tensorflow", "torch"}))
 
 
 def _finite(value):
@@ -199,11 +206,14 @@ def execute_run(spec, threads=1, attempt=1):
         ``status`` is ``"ok"``, ``"diverged"`` or ``"failed"`` (with ``error``); ``checkpoints``
         has one entry per epoch checkpoint with train/test loss and accuracy.
     """
+    from threadpoolctl import threadpool_limits
+
     from twinnet.lab.compare import initial_parameters, load_split
-    from twinnet.lab.engines import ENGINES, run_engine
+    from twinnet.lab.engines import run_engine
 
     try:
-        with _thread_limits(threads, ENGINES[spec.engine].module):
+        limit_threads(threads, libraries([spec]))
+        with threadpool_limits(limits=threads):  # BLAS loaded before the limits were set
             config = run_config(spec)
             split = load_split(config)
             config = config.with_layers(split.X_train.shape[1])
@@ -244,7 +254,7 @@ class Executor:
 
 
 @contextlib.contextmanager
-def executor(*, jobs=1, scheduler=None, dask_local=None):
+def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries=()):
     """Set up joblib's backend for a sweep and yield the :class:`Executor`.
 
     Parameters
@@ -255,6 +265,10 @@ def executor(*, jobs=1, scheduler=None, dask_local=None):
         Address of a running Dask scheduler, ``tcp://HOST:PORT``.
     dask_local : int, optional
         Start a local Dask cluster of that many single-threaded worker processes, for this block.
+    threads : int, optional
+        Threads per run; default: the CPUs of a worker's host over the runs it executes at once.
+    libraries : sequence of str
+        Loaded by each worker when it starts (see :func:`limit_threads`).
 
     Raises
     ------
@@ -265,9 +279,10 @@ def executor(*, jobs=1, scheduler=None, dask_local=None):
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
     if scheduler is None and dask_local is None:
-        with parallel_config(backend="loky", n_jobs=jobs):
-            yield Executor(jobs, max(1, (os.cpu_count() or 1) // jobs), (TerminatedWorkerError,),
-                           f"{jobs} local processes")
+        threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+        with parallel_config(backend="loky", n_jobs=jobs, initializer=limit_threads,
+                             initargs=(threads, tuple(libraries))):
+            yield Executor(jobs, threads, (TerminatedWorkerError,), f"{jobs} local processes")
         return
     import logging
 
@@ -302,12 +317,12 @@ def executor(*, jobs=1, scheduler=None, dask_local=None):
         for address, info in client.scheduler_info()["workers"].items():
             hosts[info["host"]] += info["nthreads"]
             host_cpus[info["host"]] = cpus[address]
-        threads = max(1, min(host_cpus[host] // n for host, n in hosts.items()))
+        threads = threads or max(1, min(host_cpus[host] // n for host, n in hosts.items()))
+        client.run(limit_threads, threads, tuple(libraries))
         yield Executor(sum(hosts.values()), threads, (KilledWorker,), where)
 
 
-def run_sweep(runs, store, where, *, threads=None, show_progress=True, max_attempts=3,
-              run=execute_run):
+def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=execute_run):
     """Execute the runs not yet in ``store``, appending each row as soon as it arrives.
 
     Parameters
@@ -317,8 +332,6 @@ def run_sweep(runs, store, where, *, threads=None, show_progress=True, max_attem
         Runs already there are skipped; each new row is on disk before it is counted.
     where : Executor
         From :func:`executor`, whose block this call must run in.
-    threads : int, optional
-        Threads per run; default: the executor's share of a host per parallel run.
     show_progress : bool
         A progress bar with ETA on stderr.
     max_attempts : int
@@ -340,7 +353,7 @@ def run_sweep(runs, store, where, *, threads=None, show_progress=True, max_attem
     counts = Counter()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    threads = threads or where.threads
+    threads = where.threads
     with Progress(*columns, console=Console(stderr=True), disable=not show_progress) as bar:
         task = bar.add_task("sweep", total=len(runs), completed=len(runs) - len(todo))
 
