@@ -75,7 +75,7 @@ def test_workers_limit_blas_and_tensorflow_to_their_share(tmp_path):
     runs, _ = sweep.plan(G.check_grid({"data": "moons", "layers": [2, 8, 1], "epochs": [5, 10],
                                        "engines": ["numpy", "keras"]}))
     store = ResultStore.create(tmp_path / "s", grid={}, grid_hash="h", n_runs=len(runs))
-    with sweep.executor(jobs=2) as where:
+    with sweep.executor(jobs=2, libraries=sweep.libraries(runs)) as where:
         outcome = sweep.run_sweep(runs, store, where, show_progress=False, run=report_thread_limits)
     assert outcome.threads == max(1, (os.cpu_count() or 1) // 2)
     rows = {r["engine"]: r for r in read_results(tmp_path / "s")}

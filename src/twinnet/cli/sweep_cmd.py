@@ -113,7 +113,7 @@ def run(args):
 
     from twinnet.lab.grid import grid_hash
     from twinnet.lab.store import ResultStore, read_manifest
-    from twinnet.lab.sweep import executor, plan, run_sweep
+    from twinnet.lab.sweep import executor, libraries, plan, run_sweep
 
     manifest = read_manifest(args.out) if args.resume else None
     grid = _grid(args, manifest)
@@ -125,15 +125,15 @@ def run(args):
     store = ResultStore.resume(args.out, grid_hash=digest) if args.resume else None
     # connect first: a scheduler that does not answer must not leave an empty sweep directory behind
     with executor(jobs=args.jobs or os.cpu_count() or 1, scheduler=args.scheduler,
-                  dask_local=args.dask_local) as where:
+                  dask_local=args.dask_local, threads=args.threads,
+                  libraries=libraries(runs)) as where:
         if store is None:
             store = ResultStore.create(args.out, grid=serial, grid_hash=digest, n_runs=len(runs),
                                        extra={"preset": args.preset, "notes": notes})
         print(f"sweep: {len(runs)} runs ({len(store.done)} already done) on {where.where} -> "
               f"{args.out}", file=sys.stderr)
         started = time.time()
-        outcome = run_sweep(runs, store, where, threads=args.threads,
-                            show_progress=not args.no_progress)
+        outcome = run_sweep(runs, store, where, show_progress=not args.no_progress)
     store.record_session({"started": started, "seconds": round(outcome.seconds, 3),
                           "where": where.where, "slots": outcome.slots, "threads": outcome.threads,
                           "counts": outcome.counts})

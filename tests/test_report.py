@@ -1,0 +1,172 @@
+"""``twinnet report``: summary.csv against a recomputation from the raw rows, the generated
+summary, the figures, the HTML in a real headless browser, and the bad-input contract."""
+
+import csv
+import json
+import re
+import shutil
+import subprocess
+from collections import defaultdict
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from twinnet.cli import main
+from twinnet.lab.report import build_report
+from twinnet.lab.store import RESULTS, read_results
+
+SWEEP = ["--data", "moons", "--layers", "2,8,1", "--layers", "2,8,4,1", "--learning-rate", "0.1,1",
+         "--epochs", "30,5", "--seeds", "0,1,2", "--engines", "functional,numpy", "--jobs", "2",
+         "--no-progress"]
+FIGURES = {"accuracy_vs_depth.png", "accuracy_vs_width.png", "accuracy_vs_learning_rate.png",
+           "accuracy_vs_epochs.png", "time_vs_parameters.png", "time_ratio.png", "loss_curves.png"}
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """A finished sweep of the notebook's functional network and Network: twins, 24 runs."""
+    out = tmp_path_factory.mktemp("report") / "sweep"
+    assert main(["sweep", *SWEEP, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture
+def report(swept, tmp_path):
+    """A copy of the sweep with its report built (tests may alter their copy)."""
+    out = tmp_path / "sweep"
+    shutil.copytree(swept, out)
+    paths, summary = build_report(out)
+    return out, paths, summary
+
+
+def test_summary_csv_is_the_mean_and_sd_over_seeds_of_the_stored_rows(report):
+    out, _, _ = report
+    with open(out / "summary.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    # 2 networks x 2 learning rates x 2 engines x 2 checkpoints
+    assert len(table) == 16
+    # recomputed here from the raw rows, with NumPy
+    raw = defaultdict(list)
+    for line in (out / RESULTS).read_text().splitlines():
+        row = json.loads(line)
+        for point in row["checkpoints"]:
+            key = ("-".join(map(str, row["config"]["layers"])), row["config"]["learning_rate"],
+                   row["engine"], point["epoch"])
+            raw[key].append((point["test_accuracy"], point["train_loss"], row["ms_per_epoch"]))
+    for entry in table:
+        values = np.array(raw[(entry["layers"], float(entry["learning_rate"]), entry["engine"],
+                               int(entry["epoch"]))])
+        assert len(values) == int(entry["runs"]) == int(entry["ok"]) == 3
+        assert_allclose(float(entry["test_accuracy"]), values[:, 0].mean(), rtol=1e-12)
+        assert_allclose(float(entry["test_accuracy_sd"]), values[:, 0].std(ddof=1), rtol=1e-9, atol=1e-15)
+        assert_allclose(float(entry["train_loss"]), values[:, 1].mean(), rtol=1e-12)
+        assert_allclose(float(entry["ms_per_epoch"]), values[:, 2].mean(), rtol=1e-12)
+        assert entry["batch_size"] == "full" and int(entry["depth"]) == entry["layers"].count("-") - 1
+
+
+def test_the_summary_answers_with_numbers(report):
+    _, _, summary = report
+    text = "\n".join(summary)
+    assert text.startswith("24 runs (24 ok): 4 configurations × 3 seeds × engines functional, numpy")
+    # the notebook's functions and Network are twins: identical accuracy, curves equal to rounding
+    agreement = next(s for s in summary if s.startswith("Agreement, numpy vs functional"))
+    assert "the final test accuracy is identical in 12 and differs by 0.0 pp on average" in agreement
+    gap = float(re.search(r"differ by at most (\S+) over all epochs", agreement).group(1))
+    assert gap < 1e-12
+    assert "tied (within 0.5 pp, mean over seeds) in 4 of 4 configurations." in text
+    speed = next(s for s in summary if s.startswith("Speed:"))
+    assert re.search(r"(numpy is faster than functional|functional is faster than numpy) per epoch in "
+                     r"\d of 4 configurations", speed)
+    assert "Best functional: layers 2-8" in text and "learning rate 0.1: " in text
+    # the best configuration's accuracy is the largest mean in the summary table
+    rows = read_results(report[0])
+    best = max(np.mean([r["checkpoints"][i]["test_accuracy"] for r in rows
+                        if r["engine"] == "numpy" and r["config"]["layers"] == layers
+                        and r["config"]["learning_rate"] == lr])
+               for layers in ([2, 8, 1], [2, 8, 4, 1]) for lr in (0.1, 1.0) for i in (0, 1))
+    stated = float(re.search(r"Best numpy: .*?test accuracy (\S+) ± ", text).group(1))
+    assert abs(stated - best) <= 0.0005 + 1e-12  # printed with 3 decimals
+
+
+def test_every_figure_is_a_png_and_embedded_in_the_html(report):
+    out, paths, _ = report
+    assert {p.name for p in paths} == {"report.html", "summary.csv", *FIGURES}
+    for name in FIGURES:
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    page = (out / "report.html").read_text()
+    assert page.count("src='data:image/png;base64,") == len(FIGURES)
+    assert "src='http" not in page and "src=\"http" not in page  # self-contained
+
+
+# A script appended to a copy of the report: once the page has loaded, it writes into the DOM how
+# many images there are and how many decoded to a real picture (naturalWidth > 0).
+CHECK_IMAGES = """<script>window.addEventListener('load', () => {
+  const images = [...document.images];
+  document.body.setAttribute('data-images', images.length);
+  document.body.setAttribute('data-decoded', images.filter(i => i.complete && i.naturalWidth > 0).length);
+});</script>"""
+
+
+def _images_in_chromium(page, tmp_path):
+    path = tmp_path / "checked.html"
+    path.write_text(page.replace("</body>", CHECK_IMAGES + "</body>"))
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Chromium is needed for this test: apt-get install chromium (.ci/run does)"
+    dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
+                          "--virtual-time-budget=10000", "--dump-dom", path.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'data-images="(\d+)" data-decoded="(\d+)"', dom)
+    assert found, dom[-2000:]
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_the_report_loads_in_a_headless_browser_with_every_image(report, tmp_path):
+    out, _, _ = report
+    page = (out / "report.html").read_text()
+    assert _images_in_chromium(page, tmp_path) == (len(FIGURES), len(FIGURES))
+    # the check can fail: one damaged image is seen as not decoded
+    start = page.index("base64,") + len("base64,")
+    damaged = page[:start] + "AAAA" + page[start + 40:]
+    assert _images_in_chromium(damaged, tmp_path) == (len(FIGURES), len(FIGURES) - 1)
+
+
+def test_report_skips_a_corrupted_last_line_and_keeps_the_rest(report, capsys):
+    out, _, _ = report
+    with open(out / RESULTS, "ab") as f:
+        f.write(b'{"run_id": "x", "status": "o')
+    assert main(["report", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "skipped corrupted last line 25" in captured.err and len(captured.err.splitlines()) == 1
+    assert "24 runs (24 ok)" in captured.out
+
+
+def test_runs_that_diverged_are_listed(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--data", "moons", "--layers", "2,4,1", "--learning-rate", "0.5,1e6",
+                 "--epochs", "10,50", "--engines", "numpy", "--jobs", "1", "--no-progress",
+                 "--out", str(out)]) == 0
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "2 runs (1 diverged, 1 ok)" in text
+    assert "1 run(s) did not finish ok; e.g. numpy with lr 1e+06, seed 0: diverged: " in text
+    page = (out / "report.html").read_text()
+    assert "Runs that did not finish ok" in page and "diverged" in page
+
+
+@pytest.mark.parametrize("setup, match", [
+    ("missing", "no such directory"),
+    ("plain", "not a sweep directory (no manifest.json)"),
+    ("empty", "the sweep has no finished run yet; nothing to report"),
+])
+def test_report_bad_directories_are_one_line_and_exit_status_2(tmp_path, capsys, setup, match):
+    from twinnet.lab.store import ResultStore
+
+    target = tmp_path / "d"
+    if setup == "plain":
+        target.mkdir()
+    elif setup == "empty":
+        ResultStore.create(target, grid={}, grid_hash="h", n_runs=1)
+    assert main(["report", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("twinnet report: error: ") and match in err[0]
