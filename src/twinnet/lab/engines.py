@@ -237,7 +237,12 @@ def _run_sklearn(config, split, initial, progress):
         clf.coefs_ = [np.array(initial[f"W{l}"].T, dtype=X.dtype) for l in range(1, L + 1)]
         clf.intercepts_ = [np.array(initial[f"b{l}"][:, 0], dtype=X.dtype) for l in range(1, L + 1)]
         clf.set_params(max_iter=config.epochs)
-        _, seconds = _timed(lambda: clf.fit(X, y))
+        try:
+            _, seconds = _timed(lambda: clf.fit(X, y))
+        except ValueError as exc:
+            if "non-finite" not in str(exc):
+                raise
+            raise FloatingPointError(f"scikit-learn stopped: {exc}") from None
     parameters = {}
     for l in range(1, L + 1):
         parameters[f"W{l}"] = np.ascontiguousarray(clf.coefs_[l - 1].T)

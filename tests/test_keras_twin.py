@@ -1,0 +1,200 @@
+"""The Keras twin: built from the same parameters, trained the same way, it follows Network.
+
+Tolerances (loss curve and final weights, relative): 1e-9 in float64, 1e-4 in float32.
+Measured: ~1e-15 in float64 and ~1e-7 in float32; the margins cover other BLAS builds.
+"""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from twinnet import Network, keras_twin
+
+pytestmark = pytest.mark.tf
+
+keras = pytest.importorskip("keras")  # TensorFlow is installed wherever these tests run (CI)
+
+LAYERS = [4, 5, 3, 1]
+TOL = {"float64": {"rtol": 1e-9, "atol": 1e-12}, "float32": {"rtol": 1e-4, "atol": 1e-6}}
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((48, 4))
+    y = (X[:, 0] - 0.5 * X[:, 1] + 0.3 * rng.standard_normal(48) > 0).astype(np.int64)
+    return X, y
+
+
+def _twins(data, *, optimizer="sgd", batch_size=None, dtype="float64", engine="fit",
+           hidden_activation="relu", epochs=12):
+    X, y = data
+    learning_rate = 0.02 if optimizer == "adam" else 0.3
+    net = Network(LAYERS, hidden_activation=hidden_activation, seed=1, dtype=dtype)
+    model = keras_twin.to_keras(net.parameters, learning_rate=learning_rate, optimizer=optimizer,
+                                hidden_activation=hidden_activation, dtype=dtype)
+    ours = net.fit(X, y, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                   optimizer=optimizer, seed=3)
+    theirs = keras_twin.train(model, X, y, epochs=epochs, batch_size=batch_size, seed=3, engine=engine)
+    return ours.history, theirs, net.parameters, keras_twin.from_keras(model)
+
+
+def _assert_twins(ours, theirs, params, keras_params, dtype):
+    assert_allclose(theirs["loss"], ours["loss"], **TOL[dtype], err_msg="loss curve: Keras vs Network")
+    assert_allclose(theirs["accuracy"], ours["accuracy"], atol=1e-6, err_msg="accuracy curve")
+    for key in params:
+        assert keras_params[key].dtype == np.dtype(dtype)
+        assert_allclose(keras_params[key], params[key], **TOL[dtype], err_msg=f"final {key}")
+
+
+@pytest.mark.parametrize("engine", ["fit", "tf-loop"])
+@pytest.mark.parametrize("batch_size", [None, 10], ids=["full-batch", "mini-batch"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_twin_reproduces_network_fit_float64(data, optimizer, batch_size, engine):
+    # batch_size=10 on 48 examples: four batches of 10 and one of 8, shuffled with seed 3
+    _assert_twins(*_twins(data, optimizer=optimizer, batch_size=batch_size, engine=engine), "float64")
+
+
+@pytest.mark.parametrize("batch_size", [None, 10], ids=["full-batch", "mini-batch"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_twin_reproduces_network_fit_float32(data, optimizer, batch_size):
+    _assert_twins(*_twins(data, optimizer=optimizer, batch_size=batch_size, dtype="float32"), "float32")
+
+
+@pytest.mark.parametrize("hidden_activation", sorted(set(keras_twin.HIDDEN_ACTIVATIONS) - {"leaky_relu"}))
+def test_twin_reproduces_every_hidden_activation(data, hidden_activation):
+    _assert_twins(*_twins(data, hidden_activation=hidden_activation, batch_size=10, engine="tf-loop",
+                          epochs=6), "float64")
+
+
+def test_leaky_relu_slope_is_float32_in_tensorflow(data):
+    # TensorFlow's LeakyRelu op keeps its slope in a float32 attribute, even for float64 inputs:
+    # Keras's 0.2 is 0.20000000298..., a relative difference of 1.5e-8 from Network's 0.2, which
+    # training carries into the curves (measured 8e-9 after 6 epochs): agreement to 1e-7 here.
+    slope = -float(keras.activations.leaky_relu(np.array([-1.0]))[0])
+    assert slope == float(np.float32(0.2)) != 0.2
+    ours, theirs, params, keras_params = _twins(data, hidden_activation="leaky_relu", batch_size=10,
+                                                engine="tf-loop", epochs=6)
+    assert_allclose(theirs["loss"], ours["loss"], rtol=1e-7)
+    for key in params:
+        assert_allclose(keras_params[key], params[key], rtol=1e-7, atol=1e-10, err_msg=key)
+
+
+def test_hidden_activations_are_networks():
+    from twinnet.nn import ACTIVATIONS
+
+    assert sorted(keras_twin.HIDDEN_ACTIVATIONS) == sorted(ACTIVATIONS)
+
+
+def test_a_different_batch_order_is_detected(data):
+    # the agreement above is not automatic: another seed gives another mini-batch trajectory
+    X, y = data
+    net = Network(LAYERS, seed=1)
+    model = keras_twin.to_keras(net.parameters, learning_rate=0.3)
+    ours = net.fit(X, y, epochs=3, learning_rate=0.3, batch_size=10, seed=3).history["loss"]
+    theirs = keras_twin.train(model, X, y, epochs=3, batch_size=10, seed=4, engine="tf-loop")["loss"]
+    assert np.max(np.abs(np.subtract(ours, theirs))) > 1e-6
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_round_trip_and_predictions(data, dtype):
+    X, _ = data
+    net = Network(LAYERS, hidden_activation="tanh", init="glorot", seed=0, dtype=dtype)
+    model = keras_twin.to_keras(net.parameters, learning_rate=0.1, hidden_activation="tanh", dtype=dtype)
+    back = keras_twin.from_keras(model)
+    for key, value in net.parameters.items():
+        np.testing.assert_array_equal(back[key], value, err_msg=key)
+    assert model.layers[0].get_weights()[0].shape == (4, 5)  # Keras holds W1.T
+    with keras_twin.floatx(dtype):
+        proba = model.predict(X.astype(dtype), verbose=0)[:, 0]
+    assert_allclose(proba, net.predict_proba(X), **TOL[dtype])
+
+
+def test_float64_twin_is_float64_throughout():
+    model = keras_twin.to_keras(Network([3, 2, 1], seed=0).parameters, learning_rate=0.1, optimizer="adam")
+    assert model.optimizer.learning_rate.dtype == "float64"  # 0.1 rounded to float32 moves the curve
+    assert all(v.dtype == "float64" for v in model.weights)
+    assert keras.config.floatx() == "float32"  # restored after building
+
+
+def test_loss_is_computed_from_the_logits(data):
+    # Saturate the output: logit = 30 for every example. From the logits, the loss of a label 0
+    # is 30 + log1p(exp(-30)); clipping probabilities at 1 - 1e-7 would give -log(1e-7) = 16.1.
+    X, y = data
+    parameters = Network([4, 1], seed=0).parameters
+    parameters["W1"][:] = 0.0
+    parameters["b1"][:] = 30.0
+    model = keras_twin.to_keras(parameters, learning_rate=0.1)
+    expected = np.mean(np.where(y == 0, 30.0 + np.log1p(np.exp(-30.0)), np.log1p(np.exp(-30.0))))
+    with keras_twin.floatx("float64"):
+        loss = model.evaluate(X, y.reshape(-1, 1).astype(float), verbose=0)[0]
+    assert loss == pytest.approx(expected, rel=1e-12)
+    for engine in ("fit", "tf-loop"):
+        model = keras_twin.to_keras(parameters, learning_rate=1e-12)
+        first = keras_twin.train(model, X, y, epochs=1, engine=engine)["loss"][0]
+        assert first == pytest.approx(expected, rel=1e-9), engine
+
+
+def test_keras_model_is_the_notebooks_with_the_learning_rate_fixed():
+    model = keras_twin.keras_model([10, 4, 3, 1], learning_rate=0.1)
+    assert [layer.units for layer in model.layers] == [4, 3, 1]
+    assert [layer.activation.__name__ for layer in model.layers] == ["relu", "relu", "sigmoid"]
+    assert isinstance(model.layers[0].kernel_initializer, keras.initializers.GlorotUniform)
+    for layer in model.layers[1:]:
+        assert isinstance(layer.kernel_initializer, keras.initializers.RandomNormal)
+        assert layer.kernel_initializer.stddev == 0.05
+        assert isinstance(layer.bias_initializer, keras.initializers.Zeros)
+    assert isinstance(model.optimizer, keras.optimizers.SGD) and model.optimizer.momentum == 0
+    # the notebook's SGD(learning_rate==learning_rate) passed True: a learning rate of 1.0
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.1)
+    assert model.loss == "binary_crossentropy"
+
+
+def test_keras_model_trains_at_the_given_rate():
+    # one full-batch SGD step moves the weights by exactly learning_rate * gradient
+    model = keras_twin.keras_model([3, 2, 1], learning_rate=0.05)
+    X = np.random.default_rng(0).standard_normal((20, 3)).astype("float32")
+    y = (X[:, 0] > 0).astype("float32")
+    net = Network.from_parameters(keras_twin.from_keras(model), dtype="float32")
+    expected = {k: v - 0.05 * net.gradients(X, y)["d" + k] for k, v in net.parameters.items()}
+    model.fit(X, y, batch_size=20, epochs=1, verbose=0)
+    for key, value in keras_twin.from_keras(model).items():
+        assert_allclose(value, expected[key], rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def _parameters():
+    return Network([3, 2, 1], seed=0).parameters
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: keras_twin.to_keras(_parameters(), learning_rate=0), r"learning_rate must be a finite number > 0; got learning_rate=0"),
+    (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, optimizer="rmsprop"), r"Unknown optimizer 'rmsprop'. Expected one of: 'adam', 'momentum', 'sgd'"),
+    (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, hidden_activation="elu"), r"Unknown hidden_activation 'elu'"),
+    (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, dtype="float16"), r"Unknown dtype 'float16'"),
+    (lambda: keras_twin.to_keras({"W1": np.zeros((1, 3))}, learning_rate=0.1), r"must have the keys W1, b1; got \['W1'\]"),
+    (lambda: keras_twin.to_keras({**_parameters(), "b1": np.zeros((3, 1))}, learning_rate=0.1), r"W1 must have shape \(n_1, 3\) and b1 shape \(n_1, 1\); got W1.shape=\(2, 3\), b1.shape=\(3, 1\)"),
+    (lambda: keras_twin.to_keras({"W1": np.zeros((2, 3)), "b1": np.zeros((2, 1))}, learning_rate=0.1), r"output layer must have width 1"),
+    (lambda: keras_twin.keras_model([3, 0, 1], 0.1), r"only positive widths; got layers_dims=\[3, 0, 1\]"),
+    (lambda: keras_twin.keras_model([3, 2], 0.1), r"output layer must have width 1"),
+    (lambda: keras_twin.keras_model([3, 2, 1], True), r"learning_rate must be a finite number > 0; got learning_rate=True"),
+])
+def test_bad_input_is_named(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"engine": "eager"}, r"Unknown engine 'eager'. Expected one of: 'fit', 'tf-loop'"),
+    ({"epochs": 0}, r"epochs must be an integer >= 1; got epochs=0"),
+])
+def test_train_rejects_bad_options(data, options, match):
+    model = keras_twin.to_keras(Network(LAYERS, seed=0).parameters, learning_rate=0.1)
+    with pytest.raises(ValueError, match=match):
+        keras_twin.train(model, *data, **{"epochs": 1, **options})
+
+
+def test_from_keras_rejects_other_layers():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2), keras.layers.BatchNormalization(),
+                              keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match=r"Dense layers with biases only; layer '.*' is a BatchNormalization"):
+        keras_twin.from_keras(model)

@@ -1,0 +1,155 @@
+"""The lab's engines without TensorFlow: functional, numpy, scikit-learn and PyTorch agree.
+
+Every engine starts from the same parameters dict; the loss curves are compared epoch by epoch
+with the tolerances stated at each test.
+"""
+
+import importlib.util
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from twinnet import Network
+from twinnet.lab import ENGINES, RunConfig, compare, resolve_engines, run_engine
+from twinnet.lab.compare import initial_parameters, load_split
+
+
+def _run(engine, **options):
+    config = RunConfig(**{"data": "moons", "epochs": 15, **options})
+    split = load_split(config)
+    config = config.with_layers(split.X_train.shape[1])
+    return run_engine(engine, config, split, initial_parameters(config)), config, split
+
+
+def _curves(engines, **options):
+    return {e: np.array(_run(e, **options)[0].loss_curve) for e in engines}
+
+
+@pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-4)])
+def test_functional_and_numpy_agree(dtype, rtol):
+    # The notebook's functions and Network's in-place engine compute the same sums in another
+    # order: rounding only (float64: ~1e-16 per step; float32: ~1e-7).
+    curves = _curves(["functional", "numpy"], dtype=dtype, learning_rate=0.5,
+                     layers=(2, 8, 4, 1))
+    assert_allclose(curves["numpy"], curves["functional"], rtol=rtol)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_sklearn_full_batch_agrees_with_numpy(optimizer):
+    # MLPClassifier takes the log of clipped probabilities where Network uses the logits, and
+    # updates with the same rules (SGD, heavy-ball momentum, Adam with epsilon on sqrt(v)), so the
+    # curves agree to rounding amplified by training: 1e-10 relative over 15 epochs (measured
+    # ~1e-16 for sgd and momentum, ~1e-14 for adam).
+    learning_rate = 0.01 if optimizer == "adam" else 0.3
+    curves = _curves(["numpy", "sklearn"], optimizer=optimizer, learning_rate=learning_rate,
+                     hidden_activation="tanh")
+    assert_allclose(curves["sklearn"], curves["numpy"], rtol=1e-10)
+
+
+def test_sklearn_first_loss_is_ours():
+    # MLPClassifier's loss_curve_[0] is computed before the first update, as Keras's and ours.
+    result, config, split = _run("sklearn", epochs=1)
+    net = Network.from_parameters(initial_parameters(config), dtype=config.dtype)
+    assert result.loss_curve[0] == pytest.approx(net.evaluate(split.X_train, split.y_train)["loss"],
+                                                  rel=1e-13)
+
+
+def test_sklearn_mini_batch_draws_its_own_order():
+    result, _, _ = _run("sklearn", batch_size=32)
+    assert not result.same_trajectory and "own batch order" in result.note
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("batch_size", [None, 50])
+def test_torch_agrees_with_numpy(optimizer, batch_size):
+    # Same start, same batches, Keras's update rules (torch's Adam epsilon rescaled to Keras's
+    # placement): float64 curves agree to 1e-9 relative over 15 epochs.
+    learning_rate = 0.01 if optimizer == "adam" else 0.3
+    curves = _curves(["numpy", "torch"], optimizer=optimizer, batch_size=batch_size,
+                     learning_rate=learning_rate, hidden_activation="leaky_relu")
+    assert_allclose(curves["torch"], curves["numpy"], rtol=1e-9)
+
+
+def test_every_engine_reports_the_same_final_metrics_when_trajectories_agree():
+    config = RunConfig(data="moons", epochs=10, learning_rate=0.5)
+    result = compare(config, engines=["functional", "numpy", "sklearn", "torch"])
+    rows = result.rows()
+    assert result.reference == "functional"
+    for row in rows:
+        assert row["train_accuracy"] == rows[0]["train_accuracy"], row["engine"]
+        assert row["test_loss"] == pytest.approx(rows[0]["test_loss"], rel=1e-12), row["engine"]
+        assert row["max_loss_diff"] < 1e-13, row["engine"]
+        assert row["seconds"] > 0 and row["ms_per_epoch"] == pytest.approx(100 * row["seconds"])
+
+
+def test_divergence_is_a_result_not_an_exception():
+    result = compare(RunConfig(data="moons", epochs=5, learning_rate=1e200),
+                     engines=["functional", "numpy", "sklearn", "torch"])
+    for r in result.results:
+        assert r.error and r.error.startswith("diverged"), (r.engine, r.error)
+        assert np.isnan(r.test_accuracy)
+    assert result.to_dict()["summary"][0]["train_loss"] is None  # NaN is written as null
+
+
+def test_default_engines_skip_unsupported_configurations_with_a_note():
+    config = RunConfig(data="moons", optimizer="adam", hidden_activation="leaky_relu").with_layers(2)
+    names, notes = resolve_engines(None, config, 320)
+    assert "functional" not in names and "sklearn" not in names and "numpy" in names
+    assert any(n.startswith("functional skipped") for n in notes)
+    assert any("no 'leaky_relu' activation" in n for n in notes)
+
+
+def test_missing_library_is_skipped_by_default_and_an_error_when_asked(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    config = RunConfig(data="moons").with_layers(2)
+    names, notes = resolve_engines(None, config, 320)
+    assert "keras" not in names and "tf-loop" not in names
+    assert "keras skipped: tensorflow is not installed (pip install 'twinnet[tf]')" in notes
+    with pytest.raises(ValueError, match=r"engine 'tf-loop' needs tensorflow.*pip install 'twinnet\[tf\]'"):
+        resolve_engines(["numpy", "tf-loop"], config, 320)
+
+
+@pytest.mark.parametrize("engines, match", [
+    (["numpy", "jax"], r"Unknown engine 'jax'. Expected one of: 'functional', 'numpy'"),
+    ([], "at least one engine"),
+])
+def test_resolve_engines_rejects_bad_names(engines, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_engines(engines, RunConfig(data="moons").with_layers(2), 320)
+
+
+def test_functional_refuses_what_the_notebook_cannot_train():
+    config = RunConfig(data="moons", batch_size=32).with_layers(2)
+    with pytest.raises(ValueError, match=r"engine 'functional' cannot run.*full-batch SGD"):
+        resolve_engines(["functional"], config, 320)
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"optimizer": "adamw"}, r"Unknown optimizer 'adamw'. Expected one of: 'adam', 'momentum', 'sgd'"),
+    ({"hidden_activation": "gelu"}, r"Unknown hidden_activation 'gelu'. Expected one of: 'leaky_relu'"),
+    ({"init": "xavier"}, r"Unknown init 'xavier'. Expected one of: 'glorot', 'he', 'normal'"),
+    ({"dtype": "float16"}, r"Unknown dtype 'float16'"),
+    ({"keras_init": "random"}, r"Unknown keras_init 'random'. Expected one of: 'notebook', 'same'"),
+    ({"epochs": 0}, r"epochs must be an integer >= 1; got epochs=0"),
+    ({"learning_rate": -0.1}, r"learning_rate must be a finite number > 0; got learning_rate=-0.1"),
+    ({"learning_rate": float("nan")}, r"learning_rate must be a finite number > 0"),
+    ({"batch_size": 0}, r"batch_size must be an integer >= 1 or None; got batch_size=0"),
+    ({"layers": (2, 0, 1)}, r"layers must be >= 2 positive widths ending in 1 \(one sigmoid unit\); got layers=2,0,1"),
+    ({"layers": (2, 4, 2)}, r"ending in 1 \(one sigmoid unit\); got layers=2,4,2"),
+])
+def test_config_validation_names_the_field(options, match):
+    with pytest.raises(ValueError, match=match):
+        RunConfig(data="moons", **options).validate()
+
+
+def test_layers_must_match_the_data():
+    with pytest.raises(ValueError, match=r"layers=3,4,1 starts with 3 inputs, but data 'moons' has 2 features"):
+        compare(RunConfig(data="moons", layers=(3, 4, 1)), engines=["numpy"])
+
+
+def test_default_layers_follow_the_data_and_the_table_lists_every_engine():
+    assert RunConfig().with_layers(100).layers == (100, 20, 5, 1)
+    assert set(ENGINES) == {"functional", "numpy", "keras", "tf-loop", "sklearn", "torch"}
