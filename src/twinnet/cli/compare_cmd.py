@@ -120,11 +120,12 @@ def run(args):
     with _progress(stderr, config.epochs) if args.progress else contextlib.nullcontext() as progress:
         comparison = compare(config, args.engines, progress=progress)
     stdout.print(_table(comparison))
+    plain = {"markup": False, "highlight": False, "soft_wrap": True}  # notes hold [brackets]
     for note in comparison.notes + _row_notes(comparison):
-        stdout.print(f"  note: {note}", highlight=False)
+        stdout.print(f"  note: {note}", **plain)
     written = comparison.save(out)
     written += _figures(comparison, out, stdout)
-    stdout.print(f"wrote {', '.join(str(p) for p in written)}", highlight=False)
+    stdout.print(f"wrote {', '.join(str(p) for p in written)}", **plain)
     return 0
 
 
@@ -158,12 +159,13 @@ def _fmt(value, spec, suffix=""):
 
 
 def _table(comparison):
+    from rich.markup import escape
     from rich.table import Table
 
     from twinnet.lab.plots import describe_config
 
     ref = comparison.reference
-    table = Table(title=f"twinnet compare: {describe_config(comparison.config)}\n"
+    table = Table(title=f"twinnet compare: {escape(describe_config(comparison.config))}\n"
                   f"{comparison.data['n_train']} train / {comparison.data['n_test']} test examples",
                   title_justify="left", caption_justify="left",
                   caption="seconds: wall time of the training call (for keras and tf-loop including "
@@ -201,7 +203,8 @@ def _figures(comparison, out, console):
     from twinnet.lab import plots
 
     if importlib.util.find_spec("matplotlib") is None:
-        console.print("  note: figures skipped, matplotlib is not installed: pip install 'twinnet[plot]'")
+        console.print("  note: figures skipped, matplotlib is not installed: pip install 'twinnet[plot]'",
+                      markup=False, highlight=False, soft_wrap=True)
         return []
     written = [plots.plot_loss_curves(comparison, out / "loss_curves.png")]
     if comparison.data["n_features"] == 2:

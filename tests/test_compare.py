@@ -1,0 +1,168 @@
+"""``twinnet compare`` end to end through the CLI: the table, the files, the figures, bad input."""
+
+import csv
+import importlib.util
+import json
+
+import pytest
+
+from twinnet.cli import main
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run_cli(capsys, *argv):
+    try:
+        status = main(["compare", *argv])
+    except SystemExit as exc:  # argparse usage errors exit from inside the parser
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_small_compare_writes_table_results_and_figures(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "8", "--learning-rate", "0.5",
+                               "--engines", "functional,numpy,sklearn,torch", "--no-progress",
+                               "--out", str(out_dir))
+    assert status == 0, err
+    assert "moons, layers 2-20-5-1, relu, sgd lr 0.5, full batch, 8 epochs, float64, seed 0" in out
+    for engine in ("functional", "numpy", "sklearn", "torch"):
+        assert f"│ {engine} " in out
+    assert "(reference)" in out and "max |Δloss| vs functional" in out
+
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["config"]["layers"] == [2, 20, 5, 1] and results["reference"] == "functional"
+    assert results["data"] == {"source": "moons", "n_features": 2, "n_train": 320, "n_test": 80}
+    assert [r["engine"] for r in results["results"]] == ["functional", "numpy", "sklearn", "torch"]
+    for result, row in zip(results["results"], results["summary"]):
+        assert len(result["loss_curve"]) == 8 and result["error"] is None
+        assert row["max_loss_diff"] < 1e-13, row  # every engine follows the notebook's trajectory
+    assert "numpy" in results["environment"] and "torch" in results["environment"]
+
+    with open(out_dir / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["engine"] for r in rows] == ["functional", "numpy", "sklearn", "torch"]
+    assert float(rows[1]["test_accuracy"]) == results["summary"][1]["test_accuracy"]
+    assert rows[0]["speed_vs_keras"] == ""  # no Keras row to compare with
+
+    for figure in ("loss_curves.png", "decision_boundary.png"):
+        assert (out_dir / figure).read_bytes()[:8] == PNG_MAGIC, figure
+
+
+def test_progress_bars_and_no_boundary_for_many_features(tmp_path, capsys):
+    status, out, err = run_cli(capsys, "--data", "breast_cancer", "--epochs", "3", "--engines",
+                               "numpy", "--out", str(tmp_path))
+    assert status == 0, err
+    assert "layers 30-20-5-1" in out
+    assert (tmp_path / "loss_curves.png").exists() and not (tmp_path / "decision_boundary.png").exists()
+
+
+def test_default_output_folder_is_timestamped(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "2", "--engines", "numpy",
+                               "--no-progress")
+    assert status == 0, err
+    (folder,) = (tmp_path / "twinnet-runs").iterdir()
+    assert folder.name[:2] == "20" and (folder / "results.json").exists()
+
+
+def test_divergence_is_reported_in_the_table(tmp_path, capsys):
+    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "4", "--learning-rate", "1e200",
+                               "--engines", "functional,numpy", "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    assert out.count("diverged") >= 4  # two rows and two notes
+    assert "note: numpy: diverged: the loss became nan at epoch 2" in out
+    assert json.loads((tmp_path / "results.json").read_text())["summary"][0]["train_loss"] is None
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--layers", "50,20,5,1"], "layers=50,20,5,1 starts with 50 inputs, but data 'synthetic' has 100 features"),
+    (["--layers", "100,20,5,2"], "argument --layers: the output layer must have width 1"),
+    (["--layers", "100,0,5,1"], "argument --layers: every layer width must be >= 1"),
+    (["--epochs", "0"], "argument --epochs: expected an integer >= 1, got 0"),
+    (["--epochs", "ten"], "argument --epochs: expected a positive integer, got 'ten'"),
+    (["--learning-rate", "0"], "argument --learning-rate: expected a finite number > 0, got 0"),
+    (["--learning-rate", "-0.1"], "argument --learning-rate: expected a finite number > 0, got -0.1"),
+    (["--engines", "numpy,jax"], "unknown engine 'jax'; expected a comma-separated list of: functional, numpy, keras"),
+    (["--optimizer", "adamw"], "invalid choice: 'adamw' (choose from 'adam', 'momentum', 'sgd')"),
+    (["--hidden-activation", "gelu"], "invalid choice: 'gelu' (choose from 'leaky_relu', 'relu', 'sigmoid', 'tanh')"),
+    (["--init", "xavier"], "invalid choice: 'xavier' (choose from 'glorot', 'he', 'normal')"),
+    (["--dtype", "float16"], "invalid choice: 'float16'"),
+    (["--seed", "-3"], "argument --seed: expected a non-negative integer, got -3"),
+    (["--data", "no_such_set"], "Unknown data set 'no_such_set'. Expected a file path or one of: 'synthetic'"),
+    (["--data", "missing.pickle"], "missing.pickle: no such file."),
+    (["--engines", "functional", "--batch-size", "16"], "engine 'functional' cannot run this configuration"),
+    (["--engines", "sklearn", "--hidden-activation", "leaky_relu"], "MLPClassifier has no 'leaky_relu' activation"),
+])
+def test_bad_input_is_one_line_and_status_2(argv, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative data paths resolve here, and nothing is written
+    status, out, err = run_cli(capsys, *argv, "--no-progress")
+    assert status == 2
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "twinnet-runs").exists()
+
+
+def test_bad_data_file_is_refused(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,0\n3,x,1\n")
+    status, out, err = run_cli(capsys, "--data", str(bad), "--no-progress", "--out", str(tmp_path / "o"))
+    assert status == 2 and "line 2, column 2 is not a number: 'x'" in err
+
+
+def test_out_must_be_a_folder(tmp_path, capsys):
+    target = tmp_path / "file.txt"
+    target.write_text("")
+    status, out, err = run_cli(capsys, "--data", "moons", "--out", str(target))
+    assert status == 2 and "is a file; expected a folder" in err
+
+
+def test_tensorflow_missing_names_the_extra(tmp_path, capsys, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    status, out, err = run_cli(capsys, "--data", "moons", "--engines", "numpy,keras", "--no-progress",
+                               "--out", str(tmp_path))
+    assert status == 2
+    assert "engine 'keras' needs tensorflow, which is not installed: pip install 'twinnet[tf]'" in err
+    # without --engines the TensorFlow engines are left out, with a note
+    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "2", "--no-progress",
+                               "--out", str(tmp_path))
+    assert status == 0, err
+    assert "keras skipped: tensorflow is not installed (pip install 'twinnet[tf]')" in out
+    assert "│ keras " not in out and "│ numpy " in out
+
+
+def test_figures_are_skipped_without_matplotlib(tmp_path, capsys, monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "2", "--engines", "numpy",
+                               "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    assert "figures skipped, matplotlib is not installed: pip install 'twinnet[plot]'" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
+
+
+@pytest.mark.tf
+def test_compare_with_keras_engines(tmp_path, capsys):
+    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "5", "--learning-rate", "0.5",
+                               "--engines", "numpy,keras,tf-loop", "--batch-size", "64",
+                               "--optimizer", "adam", "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    summary = {row["engine"]: row for row in json.loads((tmp_path / "results.json").read_text())["summary"]}
+    assert summary["keras"]["speed_vs_keras"] == 1.0
+    for engine in ("keras", "tf-loop"):
+        assert summary[engine]["max_loss_diff"] < 1e-12, summary[engine]
+    assert "│ keras " in out and "1.0x" in out
+
+
+@pytest.mark.tf
+def test_keras_init_notebook_compares_accuracy_not_trajectories(tmp_path, capsys):
+    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "3", "--engines", "numpy,keras",
+                               "--keras-init", "notebook", "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    assert "keras *: notebook's keras_model: Keras's own initialization, float32" in out
+    keras_row = json.loads((tmp_path / "results.json").read_text())["summary"][1]
+    assert keras_row["engine"] == "keras" and keras_row["max_loss_diff"] is None
+    assert 0 <= keras_row["test_accuracy"] <= 1
