@@ -24,8 +24,8 @@ Why the twin agrees with the NumPy network to rounding error
   builds, compiles and trains inside :func:`floatx` set to the model's dtype, so that a float64
   twin is float64 throughout (a learning rate of 0.1 rounded to float32 alone would move the loss
   curve by about 1e-8). Call ``model.fit`` on a float64 twin inside ``with floatx("float64"):`` too.
-- The hyperparameters. Keras would round a Python-float momentum or beta through float32 even
-  for float64 variables; :func:`make_optimizer` passes them as NumPy scalars of the model's dtype.
+- The hyperparameters. Keras rounds a Python-float momentum or beta through float32 even for
+  float64 variables (see :func:`make_optimizer`); ``Network`` rounds them the same way.
 - One exception: TensorFlow's ``LeakyRelu`` op stores its slope as a float32 attribute, so the
   ``leaky_relu`` of a float64 Keras model has slope ``float32(0.2) = 0.20000000298...`` where
   ``Network`` uses 0.2; float64 curves with that activation agree to about 1e-8, not 1e-15.
@@ -102,32 +102,22 @@ def floatx(dtype):
         keras.config.set_floatx(previous)
 
 
-def make_optimizer(name, learning_rate, dtype="float32"):
+def make_optimizer(name, learning_rate):
     """A Keras optimizer by twinnet name: ``"sgd"``, ``"momentum"`` (SGD, 0.9) or ``"adam"``.
 
-    Parameters
-    ----------
-    name : {"sgd", "momentum", "adam"}
-    learning_rate : float
-    dtype : {"float32", "float64"}
-        Dtype of the variables it will update. Create the optimizer inside :func:`floatx` of that
-        dtype, so that its learning rate variable has it too.
+    Create it inside :func:`floatx` of the model's dtype, so that its learning rate has that dtype.
 
     Notes
     -----
-    Keras 3 casts a hyperparameter given as a Python float with ``tf.cast``, which first makes a
-    float32 constant: on float64 variables ``SGD(momentum=0.9)`` uses 0.8999999761581421, and
-    ``Adam`` raises ``float32(beta_1)`` and ``float32(beta_2)`` to the step number. The
-    hyperparameters of a float64 optimizer are therefore passed as ``np.float64`` scalars (a
-    subclass of ``float``, so Keras accepts them), which ``tf.cast`` keeps exact: a float64 twin
-    uses 0.9, 0.999 and 1e-7, as ``Network`` does. float32 optimizers are Keras's defaults.
+    The hyperparameters are Keras's own Python floats. Keras 3's TensorFlow backend casts
+    ``momentum``, ``beta_1`` and ``beta_2`` to the variables' dtype through float32 (``tf.cast`` of
+    a Python float makes a float32 constant first), so a float64 ``SGD(momentum=0.9)`` uses
+    0.8999999761581421; ``Network``'s optimizers round them the same way, so that the twin is
+    Keras exactly as users write it.
     """
     _choice("optimizer", name, OPTIMIZERS)
-    _choice("dtype", dtype, DTYPES)
     keras = _import_keras()
     cls, options = OPTIMIZERS[name]
-    if dtype == "float64":
-        options = {k: np.float64(v) if isinstance(v, float) else v for k, v in options.items()}
     return getattr(keras.optimizers, cls)(learning_rate=float(learning_rate), **options)
 
 
@@ -250,7 +240,7 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
             model.add(layer)
             layer.set_weights([np.asarray(parameters[f"W{l}"], dtype=dtype).T,
                                np.asarray(parameters[f"b{l}"], dtype=dtype)[:, 0]])
-        model.compile(optimizer=make_optimizer(optimizer, learning_rate, dtype),
+        model.compile(optimizer=make_optimizer(optimizer, learning_rate),
                       loss="binary_crossentropy", metrics=["accuracy"])
     return model
 

@@ -115,8 +115,8 @@ def run(args):
     # TensorFlow's C++ start-up messages would interleave with the progress bars
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     stdout, stderr = Console(), Console(stderr=True)
-    if not stdout.is_terminal:  # piped or redirected: wide enough for the table on one line each
-        stdout = Console(width=130)
+    if not stdout.is_terminal:  # piped or redirected: long notes are not wrapped
+        stdout = Console(width=100)
     with _progress(stderr, config.epochs) if args.progress else contextlib.nullcontext() as progress:
         comparison = compare(config, args.engines, progress=progress)
     stdout.print(_table(comparison))
@@ -159,33 +159,36 @@ def _fmt(value, spec, suffix=""):
 
 
 def _table(comparison):
+    from rich import box
     from rich.markup import escape
     from rich.table import Table
 
     from twinnet.lab.plots import describe_config
 
     ref = comparison.reference
+    caption = ("time: wall time of the training call (keras and tf-loop: including TensorFlow's graph "
+               "tracing); speed: Keras model.fit's time / the engine's (higher is faster)")
+    if ref:
+        caption += f"; max |Δloss|: largest |loss - {ref} loss| over the epochs"
     table = Table(title=f"twinnet compare: {escape(describe_config(comparison.config))}\n"
                   f"{comparison.data['n_train']} train / {comparison.data['n_test']} test examples",
-                  title_justify="left", caption_justify="left",
-                  caption="seconds: wall time of the training call (for keras and tf-loop including "
-                  "TensorFlow's graph tracing); vs keras fit: Keras model.fit's seconds / the "
-                  "engine's (higher is faster)")
-    for header in ("engine", "train loss", "train acc", "test acc", "seconds", "ms/epoch",
-                   "vs keras fit", f"max |Δloss| vs {ref}" if ref else "max |Δloss|"):
-        table.add_column(header, justify="left" if header == "engine" else "right")
+                  caption=caption, title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    # two-line headers keep the table within 80 columns
+    for header in ("engine", "train\nloss", "train\nacc", "test\nacc", "time\n(s)", "ms per\nepoch",
+                   "speed vs\nkeras fit", "max\n|Δloss|"):
+        table.add_column(header, justify="left" if header == "engine" else "right", no_wrap=True)
     for row in comparison.rows():
         mark = "" if comparison.result(row["engine"]).same_trajectory else " *"
+        speed = _fmt(row["speed_vs_keras"], ".1f", "x")
         if row["error"]:
-            table.add_row(row["engine"] + mark, "diverged", "-", "-", _fmt(row["seconds"], ".2f"),
-                          _fmt(row["ms_per_epoch"], ".2f"), _fmt(row["speed_vs_keras"], ".1f", "x"), "-")
+            table.add_row(row["engine"] + mark, "diverged", "-", "-", _fmt(row["seconds"], ".3f"),
+                          _fmt(row["ms_per_epoch"], ".2f"), speed, "-")
             continue
-        diff = row["max_loss_diff"]
         table.add_row(
             row["engine"] + mark, _fmt(row["train_loss"], ".6f"), _fmt(row["train_accuracy"], ".4f"),
-            _fmt(row["test_accuracy"], ".4f"), _fmt(row["seconds"], ".3f"), _fmt(row["ms_per_epoch"], ".3f"),
-            _fmt(row["speed_vs_keras"], ".1f", "x"),
-            "(reference)" if row["engine"] == ref else _fmt(diff, ".1e"),
+            _fmt(row["test_accuracy"], ".4f"), _fmt(row["seconds"], ".3f"), _fmt(row["ms_per_epoch"], ".2f"),
+            speed, "reference" if row["engine"] == ref else _fmt(row["max_loss_diff"], ".1e"),
         )
     return table
 

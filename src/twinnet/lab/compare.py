@@ -63,7 +63,7 @@ class Comparison:
         """One dict per engine with the :data:`CSV_FIELDS`; ``speed_vs_keras`` = Keras fit's
         seconds / this engine's seconds (> 1 is faster than ``model.fit``)."""
         keras = self.result("keras")
-        keras_seconds = keras.seconds if keras is not None and not keras.error else float("nan")
+        keras_seconds = keras.seconds if keras is not None else float("nan")
         rows = []
         for r in self.results:
             rows.append({
