@@ -16,8 +16,10 @@ sklearn       ``sklearn.neural_network.MLPClassifier`` started from the same wei
 torch         an ``nn.Sequential`` twin with ``BCEWithLogitsLoss`` and ``torch.optim``
 ============  ==========================================================================
 
-A runner is ``runner(config, split, initial_parameters, progress) -> Trained``; ``progress(k)`` is
-called with the number of epochs done, when the library lets us observe them.
+A runner is ``runner(config, split, initial_parameters, progress) -> Trained``; ``progress(k, current)``
+is called with the number of epochs done, when the library lets us observe them, and ``current()``
+returns the parameters dict after epoch ``k``: :func:`run_engine` evaluates it at the requested
+``checkpoints``, so one training run reports its metrics at several epochs.
 """
 
 from __future__ import annotations
@@ -132,6 +134,8 @@ class EngineResult:
     same_trajectory: bool = True
     note: str | None = None
     error: str | None = None
+    #: metrics after each checkpoint epoch: dicts of epoch, train/test loss and accuracy
+    checkpoints: list = field(default_factory=list)
     parameters: dict | None = field(default=None, repr=False)
 
     def to_dict(self):
@@ -166,19 +170,51 @@ def _run_functional(config, split, initial, progress):
             parameters, costs = F.L_layer_model(X, Y, list(config.layers), config.learning_rate, 1,
                                                  initial_parameters=parameters, return_costs=True)
             curve.append(costs[0])
-            progress(epoch + 1)
+            progress(epoch + 1, lambda: parameters)
 
     _, seconds = _timed(train)
     return Trained(curve, parameters, seconds)
+
+
+def _epoch_hook(optimizer, steps_per_epoch, on_epoch):
+    """``optimizer`` that also calls ``on_epoch(k)`` after the last update of each epoch ``k``.
+
+    ``Network.fit`` takes any :class:`~twinnet.nn.Optimizer` and calls ``apply`` once per batch, in
+    place: the one point where a caller can see the weights between two epochs.
+    """
+    from twinnet.nn.optimizers import Optimizer, get_optimizer
+
+    inner = get_optimizer(optimizer)
+
+    class EpochHook(Optimizer):
+        name = inner.name
+
+        def build(self, size, dtype):
+            inner.build(size, dtype)
+            self.steps = 0
+
+        def apply(self, params, grads, learning_rate):
+            inner.apply(params, grads, learning_rate)
+            self.steps += 1
+            if self.steps % steps_per_epoch == 0:
+                on_epoch(self.steps // steps_per_epoch)
+
+        def __repr__(self):  # error messages name the optimizer that trains
+            return repr(inner)
+
+    return EpochHook()
 
 
 def _run_numpy(config, split, initial, progress):
     from twinnet import Network
 
     net = Network.from_parameters(initial, hidden_activation=config.hidden_activation, dtype=config.dtype)
+    m = split.X_train.shape[0]
+    steps = 1 if config.batch_size is None or config.batch_size >= m else -(-m // config.batch_size)
+    optimizer = _epoch_hook(config.optimizer, steps, lambda k: progress(k, lambda: net.parameters))
     history, seconds = _timed(lambda: net.fit(
         split.X_train, split.y_train, epochs=config.epochs, learning_rate=config.learning_rate,
-        batch_size=config.batch_size, optimizer=config.optimizer, seed=config.seed))
+        batch_size=config.batch_size, optimizer=optimizer, seed=config.seed))
     return Trained(list(history.history["loss"]), net.parameters, seconds)
 
 
@@ -203,7 +239,8 @@ def _keras_runner(engine):
         model, note = _keras_model(config, initial)
         history, seconds = _timed(lambda: keras_twin.train(
             model, split.X_train, split.y_train, epochs=config.epochs, batch_size=config.batch_size,
-            seed=config.seed, engine=engine, on_epoch_end=lambda epoch, loss: progress(epoch + 1)))
+            seed=config.seed, engine=engine,
+            on_epoch_end=lambda epoch, loss: progress(epoch + 1, lambda: keras_twin.from_keras(model))))
         return Trained(list(history["loss"]), keras_twin.from_keras(model), seconds,
                        same_trajectory=note is None, note=note)
 
@@ -306,13 +343,17 @@ def _run_torch(config, split, initial, progress):
                 optimizer.step()
                 total += loss.item() * xb.shape[0]
             curve.append(total / m)
-            progress(epoch + 1)
+            progress(epoch + 1, current)
+
+    def current():
+        parameters = {}
+        for l, linear in enumerate(model[::2], start=1):
+            parameters[f"W{l}"] = linear.weight.detach().numpy().copy()
+            parameters[f"b{l}"] = linear.bias.detach().numpy().reshape(-1, 1).copy()
+        return parameters
 
     _, seconds = _timed(train)
-    parameters = {}
-    for l, linear in enumerate(model[::2], start=1):
-        parameters[f"W{l}"] = linear.weight.detach().numpy().copy()
-        parameters[f"b{l}"] = linear.bias.detach().numpy().reshape(-1, 1).copy()
+    parameters = current()
     return Trained(curve, parameters, seconds)
 
 
@@ -363,7 +404,23 @@ def _first_nonfinite(curve):
     return int(bad[0]) if bad.size else None
 
 
-def run_engine(name, config, split, initial, progress=lambda done: None):
+#: Engines whose library trains all epochs in one call that cannot be observed between epochs.
+NO_CHECKPOINTS = {"sklearn": "scikit-learn's MLPClassifier.fit cannot be observed between epochs"}
+
+
+def _evaluate(parameters, config, split):
+    # one evaluation function for every engine: the accuracies differ only by the weights
+    from twinnet import Network
+
+    net = Network.from_parameters(parameters, hidden_activation=config.hidden_activation,
+                                  dtype=config.dtype)
+    train = net.evaluate(split.X_train, split.y_train)
+    test = net.evaluate(split.X_test, split.y_test)
+    return {"train_loss": float(train["loss"]), "train_accuracy": float(train["accuracy"]),
+            "test_loss": float(test["loss"]), "test_accuracy": float(test["accuracy"])}
+
+
+def run_engine(name, config, split, initial, progress=lambda done: None, checkpoints=()):
     """Train ``config`` with engine ``name`` from ``initial`` and evaluate the result.
 
     Parameters
@@ -377,41 +434,57 @@ def run_engine(name, config, split, initial, progress=lambda done: None):
         The initial parameters dict, shared by all engines (left unchanged).
     progress : callable
         ``progress(epochs_done)``.
+    checkpoints : sequence of int
+        Epochs (between 1 and ``config.epochs``) after which the weights are also evaluated, in
+        the same run; the time spent evaluating is not counted in ``seconds``.
 
     Returns
     -------
     EngineResult
         ``error`` says "diverged ..." when the loss or the weights stopped being finite.
+        ``checkpoints`` holds the metrics at each requested epoch reached, and at the last epoch.
     """
-    from twinnet import Network
-
+    wanted = sorted({int(e) for e in checkpoints} - {config.epochs})
+    if wanted and not 1 <= wanted[0] <= wanted[-1] <= config.epochs:
+        raise ValueError(f"checkpoints must be epochs between 1 and epochs={config.epochs}; "
+                         f"got checkpoints={list(checkpoints)}.")
+    if wanted and name in NO_CHECKPOINTS:
+        raise ValueError(f"engine {name!r} cannot report intermediate checkpoints: {NO_CHECKPOINTS[name]}.")
     initial = {k: np.array(v, dtype=config.dtype) for k, v in initial.items()}
+    points, evaluating = [], []
+
+    def observe(done, current=None):
+        progress(done)
+        if done in wanted and current is not None:
+            start = time.perf_counter()
+            points.append({"epoch": done, **_evaluate(current(), config, split)})
+            evaluating.append(time.perf_counter() - start)
+
     progress(0)
     # A diverging run overflows on purpose: it is reported in the result, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
-            trained = ENGINES[name].runner(config, split, initial, progress)
+            trained = ENGINES[name].runner(config, split, initial, observe)
         except FloatingPointError as exc:
             nan = float("nan")
-            return EngineResult(name, [], nan, nan, nan, nan, nan, nan, error=f"diverged: {exc}")
+            return EngineResult(name, [], nan, nan, nan, nan, nan, nan, error=f"diverged: {exc}",
+                                checkpoints=points)
     progress(config.epochs)
-    seconds = trained.seconds
+    seconds = trained.seconds - sum(evaluating)
     result = EngineResult(
         engine=name, loss_curve=[float(v) for v in trained.loss_curve], train_loss=float("nan"),
         train_accuracy=float("nan"), test_loss=float("nan"), test_accuracy=float("nan"),
         seconds=seconds, ms_per_epoch=1000.0 * seconds / config.epochs,
-        same_trajectory=trained.same_trajectory, note=trained.note, parameters=trained.parameters)
+        same_trajectory=trained.same_trajectory, note=trained.note, parameters=trained.parameters,
+        checkpoints=points)
     bad_epoch = _first_nonfinite(result.loss_curve)
     weights_finite = all(np.isfinite(w).all() for w in trained.parameters.values())
     if bad_epoch is not None or not weights_finite:
         where = f"at epoch {bad_epoch + 1}" if bad_epoch is not None else "in the final weights"
         result.error = f"diverged: the loss became non-finite {where} (learning_rate={config.learning_rate})"
         return result
-    # one evaluation function for every engine: the accuracies differ only by the weights
-    net = Network.from_parameters(trained.parameters, hidden_activation=config.hidden_activation,
-                                  dtype=config.dtype)
-    train = net.evaluate(split.X_train, split.y_train)
-    test = net.evaluate(split.X_test, split.y_test)
-    result.train_loss, result.train_accuracy = float(train["loss"]), float(train["accuracy"])
-    result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
+    final = _evaluate(trained.parameters, config, split)
+    result.train_loss, result.train_accuracy = final["train_loss"], final["train_accuracy"]
+    result.test_loss, result.test_accuracy = final["test_loss"], final["test_accuracy"]
+    points.append({"epoch": config.epochs, **final})
     return result
