@@ -57,6 +57,8 @@ class TwinNetClassifier(ClassifierMixin, BaseEstimator):
     shuffle : bool, default=True
         Shuffle the examples every epoch (mini-batches only).
     dtype : {"float32", "float64"}, default="float64"
+        The network's dtype. In float32, outputs carry float32 rounding (about 1e-7 relative),
+        which can differ with the order of the samples.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights and the batch order (an int is passed to ``Network`` as its ``seed``).
     verbose : int, default=0

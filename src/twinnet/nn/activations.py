@@ -47,9 +47,10 @@ def relu(Z, out):
 
 
 def relu_derivative(A, out):
-    # A > 0 exactly where Z > 0: the derivative at exactly 0 is 0, as in the notebook's
-    # relu_backward and in TensorFlow.
-    return np.greater(A, 0, out=out)
+    # A = max(Z, 0) >= 0, so sign(A) is 1 where Z > 0 and 0 elsewhere: the derivative at exactly
+    # 0 is 0, as in the notebook's relu_backward and in TensorFlow. (np.greater would need a
+    # bool-to-float cast, which allocates a buffer on every call.)
+    return np.sign(A, out=out)
 
 
 def tanh(Z, out):
@@ -80,9 +81,9 @@ def leaky_relu(Z, out):
 
 
 def leaky_relu_derivative(A, out):
-    # A has the sign of Z, so max([A > 0], slope) is 1 where Z > 0 and the slope elsewhere,
+    # A has the sign of Z, so max(sign(A), slope) is 1 where Z > 0 and the slope elsewhere,
     # including Z = 0 (TensorFlow's gradient there).
-    np.greater(A, 0, out=out)
+    np.sign(A, out=out)
     return np.maximum(out, LEAKY_RELU_SLOPE, out=out)
 
 

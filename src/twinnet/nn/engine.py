@@ -1,14 +1,21 @@
 """The training engine: preallocated buffers, the in-place kernels that fill them, and the batch order.
 
-Rows are examples: a batch ``X`` has shape ``(m, n_0)`` and each layer computes
-``Z_l = A_{l-1} K_l + b_l`` of shape ``(m, n_l)``, where the *kernel* ``K_l = W_l^T`` of shape
-``(n_{l-1}, n_l)`` is stored as Keras's ``Dense`` stores it. With that layout the two products
-that dominate an epoch, ``X K_1`` and the weight gradient ``X^T dZ_1``, are plain C-ordered GEMMs
-(the transpose is a BLAS flag, never a copy) with a contiguous output, measured fastest among the
-layouts tried; every result lands in a buffer allocated once per ``fit`` (``out=``). The kernels
-and biases of all layers are views into one flat vector, and so are their gradients, so an
-optimizer step is a few calls over the whole network. ``Network.parameters`` converts to the
-notebook's ``W_l`` of shape ``(n_l, n_{l-1})`` at the edge.
+Layouts, chosen so that every product is one BLAS call into a contiguous buffer and no
+elementwise operation needs NumPy's broadcasting machinery (which allocates an iteration buffer
+on every call):
+
+- Each layer's parameters are one matrix ``[W_l | b_l]`` of shape ``(n_l, n_{l-1} + 1)``: the
+  notebook's ``W_l`` with the bias as an extra last column. All of them are views into one flat
+  vector, and so are their gradients, so an optimizer step is a few calls over the whole network.
+- The input stays in rows, as given, with a column of ones appended: ``X1`` of shape
+  ``(m, n_0 + 1)``, copied once per ``fit``; a shuffled mini-batch is gathered from it row by row.
+- Hidden activations are columns, the notebook's layout, with a row of ones appended:
+  ``A_l`` of shape ``(n_l + 1, m)``; the activation writes the first ``n_l`` rows, a contiguous
+  block.
+
+So ``Z_l = [W_l | b_l] [A_{l-1}; 1]`` is a single GEMM that adds the bias too (for the first layer
+``X1^T`` is a transpose flag, not a copy), and ``[dW_l | db_l] = dZ_l [A_{l-1}; 1]^T`` gives both
+gradients in one GEMM, written straight into the flat gradient vector.
 
 The kernels trust their callers: ``Network`` validates at its public methods.
 """
@@ -16,10 +23,9 @@ The kernels trust their callers: ``Network`` validates at its public methods.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import expit
 
-__all__ = ["epoch_batches", "Buffers", "allocate", "unflatten", "n_params", "forward", "log_loss",
-           "count_correct", "backward"]
+__all__ = ["epoch_batches", "Buffers", "allocate", "augment", "unflatten", "n_params", "forward",
+           "log_loss", "count_correct", "backward"]
 
 
 # --------------------------------------------------------------------------- batch order
@@ -62,18 +68,25 @@ def n_params(layer_dims):
 
 
 def unflatten(flat, layer_dims):
-    """Views of the kernels ``K_l`` of shape ``(n_{l-1}, n_l)`` and biases ``b_l`` of shape ``(n_l,)``.
+    """Views ``[W_l | b_l]`` of shape ``(n_l, n_{l-1} + 1)`` into ``flat``, one per layer.
 
-    The layout of ``flat`` is ``K1.ravel(), b1, K2.ravel(), b2, ...``; each view is C-contiguous,
-    so it can be the ``out=`` of a product.
+    Each view is C-contiguous, so it can be the ``out=`` of a product; ``view[:, :-1]`` is
+    ``W_l`` and ``view[:, -1]`` is ``b_l``.
     """
-    kernels, biases, start = [], [], 0
+    layers, start = [], 0
     for n_prev, n in zip(layer_dims[:-1], layer_dims[1:]):
-        kernels.append(flat[start:start + n_prev * n].reshape(n_prev, n))
-        start += n_prev * n
-        biases.append(flat[start:start + n])
-        start += n
-    return kernels, biases
+        layers.append(flat[start:start + n * (n_prev + 1)].reshape(n, n_prev + 1))
+        start += n * (n_prev + 1)
+    return layers
+
+
+def augment(X, dtype):
+    """``X`` of shape ``(m, n)`` as a new C-ordered ``(m, n + 1)`` array of ``dtype``, last column 1."""
+    X1 = np.empty((X.shape[0], X.shape[1] + 1), dtype)
+    with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf: callers check
+        X1[:, :-1] = X
+    X1[:, -1] = 1
+    return X1
 
 
 # --------------------------------------------------------------------------- buffers
@@ -82,44 +95,33 @@ class Buffers:
 
     Attributes
     ----------
-    Z, A : list of ndarray of shape (rows, n_l)
-        Pre-activations and activations of the hidden layers ``l = 1 .. L-1``; after the forward
-        pass ``Z_l`` is free and serves as scratch for ``g'(Z_l)`` in the backward pass.
-    dA : list of ndarray of shape (rows, n_l)
+    A : list of ndarray of shape (n_l + 1, rows)
+        Hidden activations, ``l = 1 .. L-1``, as columns; the last row holds ones.
+    A_body : list of ndarray of shape (n_l, rows)
+        ``A_l[:-1]``, the activations proper.
+    Z : list of ndarray of shape (n_l, rows)
+        Pre-activations; after the forward pass ``Z_l`` is free and serves as scratch for
+        ``g'(Z_l)`` in the backward pass.
+    dA : list of ndarray of shape (n_l, rows)
         Gradients with respect to the hidden activations, turned into ``dZ_l`` in place.
-    z, p, dz : ndarray of shape (rows, 1)
+    z, p, dz : ndarray of shape (1, rows)
         Output logits, probabilities and ``dL/dz``.
-    t : ndarray of shape (rows, 1)
+    t : ndarray of shape (1, rows)
         ``log1p(exp(-|z|))``, the loss's softplus term, left by :func:`forward`.
-    u, s : ndarray of shape (rows, 1)
+    u, s : ndarray of shape (1, rows)
         Scratch of the output layer and the loss.
-    ones : ndarray of shape (rows,)
-        Ones, to sum ``dZ`` over the batch as a BLAS product.
-    hit : ndarray of bool of shape (rows, 1)
+    hit : ndarray of bool of shape (1, rows)
         Scratch of the accuracy.
     X, y, y_bool : ndarray or None
-        Gather targets of a shuffled mini-batch.
+        Gather targets of a shuffled mini-batch: ``(rows, n_0 + 1)``, ``(1, rows)``, ``(1, rows)``.
     """
 
-    __slots__ = ("rows", "Z", "A", "dA", "z", "p", "dz", "t", "u", "s", "ones", "hit", "X", "y", "y_bool")
-
-    def head(self, k):
-        """The same buffers restricted to their first ``k`` rows (views, for a shorter last batch)."""
-        view = Buffers()
-        for name in self.__slots__:
-            value = getattr(self, name)
-            if name == "rows":
-                value = k
-            elif isinstance(value, list):
-                value = [a[:k] for a in value]
-            elif value is not None:
-                value = value[:k]
-            setattr(view, name, value)
-        return view
+    __slots__ = ("rows", "A", "A_body", "Z", "dA", "z", "p", "dz", "t", "u", "s", "hit", "X", "y",
+                 "y_bool")
 
 
 def allocate(layer_dims, rows, dtype, *, backward=True, gather=False):
-    """Allocate :class:`Buffers` for batches of up to ``rows`` examples.
+    """Allocate :class:`Buffers` for batches of exactly ``rows`` examples.
 
     ``backward=False`` leaves out the gradient buffers (inference only); ``gather=True`` adds the
     targets into which a shuffled mini-batch is gathered.
@@ -127,63 +129,65 @@ def allocate(layer_dims, rows, dtype, *, backward=True, gather=False):
     hidden = layer_dims[1:-1]
     buf = Buffers()
     buf.rows = rows
-    buf.Z = [np.empty((rows, n), dtype) for n in hidden]
-    buf.A = [np.empty((rows, n), dtype) for n in hidden]
-    buf.dA = [np.empty((rows, n), dtype) for n in hidden] if backward else None
-    buf.z, buf.p, buf.t, buf.u, buf.s = (np.empty((rows, 1), dtype) for _ in range(5))
-    buf.dz = np.empty((rows, 1), dtype) if backward else None
-    buf.ones = np.ones(rows, dtype)
-    buf.hit = np.empty((rows, 1), bool)
+    buf.A = [np.empty((n + 1, rows), dtype) for n in hidden]
+    for A in buf.A:
+        A[-1] = 1
+    buf.A_body = [A[:-1] for A in buf.A]
+    buf.Z = [np.empty((n, rows), dtype) for n in hidden]
+    buf.dA = [np.empty((n, rows), dtype) for n in hidden] if backward else None
+    buf.z, buf.p, buf.t, buf.u, buf.s = (np.empty((1, rows), dtype) for _ in range(5))
+    buf.dz = np.empty((1, rows), dtype) if backward else None
+    buf.hit = np.empty((1, rows), bool)
     if gather:
-        buf.X = np.empty((rows, layer_dims[0]), dtype)
-        buf.y = np.empty((rows, 1), dtype)
-        buf.y_bool = np.empty((rows, 1), bool)
+        buf.X = np.empty((rows, layer_dims[0] + 1), dtype)
+        buf.y = np.empty((1, rows), dtype)
+        buf.y_bool = np.empty((1, rows), bool)
     else:
         buf.X = buf.y = buf.y_bool = None
     return buf
 
 
 # --------------------------------------------------------------------------- kernels
-def forward(X, kernels, biases, activation, buf):
+def forward(X1, layers, activation, buf):
     """Forward pass: fill ``buf.Z``, ``buf.A``, the logits ``buf.z``, probabilities ``buf.p`` and ``buf.t``.
 
     Parameters
     ----------
-    X : ndarray of shape (m, n_0)
-        C-contiguous, in the network's dtype; ``m`` equals ``buf.rows``.
-    kernels, biases : list of ndarray
-        From :func:`unflatten`.
+    X1 : ndarray of shape (m, n_0 + 1)
+        Examples as rows, last column ones (see :func:`augment`), in the network's dtype;
+        ``m`` equals ``buf.rows``.
+    layers : list of ndarray
+        ``[W_l | b_l]`` from :func:`unflatten`.
     activation : Activation
         The hidden layers' kernels.
     buf : Buffers
 
     Returns
     -------
-    z : ndarray of shape (m, 1)
+    z : ndarray of shape (1, m)
         ``buf.z``.
     """
-    A_prev = X
-    for K, b, Z, A in zip(kernels, biases, buf.Z, buf.A):
-        np.dot(A_prev, K, out=Z)
-        Z += b
-        activation.forward(Z, out=A)
+    A_prev = X1.T
+    for Wb, Z, A, A_body in zip(layers, buf.Z, buf.A, buf.A_body):
+        np.dot(Wb, A_prev, out=Z)  # Z_l = W_l A_{l-1} + b_l
+        activation.forward(Z, out=A_body)
         A_prev = A
     z = buf.z
-    np.dot(A_prev, kernels[-1], out=z)
-    z += biases[-1]
+    np.dot(layers[-1], A_prev, out=z)
     _sigmoid_output(z, buf)
     return z
 
 
 def _sigmoid_output(z, buf):
     # One exp serves the output sigmoid and the loss: with e = exp(-|z|) <= 1 (never overflows),
-    # sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0, the numerator being
-    # max(e, [z >= 0]) (functional's stable sigmoid, bit for bit), and the loss needs log1p(e).
+    # sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0 (functional's stable sigmoid,
+    # bit for bit); the numerator max(sign(z), e) is 1 for z >= 0 (e = 1 at z = 0) and e below.
+    # The loss needs log1p(e).
     e, num, den = buf.t, buf.u, buf.s
     np.abs(z, out=e)
     np.negative(e, out=e)
     np.exp(e, out=e)
-    np.greater_equal(z, 0, out=num)
+    np.sign(z, out=num)
     np.maximum(num, e, out=num)
     np.add(e, 1, out=den)
     np.divide(num, den, out=buf.p)
@@ -200,8 +204,8 @@ def log_loss(z, y, buf):
 
     Parameters
     ----------
-    z : ndarray of shape (m, 1)
-    y : ndarray of shape (m, 1)
+    z : ndarray of shape (1, m)
+    y : ndarray of shape (1, m)
         Labels 0 and 1 in the dtype of ``z``.
     buf : Buffers
         As :func:`forward` left it: ``buf.t`` holds ``log1p(exp(-|z|))``; ``u`` and ``s`` are
@@ -216,7 +220,7 @@ def log_loss(z, y, buf):
     np.multiply(z, y, out=s)
     np.subtract(u, s, out=u)
     np.add(u, t, out=u)
-    return float(u.sum()) / z.shape[0]
+    return float(u.sum()) / z.shape[1]
 
 
 def count_correct(p, y_bool, buf):
@@ -227,24 +231,27 @@ def count_correct(p, y_bool, buf):
     return int(np.count_nonzero(hit))
 
 
-def backward(X, y, kernels, activation, buf, dkernels, dbiases):
-    """Backward pass after :func:`forward`: gradients of the mean log-loss into ``dkernels``, ``dbiases``.
+def backward(X1, y, layers, weights, activation, buf, dlayers):
+    """Backward pass after :func:`forward`: gradients of the mean log-loss into ``dlayers``.
 
     Parameters
     ----------
-    X : ndarray of shape (m, n_0)
+    X1 : ndarray of shape (m, n_0 + 1)
         The batch given to :func:`forward`.
-    y : ndarray of shape (m, 1)
+    y : ndarray of shape (1, m)
         Labels 0 and 1 in the network's dtype.
-    kernels : list of ndarray
+    layers : list of ndarray
+        ``[W_l | b_l]``.
+    weights : list of ndarray
+        ``W_l``, the views ``layers[l][:, :-1]``.
     activation : Activation
     buf : Buffers
         As :func:`forward` left it; ``Z`` and ``dA`` are overwritten.
-    dkernels, dbiases : list of ndarray
-        Views from :func:`unflatten` of the flat gradient vector, written in place. The gradient
-        with respect to ``X`` is never formed: nothing needs it.
+    dlayers : list of ndarray
+        ``[dW_l | db_l]``, views from :func:`unflatten` of the flat gradient vector, written in
+        place. The gradient with respect to ``X`` is never formed: nothing needs it.
     """
-    m = X.shape[0]
+    m = X1.shape[0]
     dZ = buf.dz
     # Sigmoid output with log-loss: dL/dz = (p - y) / m. The sigmoid's derivative p (1 - p)
     # cancels the 1 / (p (1 - p)) of the log-loss's derivative -(y / p - (1 - y) / (1 - p)), so the
@@ -253,13 +260,12 @@ def backward(X, y, kernels, activation, buf, dkernels, dbiases):
     # valid only for this pairing of output activation and loss; 1 / m comes from the mean.
     np.subtract(buf.p, y, out=dZ)
     np.divide(dZ, m, out=dZ)
-    for l in range(len(kernels) - 1, -1, -1):
-        A_prev = buf.A[l - 1] if l else X
-        np.dot(A_prev.T, dZ, out=dkernels[l])  # dK_l = A_{l-1}^T dZ_l  (= dW_l^T)
-        np.dot(buf.ones, dZ, out=dbiases[l])  # db_l = sum of dZ_l over the batch, as a GEMV
+    for l in range(len(layers) - 1, -1, -1):
+        A_prev = buf.A[l - 1] if l else X1.T
+        np.dot(dZ, A_prev.T, out=dlayers[l])  # [dW_l | db_l] = dZ_l [A_{l-1}; 1]^T
         if l:
             dA = buf.dA[l - 1]
-            np.dot(dZ, kernels[l].T, out=dA)  # dA_{l-1} = dZ_l W_l
+            np.dot(weights[l].T, dZ, out=dA)  # dA_{l-1} = W_l^T dZ_l
             # dZ_{l-1} = dA_{l-1} * g'(Z_{l-1}), with Z_{l-1}'s buffer as scratch for g'
-            dA *= activation.derivative(buf.A[l - 1], out=buf.Z[l - 1])
+            dA *= activation.derivative(buf.A_body[l - 1], out=buf.Z[l - 1])
             dZ = dA

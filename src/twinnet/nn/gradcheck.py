@@ -8,7 +8,11 @@ import numpy as np
 
 from twinnet.nn import engine
 
-__all__ = ["gradcheck"]
+__all__ = ["gradcheck", "count_kinks"]
+
+#: Hidden activations whose derivative jumps at 0, where a central difference straddling the
+#: kink measures neither side's slope.
+KINKED = ("leaky_relu", "relu")
 
 
 def gradcheck(network, X, y, eps=1e-5):
@@ -39,8 +43,8 @@ def gradcheck(network, X, y, eps=1e-5):
     Notes
     -----
     Costs two forward passes per parameter: check on a few dozen examples. A ReLU (or leaky
-    ReLU) kink within ``eps`` of a pre-activation can make one entry disagree; a different seed
-    or a smaller ``eps`` tells such a kink from a bug.
+    ReLU) kink within ``eps`` of a pre-activation can make one entry disagree: :func:`count_kinks`
+    tells, and a smaller ``eps`` or another seed tells such a kink from a bug.
 
     Example
     -------
@@ -58,14 +62,15 @@ def gradcheck(network, X, y, eps=1e-5):
     ):
         raise ValueError(f"eps must be a finite number > 0; got eps={eps!r}.")
     analytic = network.gradients(X, y)
-    X = _check_X(X, network.n_features, network.dtype).astype(np.float64)
-    y, _ = _check_y(y, X, np.float64)
+    # the network's own inputs (cast to its dtype), represented exactly in float64
+    X1 = _check_X(X, network.n_features, network.dtype).astype(np.float64)
+    y, _ = _check_y(y, X1, np.float64)
     ref = Network.from_parameters(network.parameters, hidden_activation=network.hidden_activation,
                                   dtype="float64")
-    buf = engine.allocate(ref.layer_dims, X.shape[0], ref.dtype, backward=False)
+    buf = engine.allocate(ref.layer_dims, X1.shape[0], ref.dtype, backward=False)
 
     def loss():
-        z = engine.forward(X, ref._kernels, ref._biases, ref._activation, buf)
+        z = engine.forward(X1, ref._layers, ref._activation, buf)
         return engine.log_loss(z, y, buf)
 
     numeric = np.empty_like(ref._params)
@@ -78,8 +83,7 @@ def gradcheck(network, X, y, eps=1e-5):
         minus = loss()
         theta[i] = saved
         numeric[i] = (plus - minus) / (2 * eps)
-    numeric_w, numeric_b = engine.unflatten(numeric, ref.layer_dims)
-    numeric = Network._as_dict(numeric_w, numeric_b, "dW", "db")
+    numeric = Network._as_dict(engine.unflatten(numeric, ref.layer_dims), "dW", "db")
     errors = {}
     for key, g in analytic.items():
         g = g.astype(np.float64)
@@ -87,3 +91,19 @@ def gradcheck(network, X, y, eps=1e-5):
         denominator = np.linalg.norm(g) + np.linalg.norm(n)
         errors[key[1:]] = float(np.linalg.norm(g - n) / denominator) if denominator else 0.0
     return errors
+
+
+def count_kinks(network, X, eps):
+    """Number of hidden pre-activations ``Z`` with ``|Z| < eps`` at a kinked activation.
+
+    Zero for smooth activations (``sigmoid``, ``tanh``). A positive count means that a central
+    difference of step ``eps`` may straddle a ReLU kink and disagree with backpropagation there.
+    """
+    from twinnet.nn.network import _check_X
+
+    if network.hidden_activation not in KINKED:
+        return 0
+    X1 = _check_X(X, network.n_features, network.dtype)
+    buf = engine.allocate(network.layer_dims, X1.shape[0], network.dtype, backward=False)
+    engine.forward(X1, network._layers, network._activation, buf)
+    return int(sum(np.count_nonzero(np.abs(Z) < eps) for Z in buf.Z))

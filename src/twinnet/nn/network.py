@@ -63,7 +63,10 @@ def _check_seed(seed):
 
 
 def _check_X(X, n_features, dtype, name="X"):
-    """``X`` as a C-contiguous array of shape (m, n_features) in ``dtype``, finite, non-empty."""
+    """Validate ``X`` of shape (m, n_features); return it as the engine's ``X1`` (m, n_features + 1).
+
+    ``X1`` is a new C-ordered array in ``dtype`` with a last column of ones (the bias input).
+    """
     if hasattr(X, "toarray") or hasattr(X, "tocsr"):
         raise ValueError(f"{name} is a sparse matrix; pass a dense array ({name}.toarray()).")
     X = np.asarray(X)
@@ -83,24 +86,24 @@ def _check_X(X, n_features, dtype, name="X"):
             f"{name} has {X.shape[1]} features, but this Network expects {n_features} "
             f"(layer_dims[0]={n_features}); {name}.shape={X.shape}."
         )
-    with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf: reported below
-        X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
-        row, col = np.argwhere(~np.isfinite(X))[0]
+    X1 = engine.augment(X, dtype)  # a float64 beyond float32's range becomes inf: reported below
+    if not np.isfinite(X1).all():
+        row, col = np.argwhere(~np.isfinite(X1))[0]
         raise ValueError(f"{name} contains NaN or inf (first at row {row}, column {col}, in {dtype}).")
-    return X
+    return X1
 
 
 def _check_y(y, X, dtype, name="y"):
-    """Labels as a column of shape (m, 1) in ``dtype`` and its boolean twin."""
+    """Labels as a row of shape (1, m) in ``dtype`` and its boolean twin."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
         raise ValueError(f"{name} must be 1-D of shape (m,) (or a column (m, 1)); got {name}.shape={y.shape}.")
     if y.shape[0] != X.shape[0]:
+        X_shape = (X.shape[0], X.shape[1] - 1)  # X as given, before augmentation
         raise ValueError(
-            f"X and {name} have different numbers of samples: X.shape={X.shape}, {name}.shape={y.shape}."
+            f"X and {name} have different numbers of samples: X.shape={X_shape}, {name}.shape={y.shape}."
         )
     if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.iscomplexobj(y):
         raise ValueError(
@@ -112,7 +115,7 @@ def _check_y(y, X, dtype, name="y"):
         bad = np.unique(y[~ok])
         shown = ", ".join(str(v) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
         raise ValueError(f"{name} must contain only the labels 0 and 1 (binary); got also: {shown}.")
-    return y.astype(dtype).reshape(-1, 1), y.astype(bool).reshape(-1, 1)
+    return y.astype(dtype).reshape(1, -1), y.astype(bool).reshape(1, -1)
 
 
 def _check_positive_int(name, value, *, allow_none=False):
@@ -215,8 +218,8 @@ class Network:
         self._setup(layer_dims, hidden_activation, _choose("init", init, INITIALIZERS), seed, dtype)
         rng = np.random.default_rng(self.seed)
         draw = INITIALIZERS[init]
-        for K, n_prev, n in zip(self._kernels, self.layer_dims[:-1], self.layer_dims[1:]):
-            K[...] = draw(rng, n_prev, n).T  # biases stay zero
+        for W, n_prev, n in zip(self._weights, self.layer_dims[:-1], self.layer_dims[1:]):
+            W[...] = draw(rng, n_prev, n)  # biases stay zero
 
     def _setup(self, layer_dims, hidden_activation, init, seed, dtype):
         dims = _check_layer_dims(layer_dims)
@@ -230,9 +233,10 @@ class Network:
         self.seed = _check_seed(seed)
         self.dtype = _check_dtype(dtype)
         self._activation = ACTIVATIONS[self.hidden_activation]
-        # All kernels (W transposed, Keras's layout) and biases are views into one flat vector.
+        # Every layer's [W_l | b_l] is a view into one flat vector (see twinnet.nn.engine).
         self._params = np.zeros(engine.n_params(dims), self.dtype)
-        self._kernels, self._biases = engine.unflatten(self._params, dims)
+        self._layers = engine.unflatten(self._params, dims)
+        self._weights = [Wb[:, :-1] for Wb in self._layers]
 
     # ----------------------------------------------------------------------- parameters dict
     @property
@@ -248,15 +252,15 @@ class Network:
     @property
     def parameters(self):
         """Copies of the weights: ``{"W1": (n1, n0), "b1": (n1, 1), ..., "WL": (1, n_{L-1}), "bL": (1, 1)}``."""
-        return self._as_dict(self._kernels, self._biases, "W", "b")
+        return self._as_dict(self._layers, "W", "b")
 
     @staticmethod
-    def _as_dict(kernels, biases, w, b):
-        # The notebook's layout: W_l = K_l^T of shape (n_l, n_{l-1}), b_l of shape (n_l, 1).
+    def _as_dict(layers, w, b):
+        # [W_l | b_l] -> the notebook's W_l (n_l, n_{l-1}) and b_l (n_l, 1), as copies
         out = {}
-        for l, (K, bias) in enumerate(zip(kernels, biases), start=1):
-            out[f"{w}{l}"] = K.T.copy()
-            out[f"{b}{l}"] = bias.reshape(-1, 1).copy()
+        for l, Wb in enumerate(layers, start=1):
+            out[f"{w}{l}"] = Wb[:, :-1].copy()
+            out[f"{b}{l}"] = Wb[:, -1:].copy()
         return out
 
     @classmethod
@@ -324,24 +328,23 @@ class Network:
             dtype = "float32" if all(a.dtype == np.float32 for a in arrays.values()) else "float64"
         net = cls.__new__(cls)
         net._setup(dims, hidden_activation, None, seed, dtype)
-        for l, (K, b) in enumerate(zip(net._kernels, net._biases), start=1):
-            K[...] = arrays[f"W{l}"].T
-            b[...] = arrays[f"b{l}"].reshape(-1)
+        for l, Wb in enumerate(net._layers, start=1):
+            Wb[:, :-1] = arrays[f"W{l}"]
+            Wb[:, -1] = arrays[f"b{l}"].reshape(-1)
         if not np.isfinite(net._params).all():
             bad = next(k for k in expected if not np.isfinite(arrays[k].astype(net.dtype)).all())
             raise ValueError(f"parameters[{bad!r}] contains NaN or inf (in {net.dtype}).")
         return net
 
     # ----------------------------------------------------------------------- inference
-    def _forward(self, X):
-        buf = engine.allocate(self.layer_dims, X.shape[0], self.dtype, backward=False)
-        engine.forward(X, self._kernels, self._biases, self._activation, buf)
+    def _forward(self, X1):
+        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
+        engine.forward(X1, self._layers, self._activation, buf)
         return buf
 
     def decision_function(self, X):
         """Logits ``z`` of the output unit, shape ``(m,)``: ``predict_proba`` is ``sigmoid(z)``."""
-        X = _check_X(X, self.n_features, self.dtype)
-        return self._forward(X).z[:, 0].copy()
+        return self._forward(_check_X(X, self.n_features, self.dtype)).z[0].copy()
 
     def predict_proba(self, X):
         """Probability of class 1 for each example.
@@ -354,8 +357,7 @@ class Network:
         -------
         p : ndarray of shape (m,)
         """
-        X = _check_X(X, self.n_features, self.dtype)
-        return self._forward(X).p[:, 0].copy()
+        return self._forward(_check_X(X, self.n_features, self.dtype)).p[0].copy()
 
     def predict(self, X):
         """Predicted labels: 1 where ``predict_proba(X) > 0.5`` (the notebook's rule), else 0.
@@ -374,11 +376,11 @@ class Network:
         scores : dict
             ``{"loss": float, "accuracy": float}``, as ``history`` reports them.
         """
-        X = _check_X(X, self.n_features, self.dtype)
-        y, y_bool = _check_y(y, X, self.dtype)
-        buf = self._forward(X)
+        X1 = _check_X(X, self.n_features, self.dtype)
+        y, y_bool = _check_y(y, X1, self.dtype)
+        buf = self._forward(X1)
         loss = engine.log_loss(buf.z, y, buf)
-        return {"loss": loss, "accuracy": engine.count_correct(buf.p, y_bool, buf) / X.shape[0]}
+        return {"loss": loss, "accuracy": engine.count_correct(buf.p, y_bool, buf) / X1.shape[0]}
 
     def gradients(self, X, y):
         """Gradients of the mean log-loss on ``(X, y)`` with respect to every parameter.
@@ -389,14 +391,13 @@ class Network:
             ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, the shapes of :attr:`parameters`, in the
             network's dtype.
         """
-        X = _check_X(X, self.n_features, self.dtype)
-        y, _ = _check_y(y, X, self.dtype)
-        buf = engine.allocate(self.layer_dims, X.shape[0], self.dtype)
-        grads = np.empty_like(self._params)
-        dkernels, dbiases = engine.unflatten(grads, self.layer_dims)
-        engine.forward(X, self._kernels, self._biases, self._activation, buf)
-        engine.backward(X, y, self._kernels, self._activation, buf, dkernels, dbiases)
-        return self._as_dict(dkernels, dbiases, "dW", "db")
+        X1 = _check_X(X, self.n_features, self.dtype)
+        y, _ = _check_y(y, X1, self.dtype)
+        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype)
+        dlayers = engine.unflatten(np.empty_like(self._params), self.layer_dims)
+        engine.forward(X1, self._layers, self._activation, buf)
+        engine.backward(X1, y, self._layers, self._weights, self._activation, buf, dlayers)
+        return self._as_dict(dlayers, "dW", "db")
 
     # ----------------------------------------------------------------------- training
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,
@@ -444,8 +445,8 @@ class Network:
             When the loss becomes NaN or inf, naming the epoch; the parameters are left as they
             were then.
         """
-        X = _check_X(X, self.n_features, self.dtype)
-        y, y_bool = _check_y(y, X, self.dtype)
+        X1 = _check_X(X, self.n_features, self.dtype)
+        y, y_bool = _check_y(y, X1, self.dtype)
         epochs = _check_positive_int("epochs", epochs)
         learning_rate = _check_learning_rate(learning_rate)
         batch_size = _check_positive_int("batch_size", batch_size, allow_none=True)
@@ -462,15 +463,17 @@ class Network:
             vbuf = engine.allocate(self.layer_dims, X_val.shape[0], self.dtype, backward=False)
             validation = (X_val, y_val, y_val_bool, vbuf)
 
-        m = X.shape[0]
+        m = X1.shape[0]
         full_batch = batch_size is None or batch_size >= m
         rows = m if full_batch else batch_size
         shuffle = bool(shuffle) and not full_batch
         buf = engine.allocate(self.layer_dims, rows, self.dtype, gather=shuffle)
-        tail = buf if m % rows == 0 else buf.head(m % rows)
+        # a shorter last batch gets buffers of its own: views of the first columns of buf's
+        # column-major buffers would not be contiguous
+        tail = buf if m % rows == 0 else engine.allocate(self.layer_dims, m % rows, self.dtype, gather=shuffle)
         starts = list(range(0, m, rows))
         grads = np.empty_like(self._params)
-        dkernels, dbiases = engine.unflatten(grads, self.layer_dims)
+        dlayers = engine.unflatten(grads, self.layer_dims)
         optimizer.build(self._params.size, self.dtype)
         rng = np.random.default_rng(seed)
         order, identity = np.arange(m), np.arange(m)
@@ -482,13 +485,13 @@ class Network:
         names = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if validation else [])
         record = {name: [] for name in names}
         history.history = record
-        params, kernels, biases, act = self._params, self._kernels, self._biases, self._activation
+        params, layers, weights, act = self._params, self._layers, self._weights, self._activation
 
         def step(Xb, yb, yb_bool, b):
-            z = engine.forward(Xb, kernels, biases, act, b)
+            z = engine.forward(Xb, layers, act, b)
             loss = engine.log_loss(z, yb, b)
             correct = engine.count_correct(b.p, yb_bool, b)
-            engine.backward(Xb, yb, kernels, act, b, dkernels, dbiases)
+            engine.backward(Xb, yb, layers, weights, act, b, dlayers)
             optimizer.apply(params, grads, learning_rate)
             return loss, correct
 
@@ -496,7 +499,7 @@ class Network:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for epoch in range(epochs):
                 if full_batch:
-                    loss, correct = step(X, y, y_bool, buf)
+                    loss, correct = step(X1, y, y_bool, buf)
                 else:
                     if shuffle:
                         np.copyto(order, identity)
@@ -504,16 +507,16 @@ class Network:
                     loss_sum, correct = 0.0, 0
                     for start in starts:
                         b = buf if start + rows <= m else tail
-                        k = b.rows
+                        stop = start + b.rows
                         if shuffle:
-                            idx = order[start:start + k]
-                            Xb = np.take(X, idx, axis=0, out=b.X, mode="clip")
-                            yb = np.take(y, idx, axis=0, out=b.y, mode="clip")
-                            yb_bool = np.take(y_bool, idx, axis=0, out=b.y_bool, mode="clip")
+                            idx = order[start:stop]
+                            Xb = np.take(X1, idx, axis=0, out=b.X, mode="clip")
+                            yb = np.take(y, idx, axis=1, out=b.y, mode="clip")
+                            yb_bool = np.take(y_bool, idx, axis=1, out=b.y_bool, mode="clip")
                         else:
-                            Xb, yb, yb_bool = X[start:start + k], y[start:start + k], y_bool[start:start + k]
+                            Xb, yb, yb_bool = X1[start:stop], y[:, start:stop], y_bool[:, start:stop]
                         batch_loss, batch_correct = step(Xb, yb, yb_bool, b)
-                        loss_sum += batch_loss * k
+                        loss_sum += batch_loss * b.rows
                         correct += batch_correct
                     loss = loss_sum / m
                 if not math.isfinite(loss):
@@ -526,7 +529,7 @@ class Network:
                 record["accuracy"].append(correct / m)
                 if validation:
                     X_val, y_val, y_val_bool, vbuf = validation
-                    z = engine.forward(X_val, kernels, biases, act, vbuf)
+                    z = engine.forward(X_val, layers, act, vbuf)
                     record["val_loss"].append(engine.log_loss(z, y_val, vbuf))
                     record["val_accuracy"].append(engine.count_correct(vbuf.p, y_val_bool, vbuf) / X_val.shape[0])
                 history.epoch.append(epoch)

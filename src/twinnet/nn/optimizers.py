@@ -4,8 +4,17 @@
 another), so one optimizer step is a handful of NumPy calls over the whole network, whatever its
 depth. The rules, defaults and order of operations are those of ``keras.optimizers.SGD`` and
 ``keras.optimizers.Adam`` (``keras/src/optimizers/sgd.py`` and ``adam.py``), scalars included: they
-are rounded to the parameters' dtype as Keras casts them to the variable's dtype, so a twin in
-Keras can reproduce every step.
+are rounded as Keras rounds them, so a twin in Keras (TensorFlow backend) reproduces every step
+bit for bit, in float32 and in float64:
+
+- Python-float hyperparameters that Keras passes through ``ops.cast(x, variable.dtype)``
+  (``momentum``, ``beta_1``, ``beta_2``) become a float32 tensor first under TensorFlow, so even a
+  float64 variable sees ``float32(0.9) = 0.89999997615814...``; we round them the same way
+  (:func:`keras_cast`).
+- Those that Keras combines with a tensor directly (``1 - beta_1``, ``1 - beta_2``, ``epsilon``)
+  keep their Python value, rounded to the variable's dtype.
+- The learning rate is used as given. (Keras keeps it in a ``floatx`` variable, float32 by
+  default: a float64 twin must set ``floatx`` to float64, as ``twinnet.keras_twin`` does.)
 
 An optimizer object holds hyperparameters only until :meth:`Optimizer.build`, which ``fit`` calls
 at its start: each ``fit`` call starts from a fresh state (zero moments, step count 0), whether
@@ -69,6 +78,11 @@ class Optimizer:
     __hash__ = None
 
 
+def keras_cast(value, dtype):
+    """``value`` as Keras's ``ops.cast(value, dtype)`` gives it under TensorFlow: via float32."""
+    return np.dtype(dtype).type(np.float32(value))
+
+
 def _check_fraction(name, value, *, closed_right=False):
     ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
     ok = ok and math.isfinite(value) and 0 <= value and (value <= 1 if closed_right else value < 1)
@@ -95,6 +109,7 @@ class Momentum(Optimizer):
 
     ``v = momentum * v - learning_rate * g; w = w + v`` with ``v`` starting at 0, or with
     ``nesterov=True``: ``w = w + momentum * v - learning_rate * g`` after updating ``v``.
+    ``momentum`` is rounded to float32 first, as Keras's TensorFlow backend does.
     """
 
     name = "momentum"
@@ -110,11 +125,12 @@ class Momentum(Optimizer):
 
     def apply(self, params, grads, learning_rate):
         v = self.velocity
+        momentum = keras_cast(self.momentum, self.dtype)
         np.multiply(grads, learning_rate, out=grads)  # learning_rate * g
-        np.multiply(v, self.momentum, out=v)
+        np.multiply(v, momentum, out=v)
         np.subtract(v, grads, out=v)  # v = momentum * v - learning_rate * g
         if self.nesterov:
-            step = np.multiply(v, self.momentum, out=self._scratch)
+            step = np.multiply(v, momentum, out=self._scratch)
             np.subtract(step, grads, out=step)
             np.add(params, step, out=params)
         else:
@@ -136,7 +152,8 @@ class Adam(Optimizer):
         w = w - (m * alpha) / (sqrt(v) + epsilon)
 
     ``m`` and ``v`` start at 0. ``epsilon`` is Keras's 1e-7, not the paper's 1e-8, and it is added
-    to ``sqrt(v)`` without bias correction, as Keras does.
+    to ``sqrt(v)`` without bias correction, as Keras does. In the powers ``beta_1**t`` and
+    ``beta_2**t`` the betas are rounded to float32 first, as Keras's TensorFlow backend does.
     """
 
     name = "adam"
@@ -157,11 +174,11 @@ class Adam(Optimizer):
         self._scratch = np.empty(size, dtype)
 
     def apply(self, params, grads, learning_rate):
-        # The scalars in the parameters' dtype, as Keras casts them to the variable's dtype.
+        # The scalars in the parameters' dtype, computed as Keras computes them.
         f = self.dtype.type
         t = f(self.iterations + 1)
-        beta_1_power = np.power(f(self.beta_1), t)
-        beta_2_power = np.power(f(self.beta_2), t)
+        beta_1_power = np.power(keras_cast(self.beta_1, self.dtype), t)
+        beta_2_power = np.power(keras_cast(self.beta_2, self.dtype), t)
         alpha = f(learning_rate) * np.sqrt(f(1) - beta_2_power) / (f(1) - beta_1_power)
         m, v, s = self.m, self.v, self._scratch
         np.subtract(grads, m, out=s)
