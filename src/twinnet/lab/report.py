@@ -269,8 +269,9 @@ def _compare_pair(engine, reference, by_config, fields):
         return [f"{engine} and {reference} share no configuration and seed, so they are not compared."]
     same = sum(p == 0 for p in pairs)
     lines = [f"Agreement, {engine} vs {reference}: over {len(pairs)} runs paired by configuration and "
-             f"seed, the final test accuracy is identical in {same} and differs by "
-             f"{_pp(statistics.fmean(pairs))} on average, {_pp(max(pairs))} at most."]
+             + (f"seed, the final test accuracy is identical in all {same}." if same == len(pairs) else
+                f"seed, the final test accuracy is identical in {same} and differs by "
+                f"{_pp(statistics.fmean(pairs))} on average, {_pp(max(pairs))} at most.")]
     if curve_gaps:
         lines[-1] += (f" Their training-loss curves (same initial weights, same batches) differ by "
                       f"at most {max(curve_gaps):.2g} over all epochs.")
@@ -432,7 +433,11 @@ def _html(summary, figures, entries, rows, manifest, directory):
         versions.update(r["versions"])
     parts.append("<h2>Environment</h2><p>" + esc(", ".join(f"{k} {v}" for k, v in sorted(versions.items())))
                  + "<br>" + esc(", ".join(f"{k}: {v}" for k, v in env["machine"].items())) + "<br>"
-                 + esc(f"sessions: {json.dumps(manifest.get('sessions', []))}") + "</p></body></html>")
+                 + esc("; ".join(f"session {i}: {session['seconds']:.0f} s on {session['where']}, "
+                                 f"{session['threads']} thread(s) per run, "
+                                 + ", ".join(f"{n} {status}" for status, n in session["counts"].items())
+                                 for i, session in enumerate(manifest.get("sessions", []), start=1)))
+                 + "</p></body></html>")
     return "\n".join(parts)
 
 

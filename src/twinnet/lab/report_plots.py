@@ -31,13 +31,17 @@ def _style(engine):
 
 
 def _plain_log_ticks(ax):
-    # "2000" and "0.5" rather than 2x10^3 and 5x10^-1 on the log axes
+    # "2000" and "0.5" rather than 2x10^3 and 5x10^-1 on the log axes; minor ticks labelled at
+    # 2 and 5 times a power of ten only, so that the labels do not overlap
     from matplotlib.ticker import FuncFormatter
 
-    plain = FuncFormatter(lambda value, _: f"{value:g}")
+    def minor(value, _):
+        mantissa = round(value / 10 ** np.floor(np.log10(value))) if value > 0 else 0
+        return f"{value:g}" if mantissa in (2, 5) else ""
+
     for axis in (ax.xaxis, ax.yaxis):
-        axis.set_major_formatter(plain)
-        axis.set_minor_formatter(plain)
+        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _save(fig, path):

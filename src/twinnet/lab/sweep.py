@@ -79,7 +79,7 @@ def plan(grid):
         Layers that do not fit a data set, a missing engine library, or no run left at all.
     """
     from twinnet.lab.compare import load_split
-    from twinnet.lab.engines import ENGINES, RunConfig, installed, unsupported_reason
+    from twinnet.lab.engines import NO_CHECKPOINTS, ENGINES, RunConfig, installed, unsupported_reason
     from twinnet.lab.grid import expand
 
     for engine in grid["engines"]:
@@ -98,6 +98,8 @@ def plan(grid):
         n_train, n_features = shapes[spec.data]
         config.with_layers(n_features)
         reason = unsupported_reason(spec.engine, config, n_train)
+        if reason is None and len(spec.epochs) > 1 and spec.engine in NO_CHECKPOINTS:
+            reason = f"several epoch values are checkpoints, and {NO_CHECKPOINTS[spec.engine]}"
         if reason:
             skipped[f"{spec.engine}: {reason}"] += 1
             continue
@@ -250,7 +252,7 @@ class Executor:
     slots: int
     threads: int
     worker_died: tuple
-    where: str
+    description: str
 
 
 @contextlib.contextmanager
@@ -303,13 +305,13 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
                 raise ValueError(f"--scheduler {scheduler}: the scheduler answers but has no worker "
                                  f"after {SCHEDULER_TIMEOUT} s; start some with 'dask worker "
                                  f"{scheduler}'.") from None
-            where = f"Dask scheduler {scheduler}"
+            description = f"Dask scheduler {scheduler}"
         else:
             cluster = stack.enter_context(LocalCluster(
                 n_workers=dask_local, threads_per_worker=1, processes=True, dashboard_address=None,
                 silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
-            where = f"local Dask cluster ({dask_local} workers)"
+            description = f"local Dask cluster ({dask_local} workers)"
         stack.enter_context(parallel_config(backend="dask", n_jobs=-1))
         # Each run's share of its host: the host's CPUs over the worker threads running there.
         cpus = client.run(os.cpu_count)
@@ -319,7 +321,7 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
             host_cpus[info["host"]] = cpus[address]
         threads = threads or max(1, min(host_cpus[host] // n for host, n in hosts.items()))
         client.run(limit_threads, threads, tuple(libraries))
-        yield Executor(sum(hosts.values()), threads, (KilledWorker,), where)
+        yield Executor(sum(hosts.values()), threads, (KilledWorker,), description)
 
 
 def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=execute_run):
