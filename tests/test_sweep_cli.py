@@ -133,7 +133,7 @@ def test_a_sweep_on_a_real_dask_scheduler(tmp_path, dask_cluster, capsys):
 def test_the_notebook_preset_grid():
     runs, notes = sweep.plan(G.check_grid(G.PRESETS["notebook"]))
     assert not notes and len(runs) == 4 * 2 * 3 * 2
-    assert {r.epochs for r in runs} == {(100, 250, 500)} and {r.engine for r in runs} == {"numpy", "keras"}
+    assert {r.epochs for r in runs} == {(50, 100, 250)} and {r.engine for r in runs} == {"numpy", "keras"}
 
 
 def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
@@ -143,6 +143,15 @@ def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
     assert "note: left out 1 run(s) of functional: the notebook's functional network" in capsys.readouterr().err
     assert sorted((r["engine"], r["config"]["optimizer"]) for r in read_results(tmp_path / "s")) == [
         ("functional", "sgd"), ("numpy", "adam"), ("numpy", "sgd")]
+    # scikit-learn trains all its epochs in one call: it has no checkpoints, only a last epoch
+    runs, notes = sweep.plan(G.check_grid({"data": "moons", "layers": [2, 4, 1], "epochs": [3, 6],
+                                           "engines": ["sklearn", "numpy"]}))
+    assert [r.engine for r in runs] == ["numpy"]
+    assert notes == ["left out 1 run(s) of sklearn: several epoch values are checkpoints, and "
+                     "scikit-learn's MLPClassifier.fit cannot be observed between epochs"]
+    runs, notes = sweep.plan(G.check_grid({"data": "moons", "layers": [2, 4, 1], "epochs": [6],
+                                           "engines": ["sklearn"]}))
+    assert len(runs) == 1 and not notes
 
 
 def _sweep_made(tmp_path):

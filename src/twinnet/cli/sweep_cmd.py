@@ -130,12 +130,12 @@ def run(args):
         if store is None:
             store = ResultStore.create(args.out, grid=serial, grid_hash=digest, n_runs=len(runs),
                                        extra={"preset": args.preset, "notes": notes})
-        print(f"sweep: {len(runs)} runs ({len(store.done)} already done) on {where.where} -> "
+        print(f"sweep: {len(runs)} runs ({len(store.done)} already done) on {where.description} -> "
               f"{args.out}", file=sys.stderr)
         started = time.time()
         outcome = run_sweep(runs, store, where, show_progress=not args.no_progress)
     store.record_session({"started": started, "seconds": round(outcome.seconds, 3),
-                          "where": where.where, "slots": outcome.slots, "threads": outcome.threads,
+                          "where": where.description, "slots": outcome.slots, "threads": outcome.threads,
                           "counts": outcome.counts})
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing to do"
     print(f"sweep: {counts} in {outcome.seconds:.1f} s; {len(store.done)}/{len(runs)} runs in "
