@@ -247,6 +247,15 @@ def _keras_runner(engine):
     return run
 
 
+def _rounding_note(config):
+    """Why scikit-learn and torch depart from Keras (and Network) by ~1e-7 with momentum or Adam."""
+    if config.dtype != "float64" or config.optimizer == "sgd":
+        return None
+    what = "momentum 0.9" if config.optimizer == "momentum" else "beta_1 0.9 and beta_2 0.999"
+    return (f"uses {what} exactly, where Keras (and Network, its twin) round them through float32: "
+            "curves differ by about 1e-7")
+
+
 SKLEARN_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
 
 
@@ -286,7 +295,7 @@ def _run_sklearn(config, split, initial, progress):
         parameters[f"b{l}"] = clf.intercepts_[l - 1].reshape(-1, 1)
     # warm_start keeps appending to loss_curve_: the last `epochs` entries are this run's
     curve = [float(v) for v in clf.loss_curve_[-config.epochs:]]
-    note = None if full_batch else "scikit-learn draws its own batch order"
+    note = "scikit-learn draws its own batch order" if not full_batch else _rounding_note(config)
     return Trained(curve, parameters, seconds, same_trajectory=full_batch, note=note)
 
 
@@ -354,7 +363,7 @@ def _run_torch(config, split, initial, progress):
 
     _, seconds = _timed(train)
     parameters = current()
-    return Trained(curve, parameters, seconds)
+    return Trained(curve, parameters, seconds, note=_rounding_note(config))
 
 
 # --------------------------------------------------------------------------- the table
@@ -452,6 +461,7 @@ def run_engine(name, config, split, initial, progress=lambda done: None, checkpo
         raise ValueError(f"engine {name!r} cannot report intermediate checkpoints: {NO_CHECKPOINTS[name]}.")
     initial = {k: np.array(v, dtype=config.dtype) for k, v in initial.items()}
     points, evaluating = [], []
+    start = time.perf_counter()
 
     def observe(done, current=None):
         progress(done)
@@ -465,10 +475,10 @@ def run_engine(name, config, split, initial, progress=lambda done: None, checkpo
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         try:
             trained = ENGINES[name].runner(config, split, initial, observe)
-        except FloatingPointError as exc:
-            nan = float("nan")
-            return EngineResult(name, [], nan, nan, nan, nan, nan, nan, error=f"diverged: {exc}",
-                                checkpoints=points)
+        except FloatingPointError as exc:  # an engine that stops when its loss stops being finite
+            nan, seconds = float("nan"), time.perf_counter() - start - sum(evaluating)
+            return EngineResult(name, [], nan, nan, nan, nan, seconds, 1000.0 * seconds / config.epochs,
+                                error=f"diverged: {exc}", checkpoints=points)
     progress(config.epochs)
     seconds = trained.seconds - sum(evaluating)
     result = EngineResult(
