@@ -73,6 +73,10 @@ def plot_factor(series, *, xlabel, path, log_x=False, title=None):
     if log_x:
         ax.set_xscale("log")
         _plain_log_ticks(ax)
+    elif all(float(v).is_integer() for x, _, _ in series.values() for v in x):
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depth 1, 2, 3, not 1.5
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (mean ± sd over seeds)")
     ax.set_title(title or f"test accuracy against {xlabel}")
