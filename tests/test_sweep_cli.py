@@ -104,6 +104,10 @@ def dask_cluster(tmp_path):
         address = json.loads(info.read_text())["address"]
         procs.append(subprocess.Popen(["dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
                                        "--no-dashboard"], **common))
+        from distributed import Client
+
+        with Client(address, timeout=60) as client:  # both workers up, however loaded the machine
+            client.wait_for_workers(2, timeout=120)
         yield address
     finally:
         for proc in reversed(procs):
