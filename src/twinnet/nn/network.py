@@ -329,11 +329,12 @@ class Network:
         net = cls.__new__(cls)
         net._setup(dims, hidden_activation, None, seed, dtype)
         for l, Wb in enumerate(net._layers, start=1):
-            Wb[:, :-1] = arrays[f"W{l}"]
-            Wb[:, -1] = arrays[f"b{l}"].reshape(-1)
-        if not np.isfinite(net._params).all():
-            bad = next(k for k in expected if not np.isfinite(arrays[k].astype(net.dtype)).all())
-            raise ValueError(f"parameters[{bad!r}] contains NaN or inf (in {net.dtype}).")
+            with np.errstate(over="ignore"):  # beyond float32's range becomes inf: reported below
+                Wb[:, :-1] = arrays[f"W{l}"]
+                Wb[:, -1] = arrays[f"b{l}"].reshape(-1)
+            for key, part in ((f"W{l}", Wb[:, :-1]), (f"b{l}", Wb[:, -1])):
+                if not np.isfinite(part).all():
+                    raise ValueError(f"parameters[{key!r}] contains NaN or inf (in {net.dtype}).")
         return net
 
     # ----------------------------------------------------------------------- inference
