@@ -547,6 +547,10 @@ BAD_BUILD = [
      r"output layer must have width 1"),
     ("params-bias", lambda: Network.from_parameters({"W1": np.ones((1, 2)), "b1": np.zeros((2, 1))}),
      r"parameters\['b1'\] must have shape \(1, 1\)"),
+    ("params-nan", lambda: Network.from_parameters({"W1": np.ones((1, 2)), "b1": np.full((1, 1), np.nan)}),
+     r"parameters\['b1'\] contains NaN or inf \(in float64\)"),
+    ("params-float32-overflow", lambda: Network.from_parameters({**W_B, "W1": np.full((1, 2), 1e300)}, dtype="float32"),
+     r"parameters\['W1'\] contains NaN or inf \(in float32\)"),
 ]
 
 
