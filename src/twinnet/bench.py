@@ -1,0 +1,525 @@
+"""The performance harness behind ``twinnet bench``: every engine on one workload, and the BLAS floor.
+
+One process, one data set, one set of initial weights, full-batch gradient descent: each engine of
+:data:`twinnet.lab.ENGINES` trains the same network for the same number of epochs and is timed
+after a warm-up, best of several runs. Beside them, the *roofline*: the same workload's matrix
+products alone, with preallocated outputs, in the fastest layout and thread count this machine's
+BLAS offers for each product. No engine can do the products in less time, so ``numpy / roofline``
+says how much of an epoch is spent outside the BLAS. Finally the peak memory that ``Network.fit``
+allocates, against the bytes of the data, the activations and the gradients it must hold.
+
+Timing protocol
+---------------
+- Warm-up: each engine first trains once for two epochs, untimed (libraries load their kernels,
+  thread pools start, caches warm).
+- Runs: then the engines take turns, one training run each per round, so that the load of a
+  shared machine falls on all of them alike. An engine stops after ``repeats`` runs, or after its
+  first run once its runs have taken ``budget`` seconds in all. Its figure is its fastest run.
+- What is timed is the library's training call, from the initial weights to the last epoch:
+  ``Network.fit`` for numpy, ``MLPClassifier.fit`` for sklearn, the training loops of
+  :mod:`twinnet.lab.engines` for functional and torch. The Keras engines (``keras``: ``model.fit``;
+  ``tf-loop``: a ``tf.function`` step) build a new model, hence trace a new graph, in every run:
+  their first epoch is their warm-up and the time from its end to the last epoch's is timed.
+
+FLOP count
+----------
+Per epoch, for ``m`` examples and widths ``n_0 .. n_L``: the forward products
+``Z_l = W_l A_{l-1}`` and weight gradients ``dW_l = dZ_l A_{l-1}^T`` of every layer, and the
+input gradients ``dA_{l-1} = W_l^T dZ_l`` of layers 2 .. L (nothing needs ``dA_0``, the gradient
+with respect to the data), ``2 m n_l n_{l-1}`` floating-point operations each. Every engine's
+GFLOP/s is this count over its time, so the column compares times, not the work each library
+chooses to do.
+
+Example
+-------
+>>> from twinnet.bench import Workload, run_workload
+>>> tiny = Workload("tiny", layers=(8, 4, 1), epochs=3, dtype="float64", learning_rate=0.1,
+...                 data="gaussian", n_train=64)
+>>> result = run_workload(tiny, engines=["numpy", "functional"], repeats=1)
+>>> [row["engine"] for row in result["engines"]]
+['numpy', 'functional']
+>>> result["flops_per_epoch"] == 2 * 64 * (2 * (8 * 4 + 4 * 1) + 4 * 1)
+True
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+__all__ = ["Workload", "WORKLOADS", "load_data", "products", "flops_per_epoch", "roofline",
+           "fit_memory", "run_workload", "machine", "ENGINE_ORDER"]
+
+#: Engines in the order they are run and printed: ``numpy`` (``twinnet.Network``) first, the
+#: reference of the relative times.
+ENGINE_ORDER = ("numpy", "functional", "sklearn", "torch", "tf-loop", "keras")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A benchmark: network, data, training.
+
+    Parameters
+    ----------
+    name : str
+    layers : tuple of int
+        Widths, input first, output 1.
+    epochs : int
+        Full-batch gradient-descent steps; at least 2 (the Keras engines' first is their warm-up).
+    dtype : {"float32", "float64"}
+    learning_rate : float
+    data : {"synthetic", "gaussian"}
+        ``"synthetic"``: the training part (80 %, standardized) of the built-in data set shaped like
+        the notebook's. ``"gaussian"``: ``n_train`` standard normal examples labelled by the sign
+        of a random linear function (a fixed seed).
+    n_train : int
+        Number of training examples (for ``"synthetic"``, the size of its training part).
+    init : str
+        Initializer of the shared initial weights (see :data:`twinnet.nn.INITIALIZERS`).
+    speedup_target, roofline_target, memory_target : float
+        The performance targets: ``numpy`` at least ``speedup_target`` times faster than every
+        other engine, its time at most ``roofline_target`` times the roofline's, and the peak
+        extra memory of ``Network.fit`` at most ``memory_target`` times the bytes of data,
+        activations and gradients.
+    """
+
+    name: str
+    layers: tuple
+    epochs: int
+    dtype: str
+    learning_rate: float
+    data: str
+    n_train: int
+    init: str = "normal"
+    speedup_target: float = 1.0
+    roofline_target: float = 1.5
+    memory_target: float = 1.5
+
+    def describe(self):
+        return (f"{self.n_train} x {self.layers[0]}, layers {','.join(map(str, self.layers))}, "
+                f"{self.dtype}, {self.epochs} epochs, full-batch SGD lr {self.learning_rate}")
+
+
+WORKLOADS = {
+    # the notebook's experiment: its network, its 250 epochs, data shaped like its data.pickle
+    "seed": Workload("seed", (100, 20, 5, 1), 250, "float64", 0.1, "synthetic", 1600,
+                     speedup_target=2.0, roofline_target=1.5),
+    # an MNIST-sized network whose time is all in large products
+    "large": Workload("large", (784, 512, 256, 1), 5, "float32", 0.01, "gaussian", 20000,
+                      init="glorot", speedup_target=1.0, roofline_target=1.15),
+}
+
+
+def _check_workload(workload, engines):
+    from twinnet.lab.engines import ENGINES
+
+    if not isinstance(workload, Workload):
+        raise ValueError(f"workload must be a Workload or one of {sorted(WORKLOADS)}; got {workload!r}.")
+    if isinstance(workload.epochs, bool) or not isinstance(workload.epochs, int) or workload.epochs < 2:
+        raise ValueError(f"epochs must be an integer >= 2 (the Keras engines' first epoch is their "
+                         f"warm-up); got epochs={workload.epochs!r}.")
+    if workload.data not in ("synthetic", "gaussian"):
+        raise ValueError(f"Unknown data {workload.data!r}. Expected one of: 'gaussian', 'synthetic'.")
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise ValueError(f"Unknown engine {unknown[0]!r}. Expected one of: "
+                         + ", ".join(repr(e) for e in ENGINE_ORDER) + ".")
+
+
+# --------------------------------------------------------------------------- data and work
+def load_data(workload):
+    """The training data of ``workload``.
+
+    Returns
+    -------
+    X : ndarray of shape (n_train, layers[0])
+        C-ordered, in the workload's dtype.
+    y : ndarray of int64 of shape (n_train,)
+        Labels 0 and 1.
+    """
+    from twinnet import data
+
+    n_features = workload.layers[0]
+    if workload.data == "gaussian":
+        rng = np.random.default_rng(0)
+        X = rng.standard_normal((workload.n_train, n_features), dtype=workload.dtype)
+        y = (X @ rng.standard_normal(n_features).astype(workload.dtype) > 0).astype(np.int64)
+        return X, y
+    X, y = data.load(workload.data)
+    split = data.split(X, y, test_size=0.2, seed=0, standardize=True, dtype=workload.dtype)
+    X, y = np.ascontiguousarray(split.X_train), split.y_train
+    if X.shape != (workload.n_train, n_features):
+        raise ValueError(f"workload {workload.name!r} expects {workload.n_train} x {n_features} "
+                         f"training data; data set {workload.data!r} gives {X.shape[0]} x {X.shape[1]}.")
+    return X, y
+
+
+def products(layers, m):
+    """The matrix products of one full-batch epoch, in the notebook's column layout.
+
+    Returns
+    -------
+    list of (label, M, K, N)
+        ``C (M, N) = A (M, K) B (K, N)``: ``Z_l = W_l A_{l-1}``, ``dW_l = dZ_l A_{l-1}^T`` for every
+        layer, ``dA_{l-1} = W_l^T dZ_l`` for layers 2 .. L.
+    """
+    out = []
+    for l, (n_prev, n) in enumerate(zip(layers[:-1], layers[1:]), start=1):
+        out.append((f"Z{l} = W{l} A{l - 1}", n, n_prev, m))
+        out.append((f"dW{l} = dZ{l} A{l - 1}^T", n, m, n_prev))
+        if l > 1:
+            out.append((f"dA{l - 1} = W{l}^T dZ{l}", n_prev, n, m))
+    return out
+
+
+def flops_per_epoch(layers, m):
+    """Floating-point operations of one epoch's matrix products: ``2 M K N`` each."""
+    return sum(2 * M * K * N for _, M, K, N in products(layers, m))
+
+
+# --------------------------------------------------------------------------- roofline
+def _best_time(fn, samples, budget):
+    """Fastest of up to ``samples`` timings of ``fn`` (each of enough calls to last about 1 ms).
+
+    Stops early once the samples have taken ``budget`` seconds, after at least two.
+    """
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-7)
+    calls = max(1, int(1e-3 / once))
+    best, spent = once, 0.0
+    for k in range(samples):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        elapsed = time.perf_counter() - start
+        best, spent = min(best, elapsed / calls), spent + elapsed
+        if k >= 1 and spent > budget:
+            break
+    return best
+
+
+def _gemm_variants(M, K, N, dtype, rng):
+    """Every way NumPy can hand ``C = A B`` to BLAS with contiguous operands and output.
+
+    Each operand is stored as is or transposed (a BLAS transpose flag, no copy), and the output is
+    ``C`` or ``C^T = B^T A^T``: eight calls, each a ``(label, function)`` pair.
+    """
+    A = rng.standard_normal((M, K)).astype(dtype)
+    B = rng.standard_normal((K, N)).astype(dtype)
+    stored = {"A": A, "A^T": np.ascontiguousarray(A.T).T, "B": B, "B^T": np.ascontiguousarray(B.T).T}
+    C, Ct = np.empty((M, N), dtype), np.empty((N, M), dtype)
+    variants = []
+    for a in ("A", "A^T"):
+        for b in ("B", "B^T"):
+            x, y = stored[a], stored[b]
+            variants.append((f"C = {a} {b}", lambda x=x, y=y: np.dot(x, y, out=C)))
+            variants.append((f"C^T = {b} {a} (transposed)", lambda x=x, y=y: np.dot(y.T, x.T, out=Ct)))
+    return variants
+
+
+def roofline(layers, m, dtype, *, samples=5, budget=0.5):
+    """Time of one epoch's matrix products alone: the floor this machine's BLAS sets.
+
+    Each product of :func:`products` is timed with preallocated operands and output in each of
+    its eight layouts (:func:`_gemm_variants`) with the BLAS's threads and, if it has more, with
+    one thread; the two fastest candidates are timed again, best of ``samples``. Its time is the
+    fastest of all, and the roofline is the sum over the products.
+
+    Parameters
+    ----------
+    layers : sequence of int
+    m : int
+        Examples per (full) batch.
+    dtype : {"float32", "float64"}
+    samples : int
+        Timings of each of the two fastest candidates.
+    budget : float
+        Seconds after which a candidate's timings stop (after at least two).
+
+    Returns
+    -------
+    dict
+        ``seconds`` and ``flops`` per epoch, ``threads`` (the BLAS's), and ``products``: one dict
+        per product with ``label``, ``shape`` ``(M, K, N)``, ``flops``, ``seconds``, ``layout``
+        and ``threads`` of its fastest candidate.
+    """
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
+    threads = max([lib.num_threads for lib in blas], default=1)
+    rng = np.random.default_rng(0)
+    rows = []
+    for label, M, K, N in products(layers, m):
+        candidates = []
+        for layout, fn in _gemm_variants(M, K, N, np.dtype(dtype), rng):
+            for t in sorted({1, threads}):
+                with controller.limit(limits=t, user_api="blas"):
+                    candidates.append((_best_time(fn, 1, budget), layout, t, fn))
+        candidates.sort(key=lambda c: c[0])
+        timed = []
+        for seconds, layout, t, fn in candidates[:2]:
+            with controller.limit(limits=t, user_api="blas"):
+                timed.append((min(seconds, _best_time(fn, samples, budget)), layout, t))
+        seconds, layout, t = min(timed)
+        rows.append({"label": label, "shape": [M, K, N], "flops": 2 * M * K * N, "seconds": seconds,
+                     "layout": layout, "threads": t})
+    return {"seconds": sum(r["seconds"] for r in rows), "flops": sum(r["flops"] for r in rows),
+            "threads": threads, "products": rows}
+
+
+# --------------------------------------------------------------------------- memory
+def fit_memory(workload, X, y, initial):
+    """Peak memory that ``Network.fit`` allocates, against what it must hold.
+
+    Measured with :mod:`tracemalloc` (NumPy reports its array buffers to it) over a two-epoch fit
+    of ``workload``; the caller's ``X`` and ``y`` are not counted.
+
+    Returns
+    -------
+    dict
+        ``peak_bytes``: the peak of the memory allocated during ``fit`` above what was allocated
+        before it. ``needed_bytes``: data (``X`` and the labels in the workload's dtype),
+        activations (one value per unit and example, output included) and gradients (one per
+        parameter), with their parts ``data_bytes``, ``activation_bytes`` and ``gradient_bytes``.
+        ``ratio``: ``peak_bytes / needed_bytes``.
+    """
+    import tracemalloc
+
+    from twinnet import Network
+
+    net = Network.from_parameters(initial, dtype=workload.dtype)
+    itemsize = np.dtype(workload.dtype).itemsize
+    m = X.shape[0]
+    data_bytes = m * (workload.layers[0] + 1) * itemsize
+    activation_bytes = m * sum(workload.layers[1:]) * itemsize
+    gradient_bytes = net.n_params * itemsize
+    was_tracing = tracemalloc.is_tracing()
+    if not was_tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        net.fit(X, y, epochs=2, learning_rate=workload.learning_rate)
+        peak = tracemalloc.get_traced_memory()[1] - before
+    finally:
+        if not was_tracing:
+            tracemalloc.stop()
+    needed = data_bytes + activation_bytes + gradient_bytes
+    return {"peak_bytes": peak, "needed_bytes": needed, "data_bytes": data_bytes,
+            "activation_bytes": activation_bytes, "gradient_bytes": gradient_bytes,
+            "ratio": peak / needed}
+
+
+# --------------------------------------------------------------------------- engines
+class _Run:
+    """One timed training run: ``seconds`` over ``epochs`` epochs, and the last epoch's loss."""
+
+    __slots__ = ("seconds", "epochs", "loss")
+
+    def __init__(self, seconds, epochs, loss):
+        self.seconds, self.epochs, self.loss = seconds, epochs, float(loss)
+
+
+def _train(engine, workload, split, initial):
+    """Train ``engine`` once on ``workload`` from ``initial``; return the timed :class:`_Run`."""
+    from twinnet import Network
+    from twinnet.lab.engines import ENGINES, RunConfig
+
+    if engine == "numpy":
+        # Network.fit as a user calls it (the lab's numpy runner wraps the optimizer in a hook)
+        net = Network.from_parameters(initial, dtype=workload.dtype)
+        start = time.perf_counter()
+        history = net.fit(split.X_train, split.y_train, epochs=workload.epochs,
+                          learning_rate=workload.learning_rate)
+        return _Run(time.perf_counter() - start, workload.epochs, history.history["loss"][-1])
+    config = RunConfig(data=workload.data, layers=tuple(workload.layers), epochs=workload.epochs,
+                       learning_rate=workload.learning_rate, dtype=workload.dtype, init=workload.init)
+    ends = []  # end of each epoch, where the library lets us see it
+    trained = ENGINES[engine].runner(config, split, initial,
+                                     lambda done, current=None: ends.append(time.perf_counter()))
+    if engine in ("keras", "tf-loop"):
+        # a new model traces a new graph in its first epoch: the warm-up, not timed
+        return _Run(ends[-1] - ends[0], len(ends) - 1, trained.loss_curve[-1])
+    return _Run(trained.seconds, workload.epochs, trained.loss_curve[-1])
+
+
+def _skip_reason(engine):
+    from twinnet.lab.engines import ENGINES, installed
+
+    if not installed(engine):
+        spec = ENGINES[engine]
+        return f"{spec.module} is not installed (pip install 'twinnet[{spec.extra}]')"
+    return None
+
+
+def run_workload(workload, *, engines=ENGINE_ORDER, repeats=5, budget=3.0, memory=True,
+                 progress=lambda message: None):
+    """Benchmark ``engines`` and the roofline on ``workload``.
+
+    Parameters
+    ----------
+    workload : Workload or str
+        A :class:`Workload` or a key of :data:`WORKLOADS`.
+    engines : sequence of str
+        Keys of :data:`twinnet.lab.ENGINES`; run (and reported) in :data:`ENGINE_ORDER`. Those
+        whose library is not installed are reported as skipped.
+    repeats : int
+        Timed runs per engine, at most.
+    budget : float
+        Seconds of timed runs after which an engine stops repeating (after at least one run).
+    memory : bool
+        Measure ``Network.fit``'s peak memory (:func:`fit_memory`).
+    progress : callable
+        Called with a short message before each step.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``workload`` (its fields), ``flops_per_epoch``, ``roofline`` (see
+        :func:`roofline`, plus ``ms_per_epoch`` and ``gflops``), ``engines`` (one row per engine:
+        ``engine``, ``ms_per_epoch`` of its fastest run, ``gflops``, ``vs_numpy`` = its time / numpy's,
+        ``runs``, ``ms_per_epoch_runs``, ``final_loss``, ``error``, ``skipped``), ``numpy_vs_roofline``,
+        ``memory`` and ``targets``.
+    """
+    from twinnet.data import Split
+    from twinnet.lab.compare import initial_parameters
+    from twinnet.lab.engines import RunConfig
+
+    if isinstance(workload, str):
+        if workload not in WORKLOADS:
+            raise ValueError(f"Unknown workload {workload!r}. Expected one of: "
+                             + ", ".join(repr(w) for w in WORKLOADS) + ".")
+        workload = WORKLOADS[workload]
+    engines = [e for e in ENGINE_ORDER if e in set(engines)] + \
+        [e for e in engines if e not in ENGINE_ORDER]
+    _check_workload(workload, engines)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1; got repeats={repeats!r}.")
+    if not (isinstance(budget, (int, float)) and budget >= 0):
+        raise ValueError(f"budget must be a number of seconds >= 0; got budget={budget!r}.")
+
+    progress(f"{workload.name}: data")
+    X, y = load_data(workload)
+    m = X.shape[0]
+    # the engines train on the training part only; the bench evaluates nothing
+    split = Split(X, X[:0], y, y[:0])
+    config = RunConfig(data=workload.data, layers=tuple(workload.layers), init=workload.init,
+                       dtype=workload.dtype, seed=0)
+    initial = initial_parameters(config)
+    flops = flops_per_epoch(workload.layers, m)
+
+    progress(f"{workload.name}: roofline")
+    roof = roofline(workload.layers, m, workload.dtype)
+    roof["ms_per_epoch"] = 1e3 * roof["seconds"]
+    roof["gflops"] = flops / roof["seconds"] / 1e9
+
+    rows = {e: {"engine": e, "runs": 0, "ms_per_epoch_runs": [], "final_loss": None, "error": None,
+                "skipped": _skip_reason(e)} for e in engines}
+    active = [e for e in engines if rows[e]["skipped"] is None]
+    warm_up = replace(workload, epochs=2)
+    for engine in list(active):
+        progress(f"{workload.name}: {engine} warm-up")
+        try:
+            _train(engine, warm_up, split, initial)
+        except FloatingPointError as exc:
+            rows[engine]["error"] = f"diverged: {exc}"
+            active.remove(engine)
+    spent = dict.fromkeys(active, 0.0)
+    for round_ in range(repeats):
+        for engine in [e for e in active if round_ == 0 or spent[e] < budget]:
+            progress(f"{workload.name}: {engine} run {round_ + 1}")
+            row = rows[engine]
+            try:
+                run = _train(engine, workload, split, initial)
+            except FloatingPointError as exc:
+                row["error"] = f"diverged: {exc}"
+                active.remove(engine)
+                continue
+            spent[engine] += run.seconds
+            row["runs"] += 1
+            row["ms_per_epoch_runs"].append(1e3 * run.seconds / run.epochs)
+            row["final_loss"] = run.loss
+
+    for row in rows.values():
+        times = row["ms_per_epoch_runs"]
+        row["ms_per_epoch"] = min(times) if times and not row["error"] else None
+        row["gflops"] = flops / row["ms_per_epoch"] / 1e6 if row["ms_per_epoch"] else None
+    base = rows.get("numpy", {}).get("ms_per_epoch")
+    for row in rows.values():
+        row["vs_numpy"] = row["ms_per_epoch"] / base if base and row["ms_per_epoch"] else None
+
+    result = {
+        "workload": {**asdict(workload), "layers": list(workload.layers), "n_train": m},
+        "flops_per_epoch": flops,
+        "roofline": roof,
+        "engines": list(rows.values()),
+        "numpy_vs_roofline": base / roof["ms_per_epoch"] if base else None,
+        "memory": None,
+    }
+    if memory and "numpy" in rows:
+        progress(f"{workload.name}: memory")
+        result["memory"] = fit_memory(workload, X, y, initial)
+    result["targets"] = _targets(workload, result)
+    return result
+
+
+def _targets(workload, result):
+    """The workload's targets (``speedup``, ``roofline``, ``memory``) that its figures allow checking.
+
+    Each is a dict: ``name``, ``target`` (in words), ``value`` measured, ``bound``, ``met``. The
+    speedup is the fastest other engine's time over numpy's.
+    """
+    rows = {row["engine"]: row for row in result["engines"]}
+    numpy_ms = rows.get("numpy", {}).get("ms_per_epoch")
+    others = [row["ms_per_epoch"] for row in rows.values()
+              if row["engine"] != "numpy" and row["ms_per_epoch"]]
+    targets = []
+    if numpy_ms and others:
+        speedup = min(others) / numpy_ms
+        targets.append({"name": "speedup", "target": f"numpy at least {workload.speedup_target:g}x faster than every other engine",
+                        "value": speedup, "bound": workload.speedup_target,
+                        "met": speedup >= workload.speedup_target})
+    if numpy_ms:
+        ratio = result["numpy_vs_roofline"]
+        targets.append({"name": "roofline", "target": f"numpy within {workload.roofline_target:g}x of the roofline",
+                        "value": ratio, "bound": workload.roofline_target,
+                        "met": ratio <= workload.roofline_target})
+    if result["memory"]:
+        ratio = result["memory"]["ratio"]
+        targets.append({"name": "memory", "target": f"Network.fit's peak extra memory at most {workload.memory_target:g}x "
+                        "data + activations + gradients",
+                        "value": ratio, "bound": workload.memory_target,
+                        "met": ratio <= workload.memory_target})
+    return targets
+
+
+# --------------------------------------------------------------------------- machine
+def machine():
+    """The machine and libraries the figures come from, as a JSON-ready dict."""
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    blas = [{key: lib.get(key) for key in ("internal_api", "version", "architecture", "num_threads",
+                                            "threading_layer")}
+            for lib in threadpool_info()]
+    env = {key: os.environ[key] for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                                            "OMP_NUM_THREADS", "MKL_NUM_THREADS") if key in os.environ}
+    versions = {"python": platform.python_version()}
+    for module in ("numpy", "scipy", "sklearn", "torch", "tensorflow", "keras"):
+        if module in sys.modules:  # versions of what this process loaded; nothing is imported for it
+            versions[module] = getattr(sys.modules[module], "__version__", "?")
+    return {"cpu": cpu, "cpus": usable, "platform": platform.platform(), "blas": blas,
+            "environment": env, "versions": versions}

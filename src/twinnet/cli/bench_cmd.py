@@ -1,0 +1,168 @@
+"""``twinnet bench``: time every engine and the BLAS roofline on the named workloads."""
+
+from __future__ import annotations
+
+import argparse
+
+from twinnet.cli._args import positive_int
+
+DESCRIPTION = """\
+Train the same network with every engine, in one process, on the same data, from the same initial
+weights, by full-batch gradient descent, and time each one after a warm-up (fastest of several
+runs). Beside them, the roofline: the same epoch's matrix products alone, in the fastest layout
+and thread count of this machine's BLAS: no engine can be faster. Also reports the peak memory
+that Network.fit allocates against the bytes of data, activations and gradients.
+
+Workloads:
+  seed   1600 x 100, layers 100,20,5,1, float64, 250 epochs (the notebook's)
+  large  20000 x 784, layers 784,512,256,1, float32, 5 epochs
+
+Columns: ms per epoch of the fastest run; GFLOP/s, the epoch's matrix-product FLOPs over that time;
+x numpy, the engine's time over twinnet.Network's (numpy). Timing on a shared or busy machine is
+noisy: compare ratios within one run. Writes the figures as JSON to --json (default
+./twinnet-runs/bench-<timestamp>.json)."""
+
+
+def _engine_list(text):
+    from twinnet.bench import ENGINE_ORDER
+
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = [n for n in names if n not in ENGINE_ORDER]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown engine {unknown[0] if unknown else text!r}; expected a comma-separated list of: "
+            + ", ".join(ENGINE_ORDER))
+    return names
+
+
+def _epochs(text):
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer >= 2 (the Keras engines' first epoch is their warm-up), got {value}")
+    return value
+
+
+def _seconds(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text}")
+    return value
+
+
+def register(sub):
+    from twinnet.bench import ENGINE_ORDER, WORKLOADS
+
+    p = sub.add_parser("bench", help="time every engine and the BLAS roofline",
+                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--workload", action="append", choices=list(WORKLOADS), default=None,
+                   help="workload to run; repeat for several (default: all)")
+    p.add_argument("--epochs", type=_epochs, default=None,
+                   help="override the workloads' epochs (>= 2)")
+    p.add_argument("--engines", type=_engine_list, default=list(ENGINE_ORDER), metavar="E1,E2,...",
+                   help=f"engines to time (default: {','.join(ENGINE_ORDER)}; those not installed "
+                   "are skipped)")
+    p.add_argument("--repeats", type=positive_int, default=5,
+                   help="timed runs per engine, at most (default: 5)")
+    p.add_argument("--budget", type=_seconds, default=3.0, metavar="SECONDS",
+                   help="an engine stops repeating once its runs took this long (default: 3)")
+    p.add_argument("--json", metavar="PATH", default=None,
+                   help="where to write the figures (default: ./twinnet-runs/bench-<timestamp>.json)")
+    p.add_argument("--no-memory", dest="memory", action="store_false",
+                   help="do not measure Network.fit's peak memory")
+    p.set_defaults(func=run)
+
+
+def _json_path(path):
+    import time
+    from pathlib import Path
+
+    path = Path(path) if path else Path("twinnet-runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    if path.is_dir():
+        raise ValueError(f"--json {str(path)!r} is a folder; expected a file name.")
+    return path
+
+
+def run(args):
+    import json
+    import os
+    import sys
+    from dataclasses import replace
+
+    from twinnet import bench
+
+    path = _json_path(args.json)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up messages
+    results = []
+    for name in args.workload or list(bench.WORKLOADS):
+        workload = bench.WORKLOADS[name]
+        if args.epochs is not None:
+            workload = replace(workload, epochs=args.epochs)
+        result = bench.run_workload(workload, engines=args.engines, repeats=args.repeats,
+                                    budget=args.budget, memory=args.memory,
+                                    progress=lambda message: print(f"  {message} ...", end="\r",
+                                                                   file=sys.stderr, flush=True))
+        print(" " * 60, end="\r", file=sys.stderr, flush=True)
+        print(format_result(result), flush=True)
+        results.append(result)
+    info = bench.machine()
+    print(format_machine(info))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"machine": info, "workloads": results}, indent=2) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def _bytes(n):
+    return f"{n / 2**20:.1f} MiB"
+
+
+def format_result(result):
+    """The table of one workload's result, as printed."""
+    w = result["workload"]
+    roof = result["roofline"]
+    lines = [f"{w['name']}: {w['n_train']} x {w['layers'][0]}, layers {','.join(map(str, w['layers']))}, "
+             f"{w['dtype']}, {w['epochs']} epochs, full-batch SGD lr {w['learning_rate']}; "
+             f"{result['flops_per_epoch'] / 1e6:.1f} MFLOP per epoch",
+             f"  {'engine':<10} {'ms/epoch':>10} {'GFLOP/s':>8} {'x numpy':>8} {'final loss':>11} {'runs':>5}"]
+    notes = []
+    for row in result["engines"]:
+        if row["skipped"] or row["error"]:
+            lines.append(f"  {row['engine']:<10} {'-':>10} {'-':>8} {'-':>8} {'-':>11} {row['runs']:>5}")
+            notes.append(f"{row['engine']}: {row['skipped'] or row['error']}")
+            continue
+        lines.append(f"  {row['engine']:<10} {row['ms_per_epoch']:>10.3f} {row['gflops']:>8.1f} "
+                     f"{_fmt(row['vs_numpy'], '.2f'):>8} {row['final_loss']:>11.6f} {row['runs']:>5}")
+    numpy_ms = next((r["ms_per_epoch"] for r in result["engines"] if r["engine"] == "numpy"), None)
+    vs = roof["ms_per_epoch"] / numpy_ms if numpy_ms else None
+    lines.append(f"  {'roofline':<10} {roof['ms_per_epoch']:>10.3f} {roof['gflops']:>8.1f} "
+                 f"{_fmt(vs, '.2f'):>8} {'-':>11} {'':>5}")
+    if result["numpy_vs_roofline"] is not None:
+        lines.append(f"  numpy / roofline: {result['numpy_vs_roofline']:.2f}x "
+                     f"(roofline: {len(roof['products'])} products, BLAS threads {roof['threads']})")
+    memory = result["memory"]
+    if memory:
+        lines.append(f"  Network.fit peak extra memory {_bytes(memory['peak_bytes'])}; data + activations "
+                     f"+ gradients {_bytes(memory['needed_bytes'])} ({memory['ratio']:.2f}x)")
+    for target in result["targets"]:
+        lines.append(f"  target: {target['target']}: {target['value']:.2f} -> "
+                     f"{'met' if target['met'] else 'NOT met'}")
+    lines += [f"  note: {note}" for note in notes]
+    return "\n".join(lines)
+
+
+def format_machine(info):
+    """One paragraph describing the machine and libraries."""
+    blas = "; ".join(f"{lib['internal_api']} {lib['version']} ({lib['architecture']}, "
+                     f"{lib['num_threads']} threads)" for lib in info["blas"])
+    versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    env = ", ".join(f"{k}={v}" for k, v in info["environment"].items()) or "none"
+    return (f"machine: {info['cpu']}, {info['cpus']} CPUs, {info['platform']}\n"
+            f"  BLAS: {blas}\n  BLAS/OpenMP environment variables: {env}\n  {versions}")
