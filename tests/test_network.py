@@ -576,3 +576,13 @@ def test_predict_before_fit_uses_the_initial_weights():
     net = Network([3, 4, 1], seed=0)
     assert_array_equal(net.predict(X), (net.predict_proba(X) > 0.5).astype(int))
     assert net.predict(X).dtype == np.int64
+
+
+def test_verbose_prints_one_line_per_epoch(capsys):
+    X, y = small_problem()
+    history = Network([3, 4, 1], seed=0).fit(X, y, epochs=2, learning_rate=0.1, verbose=1,
+                                              validation_data=(X, y))
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("Epoch 1/2 - loss: ")
+    assert lines[1].endswith(f"val_accuracy: {history.history['val_accuracy'][1]:.4f}")
+    assert repr(history) == "History(epochs=2, keys=['loss', 'accuracy', 'val_loss', 'val_accuracy'])"
