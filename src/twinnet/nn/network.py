@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -343,6 +342,11 @@ class Network:
         engine.forward(X1, self._layers, self._activation, buf)
         return buf
 
+    def _scores(self, X1, y, y_bool, buf):
+        # loss and accuracy into preallocated buffers: evaluate, and validation during fit
+        z = engine.forward(X1, self._layers, self._activation, buf)
+        return engine.log_loss(z, y, buf), engine.count_correct(buf.p, y_bool, buf) / X1.shape[0]
+
     def decision_function(self, X):
         """Logits ``z`` of the output unit, shape ``(m,)``: ``predict_proba`` is ``sigmoid(z)``."""
         return self._forward(_check_X(X, self.n_features, self.dtype)).z[0].copy()
@@ -379,9 +383,9 @@ class Network:
         """
         X1 = _check_X(X, self.n_features, self.dtype)
         y, y_bool = _check_y(y, X1, self.dtype)
-        buf = self._forward(X1)
-        loss = engine.log_loss(buf.z, y, buf)
-        return {"loss": loss, "accuracy": engine.count_correct(buf.p, y_bool, buf) / X1.shape[0]}
+        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
+        loss, accuracy = self._scores(X1, y, y_bool, buf)
+        return {"loss": loss, "accuracy": accuracy}
 
     def gradients(self, X, y):
         """Gradients of the mean log-loss on ``(X, y)`` with respect to every parameter.
@@ -529,10 +533,9 @@ class Network:
                 record["loss"].append(loss)
                 record["accuracy"].append(correct / m)
                 if validation:
-                    X_val, y_val, y_val_bool, vbuf = validation
-                    z = engine.forward(X_val, layers, act, vbuf)
-                    record["val_loss"].append(engine.log_loss(z, y_val, vbuf))
-                    record["val_accuracy"].append(engine.count_correct(vbuf.p, y_val_bool, vbuf) / X_val.shape[0])
+                    val_loss, val_accuracy = self._scores(*validation)
+                    record["val_loss"].append(val_loss)
+                    record["val_accuracy"].append(val_accuracy)
                 history.epoch.append(epoch)
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs} - "
@@ -572,13 +575,13 @@ class Network:
             raise IsADirectoryError(f"{path}: is a directory, expected a file name.")
         arrays = self.parameters
         arrays[_METADATA_KEY] = np.array(json.dumps(self._metadata()))
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with os.fdopen(fd, "wb") as f:
+            with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
             os.replace(tmp, path)
         except BaseException:
-            Path(tmp).unlink(missing_ok=True)
+            tmp.unlink(missing_ok=True)
             raise
 
     @classmethod
