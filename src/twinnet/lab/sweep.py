@@ -144,8 +144,11 @@ def limit_threads(threads, libraries=()):
     worker then loads TensorFlow once, before its first run, instead of growing by hundreds of
     megabytes during one (which loky would take for a memory leak and restart the worker for).
     """
+    from threadpoolctl import threadpool_limits
+
     for name in _THREAD_ENV:  # read by the libraries that this process loads later
         os.environ[name] = str(threads)
+    threadpool_limits(limits=threads)  # the BLAS libraries already loaded, for the worker's life
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices
     if "tensorflow" in libraries:
         import tensorflow as tf
@@ -208,19 +211,16 @@ def execute_run(spec, threads=1, attempt=1):
         ``status`` is ``"ok"``, ``"diverged"`` or ``"failed"`` (with ``error``); ``checkpoints``
         has one entry per epoch checkpoint with train/test loss and accuracy.
     """
-    from threadpoolctl import threadpool_limits
-
     from twinnet.lab.compare import initial_parameters, load_split
     from twinnet.lab.engines import run_engine
 
     try:
         limit_threads(threads, libraries([spec]))
-        with threadpool_limits(limits=threads):  # BLAS loaded before the limits were set
-            config = run_config(spec)
-            split = load_split(config)
-            config = config.with_layers(split.X_train.shape[1])
-            result = run_engine(spec.engine, config, split, initial_parameters(config),
-                                checkpoints=spec.epochs)
+        config = run_config(spec)
+        split = load_split(config)
+        config = config.with_layers(split.X_train.shape[1])
+        result = run_engine(spec.engine, config, split, initial_parameters(config),
+                            checkpoints=spec.epochs)
     except Exception as exc:  # noqa: BLE001  (any failure of one run is data, not a crash)
         return _row(spec, status="failed", error=f"{type(exc).__name__}: {exc}", attempts=attempt,
                     threads=threads)
