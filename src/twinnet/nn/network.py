@@ -217,8 +217,8 @@ class Network:
         self._setup(layer_dims, hidden_activation, _choose("init", init, INITIALIZERS), seed, dtype)
         rng = np.random.default_rng(self.seed)
         draw = INITIALIZERS[init]
-        for W, n_prev, n in zip(self._weights, self.layer_dims[:-1], self.layer_dims[1:]):
-            W[...] = draw(rng, n_prev, n)  # biases stay zero
+        for K, n_prev, n in zip(self._kernels, self.layer_dims[:-1], self.layer_dims[1:]):
+            K[...] = draw(rng, n_prev, n).T  # K_l = W_l^T; biases stay zero
 
     def _setup(self, layer_dims, hidden_activation, init, seed, dtype):
         dims = _check_layer_dims(layer_dims)
@@ -232,10 +232,10 @@ class Network:
         self.seed = _check_seed(seed)
         self.dtype = _check_dtype(dtype)
         self._activation = ACTIVATIONS[self.hidden_activation]
-        # Every layer's [W_l | b_l] is a view into one flat vector (see twinnet.nn.engine).
+        # Every layer's [K_l; b_l], K_l = W_l^T, is a view into one flat vector (see twinnet.nn.engine).
         self._params = np.zeros(engine.n_params(dims), self.dtype)
         self._layers = engine.unflatten(self._params, dims)
-        self._weights = [Wb[:, :-1] for Wb in self._layers]
+        self._kernels = [Kb[:-1] for Kb in self._layers]
 
     # ----------------------------------------------------------------------- parameters dict
     @property
@@ -255,11 +255,11 @@ class Network:
 
     @staticmethod
     def _as_dict(layers, w, b):
-        # [W_l | b_l] -> the notebook's W_l (n_l, n_{l-1}) and b_l (n_l, 1), as copies
+        # [K_l; b_l] -> the notebook's W_l = K_l^T (n_l, n_{l-1}) and b_l (n_l, 1), as C-ordered copies
         out = {}
-        for l, Wb in enumerate(layers, start=1):
-            out[f"{w}{l}"] = Wb[:, :-1].copy()
-            out[f"{b}{l}"] = Wb[:, -1:].copy()
+        for l, Kb in enumerate(layers, start=1):
+            out[f"{w}{l}"] = Kb[:-1].T.copy()
+            out[f"{b}{l}"] = Kb[-1:].T.copy()
         return out
 
     @classmethod
@@ -327,11 +327,11 @@ class Network:
             dtype = "float32" if all(a.dtype == np.float32 for a in arrays.values()) else "float64"
         net = cls.__new__(cls)
         net._setup(dims, hidden_activation, None, seed, dtype)
-        for l, Wb in enumerate(net._layers, start=1):
+        for l, Kb in enumerate(net._layers, start=1):
             with np.errstate(over="ignore"):  # beyond float32's range becomes inf: reported below
-                Wb[:, :-1] = arrays[f"W{l}"]
-                Wb[:, -1] = arrays[f"b{l}"].reshape(-1)
-            for key, part in ((f"W{l}", Wb[:, :-1]), (f"b{l}", Wb[:, -1])):
+                Kb[:-1] = arrays[f"W{l}"].T
+                Kb[-1] = arrays[f"b{l}"].reshape(-1)
+            for key, part in ((f"W{l}", Kb[:-1]), (f"b{l}", Kb[-1])):
                 if not np.isfinite(part).all():
                     raise ValueError(f"parameters[{key!r}] contains NaN or inf (in {net.dtype}).")
         return net
@@ -401,7 +401,7 @@ class Network:
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype)
         dlayers = engine.unflatten(np.empty_like(self._params), self.layer_dims)
         engine.forward(X1, self._layers, self._activation, buf)
-        engine.backward(X1, y, self._layers, self._weights, self._activation, buf, dlayers)
+        engine.backward(X1, y, self._layers, self._kernels, self._activation, buf, dlayers)
         return self._as_dict(dlayers, "dW", "db")
 
     # ----------------------------------------------------------------------- training
@@ -490,13 +490,13 @@ class Network:
         names = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if validation else [])
         record = {name: [] for name in names}
         history.history = record
-        params, layers, weights, act = self._params, self._layers, self._weights, self._activation
+        params, layers, kernels, act = self._params, self._layers, self._kernels, self._activation
 
         def step(Xb, yb, yb_bool, b):
             z = engine.forward(Xb, layers, act, b)
             loss = engine.log_loss(z, yb, b)
             correct = engine.count_correct(b.p, yb_bool, b)
-            engine.backward(Xb, yb, layers, weights, act, b, dlayers)
+            engine.backward(Xb, yb, layers, kernels, act, b, dlayers)
             optimizer.apply(params, grads, learning_rate)
             return loss, correct
 
