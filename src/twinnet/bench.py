@@ -15,11 +15,14 @@ Timing protocol
 - Runs: then the engines take turns, one training run each per round, so that the load of a
   shared machine falls on all of them alike. An engine stops after ``repeats`` runs, or after its
   first run once its runs have taken ``budget`` seconds in all. Its figure is its fastest run.
-- What is timed is the library's training call, from the initial weights to the last epoch:
-  ``Network.fit`` for numpy, ``MLPClassifier.fit`` for sklearn, the training loops of
-  :mod:`twinnet.lab.engines` for functional and torch. The Keras engines (``keras``: ``model.fit``;
-  ``tf-loop``: a ``tf.function`` step) build a new model, hence trace a new graph, in every run:
-  their first epoch is their warm-up and the time from its end to the last epoch's is timed.
+- What is timed is the steady state: the time from the end of the first epoch to the end of the
+  last, over the epochs in between, so that what a library does once per training call (checking
+  and copying the data, allocating its buffers, for the Keras engines tracing a new graph) is
+  left out alike. ``numpy`` is ``Network.fit`` as a user calls it, whose optimizer notes the end
+  of each step; functional, torch, keras (``model.fit``) and tf-loop (a ``tf.function`` step) are
+  the runners of :mod:`twinnet.lab.engines`, which report each epoch's end. scikit-learn's
+  ``MLPClassifier.fit`` cannot be observed between epochs: its whole ``fit`` is timed, over
+  ``epochs``.
 
 FLOP count
 ----------
@@ -52,6 +55,8 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
+from twinnet.nn.optimizers import SGD
+
 __all__ = ["Workload", "WORKLOADS", "load_data", "products", "flops_per_epoch", "roofline",
            "fit_memory", "run_workload", "machine", "ENGINE_ORDER"]
 
@@ -70,7 +75,7 @@ class Workload:
     layers : tuple of int
         Widths, input first, output 1.
     epochs : int
-        Full-batch gradient-descent steps; at least 2 (the Keras engines' first is their warm-up).
+        Full-batch gradient-descent steps; at least 2 (the first epoch is not timed).
     dtype : {"float32", "float64"}
     learning_rate : float
     data : {"synthetic", "gaussian"}
@@ -121,8 +126,8 @@ def _check_workload(workload, engines):
     if not isinstance(workload, Workload):
         raise ValueError(f"workload must be a Workload or one of {sorted(WORKLOADS)}; got {workload!r}.")
     if isinstance(workload.epochs, bool) or not isinstance(workload.epochs, int) or workload.epochs < 2:
-        raise ValueError(f"epochs must be an integer >= 2 (the Keras engines' first epoch is their "
-                         f"warm-up); got epochs={workload.epochs!r}.")
+        raise ValueError(f"epochs must be an integer >= 2 (the first epoch is not timed); "
+                         f"got epochs={workload.epochs!r}.")
     if workload.data not in ("synthetic", "gaussian"):
         raise ValueError(f"Unknown data {workload.data!r}. Expected one of: 'gaussian', 'synthetic'.")
     unknown = [e for e in engines if e not in ENGINES]
@@ -327,27 +332,38 @@ class _Run:
         self.seconds, self.epochs, self.loss = seconds, epochs, float(loss)
 
 
+class _Stopwatch(SGD):
+    """Plain gradient descent that notes the time after each step: one per epoch at full batch."""
+
+    def __init__(self):
+        self.ends = []
+
+    def apply(self, params, grads, learning_rate):
+        super().apply(params, grads, learning_rate)
+        self.ends.append(time.perf_counter())
+
+
 def _train(engine, workload, split, initial):
     """Train ``engine`` once on ``workload`` from ``initial``; return the timed :class:`_Run`."""
     from twinnet import Network
     from twinnet.lab.engines import ENGINES, RunConfig
 
     if engine == "numpy":
-        # Network.fit as a user calls it (the lab's numpy runner wraps the optimizer in a hook)
         net = Network.from_parameters(initial, dtype=workload.dtype)
-        start = time.perf_counter()
+        stopwatch = _Stopwatch()
         history = net.fit(split.X_train, split.y_train, epochs=workload.epochs,
-                          learning_rate=workload.learning_rate)
-        return _Run(time.perf_counter() - start, workload.epochs, history.history["loss"][-1])
-    config = RunConfig(data=workload.data, layers=tuple(workload.layers), epochs=workload.epochs,
-                       learning_rate=workload.learning_rate, dtype=workload.dtype, init=workload.init)
-    ends = []  # end of each epoch, where the library lets us see it
-    trained = ENGINES[engine].runner(config, split, initial,
-                                     lambda done, current=None: ends.append(time.perf_counter()))
-    if engine in ("keras", "tf-loop"):
-        # a new model traces a new graph in its first epoch: the warm-up, not timed
-        return _Run(ends[-1] - ends[0], len(ends) - 1, trained.loss_curve[-1])
-    return _Run(trained.seconds, workload.epochs, trained.loss_curve[-1])
+                          learning_rate=workload.learning_rate, optimizer=stopwatch)
+        ends, loss = stopwatch.ends, history.history["loss"][-1]
+    else:
+        config = RunConfig(data=workload.data, layers=tuple(workload.layers), epochs=workload.epochs,
+                           learning_rate=workload.learning_rate, dtype=workload.dtype, init=workload.init)
+        ends = []
+        trained = ENGINES[engine].runner(config, split, initial,
+                                         lambda done, current=None: ends.append(time.perf_counter()))
+        loss = trained.loss_curve[-1]
+        if not ends:  # scikit-learn: one call, not observable between epochs
+            return _Run(trained.seconds, workload.epochs, loss)
+    return _Run(ends[-1] - ends[0], len(ends) - 1, loss)
 
 
 def _skip_reason(engine):

@@ -9,7 +9,8 @@ from twinnet.cli._args import positive_int
 DESCRIPTION = """\
 Train the same network with every engine, in one process, on the same data, from the same initial
 weights, by full-batch gradient descent, and time each one after a warm-up (fastest of several
-runs). Beside them, the roofline: the same epoch's matrix products alone, in the fastest layout
+runs; each run from the end of its first epoch to the end of its last, except scikit-learn's fit,
+which cannot be observed between epochs and is timed whole). Beside them, the roofline: the same epoch's matrix products alone, in the fastest layout
 and thread count of this machine's BLAS: no engine can be faster. Also reports the peak memory
 that Network.fit allocates against the bytes of data, activations and gradients.
 
@@ -39,7 +40,7 @@ def _epochs(text):
     value = positive_int(text)
     if value < 2:
         raise argparse.ArgumentTypeError(
-            f"expected an integer >= 2 (the Keras engines' first epoch is their warm-up), got {value}")
+            f"expected an integer >= 2 (the first epoch is not timed), got {value}")
     return value
 
 
