@@ -1,0 +1,115 @@
+"""examples/numpy_vs_tensorflow.ipynb, executed from top to bottom in a fresh kernel as a reader
+runs it, then checked: the functional network, Network and the Keras twin agree, the figures are
+drawn, the sweep and its report ran, and the whole notebook takes under five minutes."""
+
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+
+from twinnet import data
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "numpy_vs_tensorflow.ipynb"
+FIVE_MINUTES = 300  # the notebook's promise on two cores (measured: about 60 s on two shared cores)
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The executed notebook, the directory it ran in (data.pickle, net.npz, sweep/) and its time."""
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    workdir = tmp_path_factory.mktemp("notebook")
+    client = NotebookClient(notebook, timeout=FIVE_MINUTES, kernel_name="python3",
+                            resources={"metadata": {"path": str(workdir)}})
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError, with the cell and its traceback, if a cell fails
+    return notebook, workdir, time.perf_counter() - start
+
+
+def printed(notebook):
+    """Everything the code cells printed or displayed as text, in order."""
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if output["output_type"] == "stream":
+                parts.append(output["text"])
+            elif "text/plain" in output.get("data", {}):
+                parts.append(output["data"]["text/plain"])
+    return "\n".join(parts)
+
+
+def number_after(label, text):
+    match = re.search(re.escape(label) + r"\s*([-+0-9.e]+)", text)
+    assert match, f"the notebook did not print {label!r}"
+    return float(match.group(1))
+
+
+def test_the_committed_notebook_has_no_outputs():
+    # CI executes the notebook: stored outputs would only go stale and bloat the diff
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    assert notebook.metadata.kernelspec.name == "python3"
+
+
+def test_it_runs_top_to_bottom_in_under_five_minutes(executed):
+    _, _, seconds = executed
+    assert seconds < FIVE_MINUTES, f"the notebook took {seconds:.0f} s"
+
+
+def test_the_data_comes_from_the_built_in_set_and_from_a_pickle(executed):
+    notebook, workdir, _ = executed
+    text = printed(notebook)
+    assert "same as the built-in set: True" in text
+    X, y = data.load(workdir / "data.pickle")  # the file the notebook wrote, in the exercise's format
+    assert X.shape == (2000, 100) and y.shape == (2000,)
+    assert "train (1600, 100) test (400, 100)" in text
+
+
+def test_the_cost_is_printed_every_ten_iterations_and_falls(executed):
+    text = printed(executed[0])
+    costs = {int(i): float(c) for i, c in re.findall(r"Cost after iteration (\d+): ([0-9.]+)", text)}
+    assert list(costs) == list(range(0, 250, 10))
+    assert abs(costs[0] - np.log(2)) < 0.05, costs[0]  # small initial weights: probabilities near 0.5
+    assert costs[240] < costs[0] / 2, costs
+
+
+def test_backpropagation_matches_the_finite_difference(executed):
+    match = re.search(r"backpropagation ([-0-9.]+), finite difference ([-0-9.]+)", printed(executed[0]))
+    assert match, "the notebook did not print its gradient check"
+    analytic, numeric = map(float, match.groups())
+    # central differences with eps = 1e-6 on a smooth cost: ~1e-10 absolute, printed to 1e-10
+    assert abs(analytic - numeric) <= 1e-6 * abs(analytic), (analytic, numeric)
+
+
+def test_network_and_keras_follow_the_functional_network(executed):
+    text = printed(executed[0])
+    # the same sums in another order: float64 rounding, ~1e-16 per epoch (see test_network.py)
+    assert number_after("max |Network - functional| cost over 250 epochs:", text) < 1e-12
+    assert number_after("max |Keras - NumPy| loss over 250 epochs:", text) < 1e-9
+    assert number_after("max |Keras - NumPy| final weight:", text) < 1e-9
+    # the same final weights: the same test accuracy from the functional network and from Keras
+    functional = number_after("Accuracy:", text)
+    assert functional == number_after("Accuracy ", text) and functional > 0.9
+    assert "reloaded network, same test metrics: True" in text
+
+
+def test_the_sweep_ran_and_its_report_is_shown(executed):
+    notebook, workdir, _ = executed
+    text = printed(notebook)
+    assert "sweep: 24 ok in" in text  # 3 networks x 2 learning rates x 2 seeds x 2 engines
+    assert "- Agreement, tf-loop vs numpy: over 12 runs paired by configuration and seed" in text
+    assert (workdir / "sweep" / "report.html").is_file()
+    images = [output for cell in notebook.cells for output in cell.get("outputs", [])
+              if "image/png" in output.get("data", {})]
+    assert len(images) == 5  # the two loss curves and their difference, and four report figures
+
+
+def test_the_closing_times_cover_every_implementation(executed):
+    text = printed(executed[0])
+    for name in ("functional", "Network", "Keras model.fit"):
+        assert re.search(rf"{re.escape(name)}: +[0-9.]+ s, +[0-9.]+ ms per epoch", text), name
