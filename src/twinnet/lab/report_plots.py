@@ -30,7 +30,7 @@ def _style(engine):
     return colour, line
 
 
-def _plain_log_ticks(ax):
+def _plain_log_ticks(ax, axes="xy"):
     # "2000" and "0.5" rather than 2x10^3 and 5x10^-1 on the log axes; minor ticks labelled at
     # 2 and 5 times a power of ten only, so that the labels do not overlap
     from matplotlib.ticker import FuncFormatter
@@ -39,7 +39,7 @@ def _plain_log_ticks(ax):
         mantissa = round(value / 10 ** np.floor(np.log10(value))) if value > 0 else 0
         return f"{value:g}" if mantissa in (2, 5) else ""
 
-    for axis in (ax.xaxis, ax.yaxis):
+    for axis in [{"x": ax.xaxis, "y": ax.yaxis}[name] for name in axes]:
         axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         axis.set_minor_formatter(FuncFormatter(minor))
 
@@ -59,6 +59,8 @@ def plot_factor(series, *, xlabel, path, log_x=False, title=None):
         engine -> (x, mean, std), three sequences of the same length: the factor's values, the
         mean over seeds of the test accuracy, and its standard deviation over seeds.
     """
+    from matplotlib.ticker import NullLocator
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     engines = sorted(series)
@@ -72,11 +74,13 @@ def plot_factor(series, *, xlabel, path, log_x=False, title=None):
                     label=engine)
     if log_x:
         ax.set_xscale("log")
-        _plain_log_ticks(ax)
-    elif all(float(v).is_integer() for x, _, _ in series.values() for v in x):
-        from matplotlib.ticker import MaxNLocator
-
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # depth 1, 2, 3, not 1.5
+    # one tick at each value of the grid, and no other: a sweep has a few values per factor
+    values = sorted({float(v) for x, _, _ in series.values() for v in x})
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.xaxis.set_minor_locator(NullLocator())
+    if len(values) == 1:  # a single value: centre it rather than let the offsets set the range
+        v = values[0]
+        ax.set_xlim(*((v / 1.5, v * 1.5) if log_x else (v - 1, v + 1)))
     ax.set_xlabel(xlabel)
     ax.set_ylabel("test accuracy (mean ± sd over seeds)")
     ax.set_title(title or f"test accuracy against {xlabel}")
