@@ -1,0 +1,165 @@
+"""README.md, executed as a new user would follow it, so that the documentation cannot drift.
+
+Every fenced ```bash block runs with ``bash -euo pipefail`` and every ```python block with Python,
+in README's order, in one temporary working directory (``data.pickle`` written by one block is read
+by a later one); a block preceded by the comment ``<!-- readme-test: in the clone -->`` runs in the
+repository's root instead, because README says to run it from a clone (``pip install -e ...``). Each
+block must exit with status 0.
+
+A ```text block is the output README promises for the nearest block above it that runs: each of its
+lines must appear in that block's output (stdout and stderr together), in order; ``...`` stands for
+any text (times, machine-dependent digits) and runs of spaces compare equal.
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+IN_THE_CLONE = "<!-- readme-test: in the clone -->"
+# README's Quickstart runs the whole test suite with this command: it is what CI runs, and the suite
+# includes this test, so running it here would recurse. It is the one command not executed.
+NOT_RUN = "bash .ci/run"
+TIMEOUT = 600  # seconds per block; the slowest, the Quickstart's pip install and compare, takes ~1 min
+
+
+@dataclass
+class Block:
+    line: int  # README line of the opening fence
+    language: str
+    code: str
+    in_the_clone: bool
+    expected: list  # the text blocks promised as its output
+
+
+def parse_readme(text):
+    """The fenced blocks of ``text`` that run, each with the output blocks that follow it."""
+    blocks, lines, i = [], text.splitlines(), 0
+    previous = ""  # the last non-blank line before a fence
+    while i < len(lines):
+        fence = re.match(r"^```(\w*)\s*$", lines[i])
+        if not fence:
+            previous = lines[i].strip() or previous
+            i += 1
+            continue
+        end = next((j for j in range(i + 1, len(lines)) if lines[j].rstrip() == "```"), None)
+        if end is None:
+            raise ValueError(f"README.md line {i + 1}: a fenced block that is never closed")
+        language, body = fence.group(1), "\n".join(lines[i + 1:end]) + "\n"
+        if language in ("bash", "python"):
+            if body.strip() != NOT_RUN:
+                blocks.append(Block(i + 1, language, body, previous == IN_THE_CLONE, []))
+        elif language == "text":
+            if not blocks:
+                raise ValueError(f"README.md line {i + 1}: an output block before any command")
+            blocks[-1].expected.append(body)
+        else:
+            raise ValueError(f"README.md line {i + 1}: a ```{language} block: use bash, python or "
+                             "text, so that the test knows what to do with it")
+        previous, i = "", end + 1
+    return blocks
+
+
+BLOCKS = parse_readme(README.read_text(encoding="utf-8"))
+
+
+def _normalize(line):
+    return " ".join(line.split())
+
+
+def missing_line(expected, output):
+    """The first line of ``expected`` not found in ``output`` after the previous one, or None."""
+    lines = [_normalize(line) for line in output.splitlines()]
+    at = 0
+    for want in map(_normalize, expected.splitlines()):
+        if not want or want == "...":
+            continue
+        pattern = re.compile(".*?".join(re.escape(part) for part in want.split("...")))
+        at = next((k + 1 for k in range(at, len(lines)) if pattern.search(lines[k])), None)
+        if at is None:
+            return want
+    return None
+
+
+def run_block(block, workdir):
+    """Run one block; return its exit status and its output (stdout and stderr together)."""
+    if block.language == "bash":
+        command = ["bash", "-euo", "pipefail", "-c", block.code]
+    else:
+        command = [sys.executable, "-c", block.code]
+    cwd = ROOT if block.in_the_clone else workdir
+    # its own process group, so that what a block starts in the background (README's Dask
+    # scheduler and workers) is stopped with it even when the block fails half-way
+    process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        output += f"\n[readme test: killed after {TIMEOUT} s]"
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:  # nothing left running: the usual case
+        pass
+    if block.in_the_clone:
+        # README's compare writes into ./twinnet-runs (git-ignored) of the clone: leave no trace
+        for folder in set(re.findall(r"wrote (twinnet-runs/[^/\s]+)/", output)):
+            shutil.rmtree(ROOT / folder, ignore_errors=True)
+    return process.returncode, output
+
+
+@pytest.fixture(scope="module")
+def readme_run(tmp_path_factory):
+    """Every block run once, in README's order: block line -> (exit status, output)."""
+    workdir = tmp_path_factory.mktemp("readme")
+    return {block.line: run_block(block, workdir) for block in BLOCKS}
+
+
+def test_readme_is_parsed_into_the_blocks_it_shows():
+    text = README.read_text(encoding="utf-8")
+    fences = re.findall(r"^```(bash|python)$", text, flags=re.M)
+    assert len(BLOCKS) == len(fences) - 1  # all but the Quickstart's `bash .ci/run`
+    quickstart = BLOCKS[0]
+    assert quickstart.in_the_clone and quickstart.code == 'pip install -e ".[tf,plot]" && twinnet compare\n'
+    assert f"```bash\n{NOT_RUN}\n```" in text  # the Quickstart's second command, as CI runs it
+    assert (ROOT / ".ci" / "run").is_file()
+
+
+def test_missing_line_follows_order_and_ellipses():
+    output = "a  table\n numpy   0.15  0.96  12.3 ms\nwrote x/results.json, x/loss_curves.png\n"
+    assert missing_line("numpy 0.15 ... ms\nwrote x/...loss_curves.png\n", output) is None
+    assert missing_line("wrote x/\nnumpy\n", output) == "numpy"  # out of order
+    assert missing_line("numpy 0.16 ...\n", output) == "numpy 0.16 ..."
+
+
+def test_the_pictures_readme_shows_exist():
+    text = README.read_text(encoding="utf-8")
+    images = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", text)
+    assert "docs/loss_curves.png" in images
+    for image in images:
+        assert (ROOT / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image
+
+
+def test_local_links_point_to_files():
+    text = README.read_text(encoding="utf-8")
+    for target in re.findall(r"\]\(([^)#\s:]+)\)", text):  # relative links, not URLs or anchors
+        assert (ROOT / target).exists(), target
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"line{b.line}-{b.language}" for b in BLOCKS])
+def test_block_runs_and_prints_what_readme_promises(block, readme_run):
+    status, output = readme_run[block.line]
+    shown = f"README.md line {block.line}:\n{block.code}\n--- output (last 4000 characters) ---\n{output[-4000:]}"
+    assert status == 0, f"exit status {status}\n{shown}"
+    for expected in block.expected:
+        missing = missing_line(expected, output)
+        assert missing is None, f"promised output line not found: {missing!r}\n{shown}"
