@@ -55,15 +55,27 @@ def test_every_gemm_layout_computes_the_same_product(dtype):
         assert_allclose(C.T if "transposed" in label else C, A @ B, rtol=1e-5, err_msg=label)
 
 
-def test_roofline_times_each_product_in_its_fastest_layout():
-    roof = bench.roofline([6, 4, 1], 32, "float64", samples=2, budget=0.01)
+def test_roofline_runs_each_product_in_its_fastest_layout():
+    roof = bench.roofline([6, 4, 1], 32, "float64", epochs=3, repeats=2, samples=2, budget=0.01)
     assert [p["label"] for p in roof["products"]] == [p[0] for p in bench.products([6, 4, 1], 32)]
     assert roof["flops"] == bench.flops_per_epoch([6, 4, 1], 32)
-    assert roof["seconds"] == pytest.approx(sum(p["seconds"] for p in roof["products"]))
+    assert roof["products_ms"] == pytest.approx(1e3 * sum(p["seconds"] for p in roof["products"]))
+    assert len(roof["ms_per_epoch_runs"]) == 2 and roof["ms_per_epoch"] == min(roof["ms_per_epoch_runs"]) > 0
     labels = {label for label, _ in bench._gemm_variants(1, 1, 1, np.dtype("float64"), np.random.default_rng(0))}
     for p in roof["products"]:
         assert p["flops"] == 2 * np.prod(p["shape"]) and p["seconds"] > 0
         assert p["layout"] in labels and 1 <= p["threads"] <= roof["threads"]
+
+
+def test_roofline_runs_restore_the_blas_threads():
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, plan = bench._fastest_layouts([6, 4, 1], 32, "float64", samples=1, budget=0.01)
+        plan = [(2, calls) for _, calls in plan]  # run with two threads, then restore one
+        run = bench._run_products(plan, 3)
+        assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {1}
+    assert run.epochs == 2 and run.seconds > 0
 
 
 def test_load_data_shapes_and_dtypes():
@@ -125,7 +137,8 @@ def check_consistent(result, engines):
         assert row["vs_numpy"] == pytest.approx(row["ms_per_epoch"] / numpy_ms)
     roof = result["roofline"]
     assert roof["flops"] == flops
-    assert roof["ms_per_epoch"] == pytest.approx(1e3 * roof["seconds"])
+    assert roof["ms_per_epoch"] == min(roof["ms_per_epoch_runs"]) > 0
+    assert roof["gflops"] == pytest.approx(flops / roof["ms_per_epoch"] / 1e6)
     assert result["numpy_vs_roofline"] == pytest.approx(numpy_ms / roof["ms_per_epoch"])
     targets = {t["name"]: t for t in result["targets"]}
     w = result["workload"]
@@ -145,6 +158,7 @@ def test_run_workload_numpy_functional_sklearn_agree():
     check_consistent(result, engines)  # reported in ENGINE_ORDER, whatever the order asked
     rows = {row["engine"]: row for row in result["engines"]}
     assert all(row["runs"] == 3 for row in rows.values())
+    assert len(result["roofline"]["ms_per_epoch_runs"]) == 3  # the roofline takes its turns too
     # the same data, weights and steps: the same last loss, to rounding
     for engine in engines:
         assert rows[engine]["final_loss"] == pytest.approx(rows["numpy"]["final_loss"], rel=1e-12), engine
@@ -156,6 +170,7 @@ def test_run_workload_numpy_functional_sklearn_agree():
 def test_budget_stops_repeating_after_one_run():
     result = bench.run_workload(TINY, engines=["numpy"], repeats=4, budget=0.0, memory=False)
     assert result["engines"][0]["runs"] == 1 and result["memory"] is None
+    assert len(result["roofline"]["ms_per_epoch_runs"]) == 1
     assert [t["name"] for t in result["targets"]] == ["roofline"]  # no other engine, no memory
 
 
@@ -236,7 +251,10 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, capsys):
         assert float(ms) == pytest.approx(row["ms_per_epoch"], abs=6e-4)
         assert float(vs) == pytest.approx(row["vs_numpy"], abs=6e-3)
         assert float(loss) == pytest.approx(row["final_loss"], abs=6e-7) and int(runs) == row["runs"]
-    assert float(rows["roofline"][0]) == pytest.approx(result["roofline"]["ms_per_epoch"], abs=6e-4)
+    roof = result["roofline"]
+    assert float(rows["roofline"][0]) == pytest.approx(roof["ms_per_epoch"], abs=6e-4)
+    assert int(rows["roofline"][-1]) == len(roof["ms_per_epoch_runs"]) == 2
+    assert f"({roof['products_ms']:.3f} ms timed one by one; BLAS threads {roof['threads']})" in out
     assert f"numpy / roofline: {result['numpy_vs_roofline']:.2f}x" in out
     assert "Network.fit peak extra memory" in out and out.count("target: ") == 3
     machine = saved["machine"]

@@ -3,17 +3,18 @@
 One process, one data set, one set of initial weights, full-batch gradient descent: each engine of
 :data:`twinnet.lab.ENGINES` trains the same network for the same number of epochs and is timed
 after a warm-up, best of several runs. Beside them, the *roofline*: the same workload's matrix
-products alone, with preallocated outputs, in the fastest layout and thread count this machine's
-BLAS offers for each product. No engine can do the products in less time, so ``numpy / roofline``
-says how much of an epoch is spent outside the BLAS. Finally the peak memory that ``Network.fit``
+products alone, with preallocated operands and outputs, each in the fastest layout and thread
+count this machine's BLAS offers for it (found by timing every one), run for the same epochs and
+timed in the same way. No engine can do the products in less time, so ``numpy / roofline`` says
+how much of an epoch is spent outside the BLAS. Finally the peak memory that ``Network.fit``
 allocates, against the bytes of the data, the activations and the gradients it must hold.
 
 Timing protocol
 ---------------
 - Warm-up: each engine first trains once for two epochs, untimed (libraries load their kernels,
   thread pools start, caches warm).
-- Runs: then the engines take turns, one training run each per round, so that the load of a
-  shared machine falls on all of them alike. An engine stops after ``repeats`` runs, or after its
+- Runs: then the engines and the roofline take turns, one run each per round, so that the load
+  of a shared machine falls on all of them alike. An engine stops after ``repeats`` runs, or after its
   first run once its runs have taken ``budget`` seconds in all. Its figure is its fastest run.
 - What is timed is the steady state: the time from the end of the first epoch to the end of the
   last, over the epochs in between, so that what a library does once per training call (checking
@@ -228,39 +229,27 @@ def _gemm_variants(M, K, N, dtype, rng):
     return variants
 
 
-def roofline(layers, m, dtype, *, samples=5, budget=0.5):
-    """Time of one epoch's matrix products alone: the floor this machine's BLAS sets.
+def _fastest_layouts(layers, m, dtype, samples, budget):
+    """The fastest layout and thread count of each product of :func:`products`.
 
-    Each product of :func:`products` is timed with preallocated operands and output in each of
-    its eight layouts (:func:`_gemm_variants`) with the BLAS's threads and, if it has more, with
-    one thread; the two fastest candidates are timed again, best of ``samples``. Its time is the
-    fastest of all, and the roofline is the sum over the products.
-
-    Parameters
-    ----------
-    layers : sequence of int
-    m : int
-        Examples per (full) batch.
-    dtype : {"float32", "float64"}
-    samples : int
-        Timings of each of the two fastest candidates.
-    budget : float
-        Seconds after which a candidate's timings stop (after at least two).
+    Each product is timed once in each of its eight layouts (:func:`_gemm_variants`), with the
+    BLAS's threads and, if it has more, with one thread; the two fastest candidates are timed
+    again, best of ``samples``.
 
     Returns
     -------
-    dict
-        ``seconds`` and ``flops`` per epoch, ``threads`` (the BLAS's), and ``products``: one dict
-        per product with ``label``, ``shape`` ``(M, K, N)``, ``flops``, ``seconds``, ``layout``
-        and ``threads`` of its fastest candidate.
+    rows : list of dict
+        Per product: ``label``, ``shape`` ``(M, K, N)``, ``flops``, ``seconds`` (its best timing),
+        ``layout`` and ``threads``.
+    plan : list of (int, list of callable)
+        The products' fastest calls grouped by thread count, to be run in that order.
     """
     from threadpoolctl import ThreadpoolController
 
     controller = ThreadpoolController()
-    blas = [lib for lib in controller.lib_controllers if lib.user_api == "blas"]
-    threads = max([lib.num_threads for lib in blas], default=1)
     rng = np.random.default_rng(0)
-    rows = []
+    threads = _blas_threads(controller)
+    rows, groups = [], {}
     for label, M, K, N in products(layers, m):
         candidates = []
         for layout, fn in _gemm_variants(M, K, N, np.dtype(dtype), rng):
@@ -271,12 +260,80 @@ def roofline(layers, m, dtype, *, samples=5, budget=0.5):
         timed = []
         for seconds, layout, t, fn in candidates[:2]:
             with controller.limit(limits=t, user_api="blas"):
-                timed.append((min(seconds, _best_time(fn, samples, budget)), layout, t))
-        seconds, layout, t = min(timed)
+                timed.append((min(seconds, _best_time(fn, samples, budget)), layout, t, fn))
+        seconds, layout, t, fn = min(timed, key=lambda c: c[0])
         rows.append({"label": label, "shape": [M, K, N], "flops": 2 * M * K * N, "seconds": seconds,
                      "layout": layout, "threads": t})
-    return {"seconds": sum(r["seconds"] for r in rows), "flops": sum(r["flops"] for r in rows),
-            "threads": threads, "products": rows}
+        groups.setdefault(t, []).append(fn)
+    return rows, sorted(groups.items())
+
+
+def _blas_threads(controller):
+    return max([lib.num_threads for lib in controller.lib_controllers if lib.user_api == "blas"],
+               default=1)
+
+
+def _run_products(plan, epochs):
+    """Run the roofline's products for ``epochs`` epochs, timed as the engines are (:class:`_Run`)."""
+    from threadpoolctl import ThreadpoolController
+
+    blas = [lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas"]
+    before = [lib.num_threads for lib in blas]
+    ends = []
+    try:
+        for _ in range(epochs):
+            for threads, calls in plan:
+                for lib in blas:  # about a microsecond: threadpoolctl's limit() takes ten
+                    lib.set_num_threads(threads)
+                for call in calls:
+                    call()
+            ends.append(time.perf_counter())
+    finally:
+        for lib, n in zip(blas, before):
+            lib.set_num_threads(n)
+    return _Run(ends[-1] - ends[0], epochs - 1, float("nan"))
+
+
+def roofline(layers, m, dtype, *, epochs=2, repeats=1, samples=5, budget=0.5):
+    """Time of one epoch's matrix products alone: the floor this machine's BLAS sets.
+
+    Each product of :func:`products` is first timed alone in every layout and thread count to find
+    its fastest (see :func:`_fastest_layouts`); then the products, each in its fastest form, are
+    run for ``epochs`` epochs, ``repeats`` times, and timed as the engines are, from the end of the
+    first epoch to the end of the last.
+
+    Parameters
+    ----------
+    layers : sequence of int
+    m : int
+        Examples per (full) batch.
+    dtype : {"float32", "float64"}
+    epochs, repeats : int
+        Epochs per run (at least 2) and runs.
+    samples : int
+        Timings of each product's two fastest candidates.
+    budget : float
+        Seconds after which a candidate's timings stop (after at least two).
+
+    Returns
+    -------
+    dict
+        ``ms_per_epoch`` of the fastest run and ``ms_per_epoch_runs``; ``flops`` per epoch;
+        ``threads``, the BLAS's; ``products``: one dict per product with ``label``, ``shape``
+        ``(M, K, N)``, ``flops``, ``seconds`` (timed alone), ``layout`` and ``threads`` of its
+        fastest form; ``products_ms``, the sum of their ``seconds`` in milliseconds.
+    """
+    rows, plan = _fastest_layouts(layers, m, dtype, samples, budget)
+    runs = [_run_products(plan, epochs) for _ in range(repeats)]
+    return _roofline_result(rows, [1e3 * run.seconds / run.epochs for run in runs])
+
+
+def _roofline_result(rows, times):
+    from threadpoolctl import ThreadpoolController
+
+    return {"ms_per_epoch": min(times), "ms_per_epoch_runs": times,
+            "flops": sum(r["flops"] for r in rows), "threads": _blas_threads(ThreadpoolController()),
+            "products": rows, "products_ms": 1e3 * sum(r["seconds"] for r in rows)}
 
 
 # --------------------------------------------------------------------------- memory
@@ -398,8 +455,8 @@ def run_workload(workload, *, engines=ENGINE_ORDER, repeats=5, budget=3.0, memor
     Returns
     -------
     dict
-        JSON-ready: ``workload`` (its fields), ``flops_per_epoch``, ``roofline`` (see
-        :func:`roofline`, plus ``ms_per_epoch`` and ``gflops``), ``engines`` (one row per engine:
+        JSON-ready: ``workload`` (its fields), ``flops_per_epoch``, ``roofline`` (as
+        :func:`roofline` returns it, plus ``gflops``), ``engines`` (one row per engine:
         ``engine``, ``ms_per_epoch`` of its fastest run, ``gflops``, ``vs_numpy`` = its time / numpy's,
         ``runs``, ``ms_per_epoch_runs``, ``final_loss``, ``error``, ``skipped``), ``numpy_vs_roofline``,
         ``memory`` and ``targets``.
@@ -432,9 +489,7 @@ def run_workload(workload, *, engines=ENGINE_ORDER, repeats=5, budget=3.0, memor
     flops = flops_per_epoch(workload.layers, m)
 
     progress(f"{workload.name}: roofline")
-    roof = roofline(workload.layers, m, workload.dtype)
-    roof["ms_per_epoch"] = 1e3 * roof["seconds"]
-    roof["gflops"] = flops / roof["seconds"] / 1e9
+    products_alone, plan = _fastest_layouts(workload.layers, m, workload.dtype, samples=5, budget=0.5)
 
     rows = {e: {"engine": e, "runs": 0, "ms_per_epoch_runs": [], "final_loss": None, "error": None,
                 "skipped": _skip_reason(e)} for e in engines}
@@ -447,10 +502,16 @@ def run_workload(workload, *, engines=ENGINE_ORDER, repeats=5, budget=3.0, memor
         except FloatingPointError as exc:
             rows[engine]["error"] = f"diverged: {exc}"
             active.remove(engine)
-    spent = dict.fromkeys(active, 0.0)
+    # the roofline takes its turns with the engines, under the same conditions
+    roof_times, spent = [], dict.fromkeys([*active, "roofline"], 0.0)
     for round_ in range(repeats):
-        for engine in [e for e in active if round_ == 0 or spent[e] < budget]:
+        for engine in [e for e in [*active, "roofline"] if round_ == 0 or spent[e] < budget]:
             progress(f"{workload.name}: {engine} run {round_ + 1}")
+            if engine == "roofline":
+                run = _run_products(plan, workload.epochs)
+                roof_times.append(1e3 * run.seconds / run.epochs)
+                spent[engine] += run.seconds
+                continue
             row = rows[engine]
             try:
                 run = _train(engine, workload, split, initial)
@@ -462,6 +523,8 @@ def run_workload(workload, *, engines=ENGINE_ORDER, repeats=5, budget=3.0, memor
             row["runs"] += 1
             row["ms_per_epoch_runs"].append(1e3 * run.seconds / run.epochs)
             row["final_loss"] = run.loss
+    roof = _roofline_result(products_alone, roof_times)
+    roof["gflops"] = flops / roof["ms_per_epoch"] / 1e6
 
     for row in rows.values():
         times = row["ms_per_epoch_runs"]

@@ -8,11 +8,12 @@ from twinnet.cli._args import positive_int
 
 DESCRIPTION = """\
 Train the same network with every engine, in one process, on the same data, from the same initial
-weights, by full-batch gradient descent, and time each one after a warm-up (fastest of several
-runs; each run from the end of its first epoch to the end of its last, except scikit-learn's fit,
-which cannot be observed between epochs and is timed whole). Beside them, the roofline: the same epoch's matrix products alone, in the fastest layout
-and thread count of this machine's BLAS: no engine can be faster. Also reports the peak memory
-that Network.fit allocates against the bytes of data, activations and gradients.
+weights, by full-batch gradient descent, and time each one after a warm-up: fastest of several
+runs, each from the end of its first epoch to the end of its last (scikit-learn's fit cannot be
+observed between epochs and is timed whole). Beside them, the roofline: the same epochs' matrix
+products alone, each in the fastest layout and thread count of this machine's BLAS, run and timed
+as the engines are: no engine can be faster. Also reports the peak memory that Network.fit
+allocates against the bytes of data, activations and gradients.
 
 Workloads:
   seed   1600 x 100, layers 100,20,5,1, float64, 250 epochs (the notebook's)
@@ -144,10 +145,11 @@ def format_result(result):
     numpy_ms = next((r["ms_per_epoch"] for r in result["engines"] if r["engine"] == "numpy"), None)
     vs = roof["ms_per_epoch"] / numpy_ms if numpy_ms else None
     lines.append(f"  {'roofline':<10} {roof['ms_per_epoch']:>10.3f} {roof['gflops']:>8.1f} "
-                 f"{_fmt(vs, '.2f'):>8} {'-':>11} {'':>5}")
+                 f"{_fmt(vs, '.2f'):>8} {'-':>11} {len(roof['ms_per_epoch_runs']):>5}")
+    lines.append(f"  roofline: the {len(roof['products'])} matrix products of an epoch, each in its fastest "
+                 f"layout ({roof['products_ms']:.3f} ms timed one by one; BLAS threads {roof['threads']})")
     if result["numpy_vs_roofline"] is not None:
-        lines.append(f"  numpy / roofline: {result['numpy_vs_roofline']:.2f}x "
-                     f"(roofline: {len(roof['products'])} products, BLAS threads {roof['threads']})")
+        lines.append(f"  numpy / roofline: {result['numpy_vs_roofline']:.2f}x")
     memory = result["memory"]
     if memory:
         lines.append(f"  Network.fit peak extra memory {_bytes(memory['peak_bytes'])}; data + activations "
