@@ -117,8 +117,9 @@ class Buffers:
         after :func:`forward`; for inference every layer keeps its own.
     dA : list of ndarray of shape (n_l, rows) or None
         Gradients with respect to the hidden activations: the views ``Z``.
-    g : ndarray of shape (k, rows) or None
-        Scratch for ``g'`` on blocks of ``k`` rows of a hidden layer, small enough to stay in cache.
+    g, h : ndarray of shape (k, rows) or None
+        Scratch for ``g'`` and ``dA`` on blocks of ``k`` rows of a hidden layer, small enough to
+        stay in cache.
     z, p, dz : ndarray of shape (1, rows)
         Output logits, probabilities and ``dL/dz``.
     t : ndarray of shape (1, rows)
@@ -131,7 +132,7 @@ class Buffers:
         Gather targets of a shuffled mini-batch: ``(rows, n_0 + 1)``, ``(1, rows)``, ``(1, rows)``.
     """
 
-    __slots__ = ("rows", "A", "A_body", "Z", "dA", "g", "z", "p", "dz", "t", "u", "s", "hit", "X",
+    __slots__ = ("rows", "A", "A_body", "Z", "dA", "g", "h", "z", "p", "dz", "t", "u", "s", "hit", "X",
                  "y", "y_bool")
 
 
@@ -156,11 +157,12 @@ def allocate(layer_dims, rows, dtype, *, backward=True, gather=False):
     if backward:
         scratch = np.empty(max(hidden, default=0) * rows, dtype)
         buf.Z = buf.dA = [scratch[:n * rows].reshape(n, rows) for n in hidden]
-        buf.g = np.empty((min(max(hidden, default=0), max(1, BLOCK // rows)), rows), dtype)
+        buf.g, buf.h = (np.empty((min(max(hidden, default=0), max(1, BLOCK // rows)), rows), dtype)
+                        for _ in range(2))
         buf.dz = np.empty((1, rows), dtype)
     else:
         buf.Z = [np.empty((n, rows), dtype) for n in hidden]
-        buf.dA = buf.g = buf.dz = None
+        buf.dA = buf.g = buf.h = buf.dz = None
     buf.z, buf.p, buf.t, buf.u, buf.s = (np.empty((1, rows), dtype) for _ in range(5))
     buf.hit = np.empty((1, rows), bool)
     if gather:
@@ -286,21 +288,33 @@ def backward(X1, y, layers, kernels, activation, buf, dlayers):
     # valid only for this pairing of output activation and loss; 1 / m comes from the mean.
     np.subtract(buf.p, y, out=dZ)
     np.divide(dZ, m, out=dZ)
-    for l in range(len(layers) - 1, -1, -1):
+    L = len(layers)
+    for l in range(L - 1, -1, -1):
         A_prev = buf.A[l - 1] if l else X1.T
         np.dot(A_prev, dZ.T, out=dlayers[l])  # [dK_l; db_l] = [A_{l-1}; 1] dZ_l^T
         if l:
-            dA = buf.dA[l - 1]
-            np.dot(kernels[l], dZ, out=dA)  # dA_{l-1} = W_l^T dZ_l = K_l dZ_l
-            dZ = buf.A_body[l - 1]
-            _times_derivative(activation, dA, dZ, buf.g)
+            A = buf.A_body[l - 1]
+            if l < L - 1:
+                dA = buf.dA[l - 1]
+                np.dot(kernels[l], dZ, out=dA)  # dA_{l-1} = W_l^T dZ_l = K_l dZ_l
+            else:  # the output layer's K_L is a column: K_L dz is an outer product, formed by blocks
+                dA = None
+            _times_derivative(activation, dA, A, buf, kernels[l], dZ)
+            dZ = A
 
 
-def _times_derivative(activation, dA, A, g):
-    # dZ = dA * g'(A), written over A, a block of rows at a time: g'(A) goes to the small buffer g
-    # and is read back from cache, so the pass reads A and dA and writes A, once each.
+def _times_derivative(activation, dA, A, buf, K, dZ):
+    # dZ_{l-1} = dA * g'(A), written over A, a block of rows at a time: g'(A) goes to the small
+    # buffer g and is read back from cache, so the pass reads A and dA and writes A, once each.
+    # dA=None: the block of dA = K dZ (an outer product) is computed into the small buffer h
+    # instead, and never goes to memory.
+    g, h = buf.g, buf.h
     k = g.shape[0]
     for i in range(0, A.shape[0], k):
         block = A[i:i + k]
-        derivative = activation.derivative(block, out=g[:block.shape[0]])
-        np.multiply(dA[i:i + k], derivative, out=block)
+        rows = block.shape[0]
+        if dA is None:
+            dA_block = np.dot(K[i:i + k], dZ, out=h[:rows])
+        else:
+            dA_block = dA[i:i + k]
+        np.multiply(dA_block, activation.derivative(block, out=g[:rows]), out=block)
