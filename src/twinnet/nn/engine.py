@@ -119,7 +119,7 @@ class Buffers:
         Gradients with respect to the hidden activations: the views ``Z``.
     g, h : ndarray of shape (k, rows) or None
         Scratch for ``g'`` and ``dA`` on blocks of ``k`` rows of a hidden layer, small enough to
-        stay in cache.
+        stay in cache; ``h`` is the start of the ``Z``/``dA`` scratch.
     z, p, dz : ndarray of shape (1, rows)
         Output logits, probabilities and ``dL/dz``.
     t : ndarray of shape (1, rows)
@@ -136,9 +136,9 @@ class Buffers:
                  "y", "y_bool")
 
 
-#: Elements of the ``g'`` scratch (256 kB in float64): a block of rows of a hidden layer is
+#: Elements of the ``g'`` scratch (128 kB in float64): a block of rows of a hidden layer is
 #: processed through it while it stays in the 512 kB-1 MB L2 cache of current x86 cores.
-BLOCK = 1 << 15
+BLOCK = 1 << 14
 
 
 def allocate(layer_dims, rows, dtype, *, backward=True, gather=False):
@@ -157,8 +157,10 @@ def allocate(layer_dims, rows, dtype, *, backward=True, gather=False):
     if backward:
         scratch = np.empty(max(hidden, default=0) * rows, dtype)
         buf.Z = buf.dA = [scratch[:n * rows].reshape(n, rows) for n in hidden]
-        buf.g, buf.h = (np.empty((min(max(hidden, default=0), max(1, BLOCK // rows)), rows), dtype)
-                        for _ in range(2))
+        k = min(max(hidden, default=0), max(1, BLOCK // rows))
+        buf.g = np.empty((k, rows), dtype)
+        # the output layer's dA is never stored: its blocks take the scratch's place
+        buf.h = scratch[:min(k, hidden[-1]) * rows].reshape(-1, rows) if hidden else None
         buf.dz = np.empty((1, rows), dtype)
     else:
         buf.Z = [np.empty((n, rows), dtype) for n in hidden]
