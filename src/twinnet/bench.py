@@ -432,7 +432,7 @@ def _skip_reason(engine):
     return None
 
 
-def run_workload(workload, *, engines=ENGINE_ORDER, repeats=5, budget=3.0, memory=True,
+def run_workload(workload, *, engines=ENGINE_ORDER, repeats=10, budget=3.0, memory=True,
                  progress=lambda message: None):
     """Benchmark ``engines`` and the roofline on ``workload``.
 

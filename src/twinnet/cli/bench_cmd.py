@@ -67,8 +67,8 @@ def register(sub):
     p.add_argument("--engines", type=_engine_list, default=list(ENGINE_ORDER), metavar="E1,E2,...",
                    help=f"engines to time (default: {','.join(ENGINE_ORDER)}; those not installed "
                    "are skipped)")
-    p.add_argument("--repeats", type=positive_int, default=5,
-                   help="timed runs per engine, at most (default: 5)")
+    p.add_argument("--repeats", type=positive_int, default=10,
+                   help="timed runs per engine, at most (default: 10)")
     p.add_argument("--budget", type=_seconds, default=3.0, metavar="SECONDS",
                    help="an engine stops repeating once its runs took this long (default: 3)")
     p.add_argument("--json", metavar="PATH", default=None,
@@ -98,6 +98,10 @@ def run(args):
 
     path = _json_path(args.json)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up messages
+    def progress(message):  # one status line, rewritten in place; only on a terminal
+        print(f"\r  {message} ...".ljust(60), end="", file=sys.stderr, flush=True)
+
+    tty = sys.stderr.isatty()
     results = []
     for name in args.workload or list(bench.WORKLOADS):
         workload = bench.WORKLOADS[name]
@@ -105,9 +109,9 @@ def run(args):
             workload = replace(workload, epochs=args.epochs)
         result = bench.run_workload(workload, engines=args.engines, repeats=args.repeats,
                                     budget=args.budget, memory=args.memory,
-                                    progress=lambda message: print(f"  {message} ...", end="\r",
-                                                                   file=sys.stderr, flush=True))
-        print(" " * 60, end="\r", file=sys.stderr, flush=True)
+                                    progress=progress if tty else lambda message: None)
+        if tty:
+            print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
         print(format_result(result), flush=True)
         results.append(result)
     info = bench.machine()
