@@ -106,10 +106,6 @@ class Workload:
     roofline_target: float = 1.5
     memory_target: float = 1.5
 
-    def describe(self):
-        return (f"{self.n_train} x {self.layers[0]}, layers {','.join(map(str, self.layers))}, "
-                f"{self.dtype}, {self.epochs} epochs, full-batch SGD lr {self.learning_rate}")
-
 
 WORKLOADS = {
     # the notebook's experiment: its network, its 250 epochs, data shaped like its data.pickle
