@@ -645,14 +645,17 @@ class Network:
 
     # ----------------------------------------------------------------------- pickling, repr
     def __getstate__(self):
-        # The weight views are rebuilt from the flat vector: pickled separately they would no
-        # longer share its memory.
-        return {"meta": self._metadata(), "params": self._params}
+        # The notebook's dict, not the flat vector: the views are rebuilt on loading (pickled
+        # separately they would no longer share its memory), and a pickle does not depend on the
+        # engine's layout of that vector.
+        return {"meta": self._metadata(), "parameters": self.parameters}
 
     def __setstate__(self, state):
-        meta = state["meta"]
+        meta, parameters = state["meta"], state["parameters"]
         self._setup(meta["layer_dims"], meta["hidden_activation"], meta["init"], meta["seed"], meta["dtype"])
-        self._params[...] = state["params"]
+        for l, Kb in enumerate(self._layers, start=1):
+            Kb[:-1] = parameters[f"W{l}"].T
+            Kb[-1] = parameters[f"b{l}"][:, 0]
 
     def __repr__(self):
         return (f"Network({self.layer_dims}, hidden_activation={self.hidden_activation!r}, "
