@@ -48,3 +48,19 @@ def test_training_scratch_is_one_hidden_layer():
     assert all(np.shares_memory(a, scratch) for a in buf.Z + buf.dA + [buf.h])
     inference = engine.allocate([7, 12, 9, 1], 50, np.float64, backward=False)
     assert not np.shares_memory(inference.Z[0], inference.Z[1])  # gradcheck reads each layer's Z
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_pickles_hold_the_notebook_parameters_not_the_engine_layout(dtype):
+    import pickle
+
+    X, y = problem()
+    net = Network([7, 5, 1], hidden_activation="tanh", seed=4, dtype=dtype)
+    net.fit(X, y, epochs=3, learning_rate=0.1)
+    state = net.__getstate__()
+    assert sorted(state) == ["meta", "parameters"] and sorted(state["parameters"]) == ["W1", "W2", "b1", "b2"]
+    copy = pickle.loads(pickle.dumps(net))
+    assert copy.dtype == net.dtype and copy.layer_dims == net.layer_dims
+    for key, value in net.parameters.items():
+        assert_array_equal(copy.parameters[key], value, err_msg=key)
+    assert_array_equal(copy.predict_proba(X), net.predict_proba(X))
