@@ -259,7 +259,9 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, capsys):
     assert "Network.fit peak extra memory" in out and out.count("target: ") == 3
     machine = saved["machine"]
     assert machine["cpus"] >= 1 and machine["versions"]["numpy"] == np.__version__
-    assert any(lib["internal_api"] for lib in machine["blas"])
+    numpy_blas = [lib for lib in machine["thread_pools"] if lib["package"] == "numpy"]
+    assert numpy_blas and numpy_blas[0]["user_api"] == "blas"  # the BLAS behind np.dot
+    assert "thread pools: " in out and "numpy's openblas" in out
     assert f"machine: {machine['cpu']}" in out and f"wrote {path}" in out
 
 

@@ -577,7 +577,11 @@ def _targets(workload, result):
 
 # --------------------------------------------------------------------------- machine
 def machine():
-    """The machine and libraries the figures come from, as a JSON-ready dict."""
+    """The machine and libraries the figures come from, as a JSON-ready dict.
+
+    ``thread_pools`` lists the BLAS and OpenMP libraries loaded (threadpoolctl's view), each with
+    the package that brought it, its version, CPU kernels and threads.
+    """
     from threadpoolctl import threadpool_info
 
     cpu = platform.processor() or platform.machine()
@@ -587,14 +591,23 @@ def machine():
     except OSError:
         pass
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    blas = [{key: lib.get(key) for key in ("internal_api", "version", "architecture", "num_threads",
-                                            "threading_layer")}
-            for lib in threadpool_info()]
+    libraries = [{"package": _package(lib.get("filepath", "")),
+                  **{key: lib.get(key) for key in ("user_api", "internal_api", "version", "architecture",
+                                                   "num_threads", "threading_layer")}}
+                 for lib in threadpool_info()]
     env = {key: os.environ[key] for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
                                             "OMP_NUM_THREADS", "MKL_NUM_THREADS") if key in os.environ}
     versions = {"python": platform.python_version()}
     for module in ("numpy", "scipy", "sklearn", "torch", "tensorflow", "keras"):
         if module in sys.modules:  # versions of what this process loaded; nothing is imported for it
             versions[module] = getattr(sys.modules[module], "__version__", "?")
-    return {"cpu": cpu, "cpus": usable, "platform": platform.platform(), "blas": blas,
+    return {"cpu": cpu, "cpus": usable, "platform": platform.platform(), "thread_pools": libraries,
             "environment": env, "versions": versions}
+
+
+def _package(filepath):
+    # .../site-packages/numpy.libs/libscipy_openblas64_-....so -> "numpy"
+    parts = filepath.replace("\\", "/").split("/")
+    if "site-packages" in parts and parts.index("site-packages") + 1 < len(parts):
+        return parts[parts.index("site-packages") + 1].removesuffix(".libs")
+    return parts[-1]

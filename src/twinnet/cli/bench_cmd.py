@@ -167,9 +167,13 @@ def format_result(result):
 
 def format_machine(info):
     """One paragraph describing the machine and libraries."""
-    blas = "; ".join(f"{lib['internal_api']} {lib['version']} ({lib['architecture']}, "
-                     f"{lib['num_threads']} threads)" for lib in info["blas"])
+    def describe(lib):
+        details = [lib["architecture"], f"{lib['num_threads']} threads"]
+        name = " ".join(str(part) for part in (lib["internal_api"], lib["version"]) if part)
+        return f"{lib['package']}'s {name} ({', '.join(d for d in details if d)})"
+
+    pools = "; ".join(describe(lib) for lib in info["thread_pools"])
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-    env = ", ".join(f"{k}={v}" for k, v in info["environment"].items()) or "none"
+    env = ", ".join(f"{k}={v}" for k, v in info["environment"].items()) or "none set"
     return (f"machine: {info['cpu']}, {info['cpus']} CPUs, {info['platform']}\n"
-            f"  BLAS: {blas}\n  BLAS/OpenMP environment variables: {env}\n  {versions}")
+            f"  thread pools: {pools}\n  BLAS/OpenMP environment variables: {env}\n  {versions}")
