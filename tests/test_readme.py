@@ -155,6 +155,20 @@ def test_local_links_point_to_files():
         assert (ROOT / target).exists(), target
 
 
+def _anchor(heading):
+    # GitHub's anchor of a heading: lower case, punctuation other than hyphens dropped, spaces -> -
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_within_the_page_point_to_headings():
+    text = README.read_text(encoding="utf-8")
+    anchors = {_anchor(heading) for heading in re.findall(r"^#+ (.+)$", text, flags=re.M)}
+    assert _anchor("### `twinnet sweep` and `twinnet report`: the take-home question") == \
+        "twinnet-sweep-and-twinnet-report-the-take-home-question"
+    for target in re.findall(r"\]\(#([^)\s]+)\)", text):
+        assert target in anchors, f"README links to #{target}, but no heading has that anchor"
+
+
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"line{b.line}-{b.language}" for b in BLOCKS])
 def test_block_runs_and_prints_what_readme_promises(block, readme_run):
     status, output = readme_run[block.line]
