@@ -163,7 +163,7 @@ def _anchor(heading):
 def test_links_within_the_page_point_to_headings():
     text = README.read_text(encoding="utf-8")
     anchors = {_anchor(heading) for heading in re.findall(r"^#+ (.+)$", text, flags=re.M)}
-    assert _anchor("### `twinnet sweep` and `twinnet report`: the take-home question") == \
+    assert _anchor("`twinnet sweep` and `twinnet report`: the take-home question") == \
         "twinnet-sweep-and-twinnet-report-the-take-home-question"
     for target in re.findall(r"\]\(#([^)\s]+)\)", text):
         assert target in anchors, f"README links to #{target}, but no heading has that anchor"
