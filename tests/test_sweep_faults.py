@@ -75,7 +75,6 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_run_retried_loky(tmp_path):
     # loky stops the whole pool when one worker dies: the runs dispatched at that moment (running,
     # or finished with their result not yet collected; which ones depends on timing) run once more
     assert all(r["attempts"] <= 2 for r in rows.values())
-    assert sum(r["attempts"] == 1 for r in rows.values()) >= 1
 
 
 def test_a_run_that_always_kills_its_worker_is_recorded_failed_and_the_others_finish(tmp_path):
