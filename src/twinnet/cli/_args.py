@@ -42,3 +42,16 @@ def layer_list(text: str) -> list[int]:
             f"the output layer must have width 1 (one sigmoid unit), got {dims[-1]} in {text!r}"
         )
     return dims
+
+
+def name_list(known):
+    """An argument type for ``"a,b"`` -> ``["a", "b"]``, each name one of ``known``."""
+    def parse(text: str) -> list[str]:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+        unknown = [n for n in names if n not in known]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown engine {unknown[0] if unknown else text!r}; expected a comma-separated "
+                "list of: " + ", ".join(known))
+        return names
+    return parse

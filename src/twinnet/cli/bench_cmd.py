@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import positive_int
+from twinnet.cli._args import name_list, positive_int
 
 DESCRIPTION = """\
 Train the same network with every engine, in one process, on the same data, from the same initial
@@ -23,18 +23,6 @@ Columns: ms per epoch of the fastest run; GFLOP/s, the epoch's matrix-product FL
 x numpy, the engine's time over twinnet.Network's (numpy). Timing on a shared or busy machine is
 noisy: compare ratios within one run. Writes the figures as JSON to --json (default
 ./twinnet-runs/bench-<timestamp>.json)."""
-
-
-def _engine_list(text):
-    from twinnet.bench import ENGINE_ORDER
-
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [n for n in names if n not in ENGINE_ORDER]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown engine {unknown[0] if unknown else text!r}; expected a comma-separated list of: "
-            + ", ".join(ENGINE_ORDER))
-    return names
 
 
 def _epochs(text):
@@ -64,7 +52,7 @@ def register(sub):
                    help="workload to run; repeat for several (default: all)")
     p.add_argument("--epochs", type=_epochs, default=None,
                    help="override the workloads' epochs (>= 2)")
-    p.add_argument("--engines", type=_engine_list, default=list(ENGINE_ORDER), metavar="E1,E2,...",
+    p.add_argument("--engines", type=name_list(ENGINE_ORDER), default=list(ENGINE_ORDER), metavar="E1,E2,...",
                    help=f"engines to time (default: {','.join(ENGINE_ORDER)}; those not installed "
                    "are skipped)")
     p.add_argument("--repeats", type=positive_int, default=10,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import layer_list, positive_float, positive_int
+from twinnet.cli._args import layer_list, name_list, positive_float, positive_int
 
 DESCRIPTION = """\
 Train the same network with several engines, from the same initial weights, on the same data
@@ -21,18 +21,6 @@ Writes results.json, results.csv, loss_curves.png and, for 2-feature data, decis
 into --out (default ./twinnet-runs/<timestamp>)."""
 
 
-def _engine_list(text):
-    from twinnet.lab import ENGINES
-
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [n for n in names if n not in ENGINES]
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown engine {unknown[0] if unknown else text!r}; expected a comma-separated list of: "
-            + ", ".join(ENGINES))
-    return names
-
-
 def _seed(text):
     try:
         value = int(text)
@@ -46,7 +34,7 @@ def _seed(text):
 def register(sub):
     from twinnet.data import DATASETS, DEFAULT_DATASET
     from twinnet.keras_twin import DTYPES, HIDDEN_ACTIVATIONS, OPTIMIZERS
-    from twinnet.lab.engines import INITIALIZERS, KERAS_INITS, RunConfig
+    from twinnet.lab.engines import ENGINES, INITIALIZERS, KERAS_INITS, RunConfig
 
     defaults = RunConfig()
     p = sub.add_parser("compare", help="train every engine from the same weights and compare them",
@@ -72,7 +60,7 @@ def register(sub):
                    help=f"(default: {defaults.dtype})")
     p.add_argument("--seed", type=_seed, default=defaults.seed,
                    help=f"seed of the split, the initial weights and the batch order (default: {defaults.seed})")
-    p.add_argument("--engines", type=_engine_list, default=None, metavar="E1,E2,...",
+    p.add_argument("--engines", type=name_list(ENGINES), default=None, metavar="E1,E2,...",
                    help="engines to run (default: all installed that support the configuration)")
     p.add_argument("--keras-init", choices=list(KERAS_INITS), default=defaults.keras_init,
                    help="same: Keras starts from the shared weights (default); notebook: the "
