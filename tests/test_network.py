@@ -586,3 +586,24 @@ def test_verbose_prints_one_line_per_epoch(capsys):
     assert len(lines) == 2 and lines[0].startswith("Epoch 1/2 - loss: ")
     assert lines[1].endswith(f"val_accuracy: {history.history['val_accuracy'][1]:.4f}")
     assert repr(history) == "History(epochs=2, keys=['loss', 'accuracy', 'val_loss', 'val_accuracy'])"
+
+
+@pytest.mark.parametrize("batch_size", [None, 7])
+def test_on_epoch_end_sees_each_epoch_like_a_keras_callback(batch_size):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((30, 3)), rng.integers(0, 2, 30)
+    net = Network([3, 4, 1], seed=1)
+    seen = []
+    history = net.fit(X, y, epochs=3, learning_rate=0.1, batch_size=batch_size,
+                      validation_data=(X, y),
+                      on_epoch_end=lambda epoch, logs: seen.append((epoch, logs, net.parameters)))
+    assert [epoch for epoch, _, _ in seen] == [0, 1, 2]
+    for epoch, logs, parameters in seen:
+        assert logs == {name: values[epoch] for name, values in history.history.items()}
+        # the weights it sees are those after the epoch's updates: a fresh run of epoch + 1 epochs
+        again = Network([3, 4, 1], seed=1)
+        again.fit(X, y, epochs=epoch + 1, learning_rate=0.1, batch_size=batch_size)
+        for key, value in again.parameters.items():
+            np.testing.assert_array_equal(parameters[key], value, err_msg=f"{key} after epoch {epoch}")
+    with pytest.raises(ValueError, match="on_epoch_end must be a callable"):
+        net.fit(X, y, epochs=1, learning_rate=0.1, on_epoch_end="print")

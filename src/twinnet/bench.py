@@ -56,8 +56,6 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-from twinnet.nn.optimizers import SGD
-
 __all__ = ["Workload", "WORKLOADS", "load_data", "products", "flops_per_epoch", "roofline",
            "fit_memory", "run_workload", "machine", "ENGINE_ORDER"]
 
@@ -385,17 +383,6 @@ class _Run:
         self.seconds, self.epochs, self.loss = seconds, epochs, float(loss)
 
 
-class _Stopwatch(SGD):
-    """Plain gradient descent that notes the time after each step: one per epoch at full batch."""
-
-    def __init__(self):
-        self.ends = []
-
-    def apply(self, params, grads, learning_rate):
-        super().apply(params, grads, learning_rate)
-        self.ends.append(time.perf_counter())
-
-
 def _train(engine, workload, split, initial):
     """Train ``engine`` once on ``workload`` from ``initial``; return the timed :class:`_Run`."""
     from twinnet import Network
@@ -403,10 +390,11 @@ def _train(engine, workload, split, initial):
 
     if engine == "numpy":
         net = Network.from_parameters(initial, dtype=workload.dtype)
-        stopwatch = _Stopwatch()
+        ends = []
         history = net.fit(split.X_train, split.y_train, epochs=workload.epochs,
-                          learning_rate=workload.learning_rate, optimizer=stopwatch)
-        ends, loss = stopwatch.ends, history.history["loss"][-1]
+                          learning_rate=workload.learning_rate,
+                          on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
+        loss = history.history["loss"][-1]
     else:
         config = RunConfig(data=workload.data, layers=tuple(workload.layers), epochs=workload.epochs,
                            learning_rate=workload.learning_rate, dtype=workload.dtype, init=workload.init)

@@ -176,45 +176,14 @@ def _run_functional(config, split, initial, progress):
     return Trained(curve, parameters, seconds)
 
 
-def _epoch_hook(optimizer, steps_per_epoch, on_epoch):
-    """``optimizer`` that also calls ``on_epoch(k)`` after the last update of each epoch ``k``.
-
-    ``Network.fit`` takes any :class:`~twinnet.nn.Optimizer` and calls ``apply`` once per batch, in
-    place: the one point where a caller can see the weights between two epochs.
-    """
-    from twinnet.nn.optimizers import Optimizer, get_optimizer
-
-    inner = get_optimizer(optimizer)
-
-    class EpochHook(Optimizer):
-        name = inner.name
-
-        def build(self, size, dtype):
-            inner.build(size, dtype)
-            self.steps = 0
-
-        def apply(self, params, grads, learning_rate):
-            inner.apply(params, grads, learning_rate)
-            self.steps += 1
-            if self.steps % steps_per_epoch == 0:
-                on_epoch(self.steps // steps_per_epoch)
-
-        def __repr__(self):  # error messages name the optimizer that trains
-            return repr(inner)
-
-    return EpochHook()
-
-
 def _run_numpy(config, split, initial, progress):
     from twinnet import Network
 
     net = Network.from_parameters(initial, hidden_activation=config.hidden_activation, dtype=config.dtype)
-    m = split.X_train.shape[0]
-    steps = 1 if config.batch_size is None or config.batch_size >= m else -(-m // config.batch_size)
-    optimizer = _epoch_hook(config.optimizer, steps, lambda k: progress(k, lambda: net.parameters))
     history, seconds = _timed(lambda: net.fit(
         split.X_train, split.y_train, epochs=config.epochs, learning_rate=config.learning_rate,
-        batch_size=config.batch_size, optimizer=optimizer, seed=config.seed))
+        batch_size=config.batch_size, optimizer=config.optimizer, seed=config.seed,
+        on_epoch_end=lambda epoch, logs: progress(epoch + 1, lambda: net.parameters)))
     return Trained(list(history.history["loss"]), net.parameters, seconds)
 
 

@@ -406,7 +406,7 @@ class Network:
 
     # ----------------------------------------------------------------------- training
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,
-            seed=None, validation_data=None, verbose=0):
+            seed=None, validation_data=None, verbose=0, on_epoch_end=None):
         """Train by gradient descent on the mean log-loss; the parameters are updated in place.
 
         Parameters
@@ -435,6 +435,10 @@ class Network:
             Evaluated after each epoch's updates.
         verbose : int, default=0
             ``0``: silent; ``>= 1``: one line per epoch.
+        on_epoch_end : callable, optional
+            Called as ``on_epoch_end(epoch, logs)`` after each epoch, as a Keras callback's method of
+            that name: ``epoch`` counts from 0 and ``logs`` holds the epoch's ``loss``,
+            ``accuracy`` (and ``val_*``). The weights it sees are those after the epoch's updates.
 
         Returns
         -------
@@ -459,6 +463,8 @@ class Network:
         seed = self.seed if seed is None else _check_seed(seed)
         if not (_is_int(verbose) or isinstance(verbose, bool)) or verbose < 0:
             raise ValueError(f"verbose must be an integer >= 0; got verbose={verbose!r}.")
+        if on_epoch_end is not None and not callable(on_epoch_end):
+            raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
         validation = None
         if validation_data is not None:
             if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
@@ -540,6 +546,8 @@ class Network:
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs} - "
                           + " - ".join(f"{name}: {record[name][-1]:.4f}" for name in names), flush=True)
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, {name: record[name][-1] for name in names})
         if not np.isfinite(params).all():
             raise FloatingPointError(
                 f"the parameters became NaN or inf in the last update (epoch {epochs} of {epochs}, "
