@@ -131,10 +131,11 @@ def _twin_sequential():
 
         Keras offers no per-model setting for this: its array data adapter casts float inputs to
         the global ``floatx()`` before the model sees them, and ``compile`` creates the loss and
-        the loss tracker in ``floatx()``. These four methods therefore run in ``floatx`` set to
-        the model's dtype and restore the caller's on return, exceptions included (an optimizer
-        given to ``compile`` keeps the learning-rate dtype it was made with: see
-        :func:`make_optimizer`).
+        the loss tracker in ``floatx()``. These methods therefore run in ``floatx`` set to the
+        model's dtype and restore the caller's on return, exceptions included. ``floatx`` is one
+        setting for the whole process: other threads, and callbacks, see the model's dtype
+        meanwhile. An optimizer given to ``compile`` keeps the learning-rate dtype it was made
+        with (see :func:`make_optimizer`).
         """
 
         def _own_floatx(self):
