@@ -19,11 +19,15 @@ Why the twin agrees with the NumPy network to rounding error
   computes ``tf.nn.sigmoid_cross_entropy_with_logits`` on the logits. That is the function
   ``Network`` computes. The clipping to ``[1e-7, 1 - 1e-7]`` applies only to a probability tensor
   with no logits behind it. The tests check this on a saturated output, where the two differ.
-- The dtype. Keras casts float inputs, the loss tracker and the optimizer's learning rate to
-  ``keras.config.floatx()`` (float32 by default), whatever the layers' dtype. The twin therefore
-  builds, compiles and trains inside :func:`floatx` set to the model's dtype, so that a float64
-  twin is float64 throughout (a learning rate of 0.1 rounded to float32 alone would move the loss
-  curve by about 1e-8). Call ``model.fit`` on a float64 twin inside ``with floatx("float64"):`` too.
+- The dtype. Keras casts float inputs to ``keras.config.floatx()`` (float32 by default) in
+  ``fit``, ``evaluate`` and ``predict`` (its array data adapter does, before the model sees them),
+  and creates the loss tracker, the compiled loss and an optimizer's learning-rate variable in
+  ``floatx``, whatever the layers' dtype: a float64 model fed float64 data this way trains on
+  float32-rounded inputs (about 1e-6 away from ``Network``'s curve). ``to_keras`` therefore
+  returns a ``TwinSequential``, a ``keras.Sequential`` whose ``compile``, ``fit``, ``evaluate``
+  and ``predict`` run with ``floatx`` set to the model's own dtype and restored on return: a
+  float64 twin is float64 throughout under a plain ``model.fit(X, y)``, and the caller's
+  ``floatx`` is never left changed.
 - The hyperparameters. Keras rounds a Python-float momentum or beta through float32 even for
   float64 variables (see :func:`make_optimizer`); ``Network`` rounds them the same way.
 - One exception: TensorFlow's ``LeakyRelu`` op stores its slope as a float32 attribute, so the
@@ -48,8 +52,19 @@ True
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import numpy as np
+
+# Network's checks, so that the twin rejects what Network rejects, in the same words
+from twinnet.nn import Network, epoch_batches
+from twinnet.nn.network import (
+    _check_learning_rate,
+    _check_positive_int,
+    _check_seed,
+    _check_X,
+    _check_y,
+)
 
 __all__ = ["keras_model", "to_keras", "from_keras", "train", "floatx", "make_optimizer",
            "OPTIMIZERS", "HIDDEN_ACTIVATIONS", "TRAIN_ENGINES", "DTYPES"]
@@ -89,8 +104,10 @@ def _choice(name, value, options):
 def floatx(dtype):
     """Set ``keras.config.floatx()`` to ``dtype`` inside the block, restoring it afterwards.
 
-    Keras casts float inputs, its loss tracker and optimizer learning rates to ``floatx``; a float64
-    model must be built, compiled and trained inside ``with floatx("float64"):`` to stay float64.
+    A twin from :func:`to_keras` does not need it: its own methods set ``floatx`` to its dtype.
+    It remains for plain Keras models: a float64 ``keras.Sequential`` built, compiled and fitted
+    inside ``with floatx("float64"):`` is float64 throughout. ``floatx`` is one setting for the
+    whole process, so a model of another dtype must not be trained in another thread meanwhile.
     """
     _choice("dtype", dtype, DTYPES)
     keras = _import_keras()
@@ -102,10 +119,64 @@ def floatx(dtype):
         keras.config.set_floatx(previous)
 
 
-def make_optimizer(name, learning_rate):
+@functools.cache
+def _twin_sequential():
+    """The class ``TwinSequential``, defined on first use so that importing twinnet needs no Keras."""
+    keras = _import_keras()
+
+    # Registered so that keras.models.load_model finds the class of a saved twin.
+    @keras.saving.register_keras_serializable(package="twinnet")
+    class TwinSequential(keras.Sequential):
+        """A ``keras.Sequential`` whose data and training stay in its weights' dtype.
+
+        Keras offers no per-model setting for this: its array data adapter casts float inputs to
+        the global ``floatx()`` before the model sees them, and ``compile`` creates the loss and
+        the loss tracker in ``floatx()``. These methods therefore run in ``floatx`` set to the
+        model's dtype and restore the caller's on return, exceptions included. ``floatx`` is one
+        setting for the whole process: other threads, and callbacks, see the model's dtype
+        meanwhile. An optimizer given to ``compile`` keeps the learning-rate dtype it was made
+        with (see :func:`make_optimizer`).
+        """
+
+        def _own_floatx(self):
+            return floatx(_model_dtype(self))
+
+        def compile(self, *args, **kwargs):
+            with self._own_floatx():
+                return super().compile(*args, **kwargs)
+
+        def compile_from_config(self, config):
+            # Keras's own method, which declines to compile a model whose compile is overridden
+            # (it warns instead), so that keras.models.load_model returns a compiled twin
+            with self._own_floatx():
+                self.compile(**keras.saving.deserialize_keras_object(config))
+                self.optimizer.build(self.trainable_variables)
+
+        def fit(self, *args, **kwargs):
+            with self._own_floatx():
+                return super().fit(*args, **kwargs)
+
+        def evaluate(self, *args, **kwargs):
+            with self._own_floatx():
+                return super().evaluate(*args, **kwargs)
+
+        def predict(self, *args, **kwargs):
+            with self._own_floatx():
+                return super().predict(*args, **kwargs)
+
+    return TwinSequential
+
+
+def make_optimizer(name, learning_rate, *, dtype=None):
     """A Keras optimizer by twinnet name: ``"sgd"``, ``"momentum"`` (SGD, 0.9) or ``"adam"``.
 
-    Create it inside :func:`floatx` of the model's dtype, so that its learning rate has that dtype.
+    Parameters
+    ----------
+    name : {"sgd", "momentum", "adam"}
+    learning_rate : float
+    dtype : {"float32", "float64"}, optional
+        Dtype of the optimizer's learning-rate variable, which should be the model's (0.03 rounded
+        to float32 moves a float64 loss curve by about 1e-8); default: ``keras.config.floatx()``.
 
     Notes
     -----
@@ -116,15 +187,12 @@ def make_optimizer(name, learning_rate):
     Keras exactly as users write it.
     """
     _choice("optimizer", name, OPTIMIZERS)
+    _check_learning_rate(learning_rate)
     keras = _import_keras()
     cls, options = OPTIMIZERS[name]
-    return getattr(keras.optimizers, cls)(learning_rate=float(learning_rate), **options)
-
-
-def _check_learning_rate(learning_rate):
-    if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float, np.floating, np.integer)) \
-            or not np.isfinite(learning_rate) or learning_rate <= 0:
-        raise ValueError(f"learning_rate must be a finite number > 0; got learning_rate={learning_rate!r}.")
+    # Keras optimizers take no dtype: the learning-rate variable is created in floatx()
+    with contextlib.nullcontext() if dtype is None else floatx(dtype):
+        return getattr(keras.optimizers, cls)(learning_rate=float(learning_rate), **options)
 
 
 def keras_model(layers_dims, learning_rate):
@@ -181,28 +249,6 @@ def _check_layers_dims(layers_dims):
     return [int(d) for d in dims]
 
 
-def _check_parameters(parameters):
-    """Return the layer widths ``[n_0, ..., n_L]`` of a valid parameters dict."""
-    if not isinstance(parameters, dict) or not parameters:
-        raise ValueError(f"parameters must be a dict {{'W1', 'b1', ...}}; got {type(parameters).__name__}.")
-    L = (len(parameters) + 1) // 2
-    expected = [f"{kind}{l}" for l in range(1, L + 1) for kind in "Wb"]
-    if set(parameters) != set(expected):
-        raise ValueError(f"parameters must have the keys {', '.join(expected)}; got {sorted(parameters)}.")
-    dims = [np.shape(parameters["W1"])[1] if np.ndim(parameters["W1"]) == 2 else -1]
-    for l in range(1, L + 1):
-        W, b = np.asarray(parameters[f"W{l}"]), np.asarray(parameters[f"b{l}"])
-        if W.ndim != 2 or W.shape[1] != dims[-1] or b.shape != (W.shape[0], 1):
-            raise ValueError(
-                f"parameters W{l} must have shape (n_{l}, {dims[-1]}) and b{l} shape (n_{l}, 1); "
-                f"got W{l}.shape={W.shape}, b{l}.shape={b.shape}."
-            )
-        dims.append(W.shape[0])
-    if dims[-1] != 1:
-        raise ValueError(f"the output layer must have width 1; got W{L}.shape={np.shape(parameters[f'W{L}'])}.")
-    return dims
-
-
 def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64"):
     """A compiled Keras model holding exactly ``parameters``.
 
@@ -210,38 +256,40 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     ----------
     parameters : dict
         ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, as
-        ``Network.parameters`` returns them.
+        ``Network.parameters`` returns them; checked as ``Network.from_parameters`` checks them
+        (finite real values, consistent shapes, one output unit).
     learning_rate : float
     optimizer : {"sgd", "momentum", "adam"}
         Keras ``SGD()``, ``SGD(momentum=0.9)`` or ``Adam(epsilon=1e-7)``, Network's optimizers.
     hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu"}
     dtype : {"float64", "float32"}
-        Dtype of the layers, the optimizer's learning rate and the loss tracker.
+        Dtype of the layers, the data the model is fed, the optimizer's learning rate and the
+        loss: a plain ``model.fit(X, y)`` trains in this dtype, with no ``floatx`` to set.
 
     Returns
     -------
-    model : keras.Sequential
-        ``Dense`` layers with kernels ``W_l.T`` and biases ``b_l[:, 0]``, compiled with
+    model : TwinSequential
+        A ``keras.Sequential`` (see the module's notes on the dtype): ``Dense`` layers with kernels ``W_l.T`` and biases ``b_l[:, 0]``, compiled with
         ``binary_crossentropy`` (computed from the logits, see the module's notes) and ``accuracy``.
     """
-    dims = _check_parameters(parameters)
     _check_learning_rate(learning_rate)
     _choice("optimizer", optimizer, OPTIMIZERS)
     _choice("hidden_activation", hidden_activation, HIDDEN_ACTIVATIONS)
     _choice("dtype", dtype, DTYPES)
+    # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype)
+    net = Network.from_parameters(parameters, hidden_activation=hidden_activation, dtype=dtype)
     keras = _import_keras()
-    with floatx(dtype):
-        model = keras.Sequential([keras.Input(shape=(dims[0],), dtype=dtype)])
-        for l in range(1, len(dims)):
-            activation = "sigmoid" if l == len(dims) - 1 else hidden_activation
-            # zeros: the weights are overwritten below, so no random draw is wasted
-            layer = keras.layers.Dense(dims[l], activation=activation, dtype=dtype,
-                                       kernel_initializer="zeros", bias_initializer="zeros")
-            model.add(layer)
-            layer.set_weights([np.asarray(parameters[f"W{l}"], dtype=dtype).T,
-                               np.asarray(parameters[f"b{l}"], dtype=dtype)[:, 0]])
-        model.compile(optimizer=make_optimizer(optimizer, learning_rate),
-                      loss="binary_crossentropy", metrics=["accuracy"])
+    model = _twin_sequential()([keras.Input(shape=(net.n_features,), dtype=dtype)])
+    parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype, biases (n_l, 1)
+    for l in range(1, L + 1):
+        W, b = parameters[f"W{l}"], parameters[f"b{l}"]
+        # zeros: the weights are overwritten below, so no random draw is wasted
+        layer = keras.layers.Dense(W.shape[0], activation="sigmoid" if l == L else hidden_activation,
+                                   dtype=dtype, kernel_initializer="zeros", bias_initializer="zeros")
+        model.add(layer)
+        layer.set_weights([W.T, b[:, 0]])
+    model.compile(optimizer=make_optimizer(optimizer, learning_rate, dtype=dtype),
+                  loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
@@ -285,7 +333,7 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engi
         A compiled model, e.g. from :func:`to_keras`; it is trained in place.
     X : ndarray of shape (m, n_features)
     y : ndarray of shape (m,)
-        Labels 0 and 1.
+        Labels 0 and 1. ``X`` and ``y`` are checked as ``Network.fit`` checks them.
     epochs : int
     batch_size : int, optional
         ``None`` or ``>= m`` trains full-batch (no shuffle), as the notebook does.
@@ -306,18 +354,19 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engi
         ``"loss"`` and ``"accuracy"``, one value per epoch with Keras's semantics: the
         batch-size-weighted mean over the epoch of each batch's loss before its update.
     """
-    from twinnet.nn import epoch_batches
-
     _choice("engine", engine, TRAIN_ENGINES)
-    if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1; got epochs={epochs!r}.")
+    epochs = _check_positive_int("epochs", epochs)
+    batch_size = _check_positive_int("batch_size", batch_size, allow_none=True)
+    seed = _check_seed(seed)
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise ValueError(f"on_epoch_end must be a callable (epoch, loss); got {on_epoch_end!r}.")
     dtype = _model_dtype(model)
     _choice("the model's dtype", dtype, DTYPES)
-    X = np.asarray(X, dtype=dtype)
+    # Network's checks of X and y; X1 is X in dtype with a column of ones appended
+    X1 = _check_X(X, int(model.trainable_variables[0].shape[0]), dtype)
+    X = np.ascontiguousarray(X1[:, :-1])
     # a column of labels, as the model's output: Keras would otherwise reshape y itself
-    y = np.asarray(y, dtype=dtype).reshape(-1, 1)
-    if X.ndim != 2 or X.shape[0] != y.shape[0]:
-        raise ValueError(f"X must be (m, n_features) and y (m,); got X.shape={X.shape}, y.shape={y.shape[:1]}.")
+    y = _check_y(y, X1, dtype)[0].reshape(-1, 1)
     m = X.shape[0]
     full_batch = batch_size is None or batch_size >= m
     if full_batch:
