@@ -5,6 +5,7 @@ affects, the exercise's own code (copied verbatim from the seed) must pass every
 numerically unsafe functions, and files that cannot be checked must say why in one line.
 """
 
+import copy
 import csv
 import json
 from pathlib import Path
@@ -109,7 +110,7 @@ EXPECTED = {
         "L_model_backward": ("FAIL", THROUGH.format("relu_backward")),
     },
     "two_mistakes_linear_backward": {
-        "linear_backward": ("FAIL", "two mistakes: missing 1/m in dW; and db lost its (n, 1) shape"),
+        "linear_backward": ("FAIL", "two mistakes: missing 1/m in dW: divide np.dot(dZ, A_prev.T) by m; and db lost its (n, 1) shape"),
         "linear_activation_backward": ("FAIL", THROUGH.format("linear_backward")),
         "L_model_backward": ("FAIL", THROUGH.format("linear_backward")),
         "L_layer_model": ("FAIL", THROUGH.format("linear_backward")),
@@ -193,7 +194,7 @@ def test_files_that_cannot_be_checked_say_why(reports):
 def test_a_notebook_is_checked_with_its_shell_and_magic_lines_skipped(reports):
     report = reports["notebook_with_magics.ipynb"]
     assert report.failures == []  # !pip, %matplotlib, %%time and %timeit never ran
-    assert report.functions["linear_backward"].diagnosis == "missing 1/m in dW"
+    assert report.functions["linear_backward"].diagnosis.startswith("missing 1/m in dW")
     text = read_source(LEARNERS / "notebook_with_magics.ipynb")
     assert not [line for line in text.text.splitlines() if line.lstrip().startswith(("%", "!"))]
     assert "import numpy as np" in text.text
@@ -222,7 +223,7 @@ def test_every_mistake_in_the_table_changes_some_output():
             differs = False
             for case in cases:
                 np.random.seed(case.seed or 0)
-                out = getattr(F, name)(*case.args)
+                out = getattr(F, name)(*copy.deepcopy(case.args))  # update_parameters writes into its dict
                 try:
                     differs |= not compare(out, variant.apply(case, out)).ok
                 except ValueError:  # the mistake cannot even run on this shape
@@ -245,7 +246,7 @@ def test_cli_several_files_give_one_table_a_csv_json_and_the_loss_curves(tmp_pat
     out = capsys.readouterr().out
     assert "runs the code in each of 2 files" in out
     assert f"{paths[1]}  " in out and "departs at 1 (update_parameters)" in out
-    rows = list(csv.DictReader(open(tmp_path / "c.csv", encoding="utf-8")))
+    rows = list(csv.DictReader((tmp_path / "c.csv").read_text(encoding="utf-8").splitlines()))
     assert len(rows) == 2 * 16  # 15 functions and the training, per file
     bad = [(r["function"], r["result"]) for r in rows if r["result"] != "PASS"]
     assert bad == [("update_parameters", "FAIL"), ("L_layer_model", "FAIL"), ("end to end", "FAIL")]

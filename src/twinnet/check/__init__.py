@@ -21,7 +21,7 @@ from twinnet.check.report import FileReport, FunctionResult, plot
 from twinnet.check.runner import check_file
 from twinnet.check.source import read_source
 
-__all__ = ["check", "FileReport", "FunctionResult"]
+__all__ = ["FileReport", "FunctionResult", "check"]
 
 
 def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs=1) -> list[FileReport]:

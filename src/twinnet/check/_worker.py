@@ -48,7 +48,6 @@ def main(conn, text, filename, workdir, skip, progress):
     warnings.simplefilter("ignore")
     namespace, report = load(text, filename, skip, progress)
     conn.send(report)
-    found = report["found"]
     for name in FUNCTIONS:  # the reference stands in for what the file does not define
         namespace.setdefault(name, getattr(F, name))
     while True:
@@ -56,7 +55,7 @@ def main(conn, text, filename, workdir, skip, progress):
         if request == "stop":
             return
         if request == "check":
-            conn.send(check_function(namespace, argument, found))
+            conn.send(check_function(namespace, argument, report["found"], report["failed_imports"]))
         elif request == "train":
             conn.send(train(namespace, **argument))
 
@@ -76,7 +75,7 @@ def load(text, filename, skip, progress):
     the functions are defined even when the data loading above them fails."""
     namespace = {"__name__": "__main__", "__file__": filename, "__builtins__": builtins}
     tree = ast.parse(text, filename=filename)
-    failures = []
+    failures, failed_imports = [], {}
     for k, statement in enumerate(tree.body):
         if k in skip:
             continue
@@ -89,14 +88,12 @@ def load(text, filename, skip, progress):
             failures.append((statement.lineno, _error(exc)))
             if isinstance(statement, (ast.Import, ast.ImportFrom)):
                 for alias in statement.names:
-                    FAILED_IMPORTS[alias.asname or alias.name.split(".")[0]] = _error(exc)
+                    failed_imports[alias.asname or alias.name.split(".")[0]] = _error(exc)
     progress.value = -1
     found = [name for name in FUNCTIONS if isinstance(namespace.get(name), types.FunctionType)]
-    return namespace, {"statements": len(tree.body), "failures": failures, "found": found}
-
-
-#: Names that a failed top-level import would have defined: name -> the error.
-FAILED_IMPORTS = {}
+    # failed_imports: the names that a failed top-level import would have defined -> its error
+    return namespace, {"statements": len(tree.body), "failures": failures, "found": found,
+                       "failed_imports": failed_imports}
 
 
 class Outcome:
@@ -161,7 +158,7 @@ def _cost(X, Y, parameters):
 
 def finite_difference_check(outcome):
     """L_model_backward's dW and db against central differences of the reference's cost."""
-    AL, Y, caches = outcome.case.args
+    _, Y, caches = outcome.case.args
     X = caches[0][0][0]
     parameters = {}
     for l, ((_, W, b), _) in enumerate(caches, start=1):
@@ -211,7 +208,7 @@ def _matches(apply, outcomes):
     for o in outcomes:
         try:
             wrong = apply(o.case, o.expected)
-        except Exception:
+        except Exception:  # the mistake cannot run on this case: the learner's must not either
             if o.raised is None:
                 return False
             continue
@@ -225,7 +222,7 @@ def _compose(first, second):
     return lambda case, out: second.apply(case, first.apply(case, out))
 
 
-def diagnose(name, function, namespace, outcomes):
+def diagnose(name, function, namespace, outcomes, failed_imports):
     """The likely mistake behind the failing ordinary ``outcomes`` of the learner's function."""
     variants = D.VARIANTS.get(name, [])
     for variant in variants:
@@ -237,9 +234,9 @@ def diagnose(name, function, namespace, outcomes):
     failed = [o for o in outcomes if not o.ok]
     if all(not o.raised and o.difference.ok and not o.fd_message for o in failed):
         return f"changes its argument {' and '.join(failed[0].changed)} in place; work on a copy"
-    imports = [n for n in D.globals_read(function, namespace) if n in FAILED_IMPORTS]
+    imports = [n for n in D.globals_read(function, namespace) if n in failed_imports]
     if imports:
-        return f"uses {imports[0]}, whose import failed: {FAILED_IMPORTS[imports[0]]}"
+        return f"uses {imports[0]}, whose import failed: {failed_imports[imports[0]]}"
     read = D.globals_read(function, namespace)
     if read:
         return (f"reads the global{'s' if len(read) > 1 else ''} {', '.join(read)} instead of its "
@@ -256,7 +253,7 @@ def _smallest(failed):
     return f"on {o.case.label}: {o.message}"
 
 
-def check_function(namespace, name, found):
+def check_function(namespace, name, found, failed_imports):
     """Run every case of function ``name``; a plain dict for the parent."""
     function = namespace[name]
     cases = C.cases_for(name)
@@ -284,7 +281,7 @@ def check_function(namespace, name, found):
         if helpers and all(o.ok for o in alone_ordinary):
             result["through"] = True
         else:
-            result["diagnosis"] = diagnose(name, function, namespace, alone_ordinary)
+            result["diagnosis"] = diagnose(name, function, namespace, alone_ordinary, failed_imports)
     else:
         result["status"] = "UNSAFE"
         if helpers and all(o.safe for o in alone):

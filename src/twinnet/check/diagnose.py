@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import dis
 import types
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -132,10 +133,10 @@ VARIANTS = {
         Variant("sign: the cost is negated (missing the leading minus)", lambda c, o: -o),
     ],
     "linear_backward": [
-        Variant("missing 1/m in dW", lambda c, o: (o[0], o[1] * _m(c), o[2])),
-        Variant("missing 1/m in db", lambda c, o: (o[0], o[1], o[2] * _m(c))),
-        Variant("1/m applied twice in dW", lambda c, o: (o[0], o[1] / _m(c), o[2])),
-        Variant("1/m applied twice in db", lambda c, o: (o[0], o[1], o[2] / _m(c))),
+        Variant("missing 1/m in dW: divide np.dot(dZ, A_prev.T) by m", lambda c, o: (o[0], o[1] * _m(c), o[2])),
+        Variant("missing 1/m in db: take the mean over the examples, not the sum", lambda c, o: (o[0], o[1], o[2] * _m(c))),
+        Variant("1/m applied twice in dW: divide by m once", lambda c, o: (o[0], o[1] / _m(c), o[2])),
+        Variant("1/m applied twice in db: np.mean already divides by m", lambda c, o: (o[0], o[1], o[2] / _m(c))),
         Variant("dA_prev divided by m (only dW and db take 1/m)", lambda c, o: (o[0] / _m(c), o[1], o[2])),
         Variant("transposed product: dW = A_prev dZ.T instead of dZ A_prev.T", lambda c, o: (o[0], o[1].T, o[2])),
         Variant("db lost its (n, 1) shape: use keepdims=True", lambda c, o: (o[0], o[1], o[2].reshape(-1))),

@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 
 from twinnet import data
-
 from twinnet.check import _worker
 from twinnet.check.report import FileReport, FunctionResult
 from twinnet.check.source import parse, read_source
