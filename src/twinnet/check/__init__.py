@@ -15,6 +15,7 @@ Example
 
 from __future__ import annotations
 
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from twinnet.check.report import FileReport, FunctionResult, plot
@@ -29,7 +30,7 @@ def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs
 
     Parameters
     ----------
-    paths : list of str or Path
+    paths : str, Path or a list of them
         ``.py`` files or ``.ipynb`` notebooks. Their code is executed, in a child process started
         in a temporary directory.
     time_limit : float
@@ -50,7 +51,7 @@ def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs
         raise ValueError(f"iterations must be an integer >= 0; got iterations={iterations!r}.")
     if not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be an integer >= 1; got jobs={jobs!r}.")
-    paths = list(paths)
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError("paths is empty: give at least one .py file or .ipynb notebook.")
     for path in paths:  # usage errors (a missing file, another kind of file) before running anything

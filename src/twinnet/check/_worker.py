@@ -31,8 +31,8 @@ FD_EPS = 1e-6
 # of order 1e-2 .. 1, so 1e-6 relative separates a right gradient from a wrong one by far
 FD_RTOL = 1e-6
 E2E_DIMS, E2E_RATE = [100, 20, 5, 1], 0.1
-# costs of two correct implementations drift apart by rounding only: ~1e-15 relative after 100
-# iterations (measured); a real departure (a wrong gradient) is larger than 1e-3 within a few
+# costs of two correct implementations drift apart by rounding only (measured: 4e-16 relative over
+# 100 iterations for the exercise's own code); a wrong gradient moves the cost by more than 1e-3
 E2E_RTOL = 1e-9
 
 
@@ -51,7 +51,10 @@ def main(conn, text, filename, workdir, skip, progress):
     for name in FUNCTIONS:  # the reference stands in for what the file does not define
         namespace.setdefault(name, getattr(F, name))
     while True:
-        request, argument = conn.recv()
+        try:
+            request, argument = conn.recv()
+        except EOFError:  # the parent is gone
+            return
         if request == "stop":
             return
         if request == "check":
