@@ -139,6 +139,7 @@ DEPARTURES = {
     "init_scale": (0, "initialize_parameters"), "init_draw_order": (0, "initialize_parameters"),
     "update_skips_last_layer": (1, "update_parameters"), "doubled_1_over_m": (1, "L_model_backward"),
     "sigmoid_backward_of_A": (1, "sigmoid_backward"), "missing_1_over_m": (1, "linear_backward"),
+    "two_mistakes_two_functions": (1, "relu_backward, update_parameters"),
 }
 UNCHECKABLE = ["does_not_parse.py", "no_functions.py", "imports_missing.py", "notebook_with_magics.ipynb"]
 

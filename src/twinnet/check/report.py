@@ -12,7 +12,7 @@ import numpy as np
 from twinnet import functional as F
 
 FUNCTIONS = tuple(F.__all__)
-#: The functions a training step runs, callees first: the first failing one explains a departure.
+#: The functions a training step runs, callees first: the wrong ones explain a departure.
 TRAINING_PATH = ("initialize_parameters", "linear_forward", "sigmoid", "relu", "linear_activation_forward",
                  "L_model_forward", "linear_backward", "sigmoid_backward", "relu_backward",
                  "linear_activation_backward", "L_model_backward", "update_parameters")
@@ -80,8 +80,9 @@ class FileReport:
         candidates = TRAINING_PATH
         if departs == 0 and e2e["measured_by"] == "update_parameters":
             candidates = ("initialize_parameters",)  # the first cost only depends on the initial weights
-        failing = [n for n in candidates if n in self.functions and self.functions[n].status == "FAIL"]
-        e2e["explained_by"] = failing[0] if failing else "L_layer_model"
+        failing = [n for n in candidates if n in self.functions and self.functions[n].status == "FAIL"
+                   and not self.functions[n].through]
+        e2e["explained_by"] = ", ".join(failing) if failing else "L_layer_model"
 
     def to_dict(self):
         record = asdict(self)
