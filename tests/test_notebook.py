@@ -113,3 +113,10 @@ def test_the_closing_times_cover_every_implementation(executed):
     text = printed(executed[0])
     for name in ("functional", "Network", "Keras model.fit"):
         assert re.search(rf"{re.escape(name)}: +[0-9.]+ s, +[0-9.]+ ms per epoch", text), name
+
+
+def test_the_closing_check_names_the_learners_slip(executed):
+    text = printed(executed[0])
+    assert "twinnet check: runs the code in my_attempt.py" in text
+    assert re.search(r"linear_backward +FAIL .*missing 1/m in db", text)
+    assert re.search(r"relu_backward +PASS", text)

@@ -1,0 +1,48 @@
+"""``twinnet check``: grade a learner's own implementation of the exercise, function by function."""
+
+from __future__ import annotations
+
+
+def register(sub):
+    from twinnet.cli._args import positive_float
+
+    parser = sub.add_parser(
+        "check", help="check your own implementation of the exercise's functions",
+        description="Run the exercise's functions defined in each PATH (a .py file or an .ipynb "
+        "notebook) on randomized cases beside twinnet's reference, say for each whether it is "
+        "right and, if not, the likely mistake; train L_layer_model beside the reference. The "
+        "file's code is executed, in a separate process in a temporary directory. Exit status 0 "
+        "when every function found passes, 1 otherwise, 2 for a usage error.",
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="a learner's .py file or .ipynb notebook")
+    parser.add_argument("--time-limit", type=positive_float, default=10.0, metavar="SECONDS",
+                        help="per top-level statement, per function and for the training (default: 10)")
+    parser.add_argument("--iterations", type=int, default=100,
+                        help="iterations of the end-to-end training, 0 for none (default: 100)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="np.random.seed before both trainings (default: 1)")
+    parser.add_argument("--plot", metavar="DIR", help="draw each file's loss curves into DIR")
+    parser.add_argument("--csv", metavar="PATH", help="write one row per file and function")
+    parser.add_argument("--json", metavar="PATH", help="write one record per file")
+    parser.add_argument("--jobs", type=int, default=1, help="files checked at once (default: 1)")
+    parser.set_defaults(func=run)
+
+
+def run(args):
+    from twinnet.check import check
+    from twinnet.check.report import render, render_many, write_csv, write_json
+
+    if args.iterations < 0:
+        raise ValueError(f"--iterations must be >= 0; got {args.iterations}.")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be >= 0; got {args.seed}.")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be >= 1; got {args.jobs}.")
+    reports = check(args.paths, time_limit=args.time_limit, iterations=args.iterations, seed=args.seed,
+                    plot_dir=args.plot, jobs=args.jobs)
+    print(render(reports[0]) if len(reports) == 1 else render_many(reports))
+    for path, write in ((args.csv, write_csv), (args.json, write_json)):
+        if path:
+            write(reports, path)
+            print(f"wrote {path}")
+    return 0 if all(r.passed for r in reports) else 1

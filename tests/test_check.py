@@ -1,0 +1,269 @@
+"""``twinnet check`` on learners' files with known mistakes, each under tests/learners/.
+
+Every file with a classic mistake must get exactly that diagnosis on exactly the functions it
+affects, the exercise's own code (copied verbatim from the seed) must pass everything except the
+numerically unsafe functions, and files that cannot be checked must say why in one line.
+"""
+
+import copy
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from twinnet import functional as F
+from twinnet.check import check
+from twinnet.check import diagnose as D
+from twinnet.check.cases import cases_for
+from twinnet.check.compare import compare
+from twinnet.check.report import render
+from twinnet.check.source import read_source
+from twinnet.cli import main
+
+LEARNERS = Path(__file__).parent / "learners"
+ITERATIONS = 20  # enough for a wrong gradient or update to show in the cost, and quick
+
+THROUGH = "wrong only through {}, which it calls"
+UNSAFE_THROUGH = "unsafe only through {}, which it calls"
+SIGMOID_OVERFLOW = "sigmoid overflows: np.exp(-Z) overflows"
+LOG0 = "log(0) at saturated outputs"
+
+# file -> {function: (result, start of the diagnosis)}; every other function must PASS
+EXPECTED = {
+    "correct": {},
+    "missing_1_over_m": {
+        "linear_backward": ("FAIL", "missing 1/m in dW"),
+        "linear_activation_backward": ("FAIL", THROUGH.format("linear_backward")),
+        "L_model_backward": ("FAIL", THROUGH.format("linear_backward")),
+        "L_layer_model": ("FAIL", THROUGH.format("linear_backward")),
+    },
+    "doubled_1_over_m": {
+        "L_model_backward": ("FAIL", "1/m applied twice: dAL divided by m"),
+        "L_layer_model": ("FAIL", THROUGH.format("L_model_backward")),
+    },
+    "transposed_product": {
+        "linear_forward": ("FAIL", "transposed product: np.dot(W.T, A)"),
+        "linear_activation_forward": ("FAIL", THROUGH.format("linear_forward")),
+        "L_model_forward": ("FAIL", THROUGH.format("linear_forward")),
+        "L_layer_model": ("FAIL", THROUGH.format("linear_forward")),
+        "accuracy": ("FAIL", THROUGH.format("linear_forward")),
+    },
+    "relu_derivative_at_zero": {
+        "relu_backward": ("FAIL", "derivative 1 at Z == 0"),
+        "linear_activation_backward": ("FAIL", THROUGH.format("relu_backward")),
+        # a hidden layer whose units are all off feeds the next layer Z = b = 0 exactly
+        "L_layer_model": ("FAIL", THROUGH.format("relu_backward")),
+    },
+    "sigmoid_backward_of_A": {
+        "sigmoid_backward": ("FAIL", "fed the activation A instead of Z"),
+        "linear_activation_backward": ("FAIL", THROUGH.format("sigmoid_backward")),
+        "L_model_backward": ("FAIL", THROUGH.format("sigmoid_backward")),
+        "L_layer_model": ("FAIL", THROUGH.format("sigmoid_backward")),
+    },
+    "gradient_keys_off_by_one": {
+        "L_model_backward": ("FAIL", "gradient keys off by one: dA0 ... dA(L-1)"),
+    },
+    "db_shape": {
+        "linear_backward": ("FAIL", "db lost its (n, 1) shape"),
+        "linear_activation_backward": ("FAIL", THROUGH.format("linear_backward")),
+        "L_model_backward": ("FAIL", THROUGH.format("linear_backward")),
+        "L_layer_model": ("FAIL", THROUGH.format("linear_backward")),
+    },
+    "cost_not_squeezed": {
+        "compute_cost": ("FAIL", "cost not squeezed: shape (1, 1)"),
+    },
+    "hard_coded_shapes": {
+        "L_model_forward": ("FAIL", "hard-coded shapes: right for the notebook's shapes (layers [100, 20, 5, 1]"),
+        "L_layer_model": ("FAIL", THROUGH.format("L_model_forward")),
+        "accuracy": ("FAIL", THROUGH.format("L_model_forward")),
+    },
+    "reads_globals": {
+        "L_model_forward": ("FAIL", "reads the global layers_dims instead of its arguments"),
+        "L_layer_model": ("FAIL", THROUGH.format("L_model_forward")),
+        "accuracy": ("FAIL", THROUGH.format("L_model_forward")),
+    },
+    "update_skips_last_layer": {
+        "update_parameters": ("FAIL", "the loop skips the last layer"),
+        "L_layer_model": ("FAIL", THROUGH.format("update_parameters")),
+    },
+    "init_scale": {
+        "initialize_parameters": ("FAIL", "weights scaled by 0.01 instead of 0.1"),
+        "L_layer_model": ("FAIL", THROUGH.format("initialize_parameters")),
+    },
+    "init_draw_order": {
+        "initialize_parameters": ("FAIL", "draw order: W drawn as randn(n_prev, n).T"),
+        "L_layer_model": ("FAIL", THROUGH.format("initialize_parameters")),
+    },
+    "sigmoid_overflow": {
+        "sigmoid": ("UNSAFE", SIGMOID_OVERFLOW),
+        "linear_activation_forward": ("UNSAFE", UNSAFE_THROUGH.format("sigmoid")),
+        "L_model_forward": ("UNSAFE", UNSAFE_THROUGH.format("sigmoid")),
+    },
+    "cost_log_zero": {
+        "compute_cost": ("UNSAFE", LOG0),
+    },
+    "relu_backward_in_place": {
+        "relu_backward": ("FAIL", "changes its argument dA in place"),
+        "linear_activation_backward": ("FAIL", THROUGH.format("relu_backward")),
+        "L_model_backward": ("FAIL", THROUGH.format("relu_backward")),
+    },
+    "two_mistakes_linear_backward": {
+        "linear_backward": ("FAIL", "two mistakes: missing 1/m in dW: divide np.dot(dZ, A_prev.T) by m; and db lost its (n, 1) shape"),
+        "linear_activation_backward": ("FAIL", THROUGH.format("linear_backward")),
+        "L_model_backward": ("FAIL", THROUGH.format("linear_backward")),
+        "L_layer_model": ("FAIL", THROUGH.format("linear_backward")),
+    },
+    "two_mistakes_two_functions": {
+        "relu_backward": ("FAIL", "derivative 1 at Z == 0"),
+        "linear_activation_backward": ("FAIL", THROUGH.format("relu_backward")),
+        "update_parameters": ("FAIL", "the loop skips the last layer"),
+        "L_layer_model": ("FAIL", THROUGH.format("relu_backward, update_parameters")),
+    },
+    # the exercise's own code: right everywhere, unsafe exactly where it computes exp(-Z), log(AL)
+    # and 1 / (1 - AL) at saturated values
+    "seed_exercise": {
+        "sigmoid": ("UNSAFE", SIGMOID_OVERFLOW),
+        "linear_activation_forward": ("UNSAFE", UNSAFE_THROUGH.format("sigmoid")),
+        "L_model_forward": ("UNSAFE", UNSAFE_THROUGH.format("sigmoid")),
+        "compute_cost": ("UNSAFE", LOG0),
+        "sigmoid_backward": ("UNSAFE", SIGMOID_OVERFLOW),
+        "linear_activation_backward": ("UNSAFE", UNSAFE_THROUGH.format("sigmoid_backward")),
+        "L_model_backward": ("UNSAFE", "divides by zero where AL is exactly 1"),
+    },
+}
+# file -> (first iteration where the cost departs from the reference's, the function that explains it)
+DEPARTURES = {
+    "correct": None, "seed_exercise": None, "gradient_keys_off_by_one": None, "cost_not_squeezed": None,
+    "init_scale": (0, "initialize_parameters"), "init_draw_order": (0, "initialize_parameters"),
+    "update_skips_last_layer": (1, "update_parameters"), "doubled_1_over_m": (1, "L_model_backward"),
+    "sigmoid_backward_of_A": (1, "sigmoid_backward"), "missing_1_over_m": (1, "linear_backward"),
+    "two_mistakes_two_functions": (1, "relu_backward, update_parameters"),
+}
+UNCHECKABLE = ["does_not_parse.py", "no_functions.py", "imports_missing.py", "notebook_with_magics.ipynb"]
+
+
+@pytest.fixture(scope="module")
+def reports():
+    paths = [LEARNERS / f"{name}.py" for name in EXPECTED] + [LEARNERS / name for name in UNCHECKABLE]
+    # generous per-function limit: the machine running the tests may be busy; nothing here loops
+    found = check(paths, time_limit=60, iterations=ITERATIONS, jobs=3)
+    return {Path(r.path).name: r for r in found}
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_mistake_is_diagnosed_on_exactly_the_functions_it_affects(name, reports):
+    report = reports[f"{name}.py"]
+    shown = render(report)
+    assert not report.error, shown
+    got = {f: (r.status, r.diagnosis) for f, r in report.functions.items() if r.status != "PASS"}
+    assert sorted(got) == sorted(EXPECTED[name]), shown
+    for function, (status, diagnosis) in EXPECTED[name].items():
+        assert got[function][0] == status, shown
+        assert got[function][1].startswith(diagnosis), f"{function}: {got[function][1]!r}\n{shown}"
+    assert report.passed == (not EXPECTED[name]), shown
+
+
+@pytest.mark.parametrize("name", list(DEPARTURES))
+def test_training_departs_where_the_mistake_shows_and_names_it(name, reports):
+    e2e = reports[f"{name}.py"].end_to_end
+    assert e2e["error"] is None and len(e2e["learner"]) == len(e2e["reference"]) == ITERATIONS, e2e
+    assert e2e["measured_by"] == "update_parameters"
+    if DEPARTURES[name] is None:
+        assert e2e["departs_at"] is None
+        # the same formulas in another order: rounding only (see check._worker.E2E_RTOL)
+        np.testing.assert_allclose(e2e["learner"], e2e["reference"], rtol=1e-12)
+    else:
+        assert (e2e["departs_at"], e2e["explained_by"]) == DEPARTURES[name]
+
+
+def test_files_that_cannot_be_checked_say_why(reports):
+    assert reports["does_not_parse.py"].error == "does not parse: line 5: expected ':'"
+    assert reports["no_functions.py"].error.startswith("defines none of the exercise's 15 functions")
+    missing = reports["imports_missing.py"]
+    assert missing.failures == ["line 3: ModuleNotFoundError: No module named 'my_activations'"]
+    assert missing.functions["relu"].diagnosis == (
+        "uses my_activations, whose import failed: ModuleNotFoundError: No module named 'my_activations'")
+    assert missing.functions["linear_forward"].status == "PASS"
+    assert [f for f, r in missing.functions.items() if r.status == "MISSING"] == \
+        [f for f in F.__all__ if f not in ("relu", "linear_forward")]
+    for name in ("does_not_parse.py", "no_functions.py", "imports_missing.py"):
+        assert not reports[name].passed
+
+
+def test_a_notebook_is_checked_with_its_shell_and_magic_lines_skipped(reports):
+    report = reports["notebook_with_magics.ipynb"]
+    assert report.failures == []  # !pip, %matplotlib, %%time and %timeit never ran
+    assert report.functions["linear_backward"].diagnosis.startswith("missing 1/m in dW")
+    text = read_source(LEARNERS / "notebook_with_magics.ipynb")
+    assert not [line for line in text.text.splitlines() if line.lstrip().startswith(("%", "!"))]
+    assert "import numpy as np" in text.text
+    assert text.where(1) == "cell 1, line 1"
+
+
+def test_the_seed_reports_its_failed_data_loading_in_one_line(reports):
+    report = reports["seed_exercise.py"]
+    assert report.failures[0] == "line 9: FileNotFoundError: [Errno 2] No such file or directory: 'data.pickle'"
+    assert "top level: 6 of 26 statements failed (the others ran): line 9: FileNotFoundError" in render(report)
+
+
+def test_code_that_runs_forever_is_stopped_and_reported():
+    [report] = check([LEARNERS / "runs_forever.py"], time_limit=1.5, iterations=0)
+    assert report.failures == ["line 4: ran longer than the time limit, skipped"]
+    assert report.functions["relu"].status == "FAIL"
+    assert report.functions["relu"].diagnosis == "did not finish within 1.5 s (an infinite loop?)"
+    assert report.functions["sigmoid"].status == "UNSAFE"  # checked in a fresh process after relu's
+
+
+def test_every_mistake_in_the_table_changes_some_output():
+    # a mistake that gives the reference's outputs on every case could never be diagnosed
+    for name, variants in D.VARIANTS.items():
+        cases = [c for c in cases_for(name) if not c.saturated]
+        for variant in variants:
+            differs = False
+            for case in cases:
+                np.random.seed(case.seed or 0)
+                out = getattr(F, name)(*copy.deepcopy(case.args))  # update_parameters writes into its dict
+                try:
+                    differs |= not compare(out, variant.apply(case, out)).ok
+                except ValueError:  # the mistake cannot even run on this shape
+                    differs = True
+            assert differs, (name, variant.diagnosis)
+
+
+def test_cli_one_file_prints_the_table_and_exits_0_when_all_pass(capsys):
+    assert main(["check", str(LEARNERS / "correct.py"), "--iterations", "3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"twinnet check: runs the code in {LEARNERS / 'correct.py'}")
+    assert "linear_backward             PASS" in out and "FAIL" not in out
+
+
+def test_cli_several_files_give_one_table_a_csv_json_and_the_loss_curves(tmp_path, capsys):
+    paths = [str(LEARNERS / "correct.py"), str(LEARNERS / "update_skips_last_layer.py")]
+    status = main(["check", *paths, "--iterations", "5", "--jobs", "2", "--csv", str(tmp_path / "c.csv"),
+                   "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "plots")])
+    assert status == 1
+    out = capsys.readouterr().out
+    assert "runs the code in each of 2 files" in out
+    assert f"{paths[1]}  " in out and "departs at 1 (update_parameters)" in out
+    rows = list(csv.DictReader((tmp_path / "c.csv").read_text(encoding="utf-8").splitlines()))
+    assert len(rows) == 2 * 16  # 15 functions and the training, per file
+    bad = [(r["function"], r["result"]) for r in rows if r["result"] != "PASS"]
+    assert bad == [("update_parameters", "FAIL"), ("L_layer_model", "FAIL"), ("end to end", "FAIL")]
+    records = json.loads((tmp_path / "c.json").read_text())
+    assert [r["passed"] for r in records] == [True, False]
+    assert records[1]["functions"]["update_parameters"]["diagnosis"].startswith("the loop skips the last layer")
+    for stem in ("correct", "update_skips_last_layer"):
+        assert (tmp_path / "plots" / f"{stem}_loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["check", "nowhere.py"], "no such file: 'nowhere.py'"),
+    (["check", "README.md"], "PATH must be a .py file or an .ipynb notebook; got 'README.md'."),
+    (["check", "x.py", "--iterations", "-1"], "--iterations must be >= 0; got -1."),
+])
+def test_cli_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err == f"twinnet check: error: {message}\n"
