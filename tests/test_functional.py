@@ -1,11 +1,10 @@
 """The notebook's functional network: a hand-worked example, finite differences, numerical safety."""
 
+import exact_reference
 import numpy as np
 import pytest
-from exact_reference import assert_within_ulps
 from numpy.testing import assert_allclose, assert_array_equal, assert_array_max_ulp
 
-import exact_reference
 from twinnet import data
 from twinnet import functional as F
 
@@ -217,7 +216,7 @@ def test_every_public_path_is_quiet_and_right_at_any_logit(dtype, logit):
                                   initial_parameters=parameters)
     assert A.dtype == dtype and dZ.dtype == dtype and cost.dtype == dtype
     # expit: measured within 1 ulp of the correctly rounded sigmoid here (2 on 10**6 logits)
-    assert_within_ulps(A[0], exact_reference.sigmoid(Z[0], dtype), maxulp=2)
+    exact_reference.assert_within_ulps(A[0], exact_reference.sigmoid(Z[0], dtype), maxulp=2)
     assert_array_equal(AL, A)
     assert np.isfinite(cost) and np.isfinite(dZ).all()
     assert all(np.isfinite(g).all() for g in grads.values())
@@ -226,7 +225,7 @@ def test_every_public_path_is_quiet_and_right_at_any_logit(dtype, logit):
         # away from saturation the log of the rounded probability is well conditioned: the cost
         # is within a few ulps of the exact mean log-loss (measured at most 2)
         exact = exact_reference.log_loss(Z[0], Y[0], np.float64).mean()
-        assert_within_ulps(cost, dtype(exact), maxulp=8)
+        exact_reference.assert_within_ulps(cost, dtype(exact), maxulp=8)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
