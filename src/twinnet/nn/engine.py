@@ -216,7 +216,7 @@ def _sigmoid_output(z, buf):
     # sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0; the numerator max(sign(z), e)
     # is 1 for z >= 0 (e = 1 at z = 0) and e below. The loss needs log1p(e). scipy's expit and
     # log_expit would make these two passes but take longer than the eight below (measured on
-    # (1, 2000) to (1, 60000), float32 and float64: 1.2 to 1.9 times as long), so the exp stays
+    # (1, 2000) to (1, 60000), float32 and float64: 1.3 to 1.9 times as long), so the exp stays
     # shared. For |z| beyond ~87 (float32) or ~708 (float64) e underflows: the caller ignores that.
     e, num, den = buf.t, buf.u, buf.s
     np.abs(z, out=e)
