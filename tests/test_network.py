@@ -135,6 +135,7 @@ def test_leaky_relu_slope_is_keras_default():
     assert_allclose(ours, expected, rtol=1e-7)
 
 
+@pytest.mark.exact
 def test_initializers_draw_layer_by_layer_from_the_seed():
     dims = [6, 4, 3, 1]
     for init, draw in [
