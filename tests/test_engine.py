@@ -14,6 +14,7 @@ def problem(m=300, n=7, seed=0):
     return X, (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(np.int64)
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_blocks_of_any_size_give_the_same_gradients(monkeypatch, name):
     # one row per block (the smallest) against every layer in one block: dZ = dA * g'(A) and the
@@ -27,6 +28,7 @@ def test_blocks_of_any_size_give_the_same_gradients(monkeypatch, name):
         assert_array_equal(blocked[key], whole[key], err_msg=key)
 
 
+@pytest.mark.exact
 def test_blocked_relu_gradients_equal_the_functional_reference(monkeypatch):
     X, y = problem()
     net = Network([7, 12, 9, 1], seed=3)
@@ -50,6 +52,7 @@ def test_training_scratch_is_one_hidden_layer():
     assert not np.shares_memory(inference.Z[0], inference.Z[1])  # gradcheck reads each layer's Z
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_pickles_hold_the_notebook_parameters_not_the_engine_layout(dtype):
     import pickle

@@ -75,6 +75,7 @@ def test_pipeline_cross_val_score_and_grid_search(nn_breast_cancer):
     assert grid.score(X, y) > 0.95
 
 
+@pytest.mark.exact  # the estimator calls Network.fit: the same operations, bit for bit
 def test_fit_is_a_network_fit(nn_breast_cancer):
     X, y = nn_breast_cancer
     X = StandardScaler().fit_transform(X)

@@ -1,8 +1,9 @@
 """The notebook's functional network: a hand-worked example, finite differences, numerical safety."""
 
+import exact_reference
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose, assert_array_equal
+from numpy.testing import assert_allclose, assert_array_equal, assert_array_max_ulp
 
 from twinnet import data
 from twinnet import functional as F
@@ -179,15 +180,52 @@ def test_sigmoid_does_not_overflow(dtype):
     assert np.isfinite(dZ).all()
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_sigmoid_equals_the_notebook_where_it_is_safe(dtype):
+    # scipy's expit against NumPy's exp in the notebook's formula: measured at most 2 ulps apart on
+    # 10**6 logits in [-40, 40] (float32; 0 in float64, where both exps are the C library's on this
+    # AVX2 CPU). 4 leaves room for NumPy's AVX-512 exp, which rounds differently.
     Z = np.linspace(-30, 30, 600, dtype=dtype).reshape(3, -1)
-    expected = notebook_sigmoid(Z)
-    A = F.sigmoid(Z)[0]
-    nonneg = Z >= 0
-    assert_array_equal(A[nonneg], expected[nonneg])  # the very same operations
-    # Z < 0 uses exp(Z) / (1 + exp(Z)): equal up to a few units in the last place.
-    assert_allclose(A, expected, rtol=4 * np.finfo(dtype).eps, atol=0)
+    assert_array_max_ulp(F.sigmoid(Z)[0], notebook_sigmoid(Z), maxulp=4)
+
+
+def _logit(name, dtype):
+    tiny = np.finfo(dtype).tiny
+    return dtype({"tiny": tiny, "-tiny": -tiny}.get(name, name))
+
+
+LOGITS = [-1000.0, -100.0, -1.5, "-tiny", 0.0, "tiny", 1.5, 100.0, 1000.0]
+
+
+@pytest.mark.exact
+@pytest.mark.parametrize("logit", LOGITS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_public_path_is_quiet_and_right_at_any_logit(dtype, logit):
+    # a logistic network whose logit is its input: W = 1, b = 0, X = Z; labels 0 and 1
+    Z = np.full((1, 2), _logit(logit, dtype))
+    Y = np.array([[0, 1]], dtype)
+    parameters = {"W1": np.ones((1, 1), dtype), "b1": np.zeros((1, 1), dtype)}
+    with np.errstate(all="raise"):  # underflow included
+        A, _ = F.sigmoid(Z)
+        dZ = F.sigmoid_backward(np.ones_like(Z), Z)
+        cost = F.compute_cost(A, Y)
+        AL, caches = F.L_model_forward(Z, parameters)
+        grads = F.L_model_backward(AL, Y, caches)
+        trained = F.L_layer_model(Z, Y, [1, 1], learning_rate=0.01, num_iterations=2,
+                                  initial_parameters=parameters)
+    assert A.dtype == dtype and dZ.dtype == dtype and cost.dtype == dtype
+    # expit: measured within 1 ulp of the correctly rounded sigmoid here (2 on 10**6 logits)
+    exact_reference.assert_within_ulps(A[0], exact_reference.sigmoid(Z[0], dtype), maxulp=2)
+    assert_array_equal(AL, A)
+    assert np.isfinite(cost) and np.isfinite(dZ).all()
+    assert all(np.isfinite(g).all() for g in grads.values())
+    assert all(np.isfinite(w).all() for w in trained.values())
+    if abs(float(Z[0, 0])) <= 1.5:
+        # away from saturation the log of the rounded probability is well conditioned: the cost
+        # is within a few ulps of the exact mean log-loss (measured: 0 at these logits)
+        exact = exact_reference.log_loss(Z[0], Y[0], np.float64).mean()
+        exact_reference.assert_within_ulps(cost, dtype(exact), maxulp=8)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -202,6 +240,7 @@ def test_cost_is_finite_at_exact_zero_and_one(dtype):
     assert F.compute_cost(AL[:, 2:3], Y[:, 2:3]) > 80
 
 
+@pytest.mark.exact
 def test_cost_equals_the_notebook_inside_the_open_interval():
     rng = np.random.default_rng(0)
     AL = rng.uniform(1e-12, 1 - 1e-12, (1, 1000))
@@ -220,12 +259,19 @@ def test_backward_is_the_textbook_chain_rule_for_arbitrary_AL():
     rng = np.random.default_rng(1)
     caches = _caches(rng, [3, 4, 1], 50)
     AL = rng.uniform(0, 1, (1, 50))  # not the forward's output: the chain rule takes any AL
-    AL[0, :4] = [1e-310, 1 - 2**-53, 0.999999, 5e-324]  # subnormals and near-1 values stay untouched
+    tiny = np.finfo(float).tiny
+    AL[0, :4] = [1e-300, 1 - 2**-53, 0.999999, tiny]  # down to the smallest normal: untouched
     Y = rng.integers(0, 2, (1, 50)).astype(float)
+    Y[0, :4] = 1
     grads = F.L_model_backward(AL, Y, caches)
     dZ = notebook_dAL(AL, Y) * notebook_sigmoid(caches[1][1]) * (1 - notebook_sigmoid(caches[1][1]))
     assert_allclose(grads["dW2"], dZ @ caches[1][0][0].T / 50, rtol=1e-12)
     assert_allclose(grads["dA2"], caches[1][0][1].T @ dZ, rtol=1e-12)
+    # a subnormal AL would make Y / AL overflow: it counts as the smallest normal number
+    subnormal = AL.copy()
+    subnormal[0, 3] = tiny / 2**20
+    with np.errstate(all="raise"):
+        assert_array_equal(F.L_model_backward(subnormal, Y, caches)["dW2"], grads["dW2"])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

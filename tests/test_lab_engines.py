@@ -26,6 +26,7 @@ def _curves(engines, **options):
     return {e: np.array(_run(e, **options)[0].loss_curve) for e in engines}
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("dtype, rtol", [("float64", 1e-12), ("float32", 1e-4)])
 def test_functional_and_numpy_agree(dtype, rtol):
     # The notebook's functions and Network's in-place engine compute the same sums in another

@@ -28,7 +28,11 @@ writes each ``dA_{l-1}`` there, then ``dZ_{l-1} = dA_{l-1} * g'(A_{l-1})`` over 
 nothing needs any more, a block of rows at a time through a small buffer that stays in cache
 (three passes over memory instead of five).
 
-The kernels trust their callers: ``Network`` validates at its public methods.
+The kernels trust their callers: ``Network`` validates at its public methods, and runs the kernels
+with floating-point underflow ignored. A saturated output (``|z|`` beyond ~87 in float32, ~708 in
+float64) makes ``exp(-|z|)``, the probability or the gradient round to a subnormal number or to 0,
+the right result next to the terms of order 1 it meets; overflow, invalid operations and division by
+zero keep the caller's ``np.errstate``.
 """
 
 from __future__ import annotations
@@ -209,9 +213,11 @@ def forward(X1, layers, activation, buf):
 
 def _sigmoid_output(z, buf):
     # One exp serves the output sigmoid and the loss: with e = exp(-|z|) <= 1 (never overflows),
-    # sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0 (functional's stable sigmoid,
-    # bit for bit); the numerator max(sign(z), e) is 1 for z >= 0 (e = 1 at z = 0) and e below.
-    # The loss needs log1p(e).
+    # sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0; the numerator max(sign(z), e)
+    # is 1 for z >= 0 (e = 1 at z = 0) and e below. The loss needs log1p(e). scipy's expit and
+    # log_expit would make these two passes but take longer than the eight below (measured on
+    # (1, 2000) to (1, 60000), float32 and float64: 1.3 to 1.9 times as long), so the exp stays
+    # shared. For |z| beyond ~87 (float32) or ~708 (float64) e underflows: the caller ignores that.
     e, num, den = buf.t, buf.u, buf.s
     np.abs(z, out=e)
     np.negative(e, out=e)

@@ -339,13 +339,17 @@ class Network:
     # ----------------------------------------------------------------------- inference
     def _forward(self, X1):
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
-        engine.forward(X1, self._layers, self._activation, buf)
+        # A saturated output underflows harmlessly (see engine); other errors stay the caller's.
+        with np.errstate(under="ignore"):
+            engine.forward(X1, self._layers, self._activation, buf)
         return buf
 
     def _scores(self, X1, y, y_bool, buf):
         # loss and accuracy into preallocated buffers: evaluate, and validation during fit
-        z = engine.forward(X1, self._layers, self._activation, buf)
-        return engine.log_loss(z, y, buf), engine.count_correct(buf.p, y_bool, buf) / X1.shape[0]
+        with np.errstate(under="ignore"):
+            z = engine.forward(X1, self._layers, self._activation, buf)
+            loss = engine.log_loss(z, y, buf)
+        return loss, engine.count_correct(buf.p, y_bool, buf) / X1.shape[0]
 
     def decision_function(self, X):
         """Logits ``z`` of the output unit, shape ``(m,)``: ``predict_proba`` is ``sigmoid(z)``."""
@@ -400,8 +404,9 @@ class Network:
         y, _ = _check_y(y, X1, self.dtype)
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype)
         dlayers = engine.unflatten(np.empty_like(self._params), self.layer_dims)
-        engine.forward(X1, self._layers, self._activation, buf)
-        engine.backward(X1, y, self._layers, self._kernels, self._activation, buf, dlayers)
+        with np.errstate(under="ignore"):
+            engine.forward(X1, self._layers, self._activation, buf)
+            engine.backward(X1, y, self._layers, self._kernels, self._activation, buf, dlayers)
         return self._as_dict(dlayers, "dW", "db")
 
     # ----------------------------------------------------------------------- training
@@ -506,8 +511,9 @@ class Network:
             optimizer.apply(params, grads, learning_rate)
             return loss, correct
 
-        # Overflow and NaN are detected on the loss below and reported as one clear error.
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        # Overflow and NaN are detected on the loss below and reported as one clear error;
+        # underflow is harmless (see engine).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for epoch in range(epochs):
                 if full_batch:
                     loss, correct = step(X1, y, y_bool, buf)

@@ -5,7 +5,8 @@ another), so one optimizer step is a handful of NumPy calls over the whole netwo
 depth. The rules, defaults and order of operations are those of ``keras.optimizers.SGD`` and
 ``keras.optimizers.Adam`` (``keras/src/optimizers/sgd.py`` and ``adam.py``), scalars included: they
 are rounded as Keras rounds them, so a twin in Keras (TensorFlow backend) reproduces every step
-bit for bit, in float32 and in float64:
+to the last place, in float32 and in float64: bit for bit on AVX2 CPUs, within an ulp where
+TensorFlow's and NumPy's vector paths round differently (measured on an AVX-512 CPU):
 
 - Python-float hyperparameters that Keras passes through ``ops.cast(x, variable.dtype)``
   (``momentum``, ``beta_1``, ``beta_2``) become a float32 tensor first under TensorFlow, so even a
