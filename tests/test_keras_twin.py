@@ -48,6 +48,7 @@ def _assert_twins(ours, theirs, params, keras_params, dtype):
         assert_allclose(keras_params[key], params[key], **TOL[dtype], err_msg=f"final {key}")
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("engine", ["fit", "tf-loop"])
 @pytest.mark.parametrize("batch_size", [None, 10], ids=["full-batch", "mini-batch"])
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
@@ -56,6 +57,7 @@ def test_twin_reproduces_network_fit_float64(data, optimizer, batch_size, engine
     _assert_twins(*_twins(data, optimizer=optimizer, batch_size=batch_size, engine=engine), "float64")
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("batch_size", [None, 10], ids=["full-batch", "mini-batch"])
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_twin_reproduces_network_fit_float32(data, optimizer, batch_size):
@@ -69,6 +71,7 @@ def test_twin_reproduces_network_fit_float32(data, optimizer, batch_size):
 PLAIN_RTOL = 1e-12
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("batch_size", [None, 10], ids=["full-batch", "mini-batch"])
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_plain_model_fit_reproduces_network_fit(data, optimizer, batch_size):
@@ -93,6 +96,7 @@ def test_plain_model_fit_reproduces_network_fit(data, optimizer, batch_size):
     assert_allclose(proba, net.predict_proba(X), rtol=PLAIN_RTOL, atol=0, err_msg="predict")
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_plain_model_fit_float32_twin(data, optimizer):
     # a float32 twin: Keras and Network both compute in float32, with their own kernels
@@ -170,6 +174,7 @@ def test_a_saved_twin_loads_as_a_twin(data, tmp_path):
     np.testing.assert_array_equal(loaded.predict(X, verbose=0), model.predict(X, verbose=0))
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("hidden_activation", sorted(set(keras_twin.HIDDEN_ACTIVATIONS) - {"leaky_relu"}))
 def test_twin_reproduces_every_hidden_activation(data, hidden_activation):
     _assert_twins(*_twins(data, hidden_activation=hidden_activation, batch_size=10, engine="tf-loop",

@@ -43,6 +43,7 @@ def test_functional_and_numpy_agree(dtype, rtol):
 RTOL = {"sgd": 1e-10, "momentum": 1e-6, "adam": 1e-4}
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_sklearn_full_batch_agrees_with_numpy(optimizer):
     # MLPClassifier takes the log of clipped probabilities where Network uses the logits, and
@@ -66,6 +67,7 @@ def test_sklearn_mini_batch_draws_its_own_order():
     assert not result.same_trajectory and "own batch order" in result.note
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 @pytest.mark.parametrize("batch_size", [None, 50])
 def test_torch_agrees_with_numpy(optimizer, batch_size):
