@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import layer_list, name_list, positive_float, positive_int
+from twinnet.cli._args import (add_verbose, apply_verbose, layer_list, name_list, positive_float,
+                               positive_int)
 
 DESCRIPTION = """\
 Train the same network with several engines, from the same initial weights, on the same data
@@ -72,6 +73,7 @@ def register(sub):
                    help="output folder (default: ./twinnet-runs/<timestamp>)")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="do not show progress bars")
+    add_verbose(p)
     p.set_defaults(func=run)
 
 
@@ -87,7 +89,6 @@ def _output_dir(out):
 
 def run(args):
     import contextlib
-    import os
 
     from rich.console import Console
 
@@ -100,8 +101,7 @@ def run(args):
         standardize=args.standardize, keras_init=args.keras_init,
     )
     out = _output_dir(args.out)
-    # TensorFlow's C++ start-up messages would interleave with the progress bars
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    apply_verbose(args)
     stdout, stderr = Console(), Console(stderr=True)
     if not stdout.is_terminal:  # piped or redirected: long notes are not wrapped
         stdout = Console(width=100)

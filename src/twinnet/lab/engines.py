@@ -193,8 +193,7 @@ def _keras_model(config, initial):
     if config.keras_init == "same":
         return keras_twin.to_keras(initial, learning_rate=config.learning_rate, optimizer=config.optimizer,
                                    hidden_activation=config.hidden_activation, dtype=config.dtype), None
-    import keras
-
+    keras = keras_twin._import_keras()  # quietly, as every import of TensorFlow
     # Keras's global seed makes the notebook's unseeded initializers reproducible
     keras.utils.set_random_seed(config.seed)
     return keras_twin.keras_model(list(config.layers), config.learning_rate), \
