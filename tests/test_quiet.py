@@ -6,14 +6,21 @@ quiet runs set ``TF_CPP_MIN_LOG_LEVEL=0``: TensorFlow >= 2.19 writes these lines
 whatever that variable says on some machines (tensorflow/tensorflow#100442), and 0 makes every
 machine write them, so the tests hold wherever they run. The ``--verbose`` test is their control:
 the same lines do reach standard error when they are let through.
+
+Also here: every sentence about speed says which Keras it means, ``model.fit`` or the compiled
+``tf.function`` loop (``tf-loop``), and states what ``model.fit`` adds per epoch.
 """
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from twinnet.lab.report import build_report
+from twinnet.lab.store import read_results
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 #: Marks of TensorFlow's and absl's C++ log lines (absl's prefix is I/W/E, then the date 0000).
@@ -42,15 +49,48 @@ def test_compare_with_both_keras_engines_writes_no_tensorflow_line(tmp_path):
     assert done.returncode == 0, done.stderr
     assert tensorflow_lines(done.stderr) == [], done.stderr
     assert " keras " in done.stdout and " tf-loop " in done.stdout, done.stdout
+    assert "note: keras (model.fit) takes " in done.stdout  # its overhead over tf-loop, stated
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """A sweep of Network and both Keras engines on two worker processes, and what it printed."""
+    out = tmp_path_factory.mktemp("quiet") / "sweep"
+    done = twinnet(["sweep", *SMALL, "--epochs", "3", "--engines", "numpy,keras,tf-loop", "--jobs", "2",
+                    "--out", str(out)], TF_CPP_MIN_LOG_LEVEL="0")
+    assert done.returncode == 0, done.stderr
+    assert "3 ok" in done.stdout, done.stdout
+    return out, done
 
 
 @pytest.mark.tf
-def test_sweep_workers_write_no_tensorflow_line(tmp_path):
-    done = twinnet(["sweep", *SMALL, "--epochs", "3", "--seeds", "0,1", "--engines", "keras",
-                    "--jobs", "2", "--out", str(tmp_path / "s")], TF_CPP_MIN_LOG_LEVEL="0")
-    assert done.returncode == 0, done.stderr
-    assert "2 ok" in done.stdout, done.stdout
+def test_sweep_workers_write_no_tensorflow_line(swept):
+    _, done = swept
     assert tensorflow_lines(done.stderr) == [], done.stderr
+
+
+@pytest.mark.tf
+def test_the_reports_speed_sentences_say_which_keras_they_mean(swept):
+    out, _ = swept
+    _, summary = build_report(out)
+    # every claim of speed is one of these sentences, each engine named with what it runs
+    assert all(line.startswith("Speed per epoch, ") for line in summary if "faster" in line), summary
+    fit = "keras (the Keras twin trained by model.fit)"
+    loop = "tf-loop (the Keras twin trained by a compiled tf.function loop)"
+    numpy = "numpy (twinnet.Network.fit)"
+    assert any(line.startswith(f"Speed per epoch, {numpy} vs {fit}: ") for line in summary), summary
+    assert any(line.startswith(f"Speed per epoch, {loop} vs {fit}: ") for line in summary), summary
+    # numpy against the loop too: the same arithmetic without model.fit's overhead
+    against_loop = next(line for line in summary if line.startswith(f"Speed per epoch, {numpy} vs {loop}: "))
+    # recomputed from the stored runs (one configuration, one seed)
+    ms = {row["engine"]: row["ms_per_epoch"] for row in read_results(out)}
+    ratio = max(ms["numpy"], ms["tf-loop"]) / min(ms["numpy"], ms["tf-loop"])
+    stated = float(re.search(r"is faster in 1 of 1 configurations, (\S+)× \(median\)", against_loop).group(1))
+    assert stated == float(f"{ratio:.2g}" if ratio < 10 else f"{ratio:.0f}"), (stated, ratio)
+    overhead = next(line for line in summary if line.startswith("Keras's model.fit overhead: "))
+    extra = ms["keras"] - ms["tf-loop"]
+    assert f"keras takes {extra:.3g} ms more per epoch than tf-loop" in overhead, (overhead, ms)
+    assert f"({100 * extra / ms['keras']:.0f}% of keras's time per epoch; medians over 1 runs" in overhead
 
 
 @pytest.mark.tf

@@ -343,10 +343,10 @@ class Engine(NamedTuple):
 
 
 ENGINES = {
-    "functional": Engine(_run_functional, None, None, "the notebook's L_layer_model (twinnet.functional)"),
+    "functional": Engine(_run_functional, None, None, "the notebook's L_layer_model, twinnet.functional"),
     "numpy": Engine(_run_numpy, None, None, "twinnet.Network.fit"),
-    "keras": Engine(_keras_runner("fit"), "tensorflow", "tf", "the Keras twin, model.fit"),
-    "tf-loop": Engine(_keras_runner("tf-loop"), "tensorflow", "tf", "the Keras twin, a tf.function step"),
+    "keras": Engine(_keras_runner("fit"), "tensorflow", "tf", "the Keras twin trained by model.fit"),
+    "tf-loop": Engine(_keras_runner("tf-loop"), "tensorflow", "tf", "the Keras twin trained by a compiled tf.function loop"),
     "sklearn": Engine(_run_sklearn, "sklearn", None, "scikit-learn's MLPClassifier, same weights"),
     "torch": Engine(_run_torch, "torch", "torch", "a PyTorch nn.Sequential twin"),
 }
