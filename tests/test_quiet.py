@@ -129,3 +129,26 @@ def test_a_missing_dependency_of_tensorflow_is_named_not_taken_for_tensorflow(tm
     assert done.returncode == 2, done.stderr
     assert "No module named 'twinnet_missing_dependency'" in done.stderr, done.stderr
     assert "TensorFlow is not installed" not in done.stderr
+
+
+def test_descriptor_2_is_hidden_during_the_block_and_shown_when_it_fails(capfd):
+    from twinnet.keras_twin import _descriptor_2_captured
+
+    with _descriptor_2_captured():
+        os.write(2, b"I0000 written while loading\n")
+    with pytest.raises(ImportError, match="boom"), _descriptor_2_captured():
+        os.write(2, b"E0000 written while failing\n")
+        raise ImportError("boom")
+    os.write(2, b"after the block\n")  # the descriptor is back
+    err = capfd.readouterr().err
+    assert "written while loading" not in err
+    assert err.index("E0000 written while failing") < err.index("after the block"), err
+
+
+def test_tensorflow_missing_is_said_with_the_fix(monkeypatch):
+    from twinnet import keras_twin
+
+    monkeypatch.setitem(sys.modules, "keras", None)  # `import keras` fails as when it is not installed
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # restored after the test, if the import sets it
+    with pytest.raises(ModuleNotFoundError, match=r"TensorFlow is not installed; .*pip install 'twinnet\[tf\]'"):
+        keras_twin._import_keras()

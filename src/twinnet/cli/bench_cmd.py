@@ -20,9 +20,10 @@ Workloads:
   large  20000 x 784, layers 784,512,256,1, float32, 5 epochs
 
 Columns: ms per epoch of the fastest run; GFLOP/s, the epoch's matrix-product FLOPs over that time;
-x numpy, the engine's time over twinnet.Network's (numpy). Timing on a shared or busy machine is
-noisy: compare ratios within one run. Writes the figures as JSON to --json (default
-./twinnet-runs/bench-<timestamp>.json)."""
+x numpy, the engine's time over twinnet.Network's (numpy). keras is Keras's model.fit, with its
+per-epoch overhead; tf-loop, the same Keras model in a compiled tf.function loop, without it.
+Timing on a shared or busy machine is noisy: compare ratios within one run. Writes the figures as
+JSON to --json (default ./twinnet-runs/bench-<timestamp>.json)."""
 
 
 def _epochs(text):
