@@ -149,6 +149,6 @@ def test_tensorflow_missing_is_said_with_the_fix(monkeypatch):
     from twinnet import keras_twin
 
     monkeypatch.setitem(sys.modules, "keras", None)  # `import keras` fails as when it is not installed
-    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # restored after the test, if the import sets it
-    with pytest.raises(ModuleNotFoundError, match=r"TensorFlow is not installed; .*pip install 'twinnet\[tf\]'"):
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # restored afterwards, if the import sets it
+    with pytest.raises(ModuleNotFoundError, match=r"TensorFlow is not installed; .*'twinnet\[tf\]'"):
         keras_twin._import_keras()
