@@ -10,6 +10,7 @@ import nbformat
 import numpy as np
 import pytest
 from nbclient import NotebookClient
+from test_quiet import tensorflow_lines
 
 from twinnet import data
 
@@ -59,6 +60,13 @@ def test_the_committed_notebook_has_no_outputs():
 def test_it_runs_top_to_bottom_in_under_five_minutes(executed):
     _, _, seconds = executed
     assert seconds < FIVE_MINUTES, f"the notebook took {seconds:.0f} s"
+
+
+def test_no_tensorflow_start_up_line_reaches_the_outputs(executed):
+    # the kernel's descriptor 2 is part of the outputs; TensorFlow loads in the kernel (the Keras
+    # twin) and in the sweep's worker processes, which write to the same descriptor
+    text = printed(executed[0])
+    assert tensorflow_lines(text) == [], tensorflow_lines(text)
 
 
 def test_the_data_comes_from_the_built_in_set_and_from_a_pickle(executed):

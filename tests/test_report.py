@@ -75,9 +75,9 @@ def test_the_summary_answers_with_numbers(report):
     gap = float(re.search(r"differ by at most (\S+) over all epochs", agreement).group(1))
     assert gap < 1e-12
     assert "tied (within 0.5 pp, mean over seeds) in 4 of 4 configurations." in text
-    speed = next(s for s in summary if s.startswith("Speed:"))
-    assert re.search(r"(numpy is faster than functional|functional is faster than numpy) per epoch in "
-                     r"\d of 4 configurations", speed)
+    speed = next(s for s in summary if s.startswith("Speed per epoch, numpy (twinnet.Network.fit) vs "
+                                                    "functional (the notebook's L_layer_model, twinnet.functional): "))
+    assert re.search(r": (numpy|functional) is faster in \d of 4 configurations", speed)
     assert "Best functional: layers 2-8" in text and "learning rate 0.1: " in text
     # the best configuration's accuracy is the largest mean in the summary table
     rows = read_results(report[0])

@@ -136,8 +136,8 @@ def test_a_sweep_on_a_real_dask_scheduler(tmp_path, dask_cluster, capsys):
 
 def test_the_notebook_preset_grid():
     runs, notes = sweep.plan(G.check_grid(G.PRESETS["notebook"]))
-    assert not notes and len(runs) == 4 * 2 * 3 * 2
-    assert {r.epochs for r in runs} == {(50, 100, 250)} and {r.engine for r in runs} == {"numpy", "keras"}
+    assert not notes and len(runs) == 4 * 2 * 3 * 3
+    assert {r.epochs for r in runs} == {(50, 100, 250)} and {r.engine for r in runs} == {"numpy", "keras", "tf-loop"}
 
 
 def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):

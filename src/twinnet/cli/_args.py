@@ -55,3 +55,19 @@ def name_list(known):
                 "list of: " + ", ".join(known))
         return names
     return parse
+
+
+def add_verbose(parser):
+    """``--verbose``, for the commands that may load TensorFlow; see :func:`apply_verbose`."""
+    parser.add_argument("--verbose", action="store_true",
+                        help="show TensorFlow's start-up messages on stderr, hidden by default")
+
+
+def apply_verbose(args):
+    """With ``--verbose``, let TensorFlow's messages through, in this process and in its workers."""
+    import os
+
+    from twinnet.keras_twin import VERBOSE_ENV
+
+    if args.verbose:
+        os.environ[VERBOSE_ENV] = "1"  # read where TensorFlow is imported; inherited by workers

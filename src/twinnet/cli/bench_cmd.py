@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import name_list, positive_int
+from twinnet.cli._args import add_verbose, apply_verbose, name_list, positive_int
 
 DESCRIPTION = """\
 Train the same network with every engine, in one process, on the same data, from the same initial
@@ -20,9 +20,10 @@ Workloads:
   large  20000 x 784, layers 784,512,256,1, float32, 5 epochs
 
 Columns: ms per epoch of the fastest run; GFLOP/s, the epoch's matrix-product FLOPs over that time;
-x numpy, the engine's time over twinnet.Network's (numpy). Timing on a shared or busy machine is
-noisy: compare ratios within one run. Writes the figures as JSON to --json (default
-./twinnet-runs/bench-<timestamp>.json)."""
+x numpy, the engine's time over twinnet.Network's (numpy). keras is Keras's model.fit, with its
+per-epoch overhead; tf-loop, the same Keras model in a compiled tf.function loop, without it.
+Timing on a shared or busy machine is noisy: compare ratios within one run. Writes the figures as
+JSON to --json (default ./twinnet-runs/bench-<timestamp>.json)."""
 
 
 def _epochs(text):
@@ -63,6 +64,7 @@ def register(sub):
                    help="where to write the figures (default: ./twinnet-runs/bench-<timestamp>.json)")
     p.add_argument("--no-memory", dest="memory", action="store_false",
                    help="do not measure Network.fit's peak memory")
+    add_verbose(p)
     p.set_defaults(func=run)
 
 
@@ -78,14 +80,14 @@ def _json_path(path):
 
 def run(args):
     import json
-    import os
     import sys
     from dataclasses import replace
 
     from twinnet import bench
 
     path = _json_path(args.json)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up messages
+    apply_verbose(args)
+
     def progress(message):  # one status line, rewritten in place; only on a terminal
         print(f"\r  {message} ...".ljust(60), end="", file=sys.stderr, flush=True)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import layer_list, positive_int
+from twinnet.cli._args import add_verbose, apply_verbose, layer_list, positive_int
 
 DESCRIPTION = """\
 Train every combination of the grid's values, for every seed and engine, in parallel: local worker
@@ -67,7 +67,7 @@ def register(sub):
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=sorted(PRESETS),
                         help="a ready grid; notebook: the notebook's network and neighbours, two "
-                        "learning rates, 50/100/250 epochs, 3 seeds, numpy and keras (48 runs, "
+                        "learning rates, 50/100/250 epochs, 3 seeds, numpy, keras and tf-loop (72 runs, "
                         "under 10 minutes on 2 cores)")
     source.add_argument("--grid", metavar="FILE", help="a TOML file of grid values")
     p.add_argument("--layers", type=layer_list, action="append", metavar="N0,N1,...,1",
@@ -91,6 +91,7 @@ def register(sub):
     p.add_argument("--resume", action="store_true",
                    help="continue the sweep in --out, skipping its finished runs")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_verbose(p)
     p.set_defaults(func=run)
 
 
@@ -126,6 +127,7 @@ def run(args):
     from twinnet.lab.store import ResultStore, read_manifest
     from twinnet.lab.sweep import executor, libraries, plan, run_sweep
 
+    apply_verbose(args)
     manifest = read_manifest(args.out) if args.resume else None
     grid = _grid(args, manifest)
     runs, notes = plan(grid)

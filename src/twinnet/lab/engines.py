@@ -193,8 +193,7 @@ def _keras_model(config, initial):
     if config.keras_init == "same":
         return keras_twin.to_keras(initial, learning_rate=config.learning_rate, optimizer=config.optimizer,
                                    hidden_activation=config.hidden_activation, dtype=config.dtype), None
-    import keras
-
+    keras = keras_twin._import_keras()  # quietly, as every import of TensorFlow
     # Keras's global seed makes the notebook's unseeded initializers reproducible
     keras.utils.set_random_seed(config.seed)
     return keras_twin.keras_model(list(config.layers), config.learning_rate), \
@@ -344,10 +343,10 @@ class Engine(NamedTuple):
 
 
 ENGINES = {
-    "functional": Engine(_run_functional, None, None, "the notebook's L_layer_model (twinnet.functional)"),
+    "functional": Engine(_run_functional, None, None, "the notebook's L_layer_model, twinnet.functional"),
     "numpy": Engine(_run_numpy, None, None, "twinnet.Network.fit"),
-    "keras": Engine(_keras_runner("fit"), "tensorflow", "tf", "the Keras twin, model.fit"),
-    "tf-loop": Engine(_keras_runner("tf-loop"), "tensorflow", "tf", "the Keras twin, a tf.function step"),
+    "keras": Engine(_keras_runner("fit"), "tensorflow", "tf", "the Keras twin trained by model.fit"),
+    "tf-loop": Engine(_keras_runner("tf-loop"), "tensorflow", "tf", "the Keras twin trained by a compiled tf.function loop"),
     "sklearn": Engine(_run_sklearn, "sklearn", None, "scikit-learn's MLPClassifier, same weights"),
     "torch": Engine(_run_torch, "torch", "torch", "a PyTorch nn.Sequential twin"),
 }

@@ -100,8 +100,11 @@ GRID_KEYS = {
 
 #: Ready grids. ``notebook``: the notebook's network [100, 20, 5, 1] and three neighbours (shallower,
 #: wider, deeper), learning rates 0.01 and the notebook's 0.1, its 250 epochs with checkpoints at 50
-#: and 100, three seeds, both implementations. Keras's ``model.fit`` costs about 40 ms per epoch
-#: whatever the network, so 250 epochs keep its 24 runs within 10 minutes on 2 cores.
+#: and 100, three seeds; NumPy and both Keras engines, ``model.fit`` and the ``tf.function`` loop, so
+#: that the report separates ``model.fit``'s per-epoch overhead from TensorFlow's arithmetic. Keras's
+#: ``model.fit`` costs about 40 ms per epoch whatever the network, so 250 epochs keep its 24 runs
+#: within 10 minutes on 2 cores; a ``tf-loop`` run takes about a tenth of a ``keras`` run (measured:
+#: 0.11 and 0.14 of it on the smallest and largest network), so its 24 runs add about 30 s of CPU.
 PRESETS = {
     "notebook": {
         "data": ["synthetic"],
@@ -109,7 +112,7 @@ PRESETS = {
         "learning_rate": [0.01, 0.1],
         "epochs": [50, 100, 250],
         "seeds": [0, 1, 2],
-        "engines": ["numpy", "keras"],
+        "engines": ["numpy", "keras", "tf-loop"],
     },
 }
 

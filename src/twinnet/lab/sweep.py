@@ -149,8 +149,10 @@ def limit_threads(threads, libraries=()):
     for name in _THREAD_ENV:  # read by the libraries that this process loads later
         os.environ[name] = str(threads)
     threadpool_limits(limits=threads)  # the BLAS libraries already loaded, for the worker's life
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up notices
     if "tensorflow" in libraries:
+        from twinnet.keras_twin import _import_keras
+
+        _import_keras()  # TensorFlow's start-up messages kept off the terminal, as in the main process
         import tensorflow as tf
 
         try:
