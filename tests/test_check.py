@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import twinnet.check
 from twinnet import functional as F
+from twinnet import keras_twin
 from twinnet.check import check
 from twinnet.check import diagnose as D
 from twinnet.check.cases import cases_for
@@ -147,8 +149,9 @@ UNCHECKABLE = ["does_not_parse.py", "no_functions.py", "imports_missing.py", "no
 @pytest.fixture(scope="module")
 def reports():
     paths = [LEARNERS / f"{name}.py" for name in EXPECTED] + [LEARNERS / name for name in UNCHECKABLE]
-    # generous per-function limit: the machine running the tests may be busy; nothing here loops
-    found = check(paths, time_limit=60, iterations=ITERATIONS, jobs=3)
+    # generous per-function limit: the machine running the tests may be busy; nothing here loops.
+    # No Keras twin: these tests need no TensorFlow (it is tested once, under the tf marker)
+    found = check(paths, time_limit=60, iterations=ITERATIONS, jobs=3, keras=False)
     return {Path(r.path).name: r for r in found}
 
 
@@ -232,17 +235,74 @@ def test_every_mistake_in_the_table_changes_some_output():
             assert differs, (name, variant.diagnosis)
 
 
-def test_cli_one_file_prints_the_table_and_exits_0_when_all_pass(capsys):
-    assert main(["check", str(LEARNERS / "correct.py"), "--iterations", "3"]) == 0
+def _not_called(*args, **kwargs):
+    raise AssertionError("the Keras twin was trained")
+
+
+def test_cli_one_file_prints_the_table_and_exits_0_when_all_pass(capsys, monkeypatch):
+    monkeypatch.setattr(twinnet.check, "keras_costs", _not_called)  # --no-keras: never trained
+    assert main(["check", str(LEARNERS / "correct.py"), "--iterations", "3", "--no-keras"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(f"twinnet check: runs the code in {LEARNERS / 'correct.py'}")
     assert "linear_backward             PASS" in out and "FAIL" not in out
+    assert "the cost follows the reference at every iteration" in out and "Keras" not in out
+
+
+def test_without_tensorflow_the_training_is_reported_without_the_keras_twin(monkeypatch):
+    def missing():
+        raise ModuleNotFoundError("TensorFlow is not installed; the Keras twin needs it")
+
+    monkeypatch.setattr(keras_twin, "_import_keras", missing)
+    [report] = check([LEARNERS / "correct.py"], iterations=2)
+    assert report.end_to_end["departs_at"] is None and "keras" not in report.end_to_end
+    assert "Keras" not in render(report) and report.passed
+
+
+@pytest.mark.tf
+def test_the_keras_twin_follows_the_reference_in_the_line_the_csv_and_the_figure(tmp_path, capsys,
+                                                                                  monkeypatch):
+    pytest.importorskip("tensorflow")
+    import matplotlib.figure
+
+    drawn, savefig = {}, matplotlib.figure.Figure.savefig
+
+    def record(fig, path, **kwargs):  # the curves each figure holds, by label
+        drawn[Path(path).name] = {line.get_label(): list(line.get_ydata()) for line in fig.axes[0].lines}
+        return savefig(fig, path, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    paths = [str(LEARNERS / "correct.py"), str(LEARNERS / "update_skips_last_layer.py")]
+    status = main(["check", *paths, "--iterations", "5", "--jobs", "2", "--csv", str(tmp_path / "c.csv"),
+                   "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "plots")])
+    assert status == 1
+    assert "end to end: the Keras twin's cost follows the reference (largest relative difference" \
+        in capsys.readouterr().out
+    records = json.loads((tmp_path / "c.json").read_text())
+    assert [r["passed"] for r in records] == [True, False]  # the twin judges twinnet, not the learner
+    for record_ in records:
+        e2e = record_["end_to_end"]
+        assert len(e2e["keras"]) == 5 and e2e["keras_departs_at"] is None
+        # float64 both, the same formulas in another order (TensorFlow's matmul, the loss from the
+        # logits): rounding only, measured at most 5e-16 over 5 iterations and 1e-14 over 100, for
+        # seeds 1 to 5; 1e-12 leaves room for another CPU's summation order, where a wrong offset
+        # (the cost after the update, not before) or other initial weights miss by more than 1e-3
+        np.testing.assert_allclose(e2e["keras"], e2e["reference"], rtol=1e-12, atol=0)
+    # one training for both files: the twin starts from the reference's weights, not the learner's
+    assert records[0]["end_to_end"]["keras"] == records[1]["end_to_end"]["keras"]
+    rows = list(csv.DictReader((tmp_path / "c.csv").read_text(encoding="utf-8").splitlines()))
+    lines = [r["diagnosis"] for r in rows if r["function"] == "end to end"]
+    assert len(lines) == 2 and all("; the Keras twin's cost follows the reference" in line for line in lines)
+    assert "departs from the reference at iteration 1" in lines[1]
+    for record_ in records:
+        curves = drawn[f"{Path(record_['path']).stem}_loss_curves.png"]
+        assert curves["Keras twin (TensorFlow)"] == record_["end_to_end"]["keras"]
+        assert curves["twinnet.functional (reference)"] == record_["end_to_end"]["reference"]
 
 
 def test_cli_several_files_give_one_table_a_csv_json_and_the_loss_curves(tmp_path, capsys):
     paths = [str(LEARNERS / "correct.py"), str(LEARNERS / "update_skips_last_layer.py")]
     status = main(["check", *paths, "--iterations", "5", "--jobs", "2", "--csv", str(tmp_path / "c.csv"),
-                   "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "plots")])
+                   "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "plots"), "--no-keras"])
     assert status == 1
     out = capsys.readouterr().out
     assert "runs the code in each of 2 files" in out

@@ -3,7 +3,8 @@
 Each function the learner's file defines (under the exercise's name) runs on randomized cases
 beside :mod:`twinnet.functional`, in a separate process with a time limit; a wrong one is matched
 against a table of classic mistakes (:mod:`twinnet.check.diagnose`), and ``L_layer_model`` is
-trained beside the reference from the same initial weights.
+trained beside the reference (and the Keras twin, when TensorFlow is installed) from the same
+initial weights.
 
 Example
 -------
@@ -18,14 +19,15 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
-from twinnet.check.report import FileReport, FunctionResult, plot
-from twinnet.check.runner import check_file
+from twinnet.check.report import FileReport, FunctionResult, add_keras, plot
+from twinnet.check.runner import check_file, keras_costs
 from twinnet.check.source import read_source
 
 __all__ = ["FileReport", "FunctionResult", "check"]
 
 
-def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs=1) -> list[FileReport]:
+def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs=1,
+          keras=True) -> list[FileReport]:
     """Check each learner's file in ``paths``: one :class:`FileReport` per file, in order.
 
     Parameters
@@ -41,9 +43,13 @@ def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs
     seed : int
         ``np.random.seed`` before both end-to-end trainings: the same initial weights.
     plot_dir : str or Path, optional
-        Draw each file's two loss curves into this folder.
+        Draw each file's loss curves into this folder.
     jobs : int
         Files checked at once (each in its own process).
+    keras : bool
+        Also train the Keras twin (float64, plain SGD) from the reference's initial weights and
+        compare its cost with the reference's, when a file defines ``L_layer_model`` and
+        TensorFlow is installed; importing TensorFlow takes several seconds.
     """
     if not time_limit > 0:
         raise ValueError(f"time_limit must be > 0 seconds; got time_limit={time_limit!r}.")
@@ -58,11 +64,18 @@ def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs
         read_source(path)
 
     def one(path):
-        report = check_file(path, time_limit=time_limit, iterations=iterations, seed=seed)
-        e2e = report.end_to_end
-        if plot_dir is not None and e2e and e2e.get("learner"):
-            report.plot = plot(report, plot_dir)
-        return report
+        return check_file(path, time_limit=time_limit, iterations=iterations, seed=seed)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # threads only wait: the work is in processes
-        return list(pool.map(one, paths))
+        reports = list(pool.map(one, paths))
+    trained = [r.end_to_end for r in reports if r.end_to_end and r.end_to_end.get("reference")]
+    # one training for all files, in this thread: the twin starts from the reference's weights
+    # whatever the learner wrote, and Keras's floatx is one setting for the whole process
+    costs = keras_costs(iterations, seed) if keras and trained else None
+    if costs is not None:
+        for e2e in trained:
+            add_keras(e2e, costs)
+    for report in reports:  # pyplot is not thread-safe: the figures are drawn here too
+        if plot_dir is not None and report.end_to_end and report.end_to_end.get("learner"):
+            report.plot = plot(report, plot_dir)
+    return reports

@@ -69,11 +69,7 @@ class FileReport:
         e2e = self.end_to_end
         if e2e.get("error") or not e2e.get("learner"):
             return
-        reference, learner = e2e["reference"], e2e["learner"]
-        n = min(len(reference), len(learner))
-        with np.errstate(all="ignore"):
-            apart = ~np.isclose(learner[:n], reference[:n], rtol=e2e["rtol"], atol=0)
-        departs = int(np.argmax(apart)) if apart.any() else (n if len(learner) != len(reference) else None)
+        departs = departure(e2e["learner"], e2e["reference"], e2e["rtol"])
         e2e["departs_at"] = departs
         if departs is None:
             return
@@ -88,6 +84,38 @@ class FileReport:
         record = asdict(self)
         record["passed"] = self.passed
         return record
+
+
+def departure(costs, reference, rtol):
+    """The first iteration where ``costs`` depart from ``reference`` (relative ``rtol``), the
+    length of ``costs`` when they stop early, or None when they follow it at every iteration."""
+    n = min(len(reference), len(costs))
+    with np.errstate(all="ignore"):
+        apart = ~np.isclose(costs[:n], reference[:n], rtol=rtol, atol=0)
+    return int(np.argmax(apart)) if apart.any() else (n if len(costs) != len(reference) else None)
+
+
+def add_keras(e2e, costs):
+    """Attach the Keras twin's cost curve to a training's record, and where it departs."""
+    e2e["keras"] = costs
+    e2e["keras_departs_at"] = departure(costs, e2e["reference"], e2e["rtol"])
+
+
+def _largest_gap(costs, reference):
+    return max(abs(a - b) / abs(b) for a, b in zip(costs, reference))
+
+
+def keras_clause(e2e) -> str:
+    """How the Keras twin's cost followed the reference's ("" when it was not trained)."""
+    costs = e2e.get("keras")
+    if not costs:
+        return ""
+    k = e2e["keras_departs_at"]
+    if k is None:
+        return (f"the Keras twin's cost follows the reference (largest relative difference "
+                f"{_largest_gap(costs, e2e['reference']):.1e})")
+    return (f"the Keras twin's cost departs from the reference at iteration {k} ({costs[k]:.6f} "
+            f"instead of {e2e['reference'][k]:.6f})")
 
 
 def end_to_end_passed(e2e):
@@ -105,6 +133,11 @@ def _error(value):
 
 
 def end_to_end_line(e2e) -> str:
+    keras = keras_clause(e2e)
+    return f"{_learner_line(e2e)}; {keras}" if keras else _learner_line(e2e)
+
+
+def _learner_line(e2e) -> str:
     if e2e.get("error"):
         return f"end to end: L_layer_model failed: {e2e['error']}"
     if not e2e.get("learner"):
@@ -115,7 +148,7 @@ def end_to_end_line(e2e) -> str:
             f"{e2e['data']}, learning rate {e2e['learning_rate']:g}, from np.random.seed({e2e['seed']}):")
     k = e2e["departs_at"]
     if k is None:
-        gap = max(abs(a - b) / abs(b) for a, b in zip(learner, reference))
+        gap = _largest_gap(learner, reference)
         return (f"{what} the cost follows the reference at every iteration (largest relative "
                 f"difference {gap:.1e}); final cost {learner[-1]:.6f}")
     if k >= len(learner):
@@ -163,6 +196,10 @@ def render_many(reports) -> str:
                     else f"departs at {e2e['departs_at']} ({e2e.get('explained_by')})")
         lines.append(f"{r.path:<{width}}" + "".join(f"{CODES[r.functions[n].status]:>3}" for n in FUNCTIONS)
                      + f"  {e2e_text}")
+    # the twin trains from the reference's weights, not the learner's: one clause for all files
+    keras = next((r.end_to_end for r in reports if r.end_to_end and r.end_to_end.get("keras")), None)
+    if keras:
+        lines.append(f"end to end: {keras_clause(keras)}")
     lines.append("columns: " + ", ".join(f"{k} {n}" for k, n in enumerate(FUNCTIONS, start=1)))
     lines.append("P pass, F fail, U unsafe (right, except on saturated inputs), - missing")
     return "\n".join(lines)
@@ -192,7 +229,8 @@ def write_json(reports, path):
 
 
 def plot(report: FileReport, directory) -> str:
-    """Both loss curves of the end-to-end training into ``directory``; the PNG's path."""
+    """The loss curves of the end-to-end training (the learner's, the reference's and the Keras
+    twin's when it was trained) into ``directory``; the PNG's path."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -205,12 +243,15 @@ def plot(report: FileReport, directory) -> str:
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot(e2e["reference"], label="twinnet.functional (reference)", lw=2.5, alpha=0.6)
     ax.plot(e2e["learner"], label=f"{Path(report.path).name}", lw=1.2)
+    if e2e.get("keras"):  # dashed, on top: where all three agree, it stays visible
+        ax.plot(e2e["keras"], label="Keras twin (TensorFlow)", lw=1.2, ls="--")
     if e2e.get("departs_at") is not None:
         ax.axvline(e2e["departs_at"], color="grey", ls=":",
                    label=f"departs at iteration {e2e['departs_at']}")
     ax.set_xlabel("iteration")
     ax.set_ylabel("training cost (log-loss)")
-    ax.set_title(f"layers {','.join(map(str, e2e['layers']))} on {e2e['data']}, same initial weights")
+    ax.set_title(f"layers {','.join(map(str, e2e['layers']))} on {e2e['data']}, same initial weights",
+                 fontsize=10)  # the default size runs past the figure's edge
     ax.legend()
     fig.tight_layout()
     fig.savefig(out, dpi=100)

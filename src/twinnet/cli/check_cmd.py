@@ -10,9 +10,10 @@ def register(sub):
         "check", help="check your own implementation of the exercise's functions",
         description="Run the exercise's functions defined in each PATH (a .py file or an .ipynb "
         "notebook) on randomized cases beside twinnet's reference, say for each whether it is "
-        "right and, if not, the likely mistake; train L_layer_model beside the reference. The "
-        "file's code is executed, in a separate process in a temporary directory. Exit status 0 "
-        "when every function found passes, 1 otherwise, 2 for a usage error.",
+        "right and, if not, the likely mistake; train L_layer_model beside the reference (and "
+        "the Keras twin, when TensorFlow is installed). The file's code is executed, in a "
+        "separate process in a temporary directory. Exit status 0 when every function found "
+        "passes, 1 otherwise, 2 for a usage error.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a learner's .py file or .ipynb notebook")
     parser.add_argument("--time-limit", type=positive_float, default=10.0, metavar="SECONDS",
@@ -25,6 +26,10 @@ def register(sub):
     parser.add_argument("--csv", metavar="PATH", help="write one row per file and function")
     parser.add_argument("--json", metavar="PATH", help="write one record per file")
     parser.add_argument("--jobs", type=int, default=1, help="files checked at once (default: 1)")
+    parser.add_argument("--no-keras", dest="keras", action="store_false",
+                        help="do not train the Keras twin beside the reference (by default it is, when "
+                        "a file defines L_layer_model and TensorFlow is installed; importing "
+                        "TensorFlow takes several seconds)")
     parser.set_defaults(func=run)
 
 
@@ -39,7 +44,7 @@ def run(args):
     if args.jobs < 1:
         raise ValueError(f"--jobs must be >= 1; got {args.jobs}.")
     reports = check(args.paths, time_limit=args.time_limit, iterations=args.iterations, seed=args.seed,
-                    plot_dir=args.plot, jobs=args.jobs)
+                    plot_dir=args.plot, jobs=args.jobs, keras=args.keras)
     print(render(reports[0]) if len(reports) == 1 else render_many(reports))
     for path, write in ((args.csv, write_csv), (args.json, write_json)):
         if path:
