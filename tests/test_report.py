@@ -137,7 +137,7 @@ def test_report_skips_a_corrupted_last_line_and_keeps_the_rest(report, capsys):
         f.write(b'{"run_id": "x", "status": "o')
     assert main(["report", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "skipped corrupted last line 25" in captured.err and len(captured.err.splitlines()) == 1
+    assert "results.jsonl: skipped line 25: not JSON" in captured.err and len(captured.err.splitlines()) == 1
     assert "24 runs (24 ok)" in captured.out
 
 
@@ -149,7 +149,8 @@ def test_runs_that_diverged_are_listed(tmp_path, capsys):
     assert main(["report", str(out)]) == 0
     text = capsys.readouterr().out
     assert "2 runs (1 diverged, 1 ok)" in text
-    assert "1 run(s) did not finish ok; e.g. numpy with lr 1e+06, seed 0: diverged: " in text
+    assert ("Diverged: 1 run(s) (numpy 1 of 2), left out of every mean, tie and best above; e.g. "
+            "numpy with lr 1e+06, seed 0: diverged: ") in text
     page = (out / "report.html").read_text()
     assert "Runs that did not finish ok" in page and "diverged" in page
 
