@@ -38,6 +38,17 @@ def _remove_if_empty(paths):
             path.rmdir()
 
 
+@contextlib.contextmanager
+def _reported(option, value):
+    """An OSError on a named output path becomes one line naming the option and the path."""
+    try:
+        yield
+    except (FileExistsError, NotADirectoryError):  # mkdir meets a file where a folder must be
+        raise ValueError(f"{option} {value!r}: a file stands where a folder is needed on that path.") from None
+    except OSError as exc:  # permissions, a read-only file system, a name too long, ...
+        raise ValueError(f"{option} {value!r}: cannot write there ({exc.strerror or exc}).") from None
+
+
 def _named(option, value):
     if value == "":
         raise ValueError(f"{option} must name a path; got ''.")
@@ -59,13 +70,14 @@ def output_folder(option, value, *, force, holds):
         if path.exists() and not path.is_dir():
             raise ValueError(f"{option} {value!r} is a file; expected a folder.")
         made = [] if path.exists() else [path]
-        path.mkdir(parents=True, exist_ok=True)
+        with _reported(option, value):
+            path.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path):  # writable? (permissions, a read-only file system)
+                pass
         found = [name for name in holds if (path / name).exists()]
         if found and not force:
             raise ValueError(f"{option} {value!r} already holds {found[0]} from an earlier run; "
                              "choose another folder, or add --force to overwrite it.")
-        with tempfile.TemporaryFile(dir=path):  # writable? (permissions, a read-only file system)
-            pass
     try:
         yield path
     except BaseException:
@@ -88,9 +100,10 @@ def output_file(option, value, *, force, stem, suffix):
             raise ValueError(f"{option} {value!r} already exists; choose another name, or add "
                              "--force to overwrite it.")
         made = [] if path.parent.exists() else [path.parent]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        made += [] if path.exists() else [path]
-        path.open("a").close()  # writable? (permissions, a read-only file system)
+        with _reported(option, value):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            made += [] if path.exists() else [path]
+            path.open("a").close()  # writable? (permissions, a read-only file system)
     try:
         yield path
     except BaseException:
