@@ -52,6 +52,7 @@ NUMBERS = [
     (["compare", "--learning-rate", "nan"], "argument --learning-rate"),
     (["compare", "--learning-rate", "inf"], "argument --learning-rate"),
     (["compare", "--learning-rate", ""], "argument --learning-rate"),
+    ([*COMPARE, "--learning-rate", "1e308", "--dtype", "float32"], "learning_rate=1e+308 is beyond the range of float32"),
     (["compare", "--epochs", "0"], "argument --epochs"),
     (["compare", "--epochs", "-5"], "argument --epochs"),
     (["compare", "--epochs", "1e3"], "argument --epochs"),

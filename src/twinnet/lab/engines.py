@@ -98,6 +98,10 @@ class RunConfig:
         if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate)
                 and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be a finite number > 0; got learning_rate={self.learning_rate!r}.")
+        largest = float(np.finfo(self.dtype).max)
+        if self.learning_rate > largest:  # the engines hold it in dtype: it would be inf
+            raise ValueError(f"learning_rate={self.learning_rate:g} is beyond the range of {self.dtype} "
+                             f"(largest {largest:.3g}); give a smaller learning_rate.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
             raise ValueError(f"seed must be an integer between 0 and {MAX_SEED}; got seed={self.seed!r}.")
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
