@@ -275,3 +275,24 @@ def test_cli_usage_errors(capsys, argv, match):
 def test_cli_json_path_that_is_a_folder(tmp_path, capsys):
     status, out, err = run_cli(capsys, "--json", str(tmp_path))
     assert status == 2 and "is a folder; expected a file name" in err and out == ""
+
+
+def test_cli_keeps_an_existing_json_unless_force(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "bench.json"
+    path.write_text("earlier figures")
+    argv = ["--workload", "seed", "--epochs", "2", "--engines", "numpy", "--repeats", "1", "--no-memory",
+            "--json", str(path)]
+    status, out, err = run_cli(capsys, *argv)
+    assert status == 2 and "already exists" in err and "--force" in err and out == ""
+    assert path.read_text() == "earlier figures"
+    status, out, err = run_cli(capsys, *argv, "--force")
+    assert status == 0, err
+    assert json.loads(path.read_text())["workloads"][0]["workload"]["epochs"] == 2
+
+
+def test_cli_default_json_is_new_and_checked_before_timing(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    argv = ["--workload", "seed", "--epochs", "2", "--engines", "numpy", "--repeats", "1", "--no-memory"]
+    assert run_cli(capsys, *argv)[0] == 0 and run_cli(capsys, *argv)[0] == 0
+    written = sorted((tmp_path / "twinnet-runs").iterdir())
+    assert len(written) == 2 and all(json.loads(p.read_text())["workloads"] for p in written)

@@ -76,13 +76,92 @@ def test_default_output_folder_is_timestamped(tmp_path, capsys, monkeypatch):
     assert folder.name[:2] == "20" and (folder / "results.json").exists()
 
 
-def test_divergence_is_reported_in_the_table(tmp_path, capsys):
-    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "4", "--learning-rate", "1e200",
+@pytest.mark.parametrize("learning_rate, how", [
+    ("1e200", "note: numpy: diverged: the loss became nan at epoch 2"),  # overflows
+    ("50", "note: functional: diverged: the loss climbed from 0.694"),  # climbs to a finite plateau
+])
+def test_divergence_is_reported_in_the_table_and_the_files(learning_rate, how, tmp_path, capsys):
+    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "10", "--learning-rate", learning_rate,
                                "--engines", "functional,numpy", "--no-progress", "--out", str(tmp_path))
     assert status == 0, err
-    assert [cells[0] for cells in table_rows(out).values()] == ["diverged", "diverged"]
-    assert "note: numpy: diverged: the loss became nan at epoch 2" in out
-    assert json.loads((tmp_path / "results.json").read_text())["summary"][0]["train_loss"] is None
+    # no metric of a diverged run is shown as a result
+    assert [cells[:3] for cells in table_rows(out).values()] == [["diverged", "-", "-"]] * 2
+    assert how in out
+    summary = json.loads((tmp_path / "results.json").read_text())["summary"]
+    assert [row["status"] for row in summary] == ["diverged", "diverged"]
+    with open(tmp_path / "results.csv", newline="") as f:
+        assert [row["status"] for row in csv.DictReader(f)] == ["diverged", "diverged"]
+
+
+# extreme inputs overflow on purpose inside every engine; none of it may reach the terminal
+@pytest.mark.parametrize("argv", [
+    ["--learning-rate", "1e30", "--dtype", "float32"],
+    ["--learning-rate", "1e308"],
+    ["--data", "{big}", "--no-standardize", "--dtype", "float32"],
+    ["--data", "{big}"],
+    ["--data", "{constant}", "--no-standardize"],
+], ids=" ".join)
+def test_no_numpy_warning_reaches_the_terminal(argv, tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from twinnet import data
+
+    X, y = data.load("synthetic")
+    np.savez(tmp_path / "big.npz", features=X * 1e8, labels=y)
+    X[:, :50] = 7.0  # constant columns
+    np.savez(tmp_path / "constant.npz", features=X, labels=y)
+    argv = [a.format(big=tmp_path / "big.npz", constant=tmp_path / "constant.npz") for a in argv]
+    done = subprocess.run([sys.executable, "-W", "default", "-m", "twinnet", "compare", *argv, "--epochs", "5",
+                           "--engines", "functional,numpy,sklearn,torch", "--no-progress",
+                           "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_default_output_folders_of_runs_in_the_same_second_differ(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    from twinnet.cli._output import output_file, output_folder
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(time, "strftime", lambda fmt: "20260101-000000")  # every run in one second
+    paths, start = [], threading.Barrier(8)
+
+    def claim(i):
+        start.wait()  # all at once: the names are taken by atomic mkdir and open("x")
+        if i % 2:
+            with output_folder("--out", None, force=False, holds=()) as path:
+                (path / "mine").write_text(str(i))
+        else:
+            with output_file("--json", None, force=False, stem="bench", suffix=".json") as path:
+                path.write_text(str(i))
+        paths.append(path)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(paths)) == 8
+    names = sorted(p.name for p in (tmp_path / "twinnet-runs").iterdir())
+    assert names == ["20260101-000000", "20260101-000000-2", "20260101-000000-3", "20260101-000000-4",
+                     "bench-20260101-000000-2.json", "bench-20260101-000000-3.json",
+                     "bench-20260101-000000-4.json", "bench-20260101-000000.json"]
+
+
+def test_an_earlier_runs_results_are_kept_unless_force(tmp_path, capsys):
+    argv = ["--data", "moons", "--epochs", "2", "--engines", "numpy", "--no-progress", "--out", str(tmp_path)]
+    assert run_cli(capsys, *argv)[0] == 0
+    first = (tmp_path / "results.json").read_text()
+    status, _, err = run_cli(capsys, *argv, "--seed", "1")
+    assert status == 2 and "already holds results.json from an earlier run" in err and "--force" in err
+    assert (tmp_path / "results.json").read_text() == first
+    assert run_cli(capsys, *argv, "--seed", "1", "--force")[0] == 0
+    assert json.loads((tmp_path / "results.json").read_text())["config"]["seed"] == 1
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -98,7 +177,8 @@ def test_divergence_is_reported_in_the_table(tmp_path, capsys):
     (["--hidden-activation", "gelu"], "invalid choice: 'gelu' (choose from 'leaky_relu', 'relu', 'sigmoid', 'tanh')"),
     (["--init", "xavier"], "invalid choice: 'xavier' (choose from 'glorot', 'he', 'normal')"),
     (["--dtype", "float16"], "invalid choice: 'float16'"),
-    (["--seed", "-3"], "argument --seed: expected a non-negative integer, got -3"),
+    (["--seed", "-3"], "argument --seed: expected an integer from 0 to 4294967295, got -3"),
+    (["--seed", str(2**32)], "argument --seed: expected an integer from 0 to 4294967295, got 4294967296"),
     (["--data", "no_such_set"], "Unknown data set 'no_such_set'. Expected a file path or one of: 'synthetic'"),
     (["--data", "missing.pickle"], "missing.pickle: no such file."),
     (["--engines", "functional", "--batch-size", "16"], "engine 'functional' cannot run this configuration"),

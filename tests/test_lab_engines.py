@@ -101,9 +101,70 @@ def test_divergence_is_a_result_not_an_exception():
     result = compare(RunConfig(data="moons", epochs=5, learning_rate=1e200),
                      engines=["functional", "numpy", "sklearn", "torch"])
     for r in result.results:
-        assert r.error and r.error.startswith("diverged"), (r.engine, r.error)
+        assert r.status == "diverged" and r.error.startswith("diverged"), (r.engine, r.error)
         assert np.isnan(r.test_accuracy)
     assert result.to_dict()["summary"][0]["train_loss"] is None  # NaN is written as null
+
+
+# Each way a run diverges, on every engine, the notebook's functional reference included: its cost
+# is clipped (about 700 per wrong example at most), so its curve may stay finite and flat while the
+# weights blow up. The expected phrase says which test caught it.
+@pytest.mark.parametrize("learning_rate, how", [
+    (50.0, "the loss climbed from 0.694"),  # the loss climbs to a finite plateau
+    (1e200, "the loss became"),  # the loss overflows: NaN or inf
+])
+def test_every_engine_reports_a_diverging_run_as_diverged(learning_rate, how):
+    engines = ["functional", "numpy", "sklearn", "torch"]
+    result = compare(RunConfig(data="moons", epochs=30, learning_rate=learning_rate), engines=engines)
+    assert [r.status for r in result.results] == ["diverged"] * 4
+    for r in result.results:
+        if r.engine != "sklearn":  # scikit-learn's own words come first
+            assert how in r.error, (r.engine, r.error)
+        assert r.error.endswith("try a smaller learning_rate"), (r.engine, r.error)
+    rows = result.to_dict()["summary"]
+    assert [row["status"] for row in rows] == ["diverged"] * 4
+    assert all(row["max_loss_diff"] is None for row in rows)  # no distance to a diverged reference
+
+
+def test_features_of_extreme_scale_are_named_as_the_cause(tmp_path):
+    from twinnet import data
+
+    X, y = data.load("synthetic")
+    np.savez(tmp_path / "big.npz", features=X * 1e6, labels=y)
+    result = compare(RunConfig(data=str(tmp_path / "big.npz"), standardize=False, epochs=20),
+                     engines=["functional", "numpy", "torch"])
+    assert [r.status for r in result.results] == ["diverged"] * 3
+    # the functional network's clipped cost stays flat: its final weights' loss tells
+    assert "the loss of the final weights is" in result.result("functional").error
+    largest = f"{np.abs(result.split.X_train).max():.3g}"
+    for r in result.results:
+        assert f"X has values up to {largest} in magnitude; standardize the features" in r.error
+        assert "learning_rate" not in r.error.split(";", 1)[1], r.error
+    assert any(f"the training features have values up to {largest} in magnitude, not standardized"
+               in note for note in result.notes)
+
+
+@pytest.mark.parametrize("options", [
+    {"optimizer": "sgd"}, {"optimizer": "sgd", "learning_rate": 1.0},
+    {"optimizer": "momentum", "batch_size": 8, "learning_rate": 0.3},
+    {"optimizer": "adam", "batch_size": 16, "learning_rate": 0.1},
+], ids=str)
+def test_runs_that_learn_are_ok(options):
+    result = compare(RunConfig(data="moons", epochs=30, **options), engines=["numpy", "sklearn", "torch"])
+    # training that learns, with the noise of mini-batches and momentum, is not called diverged
+    assert [(r.status, r.error) for r in result.results] == [("ok", None)] * 3
+
+
+def test_network_divergence_message_points_at_the_data_when_its_scale_is_extreme():
+    from twinnet import data
+
+    X, y = data.load("moons")
+    with pytest.raises(FloatingPointError, match=r"X has values up to 2\.4e\+100 in magnitude; "
+                       r"standardize the features") as info:
+        Network([2, 8, 1], seed=0).fit(X * 1e100, y, epochs=20, learning_rate=0.1)
+    assert "learning_rate" not in str(info.value).split(";", 1)[1]
+    with pytest.raises(FloatingPointError, match="try a smaller learning_rate"):
+        Network([2, 8, 1], seed=0).fit(X, y, epochs=20, learning_rate=1e200)
 
 
 def test_default_engines_skip_unsupported_configurations_with_a_note():
@@ -151,6 +212,8 @@ def test_functional_refuses_what_the_notebook_cannot_train():
     ({"learning_rate": -0.1}, r"learning_rate must be a finite number > 0; got learning_rate=-0.1"),
     ({"learning_rate": float("nan")}, r"learning_rate must be a finite number > 0"),
     ({"batch_size": 0}, r"batch_size must be an integer >= 1 or None; got batch_size=0"),
+    ({"seed": -1}, r"seed must be an integer between 0 and 4294967295; got seed=-1"),
+    ({"seed": 2**70}, r"seed must be an integer between 0 and 4294967295; got seed=1180591620717411303424"),
     ({"layers": (2, 0, 1)}, r"layers must be >= 2 positive widths ending in 1 \(one sigmoid unit\); got layers=2,0,1"),
     ({"layers": (2, 4, 2)}, r"ending in 1 \(one sigmoid unit\); got layers=2,4,2"),
 ])

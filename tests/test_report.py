@@ -137,7 +137,7 @@ def test_report_skips_a_corrupted_last_line_and_keeps_the_rest(report, capsys):
         f.write(b'{"run_id": "x", "status": "o')
     assert main(["report", str(out)]) == 0
     captured = capsys.readouterr()
-    assert "skipped corrupted last line 25" in captured.err and len(captured.err.splitlines()) == 1
+    assert "results.jsonl: skipped line 25: not JSON" in captured.err and len(captured.err.splitlines()) == 1
     assert "24 runs (24 ok)" in captured.out
 
 
@@ -149,7 +149,8 @@ def test_runs_that_diverged_are_listed(tmp_path, capsys):
     assert main(["report", str(out)]) == 0
     text = capsys.readouterr().out
     assert "2 runs (1 diverged, 1 ok)" in text
-    assert "1 run(s) did not finish ok; e.g. numpy with lr 1e+06, seed 0: diverged: " in text
+    assert ("Diverged: 1 run(s) (numpy 1 of 2), left out of every mean, tie and best above; e.g. "
+            "numpy with lr 1e+06, seed 0: diverged: ") in text
     page = (out / "report.html").read_text()
     assert "Runs that did not finish ok" in page and "diverged" in page
 
@@ -170,3 +171,83 @@ def test_report_bad_directories_are_one_line_and_exit_status_2(tmp_path, capsys,
     assert main(["report", str(target)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("twinnet report: error: ") and match in err[0]
+
+
+def _lines(out):
+    return (out / RESULTS).read_bytes().split(b"\n")[:-1]
+
+
+def _good(out):
+    return json.loads(_lines(out)[2])
+
+
+BAD_LINES = {
+    "truncated JSON": lambda good: json.dumps(good).encode()[:80],
+    "binary garbage": lambda good: bytes(range(11, 256)),  # no newline inside
+    "not an object": lambda good: b"[1, 2, 3]",
+    "seed of the wrong type": lambda good: json.dumps({**good, "seed": "zero"}).encode(),
+    "config missing": lambda good: json.dumps({k: v for k, v in good.items() if k != "config"}).encode(),
+    "layers not numbers": lambda good: json.dumps({**good, "config": {**good["config"], "layers": "2-8-1"}}).encode(),
+    "unknown status": lambda good: json.dumps({**good, "status": "great"}).encode(),
+    "ok without its checkpoints": lambda good: json.dumps({**good, "checkpoints": []}).encode(),
+    "accuracy of the wrong type": lambda good: json.dumps(
+        {**good, "checkpoints": [{**p, "test_accuracy": "high"} for p in good["checkpoints"]]}).encode(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LINES))
+def test_report_skips_a_malformed_line_anywhere_naming_it_and_keeps_the_rest(case, report, capsys):
+    out, _, _ = report
+    with open(out / "summary.csv") as f:
+        before = f.read()
+    lines = _lines(out)
+    lines.insert(3, BAD_LINES[case](_good(out)))  # becomes line 4, between good lines
+    (out / RESULTS).write_bytes(b"\n".join(lines) + b"\n")
+    assert main(["report", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"warning: {out / RESULTS}: skipped line 4: ")
+    assert len(captured.err.splitlines()) == 1 and "Traceback" not in captured.err
+    assert "24 runs (24 ok)" in captured.out
+    with open(out / "summary.csv") as f:
+        assert f.read() == before  # the report of the good lines, unchanged
+
+
+def test_rows_written_before_the_status_field_still_load(report, capsys):
+    out, _, _ = report
+    rows = [json.loads(line) for line in _lines(out)]
+    for row in rows:
+        del row["status"]
+    rows[0]["error"] = "diverged: the loss became nan at epoch 3"  # the sweep's words for one
+    (out / RESULTS).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "24 runs (1 diverged, 23 ok)" in text
+
+
+def test_a_diverged_run_is_counted_and_left_out_of_every_mean(report, capsys):
+    out, _, _ = report
+    rows = [json.loads(line) for line in _lines(out)]
+    target = next(r for r in rows if r["engine"] == "numpy")
+    # its numbers look excellent: they must count nowhere
+    target.update(status="diverged", error="diverged: the loss climbed from 0.7 to 9 at epoch 3",
+                  checkpoints=[{**p, "test_accuracy": 1.0, "train_loss": 0.0} for p in target["checkpoints"]])
+    (out / RESULTS).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["report", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "24 runs (1 diverged, 23 ok)" in text
+    assert "Diverged: 1 run(s) (numpy 1 of 12), left out of every mean, tie and best above" in text
+    with open(out / "summary.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    layers, lr = "-".join(map(str, target["config"]["layers"])), target["config"]["learning_rate"]
+    others = [r for r in rows if r["engine"] == "numpy" and r is not target
+              and r["config"] == target["config"]]
+    for entry in table:
+        if entry["engine"] == "numpy" and entry["layers"] == layers and float(entry["learning_rate"]) == lr:
+            assert (entry["runs"], entry["ok"], entry["diverged"]) == ("3", "2", "1")
+            accuracy = [next(p for p in r["checkpoints"] if p["epoch"] == int(entry["epoch"]))["test_accuracy"]
+                        for r in others]
+            assert_allclose(float(entry["test_accuracy"]), np.mean(accuracy), rtol=1e-12)
+        else:
+            assert entry["diverged"] == "0"
+    page = (out / "report.html").read_text()
+    assert "<th>diverged</th>" in page and "Runs that did not finish ok" in page

@@ -3,8 +3,9 @@
 Each module ``twinnet/cli/<name>_cmd.py`` is a sub-command: it defines ``register(subparsers)``,
 which adds its parser and sets ``func`` to a function of the parsed arguments returning an exit
 status. Modules are discovered, so adding a command is adding a file. User errors
-(``ValueError``, ``FileNotFoundError``, a missing optional dependency, ...) are printed as one line
-on stderr with exit status 2, never as a traceback.
+(``ValueError``, an ``OSError`` on a path, a ``MemoryError`` from a network too big for this
+machine, a missing optional dependency, ...) are printed as one line on stderr with exit status 2,
+never as a traceback.
 """
 
 from __future__ import annotations
@@ -15,8 +16,21 @@ import pkgutil
 import sys
 
 #: Exceptions that are the user's to fix: shown as one line, exit status 2.
-USER_ERRORS = (ValueError, FileNotFoundError, IsADirectoryError, PermissionError,
-               FloatingPointError, ModuleNotFoundError)
+#: ``OSError`` covers the paths a user names (missing, unwritable, read-only, a file where a folder
+#: is expected, a name too long) and the network addresses.
+USER_ERRORS = (ValueError, OSError, MemoryError, FloatingPointError, ModuleNotFoundError)
+
+
+def _message(exc, command):
+    """One line for a user error."""
+    if isinstance(exc, ModuleNotFoundError):
+        return f"{exc}; install the optional dependency (see README: pip install 'twinnet[all]')"
+    if isinstance(exc, MemoryError):  # numpy says how much it could not allocate
+        return f"not enough memory for this {command}: {exc or 'the allocation failed'}; use smaller --layers or data"
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        # OSError's own text starts with "[Errno N]"; the path said last may be very long
+        return f"{exc.filename}: {exc.strerror}" + (f" (and {exc.filename2})" if exc.filename2 else "")
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -52,10 +66,7 @@ def main(argv=None) -> int:
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as exc:
-        message = str(exc) or type(exc).__name__
-        if isinstance(exc, ModuleNotFoundError):
-            message = f"{message}; install the optional dependency (see README: pip install 'twinnet[all]')"
-        print(f"twinnet {args.command}: error: {message}", file=sys.stderr)
+        print(f"twinnet {args.command}: error: {_message(exc, args.command)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"twinnet {args.command}: interrupted", file=sys.stderr)

@@ -25,6 +25,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def seed(text: str) -> int:
+    """A seed: an integer from 0 to 2**32 - 1, the range scikit-learn and Keras take."""
+    from twinnet.lab.engines import MAX_SEED
+
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {value}")
+    return value
+
+
 def layer_list(text: str) -> list[int]:
     """``"100,20,5,1"`` -> ``[100, 20, 5, 1]``: positive widths, output width 1."""
     try:

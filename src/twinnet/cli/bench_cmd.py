@@ -23,7 +23,8 @@ Columns: ms per epoch of the fastest run; GFLOP/s, the epoch's matrix-product FL
 x numpy, the engine's time over twinnet.Network's (numpy). keras is Keras's model.fit, with its
 per-epoch overhead; tf-loop, the same Keras model in a compiled tf.function loop, without it.
 Timing on a shared or busy machine is noisy: compare ratios within one run. Writes the figures as
-JSON to --json (default ./twinnet-runs/bench-<timestamp>.json)."""
+JSON to --json (default: a new ./twinnet-runs/bench-<timestamp>.json), checked before timing
+starts; an existing file is overwritten only with --force."""
 
 
 def _epochs(text):
@@ -61,31 +62,27 @@ def register(sub):
     p.add_argument("--budget", type=_seconds, default=3.0, metavar="SECONDS",
                    help="an engine stops repeating once its runs took this long (default: 3)")
     p.add_argument("--json", metavar="PATH", default=None,
-                   help="where to write the figures (default: ./twinnet-runs/bench-<timestamp>.json)")
+                   help="where to write the figures (default: a new ./twinnet-runs/bench-<timestamp>.json)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.add_argument("--no-memory", dest="memory", action="store_false",
                    help="do not measure Network.fit's peak memory")
     add_verbose(p)
     p.set_defaults(func=run)
 
 
-def _json_path(path):
-    import time
-    from pathlib import Path
-
-    path = Path(path) if path else Path("twinnet-runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    if path.is_dir():
-        raise ValueError(f"--json {str(path)!r} is a folder; expected a file name.")
-    return path
-
-
 def run(args):
+    from twinnet import bench
+    from twinnet.cli._output import output_file
+
+    with output_file("--json", args.json, force=args.force, stem="bench", suffix=".json") as path:
+        return _run(args, bench, path)
+
+
+def _run(args, bench, path):
     import json
     import sys
     from dataclasses import replace
 
-    from twinnet import bench
-
-    path = _json_path(args.json)
     apply_verbose(args)
 
     def progress(message):  # one status line, rewritten in place; only on a terminal
@@ -106,7 +103,6 @@ def run(args):
         results.append(result)
     info = bench.machine()
     print(format_machine(info))
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"machine": info, "workloads": results}, indent=2) + "\n")
     print(f"wrote {path}")
     return 0

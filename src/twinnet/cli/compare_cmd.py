@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from twinnet.cli._args import (add_verbose, apply_verbose, layer_list, name_list, positive_float,
-                               positive_int)
+                               positive_int, seed)
 
 DESCRIPTION = """\
 Train the same network with several engines, from the same initial weights, on the same data
@@ -19,17 +19,11 @@ engine that supports the configuration runs. Features are standardized with the 
 statistics unless --no-standardize is given.
 
 Writes results.json, results.csv, loss_curves.png and, for 2-feature data, decision_boundary.png
-into --out (default ./twinnet-runs/<timestamp>)."""
+into --out (default: a new folder ./twinnet-runs/<timestamp>), which is made, and checked,
+before training starts; a folder holding an earlier run's results is refused without --force."""
 
-
-def _seed(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {value}")
-    return value
+#: What a run writes into --out; an earlier run's copy is overwritten only with --force.
+RESULTS = ("results.json", "results.csv")
 
 
 def register(sub):
@@ -59,7 +53,7 @@ def register(sub):
                    help=f"initial weights (default: {defaults.init}, the notebook's randn * 0.1)")
     p.add_argument("--dtype", choices=list(DTYPES), default=defaults.dtype,
                    help=f"(default: {defaults.dtype})")
-    p.add_argument("--seed", type=_seed, default=defaults.seed,
+    p.add_argument("--seed", type=seed, default=defaults.seed,
                    help=f"seed of the split, the initial weights and the batch order (default: {defaults.seed})")
     p.add_argument("--engines", type=name_list(ENGINES), default=None, metavar="E1,E2,...",
                    help="engines to run (default: all installed that support the configuration)")
@@ -70,21 +64,13 @@ def register(sub):
     p.add_argument("--no-standardize", dest="standardize", action="store_false",
                    help="keep the features as they are (default: standardize on the training part)")
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="output folder (default: ./twinnet-runs/<timestamp>)")
+                   help="output folder (default: a new ./twinnet-runs/<timestamp>)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite the results of an earlier run in --out")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="do not show progress bars")
     add_verbose(p)
     p.set_defaults(func=run)
-
-
-def _output_dir(out):
-    import time
-    from pathlib import Path
-
-    path = Path(out) if out else Path("twinnet-runs") / time.strftime("%Y%m%d-%H%M%S")
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"--out {str(path)!r} is a file; expected a folder.")
-    return path
 
 
 def run(args):
@@ -92,6 +78,7 @@ def run(args):
 
     from rich.console import Console
 
+    from twinnet.cli._output import output_folder
     from twinnet.lab import RunConfig, compare
 
     config = RunConfig(
@@ -100,20 +87,21 @@ def run(args):
         hidden_activation=args.hidden_activation, init=args.init, dtype=args.dtype, seed=args.seed,
         standardize=args.standardize, keras_init=args.keras_init,
     )
-    out = _output_dir(args.out)
+    config.validate()
     apply_verbose(args)
     stdout, stderr = Console(), Console(stderr=True)
     if not stdout.is_terminal:  # piped or redirected: long notes are not wrapped
         stdout = Console(width=100)
-    with _progress(stderr, config.epochs) if args.progress else contextlib.nullcontext() as progress:
-        comparison = compare(config, args.engines, progress=progress)
-    stdout.print(_table(comparison))
-    plain = {"markup": False, "highlight": False, "soft_wrap": True}  # notes hold [brackets]
-    for note in comparison.notes + _row_notes(comparison):
-        stdout.print(f"  note: {note}", **plain)
-    written = comparison.save(out)
-    written += _figures(comparison, out, stdout)
-    stdout.print(f"wrote {', '.join(str(p) for p in written)}", **plain)
+    with output_folder("--out", args.out, force=args.force, holds=RESULTS) as out:
+        with _progress(stderr, config.epochs) if args.progress else contextlib.nullcontext() as progress:
+            comparison = compare(config, args.engines, progress=progress)
+        stdout.print(_table(comparison))
+        plain = {"markup": False, "highlight": False, "soft_wrap": True}  # notes hold [brackets]
+        for note in comparison.notes + _row_notes(comparison):
+            stdout.print(f"  note: {note}", **plain)
+        written = comparison.save(out)
+        written += _figures(comparison, out, stdout)
+        stdout.print(f"wrote {', '.join(str(p) for p in written)}", **plain)
     return 0
 
 
@@ -130,13 +118,15 @@ class _progress:
                              TextColumn("epochs"), TimeElapsedColumn(), console=console, transient=True)
 
     def __enter__(self):
-        self.bars.start()
         return self
 
     def __exit__(self, *exc):
-        self.bars.stop()
+        if self.tasks:  # stopping a display never started still writes an empty line
+            self.bars.stop()
 
     def __call__(self, engine, done):
+        if not self.tasks:  # started by the first engine: an error before leaves stderr one line
+            self.bars.start()
         if engine not in self.tasks:
             self.tasks[engine] = self.bars.add_task(engine, total=self.epochs)
         self.bars.update(self.tasks[engine], completed=done)
@@ -169,8 +159,8 @@ def _table(comparison):
     for row in comparison.rows():
         mark = "" if comparison.result(row["engine"]).same_trajectory else " *"
         speed = _fmt(row["speed_vs_keras"], ".1f", "x")
-        if row["error"]:
-            table.add_row(row["engine"] + mark, "diverged", "-", "-", _fmt(row["seconds"], ".3f"),
+        if row["status"] != "ok":  # a diverged run's metrics are no result: not shown
+            table.add_row(row["engine"] + mark, row["status"], "-", "-", _fmt(row["seconds"], ".3f"),
                           _fmt(row["ms_per_epoch"], ".2f"), speed, "-")
             continue
         table.add_row(
@@ -186,7 +176,7 @@ def _row_notes(comparison):
     notes += [f"{r.engine}{'' if r.same_trajectory else ' *'}: {r.note}"
               for r in comparison.results if r.note]
     fit, loop = comparison.result("keras"), comparison.result("tf-loop")
-    if fit and loop and not fit.error and not loop.error:
+    if fit and loop and fit.status == loop.status == "ok":
         # "faster than keras" must not read as TensorFlow's arithmetic being slow
         notes.append(f"keras (model.fit) takes {fit.ms_per_epoch - loop.ms_per_epoch:.2f} ms more per epoch "
                      "than tf-loop (the same model and batches in a compiled tf.function loop): model.fit's "

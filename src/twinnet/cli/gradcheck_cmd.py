@@ -7,8 +7,19 @@ from __future__ import annotations
 TOLERANCES = {"float64": 1e-6, "float32": 1e-4}
 
 
+def _step(text):
+    import argparse
+
+    from twinnet.cli._args import positive_float
+
+    value = positive_float(text)
+    if value >= 1:  # a difference over a step of 1 or more says nothing about a derivative
+        raise argparse.ArgumentTypeError(f"expected a small step, 0 < eps < 1, got {text}")
+    return value
+
+
 def register(sub):
-    from twinnet.cli._args import layer_list, positive_float, positive_int
+    from twinnet.cli._args import layer_list, positive_float, positive_int, seed
     from twinnet.data import DATASETS, DEFAULT_DATASET
     from twinnet.nn import ACTIVATIONS, DTYPES, INITIALIZERS
 
@@ -31,12 +42,12 @@ def register(sub):
                         help="weight initializer (default: normal)")
     parser.add_argument("--dtype", default="float64", choices=list(DTYPES),
                         help="the network's dtype (default: float64)")
-    parser.add_argument("--eps", type=positive_float, default=1e-5,
-                        help="finite-difference step (default: 1e-5)")
+    parser.add_argument("--eps", type=_step, default=1e-5,
+                        help="finite-difference step, below 1 (default: 1e-5)")
     parser.add_argument("--tolerance", type=positive_float, default=None,
                         help="largest relative error that passes "
                         f"(default: {TOLERANCES['float64']:g} for float64, {TOLERANCES['float32']:g} for float32)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the weights (default: 0)")
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the weights (default: 0)")
     parser.set_defaults(func=run)
 
 
@@ -47,8 +58,6 @@ def run(args):
     from twinnet.nn import ACTIVATIONS, Network, gradcheck
     from twinnet.nn.gradcheck import count_kinks
 
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0; got {args.seed}.")
     X, y = data.load(args.data)
     X, y = X[: args.examples], y[: args.examples]
     std = X.std(axis=0)

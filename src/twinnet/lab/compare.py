@@ -24,13 +24,14 @@ import numpy as np
 
 from twinnet.lab.engines import (DEFAULT_ENGINES, ENGINES, EngineResult, RunConfig, installed,
                                  run_engine, unsupported_reason)
+from twinnet.nn.network import LARGE_FEATURE
 
 __all__ = ["Comparison", "compare", "resolve_engines", "load_split", "initial_parameters",
            "CSV_FIELDS"]
 
 #: Columns of ``results.csv`` and of :meth:`Comparison.rows`.
 CSV_FIELDS = ("engine", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
-              "ms_per_epoch", "speed_vs_keras", "max_loss_diff", "error", "note")
+              "ms_per_epoch", "speed_vs_keras", "max_loss_diff", "status", "error", "note")
 
 
 @dataclass
@@ -54,7 +55,7 @@ class Comparison:
     def max_loss_diff(self, result):
         """Largest ``|loss - reference loss|`` over the epochs, or NaN when not comparable."""
         ref = self.result(self.reference) if self.reference else None
-        if ref is None or result.error or ref.error or not result.same_trajectory or \
+        if ref is None or result.status != "ok" or ref.status != "ok" or not result.same_trajectory or \
                 len(result.loss_curve) != len(ref.loss_curve):
             return float("nan")
         return float(np.max(np.abs(np.subtract(result.loss_curve, ref.loss_curve))))
@@ -70,7 +71,8 @@ class Comparison:
                 "engine": r.engine, "train_loss": r.train_loss, "train_accuracy": r.train_accuracy,
                 "test_loss": r.test_loss, "test_accuracy": r.test_accuracy, "seconds": r.seconds,
                 "ms_per_epoch": r.ms_per_epoch, "speed_vs_keras": keras_seconds / r.seconds,
-                "max_loss_diff": self.max_loss_diff(r), "error": r.error, "note": r.note,
+                "max_loss_diff": self.max_loss_diff(r), "status": r.status, "error": r.error,
+                "note": r.note,
             })
         return rows
 
@@ -196,6 +198,12 @@ def compare(config=RunConfig(), engines=None, *, progress=None):
     for name in names:
         report = (lambda done, name=name: progress(name, done)) if progress else (lambda done: None)
         results.append(run_engine(name, config, split, initial, report))
+    largest = float(np.max(np.abs(split.X_train), initial=0.0))
+    if largest > LARGE_FEATURE:
+        notes.append(f"the training features have values up to {largest:.3g} in magnitude"
+                     + ("" if config.standardize else ", not standardized")
+                     + ": at this scale training diverges or stalls at any usual learning rate; "
+                     "standardize the features (compare does by default; --no-standardize turns it off)")
     reference = next((n for n in ("functional", "numpy") if n in names), None)
     data = {"source": config.data, "n_features": int(split.X_train.shape[1]),
             "n_train": int(split.X_train.shape[0]), "n_test": int(split.X_test.shape[0])}

@@ -35,13 +35,28 @@ import numpy as np
 
 from twinnet.keras_twin import DTYPES, HIDDEN_ACTIVATIONS, OPTIMIZERS
 from twinnet.nn import INITIALIZERS
+from twinnet.nn.network import divergence_hint
 
 __all__ = ["RunConfig", "EngineResult", "Trained", "Engine", "ENGINES", "DEFAULT_ENGINES",
-           "KERAS_INITS", "run_engine", "installed", "unsupported_reason"]
+           "KERAS_INITS", "STATUSES", "DIVERGENCE_FACTOR", "MAX_SEED", "run_engine", "installed",
+           "unsupported_reason"]
 
 #: ``same``: Keras starts from the shared initial weights; ``notebook``: from the notebook's
 #: ``keras_model`` with Keras's own random initialization.
 KERAS_INITS = ("same", "notebook")
+
+#: How a run ended: ``ok``; ``diverged`` (its loss or weights stopped being finite, or its loss
+#: climbed past :data:`DIVERGENCE_FACTOR` times where it started); ``failed`` (an error, set by the
+#: sweep). The sweep's store rows use the same field and values.
+STATUSES = ("ok", "diverged", "failed")
+
+#: A stable step lowers the training loss; one that overshoots makes it climb, often until the
+#: network saturates at a finite but useless loss (ReLUs dead, sigmoid pinned at 0 or 1). A loss
+#: that rises past this multiple of its starting value marks such a run as diverged.
+DIVERGENCE_FACTOR = 4.0
+
+#: Seeds reach scikit-learn's ``random_state`` and Keras's global seed, which take 32-bit integers.
+MAX_SEED = 2**32 - 1
 
 
 @dataclass(frozen=True)
@@ -83,6 +98,12 @@ class RunConfig:
         if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate)
                 and self.learning_rate > 0):
             raise ValueError(f"learning_rate must be a finite number > 0; got learning_rate={self.learning_rate!r}.")
+        largest = float(np.finfo(self.dtype).max)
+        if self.learning_rate > largest:  # the engines hold it in dtype: it would be inf
+            raise ValueError(f"learning_rate={self.learning_rate:g} is beyond the range of {self.dtype} "
+                             f"(largest {largest:.3g}); give a smaller learning_rate.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be an integer between 0 and {MAX_SEED}; got seed={self.seed!r}.")
         if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
             raise ValueError(f"batch_size must be an integer >= 1 or None; got batch_size={self.batch_size!r}.")
         if self.layers is not None:
@@ -121,7 +142,11 @@ class Trained(NamedTuple):
 
 @dataclass
 class EngineResult:
-    """The outcome of one engine on one configuration (NaN metrics when ``error`` is set)."""
+    """The outcome of one engine on one configuration.
+
+    ``status`` is one of :data:`STATUSES`; when it is not ``"ok"``, ``error`` says why and the
+    metrics are NaN, or those of weights that are no result (a diverged run's).
+    """
 
     engine: str
     loss_curve: list
@@ -134,6 +159,7 @@ class EngineResult:
     same_trajectory: bool = True
     note: str | None = None
     error: str | None = None
+    status: str = "ok"
     #: metrics after each checkpoint epoch: dicts of epoch, train/test loss and accuracy
     checkpoints: list = field(default_factory=list)
     parameters: dict | None = field(default=None, repr=False)
@@ -247,11 +273,11 @@ def _run_sklearn(config, split, initial, progress):
         warnings.simplefilter("ignore", ConvergenceWarning)
         # One throwaway epoch creates the fitted state; then the weights are replaced by ours and,
         # thanks to warm_start, the real fit starts from them with a fresh optimizer.
-        clf.fit(X, y)
-        clf.coefs_ = [np.array(initial[f"W{l}"].T, dtype=X.dtype) for l in range(1, L + 1)]
-        clf.intercepts_ = [np.array(initial[f"b{l}"][:, 0], dtype=X.dtype) for l in range(1, L + 1)]
-        clf.set_params(max_iter=config.epochs)
-        try:
+        try:  # the throwaway epoch can diverge too
+            clf.fit(X, y)
+            clf.coefs_ = [np.array(initial[f"W{l}"].T, dtype=X.dtype) for l in range(1, L + 1)]
+            clf.intercepts_ = [np.array(initial[f"b{l}"][:, 0], dtype=X.dtype) for l in range(1, L + 1)]
+            clf.set_params(max_iter=config.epochs)
             _, seconds = _timed(lambda: clf.fit(X, y))
         except ValueError as exc:
             if "non-finite" not in str(exc):
@@ -418,7 +444,8 @@ def run_engine(name, config, split, initial, progress=lambda done: None, checkpo
     Returns
     -------
     EngineResult
-        ``error`` says "diverged ..." when the loss or the weights stopped being finite.
+        ``status`` is ``"diverged"``, and ``error`` says how, when the loss or the weights stopped
+        being finite, or the loss climbed past :data:`DIVERGENCE_FACTOR` times its start.
         ``checkpoints`` holds the metrics at each requested epoch reached, and at the last epoch.
     """
     wanted = sorted({int(e) for e in checkpoints} - {config.epochs})
@@ -438,6 +465,7 @@ def run_engine(name, config, split, initial, progress=lambda done: None, checkpo
             points.append({"epoch": done, **_evaluate(current(), config, split)})
             evaluating.append(time.perf_counter() - start)
 
+    hint = divergence_hint(split.X_train)
     progress(0)
     # A diverging run overflows on purpose: it is reported in the result, not as warnings.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -445,8 +473,11 @@ def run_engine(name, config, split, initial, progress=lambda done: None, checkpo
             trained = ENGINES[name].runner(config, split, initial, observe)
         except FloatingPointError as exc:  # an engine that stops when its loss stops being finite
             nan, seconds = float("nan"), time.perf_counter() - start - sum(evaluating)
+            message = str(exc).rstrip(".")
+            if not message.endswith(hint):  # Network's own message already gives it
+                message += f"; {hint}"
             return EngineResult(name, [], nan, nan, nan, nan, seconds, 1000.0 * seconds / config.epochs,
-                                error=f"diverged: {exc}", checkpoints=points)
+                                error=f"diverged: {message}", status="diverged", checkpoints=points)
     progress(config.epochs)
     seconds = trained.seconds - sum(evaluating)
     result = EngineResult(
@@ -459,10 +490,31 @@ def run_engine(name, config, split, initial, progress=lambda done: None, checkpo
     weights_finite = all(np.isfinite(w).all() for w in trained.parameters.values())
     if bad_epoch is not None or not weights_finite:
         where = f"at epoch {bad_epoch + 1}" if bad_epoch is not None else "in the final weights"
-        result.error = f"diverged: the loss became non-finite {where} (learning_rate={config.learning_rate})"
+        result.error = (f"diverged: the loss became non-finite {where} "
+                        f"(learning_rate={config.learning_rate}); {hint}")
+        result.status = "diverged"
         return result
     final = _evaluate(trained.parameters, config, split)
     result.train_loss, result.train_accuracy = final["train_loss"], final["train_accuracy"]
     result.test_loss, result.test_accuracy = final["test_loss"], final["test_accuracy"]
     points.append({"epoch": config.epochs, **final})
+    rise = _rise(result.loss_curve, _evaluate(initial, config, split)["train_loss"], final["train_loss"])
+    if rise:
+        result.error = f"diverged: {rise} (learning_rate={config.learning_rate}); {hint}"
+        result.status = "diverged"
     return result
+
+
+def _rise(curve, initial_loss, final_loss):
+    """How the training loss climbed past DIVERGENCE_FACTOR times its start, or None.
+
+    Two views, since engines clip the loss they report differently (the notebook's cost saturates
+    near 700 per wrong example): the engine's own curve, and the final weights' loss against the
+    initial weights', both computed by ``Network.evaluate``.
+    """
+    if curve and max(curve) > DIVERGENCE_FACTOR * curve[0]:
+        peak = int(np.argmax(curve))
+        return f"the loss climbed from {curve[0]:.3g} to {curve[peak]:.3g} at epoch {peak + 1}"
+    if final_loss > DIVERGENCE_FACTOR * initial_loss:
+        return f"the loss of the final weights is {final_loss:.3g}, that of the initial weights {initial_loss:.3g}"
+    return None

@@ -60,7 +60,7 @@ def plot_loss_curves(comparison, path):
         if not r.loss_curve:
             continue
         curve = np.asarray(r.loss_curve, dtype=float)
-        label = r.engine + (" (diverged)" if r.error else "") + ("" if r.same_trajectory else " *")
+        label = r.engine + ("" if r.status == "ok" else f" ({r.status})") + ("" if r.same_trajectory else " *")
         top.plot(epochs[:len(curve)], curve, color=colour, linestyle=style, linewidth=width, label=label)
         if ref is not None and r is not ref:
             diff = comparison.max_loss_diff(r)
@@ -75,7 +75,8 @@ def plot_loss_curves(comparison, path):
     top.set_title("Training loss per epoch, all engines from the same initial weights", fontsize=12)
     top.grid(alpha=0.3)
     legend_title = "* own start or batch order" if any(not r.same_trajectory for r in comparison.results) else None
-    top.legend(title=legend_title, fontsize=9, title_fontsize=8)
+    if top.lines:  # every engine may have stopped before its first epoch
+        top.legend(title=legend_title, fontsize=9, title_fontsize=8)
     bottom.set_yscale("log")
     bottom.set_xlabel("epoch")
     bottom.set_ylabel(f"max |loss - {comparison.reference} loss|\nso far" if ref else "loss difference")
@@ -107,7 +108,7 @@ def plot_decision_boundaries(comparison, split, path, *, resolution=200):
     config = comparison.config
     if split.X_train.shape[1] != 2:
         raise ValueError(f"decision boundaries need 2 features; got {split.X_train.shape[1]}.")
-    results = [r for r in comparison.results if not r.error and r.parameters is not None]
+    results = [r for r in comparison.results if r.status == "ok" and r.parameters is not None]
     if not results:
         return None
     X_all = np.vstack([split.X_train, split.X_test])

@@ -20,12 +20,14 @@ import html
 import json
 import math
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
-from twinnet.lab.store import read_manifest, read_results
+from twinnet.lab.engines import STATUSES
+from twinnet.lab.store import RESULTS, read_manifest
 
-__all__ = ["build_report", "summary_rows", "summarize", "SUMMARY_FIELDS", "AGREE"]
+__all__ = ["build_report", "read_rows", "summary_rows", "summarize", "SUMMARY_FIELDS", "AGREE"]
 
 #: Two mean test accuracies closer than this (one half of a percentage point) count as a tie.
 AGREE = 0.005
@@ -33,9 +35,90 @@ AGREE = 0.005
 CONFIG_FIELDS = ("data", "layers", "learning_rate", "batch_size", "optimizer", "hidden_activation",
                  "init", "dtype")
 SUMMARY_FIELDS = (*CONFIG_FIELDS, "depth", "width", "n_parameters", "engine", "epoch", "runs", "ok",
+                  "diverged",
                   "train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_accuracy_sd",
                   "seconds", "ms_per_epoch")
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+# --------------------------------------------------------------------------- reading
+def _numbers(values, *, none=True):
+    return isinstance(values, list) and all(
+        (v is None and none) or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values)
+
+
+def _ints(values):
+    return isinstance(values, list) and values != [] and all(
+        isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
+def _problem(row):
+    """Why a stored row cannot go into the report (a phrase), or None.
+
+    A row written before rows had a ``status`` gets one from its ``error``, as the sweep derived it.
+    """
+    if not isinstance(row, dict):
+        return "not a JSON object"
+    if "status" not in row and (row.get("error") is None or isinstance(row.get("error"), str)):
+        error = row.get("error")
+        row["status"] = "ok" if error is None else "diverged" if error.startswith("diverged") else "failed"
+    kinds = {"engine": str, "status": str, "seed": int, "n_parameters": int, "config": dict,
+             "checkpoints": list, "loss_curve": list, "versions": dict, "machine": dict}
+    for key, kind in kinds.items():
+        if not isinstance(row.get(key), kind) or isinstance(row.get(key), bool):
+            return f"{key!r} is missing or not of type {kind.__name__}"
+    if row["status"] not in STATUSES:
+        return f"status {row['status']!r} is not one of {', '.join(STATUSES)}"
+    config = row["config"]
+    missing = [k for k in (*CONFIG_FIELDS, "epochs") if k not in config]
+    if missing:
+        return f"the config has no {missing[0]!r}"
+    if not (_ints(config["layers"]) and len(config["layers"]) >= 2 and _ints(config["epochs"])
+            and _numbers([config["learning_rate"]], none=False)):
+        return "the config's layers, epochs or learning_rate are not numbers"
+    if not _numbers(row["loss_curve"]) or not _numbers([row.get("seconds"), row.get("ms_per_epoch")]):
+        return "loss_curve, seconds or ms_per_epoch are not numbers"
+    for point in row["checkpoints"]:
+        if not (isinstance(point, dict) and _ints([point.get("epoch")])
+                and _numbers([point.get(k) for k in METRICS])):
+            return "a checkpoint is not an epoch with numbers"
+    if row["status"] == "ok":
+        reached = {p["epoch"] for p in row["checkpoints"]}
+        if not set(config["epochs"]) <= reached or row.get("ms_per_epoch") is None \
+                or any(p.get("test_accuracy") is None for p in row["checkpoints"]):
+            return "an ok run without a result at every checkpoint epoch"
+    return None
+
+
+def read_rows(directory):
+    """The usable result rows of a sweep directory, and one warning per line left out.
+
+    The report only reads: a line it cannot use (cut short, not JSON, binary, or not a result
+    row) is named in a warning and skipped, and the report is built from the rest.
+
+    Returns
+    -------
+    rows : list of dict
+    warnings : list of str
+    """
+    read_manifest(directory)
+    path = Path(directory) / RESULTS
+    rows, warnings = [], []
+    lines = path.read_bytes().split(b"\n") if path.is_file() else []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+            why = f"not JSON ({type(exc).__name__})"
+        else:
+            why = _problem(row)
+        if why:
+            warnings.append(f"{path}: skipped line {number}: {why}.")
+        else:
+            rows.append(row)
+    return rows, warnings
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -102,7 +185,8 @@ def summary_rows(rows):
     """Aggregate over seeds: one dict per (configuration, engine, epoch checkpoint).
 
     Metrics are means over the seeds whose run finished ``ok``; ``test_accuracy_sd`` is their
-    standard deviation (0 for one seed). ``runs`` counts every stored run, ``ok`` the finished ones.
+    standard deviation (0 for one seed). ``runs`` counts every stored run, ``ok`` the finished ones,
+    ``diverged`` those left out of the means because they diverged.
     """
     groups = defaultdict(list)
     for row in rows:
@@ -117,7 +201,8 @@ def summary_rows(rows):
             entry["layers"] = "-".join(map(str, config["layers"]))
             entry.update(depth=_depth(config), width=_width(config),
                          n_parameters=group[0]["n_parameters"], engine=engine, epoch=epoch,
-                         runs=len(group), ok=len(ok))
+                         runs=len(group), ok=len(ok),
+                         diverged=sum(r["status"] == "diverged" for r in group))
             for metric in METRICS:
                 entry[metric] = _mean(p[metric] for p in points)
             entry["test_accuracy_sd"] = _sd([p["test_accuracy"] for p in points])
@@ -232,12 +317,24 @@ def summarize(rows, manifest=None):
     lines += _fit_overhead(engines, by_config)
     lines += _best(ok, engines, fields)
     lines += _effects(ok)
-    bad = [r for r in rows if r["status"] != "ok"]
-    if bad:
+    return lines + _not_ok(rows, fields)
+
+
+def _not_ok(rows, fields):
+    """A sentence per status other than ok, naming the engines and an example: none of these runs
+    counts in the means, ties and bests above."""
+    lines = []
+    for status in STATUSES[1:]:
+        bad = [r for r in rows if r["status"] == status]
+        if not bad:
+            continue
+        per_engine = ", ".join(
+            f"{engine} {sum(r['engine'] == engine for r in bad)} of {sum(r['engine'] == engine for r in rows)}"
+            for engine in sorted({r["engine"] for r in bad}))
         first = bad[0]
-        lines.append(f"{len(bad)} run(s) did not finish ok; e.g. {first['engine']} with "
-                     f"{_label(first['config'], fields)}, seed {first['seed']}: "
-                     f"{first['status']}: {first['error']}")
+        lines.append(f"{status.capitalize()}: {len(bad)} run(s) ({per_engine}), left out of every mean, "
+                     f"tie and best above; e.g. {first['engine']} with {_label(first['config'], fields)}, "
+                     f"seed {first['seed']}: {first.get('error')}")
     return lines
 
 
@@ -444,7 +541,7 @@ def _html(summary, figures, entries, rows, manifest, directory):
                      f"<figcaption>{esc(caption)}</figcaption></figure>")
     final = [e for e in entries if e["epoch"] == max(other["epoch"] for other in entries)]
     columns = ("layers", "learning_rate", "batch_size", "optimizer", "hidden_activation", "engine",
-               "epoch", "ok", "test_accuracy", "test_accuracy_sd", "test_loss", "ms_per_epoch")
+               "epoch", "ok", "diverged", "test_accuracy", "test_accuracy_sd", "test_loss", "ms_per_epoch")
     parts.append("<h2>Final epoch, mean over seeds</h2><p>Every checkpoint is in summary.csv.</p>"
                  "<table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>")
     for e in final:
@@ -503,9 +600,12 @@ def build_report(directory):
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
-    rows = read_results(directory)
+    rows, warnings = read_rows(directory)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if not rows:
-        raise ValueError(f"{directory}: the sweep has no finished run yet; nothing to report.")
+        raise ValueError(f"{directory}: the sweep has no finished run"
+                         + (" that can be read" if warnings else " yet") + "; nothing to report.")
     entries = summary_rows(rows)
     _write_csv(entries, directory / "summary.csv")
     figures = _figures(rows, directory)

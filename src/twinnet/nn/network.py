@@ -117,6 +117,21 @@ def _check_y(y, X, dtype, name="y"):
     return y.astype(dtype).reshape(1, -1), y.astype(bool).reshape(1, -1)
 
 
+#: Largest feature magnitude that counts as ordinary: standardized features are a few units, so
+#: values far beyond make the first layer's pre-activations, and its gradients, huge at any sane
+#: learning rate; the fix is then the data, not the step size.
+LARGE_FEATURE = 1e3
+
+
+def divergence_hint(X):
+    """What to change when training diverges on ``X`` (finite): the data if its scale is extreme."""
+    largest = float(np.max(np.abs(X), initial=0.0))
+    if largest > LARGE_FEATURE:
+        return (f"X has values up to {largest:.3g} in magnitude; standardize the features "
+                "(twinnet's built-in loaders and twinnet.data.split do), e.g. (X - X.mean(0)) / X.std(0)")
+    return "try a smaller learning_rate"
+
+
 def _check_positive_int(name, value, *, allow_none=False):
     if allow_none and value is None:
         return None
@@ -539,8 +554,8 @@ class Network:
                 if not math.isfinite(loss):
                     raise FloatingPointError(
                         f"the loss became {loss} at epoch {epoch + 1} of {epochs} "
-                        f"(learning_rate={learning_rate}, optimizer={optimizer!r}); try a smaller "
-                        "learning_rate."
+                        f"(learning_rate={learning_rate}, optimizer={optimizer!r}); "
+                        f"{divergence_hint(X1)}."
                     )
                 record["loss"].append(loss)
                 record["accuracy"].append(correct / m)
@@ -557,7 +572,7 @@ class Network:
         if not np.isfinite(params).all():
             raise FloatingPointError(
                 f"the parameters became NaN or inf in the last update (epoch {epochs} of {epochs}, "
-                f"learning_rate={learning_rate}); try a smaller learning_rate."
+                f"learning_rate={learning_rate}); {divergence_hint(X1)}."
             )
         return history
 

@@ -1,0 +1,188 @@
+"""Every user error the CLI can meet is one line on stderr, exit status 2, never a traceback.
+
+One parametrized test per class of bad input (numbers out of range, seeds, names, data files,
+output paths, memory, report folders); each case names what the line must mention: the option or
+the file. Output paths are checked before anything is trained, so none of these cases trains.
+"""
+
+import pytest
+
+from twinnet.cli import main
+from twinnet.lab.store import RESULTS, ResultStore
+
+LONG = "x" * 300  # longer than any file name a Linux file system takes (255 bytes)
+
+
+def run(capsys, argv):
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse usage errors exit from inside the parser
+        status = exc.code
+    return status, capsys.readouterr().err
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    """A folder with a plain file, a plain folder, an earlier run's results and sweep folders."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("not a folder")
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "results.json").write_text("{}")
+    (tmp_path / "old.json").write_text("{}")
+    ResultStore.create(tmp_path / "emptysweep", grid={}, grid_hash="h", n_runs=1)
+    ResultStore.create(tmp_path / "junksweep", grid={}, grid_hash="h", n_runs=1)
+    (tmp_path / "junksweep" / RESULTS).write_bytes(b'{"run_id": "a", "seed": "x"}\n\x00\xff\xfe\n[1]\n{"tru')
+    return tmp_path
+
+
+def check(capsys, argv, mention):
+    status, err = run(capsys, argv)
+    lines = err.splitlines()
+    assert status == 2 and len(lines) == 1 and "Traceback" not in err, (argv, err)
+    assert lines[0].startswith(f"twinnet {argv[0]}: error: ") and mention in lines[0], (argv, err)
+
+
+COMPARE = ["compare", "--engines", "numpy", "--epochs", "1", "--no-progress"]
+BENCH = ["bench", "--workload", "seed", "--engines", "numpy", "--epochs", "2", "--no-memory"]
+
+NUMBERS = [
+    (["compare", "--learning-rate", "-1"], "argument --learning-rate"),
+    (["compare", "--learning-rate", "0"], "argument --learning-rate"),
+    (["compare", "--learning-rate", "nan"], "argument --learning-rate"),
+    (["compare", "--learning-rate", "inf"], "argument --learning-rate"),
+    (["compare", "--learning-rate", ""], "argument --learning-rate"),
+    ([*COMPARE, "--learning-rate", "1e308", "--dtype", "float32"], "learning_rate=1e+308 is beyond the range of float32"),
+    (["compare", "--epochs", "0"], "argument --epochs"),
+    (["compare", "--epochs", "-5"], "argument --epochs"),
+    (["compare", "--epochs", "1e3"], "argument --epochs"),
+    (["compare", "--batch-size", "0"], "argument --batch-size"),
+    (["compare", "--batch-size", "-1"], "argument --batch-size"),
+    (["bench", "--epochs", "1"], "argument --epochs"),
+    (["bench", "--repeats", "0"], "argument --repeats"),
+    (["bench", "--budget", "-1"], "argument --budget"),
+    (["bench", "--budget", "nan"], "argument --budget"),
+    (["gradcheck", "--eps", "0"], "argument --eps"),
+    (["gradcheck", "--eps", "nan"], "argument --eps"),
+    (["gradcheck", "--eps", "1e308"], "argument --eps"),  # the differences overflowed
+    (["gradcheck", "--eps", "1"], "argument --eps"),
+    (["gradcheck", "--tolerance", "inf"], "argument --tolerance"),
+    (["gradcheck", "--examples", "0"], "argument --examples"),
+]
+
+SEEDS = [([command, "--seed", seed], "argument --seed")
+         for command in ("compare", "gradcheck")
+         for seed in ("-1", str(2**32), str(2**70), "abc", "")]
+
+NAMES = [
+    (["compare", "--engines", ""], "argument --engines"),
+    (["compare", "--engines", "foo"], "unknown engine 'foo'"),
+    (["compare", "--engines", ",,"], "argument --engines"),
+    (["compare", "--optimizer", "adamw"], "argument --optimizer"),
+    (["compare", "--layers", ""], "argument --layers"),
+    (["compare", "--layers", "5"], "argument --layers"),
+    (["compare", "--layers", "100,0,1"], "argument --layers"),
+    (["compare", "--layers", "100,5,2"], "argument --layers"),
+    (["compare", "--layers", "a,b"], "argument --layers"),
+    (["bench", "--engines", "foo"], "unknown engine 'foo'"),
+    (["bench", "--workload", "nosuch"], "argument --workload"),
+    (["gradcheck", "--activation", "gelu"], "argument --activation"),
+    (["compare", "--engines", "functional", "--optimizer", "adam"], "engine 'functional' cannot run"),
+]
+
+DATA = [
+    ([*COMPARE, "--data", "nosuch.csv"], "nosuch.csv: no such file"),
+    ([*COMPARE, "--data", "adir"], "adir: is a directory"),
+    ([*COMPARE, "--data", "afile"], "afile: unknown file type"),
+    ([*COMPARE, "--data", "no_such_set"], "Unknown data set 'no_such_set'"),
+    ([*COMPARE, "--layers", "5,1"], "layers=5,1 starts with 5 inputs"),
+    (["gradcheck", "--data", "nosuch.npz"], "nosuch.npz: no such file"),
+    (["gradcheck", "--layers", "3,1"], "--layers starts with 3 inputs"),
+]
+
+OUTPUTS = [
+    ([*COMPARE, "--out", "afile"], "--out 'afile' is a file; expected a folder"),
+    ([*COMPARE, "--out", "afile/sub"], "--out 'afile/sub': a file stands where a folder is needed"),
+    ([*COMPARE, "--out", LONG], "File name too long"),
+    ([*COMPARE, "--out", ""], "--out must name a path; got ''"),
+    ([*COMPARE, "--out", "old"], "--out 'old' already holds results.json from an earlier run"),
+    # sysfs refuses new entries, to root too: EPERM, or EROFS where it is mounted read-only
+    ([*COMPARE, "--out", "/sys/twinnet-test"], "--out '/sys/twinnet-test': cannot write there"),
+    ([*BENCH, "--json", "adir"], "--json 'adir' is a folder; expected a file name"),
+    ([*BENCH, "--json", "afile/x.json"], "--json 'afile/x.json': a file stands where a folder is needed"),
+    ([*BENCH, "--json", ""], "--json must name a path; got ''"),
+    ([*BENCH, "--json", "old.json"], "--json 'old.json' already exists"),
+    ([*BENCH, "--json", LONG + ".json"], "File name too long"),
+    ([*BENCH, "--json", "/sys/twinnet-test.json"], "--json '/sys/twinnet-test.json': cannot write there"),
+]
+
+MEMORY = [  # a hidden layer of 1e11 units: 74 TiB of weights
+    ([*COMPARE, "--layers", "100,100000000000,1"], "not enough memory for this compare: Unable to allocate"),
+    (["gradcheck", "--layers", "100,100000000000,1"], "not enough memory for this gradcheck"),
+]
+
+REPORTS = [
+    (["report", "nosuch"], "nosuch: no such directory"),
+    (["report", "afile"], "afile: no such directory"),
+    (["report", "adir"], "adir: not a sweep directory"),
+    (["report", ""], "not a sweep directory"),
+    (["report", "emptysweep"], "emptysweep: the sweep has no finished run yet"),
+]
+
+
+def _ids(cases):
+    return [" ".join(argv) if len(" ".join(argv)) < 80 else " ".join(argv)[:60] + "..." for argv, _ in cases]
+
+
+@pytest.mark.parametrize("argv, mention", NUMBERS, ids=_ids(NUMBERS))
+def test_numbers_out_of_range(argv, mention, workdir, capsys):
+    check(capsys, argv, mention)
+
+
+@pytest.mark.parametrize("argv, mention", SEEDS, ids=_ids(SEEDS))
+def test_seeds_out_of_range(argv, mention, workdir, capsys):
+    check(capsys, argv, mention)
+
+
+@pytest.mark.parametrize("argv, mention", NAMES, ids=_ids(NAMES))
+def test_unknown_names_and_widths(argv, mention, workdir, capsys):
+    check(capsys, argv, mention)
+
+
+@pytest.mark.parametrize("argv, mention", DATA, ids=_ids(DATA))
+def test_bad_data(argv, mention, workdir, capsys):
+    check(capsys, argv, mention)
+
+
+@pytest.mark.parametrize("argv, mention", OUTPUTS, ids=_ids(OUTPUTS))
+def test_bad_output_paths_are_refused_before_training(argv, mention, workdir, capsys, monkeypatch):
+    import importlib
+
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained before checking the output path")
+
+    # twinnet.lab.compare is also the name of a function: import_module gives the module
+    monkeypatch.setattr(importlib.import_module("twinnet.lab.compare"), "run_engine", must_not_train)
+    monkeypatch.setattr(importlib.import_module("twinnet.bench"), "run_workload", must_not_train)
+    before = sorted(p.name for p in workdir.iterdir())
+    check(capsys, argv, mention)
+    assert sorted(p.name for p in workdir.iterdir()) == before  # nothing left behind
+
+
+@pytest.mark.parametrize("argv, mention", MEMORY, ids=_ids(MEMORY))
+def test_networks_too_big_for_memory(argv, mention, workdir, capsys):
+    check(capsys, argv, mention)
+
+
+@pytest.mark.parametrize("argv, mention", REPORTS, ids=_ids(REPORTS))
+def test_report_folders_that_hold_no_report(argv, mention, workdir, capsys):
+    check(capsys, argv, mention)
+
+
+def test_report_of_only_unreadable_lines_warns_per_line_then_fails(workdir, capsys):
+    status, err = run(capsys, ["report", "junksweep"])
+    lines = err.splitlines()
+    assert status == 2 and "Traceback" not in err
+    assert [line.split(": skipped line ")[1].split(":")[0] for line in lines[:-1]] == ["1", "2", "3", "4"]
+    assert lines[-1] == ("twinnet report: error: junksweep: the sweep has no finished run that can be "
+                         "read; nothing to report.")
