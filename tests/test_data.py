@@ -73,6 +73,20 @@ def test_pickles_of_any_protocol_and_float32_load(tmp_path, dataset, protocol):
     assert_array_equal(y2, y)
 
 
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+@pytest.mark.parametrize("dtype", ["float64", "uint8", "bool"])
+def test_pickles_of_zeros_and_small_dtypes_are_not_taken_for_bombs(tmp_path, protocol, dtype):
+    # Zero bytes take one byte each in a protocol-2 pickle's text: the least room data can take.
+    X, y = np.zeros((500, 20), dtype=dtype), np.arange(500) % 2
+    X[0, 0] = 1
+    path = tmp_path / "d.pickle"
+    path.write_bytes(pickle.dumps({"features": X, "labels": y.astype(dtype), "scalar": np.float64(0)},
+                                  protocol=protocol))
+    X2, y2 = data.load(path)
+    assert_array_equal(X2, X)
+    assert_array_equal(y2, y)
+
+
 def test_npz_and_csv_load(tmp_path, dataset):
     X, y = dataset
     np.savez(tmp_path / "d.npz", features=X, labels=y)

@@ -230,7 +230,9 @@ class _SafeUnpickler(pickle._Unpickler):
 
     def __init__(self, raw: bytes):
         super().__init__(io.BytesIO(raw))
-        self.budget = len(raw)
+        # Twice the file: protocol 2 stores an array's data as a str that _codecs.encode turns into
+        # bytes, which the array's state then copies; protocols 3-5 copy each byte once.
+        self.budget = 2 * len(raw)
         self.globals = {
             ("numpy", "ndarray"): _NDARRAY,
             ("numpy", "dtype"): self._dtype,
