@@ -312,12 +312,12 @@ def _encodes_of_one_string(copies, nchars):
     return _data_pickle(b"(" + first + again * (copies - 1) + b"l")
 
 
-def _hash_bomb(levels):
-    # a dict key made of tuples that share one another: hashing it would take 2**levels steps
-    ops = b"K\x00\x85q\x00"
+def _shared_tuples(levels=80):
+    """Opcodes leaving one tuple t on the stack, t_i = (t_{i-1}, t_{i-1}): hashing it takes 2**80 steps."""
+    ops = b"K\x00\x85q\x000"  # t_0 = (0,), memo 0, popped
     for i in range(1, levels):
-        ops += b"h" + bytes([i - 1]) + b"h" + bytes([i - 1]) + b"\x86q" + bytes([i])
-    return b"\x80\x02}" + ops + b"Ns."
+        ops += b"h" + bytes([i - 1]) + b"h" + bytes([i - 1]) + b"\x86q" + bytes([i]) + b"0"
+    return ops + b"h" + bytes([levels - 1])
 
 
 def _deep_lists(depth):
@@ -345,8 +345,10 @@ PICKLE_BOMBS = [
     ("one-string-encoded-200-times", _encodes_of_one_string(200, 2**16), "builds more array data than the file holds"),
     ("bytes8-declaring-2**60-bytes", _data_pickle(b"\x8e" + struct.pack("<Q", 2**60) + b"abc"), "truncated or corrupted"),
     ("frame-declaring-2**60-bytes", b"\x80\x04\x95" + struct.pack("<Q", 2**60) + b"}.", "missing key.*'features'"),
-    ("dict-key-of-shared-tuples", _hash_bomb(80), "refusing a dict whose keys are not strings"),
-    ("set-of-shared-tuples", b"\x80\x04\x8f(K\x00\x85q\x00h\x00h\x00\x86\x90.", "refusing a set"),
+    ("dict-key-of-shared-tuples", b"\x80\x02}" + _shared_tuples() + b"Ns.", "refusing a dict whose keys are not strings"),
+    ("dict-built-with-a-shared-tuple-key", b"\x80\x02(" + _shared_tuples() + b"Nd.", "refusing a dict whose keys"),
+    ("set-of-shared-tuples", b"\x80\x04\x8f(" + _shared_tuples() + b"\x90.", "refusing a set"),
+    ("frozenset-of-shared-tuples", b"\x80\x04(" + _shared_tuples() + b"\x91.", "refusing a set"),
     ("lists-nested-100000-deep", _deep_lists(100_000), "features and labels must be arrays"),
     ("long-text-int-of-100000-digits", _data_pickle(b"L" + b"9" * 100_000 + b"L\n"), "truncated or corrupted"),
 ]
@@ -579,6 +581,10 @@ ODD_CONTENT = [
     ("pickle-int-keys", "ik.pickle", pickle.dumps({1: np.ones((2, 2)), "labels": [0, 1]}), "dict whose keys are not strings"),
     ("pickle-a-set", "st.pickle", pickle.dumps({"features": np.ones((2, 2)), "labels": [0, 1], "x": {1}}), "refusing a set"),
     ("pickle-set-state-of-a-list", "sl.pickle", b"\x80\x02]}b.", "refusing to set the state of a list"),
+    ("pickle-persistent-id", "pid.pickle", b"\x80\x02P0\n.", "corrupted pickle .UnpicklingError: unsupported persistent id"),
+    ("pickle-out-of-band-buffer", "oob.pickle", b"\x80\x05\x97.", "corrupted pickle .UnpicklingError: pickle stream refers to out-of-band"),
+    ("pickle-extension-code", "ext.pickle", b"\x80\x02\x82\x7f.", "corrupted pickle .ValueError: unregistered extension code"),
+    ("pickle-stack-global-of-os-system", "sg.pickle", b"\x80\x04\x8c\x02os\x8c\x06system\x93.", "refusing to unpickle os.system"),
     ("npz-3d-features", "3.npz", {"features": np.ones((2, 2, 2)), "labels": [0, 1]}, "features must be 2-D"),
     ("npz-text-features", "s.npz", {"features": np.array([["a", "b"], ["c", "d"]]), "labels": [0, 1]},
      "features must be real numbers; got dtype <U1"),
