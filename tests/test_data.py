@@ -370,13 +370,14 @@ def test_a_pickle_that_would_expand_past_its_size_is_refused_before_allocating(t
     assert peak < 200 * len(content) + 2**20, f"peak {peak:,} bytes for a file of {len(content):,}"
 
 
-def _npz(path, members, compress=zipfile.ZIP_STORED):
+def _npz(path, members, compress=zipfile.ZIP_STORED, descr="<f8"):
+    """An .npz whose members have .npy headers declaring ``shape`` and hold ``nbytes`` zeros."""
     with zipfile.ZipFile(path, "w", compression=compress) as zf:
         for name, shape, nbytes in members:
             info = zipfile.ZipInfo(name)
             info.compress_type = compress
             header = io.BytesIO()
-            np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": shape})
+            np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
             with zf.open(info, "w", force_zip64=True) as f:
                 f.write(header.getvalue())
                 for start in range(0, nbytes, 2**20):
@@ -395,6 +396,8 @@ NPZ_BOMBS = [
     ("labels-past-the-limit-left", [("features.npy", (2**16, 1), 2**19), ("labels.npy", (2**16 + 1,), 2**19 + 8)],
      {"compress": zipfile.ZIP_DEFLATED},
      r"'labels' of shape \(65537,\) with the arrays before it would take 1,048,584 bytes, more than the limit max_bytes=1,048,576"),
+    ("void-items-of-2-GB", [("features.npy", (1, 1), 0), _LABELS], {"descr": "|V2000000000"},
+     r"'features' of shape \(1, 1\) would take 2,000,000,000 bytes"),
     ("key-twice", [("features.npy", (2, 1), 16), ("features.npy", (2, 1), 16), _LABELS], {}, "holds 'features' 2 times"),
 ]
 

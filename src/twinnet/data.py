@@ -157,7 +157,7 @@ def check_dataset(X, y, *, source="data"):
 
 # --------------------------------------------------------------------------- the limit
 #: The default of ``max_bytes``: the most memory a loaded data set may take, counted as 8 bytes (one
-#: float64, as twinnet holds data) per value. 4 GiB is a thousand times the largest data set the
+#: float64, as twinnet holds data) per value. 4 GiB is over a thousand times the largest data set the
 #: project itself uses and fits the machines it runs on; a file that declares more (an .npz header
 #: saying a petabyte, a zip bomb) is refused before anything that size is allocated.
 DEFAULT_MAX_BYTES = 4 * 2**30
@@ -220,7 +220,7 @@ class _SafeUnpickler(pickle._Unpickler):
 
     It is pickle's own pure-Python unpickler (one step per opcode; no opcode allocates more than its
     argument's size) with the steps that could do more replaced: the NumPy constructors charge the
-    array data they build to a budget of the file's size (every array of an honest pickle is
+    array data they build to a budget of twice the file's size (every array of an honest pickle is
     stored once in the file, so a pickle whose memo references make NumPy copy one buffer many
     times is refused), dict keys must be strings (a key made of tuples that share one another takes
     exponential time to hash), and sets are refused.
@@ -421,9 +421,10 @@ def _npz_member(zf, key, source, max_bytes, values_before=0):
     if dtype.hasobject:
         raise ValueError(f"{source}: the .npz holds object arrays, which are refused.")
     nbytes = math.prod(shape) * dtype.itemsize
-    if 8 * (values_before + math.prod(shape)) > max_bytes:
+    need = 8 * values_before + max(nbytes, 8 * math.prod(shape))  # as read, or as float64
+    if need > max_bytes:
         what = f"{key!r} of shape {shape}" + (" with the arrays before it" if values_before else "")
-        raise _too_big(source, what, 8 * (values_before + math.prod(shape)), max_bytes)
+        raise _too_big(source, what, need, max_bytes)
     if header + nbytes != info.file_size:
         raise ValueError(
             f"{source}: {key!r} declares shape {shape} ({nbytes:,} bytes of {dtype}) but holds "
