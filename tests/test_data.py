@@ -522,6 +522,8 @@ CSV_TEXT = [  # (content, expected X or an error to match)
     ("header-mixing-a-number", "f1,2,label\n1,2,0\n3,4,1\n", "line 1, column 1 is not a number: 'f1'"),
     ("typo-counted-in-file-lines", "f1,f2,label\n\n1,2,0\n\n3,4x,1\n", "line 5, column 2 is not a number: '4x'"),
     ("empty-field", "1,2,0\n3,,1\n", "line 2, column 2 is not a number: ''"),
+    ("nul-in-a-field", "1,2,0\n3,4\0,1\n", r"line 2, column 2 is not a number: '4\\x00'"),
+    ("nul-in-the-first-row", "1,2\0,0\n3,4,1\n", r"line 1, column 2 is not a number: '2\\x00'"),
     ("trailing-comma", "1,2,0\n3,4,1,\n", "line 2 has 4 cells, expected 3"),
     ("half-written-last-line", "1,2,0\n3,4,1\n5,", "line 3 has 2 cells, expected 3"),
     ("quoted-fields", '"1","2","0"\n"3","4","1"\n', "line 2, column 1 is not a number: '\"3\"'"),

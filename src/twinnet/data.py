@@ -460,7 +460,8 @@ def _fields(line):
 
 def _is_number(field):
     try:  # the same parser as the rows', so that a header is told apart by the rule rows follow
-        return np.fromstring(field, sep=",").size == 1 and "," not in field
+        # NumPy reads the text as a C string: a NUL would end the field early.
+        return np.fromstring(field, sep=",").size == 1 and "," not in field and "\0" not in field
     except ValueError:
         return False
 
@@ -468,44 +469,44 @@ def _is_number(field):
 def _read_csv(file, size, source, max_bytes):
     # Line by line, each line parsed by NumPy into one row of floats: memory is the values read
     # (8 bytes each, checked against max_bytes before a line is parsed) plus one line of text.
-    text = io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace", newline=None)
     values, width = array.array("d"), None
-    for number in itertools.count(1):
-        line = text.readline(max_bytes + 1)
-        if not line:
-            break
-        if len(line) > max_bytes:
-            raise ValueError(
-                f"{source}: line {number} is longer than the limit max_bytes={max_bytes:,} characters "
-                f"(raise it with --max-bytes or {MAX_BYTES_ENV} if the data is meant to be that big)."
-            )
-        if not line.strip():
-            continue
-        cells = line.count(",") + 1
-        if width is None:
-            width = cells
-            numbers = [_is_number(f) for f in _fields(line)]
-            if not any(numbers):  # a header: every field a name
-                continue
-            if not all(numbers):
-                bad = numbers.index(False)
-                field = next(itertools.islice(_fields(line), bad, None))
+    with io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace", newline=None) as text:
+        for number in itertools.count(1):
+            line = text.readline(max_bytes + 1)
+            if not line:
+                break
+            if len(line) > max_bytes:
                 raise ValueError(
-                    f"{source}: line {number}, column {bad + 1} is not a number: {field[:40]!r} "
-                    "(a header line must have no numbers, a data line only numbers)."
+                    f"{source}: line {number} is longer than the limit max_bytes={max_bytes:,} characters "
+                    f"(raise it with --max-bytes or {MAX_BYTES_ENV} if the data is meant to be that big)."
                 )
-        if cells != width:
-            raise ValueError(f"{source}: line {number} has {cells} cells, expected {width}.")
-        if 8 * (len(values) + cells) > max_bytes:
-            raise _too_big(source, f"its values up to line {number}", 8 * (len(values) + cells), max_bytes)
-        try:
-            row = np.fromstring(line, sep=",")
-        except ValueError:
-            row = np.empty(0)
-        if row.size != cells:
-            bad, field = next((j, f) for j, f in enumerate(_fields(line)) if not _is_number(f))
-            raise ValueError(f"{source}: line {number}, column {bad + 1} is not a number: {field[:40]!r}.")
-        values.frombytes(row.tobytes())
+            if not line.strip():
+                continue
+            cells = line.count(",") + 1
+            if width is None:
+                width = cells
+                numbers = [_is_number(f) for f in _fields(line)]
+                if not any(numbers):  # a header: every field a name
+                    continue
+                if not all(numbers):
+                    bad = numbers.index(False)
+                    field = next(itertools.islice(_fields(line), bad, None))
+                    raise ValueError(
+                        f"{source}: line {number}, column {bad + 1} is not a number: {field[:40]!r} "
+                        "(a header line must have no numbers, a data line only numbers)."
+                    )
+            if cells != width:
+                raise ValueError(f"{source}: line {number} has {cells} cells, expected {width}.")
+            if 8 * (len(values) + cells) > max_bytes:
+                raise _too_big(source, f"its values up to line {number}", 8 * (len(values) + cells), max_bytes)
+            try:
+                row = np.fromstring(line, sep=",")
+            except ValueError:
+                row = np.empty(0)
+            if row.size != cells:
+                bad, field = next((j, f) for j, f in enumerate(_fields(line)) if not _is_number(f))
+                raise ValueError(f"{source}: line {number}, column {bad + 1} is not a number: {field[:40]!r}.")
+            values.frombytes(row.tobytes())
     if width is None:
         raise ValueError(f"{source}: the CSV file is empty.")
     if not values:
