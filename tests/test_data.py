@@ -503,12 +503,10 @@ def test_only_regular_files_are_read(tmp_path, name, make, match):
         keep.close()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_an_unreadable_file_is_a_value_error(tmp_path):
+def test_a_file_that_cannot_be_opened_is_a_value_error(tmp_path):
     path = tmp_path / "d.csv"
-    path.write_text("1,0\n2,1\n")
-    path.chmod(0)
-    with pytest.raises(ValueError, match="cannot be opened"):
+    path.symlink_to(path)  # a loop: refused by the kernel whoever asks, root included
+    with pytest.raises(ValueError, match=r"d.csv: cannot be opened \(Too many levels of symbolic links\)"):
         data.load(path)
 
 
