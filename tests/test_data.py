@@ -454,6 +454,17 @@ def test_the_limit_can_be_raised_by_keyword_or_environment(tmp_path, monkeypatch
         monkeypatch.delenv("TWINNET_MAX_BYTES")
 
 
+def test_a_pickle_larger_than_twice_the_limit_is_not_unpickled(tmp_path):
+    path = tmp_path / "d.pickle"
+    path.write_bytes(pickle.dumps({"features": [[float(i), 0.0] for i in range(20_000)], "labels": [0, 1] * 10_000}))
+    size = path.stat().st_size
+    limit = (size - 2**16 - 1) // 2  # the largest refused before unpickling
+    with pytest.raises(ValueError, match=f"a pickle of {size:,} bytes is more than twice the limit max_bytes={limit:,}"):
+        data.load(path, max_bytes=limit)
+    with pytest.raises(ValueError, match="its 60,000 values would take 480,000 bytes"):  # unpickled, then counted
+        data.load(path, max_bytes=limit + 1)
+
+
 @pytest.mark.parametrize("env, kwarg, match", [
     ("abc", None, "TWINNET_MAX_BYTES must be a positive whole number of bytes; got TWINNET_MAX_BYTES='abc'"),
     ("-5", None, "TWINNET_MAX_BYTES must be a positive"),

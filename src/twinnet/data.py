@@ -386,6 +386,14 @@ def _from_mapping(obj, source, keys=("features", "labels")):
 
 # --------------------------------------------------------------------------- file formats
 def _read_pickle(file, size, source, max_bytes):
+    # Unpickling makes Python objects in proportion to the file, before values can be counted; an
+    # honest pickle is at most about twice its data (protocol 2 stores bytes as UTF-8 text) plus
+    # its structure (some hundred bytes; 64 KiB allowed).
+    if size > 2 * max_bytes + 2**16:
+        raise ValueError(
+            f"{source}: a pickle of {size:,} bytes is more than twice the limit max_bytes={max_bytes:,} "
+            f"(raise it with --max-bytes or {MAX_BYTES_ENV} if the data is meant to be that big)."
+        )
     features, labels = _from_mapping(_safe_unpickle(file.read(size), source), source)
     values = _count_values(features, source) + _count_values(labels, source)
     # Every value of an honest pickle takes at least one byte of the file; more values than bytes
