@@ -1,9 +1,15 @@
 """Built-in data sets, safe loaders, validation and splits."""
 
+import io
 import os
 import pickle
+import socket
+import struct
 import subprocess
 import sys
+import tracemalloc
+import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -64,6 +70,20 @@ def test_pickles_of_any_protocol_and_float32_load(tmp_path, dataset, protocol):
                                   protocol=protocol))
     X2, y2 = data.load(str(path))
     assert X2.dtype == np.float32
+    assert_array_equal(y2, y)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4, 5])
+@pytest.mark.parametrize("dtype", ["float64", "uint8", "bool"])
+def test_pickles_of_zeros_and_small_dtypes_are_not_taken_for_bombs(tmp_path, protocol, dtype):
+    # Zero bytes take one byte each in a protocol-2 pickle's text: the least room data can take.
+    X, y = np.zeros((500, 20), dtype=dtype), np.arange(500) % 2
+    X[0, 0] = 1
+    path = tmp_path / "d.pickle"
+    path.write_bytes(pickle.dumps({"features": X, "labels": y.astype(dtype), "scalar": np.float64(0)},
+                                  protocol=protocol))
+    X2, y2 = data.load(path)
+    assert_array_equal(X2, X)
     assert_array_equal(y2, y)
 
 
@@ -146,9 +166,9 @@ BAD_FILES = [
     ("inf", "inf.pickle", _pickled({"features": np.array([[1.0, 2.0]] * 3 + [[np.inf, 0]]), "labels": [0, 1] * 2}),
      r"NaN or inf \(first at row 3, column 0\)"),
     ("object features", "obj.pickle", _pickled({"features": [[1, "a"], [2, "b"]], "labels": [0, 1]}),
-     "features must be numeric"),
+     "features must be real numbers"),
     ("text labels", "tl.pickle", _pickled({"features": np.ones((2, 2)), "labels": ["a", "b"]}),
-     "labels must be numeric"),
+     "labels must be real numbers"),
     ("csv text cell", "t.csv", "1,2,0\n3,x,1\n", "line 2, column 2 is not a number: 'x'"),
     ("csv ragged", "r.csv", "1,2,0\n3,1\n", "line 2 has 2 cells, expected 3"),
     ("csv header only", "h.csv", "a,b,label\n", "header but no data rows"),
@@ -236,4 +256,373 @@ def test_npz_with_object_arrays_is_refused(tmp_path):
     path = tmp_path / "obj.npz"
     np.savez(path, features=np.array([[1, "a"]], dtype=object), labels=np.array([0]))
     with pytest.raises(ValueError, match="object arrays, which are refused"):
+        data.load(path)
+
+
+# --------------------------------------------------------------------------- hostile inputs
+# Each class of hostile or unlucky input is one parametrized test over the examples found; each
+# example names the problem its error must state. Pickles are written opcode by opcode where
+# pickle.dumps cannot make them (pickletools documents the opcodes).
+def _str(s):
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def _data_pickle(features: bytes, labels: bytes = b"]") -> bytes:
+    """A protocol-2 pickle of {"features": <features>, "labels": <labels>} from raw opcodes."""
+    return b"\x80\x02}(" + _str("features") + features + _str("labels") + labels + b"u."
+
+
+_NP = b"cnumpy._core.multiarray\n"
+_EMPTY_ARRAY = _NP + b"_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R"  # _reconstruct(ndarray, (0,), b'b')
+_F8 = b"cnumpy\ndtype\nX\x02\x00\x00\x00f8\x89\x88\x87R"  # dtype('f8', False, True)
+
+
+def _array_state(shape: bytes, dtype: bytes, data: bytes) -> bytes:
+    """BUILD an empty array with state (1, shape, dtype, False, data)."""
+    return _EMPTY_ARRAY + b"(K\x01" + shape + dtype + b"\x89" + data + b"tb"
+
+
+def _shared_lists(levels, width):
+    row = [0.0] * width
+    for _ in range(levels - 1):
+        row = [row] * width  # one list referenced `width` times: the pickle stores it once
+    return pickle.dumps({"features": row, "labels": [0, 1]})
+
+
+def _self_containing():
+    features = [[1.0, 2.0]]
+    features.append(features)
+    return pickle.dumps({"features": features, "labels": [0, 1]})
+
+
+def _copies_of_one_buffer(copies, nbytes):
+    # One bytes object in the memo (BINPUT 1), built into `copies` arrays: NumPy copies it each time.
+    first = _array_state(b"J" + struct.pack("<i", nbytes // 8) + b"\x85", _F8,
+                         b"B" + struct.pack("<I", nbytes) + b"\0" * nbytes + b"q\x01")
+    again = _array_state(b"J" + struct.pack("<i", nbytes // 8) + b"\x85", _F8, b"h\x01")
+    return _data_pickle(b"(" + first + again * (copies - 1) + b"l")
+
+
+def _encodes_of_one_string(copies, nchars):
+    # protocol 2's bytes: _codecs.encode(str, 'latin1'); one str in the memo encoded `copies` times
+    encode = b"c_codecs\nencode\n"
+    first = encode + _str("a" * nchars) + b"q\x01" + _str("latin1") + b"q\x02\x86R"
+    again = encode + b"h\x01h\x02\x86R"
+    return _data_pickle(b"(" + first + again * (copies - 1) + b"l")
+
+
+def _shared_tuples(levels=80):
+    """Opcodes leaving one tuple t on the stack, t_i = (t_{i-1}, t_{i-1}): hashing it takes 2**80 steps."""
+    ops = b"K\x00\x85q\x000"  # t_0 = (0,), memo 0, popped
+    for i in range(1, levels):
+        ops += b"h" + bytes([i - 1]) + b"h" + bytes([i - 1]) + b"\x86q" + bytes([i]) + b"0"
+    return ops + b"h" + bytes([levels - 1])
+
+
+def _deep_lists(depth):
+    return _data_pickle(b"]" * depth + b"a" * (depth - 1))
+
+
+_BIG = struct.pack("<i", 10**9)
+PICKLE_BOMBS = [
+    ("lists-sharing-1e9-values", _shared_lists(3, 1000), "declares 1,000,000,002 values in 13,052 bytes"),
+    ("lists-sharing-1e12-values", _shared_lists(4, 1000), "declares 1,000,000,000,002 values in"),
+    ("list-contains-itself", _self_containing(), "a list in the pickle contains itself"),
+    ("reconstruct-with-a-huge-shape", _data_pickle(_NP + b"_reconstruct\ncnumpy\nndarray\nJ" + _BIG + b"\x85C\x01b\x87R"),
+     "refusing numpy _reconstruct other than of an empty ndarray"),
+    ("ndarray-called-with-a-huge-shape", _data_pickle(b"cnumpy\nndarray\nJ" + _BIG + b"\x85\x85R"),
+     "refusing to call numpy.ndarray"),
+    ("state-declares-more-than-its-data", _data_pickle(_array_state(b"J" + _BIG + b"\x85", _F8, b"C\x08" + b"\0" * 8)),
+     r"array of shape \(1000000000,\) whose data is not 8000000000 bytes"),
+    ("object-array-state-with-a-huge-shape",
+     _data_pickle(_array_state(b"J" + _BIG + b"\x85", b"cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R", b"]")),
+     "refusing dtype"),
+    ("frombuffer-shape-past-its-buffer",
+     _data_pickle(b"cnumpy._core.numeric\n_frombuffer\n(C\x08" + b"\0" * 8 + _F8 + b"J" + _BIG + b"\x85X\x01\x00\x00\x00Ct"
+                  + b"R"), "builds more array data than the file holds"),
+    ("one-buffer-copied-200-times", _copies_of_one_buffer(200, 2**16), "builds more array data than the file holds"),
+    ("one-string-encoded-200-times", _encodes_of_one_string(200, 2**16), "builds more array data than the file holds"),
+    ("bytes8-declaring-2**60-bytes", _data_pickle(b"\x8e" + struct.pack("<Q", 2**60) + b"abc"), "truncated or corrupted"),
+    ("frame-declaring-2**60-bytes", b"\x80\x04\x95" + struct.pack("<Q", 2**60) + b"}.", "missing key.*'features'"),
+    ("dict-key-of-shared-tuples", b"\x80\x02}" + _shared_tuples() + b"Ns.", "refusing a dict whose keys are not strings"),
+    ("dict-built-with-a-shared-tuple-key", b"\x80\x02(" + _shared_tuples() + b"Nd.", "refusing a dict whose keys"),
+    ("set-of-shared-tuples", b"\x80\x04\x8f(" + _shared_tuples() + b"\x90.", "refusing a set"),
+    ("frozenset-of-shared-tuples", b"\x80\x04(" + _shared_tuples() + b"\x91.", "refusing a set"),
+    ("lists-nested-100000-deep", _deep_lists(100_000), "features and labels must be arrays"),
+    ("long-text-int-of-100000-digits", _data_pickle(b"L" + b"9" * 100_000 + b"L\n"), "truncated or corrupted"),
+]
+
+
+@pytest.mark.parametrize("content, match", [c[1:] for c in PICKLE_BOMBS], ids=[c[0] for c in PICKLE_BOMBS])
+def test_a_pickle_that_would_expand_past_its_size_is_refused_before_allocating(tmp_path, content, match):
+    path = tmp_path / "bomb.pickle"
+    path.write_bytes(content)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            data.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Bounded by a multiple of the file (an opcode byte can make a Python object of ~100 bytes),
+    # never the gigabytes these files declare.
+    assert peak < 200 * len(content) + 2**20, f"peak {peak:,} bytes for a file of {len(content):,}"
+
+
+def _npz(path, members, compress=zipfile.ZIP_STORED, descr="<f8"):
+    """An .npz whose members have .npy headers declaring ``shape`` and hold ``nbytes`` zeros."""
+    with zipfile.ZipFile(path, "w", compression=compress) as zf:
+        for name, shape, nbytes in members:
+            info = zipfile.ZipInfo(name)
+            info.compress_type = compress
+            header = io.BytesIO()
+            np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+            with zf.open(info, "w", force_zip64=True) as f:
+                f.write(header.getvalue())
+                for start in range(0, nbytes, 2**20):
+                    f.write(bytes(min(2**20, nbytes - start)))
+    return path
+
+
+_LABELS = ("labels.npy", (2,), 16)
+NPZ_BOMBS = [
+    ("header-declares-a-petabyte", [("features.npy", (10**15,), 0), _LABELS], {},
+     r"'features' of shape \(1000000000000000,\) would take 8,000,000,000,000,000 bytes, more than the limit"),
+    ("header-declares-more-than-its-data", [("features.npy", (10**4, 2), 80), _LABELS], {},
+     r"'features' declares shape \(10000, 2\) \(160,000 bytes of float64\) but holds 80 bytes"),
+    ("zip-bomb-64-MiB-of-zeros", [("features.npy", (2**22, 2), 2**26), _LABELS], {"compress": zipfile.ZIP_DEFLATED},
+     r"'features' of shape \(4194304, 2\) would take 67,108,864 bytes, more than the limit max_bytes=1,048,576"),
+    ("labels-past-the-limit-left", [("features.npy", (2**16, 1), 2**19), ("labels.npy", (2**16 + 1,), 2**19 + 8)],
+     {"compress": zipfile.ZIP_DEFLATED},
+     r"'labels' of shape \(65537,\) with the arrays before it would take 1,048,584 bytes, more than the limit max_bytes=1,048,576"),
+    ("void-items-of-2-GB", [("features.npy", (1, 1), 0), _LABELS], {"descr": "|V2000000000"},
+     r"'features' of shape \(1, 1\) would take 2,000,000,000 bytes"),
+    ("key-twice", [("features.npy", (2, 1), 16), ("features.npy", (2, 1), 16), _LABELS], {}, "holds 'features' 2 times"),
+]
+
+
+@pytest.mark.parametrize("members, options, match", [c[1:] for c in NPZ_BOMBS], ids=[c[0] for c in NPZ_BOMBS])
+def test_an_npz_that_declares_more_than_the_limit_is_refused_before_allocating(tmp_path, members, options, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # zipfile's "Duplicate name" for key-twice
+        path = _npz(tmp_path / "bomb.npz", members, **options)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            data.load(path, max_bytes=2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2**21, f"peak {peak:,} bytes"
+
+
+CSV_FLOODS = [
+    ("one-line-of-4-MiB", b"1," * 2**21 + b"0\n", r"line 1 is longer than the limit max_bytes=1,048,576 characters"),
+    ("2**19-columns", b",".join([b"1"] * 2**19) + b"\n", "its values up to line 1 would take 4,194,304 bytes"),
+    ("many-short-rows", b"1,0\n" * 2**18, r"its values up to line 65537 would take 1,048,592 bytes"),
+    ("binary-garbage-without-a-newline", bytes(range(14, 256)) * 2**13, "line 1 is longer than the limit"),
+]
+
+
+@pytest.mark.parametrize("content, match", [c[1:] for c in CSV_FLOODS], ids=[c[0] for c in CSV_FLOODS])
+def test_a_csv_past_the_limit_is_refused_line_by_line(tmp_path, content, match):
+    path = tmp_path / "flood.csv"
+    path.write_bytes(content)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            data.load(path, max_bytes=2**20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 6 * 2**20, f"peak {peak:,} bytes"
+
+
+def test_the_limit_can_be_raised_by_keyword_or_environment(tmp_path, monkeypatch, dataset):
+    X, y = dataset  # 30 x 4 + 30 labels: 150 values, 1,200 bytes as float64
+    np.savez(tmp_path / "d.npz", features=X, labels=y)
+    data.save_pickle(tmp_path / "d.pickle", X, y)
+    (tmp_path / "d.csv").write_text("\n".join(",".join(map(str, [*r, l])) for r, l in zip(X, y)))
+    for name in ("d.npz", "d.pickle", "d.csv"):
+        with pytest.raises(ValueError, match="more than the limit max_bytes=1,199"):
+            data.load(tmp_path / name, max_bytes=1199)
+        assert data.load(tmp_path / name, max_bytes=1200)[0].shape == (30, 4)
+        monkeypatch.setenv("TWINNET_MAX_BYTES", "1199")
+        with pytest.raises(ValueError, match="raise it with --max-bytes or TWINNET_MAX_BYTES"):
+            data.load(tmp_path / name)
+        monkeypatch.delenv("TWINNET_MAX_BYTES")
+
+
+def test_a_pickle_larger_than_twice_the_limit_is_not_unpickled(tmp_path):
+    path = tmp_path / "d.pickle"
+    path.write_bytes(pickle.dumps({"features": [[float(i), 0.0] for i in range(20_000)], "labels": [0, 1] * 10_000}))
+    size = path.stat().st_size
+    limit = (size - 2**16 - 1) // 2  # the largest refused before unpickling
+    with pytest.raises(ValueError, match=f"a pickle of {size:,} bytes is more than twice the limit max_bytes={limit:,}"):
+        data.load(path, max_bytes=limit)
+    with pytest.raises(ValueError, match="its 60,000 values would take 480,000 bytes"):  # unpickled, then counted
+        data.load(path, max_bytes=limit + 1)
+
+
+@pytest.mark.parametrize("env, kwarg, match", [
+    ("abc", None, "TWINNET_MAX_BYTES must be a positive whole number of bytes; got TWINNET_MAX_BYTES='abc'"),
+    ("-5", None, "TWINNET_MAX_BYTES must be a positive"),
+    (None, 0, "max_bytes must be a positive whole number of bytes; got max_bytes=0"),
+    (None, 1.5e9, "max_bytes must be a positive whole number of bytes; got max_bytes=1500000000.0"),
+    (None, "4GiB", "max_bytes must be a positive whole number"),
+])
+def test_a_bad_limit_is_named(tmp_path, monkeypatch, env, kwarg, match):
+    data.save_pickle(tmp_path / "d.pickle", np.ones((2, 2)), [0, 1])
+    if env is not None:
+        monkeypatch.setenv("TWINNET_MAX_BYTES", env)
+    with pytest.raises(ValueError, match=match):
+        data.load(tmp_path / "d.pickle", max_bytes=kwarg)
+
+
+def _fifo(path):
+    os.mkfifo(path)
+
+
+def _symlink_to(target):
+    return lambda path: path.symlink_to(target)
+
+
+def _socket(path):
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(path))
+    return s
+
+
+NOT_FILES = [
+    ("fifo", "d.csv", _fifo, "is not a regular file"),
+    ("symlink-to-dev-zero", "d.pickle", _symlink_to("/dev/zero"), "is not a regular file"),
+    ("symlink-to-dev-urandom", "d.npz", _symlink_to("/dev/urandom"), "is not a regular file"),
+    ("unix-socket", "d.csv", _socket, "is not a regular file"),
+    ("directory-named-like-data", "d.pickle", os.mkdir, "is a directory"),
+    ("dangling-symlink", "d.csv", _symlink_to("/nonexistent/x.csv"), "no such file"),
+]
+
+
+@pytest.mark.parametrize("name, make, match", [c[1:] for c in NOT_FILES], ids=[c[0] for c in NOT_FILES])
+def test_only_regular_files_are_read(tmp_path, name, make, match):
+    path = tmp_path / name
+    keep = make(path)  # a FIFO with no writer: a plain open() would block forever
+    with pytest.raises((ValueError, FileNotFoundError), match=match):
+        data.load(path)
+    if keep is not None:
+        keep.close()
+
+
+def test_a_file_that_cannot_be_opened_is_a_value_error(tmp_path):
+    path = tmp_path / "d.csv"
+    path.symlink_to(path)  # a loop: refused by the kernel whoever asks, root included
+    with pytest.raises(ValueError, match=r"d.csv: cannot be opened \(Too many levels of symbolic links\)"):
+        data.load(path)
+
+
+GOOD_CSV = "f1,f2,label\n1,2,0\n3,4,1\n"
+CSV_TEXT = [  # (content, expected X or an error to match)
+    ("bom-before-a-header", "\ufeff" + GOOD_CSV, [[1, 2], [3, 4]]),
+    ("bom-before-the-first-row", "\ufeff1,2,0\n3,4,1\n", [[1, 2], [3, 4]]),
+    ("crlf-line-ends", GOOD_CSV.replace("\n", "\r\n"), [[1, 2], [3, 4]]),
+    ("blank-lines-and-spaces", "\n f1 , f2 , label \n\n 1 , 2 , 0 \n3,4,1\n\n", [[1, 2], [3, 4]]),
+    ("first-row-with-a-typo", "1,2x,0\n3,4,1\n", r"line 1, column 2 is not a number: '2x' \(a header line must"),
+    ("header-mixing-a-number", "f1,2,label\n1,2,0\n3,4,1\n", "line 1, column 1 is not a number: 'f1'"),
+    ("typo-counted-in-file-lines", "f1,f2,label\n\n1,2,0\n\n3,4x,1\n", "line 5, column 2 is not a number: '4x'"),
+    ("empty-field", "1,2,0\n3,,1\n", "line 2, column 2 is not a number: ''"),
+    ("nul-in-a-field", "1,2,0\n3,4\0,1\n", r"line 2, column 2 is not a number: '4\\x00'"),
+    ("nul-in-the-first-row", "1,2\0,0\n3,4,1\n", r"line 1, column 2 is not a number: '2\\x00'"),
+    ("trailing-comma", "1,2,0\n3,4,1,\n", "line 2 has 4 cells, expected 3"),
+    ("half-written-last-line", "1,2,0\n3,4,1\n5,", "line 3 has 2 cells, expected 3"),
+    ("quoted-fields", '"1","2","0"\n"3","4","1"\n', "line 2, column 1 is not a number: '\"3\"'"),
+    ("semicolons", "1;2;0\n3;4;1\n", "line 2, column 1 is not a number: '3;4;1'"),
+    ("one-column", "x\n1\n0\n", "a CSV needs feature columns and a last label column; got 1 column"),
+    ("nan-label", "1,2,0\n3,4,nan\n5,6,1\n", "labels contain NaN or inf"),
+    ("inf-feature", "1,inf,0\n3,4,1\n", r"NaN or inf \(first at row 0, column 1\)"),
+    ("only-blank-lines", "\n\n  \n", "the CSV file is empty"),
+    ("only-a-bom", "\ufeff", "the CSV file is empty"),
+    ("latin-1-bytes", b"f\xe9,f2,label\n1,2,0\n3,4,1\n", [[1, 2], [3, 4]]),
+]
+
+
+@pytest.mark.parametrize("content, expected", [c[1:] for c in CSV_TEXT], ids=[c[0] for c in CSV_TEXT])
+def test_csv_keeps_every_row_and_names_the_line_and_column_of_a_bad_field(tmp_path, content, expected):
+    path = _write(tmp_path / "d.csv", content.encode() if isinstance(content, str) else content)
+    if isinstance(expected, str):
+        with pytest.raises(ValueError, match=expected):
+            data.load(path)
+    else:
+        X, y = data.load(path)
+        assert_array_equal(X, expected)
+        assert_array_equal(y, [0, 1])
+
+
+def _cuts(content, n=12):
+    """``n`` prefixes of ``content``, spread over its length: files cut while being written."""
+    return sorted({len(content) * i // n for i in range(1, n)})
+
+
+_GOOD_PICKLES = {p: pickle.dumps(GOOD, protocol=p) for p in (2, 4, 5)}
+_TRUNCATED = [(f"pickle-protocol-{p}-cut-at-{k}", "t.pickle", raw[:k]) for p, raw in _GOOD_PICKLES.items()
+              for k in _cuts(raw)]
+_npz_bytes = io.BytesIO()
+np.savez_compressed(_npz_bytes, **GOOD)
+_TRUNCATED += [(f"npz-cut-at-{k}", "t.npz", _npz_bytes.getvalue()[:k]) for k in _cuts(_npz_bytes.getvalue())]
+
+
+@pytest.mark.parametrize("filename, content", [c[1:] for c in _TRUNCATED], ids=[c[0] for c in _TRUNCATED])
+def test_a_truncated_file_is_a_value_error(tmp_path, filename, content):
+    with pytest.raises(ValueError, match="truncated|corrupted|not a valid .npz"):
+        data.load(_write(tmp_path / filename, content))
+
+
+def _np_pickle(features, labels=(0, 1)):
+    return pickle.dumps({"features": features, "labels": np.asarray(labels)})
+
+
+ODD_CONTENT = [
+    ("pickle-object-array", "o.pickle", _np_pickle(np.array([[1, 2]], dtype=object)), "refusing dtype dtype.'O'"),
+    ("pickle-text-array", "s.pickle", _np_pickle(np.array([["1", "2"], ["3", "4"]])), "refusing dtype dtype.'<U1'"),
+    ("pickle-structured-array", "r.pickle", _np_pickle(np.zeros(2, dtype=[("a", "f8"), ("b", "f8")])), "refusing dtype"),
+    ("pickle-complex-features", "c.pickle", _np_pickle(np.ones((2, 2), dtype=complex)), "refusing dtype"),
+    ("pickle-complex-list", "cl.pickle", pickle.dumps({"features": [[1j, 2.0], [3.0, 4.0]], "labels": [0, 1]}),
+     "refusing to unpickle builtins.complex"),
+    ("pickle-3d-features", "3.pickle", _np_pickle(np.ones((2, 2, 2))), r"features must be 2-D .* got shape \(2, 2, 2\)"),
+    ("pickle-ragged-lists", "rg.pickle", pickle.dumps({"features": [[1.0, 2.0], [3.0]], "labels": [0, 1]}),
+     "features and labels must be arrays"),
+    ("pickle-nan-labels", "nl.pickle", _np_pickle(np.ones((3, 2)), [0.0, np.nan, 1.0]), "labels contain NaN or inf"),
+    ("pickle-int-keys", "ik.pickle", pickle.dumps({1: np.ones((2, 2)), "labels": [0, 1]}), "dict whose keys are not strings"),
+    ("pickle-a-set", "st.pickle", pickle.dumps({"features": np.ones((2, 2)), "labels": [0, 1], "x": {1}}), "refusing a set"),
+    ("pickle-set-state-of-a-list", "sl.pickle", b"\x80\x02]}b.", "refusing to set the state of a list"),
+    ("pickle-persistent-id", "pid.pickle", b"\x80\x02P0\n.", "corrupted pickle .UnpicklingError: unsupported persistent id"),
+    ("pickle-out-of-band-buffer", "oob.pickle", b"\x80\x05\x97.", "corrupted pickle .UnpicklingError: pickle stream refers to out-of-band"),
+    ("pickle-extension-code", "ext.pickle", b"\x80\x02\x82\x7f.", "corrupted pickle .ValueError: unregistered extension code"),
+    ("pickle-stack-global-of-os-system", "sg.pickle", b"\x80\x04\x8c\x02os\x8c\x06system\x93.", "refusing to unpickle os.system"),
+    ("npz-3d-features", "3.npz", {"features": np.ones((2, 2, 2)), "labels": [0, 1]}, "features must be 2-D"),
+    ("npz-text-features", "s.npz", {"features": np.array([["a", "b"], ["c", "d"]]), "labels": [0, 1]},
+     "features must be real numbers; got dtype <U1"),
+    ("npz-complex-features", "c.npz", {"features": np.ones((2, 2), dtype=complex), "labels": [0, 1]},
+     "features must be real numbers; got dtype complex128"),
+    ("npz-nan-labels", "nl.npz", {"features": np.ones((3, 2)), "labels": [0.0, np.nan, 1.0]}, "labels contain NaN or inf"),
+    ("npz-1-d-labels-of-length-0", "e.npz", {"features": np.ones((0, 2)), "labels": np.ones(0)}, "the data set is empty"),
+    ("pickle-named-npz", "p.npz", pickle.dumps(GOOD), r"not a valid .npz file \(not a zip archive|BadZipFile"),
+    ("npz-named-pickle", "z.pickle", "npz", "truncated or corrupted pickle"),
+    ("csv-named-pickle", "c.pickle", b"1,2,0\n3,4,1\n", "truncated or corrupted pickle"),
+    ("pickle-named-csv", "p.csv", pickle.dumps(GOOD, protocol=2), "line 2, column 1 is not a number"),
+]
+
+
+@pytest.mark.parametrize("filename, content, match", [c[1:] for c in ODD_CONTENT], ids=[c[0] for c in ODD_CONTENT])
+def test_odd_content_and_wrong_extensions_are_named(tmp_path, filename, content, match):
+    path = tmp_path / filename
+    if isinstance(content, dict):
+        np.savez(path.with_suffix(".npz"), **content)
+        path.with_suffix(".npz").rename(path)
+    elif content == "npz":
+        np.savez(tmp_path / "x.npz", **GOOD)
+        (tmp_path / "x.npz").rename(path)
+    else:
+        _write(path, content)
+    with pytest.raises(ValueError, match=match):
         data.load(path)

@@ -15,9 +15,18 @@ Example
 
 from __future__ import annotations
 
+import array
+import codecs
+import errno
 import io
+import itertools
+import math
+import os
 import pickle
+import stat
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -105,10 +114,12 @@ def check_dataset(X, y, *, source="data"):
     ValueError
         With a message naming the problem and the source.
     """
-    X = np.asarray(X)
-    y = np.asarray(y)
-    if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise ValueError(f"{source}: features must be numeric; got dtype {X.dtype}.")
+    try:
+        X, y = np.asarray(X), np.asarray(y)
+    except (ValueError, TypeError) as exc:  # ragged lists, or nested past NumPy's 64 dimensions
+        raise ValueError(f"{source}: features and labels must be arrays ({str(exc)[:120]}).") from None
+    if X.dtype.kind not in "biuf":  # complex would be cast to its real part, silently
+        raise ValueError(f"{source}: features must be real numbers; got dtype {X.dtype}.")
     if X.ndim != 2:
         raise ValueError(
             f"{source}: features must be 2-D of shape (m, n_features); got shape {X.shape}."
@@ -130,8 +141,8 @@ def check_dataset(X, y, *, source="data"):
         raise ValueError(
             f"{source}: features contain NaN or inf (first at row {bad[0]}, column {bad[1]})."
         )
-    if y.dtype == object or not (np.issubdtype(y.dtype, np.number) or y.dtype == bool):
-        raise ValueError(f"{source}: labels must be numeric; got dtype {y.dtype}.")
+    if y.dtype.kind not in "biuf":
+        raise ValueError(f"{source}: labels must be real numbers; got dtype {y.dtype}.")
     if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
         raise ValueError(f"{source}: labels contain NaN or inf.")
     classes = np.unique(y)
@@ -144,47 +155,218 @@ def check_dataset(X, y, *, source="data"):
     return X, (y == classes[1]).astype(np.int64)
 
 
+# --------------------------------------------------------------------------- the limit
+#: The default of ``max_bytes``: the most memory a loaded data set may take, counted as 8 bytes (one
+#: float64, as twinnet holds data) per value. 4 GiB is over a thousand times the largest data set the
+#: project itself uses and fits the machines it runs on; a file that declares more (an .npz header
+#: saying a petabyte, a zip bomb) is refused before anything that size is allocated.
+DEFAULT_MAX_BYTES = 4 * 2**30
+MAX_BYTES_ENV = "TWINNET_MAX_BYTES"
+
+
+def _max_bytes(max_bytes):
+    """``max_bytes`` as given, else ``$TWINNET_MAX_BYTES``, else 4 GiB; checked."""
+    name = "max_bytes"
+    if max_bytes is None:
+        max_bytes, name = os.environ.get(MAX_BYTES_ENV) or DEFAULT_MAX_BYTES, MAX_BYTES_ENV
+    try:
+        value = int(max_bytes)
+    except (TypeError, ValueError):
+        value = 0
+    if value <= 0 or isinstance(max_bytes, (bool, float)):
+        raise ValueError(f"{name} must be a positive whole number of bytes; got {name}={max_bytes!r}.")
+    return value
+
+
+def _too_big(source, what, nbytes, max_bytes):
+    return ValueError(
+        f"{source}: {what} would take {nbytes:,} bytes, more than the limit max_bytes={max_bytes:,} "
+        f"(raise it with --max-bytes or {MAX_BYTES_ENV} if the data is meant to be that big)."
+    )
+
+
 # --------------------------------------------------------------------------- safe pickle
-# Exactly what pickling NumPy arrays needs (NumPy 1.x and 2.x module names); plain containers,
-# numbers and strings need no class lookup at all. Anything else is refused before it is built.
-_PICKLE_ALLOWED = {
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
-    ("numpy.core.numeric", "_frombuffer"),
-    ("numpy._core.numeric", "_frombuffer"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("_codecs", "encode"),
-}
-
-
 class _Refused(pickle.UnpicklingError):
     pass
 
 
-class _SafeUnpickler(pickle.Unpickler):
+class _NdarrayName:
+    """What a pickle gets for ``numpy.ndarray``: only ``_reconstruct``'s first argument."""
+
+    def __call__(self, *args, **kwargs):
+        raise _Refused("refusing to call numpy.ndarray (it allocates any shape it is given)")
+
+
+_NDARRAY = _NdarrayName()
+
+
+def _checked_dtype(dtype):
+    # Data is numeric: refusing object, text and structured dtypes keeps every array a flat block
+    # of bytes whose size the file itself holds.
+    if not isinstance(dtype, np.dtype) or dtype.kind not in "biuf" or dtype.fields or dtype.subdtype:
+        raise _Refused(f"refusing dtype {dtype!r}: only arrays of real numbers are allowed")
+    return dtype
+
+
+def _checked_shape(shape):
+    if not (isinstance(shape, tuple) and len(shape) <= 32
+            and all(type(n) is int and n >= 0 for n in shape)):
+        raise _Refused(f"refusing array shape {str(shape)[:80]}")
+    return math.prod(shape)
+
+
+class _SafeUnpickler(pickle._Unpickler):
+    """An allow-list unpickler whose memory and time are bounded by the size of its input.
+
+    It is pickle's own pure-Python unpickler (one step per opcode; no opcode allocates more than its
+    argument's size) with the steps that could do more replaced: the NumPy constructors charge the
+    array data they build to a budget of twice the file's size (every array of an honest pickle is
+    stored once in the file, so a pickle whose memo references make NumPy copy one buffer many
+    times is refused), dict keys must be strings (a key made of tuples that share one another takes
+    exponential time to hash), and sets are refused.
+    """
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, raw: bytes):
+        super().__init__(io.BytesIO(raw))
+        # Twice the file: protocol 2 stores an array's data as a str that _codecs.encode turns into
+        # bytes, which the array's state then copies; protocols 3-5 copy each byte once.
+        self.budget = 2 * len(raw)
+        self.globals = {
+            ("numpy", "ndarray"): _NDARRAY,
+            ("numpy", "dtype"): self._dtype,
+            ("_codecs", "encode"): self._encode,
+        }
+        for core in ("numpy.core", "numpy._core"):  # NumPy 1.x pickles name numpy.core
+            self.globals[(f"{core}.multiarray", "_reconstruct")] = self._reconstruct
+            self.globals[(f"{core}.multiarray", "scalar")] = self._scalar
+            self.globals[(f"{core}.numeric", "_frombuffer")] = self._frombuffer
+
     def find_class(self, module, name):
-        if (module, name) not in _PICKLE_ALLOWED:
+        try:
+            return self.globals[(module, name)]
+        except (KeyError, TypeError):
             raise _Refused(
-                f"refusing to unpickle {module}.{name}: only NumPy arrays and plain containers "
-                "are allowed"
+                f"refusing to unpickle {str(module)[:80]}.{str(name)[:80]}: only NumPy arrays and "
+                "plain containers are allowed"
+            ) from None
+
+    def _charge(self, nbytes):
+        self.budget -= nbytes
+        if self.budget < 0:
+            raise _Refused(
+                "refusing a pickle that builds more array data than the file holds (its memo "
+                "references copy one buffer many times)"
             )
-        # Pickles written by NumPy 1.x name numpy.core, a deprecated alias of numpy._core in 2.x.
-        if module.startswith("numpy.core") and hasattr(np, "_core"):
-            module = module.replace("numpy.core", "numpy._core", 1)
-        return super().find_class(module, name)
+
+    def _dtype(self, obj, align=False, copy=False):
+        if not isinstance(obj, str) or len(obj) > 8:
+            raise _Refused(f"refusing dtype {str(obj)[:80]!r}")
+        return _checked_dtype(np.dtype(obj, align=bool(align), copy=bool(copy)))
+
+    def _encode(self, obj, encoding="utf-8"):
+        if not isinstance(obj, str) or encoding not in ("latin1", "latin-1"):
+            raise _Refused("refusing _codecs.encode other than of a str to latin1")
+        self._charge(len(obj))
+        return codecs.encode(obj, encoding)
+
+    def _reconstruct(self, subtype, shape, typecode):
+        # NumPy pickles an array as an empty one, _reconstruct(ndarray, (0,), b'b'), whose data
+        # and shape come with its state (load_build); any other shape would be allocated here.
+        if subtype is not _NDARRAY or shape != (0,) or typecode not in (b"b", "b"):
+            raise _Refused("refusing numpy _reconstruct other than of an empty ndarray")
+        return np._core.multiarray._reconstruct(np.ndarray, (0,), b"b")
+
+    def _scalar(self, dtype, data):
+        _checked_dtype(dtype)
+        self._charge(dtype.itemsize)
+        return np._core.multiarray.scalar(dtype, data)
+
+    def _frombuffer(self, buf, dtype, shape, order, axis_order=None):
+        dtype = _checked_dtype(np.dtype(dtype) if isinstance(dtype, str) and len(dtype) <= 8 else dtype)
+        self._charge(_checked_shape(shape) * dtype.itemsize)
+        return np._core.numeric._frombuffer(buf, dtype, shape, order, axis_order)
+
+    def load_build(self):
+        state, inst = self.stack.pop(), self.stack[-1]
+        if isinstance(inst, np.dtype):  # byte order; anything that makes it non-numeric is refused
+            inst.__setstate__(state)
+            _checked_dtype(inst)
+        elif type(inst) is np.ndarray and isinstance(state, tuple) and len(state) == 5:
+            _, shape, dtype, _, raw = state
+            nbytes = _checked_shape(shape) * _checked_dtype(dtype).itemsize
+            if not isinstance(raw, (bytes, bytearray)) or len(raw) != nbytes:
+                raise _Refused(f"refusing an array of shape {shape} whose data is not {nbytes} bytes")
+            self._charge(nbytes)  # __setstate__ copies the data
+            inst.__setstate__(state)
+        else:
+            raise _Refused(f"refusing to set the state of a {type(inst).__name__}")
+
+    def load_setitem(self):
+        self._check_keys(self.stack[-3], self.stack[-2:-1])
+        super().load_setitem()
+
+    def load_setitems(self):
+        self._check_keys(self.metastack[-1][-1], self.stack[::2])
+        super().load_setitems()
+
+    def load_dict(self):
+        self._check_keys({}, self.stack[::2])
+        super().load_dict()
+
+    def load_set(self):
+        raise _Refused("refusing a set: only NumPy arrays and plain containers are allowed")
+
+    @staticmethod
+    def _check_keys(target, keys):
+        if type(target) is not dict or not all(type(k) is str for k in keys):
+            raise _Refused("refusing a dict whose keys are not strings")
+
+    for _opcode, _method in [(pickle.BUILD, load_build), (pickle.SETITEM, load_setitem),
+                             (pickle.SETITEMS, load_setitems), (pickle.DICT, load_dict),
+                             (pickle.EMPTY_SET, load_set), (pickle.ADDITEMS, load_set),
+                             (pickle.FROZENSET, load_set)]:
+        dispatch[_opcode[0]] = _method
+    del _opcode, _method
 
 
 def _safe_unpickle(raw: bytes, source: str):
     try:
-        return _SafeUnpickler(io.BytesIO(raw)).load()
+        return _SafeUnpickler(raw).load()
     except _Refused as exc:
         raise ValueError(f"{source}: not a safe data pickle ({exc}).") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            ImportError, MemoryError, OverflowError) as exc:
-        raise ValueError(f"{source}: empty, truncated or corrupted pickle ({type(exc).__name__}: {exc}).") from None
+            ImportError, MemoryError, OverflowError, struct.error, RecursionError) as exc:
+        raise ValueError(
+            f"{source}: empty, truncated or corrupted pickle ({type(exc).__name__}: {str(exc)[:200]})."
+        ) from None
+
+
+def _count_values(obj, source):
+    """The number of values ``np.asarray(obj)`` would hold, without building it.
+
+    Lists that reference one another are counted as many times as they are referenced (that is
+    what the array would hold), each list once (so the walk is linear in the pickle's size); a list
+    that contains itself is an error.
+    """
+    counts, stack = {}, [(obj, False)]
+    while stack:
+        node, done = stack.pop()
+        if not isinstance(node, (list, tuple)):
+            continue
+        key = id(node)
+        if done:
+            counts[key] = sum(counts.get(id(c), c.size if isinstance(c, np.ndarray) else 1) for c in node)
+        elif key not in counts:
+            counts[key] = None  # on the path: met again before it is done means a cycle
+            stack.append((node, True))
+            stack.extend((c, False) for c in node)
+        elif counts[key] is None:
+            raise ValueError(f"{source}: a list in the pickle contains itself.")
+    if isinstance(obj, np.ndarray):
+        return obj.size
+    return counts[id(obj)] if isinstance(obj, (list, tuple)) else 1
 
 
 def _from_mapping(obj, source, keys=("features", "labels")):
@@ -194,65 +376,153 @@ def _from_mapping(obj, source, keys=("features", "labels")):
         )
     missing = [k for k in keys if k not in obj]
     if missing:
+        found = sorted(str(k)[:40] for k in obj)
         raise ValueError(
             f"{source}: missing key(s) {', '.join(repr(k) for k in missing)}; expected 'features' "
-            f"and 'labels', found {sorted(map(str, obj))}."
+            f"and 'labels', found {found[:10]}{' ...' if len(found) > 10 else ''}."
         )
     return obj["features"], obj["labels"]
 
 
 # --------------------------------------------------------------------------- file formats
-def _read_pickle(path: Path, source: str):
-    return _from_mapping(_safe_unpickle(path.read_bytes(), source), source)
+def _read_pickle(file, size, source, max_bytes):
+    # Unpickling makes Python objects in proportion to the file, before values can be counted; an
+    # honest pickle is at most about twice its data (protocol 2 stores bytes as UTF-8 text) plus
+    # its structure (some hundred bytes; 64 KiB allowed).
+    if size > 2 * max_bytes + 2**16:
+        raise ValueError(
+            f"{source}: a pickle of {size:,} bytes is more than twice the limit max_bytes={max_bytes:,} "
+            f"(raise it with --max-bytes or {MAX_BYTES_ENV} if the data is meant to be that big)."
+        )
+    features, labels = _from_mapping(_safe_unpickle(file.read(size), source), source)
+    values = _count_values(features, source) + _count_values(labels, source)
+    # Every value of an honest pickle takes at least one byte of the file; more values than bytes
+    # means lists that reference one another, the shape of a pickle bomb.
+    if values > size:
+        raise ValueError(
+            f"{source}: the pickle declares {values:,} values in {size:,} bytes: its lists "
+            "reference one another; save the data as arrays (twinnet.data.save_pickle)."
+        )
+    if 8 * values > max_bytes:
+        raise _too_big(source, f"its {values:,} values", 8 * values, max_bytes)
+    return features, labels
 
 
-def _read_npz(path: Path, source: str):
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{source}: not a valid .npz file (not a zip archive).")
+def _npz_member(zf, key, source, max_bytes, values_before=0):
+    """One array of an .npz, its header checked before NumPy allocates what it declares."""
+    fmt = np.lib.format
+    infos = [info for info in zf.infolist() if info.filename == f"{key}.npy"]
+    if len(infos) != 1:
+        raise ValueError(
+            f"{source}: " + (f"holds {key!r} {len(infos)} times." if infos else
+                             f"missing key(s) {key!r}; expected 'features' and 'labels', found "
+                             f"{sorted(n.removesuffix('.npy')[:40] for n in zf.namelist())[:10]}.")
+        )
+    info = infos[0]
+    with zf.open(info) as f:
+        version = fmt.read_magic(f)
+        if version not in ((1, 0), (2, 0)):
+            raise ValueError(f"{source}: {key!r} is an .npy of unsupported version {version}.")
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, _, dtype = read_header(f)
+        header = f.tell()
+    if dtype.hasobject:
+        raise ValueError(f"{source}: the .npz holds object arrays, which are refused.")
+    nbytes = math.prod(shape) * dtype.itemsize
+    need = 8 * values_before + max(nbytes, 8 * math.prod(shape))  # as read, or as float64
+    if need > max_bytes:
+        what = f"{key!r} of shape {shape}" + (" with the arrays before it" if values_before else "")
+        raise _too_big(source, what, need, max_bytes)
+    if header + nbytes != info.file_size:
+        raise ValueError(
+            f"{source}: {key!r} declares shape {shape} ({nbytes:,} bytes of {dtype}) but holds "
+            f"{info.file_size - header:,} bytes: truncated or corrupted."
+        )
+    with zf.open(info) as f:
+        return fmt.read_array(f, allow_pickle=False)
+
+
+def _read_npz(file, size, source, max_bytes):
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ValueError(f"{source}: the .npz holds object arrays, which are refused.") from None
-        raise ValueError(f"{source}: not a valid .npz file ({exc}).") from None
-    except (OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise ValueError(f"{source}: not a valid .npz file ({type(exc).__name__}: {exc}).") from None
-    return _from_mapping(arrays, source)
+        with zipfile.ZipFile(file) as zf:
+            features = _npz_member(zf, "features", source, max_bytes)
+            labels = _npz_member(zf, "labels", source, max_bytes, features.size)
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, NotImplementedError,
+            zlib.error) as exc:
+        if str(exc).startswith(source):
+            raise
+        raise ValueError(f"{source}: not a valid .npz file ({type(exc).__name__}: {str(exc)[:200]}).") from None
+    return features, labels
 
 
-def _read_csv(path: Path, source: str):
-    text = path.read_text(encoding="utf-8", errors="replace")
-    rows = [line for line in text.splitlines() if line.strip()]
-    if not rows:
-        raise ValueError(f"{source}: the CSV file is empty.")
-    cells = [[c.strip() for c in line.split(",")] for line in rows]
+def _fields(line):
+    """The comma-separated fields of ``line``, stripped, one at a time (a line may be long)."""
+    start = 0
+    while True:
+        end = line.find(",", start)
+        yield line[start:None if end < 0 else end].strip()
+        if end < 0:
+            return
+        start = end + 1
 
-    def numeric(row):
-        try:
-            [float(c) for c in row]
-        except ValueError:
-            return False
-        return True
 
-    start = 0 if numeric(cells[0]) else 1  # an optional header row
-    width = len(cells[0])
-    values = np.empty((len(cells) - start, width))
-    for i, row in enumerate(cells[start:], start=start + 1):
-        if len(row) != width:
-            raise ValueError(f"{source}: line {i} has {len(row)} cells, expected {width}.")
-        for j, c in enumerate(row):
-            try:
-                values[i - start - 1, j] = float(c)
-            except ValueError:
+def _is_number(field):
+    try:  # the same parser as the rows', so that a header is told apart by the rule rows follow
+        # NumPy reads the text as a C string: a NUL would end the field early.
+        return np.fromstring(field, sep=",").size == 1 and "," not in field and "\0" not in field
+    except ValueError:
+        return False
+
+
+def _read_csv(file, size, source, max_bytes):
+    # Line by line, each line parsed by NumPy into one row of floats: memory is the values read
+    # (8 bytes each, checked against max_bytes before a line is parsed) plus one line of text.
+    values, width = array.array("d"), None
+    with io.TextIOWrapper(file, encoding="utf-8-sig", errors="replace", newline=None) as text:
+        for number in itertools.count(1):
+            line = text.readline(max_bytes + 1)
+            if not line:
+                break
+            if len(line) > max_bytes:
                 raise ValueError(
-                    f"{source}: line {i}, column {j + 1} is not a number: {c!r}."
-                ) from None
-    if values.shape[0] == 0:
+                    f"{source}: line {number} is longer than the limit max_bytes={max_bytes:,} characters "
+                    f"(raise it with --max-bytes or {MAX_BYTES_ENV} if the data is meant to be that big)."
+                )
+            if not line.strip():
+                continue
+            cells = line.count(",") + 1
+            if width is None:
+                width = cells
+                numbers = [_is_number(f) for f in _fields(line)]
+                if not any(numbers):  # a header: every field a name
+                    continue
+                if not all(numbers):
+                    bad = numbers.index(False)
+                    field = next(itertools.islice(_fields(line), bad, None))
+                    raise ValueError(
+                        f"{source}: line {number}, column {bad + 1} is not a number: {field[:40]!r} "
+                        "(a header line must have no numbers, a data line only numbers)."
+                    )
+            if cells != width:
+                raise ValueError(f"{source}: line {number} has {cells} cells, expected {width}.")
+            if 8 * (len(values) + cells) > max_bytes:
+                raise _too_big(source, f"its values up to line {number}", 8 * (len(values) + cells), max_bytes)
+            try:
+                row = np.fromstring(line, sep=",")
+            except ValueError:
+                row = np.empty(0)
+            if row.size != cells:
+                bad, field = next((j, f) for j, f in enumerate(_fields(line)) if not _is_number(f))
+                raise ValueError(f"{source}: line {number}, column {bad + 1} is not a number: {field[:40]!r}.")
+            values.frombytes(row.tobytes())
+    if width is None:
+        raise ValueError(f"{source}: the CSV file is empty.")
+    if not values:
         raise ValueError(f"{source}: the CSV file has a header but no data rows.")
     if width < 2:
         raise ValueError(f"{source}: a CSV needs feature columns and a last label column; got {width} column.")
-    return values[:, :-1], values[:, -1]
+    table = np.frombuffer(values, dtype=np.float64).reshape(-1, width)
+    return table[:, :-1], table[:, -1]
 
 
 READERS = {
@@ -263,40 +533,63 @@ READERS = {
 }
 
 
-def load_file(path):
+def load_file(path, *, max_bytes=None):
     """Load ``(X, y)`` from a ``.pickle``/``.pkl`` (the notebook's format), ``.npz`` or ``.csv`` file.
 
     The pickle and ``.npz`` files hold ``{"features": (m, n), "labels": (m,)}``; a CSV holds one
-    example per line, the label in the last column, with an optional header line. Pickles are read
-    with an allow-list unpickler that builds NumPy arrays and plain containers only.
+    example per line, the label in the last column, with an optional header line (one whose
+    fields are all names, none a number). Pickles are read with an allow-list unpickler that builds
+    NumPy arrays of numbers and plain containers only.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A regular file (not a directory, FIFO or device).
+    max_bytes : int, optional
+        The most memory the data may take, counted as 8 bytes per value. Default:
+        ``$TWINNET_MAX_BYTES``, else 4 GiB. A file that declares more is refused before anything
+        that size is allocated, and no reader's work grows faster than the file's size or this limit.
 
     Raises
     ------
     FileNotFoundError
         The file does not exist.
     ValueError
-        Anything else: a directory, an unknown suffix, an empty, truncated, unsafe or malformed
-        file, or data that fails :func:`check_dataset`.
+        Anything else: not a regular file, an unknown suffix, an empty, truncated, unsafe,
+        malformed or too large file, or data that fails :func:`check_dataset`.
     """
     path = Path(path)
     source = str(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{source}: no such file.")
-    if path.is_dir():
-        raise ValueError(f"{source}: is a directory, expected a data file.")
+    max_bytes = _max_bytes(max_bytes)
     reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise ValueError(
-            f"{source}: unknown file type {path.suffix!r}; expected one of "
-            + ", ".join(sorted(READERS)) + "."
-        )
-    if path.stat().st_size == 0:
-        raise ValueError(f"{source}: the file is empty.")
-    X, y = reader(path, source)
+    try:
+        # O_NONBLOCK: opening a FIFO with no writer returns at once (to be refused), not never.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{source}: no such file.") from None
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # a socket
+            raise ValueError(f"{source}: is not a regular file (a socket); expected a data file.") from None
+        raise ValueError(f"{source}: cannot be opened ({exc.strerror}).") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ValueError(f"{source}: is a directory, expected a data file.")
+        raise ValueError(f"{source}: is not a regular file (a FIFO, device or socket); expected a data file.")
+    with open(fd, "rb") as file:
+        if reader is None:
+            raise ValueError(
+                f"{source}: unknown file type {path.suffix!r}; expected one of "
+                + ", ".join(sorted(READERS)) + "."
+            )
+        if st.st_size == 0:
+            raise ValueError(f"{source}: the file is empty.")
+        X, y = reader(file, st.st_size, source, max_bytes)
     return check_dataset(X, y, source=source)
 
 
-def load(source=DEFAULT_DATASET):
+def load(source=DEFAULT_DATASET, *, max_bytes=None):
     """Load a data set by built-in name or file path; returns validated ``(X, y)``.
 
     Parameters
@@ -304,6 +597,9 @@ def load(source=DEFAULT_DATASET):
     source : str or path-like
         A name from :data:`DATASETS` (``synthetic``, the default, ``breast_cancer``, ``digits``,
         ``moons``, ``circles``) or a path accepted by :func:`load_file`.
+    max_bytes : int, optional
+        For a file: the most memory its data may take (see :func:`load_file`; default 4 GiB or
+        ``$TWINNET_MAX_BYTES``).
     """
     name = str(source)
     if name in DATASETS:
@@ -311,17 +607,20 @@ def load(source=DEFAULT_DATASET):
         return check_dataset(X, y, source=name)
     path = Path(name)
     if path.suffix or path.exists() or "/" in name or "\\" in name:
-        return load_file(path)
+        return load_file(path, max_bytes=max_bytes)
     raise ValueError(
         f"Unknown data set {name!r}. Expected a file path or one of: "
         + ", ".join(repr(n) for n in DATASETS) + "."
     )
 
 
-def save_pickle(path, X, y):
-    """Write ``(X, y)`` in the notebook's ``data.pickle`` format: ``{"features", "labels"}``."""
+def save_pickle(path, X, y, *, overwrite=True):
+    """Write ``(X, y)`` in the notebook's ``data.pickle`` format: ``{"features", "labels"}``.
+
+    With ``overwrite=False`` an existing ``path`` raises ``FileExistsError`` and is left as it was.
+    """
     X, y = check_dataset(X, y)
-    with open(path, "wb") as f:
+    with open(path, "wb" if overwrite else "xb") as f:
         pickle.dump({"features": X, "labels": y}, f, protocol=pickle.HIGHEST_PROTOCOL)
 
 
