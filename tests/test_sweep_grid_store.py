@@ -120,6 +120,7 @@ def test_rows_are_appended_and_read_back_in_order(tmp_path):
     rows = read_results(tmp_path / "sweep")
     assert [r["run_id"] for r in rows] == ["r0", "r1", "r2"] and rows[1]["value"] == 1 / 3
     assert read_manifest(tmp_path / "sweep")["grid_hash"] == "h1"
+    store.close()  # its lock: one store at a time writes a sweep
     resumed = ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
     assert resumed.done == {"r0", "r1", "r2"}
 
@@ -147,6 +148,7 @@ def test_a_corrupted_last_line_is_reported_and_skipped_then_cut_off_on_resume(tm
     err = capsys.readouterr().err
     length = len(tail.rstrip(b"\n"))
     assert f"skipped corrupted last line 3 ({length} bytes, {why})" in err
+    store.close()
     resumed = ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
     assert "It is removed; that run will be done again" in capsys.readouterr().err
     assert path.read_bytes() == good and resumed.done == {"r0", "r1"}

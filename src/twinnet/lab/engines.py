@@ -134,6 +134,7 @@ class EngineResult:
     same_trajectory: bool = True
     note: str | None = None
     error: str | None = None
+    status: str = "ok"  # or "diverged", set where the divergence is detected
     #: metrics after each checkpoint epoch: dicts of epoch, train/test loss and accuracy
     checkpoints: list = field(default_factory=list)
     parameters: dict | None = field(default=None, repr=False)
@@ -419,7 +420,8 @@ def run_engine(name, config, split, initial, progress=lambda done: None, checkpo
     Returns
     -------
     EngineResult
-        ``error`` says "diverged ..." when the loss or the weights stopped being finite.
+        ``status`` is ``"diverged"``, and ``error`` says how, when the loss or the weights stopped
+        being finite.
         ``checkpoints`` holds the metrics at each requested epoch reached, and at the last epoch.
     """
     wanted = sorted({int(e) for e in checkpoints} - {config.epochs})
@@ -447,7 +449,7 @@ def run_engine(name, config, split, initial, progress=lambda done: None, checkpo
         except FloatingPointError as exc:  # an engine that stops when its loss stops being finite
             nan, seconds = float("nan"), time.perf_counter() - start - sum(evaluating)
             return EngineResult(name, [], nan, nan, nan, nan, seconds, 1000.0 * seconds / config.epochs,
-                                error=f"diverged: {exc}", checkpoints=points)
+                                error=f"diverged: {exc}", status="diverged", checkpoints=points)
     progress(config.epochs)
     seconds = trained.seconds - sum(evaluating)
     result = EngineResult(
@@ -461,6 +463,7 @@ def run_engine(name, config, split, initial, progress=lambda done: None, checkpo
     if bad_epoch is not None or not weights_finite:
         where = f"at epoch {bad_epoch + 1}" if bad_epoch is not None else "in the final weights"
         result.error = f"diverged: the loss became non-finite {where} (learning_rate={config.learning_rate})"
+        result.status = "diverged"
         return result
     final = _evaluate(trained.parameters, config, split)
     result.train_loss, result.train_accuracy = final["train_loss"], final["train_accuracy"]
