@@ -35,13 +35,13 @@ FORMAT = "twinnet-sweep/1"
 
 
 @contextlib.contextmanager
-def _writing(directory, what):
+def _writing(directory, what, then=""):
     """Turn a system error on the sweep directory (no space, read-only, a name too long) into a
     one-line ``ValueError`` that names the directory: the user's to fix, not a crash."""
     try:
         yield
     except OSError as exc:
-        raise ValueError(f"--out {directory}: cannot {what} ({exc.strerror or exc}).") from exc
+        raise ValueError(f"--out {directory}: cannot {what} ({exc.strerror or exc}){then}.") from exc
 
 
 def _lock(directory):
@@ -283,7 +283,8 @@ class ResultStore:
         """Write one finished run; it is on disk (fsync) when this returns."""
         # allow_nan=False: rows store a non-finite number as null, so the file stays standard JSON.
         line = json.dumps(row, separators=(",", ":"), allow_nan=False) + "\n"
-        with (_writing(self.directory, f"write {RESULTS}; the {len(self.rows)} runs before are saved"),
+        with (_writing(self.directory, f"write {RESULTS}", f"; the {len(self.rows)} runs before this "
+                       "one are saved, resume with --resume once it is fixed"),
               open(self.directory / RESULTS, "a", encoding="utf-8") as f):
             f.write(line)
             f.flush()

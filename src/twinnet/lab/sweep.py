@@ -364,13 +364,14 @@ class SweepOutcome:
 
 @dataclass
 class Executor:
-    """Where runs execute: ``slots`` parallel runs, ``threads`` each, and the errors that mean a
-    worker process died (its runs are then retried)."""
+    """Where runs execute: ``slots`` parallel runs, ``threads`` each, the errors that mean a worker
+    process died (its runs are then retried) and those that mean the cluster itself is gone."""
 
     slots: int
     threads: int
     worker_died: tuple
     description: str
+    cluster_lost: tuple = ()
 
 
 @contextlib.contextmanager
@@ -412,11 +413,17 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
     import logging
 
     from distributed import Client, LocalCluster
+    from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
     with contextlib.ExitStack() as stack:
         if scheduler is not None:
             scheduler = check_scheduler(scheduler, timeout)
+            # a scheduler lost mid-sweep is reported by run_sweep in one line, not also logged with
+            # the tracebacks of the client's reconnection, up to its close (so set before it opens)
+            client_log = logging.getLogger("distributed.client")
+            stack.callback(client_log.setLevel, client_log.level)
+            client_log.setLevel(logging.CRITICAL)
             try:
                 client = stack.enter_context(Client(scheduler, timeout=timeout))
             except (OSError, TimeoutError) as exc:  # it went away since the check
@@ -446,7 +453,8 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
             host_cpus[info["host"]] = cpus[address]
         threads = threads or max(1, min(host_cpus[host] // n for host, n in hosts.items()))
         client.run(limit_threads, threads, tuple(libraries))
-        yield Executor(sum(hosts.values()), threads, (KilledWorker,), description)
+        yield Executor(sum(hosts.values()), threads, (KilledWorker,), description,
+                       cluster_lost=(FutureCancelledError,))
 
 
 def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=execute_run):
@@ -511,6 +519,10 @@ def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=exe
                                     pre_dispatch="n_jobs")(tasks()):
                     finish(row)
                     pending.pop(row["run_id"], None)
+            except where.cluster_lost as exc:
+                raise ValueError(f"the {where.description} went away mid-sweep ({exc.reason}); "
+                                 f"{len(store.done)}/{len(runs)} runs are saved in "
+                                 f"{store.directory}: resume with --resume once it is back.") from None
             except where.worker_died as exc:
                 lost = [spec for spec in dispatched if spec.run_id in pending]
                 tries.update(spec.run_id for spec in lost)
