@@ -1,6 +1,7 @@
 """``twinnet sweep`` end to end: metrics checked against the notebook's functions, thread limits,
 a real Dask scheduler and workers, and the bad-input contract (one line on stderr, exit status 2)."""
 
+import contextlib
 import json
 import os
 import signal
@@ -89,9 +90,10 @@ def test_workers_limit_blas_and_tensorflow_to_their_share(tmp_path):
         assert_allclose([a["test_loss"], a["train_loss"]], [b["test_loss"], b["train_loss"]], rtol=1e-9)
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """A ``dask scheduler`` and two ``dask worker`` processes on localhost, torn down afterwards."""
+@contextlib.contextmanager
+def _dask_processes(tmp_path):
+    """A ``dask scheduler`` and two ``dask worker`` processes on localhost, killed afterwards;
+    yields the scheduler's address and the processes, the scheduler first."""
     info = tmp_path / "scheduler.json"
     # each in its own process group, so that the teardown reaches the workers' nanny children too
     common = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -108,11 +110,18 @@ def dask_cluster(tmp_path):
 
         with Client(address, timeout=60) as client:  # both workers up, however loaded the machine
             client.wait_for_workers(2, timeout=120)
-        yield address
+        yield address, procs
     finally:
         for proc in reversed(procs):
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    with _dask_processes(tmp_path) as (address, _):
+        yield address
 
 
 def test_a_sweep_on_a_real_dask_scheduler(tmp_path, dask_cluster, capsys):
@@ -132,6 +141,32 @@ def test_a_sweep_on_a_real_dask_scheduler(tmp_path, dask_cluster, capsys):
     assert main(["sweep", *TINY_ARGS, "--engines", "numpy", "--jobs", "2", "--out", str(local)]) == 0
     by_id = {r["run_id"]: r["checkpoints"] for r in read_results(local)}
     assert {r["run_id"]: r["checkpoints"] for r in rows} == by_id
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_scheduler_that_goes_away_mid_sweep_is_one_line_and_the_sweep_resumes(tmp_path):
+    out = tmp_path / "sweep"
+    with _dask_processes(tmp_path) as (address, procs):
+        argv = [sys.executable, "-m", "twinnet", "sweep", "--data", "synthetic", "--layers", "100,32,1",
+                "--epochs", "50,200", "--seeds", ",".join(map(str, range(10))), "--engines", "numpy",
+                "--scheduler", address, "--no-progress", "--out", str(out)]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        results = out / "results.jsonl"
+        deadline = time.time() + 120
+        while time.time() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < 2):
+            time.sleep(0.05)
+        os.killpg(procs[0].pid, signal.SIGKILL)  # the scheduler, mid-sweep
+        _, err = proc.communicate(timeout=120)
+    saved = len(read_results(out))
+    assert proc.returncode == 2 and 2 <= saved < 10
+    assert err.splitlines()[1:] == [
+        f"twinnet sweep: error: the Dask scheduler {address} went away mid-sweep "
+        f"(scheduler-connection-lost); {saved}/10 runs are saved in {out}: resume with --resume once "
+        "it is back."], err
+    assert main(["sweep", "--resume", "--out", str(out), "--jobs", "2", "--no-progress"]) == 0
+    ids = [r["run_id"] for r in read_results(out)]
+    assert len(ids) == 10 and len(set(ids)) == 10
 
 
 def test_the_notebook_preset_grid():
