@@ -98,16 +98,20 @@ def read_manifest(directory):
         ``directory`` is not a sweep directory (no manifest, or one this module did not write).
     """
     directory = Path(directory)
-    if not directory.is_dir():
-        raise FileNotFoundError(f"{directory}: no such directory.")
     path = directory / MANIFEST
-    if not path.is_file():
-        raise ValueError(f"{directory}: not a sweep directory (no {MANIFEST}); run "
-                         f"'twinnet sweep --out {directory}' first.")
     try:
+        if not directory.is_dir():
+            raise FileNotFoundError(f"{directory}: no such directory.")
+        if not path.is_file():
+            raise ValueError(f"{directory}: not a sweep directory (no {MANIFEST}); run "
+                             f"'twinnet sweep --out {directory}' first.")
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: corrupted manifest ({exc}).") from None
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a name too long, no permission to read
+        raise ValueError(f"{directory}: cannot read the sweep there ({exc.strerror or exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: not a twinnet sweep manifest (expected format {FORMAT!r}).")
     return manifest
@@ -208,12 +212,12 @@ class ResultStore:
             written (the system's reason is in the message).
         """
         directory = Path(directory)
-        if directory.exists() and not directory.is_dir():
-            raise ValueError(f"--out {directory}: exists and is not a directory.")
-        created = not directory.exists()
-        if not created:  # checked before the lock file is made, so a foreign folder stays untouched
-            cls._refuse_used(directory)
         with _writing(directory, "create the directory"):
+            created = not directory.exists()
+            if not created and not directory.is_dir():
+                raise ValueError(f"--out {directory}: exists and is not a directory.")
+            if not created:  # checked before the lock file is made: a foreign folder stays untouched
+                cls._refuse_used(directory)
             directory.mkdir(parents=True, exist_ok=True)
         lock = _lock(directory)
         try:
