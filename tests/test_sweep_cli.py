@@ -160,10 +160,10 @@ def test_a_scheduler_that_goes_away_mid_sweep_is_one_line_and_the_sweep_resumes(
         _, err = proc.communicate(timeout=120)
     saved = len(read_results(out))
     assert proc.returncode == 2 and 2 <= saved < 10
-    assert err.splitlines()[1:] == [
-        f"twinnet sweep: error: the Dask scheduler {address} went away mid-sweep "
-        f"(scheduler-connection-lost); {saved}/10 runs are saved in {out}: resume with --resume once "
-        "it is back."], err
+    lost = (f"twinnet sweep: error: the Dask scheduler {address} went away mid-sweep "
+            f"(scheduler-connection-lost); {saved}/10 runs are saved in {out}: resume with --resume "
+            "once it is back.")
+    assert err.splitlines()[1:] == [lost], err
     assert main(["sweep", "--resume", "--out", str(out), "--jobs", "2", "--no-progress"]) == 0
     ids = [r["run_id"] for r in read_results(out)]
     assert len(ids) == 10 and len(set(ids)) == 10
@@ -279,9 +279,9 @@ def test_a_full_disk_mid_sweep_is_one_line_and_keeps_the_runs_before(tmp_path, c
     status = main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3", "--seeds", "0,1,2",
                    "--jobs", "1", "--no-progress", "--out", str(out)])
     err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and err[1:] == [
-        f"twinnet sweep: error: --out {out}: cannot write results.jsonl (No space left on device); the 1 "
-        "runs before this one are saved, resume with --resume once it is fixed."], err
+    full = (f"twinnet sweep: error: --out {out}: cannot write results.jsonl (No space left on device); "
+            "the 1 runs before this one are saved, resume with --resume once it is fixed.")
+    assert status == 2 and err[1:] == [full], err
     monkeypatch.undo()  # room again
     assert main(["sweep", "--resume", "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
     ids = [r["run_id"] for r in read_results(out)]

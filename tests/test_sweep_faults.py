@@ -236,8 +236,9 @@ def test_a_malformed_scheduler_address_is_one_line(tmp_path, capsys, address):
     status = main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "5", "--scheduler", address,
                    "--out", str(tmp_path / "s"), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and err == [f"twinnet sweep: error: --scheduler {address!r}: expected tcp://HOST:PORT, "
-                                   "such as tcp://127.0.0.1:8786."]
+    malformed = (f"twinnet sweep: error: --scheduler {address!r}: expected tcp://HOST:PORT, such as "
+                 "tcp://127.0.0.1:8786.")
+    assert status == 2 and err == [malformed]
     assert not (tmp_path / "s").exists()
 
 
@@ -285,8 +286,8 @@ def test_ctrl_c_on_a_parallel_sweep_is_one_line_and_keeps_the_finished_runs(tmp_
     saved = len(read_results(out))
     assert proc.returncode == 130
     # the start line, then exactly one line for the interrupt: no worker's traceback
-    assert err.splitlines()[1:] == [f"twinnet sweep: interrupted; {saved}/10 runs saved in {out}, "
-                                    "resume with --resume"], err
+    interrupted = f"twinnet sweep: interrupted; {saved}/10 runs saved in {out}, resume with --resume"
+    assert err.splitlines()[1:] == [interrupted], err
     assert 2 <= saved < 10
     assert main(["sweep", "--resume", "--out", str(out), "--jobs", "2", "--no-progress"]) == 0
     assert (out / RESULTS).read_bytes().startswith(before), "finished runs are kept as they were"

@@ -53,7 +53,7 @@ def _lock(directory):
     import fcntl
 
     with _writing(directory, f"create its lock file {LOCK}"):
-        f = open(Path(directory) / LOCK, "a+", encoding="utf-8")
+        f = open(Path(directory) / LOCK, "a+", encoding="utf-8")  # noqa: SIM115  (held while locked)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
