@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import socketserver
+import struct
 import subprocess
 import sys
 import threading
@@ -153,9 +154,9 @@ class _Server(socketserver.ThreadingTCPServer):
 
     daemon_threads = True
 
-    def __init__(self, handler):
+    def __init__(self, handler, port=0):
         self.stopping = threading.Event()
-        super().__init__(("127.0.0.1", 0), handler)
+        super().__init__(("127.0.0.1", port), handler)
 
     def __enter__(self):
         threading.Thread(target=self.serve_forever, daemon=True).start()
@@ -227,6 +228,31 @@ def test_the_default_scheduler_timeout_is_stated_and_kept(tmp_path, capsys):
     assert status == 2 and len(err) == 1
     assert f"no Dask scheduler answered within {sweep.SCHEDULER_TIMEOUT} s" in err[0]
     assert sweep.SCHEDULER_TIMEOUT <= elapsed < sweep.SCHEDULER_TIMEOUT + 20, elapsed
+
+
+class _Handshake(socketserver.BaseRequestHandler):
+    def handle(self):  # speaks first, as a Dask scheduler does: an 8-byte length, then that many bytes
+        self.request.sendall(struct.pack("Q", 5) + b"hello")
+
+
+def test_a_scheduler_that_starts_listening_a_moment_later_is_found():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    servers = []
+
+    def start_late():  # after the probe has begun: its first connections are refused
+        time.sleep(0.5)
+        servers.append(_Server(_Handshake, port))
+        servers[0].__enter__()
+
+    late = threading.Thread(target=start_late)
+    late.start()
+    try:
+        assert sweep.check_scheduler(f"127.0.0.1:{port}", timeout=60) == f"tcp://127.0.0.1:{port}"
+    finally:
+        late.join()
+        servers[0].__exit__()
 
 
 @pytest.mark.parametrize("address", ["tcp://", "foo", "tcp://127.0.0.1:notaport", "tcp://127.0.0.1:99999",

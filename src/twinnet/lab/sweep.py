@@ -178,10 +178,24 @@ def check_scheduler(address, timeout=SCHEDULER_TIMEOUT):
     address = f"tcp://{url.netloc}"
     deadline = time.monotonic() + timeout
 
+    def left():
+        return max(deadline - time.monotonic(), 1e-3)
+
+    def connect():
+        # a refused connection is retried until the deadline, as Dask's client does: a scheduler
+        # started a moment ago may not listen yet
+        while True:
+            try:
+                return socket.create_connection((url.hostname, port), timeout=left())
+            except ConnectionRefusedError:
+                if time.monotonic() + 0.1 >= deadline:
+                    raise
+                time.sleep(0.1)
+
     def receive(sock, n):
         data = b""
         while len(data) < n:
-            sock.settimeout(max(deadline - time.monotonic(), 1e-3))
+            sock.settimeout(left())
             chunk = sock.recv(n - len(data))
             if not chunk:
                 raise ConnectionResetError("the server closed the connection")
@@ -189,7 +203,7 @@ def check_scheduler(address, timeout=SCHEDULER_TIMEOUT):
         return data
 
     try:
-        with socket.create_connection((url.hostname, port), timeout=timeout) as sock:
+        with connect() as sock:
             (length,) = struct.unpack("Q", receive(sock, 8))  # distributed.comm.tcp's framing
             if not 0 < length <= _HANDSHAKE_MAX:
                 raise ValueError(f"--scheduler {address}: the server there is not a Dask scheduler "
