@@ -2,10 +2,12 @@
 
 A sweep directory holds ``manifest.json`` (the grid, its hash, the number of runs and a
 fingerprint of each data set), ``results.jsonl``, one line per finished run, and ``sweep.lock``,
-locked by the one process that writes the sweep. A line is written, flushed and ``fsync``-ed before the
-run counts as done, so a sweep killed at any moment loses no finished run; at worst the last line is
-torn, and :func:`read_results` reports and skips it while :class:`ResultStore` cuts it off before
-appending.
+locked by the one process that writes the sweep. Each row has a ``run_id`` and a ``status``:
+``"ok"``, ``"diverged"`` (decided where the engine saw the divergence) or ``"failed"`` (an error);
+reports count only ``"ok"`` rows in their statistics. A line is written, flushed and ``fsync``-ed
+before the run counts as done, so a sweep killed at any moment loses no finished run; at worst the
+last line is torn, and :func:`read_results` reports and skips it while :class:`ResultStore` cuts it
+off before appending.
 
 Example
 -------

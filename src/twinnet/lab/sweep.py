@@ -491,6 +491,12 @@ def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=exe
     Returns
     -------
     SweepOutcome
+
+    Raises
+    ------
+    ValueError
+        The Dask cluster went away, or a row could not be written (a full disk): the rows before
+        are kept, and a resumed sweep does the rest.
     """
     from joblib import Parallel, delayed
     from rich.console import Console
