@@ -218,6 +218,7 @@ def test_a_scheduler_that_does_not_answer_is_one_line_within_its_timeout(tmp_pat
     assert not (tmp_path / "s").exists(), "a sweep that could not start leaves no directory behind"
 
 
+@pytest.mark.timeout(120)
 def test_the_default_scheduler_timeout_is_stated_and_kept(tmp_path, capsys):
     with _Server(_Silent) as address:
         start = time.monotonic()
@@ -235,6 +236,7 @@ class _Handshake(socketserver.BaseRequestHandler):
         self.request.sendall(struct.pack("Q", 5) + b"hello")
 
 
+@pytest.mark.timeout(120)
 def test_a_scheduler_that_starts_listening_a_moment_later_is_found():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

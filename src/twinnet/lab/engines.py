@@ -134,7 +134,7 @@ class EngineResult:
     same_trajectory: bool = True
     note: str | None = None
     error: str | None = None
-    status: str = "ok"  # or "diverged", set where the divergence is detected
+    status: str = "ok"
     #: metrics after each checkpoint epoch: dicts of epoch, train/test loss and accuracy
     checkpoints: list = field(default_factory=list)
     parameters: dict | None = field(default=None, repr=False)
