@@ -1,6 +1,7 @@
 """``twinnet sweep`` end to end: metrics checked against the notebook's functions, thread limits,
 a real Dask scheduler and workers, and the bad-input contract (one line on stderr, exit status 2)."""
 
+import contextlib
 import json
 import os
 import signal
@@ -89,9 +90,10 @@ def test_workers_limit_blas_and_tensorflow_to_their_share(tmp_path):
         assert_allclose([a["test_loss"], a["train_loss"]], [b["test_loss"], b["train_loss"]], rtol=1e-9)
 
 
-@pytest.fixture
-def dask_cluster(tmp_path):
-    """A ``dask scheduler`` and two ``dask worker`` processes on localhost, torn down afterwards."""
+@contextlib.contextmanager
+def _dask_processes(tmp_path):
+    """A ``dask scheduler`` and two ``dask worker`` processes on localhost, killed afterwards;
+    yields the scheduler's address and the processes, the scheduler first."""
     info = tmp_path / "scheduler.json"
     # each in its own process group, so that the teardown reaches the workers' nanny children too
     common = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -108,11 +110,18 @@ def dask_cluster(tmp_path):
 
         with Client(address, timeout=60) as client:  # both workers up, however loaded the machine
             client.wait_for_workers(2, timeout=120)
-        yield address
+        yield address, procs
     finally:
         for proc in reversed(procs):
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    with _dask_processes(tmp_path) as (address, _):
+        yield address
 
 
 def test_a_sweep_on_a_real_dask_scheduler(tmp_path, dask_cluster, capsys):
@@ -132,6 +141,32 @@ def test_a_sweep_on_a_real_dask_scheduler(tmp_path, dask_cluster, capsys):
     assert main(["sweep", *TINY_ARGS, "--engines", "numpy", "--jobs", "2", "--out", str(local)]) == 0
     by_id = {r["run_id"]: r["checkpoints"] for r in read_results(local)}
     assert {r["run_id"]: r["checkpoints"] for r in rows} == by_id
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_scheduler_that_goes_away_mid_sweep_is_one_line_and_the_sweep_resumes(tmp_path):
+    out = tmp_path / "sweep"
+    with _dask_processes(tmp_path) as (address, procs):
+        argv = [sys.executable, "-m", "twinnet", "sweep", "--data", "synthetic", "--layers", "100,32,1",
+                "--epochs", "50,200", "--seeds", ",".join(map(str, range(10))), "--engines", "numpy",
+                "--scheduler", address, "--no-progress", "--out", str(out)]
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        results = out / "results.jsonl"
+        deadline = time.time() + 120
+        while time.time() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < 2):
+            time.sleep(0.05)
+        os.killpg(procs[0].pid, signal.SIGKILL)  # the scheduler, mid-sweep
+        _, err = proc.communicate(timeout=120)
+    saved = len(read_results(out))
+    assert proc.returncode == 2 and 2 <= saved < 10
+    lost = (f"twinnet sweep: error: the Dask scheduler {address} went away mid-sweep "
+            f"(scheduler-connection-lost); {saved}/10 runs are saved in {out}: resume with --resume "
+            "once it is back.")
+    assert err.splitlines()[1:] == [lost], err
+    assert main(["sweep", "--resume", "--out", str(out), "--jobs", "2", "--no-progress"]) == 0
+    ids = [r["run_id"] for r in read_results(out)]
+    assert len(ids) == 10 and len(set(ids)) == 10
 
 
 def test_the_notebook_preset_grid():
@@ -174,6 +209,7 @@ def _sweep_made(tmp_path):
     (["sweep", "--engines", "numpy,jax", "--out", "{tmp}/s"], "unknown engines 'jax'"),
     (["sweep", "--resume", "--out", "{tmp}/absent"], "no such directory"),
     (["sweep", "--resume", "--out", "{tmp}"], "not a sweep directory"),
+    (["sweep", "--resume", "--out", "{tmp}/" + "x" * 300], "cannot read the sweep there (File name too long)"),
     (["sweep", "--resume", "--data", "moons", "--layers", "2,8,1", "--epochs", "3", "--out", "{tmp}/made"],
      "the sweep there was made with a different grid"),
     (["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3", "--out", "{tmp}/made"],
@@ -191,3 +227,119 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, capsys, argv, match):
         status = exc.code
     err = capsys.readouterr().err.strip().splitlines()
     assert status == 2 and len(err) == 1 and match in err[0], err
+
+
+def _no_training(monkeypatch):
+    """Fail the test if the sweep gets as far as starting its workers."""
+    def executor(**kwargs):
+        raise AssertionError("the output must be checked before any worker starts")
+    monkeypatch.setattr(sweep, "executor", executor)
+
+
+@pytest.mark.parametrize("out, match", [
+    ("{tmp}/file.txt", "exists and is not a directory"),
+    ("{tmp}/file.txt/sweep", "cannot create the directory (Not a directory)"),
+    ("{tmp}/" + "x" * 300, "cannot create the directory (File name too long)"),
+    ("{tmp}/other", "is not empty and holds no sweep; choose another directory"),
+    ("/proc/twinnet-sweep/out", "cannot create the directory ("),  # no such file system entry
+    ("/sys/twinnet-sweep", "cannot create the directory ("),  # sysfs: no new entries, even for root
+], ids=["a-file", "a-file-as-parent", "name-too-long", "a-folder-with-other-contents", "proc", "sys"])
+def test_output_paths_are_checked_before_any_training(tmp_path, capsys, monkeypatch, out, match):
+    (tmp_path / "file.txt").write_text("mine")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    _no_training(monkeypatch)
+    out = out.replace("{tmp}", str(tmp_path))
+    status = main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3", "--no-progress",
+                   "--out", out])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1 and err[0].startswith(f"twinnet sweep: error: --out {out}: "), err
+    assert match in err[0], err
+    # nothing was added to what the user had
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file.txt", "other"]
+    assert [p.name for p in (tmp_path / "other").iterdir()] == ["notes.txt"]
+
+
+def test_a_full_disk_mid_sweep_is_one_line_and_keeps_the_runs_before(tmp_path, capsys, monkeypatch):
+    import errno
+
+    from twinnet.lab import store as store_module
+
+    fsync, written = os.fsync, []
+
+    def fsync_until_full(fd):  # the second run's line finds the disk full
+        if os.readlink(f"/proc/self/fd/{fd}").endswith("results.jsonl"):
+            written.append(fd)
+            if len(written) == 2:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        fsync(fd)
+
+    monkeypatch.setattr(store_module.os, "fsync", fsync_until_full)
+    out = tmp_path / "s"
+    status = main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3", "--seeds", "0,1,2",
+                   "--jobs", "1", "--no-progress", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    full = (f"twinnet sweep: error: --out {out}: cannot write results.jsonl (No space left on device); "
+            "the 1 runs before this one are saved, resume with --resume once it is fixed.")
+    assert status == 2 and err[1:] == [full], err
+    monkeypatch.undo()  # room again
+    assert main(["sweep", "--resume", "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
+    ids = [r["run_id"] for r in read_results(out)]
+    assert len(ids) == 3 and len(set(ids)) == 3
+
+
+def _data_file(path, X, y):
+    np.savez(path, features=X, labels=y)
+
+
+@pytest.mark.parametrize("change", ["same-size", "appended", "none", "built-in"])
+def test_resuming_on_changed_data_is_refused(tmp_path, capsys, change):
+    import hashlib
+
+    from twinnet.data import load
+
+    X, y = load("moons")
+    path = tmp_path / "moons.npz"
+    _data_file(path, X, y)
+    data = "moons" if change == "built-in" else str(path)
+    out = tmp_path / "s"
+    assert main(["sweep", "--data", data, "--layers", "2,4,1", "--epochs", "3", "--jobs", "1",
+                 "--no-progress", "--out", str(out)]) == 0
+    manifest = read_manifest(out)
+    if change == "built-in":  # the arrays the generator makes, X then y
+        expected = hashlib.sha256(X.tobytes() + y.tobytes()).hexdigest()
+        assert manifest["data"] == {"moons": {"source": "built-in", "sha256": expected,
+                                              "bytes": X.nbytes + y.nbytes}}
+        # as if the generator (its parameters, or the library's version) had changed since
+        manifest["data"]["moons"]["sha256"] = "0" * 64
+        (out / "manifest.json").write_text(json.dumps(manifest))
+    else:
+        assert manifest["data"] == {data: {"source": "file", "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                                           "bytes": path.stat().st_size}}
+    if change == "same-size":
+        X2 = X.copy()
+        X2[7, 1] += 1.0
+        _data_file(path, X2, y)
+        assert path.stat().st_size == manifest["data"][data]["bytes"]
+    elif change == "appended":
+        _data_file(path, np.vstack([X, X[:2]]), np.concatenate([y, y[:2]]))
+    capsys.readouterr()
+    status = main(["sweep", "--resume", "--out", str(out), "--jobs", "1", "--no-progress"])
+    err = capsys.readouterr().err.strip().splitlines()
+    if change == "none":
+        assert status == 0
+        return
+    assert status == 2 and len(err) == 1, err
+    assert f"--resume {out}: data {data!r} has changed since the sweep started" in err[0]
+
+
+def test_a_sweep_made_before_fingerprints_still_resumes(tmp_path):
+    out = tmp_path / "s"
+    assert main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3", "--seeds", "0",
+                 "--jobs", "1", "--no-progress", "--out", str(out)]) == 0
+    manifest = read_manifest(out)
+    del manifest["data"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert main(["sweep", "--resume", "--seeds", "0,1", "--data", "moons", "--layers", "2,4,1",
+                 "--epochs", "3", "--jobs", "1", "--no-progress", "--out", str(out)]) == 2  # grid differs
+    assert main(["sweep", "--resume", "--out", str(out), "--jobs", "1", "--no-progress"]) == 0

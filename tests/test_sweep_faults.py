@@ -1,9 +1,14 @@
 """The sweep survives faults: SIGKILL and resume, worker processes that die (loky and a real local
 Dask cluster), runs that fail or diverge, a Dask scheduler that does not answer."""
 
+import contextlib
+import http.server
 import json
 import os
 import signal
+import socket
+import socketserver
+import struct
 import subprocess
 import sys
 import threading
@@ -144,18 +149,198 @@ def test_sigkill_loses_no_finished_run_and_resume_duplicates_none(tmp_path):
     assert results.read_bytes() == after
 
 
-def test_a_scheduler_that_does_not_answer_is_an_error_within_10_seconds(tmp_path, capsys):
-    import socket
+class _Server(socketserver.ThreadingTCPServer):
+    """A TCP server on 127.0.0.1 in a thread, stopped (its connections too) when the block ends."""
 
-    with socket.socket() as s:  # a port where nothing listens
+    daemon_threads = True
+
+    def __init__(self, handler, port=0):
+        self.stopping = threading.Event()
+        super().__init__(("127.0.0.1", port), handler)
+
+    def __enter__(self):
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+        return f"tcp://127.0.0.1:{self.server_address[1]}"
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        self.shutdown()
+        self.server_close()
+
+
+class _Silent(socketserver.BaseRequestHandler):
+    def handle(self):  # accepts, never writes
+        self.server.stopping.wait(120)
+
+
+class _OtherProtocol(socketserver.BaseRequestHandler):
+    def handle(self):  # speaks first, as SSH does: its bytes read as a length are exabytes
+        self.request.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+        self.server.stopping.wait(120)
+
+
+class _Closes(socketserver.BaseRequestHandler):
+    def handle(self):
+        pass
+
+
+class _Http(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_error(404)
+
+
+def _nothing_listens():
+    with socket.socket() as s:  # a free port, closed again: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        return contextlib.nullcontext(f"tcp://127.0.0.1:{s.getsockname()[1]}")
+
+
+@pytest.mark.timeout(120)  # a hang is the bug this test is about
+@pytest.mark.parametrize("server, match", [
+    (_nothing_listens, "no Dask scheduler answered within 1 s (Connection refused)"),
+    (lambda: _Server(_Silent), "no Dask scheduler answered within 1 s (timed out)"),
+    (lambda: _Server(_Http), "no Dask scheduler answered within 1 s (timed out)"),  # waits for a request
+    (lambda: _Server(_OtherProtocol), "the server there is not a Dask scheduler"),
+    (lambda: _Server(_Closes), "no Dask scheduler answered within 1 s (the server closed the connection)"),
+], ids=["nothing-listens", "never-answers", "http", "other-protocol", "closes"])
+def test_a_scheduler_that_does_not_answer_is_one_line_within_its_timeout(tmp_path, capsys, server, match):
+    with server() as address:
+        start = time.monotonic()
+        status = main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "5",
+                       "--scheduler", address, "--scheduler-timeout", "1", "--out", str(tmp_path / "s"),
+                       "--no-progress"])
+        elapsed = time.monotonic() - start
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1, err
+    assert err[0].startswith(f"twinnet sweep: error: --scheduler {address}: ") and match in err[0], err
+    # the 1 s deadline plus the grid's planning; without a deadline these cases hang for good
+    assert elapsed < 30, elapsed
+    assert not (tmp_path / "s").exists(), "a sweep that could not start leaves no directory behind"
+
+
+@pytest.mark.timeout(120)
+def test_the_default_scheduler_timeout_is_stated_and_kept(tmp_path, capsys):
+    with _Server(_Silent) as address:
+        start = time.monotonic()
+        status = main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "5",
+                       "--scheduler", address, "--out", str(tmp_path / "s"), "--no-progress"])
+        elapsed = time.monotonic() - start
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert f"no Dask scheduler answered within {sweep.SCHEDULER_TIMEOUT} s" in err[0]
+    assert sweep.SCHEDULER_TIMEOUT <= elapsed < sweep.SCHEDULER_TIMEOUT + 20, elapsed
+
+
+class _Handshake(socketserver.BaseRequestHandler):
+    def handle(self):  # speaks first, as a Dask scheduler does: an 8-byte length, then that many bytes
+        self.request.sendall(struct.pack("Q", 5) + b"hello")
+
+
+@pytest.mark.timeout(120)
+def test_a_scheduler_that_starts_listening_a_moment_later_is_found():
+    with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    start = time.monotonic()
-    status = main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "5",
-                   "--scheduler", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "s"), "--no-progress"])
-    elapsed = time.monotonic() - start
+    servers = []
+
+    def start_late():  # after the probe has begun: its first connections are refused
+        time.sleep(0.5)
+        servers.append(_Server(_Handshake, port))
+        servers[0].__enter__()
+
+    late = threading.Thread(target=start_late)
+    late.start()
+    try:
+        assert sweep.check_scheduler(f"127.0.0.1:{port}", timeout=60) == f"tcp://127.0.0.1:{port}"
+    finally:
+        late.join()
+        servers[0].__exit__()
+
+
+@pytest.mark.parametrize("address", ["tcp://", "foo", "tcp://127.0.0.1:notaport", "tcp://127.0.0.1:99999",
+                                     "tcp://127.0.0.1:0", "tls://127.0.0.1:8786", "tcp://127.0.0.1:8786/x",
+                                     "127.0.0.1"])
+def test_a_malformed_scheduler_address_is_one_line(tmp_path, capsys, address):
+    status = main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "5", "--scheduler", address,
+                   "--out", str(tmp_path / "s"), "--no-progress"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert status == 2 and elapsed < 10, elapsed
+    malformed = (f"twinnet sweep: error: --scheduler {address!r}: expected tcp://HOST:PORT, such as "
+                 "tcp://127.0.0.1:8786.")
+    assert status == 2 and err == [malformed]
     assert not (tmp_path / "s").exists()
-    assert len(err) == 1 and err[0].startswith(f"twinnet sweep: error: --scheduler tcp://127.0.0.1:{port}: "
-                                                 "no Dask scheduler answered within")
+
+
+def _start_sweep(out, *where, seeds=10, epochs="50,200"):
+    """``twinnet sweep`` in a subprocess of its own process group (as a terminal starts it), and
+    the moment it has saved 2 runs."""
+    argv = [sys.executable, "-m", "twinnet", "sweep", "--data", "synthetic", "--layers", "100,32,1",
+            "--epochs", epochs, "--seeds", ",".join(map(str, range(seeds))), "--engines", "numpy",
+            *where, "--no-progress", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    results = out / RESULTS
+    deadline = time.time() + 120
+    while time.time() < deadline and (not results.exists() or results.read_bytes().count(b"\n") < 2):
+        time.sleep(0.05)
+    return proc
+
+
+def _group_ended(pgid, wait=30):
+    """True once no process of the group is left (the workers exit after the sweep's process)."""
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("where", [["--jobs", "2"], ["--dask-local", "2"]], ids=["loky", "dask-local"])
+def test_ctrl_c_on_a_parallel_sweep_is_one_line_and_keeps_the_finished_runs(tmp_path, where):
+    out = tmp_path / "sweep"
+    proc = _start_sweep(out, *where)
+    try:
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole group
+        _, err = proc.communicate(timeout=120)
+        assert _group_ended(proc.pid), "no worker is left running"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    before = (out / RESULTS).read_bytes()
+    saved = len(read_results(out))
+    assert proc.returncode == 130
+    # the start line, then exactly one line for the interrupt: no worker's traceback
+    interrupted = f"twinnet sweep: interrupted; {saved}/10 runs saved in {out}, resume with --resume"
+    assert err.splitlines()[1:] == [interrupted], err
+    assert 2 <= saved < 10
+    assert main(["sweep", "--resume", "--out", str(out), "--jobs", "2", "--no-progress"]) == 0
+    assert (out / RESULTS).read_bytes().startswith(before), "finished runs are kept as they were"
+    ids = [r["run_id"] for r in read_results(out)]
+    assert len(ids) == 10 and len(set(ids)) == 10
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_sweep_folder_is_locked_while_a_sweep_writes_it(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    proc = _start_sweep(out, "--jobs", "1", seeds=20)
+    try:
+        busy = f"twinnet sweep: error: --out {out}: another sweep (process {proc.pid}) is writing there"
+        for second in (["--resume"], ["--data", "synthetic", "--layers", "100,32,1", "--epochs", "50,200",
+                                      "--seeds", ",".join(map(str, range(20))), "--engines", "numpy"]):
+            assert main(["sweep", *second, "--out", str(out), "--jobs", "1", "--no-progress"]) == 2, second
+            err = capsys.readouterr().err.strip().splitlines()
+            assert len(err) == 1 and err[0].startswith(busy), (second, err)
+        assert proc.poll() is None, "the first sweep was still running"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # its lock goes with it: the system releases flock locks
+        proc.communicate()
+    before = (out / RESULTS).read_bytes()
+    assert main(["sweep", "--resume", "--out", str(out), "--jobs", "2", "--no-progress"]) == 0
+    assert (out / RESULTS).read_bytes().startswith(before.rpartition(b"\n")[0])
+    ids = [r["run_id"] for r in read_results(out)]
+    assert len(ids) == 20 and len(set(ids)) == 20

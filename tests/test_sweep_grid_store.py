@@ -120,6 +120,7 @@ def test_rows_are_appended_and_read_back_in_order(tmp_path):
     rows = read_results(tmp_path / "sweep")
     assert [r["run_id"] for r in rows] == ["r0", "r1", "r2"] and rows[1]["value"] == 1 / 3
     assert read_manifest(tmp_path / "sweep")["grid_hash"] == "h1"
+    store.close()  # its lock: one store at a time writes a sweep
     resumed = ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
     assert resumed.done == {"r0", "r1", "r2"}
 
@@ -147,6 +148,7 @@ def test_a_corrupted_last_line_is_reported_and_skipped_then_cut_off_on_resume(tm
     err = capsys.readouterr().err
     length = len(tail.rstrip(b"\n"))
     assert f"skipped corrupted last line 3 ({length} bytes, {why})" in err
+    store.close()
     resumed = ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
     assert "It is removed; that run will be done again" in capsys.readouterr().err
     assert path.read_bytes() == good and resumed.done == {"r0", "r1"}
@@ -180,3 +182,34 @@ def test_store_refuses_other_sweeps_and_other_directories(tmp_path):
     (tmp_path / "other" / "manifest.json").write_text('{"format": "something else"}')
     with pytest.raises(ValueError, match="not a twinnet sweep manifest"):
         read_manifest(tmp_path / "other")
+
+
+def test_one_store_at_a_time_writes_a_sweep(tmp_path):
+    store = _store(tmp_path)
+    busy = f"another sweep \\(process {os.getpid()}\\) is writing there"
+    with pytest.raises(ValueError, match=busy):
+        ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
+    with pytest.raises(ValueError, match=busy):  # said before "already holds a sweep"
+        _store(tmp_path)
+    store.append({"run_id": "r0", "status": "ok"})
+    store.close()
+    with ResultStore.resume(tmp_path / "sweep", grid_hash="h1") as resumed:
+        assert resumed.done == {"r0"}
+        with pytest.raises(ValueError, match=busy):
+            ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
+    ResultStore.resume(tmp_path / "sweep", grid_hash="h1").close()
+
+
+@pytest.mark.parametrize("existed", [False, True], ids=["made-by-the-store", "an-empty-folder-of-the-user"])
+def test_a_new_sweep_that_never_ran_is_discarded_and_the_users_folder_kept(tmp_path, existed):
+    directory = tmp_path / "sweep"
+    if existed:
+        directory.mkdir()
+    store = _store(tmp_path)
+    assert sorted(p.name for p in directory.iterdir()) == ["manifest.json", "results.jsonl", "sweep.lock"]
+    store.discard()
+    assert directory.exists() == existed and (not existed or not any(directory.iterdir()))
+    _store(tmp_path).append({"run_id": "r0", "status": "ok"})  # and the folder takes a new sweep
+    store = ResultStore.resume(directory, grid_hash="h1")
+    with pytest.raises(ValueError, match="holds 1 finished runs; not removed"):
+        store.discard()

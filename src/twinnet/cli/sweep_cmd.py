@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import add_verbose, apply_verbose, layer_list, positive_int
+from twinnet.cli._args import add_verbose, apply_verbose, layer_list, positive_float, positive_int
 
 DESCRIPTION = """\
 Train every combination of the grid's values, for every seed and engine, in parallel: local worker
@@ -16,7 +16,9 @@ or takes comma-separated values. Epoch values are checkpoints of one run: a run 
 epochs records its metrics at 100 and 250 on the way.
 
 Each finished run is one line of OUT/results.jsonl, on disk before the next is counted; a killed
-sweep continues with --resume (no options: the same grid). Then: twinnet report OUT."""
+or interrupted sweep continues with --resume (no options: the same grid), on the same data (its
+fingerprint is in OUT/manifest.json). One sweep at a time writes OUT (OUT/sweep.lock). Then:
+twinnet report OUT."""
 
 
 def _values(convert, what):
@@ -56,6 +58,7 @@ def register(sub):
     from twinnet.keras_twin import HIDDEN_ACTIVATIONS, OPTIMIZERS
     from twinnet.lab.engines import ENGINES, INITIALIZERS
     from twinnet.lab.grid import GRID_KEYS, PRESETS
+    from twinnet.lab.sweep import SCHEDULER_TIMEOUT
 
     names = {"data": f"built-in ({', '.join(DATASETS)}) or a file", "optimizer": ", ".join(OPTIMIZERS),
              "hidden_activation": ", ".join(HIDDEN_ACTIVATIONS), "init": ", ".join(INITIALIZERS),
@@ -84,6 +87,9 @@ def register(sub):
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="a running Dask scheduler")
     where.add_argument("--dask-local", type=positive_int, metavar="N",
                        help="start a local Dask cluster of N worker processes for this sweep")
+    p.add_argument("--scheduler-timeout", type=positive_float, default=SCHEDULER_TIMEOUT,
+                   metavar="SECONDS", help="how long to wait for the scheduler to answer, then "
+                   f"for its first worker (default: {SCHEDULER_TIMEOUT})")
     p.add_argument("--threads", type=positive_int, default=None,
                    help="BLAS/TensorFlow threads per run (default: CPUs / parallel runs)")
     p.add_argument("--out", default="twinnet-runs/sweep", metavar="DIR",
@@ -119,13 +125,14 @@ def _grid(args, manifest):
 
 
 def run(args):
+    import contextlib
     import os
     import sys
     import time
 
     from twinnet.lab.grid import grid_hash
     from twinnet.lab.store import ResultStore, read_manifest
-    from twinnet.lab.sweep import executor, libraries, plan, run_sweep
+    from twinnet.lab.sweep import data_fingerprints, executor, libraries, plan, run_sweep
 
     apply_verbose(args)
     manifest = read_manifest(args.out) if args.resume else None
@@ -134,22 +141,38 @@ def run(args):
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     digest = grid_hash(runs)
+    data = data_fingerprints(grid["data"])
     serial = {k: [list(v) if isinstance(v, tuple) else v for v in values] for k, values in grid.items()}
-    store = ResultStore.resume(args.out, grid_hash=digest) if args.resume else None
-    # connect first: a scheduler that does not answer must not leave an empty sweep directory behind
-    with executor(jobs=args.jobs or os.cpu_count() or 1, scheduler=args.scheduler,
-                  dask_local=args.dask_local, threads=args.threads,
-                  libraries=libraries(runs)) as where:
-        if store is None:
-            store = ResultStore.create(args.out, grid=serial, grid_hash=digest, n_runs=len(runs),
-                                       extra={"preset": args.preset, "notes": notes})
-        print(f"sweep: {len(runs)} runs ({len(store.done)} already done) on {where.description} -> "
-              f"{args.out}", file=sys.stderr)
-        started = time.time()
-        outcome = run_sweep(runs, store, where, show_progress=not args.no_progress)
-    store.record_session({"started": started, "seconds": round(outcome.seconds, 3),
-                          "where": where.description, "slots": outcome.slots, "threads": outcome.threads,
-                          "counts": outcome.counts})
+    # the output is checked (and locked) before any worker starts
+    if args.resume:
+        store = ResultStore.resume(args.out, grid_hash=digest, data=data)
+    else:
+        store = ResultStore.create(args.out, grid=serial, grid_hash=digest, n_runs=len(runs),
+                                   extra={"preset": args.preset, "notes": notes, "data": data})
+    with store:  # the directory's lock, until the manifest has this session
+        with contextlib.ExitStack() as stack:
+            try:
+                where = stack.enter_context(executor(
+                    jobs=args.jobs or os.cpu_count() or 1, scheduler=args.scheduler,
+                    dask_local=args.dask_local, threads=args.threads, libraries=libraries(runs),
+                    timeout=args.scheduler_timeout))
+            except BaseException:
+                if not args.resume:  # a sweep that could not start leaves no directory behind
+                    store.discard()
+                raise
+            print(f"sweep: {len(runs)} runs ({len(store.done)} already done) on {where.description} "
+                  f"-> {args.out}", file=sys.stderr)
+            started = time.time()
+            try:
+                outcome = run_sweep(runs, store, where, show_progress=not args.no_progress)
+            except KeyboardInterrupt:
+                # one line, instead of the traceback of whatever the interrupt stopped
+                print(f"twinnet sweep: interrupted; {len(store.done)}/{len(runs)} runs saved in "
+                      f"{args.out}, resume with --resume", file=sys.stderr)
+                return 130
+        store.record_session({"started": started, "seconds": round(outcome.seconds, 3),
+                              "where": where.description, "slots": outcome.slots,
+                              "threads": outcome.threads, "counts": outcome.counts})
     counts = ", ".join(f"{n} {status}" for status, n in sorted(outcome.counts.items())) or "nothing to do"
     print(f"sweep: {counts} in {outcome.seconds:.1f} s; {len(store.done)}/{len(runs)} runs in "
           f"{args.out}. Next: twinnet report {args.out}")

@@ -35,10 +35,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 __all__ = ["plan", "run_config", "execute_run", "executor", "Executor", "run_sweep", "SweepOutcome",
-           "environment", "limit_threads", "libraries", "SCHEDULER_TIMEOUT"]
+           "environment", "limit_threads", "libraries", "data_fingerprints", "check_scheduler",
+           "SCHEDULER_TIMEOUT"]
 
 #: Seconds to wait for a Dask scheduler (and its first worker) before saying it does not answer.
 SCHEDULER_TIMEOUT = 8
+# A Dask scheduler's handshake is a few dozen bytes (58 in distributed 2026.8); a longer first
+# message is another protocol's bytes read as a length.
+_HANDSHAKE_MAX = 1 << 16
 
 # Thread-count variables read by BLAS, OpenMP (PyTorch) and TensorFlow when they start: set in a
 # worker before its first run imports them. threadpoolctl covers BLAS libraries already loaded.
@@ -110,6 +114,108 @@ def plan(grid):
     return runs, notes
 
 
+def data_fingerprints(names):
+    """What each data set of a sweep was, to refuse resuming it on other data.
+
+    A file's fingerprint is the SHA-256 and size of its bytes; a built-in data set's is that of the
+    arrays its generator makes (``X`` then ``y``, as stored), which changes with the generator's
+    parameters or a library that makes them differently.
+
+    Returns
+    -------
+    dict
+        Name -> ``{"source": "file" or "built-in", "sha256": hex digest, "bytes": int}``.
+    """
+    import hashlib
+
+    from twinnet import data
+
+    prints = {}
+    for name in names:
+        if name in data.DATASETS:
+            X, y = data.load(name)
+            digest = hashlib.sha256(X.tobytes())
+            digest.update(y.tobytes())
+            prints[name] = {"source": "built-in", "sha256": digest.hexdigest(),
+                            "bytes": X.nbytes + y.nbytes}
+        else:
+            with open(name, "rb") as f:
+                prints[name] = {"source": "file", "sha256": hashlib.file_digest(f, "sha256").hexdigest(),
+                                "bytes": os.fstat(f.fileno()).st_size}
+    return prints
+
+
+def check_scheduler(address, timeout=SCHEDULER_TIMEOUT):
+    """Check that a Dask scheduler answers at ``address`` within ``timeout`` seconds.
+
+    Dask's own client waits without end for a server that accepts and never answers, and may read
+    another protocol's reply as a frame length of exabytes (a ``MemoryError``). A scheduler speaks
+    first, though (``distributed.comm.core.Listener.on_connection`` writes its handshake before
+    reading): this probe reads that handshake's 8-byte length and the handshake, with a deadline
+    and a size bound, and closes.
+
+    Returns
+    -------
+    str
+        The address as ``tcp://HOST:PORT`` (``HOST:PORT`` is taken as TCP, as Dask does).
+
+    Raises
+    ------
+    ValueError
+        A malformed address, or no Dask scheduler answering there in time.
+    """
+    import struct
+    from urllib.parse import urlsplit
+
+    url = urlsplit(address if "://" in address else f"tcp://{address}")
+    try:
+        port = url.port
+    except ValueError:  # not a number, or out of range
+        port = None
+    if url.scheme != "tcp" or not url.hostname or not port or url.path or url.query:
+        raise ValueError(f"--scheduler {address!r}: expected tcp://HOST:PORT, such as "
+                         "tcp://127.0.0.1:8786.")
+    address = f"tcp://{url.netloc}"
+    deadline = time.monotonic() + timeout
+
+    def left():
+        return max(deadline - time.monotonic(), 1e-3)
+
+    def connect():
+        # a refused connection is retried until the deadline, as Dask's client does: a scheduler
+        # started a moment ago may not listen yet
+        while True:
+            try:
+                return socket.create_connection((url.hostname, port), timeout=left())
+            except ConnectionRefusedError:
+                if time.monotonic() + 0.1 >= deadline:
+                    raise
+                time.sleep(0.1)
+
+    def receive(sock, n):
+        data = b""
+        while len(data) < n:
+            sock.settimeout(left())
+            chunk = sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionResetError("the server closed the connection")
+            data += chunk
+        return data
+
+    try:
+        with connect() as sock:
+            (length,) = struct.unpack("Q", receive(sock, 8))  # distributed.comm.tcp's framing
+            if not 0 < length <= _HANDSHAKE_MAX:
+                raise ValueError(f"--scheduler {address}: the server there is not a Dask scheduler "
+                                 f"(it answered {length} as a message length).")
+            receive(sock, length)
+    except OSError as exc:  # refused, timed out, closed, no such host
+        raise ValueError(f"--scheduler {address}: no Dask scheduler answered within {timeout:g} s "
+                         f"({exc.strerror or exc}); check the address, or start one with 'dask "
+                         "scheduler'.") from None
+    return address
+
+
 # --------------------------------------------------------------------------- one run, in a worker
 _ENVIRONMENT = None
 
@@ -164,6 +270,34 @@ def limit_threads(threads, libraries=()):
         import torch
 
         torch.set_num_threads(threads)
+
+
+def ignore_interrupts():
+    """Ignore SIGINT in this worker process.
+
+    Ctrl-C reaches every process of the terminal's process group. The sweep's own process handles
+    it (one line, the finished runs kept) and stops its workers; a worker's own KeyboardInterrupt
+    would only add its traceback. Only for workers the sweep starts, never a cluster's.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _ignore_interrupts_plugin():
+    from distributed import WorkerPlugin
+
+    class IgnoreInterrupts(WorkerPlugin):
+        # a plugin, not a client.run: a worker that its nanny restarts runs it too
+        def setup(self, worker):
+            ignore_interrupts()
+
+    return IgnoreInterrupts()
+
+
+def _start_loky_worker(threads, libraries):
+    ignore_interrupts()
+    limit_threads(threads, libraries)
 
 
 def libraries(runs):
@@ -226,11 +360,9 @@ def execute_run(spec, threads=1, attempt=1):
     except Exception as exc:  # noqa: BLE001  (any failure of one run is data, not a crash)
         return _row(spec, status="failed", error=f"{type(exc).__name__}: {exc}", attempts=attempt,
                     threads=threads)
-    status = "ok" if result.error is None else (
-        "diverged" if result.error.startswith("diverged") else "failed")
     checkpoints = [{k: _finite(float(v)) if k != "epoch" else int(v) for k, v in point.items()}
                    for point in result.checkpoints]
-    return _row(spec, status=status, error=result.error, result=result, checkpoints=checkpoints,
+    return _row(spec, status=result.status, error=result.error, result=result, checkpoints=checkpoints,
                 attempts=attempt, threads=threads)
 
 
@@ -248,17 +380,19 @@ class SweepOutcome:
 
 @dataclass
 class Executor:
-    """Where runs execute: ``slots`` parallel runs, ``threads`` each, and the errors that mean a
-    worker process died (its runs are then retried)."""
+    """Where runs execute: ``slots`` parallel runs, ``threads`` each, the errors that mean a worker
+    process died (its runs are then retried) and those that mean the cluster itself is gone."""
 
     slots: int
     threads: int
     worker_died: tuple
     description: str
+    cluster_lost: tuple = ()
 
 
 @contextlib.contextmanager
-def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries=()):
+def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries=(),
+             timeout=SCHEDULER_TIMEOUT):
     """Set up joblib's backend for a sweep and yield the :class:`Executor`.
 
     Parameters
@@ -273,39 +407,50 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
         Threads per run; default: the CPUs of a worker's host over the runs it executes at once.
     libraries : sequence of str
         Loaded by each worker when it starts (see :func:`limit_threads`).
+    timeout : float
+        Seconds to wait for the scheduler to answer (:func:`check_scheduler`), then as long for
+        its first worker.
 
     Raises
     ------
     ValueError
-        The scheduler does not answer, or has no worker, within :data:`SCHEDULER_TIMEOUT` seconds.
+        A malformed scheduler address, or a scheduler that does not answer, or has no worker,
+        within ``timeout`` seconds.
     """
     from joblib import parallel_config
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
     if scheduler is None and dask_local is None:
         threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-        with parallel_config(backend="loky", n_jobs=jobs, initializer=limit_threads,
+        with parallel_config(backend="loky", n_jobs=jobs, initializer=_start_loky_worker,
                              initargs=(threads, tuple(libraries))):
             yield Executor(jobs, threads, (TerminatedWorkerError,), f"{jobs} local processes")
         return
     import logging
 
     from distributed import Client, LocalCluster
+    from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
     with contextlib.ExitStack() as stack:
         if scheduler is not None:
+            scheduler = check_scheduler(scheduler, timeout)
+            # a scheduler lost mid-sweep is reported by run_sweep in one line, not also logged with
+            # the tracebacks of the client's reconnection, up to its close (so set before it opens)
+            client_log = logging.getLogger("distributed.client")
+            stack.callback(client_log.setLevel, client_log.level)
+            client_log.setLevel(logging.CRITICAL)
             try:
-                client = stack.enter_context(Client(scheduler, timeout=SCHEDULER_TIMEOUT))
-            except (OSError, TimeoutError) as exc:
+                client = stack.enter_context(Client(scheduler, timeout=timeout))
+            except (OSError, TimeoutError) as exc:  # it went away since the check
                 raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answered within "
-                                 f"{SCHEDULER_TIMEOUT} s ({type(exc).__name__}); start one with "
+                                 f"{timeout:g} s ({type(exc).__name__}); start one with "
                                  "'dask scheduler' or check the address.") from None
             try:
-                client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT)
+                client.wait_for_workers(1, timeout=timeout)
             except TimeoutError:
                 raise ValueError(f"--scheduler {scheduler}: the scheduler answers but has no worker "
-                                 f"after {SCHEDULER_TIMEOUT} s; start some with 'dask worker "
+                                 f"after {timeout:g} s; start some with 'dask worker "
                                  f"{scheduler}'.") from None
             description = f"Dask scheduler {scheduler}"
         else:
@@ -313,6 +458,7 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
                 n_workers=dask_local, threads_per_worker=1, processes=True, dashboard_address=None,
                 silence_logs=logging.ERROR))
             client = stack.enter_context(Client(cluster))
+            client.register_plugin(_ignore_interrupts_plugin())
             description = f"local Dask cluster ({dask_local} workers)"
         stack.enter_context(parallel_config(backend="dask", n_jobs=-1))
         # Each run's share of its host: the host's CPUs over the worker threads running there.
@@ -323,7 +469,8 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
             host_cpus[info["host"]] = cpus[address]
         threads = threads or max(1, min(host_cpus[host] // n for host, n in hosts.items()))
         client.run(limit_threads, threads, tuple(libraries))
-        yield Executor(sum(hosts.values()), threads, (KilledWorker,), description)
+        yield Executor(sum(hosts.values()), threads, (KilledWorker,), description,
+                       cluster_lost=(FutureCancelledError,))
 
 
 def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=execute_run):
@@ -346,6 +493,12 @@ def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=exe
     Returns
     -------
     SweepOutcome
+
+    Raises
+    ------
+    ValueError
+        The Dask cluster went away, or a row could not be written (a full disk): the rows before
+        are kept, and a resumed sweep does the rest.
     """
     from joblib import Parallel, delayed
     from rich.console import Console
@@ -388,6 +541,10 @@ def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=exe
                                     pre_dispatch="n_jobs")(tasks()):
                     finish(row)
                     pending.pop(row["run_id"], None)
+            except where.cluster_lost as exc:
+                raise ValueError(f"the {where.description} went away mid-sweep ({exc.reason}); "
+                                 f"{len(store.done)}/{len(runs)} runs are saved in "
+                                 f"{store.directory}: resume with --resume once it is back.") from None
             except where.worker_died as exc:
                 lost = [spec for spec in dispatched if spec.run_id in pending]
                 tries.update(spec.run_id for spec in lost)
