@@ -433,8 +433,10 @@ def test_parameters_are_copies_and_from_parameters_round_trips():
     assert twin.init is None and twin.dtype == np.float64
     f32 = Network.from_parameters({k: v.astype(np.float32) for k, v in net.parameters.items()})
     assert f32.dtype == np.float32
-    flat_b = Network.from_parameters({**net.parameters, "b1": np.zeros(3)})
-    assert flat_b.parameters["b1"].shape == (3, 1)
+    # one layout for the common currency: a bias is a column, as the notebook's functions need it
+    with pytest.raises(ValueError, match=r"parameters\['b1'\] must have shape \(3, 1\) to match W1; "
+                       r"got shape \(3,\) \(a column: parameters\['b1'\].reshape\(-1, 1\)\)"):
+        Network.from_parameters({**net.parameters, "b1": np.zeros(3)})
     assert net.n_params == 4 * 3 + 3 + 3 * 2 + 2 + 2 + 1
     assert repr(net) == "Network([4, 3, 2, 1], hidden_activation='relu', init='normal', seed=0, dtype='float64')"
 
@@ -565,7 +567,7 @@ BAD_FIT = [
     ("validation-features", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, validation_data=(X3[:, :1], Y3)),
      r"X_val has 1 features"),
     ("verbose", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, verbose=-1), r"verbose must be an integer >= 0"),
-    ("seed", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, seed=-3), r"seed must be None or an integer >= 0"),
+    ("seed", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, seed=-3), r"seed must be None or an integer from 0 to 4294967295; got seed=-3"),
     ("gradients-labels", lambda n: n.gradients(X3, Y3 + 5), r"got also: 5, 6"),
     ("sparse", lambda n: n.predict(__import__("scipy.sparse").sparse.csr_matrix(X3)), r"sparse matrix"),
 ]

@@ -39,6 +39,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit
 
+from twinnet import validation
+
 __all__ = [
     "initialize_parameters",
     "linear_forward",
@@ -58,22 +60,6 @@ __all__ = [
 ]
 
 
-def _check_layer_dims(layer_dims):
-    dims = list(layer_dims) if np.ndim(layer_dims) == 1 else None
-    if (
-        dims is None
-        or len(dims) < 2
-        or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims)
-    ):
-        raise ValueError(
-            f"layer_dims must be a list of at least two integers, e.g. [100, 20, 5, 1]; "
-            f"got layer_dims={layer_dims!r}."
-        )
-    if min(dims) < 1:
-        raise ValueError(f"layer_dims must contain only positive widths; got layer_dims={dims}.")
-    return [int(d) for d in dims]
-
-
 def initialize_parameters(layer_dims, *, rng=None):
     """Draw the weights from a normal distribution (scaled by 0.1) and set the biases to zero.
 
@@ -91,7 +77,7 @@ def initialize_parameters(layer_dims, *, rng=None):
         ``"W" + str(l)`` of shape ``(layer_dims[l], layer_dims[l-1])`` and ``"b" + str(l)`` of
         shape ``(layer_dims[l], 1)`` for ``l = 1 .. L``.
     """
-    layer_dims = _check_layer_dims(layer_dims)
+    layer_dims = validation.layer_widths("layer_dims", layer_dims)
     randn = np.random.randn if rng is None else (lambda *shape: rng.standard_normal(shape))
     parameters = {}
     for l in range(1, len(layer_dims)):
@@ -149,16 +135,11 @@ def relu(Z):
     return A, cache
 
 
-ACTIVATIONS = {"sigmoid": sigmoid, "relu": relu}
-
-
-def _check_activation(activation):
-    if activation not in ACTIVATIONS:
-        raise ValueError(
-            f"Unknown activation {activation!r}. Expected one of: "
-            + ", ".join(repr(a) for a in sorted(ACTIVATIONS))
-            + "."
-        )
+#: The notebook's two activations, name -> forward function ``Z -> (A, cache)``. (Not
+#: :data:`twinnet.nn.ACTIVATIONS`, the engine's in-place kernels of the hidden activations.)
+FORWARDS = {"sigmoid": sigmoid, "relu": relu}
+#: The earlier name of :data:`FORWARDS`, kept for code that used it.
+ACTIVATIONS = FORWARDS
 
 
 def linear_activation_forward(A_prev, W, b, activation):
@@ -177,9 +158,9 @@ def linear_activation_forward(A_prev, W, b, activation):
     cache : tuple
         ``(linear_cache, activation_cache)``.
     """
-    _check_activation(activation)
+    validation.choice("activation", activation, FORWARDS)
     Z, linear_cache = linear_forward(A_prev, W, b)
-    A, activation_cache = ACTIVATIONS[activation](Z)
+    A, activation_cache = FORWARDS[activation](Z)
     cache = (linear_cache, activation_cache)
     return A, cache
 
@@ -294,6 +275,7 @@ def relu_backward(dA, cache):
     return dZ
 
 
+#: The notebook's two activations, name -> backward function ``(dA, cache) -> dZ``.
 BACKWARDS = {"sigmoid": sigmoid_backward, "relu": relu_backward}
 
 
@@ -305,7 +287,7 @@ def linear_activation_backward(dA, cache, activation):
     dA_prev, dW, db : ndarrays
         Shapes of ``A_prev``, ``W`` and ``b``.
     """
-    _check_activation(activation)
+    validation.choice("activation", activation, BACKWARDS)
     linear_cache, activation_cache = cache
     dZ = BACKWARDS[activation](dA, activation_cache)
     dA_prev, dW, db = linear_backward(dZ, linear_cache)
@@ -370,7 +352,8 @@ def update_parameters(parameters, grads, learning_rate):
     return parameters
 
 
-def _check_training_input(X, Y, layers_dims, learning_rate, num_iterations):
+def _check_training_input(X, Y, layers_dims, learning_rate, num_iterations, initial_parameters):
+    layers_dims = validation.layer_widths("layers_dims", layers_dims, output_width=1)
     X = np.asarray(X)
     Y = np.asarray(Y)
     if X.ndim != 2:
@@ -387,15 +370,13 @@ def _check_training_input(X, Y, layers_dims, learning_rate, num_iterations):
             f"layers_dims[0]={layers_dims[0]} does not match the {X.shape[0]} features of X "
             f"(X.shape={X.shape})."
         )
-    if layers_dims[-1] != 1:
-        raise ValueError(
-            f"the output layer must have exactly 1 unit (one sigmoid); got layers_dims={layers_dims}."
-        )
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0; got learning_rate={learning_rate}.")
-    if not isinstance(num_iterations, (int, np.integer)) or num_iterations < 1:
-        raise ValueError(f"num_iterations must be an integer >= 1; got num_iterations={num_iterations!r}.")
-    return X, Y.reshape(1, -1)
+    validation.positive_number("learning_rate", learning_rate)
+    validation.positive_int("num_iterations", num_iterations)
+    if initial_parameters is not None:
+        widths = validation.parameters_widths(initial_parameters, "initial_parameters")
+        if widths != layers_dims:
+            raise ValueError(f"initial_parameters have the widths {widths}, but layers_dims={layers_dims}.")
+    return X, Y.reshape(1, -1), layers_dims
 
 
 def L_layer_model(
@@ -437,8 +418,8 @@ def L_layer_model(
     costs : list of float
         Only with ``return_costs=True``.
     """
-    layers_dims = _check_layer_dims(layers_dims)
-    X, Y = _check_training_input(X, Y, layers_dims, learning_rate, num_iterations)
+    X, Y, layers_dims = _check_training_input(X, Y, layers_dims, learning_rate, num_iterations,
+                                              initial_parameters)
     if initial_parameters is None:
         parameters = initialize_parameters(layers_dims, rng=rng)
     else:

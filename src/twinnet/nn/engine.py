@@ -39,11 +39,54 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["epoch_batches", "Buffers", "allocate", "augment", "unflatten", "n_params", "forward",
+__all__ = ["epoch_batches", "BatchOrder", "Buffers", "allocate", "augment", "unflatten", "n_params", "forward",
            "log_loss", "count_correct", "backward"]
 
 
 # --------------------------------------------------------------------------- batch order
+class BatchOrder:
+    """The batches of every epoch of one ``fit``, drawn into one preallocated index array.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Created once per ``fit`` as ``np.random.default_rng(seed)``; each shuffled epoch draws
+        ``rng.permutation(m)`` from it (written in place into :attr:`order`).
+    m : int
+        Number of training examples.
+    batch_size : int or None
+        ``None`` or ``>= m``: one full batch, never shuffled, and ``rng`` is not used.
+    shuffle : bool
+
+    Attributes
+    ----------
+    rows : int
+        Rows of a full batch (``m`` for full-batch training); the last batch may be shorter.
+    shuffle : bool
+        Whether the epochs are shuffled (never for one full batch).
+    order : ndarray of int of shape (m,)
+        This epoch's order of the examples; batch ``k`` is ``order[slices[k]]``.
+    slices : list of slice
+        ``slice(i, i + rows)`` for ``i = 0, rows, ...``, the same every epoch.
+    """
+
+    def __init__(self, rng, m, batch_size, shuffle):
+        full = batch_size is None or batch_size >= m
+        self.rows = m if full else batch_size
+        self.shuffle = bool(shuffle) and not full
+        self._rng = rng
+        self._identity = np.arange(m)
+        self.order = self._identity.copy()
+        self.slices = [slice(i, min(i + self.rows, m)) for i in range(0, m, self.rows)]
+
+    def draw(self):
+        """Start an epoch: reshuffle :attr:`order` if shuffling; return :attr:`slices`."""
+        if self.shuffle:
+            np.copyto(self.order, self._identity)
+            self._rng.shuffle(self.order)  # what rng.permutation(m) does, without a new array
+        return self.slices
+
+
 def epoch_batches(rng, m, batch_size, shuffle):
     """The batches of one epoch, as ``Network.fit`` visits them.
 
@@ -62,7 +105,8 @@ def epoch_batches(rng, m, batch_size, shuffle):
     -------
     batches : list of ndarray of int
         Index arrays ``order[i:i + batch_size]`` for ``i = 0, batch_size, ...``; the last one may
-        be shorter. The Keras twin feeds its batches in this order.
+        be shorter. The Keras twin feeds its batches in this order; ``Network.fit`` draws them
+        with the same :class:`BatchOrder`.
 
     Example
     -------
@@ -70,10 +114,8 @@ def epoch_batches(rng, m, batch_size, shuffle):
     >>> [b.tolist() for b in epoch_batches(np.random.default_rng(0), 5, 2, shuffle=False)]
     [[0, 1], [2, 3], [4]]
     """
-    if batch_size is None or batch_size >= m:
-        return [np.arange(m)]
-    order = rng.permutation(m) if shuffle else np.arange(m)
-    return [order[i:i + batch_size] for i in range(0, m, batch_size)]
+    batches = BatchOrder(rng, m, batch_size, shuffle)
+    return [batches.order[s] for s in batches.draw()]
 
 
 # --------------------------------------------------------------------------- parameter layout
