@@ -12,8 +12,9 @@ from numpy.testing import assert_allclose, assert_array_equal, assert_array_max_
 
 from twinnet import data
 from twinnet import functional as F
+from twinnet import nn, validation
 from twinnet.nn import (ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SGD, Adam, History, Momentum,
-                        Network, engine, epoch_batches)
+                        Network, NetworkFileError, engine, epoch_batches)
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +302,14 @@ def test_mini_batch_training_equals_a_loop_over_epoch_batches(shuffle, optimizer
         assert_allclose(net.parameters[key], value, rtol=1e-13, atol=1e-15, err_msg=key)
 
 
+def test_the_tables_are_keyed_by_the_vocabularies():
+    # one vocabulary, in twinnet.validation: the engine's tables implement exactly its names
+    assert sorted(ACTIVATIONS) == sorted(validation.ACTIVATIONS)
+    assert sorted(INITIALIZERS) == sorted(validation.INITIALIZERS)
+    assert sorted(OPTIMIZERS) == sorted(validation.OPTIMIZERS)
+    assert nn.DTYPES is nn.network.DTYPES is validation.DTYPES
+
+
 def test_epoch_batches():
     rng = np.random.default_rng(0)
     state = rng.bit_generator.state
@@ -505,7 +514,7 @@ W_B = {"W1": np.ones((1, 2)), "b1": np.zeros((1, 1))}
 def test_load_rejects_foreign_or_corrupted_files(tmp_path, make, match):
     path = tmp_path / "model.npz"
     make(path)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(NetworkFileError, match=match):
         Network.load(path)
 
 
@@ -515,7 +524,7 @@ def test_load_rejects_truncated_archives(tmp_path):
     raw = path.read_bytes()
     for cut in range(0, len(raw), max(1, len(raw) // 40)):
         path.write_bytes(raw[:cut])
-        with pytest.raises(ValueError, match="not a twinnet Network file"):
+        with pytest.raises(NetworkFileError, match="not a twinnet Network file"):
             Network.load(path)
     flipped = bytearray(raw)
     for i in range(len(raw) // 3, len(raw), 97):
@@ -523,7 +532,7 @@ def test_load_rejects_truncated_archives(tmp_path):
     path.write_bytes(bytes(flipped))
     try:
         Network.load(path)  # a flipped byte inside an array's data may load as other numbers
-    except ValueError as exc:
+    except NetworkFileError as exc:
         assert "not a twinnet Network file" in str(exc)
 
 

@@ -373,7 +373,8 @@ def _check_training_input(X, Y, layers_dims, learning_rate, num_iterations, init
     validation.positive_number("learning_rate", learning_rate)
     validation.positive_int("num_iterations", num_iterations)
     if initial_parameters is not None:
-        widths = validation.parameters_widths(initial_parameters, "initial_parameters")
+        # finite=False: as in the notebook, a diverged run may go on; its cost shows the divergence
+        widths = validation.parameters_widths(initial_parameters, "initial_parameters", finite=False)
         if widths != layers_dims:
             raise ValueError(f"initial_parameters have the widths {widths}, but layers_dims={layers_dims}.")
     return X, Y.reshape(1, -1), layers_dims

@@ -133,13 +133,15 @@ def layer_widths(argument, value, *, output_width=None) -> list[int]:
     return dims
 
 
-def parameters_widths(parameters, argument="parameters", *, dtype=None, output_width=1) -> list[int]:
+def parameters_widths(parameters, argument="parameters", *, dtype=None, output_width=1, finite=True) -> list[int]:
     """The widths ``[n_0, ..., n_L]`` of a parameters dict, the project's common currency.
 
     ``parameters`` is any mapping (a dict, an ``.npz`` archive) with exactly the keys ``W1, b1,
     ..., WL, bL``: ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, real and
-    finite. With ``dtype`` the values must be finite once cast to it (1e39 is inf in float32).
-    The widths are checked by :func:`layer_widths` (named ``layer_dims``), with ``output_width``.
+    finite. With ``dtype`` the values must be finite once cast to it (1e39 is inf in float32);
+    ``finite=False`` lets NaN and inf through, for the notebook's ``L_layer_model``, which trains on
+    and leaves divergence to be seen in its cost. The widths are checked by :func:`layer_widths`
+    (named ``layer_dims``), with ``output_width``.
     """
     if not isinstance(parameters, Mapping):
         raise InvalidArgument(argument, "a dict like {'W1': ..., 'b1': ..., ...}", parameters,
@@ -170,7 +172,7 @@ def parameters_widths(parameters, argument="parameters", *, dtype=None, output_w
                                   f"got shape {b.shape}{hint}.")
         dims.append(W.shape[0])
     dims = layer_widths("layer_dims", dims, output_width=output_width)
-    for key, array in arrays.items():
+    for key, array in arrays.items() if finite else ():
         _finite(argument, key, array, dtype)
     return dims
 

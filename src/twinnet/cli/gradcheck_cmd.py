@@ -21,7 +21,7 @@ def _step(text):
 def register(sub):
     from twinnet.cli._args import layer_list, positive_float, positive_int, seed
     from twinnet.data import DATASETS, DEFAULT_DATASET
-    from twinnet.nn import ACTIVATIONS, DTYPES, INITIALIZERS
+    from twinnet.validation import ACTIVATIONS, DTYPES, INITIALIZERS
 
     parser = sub.add_parser(
         "gradcheck", help="check backpropagation against finite differences",
@@ -55,8 +55,9 @@ def run(args):
     import numpy as np
 
     from twinnet import data
-    from twinnet.nn import ACTIVATIONS, Network, gradcheck
+    from twinnet.nn import Network, gradcheck
     from twinnet.nn.gradcheck import count_kinks
+    from twinnet.validation import ACTIVATIONS
 
     X, y = data.load(args.data)
     X, y = X[: args.examples], y[: args.examples]
