@@ -1,20 +1,30 @@
 """twinnet.Network: agreement with the functional reference, components, history, files, bad input."""
 
+import io
 import json
 import pickle
 import tracemalloc
-import zipfile
 
 import exact_reference
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal, assert_array_max_ulp
 
-from twinnet import data
+from twinnet import data, nn, validation
 from twinnet import functional as F
-from twinnet import nn, validation
-from twinnet.nn import (ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SGD, Adam, History, Momentum,
-                        Network, NetworkFileError, engine, epoch_batches)
+from twinnet.nn import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    OPTIMIZERS,
+    SGD,
+    Adam,
+    History,
+    Momentum,
+    Network,
+    NetworkFileError,
+    engine,
+    epoch_batches,
+)
 
 
 @pytest.fixture(scope="module")
@@ -480,6 +490,12 @@ def test_pickle_keeps_the_flat_parameter_views():
     assert not np.array_equal(net.parameters["W1"], before)  # training moved the viewed weights
 
 
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def _write_npz(path, **arrays):
     with open(path, "wb") as f:
         np.savez(f, **arrays)
@@ -498,7 +514,7 @@ W_B = {"W1": np.ones((1, 2)), "b1": np.zeros((1, 1))}
 @pytest.mark.parametrize("make, match", [
     (lambda p: p.write_bytes(b"not a model at all" * 10), "not a twinnet Network file"),
     (lambda p: p.write_bytes(b""), "not a twinnet Network file"),
-    (lambda p: np.save(open(p, "wb"), np.ones(3)), "a single .npy array"),
+    (lambda p: p.write_bytes(_npy(np.ones(3))), "a single .npy array"),
     (lambda p: p.write_bytes(pickle.dumps({"W1": np.ones((1, 2))})), "not a twinnet Network file"),
     (lambda p: _write_npz(p, **W_B), "no '__metadata__' entry"),
     (lambda p: _write_npz(p, **W_B, __metadata__=np.array("{broken")), "not a twinnet Network file"),

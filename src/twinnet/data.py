@@ -27,13 +27,14 @@ import stat
 import struct
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DATASETS", "load", "load_file", "check_dataset", "split", "Split", "save_pickle", "describe"]
+__all__ = ["DATASETS", "Split", "check_dataset", "describe", "load", "load_file", "save_pickle", "split"]
 
 
 # --------------------------------------------------------------------------- built-in data sets
@@ -226,7 +227,7 @@ class _SafeUnpickler(pickle._Unpickler):
     exponential time to hash), and sets are refused.
     """
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch = dict(pickle._Unpickler.dispatch)  # noqa: RUF012  (pickle's own per-class table, edited below)
 
     def __init__(self, raw: bytes):
         super().__init__(io.BytesIO(raw))
@@ -371,7 +372,7 @@ def _count_values(obj, source):
 
 def _from_mapping(obj, source, keys=("features", "labels")):
     if not isinstance(obj, dict):
-        raise ValueError(
+        raise ValueError(  # noqa: TRY004  (a file's content, not a caller's argument: a user error)
             f"{source}: expected a dict with keys 'features' and 'labels'; got {type(obj).__name__}."
         )
     missing = [k for k in keys if k not in obj]

@@ -41,7 +41,8 @@ from scipy.special import expit
 
 from twinnet import validation
 
-__all__ = [
+# The notebook's order, in which ``twinnet check`` grades them.
+__all__ = [  # noqa: RUF022
     "initialize_parameters",
     "linear_forward",
     "sigmoid",
@@ -250,7 +251,7 @@ def linear_backward(dZ, cache):
     db : ndarray of shape (n, 1)
         ``mean(dZ, axis=1)``.
     """
-    A_prev, W, b = cache
+    A_prev, W, _ = cache
     m = A_prev.shape[1]
     dW = np.dot(dZ, A_prev.T) / m
     db = np.mean(dZ, axis=1, keepdims=True)
@@ -426,14 +427,14 @@ def L_layer_model(
     else:
         parameters = {k: np.array(v, copy=True) for k, v in initial_parameters.items()}
     costs = []
-    for i in range(0, num_iterations):
+    for i in range(num_iterations):
         AL, caches = L_model_forward(X, parameters)
         cost = compute_cost(AL, Y)
         grads = L_model_backward(AL, Y, caches)
         parameters = update_parameters(parameters, grads, learning_rate)
         costs.append(float(cost))
         if print_cost and i % 10 == 0:
-            print("Cost after iteration %i: %f" % (i, cost))
+            print(f"Cost after iteration {i}: {float(cost):f}")
     return (parameters, costs) if return_costs else parameters
 
 
@@ -452,7 +453,7 @@ def accuracy(X, y, parameters):
         Between 0 and 1; a prediction is 1 when the probability is ``> 0.5``.
     """
     m = X.shape[1]
-    probs, caches = L_model_forward(X, parameters)
+    probs, _ = L_model_forward(X, parameters)
     p = (probs > 0.5).astype(float)
     accuracy = np.sum(p == np.reshape(y, (1, -1))) / m
     return accuracy

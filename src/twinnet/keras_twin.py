@@ -63,8 +63,19 @@ from twinnet.nn import Network, epoch_batches
 from twinnet.nn.network import _check_X, _check_y
 from twinnet.validation import DTYPES
 
-__all__ = ["keras_model", "to_keras", "from_keras", "train", "floatx", "make_optimizer",
-           "KERAS_OPTIMIZERS", "TRAIN_ENGINES", "OPTIMIZERS", "HIDDEN_ACTIVATIONS", "DTYPES"]
+__all__ = [
+    "DTYPES",
+    "HIDDEN_ACTIVATIONS",
+    "KERAS_OPTIMIZERS",
+    "OPTIMIZERS",
+    "TRAIN_ENGINES",
+    "floatx",
+    "from_keras",
+    "keras_model",
+    "make_optimizer",
+    "to_keras",
+    "train",
+]
 
 #: Optimizer name (:data:`twinnet.validation.OPTIMIZERS`) -> the Keras optimizer class and keyword
 #: arguments that ``Network``'s optimizer of that name reproduces exactly.
@@ -107,7 +118,7 @@ def _import_keras():
 
 def _import_keras_now():
     try:
-        import keras  # noqa: F401  (Keras 3 ships with TensorFlow >= 2.16)
+        import keras
         import tensorflow  # noqa: F401
     except ModuleNotFoundError as exc:
         if exc.name not in ("keras", "tensorflow"):  # a broken installation: its own message
@@ -139,7 +150,8 @@ def _descriptor_2_captured():
         os.dup2(file.fileno(), 2)
         failed = True
         try:
-            terminal = open(saved, "w", closefd=False) if python_on_2 else contextlib.nullcontext(sys.stderr)
+            # entered just below, as the nullcontext is
+            terminal = open(saved, "w", closefd=False) if python_on_2 else contextlib.nullcontext(sys.stderr)  # noqa: SIM115
             with terminal as stream, contextlib.redirect_stderr(stream):
                 yield
             failed = False
@@ -309,8 +321,9 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     Returns
     -------
     model : TwinSequential
-        A ``keras.Sequential`` (see the module's notes on the dtype): ``Dense`` layers with kernels ``W_l.T`` and biases ``b_l[:, 0]``, compiled with
-        ``binary_crossentropy`` (computed from the logits, see the module's notes) and ``accuracy``.
+        A ``keras.Sequential`` (see the module's notes on the dtype): ``Dense`` layers with
+        kernels ``W_l.T`` and biases ``b_l[:, 0]``, compiled with ``binary_crossentropy``
+        (computed from the logits, see the module's notes) and ``accuracy``.
     """
     validation.positive_number("learning_rate", learning_rate)
     validation.choice("optimizer", optimizer, KERAS_OPTIMIZERS)

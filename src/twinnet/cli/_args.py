@@ -47,7 +47,8 @@ def _widths(text):
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:  # the command line's own syntax, before the rule
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 100,20,5,1, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 100,20,5,1, got {text!r}") from None
 
 
 def layer_list(text: str) -> list[int]:

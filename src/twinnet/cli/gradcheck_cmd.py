@@ -83,7 +83,7 @@ def run(args):
         shapes = {name: value.shape for name, value in net.parameters.items()}
         for name, error in gradcheck(net, X, y, eps=args.eps).items():
             flag = "" if error <= tolerance else "  <- too large"
-            print(f"{activation:<12}{name:<11}{str(shapes[name]):<12}{error:>15.2e}{flag}")
+            print(f"{activation:<12}{name:<11}{shapes[name]!s:<12}{error:>15.2e}{flag}")
             worst = max(worst, error)
         kinks[activation] = count_kinks(net, X, args.eps)
     for activation, count in kinks.items():

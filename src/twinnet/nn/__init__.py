@@ -35,7 +35,18 @@ from twinnet.nn.optimizers import OPTIMIZERS, SGD, Adam, Momentum, Optimizer
 from twinnet.validation import DTYPES
 
 __all__ = [
-    "Network", "History", "NetworkFileError", "gradcheck", "epoch_batches",
-    "ACTIVATIONS", "Activation", "INITIALIZERS", "OPTIMIZERS", "DTYPES",
-    "Optimizer", "SGD", "Momentum", "Adam",
+    "ACTIVATIONS",
+    "DTYPES",
+    "INITIALIZERS",
+    "OPTIMIZERS",
+    "SGD",
+    "Activation",
+    "Adam",
+    "History",
+    "Momentum",
+    "Network",
+    "NetworkFileError",
+    "Optimizer",
+    "epoch_batches",
+    "gradcheck",
 ]

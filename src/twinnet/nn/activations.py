@@ -19,12 +19,13 @@ array([[0.2, 0.2, 1. ]])
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["Activation", "ACTIVATIONS", "LEAKY_RELU_SLOPE"]
+__all__ = ["ACTIVATIONS", "LEAKY_RELU_SLOPE", "Activation"]
 
 #: Slope of ``leaky_relu`` for negative inputs: Keras 3's ``keras.activations.leaky_relu`` default.
 LEAKY_RELU_SLOPE = 0.2

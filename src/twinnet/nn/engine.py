@@ -37,10 +37,23 @@ zero keep the caller's ``np.errstate``.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-__all__ = ["epoch_batches", "BatchOrder", "Buffers", "allocate", "augment", "unflatten", "n_params", "forward",
-           "log_loss", "count_correct", "backward"]
+__all__ = [
+    "BatchOrder",
+    "Buffers",
+    "allocate",
+    "augment",
+    "backward",
+    "count_correct",
+    "epoch_batches",
+    "forward",
+    "log_loss",
+    "n_params",
+    "unflatten",
+]
 
 
 # --------------------------------------------------------------------------- batch order
@@ -121,7 +134,7 @@ def epoch_batches(rng, m, batch_size, shuffle):
 # --------------------------------------------------------------------------- parameter layout
 def n_params(layer_dims):
     """Number of weights and biases of a network of widths ``layer_dims``."""
-    return sum((n_prev + 1) * n for n_prev, n in zip(layer_dims[:-1], layer_dims[1:]))
+    return sum((n_prev + 1) * n for n_prev, n in itertools.pairwise(layer_dims))
 
 
 def unflatten(flat, layer_dims):
@@ -131,7 +144,7 @@ def unflatten(flat, layer_dims):
     ``K_l = W_l^T`` (contiguous too) and ``view[-1]`` is ``b_l``.
     """
     layers, start = [], 0
-    for n_prev, n in zip(layer_dims[:-1], layer_dims[1:]):
+    for n_prev, n in itertools.pairwise(layer_dims):
         layers.append(flat[start:start + (n_prev + 1) * n].reshape(n_prev + 1, n))
         start += (n_prev + 1) * n
     return layers
@@ -178,8 +191,25 @@ class Buffers:
         Gather targets of a shuffled mini-batch: ``(rows, n_0 + 1)``, ``(1, rows)``, ``(1, rows)``.
     """
 
-    __slots__ = ("rows", "A", "A_body", "Z", "dA", "g", "h", "z", "p", "dz", "t", "u", "s", "hit", "X",
-                 "y", "y_bool")
+    __slots__ = (
+        "A",
+        "A_body",
+        "X",
+        "Z",
+        "dA",
+        "dz",
+        "g",
+        "h",
+        "hit",
+        "p",
+        "rows",
+        "s",
+        "t",
+        "u",
+        "y",
+        "y_bool",
+        "z",
+    )
 
 
 #: Elements of the ``g'`` scratch (128 kB in float64): a block of rows of a hidden layer is

@@ -6,7 +6,7 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["gradcheck", "count_kinks"]
+__all__ = ["count_kinks", "gradcheck"]
 
 #: Hidden activations whose derivative jumps at 0, where a central difference straddling the
 #: kink measures neither side's slope.

@@ -19,7 +19,7 @@ from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
 from twinnet.validation import DTYPES  # noqa: F401  (kept here for code that imported it from this module)
 
-__all__ = ["Network", "History", "NetworkFileError"]
+__all__ = ["History", "Network", "NetworkFileError"]
 
 #: ``format`` entry of the metadata of a saved Network.
 FILE_FORMAT = "twinnet.Network"

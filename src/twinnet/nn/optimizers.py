@@ -40,7 +40,7 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS"]
+__all__ = ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Optimizer"]
 
 
 class Optimizer:
