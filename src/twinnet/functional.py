@@ -8,8 +8,8 @@ Three places where the notebook is numerically unsafe are fixed without changing
 computes correctly, beyond rounding:
 
 - ``sigmoid`` (and ``sigmoid_backward``) is :func:`scipy.special.expit`, which never overflows and
-  raises no floating-point error for any finite ``Z``, and is 1.6-2.6 times faster than writing a
-  stable formula in NumPy. It is within 2 ulps of the notebook's ``1 / (1 + exp(-Z))`` wherever that
+  raises no floating-point error for any finite ``Z``, and is faster than a stable formula written
+  in NumPy. It is within 2 ulps of the notebook's ``1 / (1 + exp(-Z))`` wherever that
   formula does not overflow (bit for bit in float64 where NumPy's ``exp`` is the C library's, as on
   AVX2 CPUs), except that results below the dtype's smallest normal number may be flushed to 0.
 - ``compute_cost`` takes ``log`` of ``max(AL, tiny)`` and ``max(1 - AL, tiny)``: only an ``AL`` of

@@ -41,7 +41,7 @@ def main(conn, text, filename, workdir, skip, progress):
     from threadpoolctl import threadpool_limits
 
     # one BLAS thread: the cases are small, several files may be checked at once, and OpenBLAS's
-    # threads spin on a busy machine (measured: 20x slower training with two on two loaded cores)
+    # threads spin on a busy machine, which slows training many times over
     threadpool_limits(1)
     os.chdir(workdir)
     sys.path.insert(0, os.path.dirname(os.path.abspath(filename)))

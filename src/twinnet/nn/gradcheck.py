@@ -62,6 +62,12 @@ def gradcheck(network, X, y, eps=1e-5):
     ref = Network.from_parameters(network.parameters, hidden_activation=network.hidden_activation,
                                   dtype="float64")
     theta, loss, as_gradients = ref._loss_function(X, y)
+    numeric = as_gradients(_central_differences(theta, loss, eps))
+    return {key[1:]: _relative_error(g.astype(np.float64), numeric[key]) for key, g in analytic.items()}
+
+
+def _central_differences(theta, loss, eps):
+    """``(loss(theta_i + eps) - loss(theta_i - eps)) / (2 eps)`` for each entry, ``theta`` restored."""
     numeric = np.empty_like(theta)
     for i in range(theta.size):
         saved = theta[i]
@@ -71,14 +77,12 @@ def gradcheck(network, X, y, eps=1e-5):
         minus = loss()
         theta[i] = saved
         numeric[i] = (plus - minus) / (2 * eps)
-    numeric = as_gradients(numeric)
-    errors = {}
-    for key, g in analytic.items():
-        g = g.astype(np.float64)
-        n = numeric[key]
-        denominator = np.linalg.norm(g) + np.linalg.norm(n)
-        errors[key[1:]] = float(np.linalg.norm(g - n) / denominator) if denominator else 0.0
-    return errors
+    return numeric
+
+
+def _relative_error(g, n):
+    denominator = np.linalg.norm(g) + np.linalg.norm(n)
+    return float(np.linalg.norm(g - n) / denominator) if denominator else 0.0
 
 
 def count_kinks(network, X, eps):

@@ -436,22 +436,19 @@ class Network:
         y : array-like of shape (m,)
             Labels 0 and 1.
         epochs : int
-            Passes over the training data.
         learning_rate : float
         batch_size : int, optional
             ``None`` (default) or ``>= m``: full-batch gradient descent, one update per epoch, as
             the notebook trains. Otherwise mini-batches of ``batch_size`` (the last one shorter).
         optimizer : {"sgd", "momentum", "adam"} or Optimizer, default="sgd"
-            ``"sgd"`` is plain gradient descent; ``"momentum"`` and ``"adam"`` follow Keras's
-            ``SGD(momentum=0.9)`` and ``Adam()`` exactly. Pass ``Momentum(...)`` or ``Adam(...)``
-            for other hyperparameters. Each call to ``fit`` starts the optimizer afresh (zero
-            moments, step count 0).
+            Plain gradient descent, or Keras's ``SGD(momentum=0.9)`` and ``Adam()`` exactly; pass
+            ``Momentum(...)`` or ``Adam(...)`` for other hyperparameters. Each call to ``fit``
+            starts the optimizer afresh (zero moments, step count 0).
         shuffle : bool, default=True
             Shuffle the examples every epoch (mini-batches only; a full batch is never shuffled).
         seed : int, optional
-            Seed of the batch order; default: the Network's ``seed``. One
-            ``np.random.default_rng(seed)`` per call, and each epoch's batches are
-            ``epoch_batches(rng, m, batch_size, shuffle)``.
+            Seed of the batch order; default: the Network's ``seed``. Each epoch's batches are
+            ``epoch_batches(rng, m, batch_size, shuffle)``, ``rng = np.random.default_rng(seed)``.
         validation_data : tuple (X_val, y_val), optional
             Evaluated after each epoch's updates.
         verbose : int, default=0
@@ -472,14 +469,12 @@ class Network:
         Raises
         ------
         FloatingPointError
-            When the loss becomes NaN or inf, naming the epoch; the parameters are left as they
-            were then.
+            When the loss becomes NaN or inf, naming the epoch; the parameters stay as they were.
         """
         run = _FitRun(self, X, y, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                       optimizer=optimizer, shuffle=shuffle, seed=seed, validation_data=validation_data,
                       verbose=verbose, on_epoch_end=on_epoch_end)
-        history = History(params=run.params())
-        history.history = {name: [] for name in run.names}
+        history = History({name: [] for name in run.names}, params=run.params())
         train_epoch = self._epoch_trainer(run)
         # Overflow and NaN are detected on the loss and reported as one clear error; underflow is
         # harmless (see engine).
@@ -487,11 +482,9 @@ class Network:
             for epoch in range(run.epochs):
                 loss, correct = train_epoch()
                 self._end_epoch(run, history, epoch, loss, correct)
-        if not np.isfinite(self._params).all():
-            raise FloatingPointError(
-                f"the parameters became NaN or inf in the last update (epoch {run.epochs} of {run.epochs}, "
-                f"learning_rate={run.learning_rate}); {divergence_hint(run.X1)}."
-            )
+        if not np.isfinite(self._params).all():  # the last update, which no loss has seen
+            raise FloatingPointError(f"the parameters became NaN or inf in the last update (epoch {run.epochs} of "
+                                     f"{run.epochs}, learning_rate={run.learning_rate}); {divergence_hint(run.X1)}.")
         return history
 
     def _epoch_trainer(self, run):

@@ -6,7 +6,7 @@ depth. The rules, defaults and order of operations are those of ``keras.optimize
 ``keras.optimizers.Adam`` (``keras/src/optimizers/sgd.py`` and ``adam.py``), scalars included: they
 are rounded as Keras rounds them, so a twin in Keras (TensorFlow backend) reproduces every step
 to the last place, in float32 and in float64: bit for bit on AVX2 CPUs, within an ulp where
-TensorFlow's and NumPy's vector paths round differently (measured on an AVX-512 CPU):
+TensorFlow's and NumPy's vector paths round differently (AVX-512):
 
 - Python-float hyperparameters that Keras passes through ``ops.cast(x, variable.dtype)``
   (``momentum``, ``beta_1``, ``beta_2``) become a float32 tensor first under TensorFlow, so even a
