@@ -323,7 +323,7 @@ def test_cli_several_files_give_one_table_a_csv_json_and_the_loss_curves(tmp_pat
     (["check", "README.md"], "PATH must be a .py file or an .ipynb notebook; got 'README.md'."),
     (["check", "x.py", "--iterations", "-1"], "argument --iterations: expected an integer >= 0, got -1"),
     (["check", "x.py", "--jobs", "0"], "argument --jobs: expected an integer >= 1, got 0"),
-    (["check", "x.py", "--seed", "-1"], "argument --seed: expected an integer from 0 to 4294967295, got -1"),
+    (["check", "x.py", "--seed", "-1"], "argument --seed: expected an integer between 0 and 4294967295, got -1"),
 ])
 def test_cli_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
     try:

@@ -380,7 +380,7 @@ def test_train_checks_x_in_the_models_dtype(data):
     ({"epochs": 0}, r"epochs must be an integer >= 1; got epochs=0"),
     ({"epochs": 2.0}, r"epochs must be an integer >= 1; got epochs=2.0"),
     ({"batch_size": 0}, r"batch_size must be an integer >= 1 or None; got batch_size=0"),
-    ({"seed": -1}, r"seed must be None or an integer from 0 to 4294967295; got seed=-1"),
+    ({"seed": -1}, r"seed must be None or an integer between 0 and 4294967295; got seed=-1"),
     ({"on_epoch_end": "print"}, r"on_epoch_end must be a callable \(epoch, logs\); got 'print'"),
 ])
 def test_train_rejects_bad_options(data, options, match):

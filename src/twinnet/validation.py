@@ -97,7 +97,7 @@ def non_negative_int(argument, value) -> int:
 def seed(value, argument="seed"):
     """``None`` or an integer in ``0 .. MAX_SEED``."""
     if value is not None and not (is_int(value) and 0 <= value <= MAX_SEED):
-        expected = f"an integer from 0 to {MAX_SEED}"
+        expected = f"an integer between 0 and {MAX_SEED}"
         raise InvalidArgument(argument, expected, value,
                               f"{argument} must be None or {expected}; got {argument}={value!r}.")
     return None if value is None else int(value)
