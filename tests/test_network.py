@@ -592,7 +592,8 @@ BAD_FIT = [
     ("validation-features", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, validation_data=(X3[:, :1], Y3)),
      r"X_val has 1 features"),
     ("verbose", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, verbose=-1), r"verbose must be an integer >= 0"),
-    ("seed", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, seed=-3), r"seed must be None or an integer between 0 and 4294967295; got seed=-3"),
+    ("seed", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, seed=-3),
+     r"seed must be None or an integer between 0 and 4294967295; got seed=-3"),
     ("gradients-labels", lambda n: n.gradients(X3, Y3 + 5), r"got also: 5, 6"),
     ("sparse", lambda n: n.predict(__import__("scipy.sparse").sparse.csr_matrix(X3)), r"sparse matrix"),
 ]
