@@ -321,9 +321,15 @@ def test_cli_several_files_give_one_table_a_csv_json_and_the_loss_curves(tmp_pat
 @pytest.mark.parametrize("argv, message", [
     (["check", "nowhere.py"], "no such file: 'nowhere.py'"),
     (["check", "README.md"], "PATH must be a .py file or an .ipynb notebook; got 'README.md'."),
-    (["check", "x.py", "--iterations", "-1"], "--iterations must be >= 0; got -1."),
+    (["check", "x.py", "--iterations", "-1"], "argument --iterations: expected an integer >= 0, got -1"),
+    (["check", "x.py", "--jobs", "0"], "argument --jobs: expected an integer >= 1, got 0"),
+    (["check", "x.py", "--seed", "-1"], "argument --seed: expected an integer between 0 and 4294967295, got -1"),
 ])
 def test_cli_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
-    assert main(argv) == 2
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse's own usage errors
+        status = exc.code
+    assert status == 2
     err = capsys.readouterr().err
     assert err == f"twinnet check: error: {message}\n"

@@ -15,7 +15,7 @@ def test_data_make_writes_a_notebook_pickle_and_inspect_describes_it(tmp_path, c
     path = tmp_path / "sub" / "data.pickle"
     assert main(["data", "make", str(path), "--dataset", "moons"]) == 0
     assert "wrote" in capsys.readouterr().out
-    X, y = data.load(path)
+    X, _y = data.load(path)
     assert X.shape == (400, 2)
     assert main(["data", "inspect", str(path)]) == 0
     out = capsys.readouterr().out
@@ -66,13 +66,13 @@ def test_user_errors_are_one_line_and_status_2(tmp_path, capsys, argv, match):
 
 
 def test_python_dash_m_twinnet_runs_and_fails_cleanly(tmp_path):
-    ok = subprocess.run([sys.executable, "-m", "twinnet", "--help"], capture_output=True, text=True)
+    ok = subprocess.run([sys.executable, "-m", "twinnet", "--help"], capture_output=True, text=True, check=False)
     assert ok.returncode == 0 and "data" in ok.stdout
     (tmp_path / "evil.pickle").write_bytes(
         b"cos\nsystem\n(S'touch " + str(tmp_path / "pwned").encode() + b"'\ntR."
     )
     bad = subprocess.run([sys.executable, "-m", "twinnet", "data", "inspect", str(tmp_path / "evil.pickle")],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, check=False)
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "refusing to unpickle os.system" in bad.stderr
     assert not (tmp_path / "pwned").exists()

@@ -39,7 +39,7 @@ def test_synthetic_is_shaped_like_the_notebook_data():
 def test_digits_label_is_digit_at_least_five():
     from sklearn.datasets import load_digits
 
-    X, y = data.load("digits")
+    _X, y = data.load("digits")
     assert_array_equal(y, load_digits().target >= 5)
 
 
@@ -101,7 +101,7 @@ def test_npz_and_csv_load(tmp_path, dataset):
 
 
 def test_two_label_values_are_mapped_to_zero_and_one():
-    X, y = data.check_dataset(np.ones((4, 2)), np.array([-1, 1, 1, -1]))
+    _X, y = data.check_dataset(np.ones((4, 2)), np.array([-1, 1, 1, -1]))
     assert_array_equal(y, [0, 1, 1, 0])
 
 

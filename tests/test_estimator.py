@@ -48,7 +48,8 @@ def run_in_array_api_mode(estimator, check):
         "print('check passed')\n"
     )
     env = {**os.environ, "SCIPY_ARRAY_API": "1"}
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                          check=False)
     assert done.returncode == 0 and "check passed" in done.stdout, done.stderr[-3000:]
     assert "SkipTest" not in done.stderr
 

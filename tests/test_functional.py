@@ -147,8 +147,8 @@ def test_print_cost_prints_every_ten_iterations(capsys):
 
 
 def test_initial_parameters_and_cost_history():
-    params, costs = F.L_layer_model(HAND_X, HAND_Y, [2, 2, 1], 0.1, 3, False,
-                                    initial_parameters=HAND_PARAMETERS, return_costs=True)
+    _, costs = F.L_layer_model(HAND_X, HAND_Y, [2, 2, 1], 0.1, 3, False,
+                               initial_parameters=HAND_PARAMETERS, return_costs=True)
     assert_allclose(costs[0], 0.5653176, rtol=1e-7)  # cost before the first update (hand example)
     assert costs[2] < costs[1] < costs[0]
     assert HAND_PARAMETERS["W1"][0, 0] == 0.5  # the caller's dict was copied, not updated
@@ -297,20 +297,28 @@ def test_backward_has_no_division_by_zero_at_exact_zero_and_one(dtype):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(layers_dims=[3, 0, 1]), "positive widths"),
-        (dict(layers_dims=[5]), "at least two integers"),
-        (dict(layers_dims=[2, 3, 1]), r"layers_dims\[0\]=2 does not match the 3 features"),
-        (dict(layers_dims=[3, 4, 2]), "exactly 1 unit"),
-        (dict(learning_rate=0.0), "learning_rate must be > 0"),
-        (dict(num_iterations=0), "num_iterations must be an integer >= 1"),
-        (dict(Y=np.ones((1, 4))), "different numbers of examples"),
+        ({"layers_dims": [3, 0, 1]}, "positive widths"),
+        ({"layers_dims": [5]}, "at least two integers"),
+        ({"layers_dims": [2, 3, 1]}, r"layers_dims\[0\]=2 does not match the 3 features"),
+        ({"layers_dims": [3, 4, 2]},
+         r"the output layer must have width 1 \(one sigmoid unit\); got layers_dims=\[3, 4, 2\]"),
+        ({"learning_rate": 0.0}, r"learning_rate must be a finite number > 0; got learning_rate=0.0"),
+        ({"learning_rate": np.inf}, r"learning_rate must be a finite number > 0; got learning_rate=inf"),
+        ({"num_iterations": 0}, "num_iterations must be an integer >= 1"),
+        ({"Y": np.ones((1, 4))}, "different numbers of examples"),
+        ({"initial_parameters": {"W1": np.ones((4, 3)), "b1": np.zeros(4),
+                                 "W2": np.ones((1, 4)), "b2": np.zeros((1, 1))}},
+         r"initial_parameters\['b1'\] must have shape \(4, 1\)"),
+        ({"initial_parameters": {"W1": np.ones((2, 3)), "b1": np.zeros((2, 1)),
+                                 "W2": np.ones((1, 2)), "b2": np.zeros((1, 1))}},
+         r"initial_parameters have the widths \[3, 2, 1\], but layers_dims=\[3, 4, 1\]"),
     ],
-    ids=["zero-width", "one-layer", "wrong-input-width", "output-width", "learning-rate", "iterations",
-         "Y-length"],
+    ids=["zero-width", "one-layer", "wrong-input-width", "output-width", "learning-rate", "learning-rate-inf",
+         "iterations", "Y-length", "initial-bias-shape", "initial-widths"],
 )
 def test_L_layer_model_rejects_bad_input(kwargs, match):
-    args = dict(X=np.ones((3, 5)), Y=np.ones((1, 5)), layers_dims=[3, 4, 1], learning_rate=0.1,
-                num_iterations=2)
+    args = {"X": np.ones((3, 5)), "Y": np.ones((1, 5)), "layers_dims": [3, 4, 1], "learning_rate": 0.1,
+                "num_iterations": 2}
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         F.L_layer_model(**args)

@@ -81,7 +81,7 @@ def test_cli_fails_with_status_1_past_the_tolerance(capsys):
 
 @pytest.mark.parametrize("argv, match", [
     (["gradcheck", "--data", "moons", "--layers", "3,4,1"], "--layers starts with 3 inputs but moons has 2 features"),
-    (["gradcheck", "--layers", "100,20,2"], "the output layer must have width 1"),
+    (["gradcheck", "--layers", "100,20,2"], "expected an output layer of width 1 (one sigmoid unit), got 100,20,2"),
     (["gradcheck", "--activation", "swish"], "invalid choice: 'swish'"),
     (["gradcheck", "--eps", "0"], "expected a finite number > 0"),
     (["gradcheck", "--data", "nope"], "Unknown data set 'nope'"),

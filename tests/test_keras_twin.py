@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from twinnet import Network, keras_twin
+from twinnet import Network, keras_twin, validation
 
 pytestmark = pytest.mark.tf
 
@@ -175,7 +175,7 @@ def test_a_saved_twin_loads_as_a_twin(data, tmp_path):
 
 
 @pytest.mark.exact
-@pytest.mark.parametrize("hidden_activation", sorted(set(keras_twin.HIDDEN_ACTIVATIONS) - {"leaky_relu"}))
+@pytest.mark.parametrize("hidden_activation", sorted(set(validation.ACTIVATIONS) - {"leaky_relu"}))
 def test_twin_reproduces_every_hidden_activation(data, hidden_activation):
     _assert_twins(*_twins(data, hidden_activation=hidden_activation, batch_size=10, engine="tf-loop",
                           epochs=6), "float64")
@@ -194,10 +194,24 @@ def test_leaky_relu_slope_is_float32_in_tensorflow(data):
         assert_allclose(keras_params[key], params[key], rtol=1e-7, atol=1e-10, err_msg=key)
 
 
-def test_hidden_activations_are_networks():
-    from twinnet.nn import ACTIVATIONS
+def test_the_twins_vocabularies_are_the_projects():
+    # one home for each vocabulary: the old names of keras_twin are the same objects
+    assert keras_twin.HIDDEN_ACTIVATIONS is validation.ACTIVATIONS
+    assert keras_twin.DTYPES is validation.DTYPES
+    assert keras_twin.OPTIMIZERS is keras_twin.KERAS_OPTIMIZERS
+    assert sorted(keras_twin.KERAS_OPTIMIZERS) == sorted(validation.OPTIMIZERS)
 
-    assert sorted(keras_twin.HIDDEN_ACTIVATIONS) == sorted(ACTIVATIONS)
+
+@pytest.mark.parametrize("engine", keras_twin.TRAIN_ENGINES)
+@pytest.mark.parametrize("batch_size", [None, 10])
+def test_on_epoch_end_gets_epoch_and_logs_like_a_keras_callback(data, engine, batch_size):
+    X, y = data
+    model = keras_twin.to_keras(Network(LAYERS, seed=0).parameters, learning_rate=0.1)
+    seen = []
+    history = keras_twin.train(model, X, y, epochs=3, batch_size=batch_size, engine=engine,
+                               on_epoch_end=lambda epoch, logs: seen.append((epoch, logs)))
+    assert seen == [(epoch, {"loss": loss}) for epoch, loss in enumerate(history["loss"])]
+    assert all(type(logs["loss"]) is float for _, logs in seen)
 
 
 def test_a_different_batch_order_is_detected(data):
@@ -284,7 +298,8 @@ def _parameters():
     (lambda: keras_twin.to_keras(_parameters(), learning_rate=0), r"learning_rate must be a finite number > 0; got learning_rate=0"),
     (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, optimizer="rmsprop"), r"Unknown optimizer 'rmsprop'. Expected one of: 'adam', 'momentum', 'sgd'"),
     (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, hidden_activation="elu"), r"Unknown hidden_activation 'elu'"),
-    (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, dtype="float16"), r"Unknown dtype 'float16'"),
+    (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, dtype="float16"),
+     r"dtype must be 'float32' or 'float64'; got dtype='float16'"),
     (lambda: keras_twin.keras_model([3, 0, 1], 0.1), r"only positive widths; got layers_dims=\[3, 0, 1\]"),
     (lambda: keras_twin.keras_model([3, 2.5, 1], 0.1), r"layers_dims must be a list of at least two integers"),
     (lambda: keras_twin.keras_model([3, True, 1], 0.1), r"layers_dims must be a list of at least two integers"),
@@ -366,8 +381,8 @@ def test_train_checks_x_in_the_models_dtype(data):
     ({"epochs": 0}, r"epochs must be an integer >= 1; got epochs=0"),
     ({"epochs": 2.0}, r"epochs must be an integer >= 1; got epochs=2.0"),
     ({"batch_size": 0}, r"batch_size must be an integer >= 1 or None; got batch_size=0"),
-    ({"seed": -1}, r"seed must be None or an integer >= 0; got seed=-1"),
-    ({"on_epoch_end": "print"}, r"on_epoch_end must be a callable \(epoch, loss\); got 'print'"),
+    ({"seed": -1}, r"seed must be None or an integer between 0 and 4294967295; got seed=-1"),
+    ({"on_epoch_end": "print"}, r"on_epoch_end must be a callable \(epoch, logs\); got 'print'"),
 ])
 def test_train_rejects_bad_options(data, options, match):
     model = keras_twin.to_keras(Network(LAYERS, seed=0).parameters, learning_rate=0.1)

@@ -1,19 +1,30 @@
 """twinnet.Network: agreement with the functional reference, components, history, files, bad input."""
 
+import io
 import json
 import pickle
 import tracemalloc
-import zipfile
 
 import exact_reference
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal, assert_array_max_ulp
 
-from twinnet import data
+from twinnet import data, nn, validation
 from twinnet import functional as F
-from twinnet.nn import (ACTIVATIONS, INITIALIZERS, OPTIMIZERS, SGD, Adam, History, Momentum,
-                        Network, engine, epoch_batches)
+from twinnet.nn import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    OPTIMIZERS,
+    SGD,
+    Adam,
+    History,
+    Momentum,
+    Network,
+    NetworkFileError,
+    engine,
+    epoch_batches,
+)
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +312,14 @@ def test_mini_batch_training_equals_a_loop_over_epoch_batches(shuffle, optimizer
         assert_allclose(net.parameters[key], value, rtol=1e-13, atol=1e-15, err_msg=key)
 
 
+def test_the_tables_are_keyed_by_the_vocabularies():
+    # one vocabulary, in twinnet.validation: the engine's tables implement exactly its names
+    assert sorted(ACTIVATIONS) == sorted(validation.ACTIVATIONS)
+    assert sorted(INITIALIZERS) == sorted(validation.INITIALIZERS)
+    assert sorted(OPTIMIZERS) == sorted(validation.OPTIMIZERS)
+    assert nn.DTYPES is nn.network.DTYPES is validation.DTYPES
+
+
 def test_epoch_batches():
     rng = np.random.default_rng(0)
     state = rng.bit_generator.state
@@ -433,8 +452,10 @@ def test_parameters_are_copies_and_from_parameters_round_trips():
     assert twin.init is None and twin.dtype == np.float64
     f32 = Network.from_parameters({k: v.astype(np.float32) for k, v in net.parameters.items()})
     assert f32.dtype == np.float32
-    flat_b = Network.from_parameters({**net.parameters, "b1": np.zeros(3)})
-    assert flat_b.parameters["b1"].shape == (3, 1)
+    # one layout for the common currency: a bias is a column, as the notebook's functions need it
+    with pytest.raises(ValueError, match=r"parameters\['b1'\] must have shape \(3, 1\) to match W1; "
+                       r"got shape \(3,\) \(a column: parameters\['b1'\].reshape\(-1, 1\)\)"):
+        Network.from_parameters({**net.parameters, "b1": np.zeros(3)})
     assert net.n_params == 4 * 3 + 3 + 3 * 2 + 2 + 2 + 1
     assert repr(net) == "Network([4, 3, 2, 1], hidden_activation='relu', init='normal', seed=0, dtype='float64')"
 
@@ -469,6 +490,12 @@ def test_pickle_keeps_the_flat_parameter_views():
     assert not np.array_equal(net.parameters["W1"], before)  # training moved the viewed weights
 
 
+def _npy(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
 def _write_npz(path, **arrays):
     with open(path, "wb") as f:
         np.savez(f, **arrays)
@@ -487,7 +514,7 @@ W_B = {"W1": np.ones((1, 2)), "b1": np.zeros((1, 1))}
 @pytest.mark.parametrize("make, match", [
     (lambda p: p.write_bytes(b"not a model at all" * 10), "not a twinnet Network file"),
     (lambda p: p.write_bytes(b""), "not a twinnet Network file"),
-    (lambda p: np.save(open(p, "wb"), np.ones(3)), "a single .npy array"),
+    (lambda p: p.write_bytes(_npy(np.ones(3))), "a single .npy array"),
     (lambda p: p.write_bytes(pickle.dumps({"W1": np.ones((1, 2))})), "not a twinnet Network file"),
     (lambda p: _write_npz(p, **W_B), "no '__metadata__' entry"),
     (lambda p: _write_npz(p, **W_B, __metadata__=np.array("{broken")), "not a twinnet Network file"),
@@ -503,7 +530,7 @@ W_B = {"W1": np.ones((1, 2)), "b1": np.zeros((1, 1))}
 def test_load_rejects_foreign_or_corrupted_files(tmp_path, make, match):
     path = tmp_path / "model.npz"
     make(path)
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(NetworkFileError, match=match):
         Network.load(path)
 
 
@@ -513,7 +540,7 @@ def test_load_rejects_truncated_archives(tmp_path):
     raw = path.read_bytes()
     for cut in range(0, len(raw), max(1, len(raw) // 40)):
         path.write_bytes(raw[:cut])
-        with pytest.raises(ValueError, match="not a twinnet Network file"):
+        with pytest.raises(NetworkFileError, match="not a twinnet Network file"):
             Network.load(path)
     flipped = bytearray(raw)
     for i in range(len(raw) // 3, len(raw), 97):
@@ -521,7 +548,7 @@ def test_load_rejects_truncated_archives(tmp_path):
     path.write_bytes(bytes(flipped))
     try:
         Network.load(path)  # a flipped byte inside an array's data may load as other numbers
-    except ValueError as exc:
+    except NetworkFileError as exc:
         assert "not a twinnet Network file" in str(exc)
 
 
@@ -565,7 +592,8 @@ BAD_FIT = [
     ("validation-features", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, validation_data=(X3[:, :1], Y3)),
      r"X_val has 1 features"),
     ("verbose", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, verbose=-1), r"verbose must be an integer >= 0"),
-    ("seed", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, seed=-3), r"seed must be None or an integer >= 0"),
+    ("seed", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, seed=-3),
+     r"seed must be None or an integer between 0 and 4294967295; got seed=-3"),
     ("gradients-labels", lambda n: n.gradients(X3, Y3 + 5), r"got also: 5, 6"),
     ("sparse", lambda n: n.predict(__import__("scipy.sparse").sparse.csr_matrix(X3)), r"sparse matrix"),
 ]

@@ -29,6 +29,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
+from twinnet import validation
 from twinnet.nn import Network
 
 __all__ = ["TwinNetClassifier"]
@@ -106,9 +107,7 @@ class TwinNetClassifier(ClassifierMixin, BaseEstimator):
             sizes = list(sizes)
         except TypeError:
             sizes = None
-        if sizes is None or not all(
-            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
-        ):
+        if sizes is None or not all(validation.is_int(s) and s >= 1 for s in sizes):
             raise ValueError(
                 "hidden_layer_sizes must be a positive int or a tuple of positive ints, e.g. (20, 5); "
                 f"got hidden_layer_sizes={self.hidden_layer_sizes!r}."
@@ -136,8 +135,7 @@ class TwinNetClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         hidden = self._hidden()
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be an integer >= 1; got max_iter={self.max_iter!r}.")
+        max_iter = validation.positive_int("max_iter", self.max_iter)
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
         check_classification_targets(y)
         y_type = type_of_target(y, input_name="y", raise_unknown=True)
@@ -152,7 +150,7 @@ class TwinNetClassifier(ClassifierMixin, BaseEstimator):
             )
         network = Network([X.shape[1], *hidden, 1], hidden_activation=self.hidden_activation,
                           init=self.init, seed=self._seed(), dtype=self.dtype)
-        history = network.fit(X, (y == classes[1]).astype(np.int8), epochs=int(self.max_iter),
+        history = network.fit(X, (y == classes[1]).astype(np.int8), epochs=max_iter,
                               learning_rate=self.learning_rate, batch_size=self.batch_size,
                               optimizer=self.optimizer, shuffle=self.shuffle, verbose=self.verbose)
         self.classes_ = classes

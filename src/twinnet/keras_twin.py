@@ -56,30 +56,39 @@ import functools
 
 import numpy as np
 
-# Network's checks, so that the twin rejects what Network rejects, in the same words
+from twinnet import validation
 from twinnet.nn import Network, epoch_batches
-from twinnet.nn.network import (
-    _check_learning_rate,
-    _check_positive_int,
-    _check_seed,
-    _check_X,
-    _check_y,
-)
 
-__all__ = ["keras_model", "to_keras", "from_keras", "train", "floatx", "make_optimizer",
-           "OPTIMIZERS", "HIDDEN_ACTIVATIONS", "TRAIN_ENGINES", "DTYPES"]
+# Network's checks of X and y, so that the twin rejects what Network rejects, in the same words
+from twinnet.nn.network import _check_X, _check_y
+from twinnet.validation import DTYPES
 
-#: Optimizer name -> keyword arguments of the Keras optimizer that ``Network`` reproduces exactly.
-OPTIMIZERS = {
+__all__ = [
+    "DTYPES",
+    "HIDDEN_ACTIVATIONS",
+    "KERAS_OPTIMIZERS",
+    "OPTIMIZERS",
+    "TRAIN_ENGINES",
+    "floatx",
+    "from_keras",
+    "keras_model",
+    "make_optimizer",
+    "to_keras",
+    "train",
+]
+
+#: Optimizer name (:data:`twinnet.validation.OPTIMIZERS`) -> the Keras optimizer class and keyword
+#: arguments that ``Network``'s optimizer of that name reproduces exactly.
+KERAS_OPTIMIZERS = {
     "sgd": ("SGD", {}),
     "momentum": ("SGD", {"momentum": 0.9, "nesterov": False}),
     "adam": ("Adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
 }
-#: Hidden activations, named as Keras names them (``leaky_relu`` has Keras 3's slope 0.2).
-HIDDEN_ACTIVATIONS = ("leaky_relu", "relu", "sigmoid", "tanh")
 #: How :func:`train` runs the training: Keras's ``model.fit`` or a compiled ``tf.function`` step.
 TRAIN_ENGINES = ("fit", "tf-loop")
-DTYPES = ("float32", "float64")
+# Earlier names, kept for code that used them: the vocabularies live in twinnet.validation.
+OPTIMIZERS = KERAS_OPTIMIZERS
+HIDDEN_ACTIVATIONS = validation.ACTIVATIONS
 
 
 #: Set to a non-empty value (``twinnet ... --verbose`` does) to let TensorFlow's start-up messages through.
@@ -109,7 +118,7 @@ def _import_keras():
 
 def _import_keras_now():
     try:
-        import keras  # noqa: F401  (Keras 3 ships with TensorFlow >= 2.16)
+        import keras
         import tensorflow  # noqa: F401
     except ModuleNotFoundError as exc:
         if exc.name not in ("keras", "tensorflow"):  # a broken installation: its own message
@@ -141,7 +150,8 @@ def _descriptor_2_captured():
         os.dup2(file.fileno(), 2)
         failed = True
         try:
-            terminal = open(saved, "w", closefd=False) if python_on_2 else contextlib.nullcontext(sys.stderr)
+            # entered just below, as the nullcontext is
+            terminal = open(saved, "w", closefd=False) if python_on_2 else contextlib.nullcontext(sys.stderr)  # noqa: SIM115
             with terminal as stream, contextlib.redirect_stderr(stream):
                 yield
             failed = False
@@ -154,13 +164,6 @@ def _descriptor_2_captured():
                 sys.stderr.flush()
 
 
-def _choice(name, value, options):
-    if value not in options:
-        raise ValueError(
-            f"Unknown {name} {value!r}. Expected one of: " + ", ".join(repr(o) for o in sorted(options)) + "."
-        )
-
-
 @contextlib.contextmanager
 def floatx(dtype):
     """Set ``keras.config.floatx()`` to ``dtype`` inside the block, restoring it afterwards.
@@ -170,7 +173,7 @@ def floatx(dtype):
     inside ``with floatx("float64"):`` is float64 throughout. ``floatx`` is one setting for the
     whole process, so a model of another dtype must not be trained in another thread meanwhile.
     """
-    _choice("dtype", dtype, DTYPES)
+    dtype = validation.dtype(dtype).name
     keras = _import_keras()
     previous = keras.config.floatx()
     keras.config.set_floatx(dtype)
@@ -247,13 +250,13 @@ def make_optimizer(name, learning_rate, *, dtype=None):
     0.8999999761581421; ``Network``'s optimizers round them the same way, so that the twin is
     Keras exactly as users write it.
     """
-    _choice("optimizer", name, OPTIMIZERS)
-    _check_learning_rate(learning_rate)
+    validation.choice("optimizer", name, KERAS_OPTIMIZERS)
+    learning_rate = validation.positive_number("learning_rate", learning_rate)
     keras = _import_keras()
-    cls, options = OPTIMIZERS[name]
+    cls, options = KERAS_OPTIMIZERS[name]
     # Keras optimizers take no dtype: the learning-rate variable is created in floatx()
     with contextlib.nullcontext() if dtype is None else floatx(dtype):
-        return getattr(keras.optimizers, cls)(learning_rate=float(learning_rate), **options)
+        return getattr(keras.optimizers, cls)(learning_rate=learning_rate, **options)
 
 
 def keras_model(layers_dims, learning_rate):
@@ -284,8 +287,8 @@ def keras_model(layers_dims, learning_rate):
     ``Input`` layer does the same. (For ``layers_dims`` without a hidden layer the notebook would
     add a spurious ReLU layer; here the model is then the single sigmoid unit.)
     """
-    dims = _check_layers_dims(layers_dims)
-    _check_learning_rate(learning_rate)
+    dims = validation.layer_widths("layers_dims", layers_dims, output_width=1)
+    learning_rate = validation.positive_number("learning_rate", learning_rate)
     keras = _import_keras()
     model = keras.Sequential([keras.Input(shape=(dims[0],))])
     for l in range(1, len(dims)):
@@ -293,21 +296,9 @@ def keras_model(layers_dims, learning_rate):
         # the notebook's first Dense layer has no initializer arguments, hence Keras's defaults
         initializers = {} if l == 1 else {"kernel_initializer": "random_normal", "bias_initializer": "zeros"}
         model.add(keras.layers.Dense(dims[l], activation=activation, **initializers))
-    model.compile(optimizer=keras.optimizers.SGD(learning_rate=float(learning_rate)),
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=learning_rate),
                   loss="binary_crossentropy", metrics=["accuracy"])
     return model
-
-
-def _check_layers_dims(layers_dims):
-    dims = list(layers_dims) if np.ndim(layers_dims) == 1 else []
-    if len(dims) < 2 or not all(isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in dims):
-        raise ValueError(f"layers_dims must be a list of at least two integers such as [100, 20, 5, 1]; "
-                         f"got layers_dims={layers_dims!r}.")
-    if min(dims) < 1:
-        raise ValueError(f"layers_dims must contain only positive widths; got layers_dims={dims}.")
-    if dims[-1] != 1:
-        raise ValueError(f"the output layer must have width 1 (one sigmoid unit); got layers_dims={dims}.")
-    return [int(d) for d in dims]
 
 
 def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64"):
@@ -330,14 +321,15 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     Returns
     -------
     model : TwinSequential
-        A ``keras.Sequential`` (see the module's notes on the dtype): ``Dense`` layers with kernels ``W_l.T`` and biases ``b_l[:, 0]``, compiled with
-        ``binary_crossentropy`` (computed from the logits, see the module's notes) and ``accuracy``.
+        A ``keras.Sequential`` (see the module's notes on the dtype): ``Dense`` layers with
+        kernels ``W_l.T`` and biases ``b_l[:, 0]``, compiled with ``binary_crossentropy``
+        (computed from the logits, see the module's notes) and ``accuracy``.
     """
-    _check_learning_rate(learning_rate)
-    _choice("optimizer", optimizer, OPTIMIZERS)
-    _choice("hidden_activation", hidden_activation, HIDDEN_ACTIVATIONS)
-    _choice("dtype", dtype, DTYPES)
-    # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype)
+    validation.positive_number("learning_rate", learning_rate)
+    validation.choice("optimizer", optimizer, KERAS_OPTIMIZERS)
+    validation.choice("hidden_activation", hidden_activation, validation.ACTIVATIONS)
+    dtype = validation.dtype(dtype).name
+    # the one check of the dict (keys, shapes, widths, real and finite values in dtype), via Network
     net = Network.from_parameters(parameters, hidden_activation=hidden_activation, dtype=dtype)
     keras = _import_keras()
     model = _twin_sequential()([keras.Input(shape=(net.n_features,), dtype=dtype)])
@@ -407,7 +399,9 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engi
         compiled loss, gradient tape, the model's optimizer) called from a Python loop, which
         measures TensorFlow's arithmetic without ``model.fit``'s per-epoch machinery.
     on_epoch_end : callable, optional
-        Called as ``on_epoch_end(epoch, loss)`` after each epoch (``epoch`` counts from 0).
+        Called as ``on_epoch_end(epoch, logs)`` after each epoch, as a Keras callback's method of
+        that name (and as ``Network.fit`` calls it): ``epoch`` counts from 0 and ``logs`` is
+        ``{"loss": float}``, the epoch's loss as ``history["loss"]`` records it.
 
     Returns
     -------
@@ -415,14 +409,13 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engi
         ``"loss"`` and ``"accuracy"``, one value per epoch with Keras's semantics: the
         batch-size-weighted mean over the epoch of each batch's loss before its update.
     """
-    _choice("engine", engine, TRAIN_ENGINES)
-    epochs = _check_positive_int("epochs", epochs)
-    batch_size = _check_positive_int("batch_size", batch_size, allow_none=True)
-    seed = _check_seed(seed)
+    validation.choice("engine", engine, TRAIN_ENGINES)
+    epochs = validation.positive_int("epochs", epochs)
+    batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
+    seed = validation.seed(seed)
     if on_epoch_end is not None and not callable(on_epoch_end):
-        raise ValueError(f"on_epoch_end must be a callable (epoch, loss); got {on_epoch_end!r}.")
-    dtype = _model_dtype(model)
-    _choice("the model's dtype", dtype, DTYPES)
+        raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
+    dtype = validation.dtype(_model_dtype(model), "the model's dtype").name
     # Network's checks of X and y; X1 is X in dtype with a column of ones appended
     X1 = _check_X(X, int(model.trainable_variables[0].shape[0]), dtype)
     X = np.ascontiguousarray(X1[:, :-1])
@@ -448,7 +441,7 @@ def _train_fit(model, X, y, epochs, schedule, on_epoch_end):
     callbacks = []
     if on_epoch_end is not None:
         callbacks.append(keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, float(logs["loss"]))))
+            on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, {"loss": float(logs["loss"])})))
     if schedule is None:
         # the notebook's own call: the whole training set as one batch, in its order
         history = model.fit(X, y, batch_size=X.shape[0], epochs=epochs, shuffle=False,
@@ -500,5 +493,5 @@ def _train_loop(model, X, y, epochs, schedule, on_epoch_end):
         history["loss"].append(float(loss_sum) / m)
         history["accuracy"].append(float(correct) / m)
         if on_epoch_end is not None:
-            on_epoch_end(epoch, history["loss"][-1])
+            on_epoch_end(epoch, {"loss": history["loss"][-1]})
     return history

@@ -1,15 +1,21 @@
 """The project's vocabularies and the argument checks every layer uses: one wording, one rule.
 
 Each check takes the argument's name as the user wrote it and the value received, and either
-returns the value in its canonical form or raises ``ValueError`` with the Keras-style message:
-the argument, what was expected, what was received.
+returns the value in its canonical form or raises :class:`InvalidArgument`, a ``ValueError`` with
+the Keras-style message: the argument, what was expected, what was received. The command line
+(``twinnet.cli._args``) runs the same checks and words their ``expected`` part as argparse does.
 
 >>> choice("optimizer", "adam", OPTIMIZERS)
 'adam'
 >>> positive_number("learning_rate", -0.1)
 Traceback (most recent call last):
 ...
-ValueError: learning_rate must be a finite number > 0; got learning_rate=-0.1.
+twinnet.validation.InvalidArgument: learning_rate must be a finite number > 0; got learning_rate=-0.1.
+
+The parameters dict, the project's common currency, is any mapping ``{"W1", "b1", ..., "WL",
+"bL"}`` with ``W_l`` of shape ``(n_l, n_{l-1})`` and the bias a column ``b_l`` of shape ``(n_l, 1)``,
+as the notebook's ``initialize_parameters`` makes it; a bias of shape ``(n_l,)`` is refused, because
+the notebook's ``W @ A + b`` would broadcast it along the examples (see :func:`parameters_widths`).
 """
 
 from __future__ import annotations
@@ -31,24 +37,42 @@ OPTIMIZERS = ("adam", "momentum", "sgd")
 MAX_SEED = 2**32 - 1
 
 
+class InvalidArgument(ValueError):
+    """A value its argument does not accept.
+
+    ``str(error)`` is the sentence for a Python caller; ``expected`` is the rule alone (``"an
+    integer >= 1"``), which the command line words as ``expected <rule>, got <text>``.
+    """
+
+    def __init__(self, argument, expected, value, message=None):
+        self.argument, self.expected, self.value = argument, expected, value
+        super().__init__(message or f"{argument} must be {expected}; got {argument}={value!r}.")
+
+
 def is_int(value) -> bool:
     """True for Python and NumPy integers, not for ``bool``."""
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def choice(argument, value, options):
-    """``value`` if it is one of ``options``; else ``Unknown <argument> ...``."""
+def choice(argument, value, options, *, alternative=None):
+    """``value`` if it is one of ``options``; else ``Unknown <argument> ...``.
+
+    ``alternative`` names what else is accepted, e.g. ``"an Optimizer object"``; the caller
+    handles it before calling.
+    """
     if not isinstance(value, str) or value not in options:
-        raise ValueError(f"Unknown {argument} {value!r}. Expected one of: "
-                         + ", ".join(repr(name) for name in sorted(options)) + ".")
+        expected = "one of: " + ", ".join(repr(name) for name in sorted(options))
+        if alternative:
+            expected += f", or {alternative}"
+        raise InvalidArgument(argument, expected, value, f"Unknown {argument} {value!r}. Expected {expected}.")
     return value
 
 
 def positive_number(argument, value) -> float:
-    """A finite real number > 0 (a learning rate, a tolerance), as a Python float."""
+    """A finite real number > 0 (a learning rate, a tolerance, a step), as a Python float."""
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     if not (ok and math.isfinite(value) and value > 0):
-        raise ValueError(f"{argument} must be a finite number > 0; got {argument}={value!r}.")
+        raise InvalidArgument(argument, "a finite number > 0", value)
     return float(value)
 
 
@@ -57,16 +81,25 @@ def positive_int(argument, value, *, allow_none=False):
     if allow_none and value is None:
         return None
     if not is_int(value) or value < 1:
-        raise ValueError(f"{argument} must be an integer >= 1{' or None' if allow_none else ''}; "
-                         f"got {argument}={value!r}.")
+        raise InvalidArgument(argument, "an integer >= 1", value,
+                              f"{argument} must be an integer >= 1{' or None' if allow_none else ''}; "
+                              f"got {argument}={value!r}.")
+    return int(value)
+
+
+def non_negative_int(argument, value) -> int:
+    """An integer >= 0 (a count that may be zero, a verbosity level), as a Python int."""
+    if not (is_int(value) or isinstance(value, bool)) or value < 0:
+        raise InvalidArgument(argument, "an integer >= 0", value)
     return int(value)
 
 
 def seed(value, argument="seed"):
     """``None`` or an integer in ``0 .. MAX_SEED``."""
     if value is not None and not (is_int(value) and 0 <= value <= MAX_SEED):
-        raise ValueError(f"{argument} must be None or an integer between 0 and {MAX_SEED}; "
-                         f"got {argument}={value!r}.")
+        expected = f"an integer between 0 and {MAX_SEED}"
+        raise InvalidArgument(argument, expected, value,
+                              f"{argument} must be None or {expected}; got {argument}={value!r}.")
     return None if value is None else int(value)
 
 
@@ -77,7 +110,7 @@ def dtype(value, argument="dtype") -> np.dtype:
     except TypeError:
         name = None
     if name not in DTYPES:
-        raise ValueError(f"{argument} must be 'float32' or 'float64'; got {argument}={value!r}.")
+        raise InvalidArgument(argument, "'float32' or 'float64'", value)
     return np.dtype(name)
 
 
@@ -88,45 +121,75 @@ def layer_widths(argument, value, *, output_width=None) -> list[int]:
     """
     dims = list(value) if np.ndim(value) == 1 else []
     if len(dims) < 2 or not all(is_int(d) for d in dims):
-        raise ValueError(f"{argument} must be a list of at least two integers, e.g. [100, 20, 5, 1]; "
-                         f"got {argument}={value!r}.")
+        raise InvalidArgument(argument, "a list of at least two integers, e.g. [100, 20, 5, 1]", value)
     dims = [int(d) for d in dims]
     if min(dims) < 1:
-        raise ValueError(f"{argument} must contain only positive widths; got {argument}={dims}.")
+        raise InvalidArgument(argument, "positive widths", dims,
+                              f"{argument} must contain only positive widths; got {argument}={dims}.")
     if output_width is not None and dims[-1] != output_width:
-        raise ValueError(f"the output layer must have width {output_width} (one sigmoid unit); "
-                         f"got {argument}={dims}.")
+        raise InvalidArgument(argument, f"an output layer of width {output_width} (one sigmoid unit)", dims,
+                              f"the output layer must have width {output_width} (one sigmoid unit); "
+                              f"got {argument}={dims}.")
     return dims
 
 
-def parameters_widths(parameters, argument="parameters") -> list[int]:
+def parameters_widths(parameters, argument="parameters", *, dtype=None, output_width=1, finite=True) -> list[int]:
     """The widths ``[n_0, ..., n_L]`` of a parameters dict, the project's common currency.
 
-    ``parameters`` is a mapping ``{"W1": (n_1, n_0), "b1": (n_1, 1), ..., "WL", "bL"}`` of real,
-    finite arrays; the bias is a column ``(n_l, 1)``, as the notebook's ``initialize_parameters``
-    makes it.
+    ``parameters`` is any mapping (a dict, an ``.npz`` archive) with exactly the keys ``W1, b1,
+    ..., WL, bL``: ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, real and
+    finite. With ``dtype`` the values must be finite once cast to it (1e39 is inf in float32);
+    ``finite=False`` lets NaN and inf through, for the notebook's ``L_layer_model``, which trains on
+    and leaves divergence to be seen in its cost. The widths are checked by :func:`layer_widths`
+    (named ``layer_dims``), with ``output_width``.
     """
-    if not isinstance(parameters, Mapping) or not parameters:
-        raise ValueError(f"{argument} must be a dict {{'W1', 'b1', ...}}; got {type(parameters).__name__}.")
-    L = len(parameters) // 2
+    if not isinstance(parameters, Mapping):
+        raise InvalidArgument(argument, "a dict like {'W1': ..., 'b1': ..., ...}", parameters,
+                              f"{argument} must be a dict like {{'W1': ..., 'b1': ..., ...}}; "
+                              f"got {type(parameters).__name__}.")
+    L = sum(1 for key in parameters if isinstance(key, str) and key.startswith("W"))
     expected = [f"{kind}{l}" for l in range(1, L + 1) for kind in "Wb"]
-    if len(parameters) % 2 or set(parameters) != set(expected):
-        raise ValueError(f"{argument} must have the keys {', '.join(expected) or 'W1, b1'} (as many W as b, "
-                         f"numbered from 1); got {sorted(parameters)}.")
-    dims = []
+    if L == 0 or set(parameters) != set(expected):
+        missing = [key for key in expected if key not in parameters]
+        extra = sorted(str(key) for key in parameters if key not in expected)
+        raise InvalidArgument(argument, "exactly W1, b1, ..., WL, bL", sorted(map(str, parameters)),
+                              f"{argument} must hold exactly W1, b1, ..., WL, bL"
+                              + (f"; missing {missing}" if missing else "")
+                              + (f"; unexpected {extra}" if extra else "")
+                              + (f"; got keys {sorted(map(str, parameters))}" if L == 0 else "") + ".")
+    arrays = {key: _real_array(argument, key, parameters[key]) for key in expected}
+    dims = [arrays["W1"].shape[1] if arrays["W1"].ndim == 2 else None]
     for l in range(1, L + 1):
-        W, b = np.asarray(parameters[f"W{l}"]), np.asarray(parameters[f"b{l}"])
-        for name, array in ((f"W{l}", W), (f"b{l}", b)):
-            if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-                raise ValueError(f"{argument}[{name!r}] must hold real numbers; got dtype {array.dtype}.")
-        if W.ndim != 2 or min(W.shape) < 1 or (dims and W.shape[1] != dims[-1]):
-            previous = dims[-1] if dims else "n_0"
-            raise ValueError(f"{argument}[{f'W{l}'!r}] must have shape (n_{l}, {previous}); got {W.shape}.")
+        W, b = arrays[f"W{l}"], arrays[f"b{l}"]
+        if W.ndim != 2 or W.shape[1] != dims[-1]:
+            raise InvalidArgument(f"{argument}['W{l}']", f"of shape (n_{l}, {dims[-1]})", W.shape,
+                                  f"{argument}['W{l}'] must have shape (n_{l}, {dims[-1]}) to follow the "
+                                  f"previous layer; got shape {W.shape}.")
         if b.shape != (W.shape[0], 1):
-            raise ValueError(f"{argument}[{f'b{l}'!r}] must have shape ({W.shape[0]}, 1); got {b.shape}.")
-        if not (np.isfinite(W).all() and np.isfinite(b).all()):
-            raise ValueError(f"{argument} W{l} or b{l} contains NaN or inf.")
-        if not dims:
-            dims.append(W.shape[1])
+            hint = f" (a column: {argument}['b{l}'].reshape(-1, 1))" if b.shape == (W.shape[0],) else ""
+            raise InvalidArgument(f"{argument}['b{l}']", f"of shape ({W.shape[0]}, 1)", b.shape,
+                                  f"{argument}['b{l}'] must have shape ({W.shape[0]}, 1) to match W{l}; "
+                                  f"got shape {b.shape}{hint}.")
         dims.append(W.shape[0])
+    dims = layer_widths("layer_dims", dims, output_width=output_width)
+    for key, array in arrays.items() if finite else ():
+        _finite(argument, key, array, dtype)
     return dims
+
+
+def _real_array(argument, key, value):
+    array = np.asarray(value)
+    if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+        raise InvalidArgument(f"{argument}[{key!r}]", "real numbers", array.dtype,
+                              f"{argument}[{key!r}] must hold real numbers; got dtype {array.dtype}.")
+    return array
+
+
+def _finite(argument, key, array, dtype):
+    if dtype is not None:
+        with np.errstate(over="ignore"):  # beyond the dtype's range becomes inf: reported below
+            array = array.astype(dtype)
+    if not np.isfinite(array).all():
+        where = f" (in {np.dtype(dtype).name})" if dtype is not None else ""
+        raise InvalidArgument(f"{argument}[{key!r}]", "finite", "NaN or inf",
+                              f"{argument}[{key!r}] contains NaN or inf{where}.")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 
+from twinnet import validation
 from twinnet.check.report import FileReport, FunctionResult, add_keras, plot
 from twinnet.check.runner import check_file, keras_costs
 from twinnet.check.source import read_source
@@ -51,12 +52,9 @@ def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs
         compare its cost with the reference's, when a file defines ``L_layer_model`` and
         TensorFlow is installed; importing TensorFlow takes several seconds.
     """
-    if not time_limit > 0:
-        raise ValueError(f"time_limit must be > 0 seconds; got time_limit={time_limit!r}.")
-    if not isinstance(iterations, int) or iterations < 0:
-        raise ValueError(f"iterations must be an integer >= 0; got iterations={iterations!r}.")
-    if not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be an integer >= 1; got jobs={jobs!r}.")
+    time_limit = validation.positive_number("time_limit", time_limit)
+    iterations = validation.non_negative_int("iterations", iterations)
+    jobs = validation.positive_int("jobs", jobs)
     paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not paths:
         raise ValueError("paths is empty: give at least one .py file or .ipynb notebook.")

@@ -41,7 +41,7 @@ def main(conn, text, filename, workdir, skip, progress):
     from threadpoolctl import threadpool_limits
 
     # one BLAS thread: the cases are small, several files may be checked at once, and OpenBLAS's
-    # threads spin on a busy machine (measured: 20x slower training with two on two loaded cores)
+    # threads spin on a busy machine, which slows training many times over
     threadpool_limits(1)
     os.chdir(workdir)
     sys.path.insert(0, os.path.dirname(os.path.abspath(filename)))
@@ -86,8 +86,8 @@ def load(text, filename, skip, progress):
         code = compile(ast.Module([statement], type_ignores=[]), filename, "exec")
         try:
             with _quiet():
-                exec(code, namespace)
-        except BaseException as exc:  # SystemExit and KeyboardInterrupt are the learner's too
+                exec(code, namespace)  # noqa: S102  (running the learner's file is the point)
+        except BaseException as exc:  # noqa: BLE001  (SystemExit and KeyboardInterrupt are the learner's too)
             failures.append((statement.lineno, _error(exc)))
             if isinstance(statement, (ast.Import, ast.ImportFrom)):
                 for alias in statement.names:
@@ -147,7 +147,7 @@ def run_case(function, reference, case, may_change=(), names="the result"):
     float_errors = []
     try:
         received, args = _call(function, case, float_errors)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (whatever the learner's function raises is its result)
         return Outcome(case, expected, raised=_error(exc), float_errors=float_errors)
     arguments = list(inspect.signature(reference).parameters)
     changed = [arguments[k] for k, (before, after) in enumerate(zip(case.args, args))
@@ -211,7 +211,7 @@ def _matches(apply, outcomes):
     for o in outcomes:
         try:
             wrong = apply(o.case, o.expected)
-        except Exception:  # the mistake cannot run on this case: the learner's must not either
+        except Exception:  # noqa: BLE001  (the mistake cannot run on this case: the learner's must not either)
             if o.raised is None:
                 return False
             continue
@@ -322,7 +322,7 @@ def train(namespace, X, Y, iterations, seed):
         np.random.seed(seed)
         with _quiet(), np.errstate(all="ignore"):
             namespace["L_layer_model"](X, Y, list(E2E_DIMS), E2E_RATE, iterations, False)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (whatever the learner's training raises is reported)
         error = _error(exc)
     finally:
         namespace.update(saved)

@@ -90,6 +90,10 @@ def _sigmoid_backward_of_A(case, out):
     return dA * Z * (1 - Z)
 
 
+#: Each activation's name -> the other's: the mistake of calling the wrong one.
+_SWAPPED = {"relu": "sigmoid", "sigmoid": "relu"}
+
+
 def _relu_mask(case, mask):
     dA, Z = case.args
     return np.where(mask(Z), dA, 0.0)
@@ -118,7 +122,7 @@ VARIANTS = {
     ],
     "linear_activation_forward": [
         Variant("activations swapped: relu where sigmoid is asked and sigmoid where relu is",
-                lambda c, o: F.linear_activation_forward(*c.args[:3], {"relu": "sigmoid", "sigmoid": "relu"}[c.args[3]])),
+                lambda c, o: F.linear_activation_forward(*c.args[:3], _SWAPPED[c.args[3]])),
         Variant("cache in the wrong order: (activation_cache, linear_cache)", lambda c, o: (o[0], o[1][::-1])),
     ],
     "L_model_forward": [
@@ -134,26 +138,29 @@ VARIANTS = {
     ],
     "linear_backward": [
         Variant("missing 1/m in dW: divide np.dot(dZ, A_prev.T) by m", lambda c, o: (o[0], o[1] * _m(c), o[2])),
-        Variant("missing 1/m in db: take the mean over the examples, not the sum", lambda c, o: (o[0], o[1], o[2] * _m(c))),
+        Variant("missing 1/m in db: take the mean over the examples, not the sum",
+                lambda c, o: (o[0], o[1], o[2] * _m(c))),
         Variant("1/m applied twice in dW: divide by m once", lambda c, o: (o[0], o[1] / _m(c), o[2])),
         Variant("1/m applied twice in db: np.mean already divides by m", lambda c, o: (o[0], o[1], o[2] / _m(c))),
         Variant("dA_prev divided by m (only dW and db take 1/m)", lambda c, o: (o[0] / _m(c), o[1], o[2])),
         Variant("transposed product: dW = A_prev dZ.T instead of dZ A_prev.T", lambda c, o: (o[0], o[1].T, o[2])),
         Variant("db lost its (n, 1) shape: use keepdims=True", lambda c, o: (o[0], o[1], o[2].reshape(-1))),
-        Variant("db summed over every axis: use axis=1, keepdims=True", lambda c, o: (o[0], o[1], o[2].mean() * o[2].size)),
+        Variant("db summed over every axis: use axis=1, keepdims=True",
+                lambda c, o: (o[0], o[1], o[2].mean() * o[2].size)),
     ],
     "sigmoid_backward": [
         Variant("fed the activation A instead of Z: the cache is Z, take s = sigmoid(Z)", _sigmoid_backward_of_A),
         Variant("missing the factor dA", lambda c, o: o / c.args[0]),
     ],
     "relu_backward": [
-        Variant("derivative 1 at Z == 0 (Z < 0 masked instead of Z <= 0)", lambda c, o: _relu_mask(c, lambda Z: Z >= 0)),
+        Variant("derivative 1 at Z == 0 (Z < 0 masked instead of Z <= 0)",
+                lambda c, o: _relu_mask(c, lambda Z: Z >= 0)),
         Variant("derivative 1/2 at Z == 0", lambda c, o: np.where(c.args[1] == 0, c.args[0] / 2, o)),
         Variant("missing the factor dA: returns the derivative 0/1 alone", lambda c, o: (c.args[1] > 0).astype(float)),
     ],
     "linear_activation_backward": [
         Variant("activations swapped: relu_backward where sigmoid is asked and sigmoid_backward where relu is",
-                lambda c, o: F.linear_activation_backward(c.args[0], c.args[1], {"relu": "sigmoid", "sigmoid": "relu"}[c.args[2]])),
+                lambda c, o: F.linear_activation_backward(c.args[0], c.args[1], _SWAPPED[c.args[2]])),
     ],
     "L_model_backward": [
         Variant("gradient keys off by one: dA0 ... dA(L-1) instead of dA1 ... dAL (dA + str(l) is the "

@@ -36,7 +36,7 @@ def read_source(path) -> Source:
 
     try:
         notebook = nbformat.read(path, as_version=4)
-    except Exception as exc:  # nbformat raises several kinds for a damaged file
+    except Exception as exc:  # noqa: BLE001  (nbformat raises several kinds for a damaged file)
         raise ValueError(f"{str(path)!r} is not a readable notebook: {exc}") from None
     lines, origins = [], []
     cells = [cell for cell in notebook.cells if cell.cell_type == "code"]

@@ -1,60 +1,59 @@
-"""Argument types shared by the sub-commands: each raises a one-line argparse error."""
+"""Argument types shared by the sub-commands: each raises a one-line argparse error.
+
+They parse the text, then run the checks of :mod:`twinnet.validation`, so the command line and the
+Python API accept the same values; a refusal reads ``expected <rule>, got <text>``.
+"""
 
 from __future__ import annotations
 
 import argparse
 
+from twinnet import validation
+
+
+def _checked(check, text, parse):
+    """``check(parse(text))``: the value in its canonical form, or one argparse error in the check's words.
+
+    An unparsable text goes to ``check`` as it is, to be refused by the same rule.
+    """
+    try:
+        value, shown = parse(text), text
+    except ValueError:
+        value, shown = text, repr(text)
+    try:
+        return check(value)
+    except validation.InvalidArgument as exc:
+        raise argparse.ArgumentTypeError(f"expected {exc.expected}, got {shown}") from None
+
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
-    return value
+    return _checked(lambda value: validation.positive_int("value", value), text, int)
+
+
+def non_negative_int(text: str) -> int:
+    return _checked(lambda value: validation.non_negative_int("value", value), text, int)
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {text}")
-    return value
+    return _checked(lambda value: validation.positive_number("value", value), text, float)
 
 
 def seed(text: str) -> int:
     """A seed: an integer from 0 to 2**32 - 1, the range scikit-learn and Keras take."""
-    from twinnet.lab.engines import MAX_SEED
+    return _checked(validation.seed, text, int)
 
+
+def _widths(text):
     try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {text!r}") from None
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to {MAX_SEED}, got {value}")
-    return value
+        return [int(part) for part in text.split(",")]
+    except ValueError:  # the command line's own syntax, before the rule
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers such as 100,20,5,1, got {text!r}") from None
 
 
 def layer_list(text: str) -> list[int]:
     """``"100,20,5,1"`` -> ``[100, 20, 5, 1]``: positive widths, output width 1."""
-    try:
-        dims = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected comma-separated integers such as 100,20,5,1, got {text!r}"
-        ) from None
-    if len(dims) < 2:
-        raise argparse.ArgumentTypeError(f"expected at least an input and an output width, got {text!r}")
-    if min(dims) < 1:
-        raise argparse.ArgumentTypeError(f"every layer width must be >= 1, got {text!r}")
-    if dims[-1] != 1:
-        raise argparse.ArgumentTypeError(
-            f"the output layer must have width 1 (one sigmoid unit), got {dims[-1]} in {text!r}"
-        )
-    return dims
+    return _checked(lambda dims: validation.layer_widths("layers", dims, output_width=1), text, _widths)
 
 
 def name_list(known):

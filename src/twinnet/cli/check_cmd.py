@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def register(sub):
-    from twinnet.cli._args import positive_float
+    from twinnet.cli._args import non_negative_int, positive_float, positive_int, seed
 
     parser = sub.add_parser(
         "check", help="check your own implementation of the exercise's functions",
@@ -18,14 +18,14 @@ def register(sub):
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a learner's .py file or .ipynb notebook")
     parser.add_argument("--time-limit", type=positive_float, default=10.0, metavar="SECONDS",
                         help="per top-level statement, per function and for the training (default: 10)")
-    parser.add_argument("--iterations", type=int, default=100,
+    parser.add_argument("--iterations", type=non_negative_int, default=100,
                         help="iterations of the end-to-end training, 0 for none (default: 100)")
-    parser.add_argument("--seed", type=int, default=1,
+    parser.add_argument("--seed", type=seed, default=1,
                         help="np.random.seed before both trainings (default: 1)")
     parser.add_argument("--plot", metavar="DIR", help="draw each file's loss curves into DIR")
     parser.add_argument("--csv", metavar="PATH", help="write one row per file and function")
     parser.add_argument("--json", metavar="PATH", help="write one record per file")
-    parser.add_argument("--jobs", type=int, default=1, help="files checked at once (default: 1)")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="files checked at once (default: 1)")
     parser.add_argument("--no-keras", dest="keras", action="store_false",
                         help="do not train the Keras twin beside the reference (by default it is, when "
                         "a file defines L_layer_model and TensorFlow is installed; importing "
@@ -37,12 +37,6 @@ def run(args):
     from twinnet.check import check
     from twinnet.check.report import render, render_many, write_csv, write_json
 
-    if args.iterations < 0:
-        raise ValueError(f"--iterations must be >= 0; got {args.iterations}.")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be >= 0; got {args.seed}.")
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be >= 1; got {args.jobs}.")
     reports = check(args.paths, time_limit=args.time_limit, iterations=args.iterations, seed=args.seed,
                     plot_dir=args.plot, jobs=args.jobs, keras=args.keras)
     print(render(reports[0]) if len(reports) == 1 else render_many(reports))

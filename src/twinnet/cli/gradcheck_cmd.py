@@ -21,7 +21,7 @@ def _step(text):
 def register(sub):
     from twinnet.cli._args import layer_list, positive_float, positive_int, seed
     from twinnet.data import DATASETS, DEFAULT_DATASET
-    from twinnet.nn import ACTIVATIONS, DTYPES, INITIALIZERS
+    from twinnet.validation import ACTIVATIONS, DTYPES, INITIALIZERS
 
     parser = sub.add_parser(
         "gradcheck", help="check backpropagation against finite differences",
@@ -55,8 +55,9 @@ def run(args):
     import numpy as np
 
     from twinnet import data
-    from twinnet.nn import ACTIVATIONS, Network, gradcheck
+    from twinnet.nn import Network, gradcheck
     from twinnet.nn.gradcheck import count_kinks
+    from twinnet.validation import ACTIVATIONS
 
     X, y = data.load(args.data)
     X, y = X[: args.examples], y[: args.examples]
@@ -82,7 +83,7 @@ def run(args):
         shapes = {name: value.shape for name, value in net.parameters.items()}
         for name, error in gradcheck(net, X, y, eps=args.eps).items():
             flag = "" if error <= tolerance else "  <- too large"
-            print(f"{activation:<12}{name:<11}{str(shapes[name]):<12}{error:>15.2e}{flag}")
+            print(f"{activation:<12}{name:<11}{shapes[name]!s:<12}{error:>15.2e}{flag}")
             worst = max(worst, error)
         kinks[activation] = count_kinks(net, X, args.eps)
     for activation, count in kinks.items():

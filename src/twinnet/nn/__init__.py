@@ -9,9 +9,11 @@ Public names
 - :class:`Network`, :class:`History`: the network and what its ``fit`` returns.
 - :func:`gradcheck`: backpropagation against finite differences.
 - :func:`epoch_batches`: the mini-batch order of ``Network.fit``, shared with the Keras twin.
-- Tables of components, ``name -> implementation``: :data:`ACTIVATIONS` (hidden activations,
-  forward and derivative kernels), :data:`INITIALIZERS` and :data:`OPTIMIZERS` (``SGD``,
-  ``Momentum``, ``Adam``, with Keras 3's exact update rules and defaults).
+- :class:`NetworkFileError`: what :meth:`Network.load` raises for a file that is not a Network.
+- Tables of components, ``name -> implementation``, keyed by the vocabularies of
+  :mod:`twinnet.validation`: :data:`ACTIVATIONS` (hidden activations, forward and derivative
+  kernels), :data:`INITIALIZERS` and :data:`OPTIMIZERS` (``SGD``, ``Momentum``, ``Adam``, with
+  Keras 3's exact update rules and defaults). :data:`DTYPES` is :data:`twinnet.validation.DTYPES`.
 
 Example
 -------
@@ -28,11 +30,23 @@ from twinnet.nn.activations import ACTIVATIONS, Activation
 from twinnet.nn.engine import epoch_batches
 from twinnet.nn.gradcheck import gradcheck
 from twinnet.nn.initializers import INITIALIZERS
-from twinnet.nn.network import DTYPES, History, Network
+from twinnet.nn.network import History, Network, NetworkFileError
 from twinnet.nn.optimizers import OPTIMIZERS, SGD, Adam, Momentum, Optimizer
+from twinnet.validation import DTYPES
 
 __all__ = [
-    "Network", "History", "gradcheck", "epoch_batches",
-    "ACTIVATIONS", "Activation", "INITIALIZERS", "OPTIMIZERS", "DTYPES",
-    "Optimizer", "SGD", "Momentum", "Adam",
+    "ACTIVATIONS",
+    "DTYPES",
+    "INITIALIZERS",
+    "OPTIMIZERS",
+    "SGD",
+    "Activation",
+    "Adam",
+    "History",
+    "Momentum",
+    "Network",
+    "NetworkFileError",
+    "Optimizer",
+    "epoch_batches",
+    "gradcheck",
 ]

@@ -19,12 +19,13 @@ array([[0.2, 0.2, 1. ]])
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["Activation", "ACTIVATIONS", "LEAKY_RELU_SLOPE"]
+__all__ = ["ACTIVATIONS", "LEAKY_RELU_SLOPE", "Activation"]
 
 #: Slope of ``leaky_relu`` for negative inputs: Keras 3's ``keras.activations.leaky_relu`` default.
 LEAKY_RELU_SLOPE = 0.2
@@ -49,8 +50,7 @@ def relu(Z, out):
 def relu_derivative(A, out):
     # A = max(Z, 0) >= 0, so A > 0 exactly where Z > 0: the derivative at exactly 0 is 0, as in
     # the notebook's relu_backward and in TensorFlow. The comparison's bool-to-float cast goes
-    # through a small buffer (8192 values) and is still faster than np.sign (measured 16 against
-    # 24 microseconds on 32,000 float64 values).
+    # through a small buffer (8192 values) and is still faster than np.sign.
     return np.greater(A, 0, out=out)
 
 

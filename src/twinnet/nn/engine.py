@@ -17,10 +17,8 @@ allocates an iteration buffer on every call):
 
 So ``Z_l = [K_l; b_l]^T [A_{l-1}; 1]`` is a single GEMM that adds the bias too (for the first
 layer ``X1^T`` is a transpose flag, not a copy), and ``[dK_l; db_l] = [A_{l-1}; 1] dZ_l^T`` gives
-both gradients in one GEMM, written straight into the flat gradient vector. For the notebook's
-network that product, the first layer's, measured 1.25 times faster with two OpenBLAS threads
-than ``[dW_1 | db_1] = dZ_1 X1``, which writes the transpose (on 784-512 layers the two are
-within 5%).
+both gradients in one GEMM, written straight into the flat gradient vector in the kernel layout
+(``[dW_1 | db_1] = dZ_1 X1`` would write the transpose, and was not faster).
 
 Memory: besides its activations, a training pass keeps one scratch of the largest hidden layer's
 size. The forward pass writes each ``Z_l`` there before the activation reads it; the backward pass
@@ -37,13 +35,69 @@ zero keep the caller's ``np.errstate``.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
-__all__ = ["epoch_batches", "Buffers", "allocate", "augment", "unflatten", "n_params", "forward",
-           "log_loss", "count_correct", "backward"]
+__all__ = [
+    "BatchOrder",
+    "Buffers",
+    "allocate",
+    "augment",
+    "backward",
+    "count_correct",
+    "epoch_batches",
+    "forward",
+    "log_loss",
+    "n_params",
+    "unflatten",
+]
 
 
 # --------------------------------------------------------------------------- batch order
+class BatchOrder:
+    """The batches of every epoch of one ``fit``, drawn into one preallocated index array.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        Created once per ``fit`` as ``np.random.default_rng(seed)``; each shuffled epoch draws
+        ``rng.permutation(m)`` from it (written in place into :attr:`order`).
+    m : int
+        Number of training examples.
+    batch_size : int or None
+        ``None`` or ``>= m``: one full batch, never shuffled, and ``rng`` is not used.
+    shuffle : bool
+
+    Attributes
+    ----------
+    rows : int
+        Rows of a full batch (``m`` for full-batch training); the last batch may be shorter.
+    shuffle : bool
+        Whether the epochs are shuffled (never for one full batch).
+    order : ndarray of int of shape (m,)
+        This epoch's order of the examples; batch ``k`` is ``order[slices[k]]``.
+    slices : list of slice
+        ``slice(i, i + rows)`` for ``i = 0, rows, ...``, the same every epoch.
+    """
+
+    def __init__(self, rng, m, batch_size, shuffle):
+        full = batch_size is None or batch_size >= m
+        self.rows = m if full else batch_size
+        self.shuffle = bool(shuffle) and not full
+        self._rng = rng
+        self._identity = np.arange(m)
+        self.order = self._identity.copy()
+        self.slices = [slice(i, min(i + self.rows, m)) for i in range(0, m, self.rows)]
+
+    def draw(self):
+        """Start an epoch: reshuffle :attr:`order` if shuffling; return :attr:`slices`."""
+        if self.shuffle:
+            np.copyto(self.order, self._identity)
+            self._rng.shuffle(self.order)  # what rng.permutation(m) does, without a new array
+        return self.slices
+
+
 def epoch_batches(rng, m, batch_size, shuffle):
     """The batches of one epoch, as ``Network.fit`` visits them.
 
@@ -62,7 +116,8 @@ def epoch_batches(rng, m, batch_size, shuffle):
     -------
     batches : list of ndarray of int
         Index arrays ``order[i:i + batch_size]`` for ``i = 0, batch_size, ...``; the last one may
-        be shorter. The Keras twin feeds its batches in this order.
+        be shorter. The Keras twin feeds its batches in this order; ``Network.fit`` draws them
+        with the same :class:`BatchOrder`.
 
     Example
     -------
@@ -70,16 +125,14 @@ def epoch_batches(rng, m, batch_size, shuffle):
     >>> [b.tolist() for b in epoch_batches(np.random.default_rng(0), 5, 2, shuffle=False)]
     [[0, 1], [2, 3], [4]]
     """
-    if batch_size is None or batch_size >= m:
-        return [np.arange(m)]
-    order = rng.permutation(m) if shuffle else np.arange(m)
-    return [order[i:i + batch_size] for i in range(0, m, batch_size)]
+    batches = BatchOrder(rng, m, batch_size, shuffle)
+    return [batches.order[s] for s in batches.draw()]
 
 
 # --------------------------------------------------------------------------- parameter layout
 def n_params(layer_dims):
     """Number of weights and biases of a network of widths ``layer_dims``."""
-    return sum((n_prev + 1) * n for n_prev, n in zip(layer_dims[:-1], layer_dims[1:]))
+    return sum((n_prev + 1) * n for n_prev, n in itertools.pairwise(layer_dims))
 
 
 def unflatten(flat, layer_dims):
@@ -89,7 +142,7 @@ def unflatten(flat, layer_dims):
     ``K_l = W_l^T`` (contiguous too) and ``view[-1]`` is ``b_l``.
     """
     layers, start = [], 0
-    for n_prev, n in zip(layer_dims[:-1], layer_dims[1:]):
+    for n_prev, n in itertools.pairwise(layer_dims):
         layers.append(flat[start:start + (n_prev + 1) * n].reshape(n_prev + 1, n))
         start += (n_prev + 1) * n
     return layers
@@ -136,8 +189,25 @@ class Buffers:
         Gather targets of a shuffled mini-batch: ``(rows, n_0 + 1)``, ``(1, rows)``, ``(1, rows)``.
     """
 
-    __slots__ = ("rows", "A", "A_body", "Z", "dA", "g", "h", "z", "p", "dz", "t", "u", "s", "hit", "X",
-                 "y", "y_bool")
+    __slots__ = (
+        "A",
+        "A_body",
+        "X",
+        "Z",
+        "dA",
+        "dz",
+        "g",
+        "h",
+        "hit",
+        "p",
+        "rows",
+        "s",
+        "t",
+        "u",
+        "y",
+        "y_bool",
+        "z",
+    )
 
 
 #: Elements of the ``g'`` scratch (128 kB in float64): a block of rows of a hidden layer is
@@ -215,9 +285,8 @@ def _sigmoid_output(z, buf):
     # One exp serves the output sigmoid and the loss: with e = exp(-|z|) <= 1 (never overflows),
     # sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0; the numerator max(sign(z), e)
     # is 1 for z >= 0 (e = 1 at z = 0) and e below. The loss needs log1p(e). scipy's expit and
-    # log_expit would make these two passes but take longer than the eight below (measured on
-    # (1, 2000) to (1, 60000), float32 and float64: 1.3 to 1.9 times as long), so the exp stays
-    # shared. For |z| beyond ~87 (float32) or ~708 (float64) e underflows: the caller ignores that.
+    # log_expit would make two passes with an exp each, slower than the eight below, which share
+    # one exp. For |z| beyond ~87 (float32) or ~708 (float64) e underflows: the caller ignores that.
     e, num, den = buf.t, buf.u, buf.s
     np.abs(z, out=e)
     np.negative(e, out=e)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from twinnet.nn import engine
+from twinnet import validation
 
-__all__ = ["gradcheck", "count_kinks"]
+__all__ = ["count_kinks", "gradcheck"]
 
 #: Hidden activations whose derivative jumps at 0, where a central difference straddling the
 #: kink measures neither side's slope.
@@ -55,26 +53,22 @@ def gradcheck(network, X, y, eps=1e-5):
     >>> max(errors.values()) < 1e-7
     True
     """
-    from twinnet.nn.network import Network, _check_X, _check_y
+    from twinnet.nn.network import Network
 
-    if isinstance(eps, bool) or not isinstance(eps, (int, float, np.floating)) or not (
-        math.isfinite(eps) and eps > 0
-    ):
-        raise ValueError(f"eps must be a finite number > 0; got eps={eps!r}.")
-    analytic = network.gradients(X, y)
+    eps = validation.positive_number("eps", eps)
+    analytic = network.gradients(X, y)  # checks X and y
     # the network's own inputs (cast to its dtype), represented exactly in float64
-    X1 = _check_X(X, network.n_features, network.dtype).astype(np.float64)
-    y, _ = _check_y(y, X1, np.float64)
+    X = np.asarray(X, dtype=network.dtype)
     ref = Network.from_parameters(network.parameters, hidden_activation=network.hidden_activation,
                                   dtype="float64")
-    buf = engine.allocate(ref.layer_dims, X1.shape[0], ref.dtype, backward=False)
+    theta, loss, as_gradients = ref._loss_function(X, y)
+    numeric = as_gradients(_central_differences(theta, loss, eps))
+    return {key[1:]: _relative_error(g.astype(np.float64), numeric[key]) for key, g in analytic.items()}
 
-    def loss():
-        z = engine.forward(X1, ref._layers, ref._activation, buf)
-        return engine.log_loss(z, y, buf)
 
-    numeric = np.empty_like(ref._params)
-    theta = ref._params
+def _central_differences(theta, loss, eps):
+    """``(loss(theta_i + eps) - loss(theta_i - eps)) / (2 eps)`` for each entry, ``theta`` restored."""
+    numeric = np.empty_like(theta)
     for i in range(theta.size):
         saved = theta[i]
         theta[i] = saved + eps
@@ -83,14 +77,12 @@ def gradcheck(network, X, y, eps=1e-5):
         minus = loss()
         theta[i] = saved
         numeric[i] = (plus - minus) / (2 * eps)
-    numeric = Network._as_dict(engine.unflatten(numeric, ref.layer_dims), "dW", "db")
-    errors = {}
-    for key, g in analytic.items():
-        g = g.astype(np.float64)
-        n = numeric[key]
-        denominator = np.linalg.norm(g) + np.linalg.norm(n)
-        errors[key[1:]] = float(np.linalg.norm(g - n) / denominator) if denominator else 0.0
-    return errors
+    return numeric
+
+
+def _relative_error(g, n):
+    denominator = np.linalg.norm(g) + np.linalg.norm(n)
+    return float(np.linalg.norm(g - n) / denominator) if denominator else 0.0
 
 
 def count_kinks(network, X, eps):
@@ -99,11 +91,6 @@ def count_kinks(network, X, eps):
     Zero for smooth activations (``sigmoid``, ``tanh``). A positive count means that a central
     difference of step ``eps`` may straddle a ReLU kink and disagree with backpropagation there.
     """
-    from twinnet.nn.network import _check_X
-
     if network.hidden_activation not in KINKED:
         return 0
-    X1 = _check_X(X, network.n_features, network.dtype)
-    buf = engine.allocate(network.layer_dims, X1.shape[0], network.dtype, backward=False)
-    engine.forward(X1, network._layers, network._activation, buf)
-    return int(sum(np.count_nonzero(np.abs(Z) < eps) for Z in buf.Z))
+    return int(sum(np.count_nonzero(np.abs(Z) < eps) for Z in network._hidden_preactivations(X)))

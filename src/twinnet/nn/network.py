@@ -12,16 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from twinnet.functional import _check_layer_dims
+from twinnet import validation
 from twinnet.nn import engine
 from twinnet.nn.activations import ACTIVATIONS
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
+from twinnet.validation import DTYPES  # noqa: F401  (kept here for code that imported it from this module)
 
-__all__ = ["Network", "History", "DTYPES"]
-
-#: The dtypes a Network computes in.
-DTYPES = ("float32", "float64")
+__all__ = ["History", "Network", "NetworkFileError"]
 
 #: ``format`` entry of the metadata of a saved Network.
 FILE_FORMAT = "twinnet.Network"
@@ -32,33 +30,8 @@ _CORRUPTED = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.
 
 
 # --------------------------------------------------------------------------- validation
-def _choose(argument, value, table):
-    if not isinstance(value, str) or value not in table:
-        raise ValueError(
-            f"Unknown {argument} {value!r}. Expected one of: "
-            + ", ".join(repr(name) for name in sorted(table)) + "."
-        )
-    return value
-
-
-def _check_dtype(dtype):
-    try:
-        name = np.dtype(dtype).name
-    except TypeError:
-        name = None
-    if name not in DTYPES:
-        raise ValueError(f"dtype must be 'float32' or 'float64'; got dtype={dtype!r}.")
-    return np.dtype(name)
-
-
-def _is_int(value):
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-
-
-def _check_seed(seed):
-    if seed is not None and not (_is_int(seed) and seed >= 0):
-        raise ValueError(f"seed must be None or an integer >= 0; got seed={seed!r}.")
-    return None if seed is None else int(seed)
+class NetworkFileError(ValueError):
+    """A file that is not a twinnet Network: not an ``.npz`` archive, damaged, or inconsistent."""
 
 
 def _check_X(X, n_features, dtype, name="X"):
@@ -132,21 +105,6 @@ def divergence_hint(X):
     return "try a smaller learning_rate"
 
 
-def _check_positive_int(name, value, *, allow_none=False):
-    if allow_none and value is None:
-        return None
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1{' or None' if allow_none else ''}; got {name}={value!r}.")
-    return int(value)
-
-
-def _check_learning_rate(learning_rate):
-    ok = isinstance(learning_rate, (int, float, np.integer, np.floating)) and not isinstance(learning_rate, bool)
-    if not (ok and math.isfinite(learning_rate) and learning_rate > 0):
-        raise ValueError(f"learning_rate must be a finite number > 0; got learning_rate={learning_rate!r}.")
-    return float(learning_rate)
-
-
 # --------------------------------------------------------------------------- history
 class History:
     """What ``Network.fit`` returns, shaped like Keras's ``History`` callback.
@@ -170,6 +128,56 @@ class History:
 
     def __repr__(self):
         return f"History(epochs={len(self.epoch)}, keys={list(self.history)})"
+
+
+# --------------------------------------------------------------------------- a fit's settings
+class _FitRun:
+    """The checked arguments of one ``Network.fit`` and every buffer its epochs write."""
+
+    def __init__(self, net, X, y, *, epochs, learning_rate, batch_size, optimizer, shuffle, seed,
+                 validation_data, verbose, on_epoch_end):
+        self.X1 = _check_X(X, net.n_features, net.dtype)
+        self.y, self.y_bool = _check_y(y, self.X1, net.dtype)
+        self.epochs = validation.positive_int("epochs", epochs)
+        self.learning_rate = validation.positive_number("learning_rate", learning_rate)
+        batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
+        self.optimizer = get_optimizer(optimizer)
+        self.seed = net.seed if seed is None else validation.seed(seed)
+        self.verbose = validation.non_negative_int("verbose", verbose)
+        if on_epoch_end is not None and not callable(on_epoch_end):
+            raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
+        self.on_epoch_end = on_epoch_end
+        self.validation = self._validation(net, validation_data)
+        self.names = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if self.validation else [])
+        self._allocate(net, batch_size, shuffle)
+
+    @staticmethod
+    def _validation(net, validation_data):
+        if validation_data is None:
+            return None
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a tuple (X_val, y_val).")
+        X_val = _check_X(validation_data[0], net.n_features, net.dtype, name="X_val")
+        y_val, y_val_bool = _check_y(validation_data[1], X_val, net.dtype, name="y_val")
+        return X_val, y_val, y_val_bool, engine.allocate(net.layer_dims, X_val.shape[0], net.dtype, backward=False)
+
+    def _allocate(self, net, batch_size, shuffle):
+        m = self.X1.shape[0]
+        self.batches = engine.BatchOrder(np.random.default_rng(self.seed), m, batch_size, shuffle)
+        rows, gather = self.batches.rows, self.batches.shuffle
+        self.buf = engine.allocate(net.layer_dims, rows, net.dtype, gather=gather)
+        # a shorter last batch gets buffers of its own: views of the first columns of buf's
+        # column-major buffers would not be contiguous
+        self.tail = self.buf if m % rows == 0 else engine.allocate(net.layer_dims, m % rows, net.dtype, gather=gather)
+        self.grads = np.empty_like(net._params)
+        self.dlayers = engine.unflatten(self.grads, net.layer_dims)
+        self.optimizer.build(net._params.size, net.dtype)
+
+    def params(self):
+        """``History.params``: the training settings."""
+        return {"epochs": self.epochs, "steps": len(self.batches.slices), "batch_size": self.batches.rows,
+                "learning_rate": self.learning_rate, "optimizer": self.optimizer, "shuffle": self.batches.shuffle,
+                "seed": self.seed, "verbose": self.verbose}
 
 
 # --------------------------------------------------------------------------- the network
@@ -229,23 +237,19 @@ class Network:
 
     def __init__(self, layer_dims, *, hidden_activation="relu", init="normal", seed=None,
                  dtype="float64"):
-        self._setup(layer_dims, hidden_activation, _choose("init", init, INITIALIZERS), seed, dtype)
+        self._setup(layer_dims, hidden_activation, validation.choice("init", init, INITIALIZERS), seed, dtype)
         rng = np.random.default_rng(self.seed)
         draw = INITIALIZERS[init]
         for K, n_prev, n in zip(self._kernels, self.layer_dims[:-1], self.layer_dims[1:]):
             K[...] = draw(rng, n_prev, n).T  # K_l = W_l^T; biases stay zero
 
     def _setup(self, layer_dims, hidden_activation, init, seed, dtype):
-        dims = _check_layer_dims(layer_dims)
-        if dims[-1] != 1:
-            raise ValueError(
-                f"the output layer must have width 1 (one sigmoid unit); got layer_dims={dims}."
-            )
+        dims = validation.layer_widths("layer_dims", layer_dims, output_width=1)
         self.layer_dims = dims
-        self.hidden_activation = _choose("hidden_activation", hidden_activation, ACTIVATIONS)
+        self.hidden_activation = validation.choice("hidden_activation", hidden_activation, ACTIVATIONS)
         self.init = init
-        self.seed = _check_seed(seed)
-        self.dtype = _check_dtype(dtype)
+        self.seed = validation.seed(seed)
+        self.dtype = validation.dtype(dtype)
         self._activation = ACTIVATIONS[self.hidden_activation]
         # Every layer's [K_l; b_l], K_l = W_l^T, is a view into one flat vector (see twinnet.nn.engine).
         self._params = np.zeros(engine.n_params(dims), self.dtype)
@@ -285,7 +289,8 @@ class Network:
         ----------
         parameters : dict
             ``"W" + str(l)`` of shape ``(n_l, n_{l-1})`` and ``"b" + str(l)`` of shape
-            ``(n_l, 1)`` (or ``(n_l,)``) for ``l = 1 .. L``, ``n_L = 1``: the notebook's dict.
+            ``(n_l, 1)`` for ``l = 1 .. L``, ``n_L = 1``: the notebook's dict, checked by
+            :func:`twinnet.validation.parameters_widths` (any mapping; finite in ``dtype``).
         hidden_activation : str, default="relu"
         dtype : {"float32", "float64"}, optional
             Default: float32 if every array is float32, float64 otherwise.
@@ -304,51 +309,16 @@ class Network:
         >>> net.layer_dims
         [4, 3, 1]
         """
-        if not isinstance(parameters, Mapping):
-            raise ValueError(
-                f"parameters must be a dict like {{'W1': ..., 'b1': ..., ...}}; got {type(parameters).__name__}."
-            )
-        L = sum(1 for key in parameters if isinstance(key, str) and key.startswith("W"))
-        expected = [f"{p}{l}" for l in range(1, L + 1) for p in ("W", "b")]
-        if L == 0 or set(parameters) != set(expected):
-            missing = [k for k in expected if k not in parameters]
-            extra = sorted(str(k) for k in parameters if k not in expected)
-            raise ValueError(
-                "parameters must hold exactly W1, b1, ..., WL, bL"
-                + (f"; missing {missing}" if missing else "")
-                + (f"; unexpected {extra}" if extra else "")
-                + (f"; got keys {sorted(map(str, parameters))}" if L == 0 else "") + "."
-            )
-        arrays = {}
-        for key in expected:
-            value = np.asarray(parameters[key])
-            if not (np.issubdtype(value.dtype, np.floating) or np.issubdtype(value.dtype, np.integer)):
-                raise ValueError(f"parameters[{key!r}] must hold real numbers; got dtype {value.dtype}.")
-            arrays[key] = value
-        dims = [arrays["W1"].shape[1] if arrays["W1"].ndim == 2 else None]
-        for l in range(1, L + 1):
-            W, b = arrays[f"W{l}"], arrays[f"b{l}"]
-            if W.ndim != 2 or W.shape[1] != dims[-1]:
-                raise ValueError(
-                    f"parameters['W{l}'] must have shape (n_{l}, {dims[-1]}) to follow the previous "
-                    f"layer; got shape {W.shape}."
-                )
-            if b.shape not in ((W.shape[0], 1), (W.shape[0],)):
-                raise ValueError(
-                    f"parameters['b{l}'] must have shape ({W.shape[0]}, 1) to match W{l}; got shape {b.shape}."
-                )
-            dims.append(W.shape[0])
         if dtype is None:
-            dtype = "float32" if all(a.dtype == np.float32 for a in arrays.values()) else "float64"
+            arrays = [np.asarray(value) for value in parameters.values()] if isinstance(parameters, Mapping) else []
+            dtype = "float32" if arrays and all(a.dtype == np.float32 for a in arrays) else "float64"
+        dtype = validation.dtype(dtype)
+        dims = validation.parameters_widths(parameters, dtype=dtype)
         net = cls.__new__(cls)
         net._setup(dims, hidden_activation, None, seed, dtype)
         for l, Kb in enumerate(net._layers, start=1):
-            with np.errstate(over="ignore"):  # beyond float32's range becomes inf: reported below
-                Kb[:-1] = arrays[f"W{l}"].T
-                Kb[-1] = arrays[f"b{l}"].reshape(-1)
-            for key, part in ((f"W{l}", Kb[:-1]), (f"b{l}", Kb[-1])):
-                if not np.isfinite(part).all():
-                    raise ValueError(f"parameters[{key!r}] contains NaN or inf (in {net.dtype}).")
+            Kb[:-1] = np.asarray(parameters[f"W{l}"]).T
+            Kb[-1] = np.asarray(parameters[f"b{l}"])[:, 0]
         return net
 
     # ----------------------------------------------------------------------- inference
@@ -424,6 +394,37 @@ class Network:
             engine.backward(X1, y, self._layers, self._kernels, self._activation, buf, dlayers)
         return self._as_dict(dlayers, "dW", "db")
 
+    # ----------------------------------------------------------------------- hooks for twinnet.nn.gradcheck
+    def _loss_function(self, X, y):
+        """The loss as a function of the flat parameter vector, for checking gradients numerically.
+
+        Returns
+        -------
+        theta : ndarray of shape (n_params,)
+            Every weight and bias, the network's own storage: writing an entry changes the network.
+        loss : callable
+            ``loss()`` is the mean log-loss on ``(X, y)`` at ``theta``'s current values.
+        as_gradients : callable
+            ``as_gradients(g)`` turns a vector laid out as ``theta`` into the dict that
+            :meth:`gradients` returns (``{"dW1": (n1, n0), ...}``).
+        """
+        X1 = _check_X(X, self.n_features, self.dtype)
+        y, _ = _check_y(y, X1, self.dtype)
+        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
+
+        def loss():
+            with np.errstate(under="ignore"):
+                return engine.log_loss(engine.forward(X1, self._layers, self._activation, buf), y, buf)
+
+        def as_gradients(g):
+            return self._as_dict(engine.unflatten(g, self.layer_dims), "dW", "db")
+
+        return self._params, loss, as_gradients
+
+    def _hidden_preactivations(self, X):
+        """``[Z_1, ..., Z_{L-1}]``, each of shape ``(n_l, m)``: where a kinked activation meets its kink."""
+        return self._forward(_check_X(X, self.n_features, self.dtype)).Z
+
     # ----------------------------------------------------------------------- training
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,
             seed=None, validation_data=None, verbose=0, on_epoch_end=None):
@@ -435,22 +436,19 @@ class Network:
         y : array-like of shape (m,)
             Labels 0 and 1.
         epochs : int
-            Passes over the training data.
         learning_rate : float
         batch_size : int, optional
             ``None`` (default) or ``>= m``: full-batch gradient descent, one update per epoch, as
             the notebook trains. Otherwise mini-batches of ``batch_size`` (the last one shorter).
         optimizer : {"sgd", "momentum", "adam"} or Optimizer, default="sgd"
-            ``"sgd"`` is plain gradient descent; ``"momentum"`` and ``"adam"`` follow Keras's
-            ``SGD(momentum=0.9)`` and ``Adam()`` exactly. Pass ``Momentum(...)`` or ``Adam(...)``
-            for other hyperparameters. Each call to ``fit`` starts the optimizer afresh (zero
-            moments, step count 0).
+            Plain gradient descent, or Keras's ``SGD(momentum=0.9)`` and ``Adam()`` exactly; pass
+            ``Momentum(...)`` or ``Adam(...)`` for other hyperparameters. Each call to ``fit``
+            starts the optimizer afresh (zero moments, step count 0).
         shuffle : bool, default=True
             Shuffle the examples every epoch (mini-batches only; a full batch is never shuffled).
         seed : int, optional
-            Seed of the batch order; default: the Network's ``seed``. One
-            ``np.random.default_rng(seed)`` per call, and each epoch's batches are
-            ``epoch_batches(rng, m, batch_size, shuffle)``.
+            Seed of the batch order; default: the Network's ``seed``. Each epoch's batches are
+            ``epoch_batches(rng, m, batch_size, shuffle)``, ``rng = np.random.default_rng(seed)``.
         validation_data : tuple (X_val, y_val), optional
             Evaluated after each epoch's updates.
         verbose : int, default=0
@@ -471,52 +469,32 @@ class Network:
         Raises
         ------
         FloatingPointError
-            When the loss becomes NaN or inf, naming the epoch; the parameters are left as they
-            were then.
+            When the loss becomes NaN or inf, naming the epoch; the parameters stay as they were.
         """
-        X1 = _check_X(X, self.n_features, self.dtype)
-        y, y_bool = _check_y(y, X1, self.dtype)
-        epochs = _check_positive_int("epochs", epochs)
-        learning_rate = _check_learning_rate(learning_rate)
-        batch_size = _check_positive_int("batch_size", batch_size, allow_none=True)
-        optimizer = get_optimizer(optimizer)
-        seed = self.seed if seed is None else _check_seed(seed)
-        if not (_is_int(verbose) or isinstance(verbose, bool)) or verbose < 0:
-            raise ValueError(f"verbose must be an integer >= 0; got verbose={verbose!r}.")
-        if on_epoch_end is not None and not callable(on_epoch_end):
-            raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
-        validation = None
-        if validation_data is not None:
-            if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-                raise ValueError("validation_data must be a tuple (X_val, y_val).")
-            X_val = _check_X(validation_data[0], self.n_features, self.dtype, name="X_val")
-            y_val, y_val_bool = _check_y(validation_data[1], X_val, self.dtype, name="y_val")
-            vbuf = engine.allocate(self.layer_dims, X_val.shape[0], self.dtype, backward=False)
-            validation = (X_val, y_val, y_val_bool, vbuf)
+        run = _FitRun(self, X, y, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
+                      optimizer=optimizer, shuffle=shuffle, seed=seed, validation_data=validation_data,
+                      verbose=verbose, on_epoch_end=on_epoch_end)
+        history = History({name: [] for name in run.names}, params=run.params())
+        train_epoch = self._epoch_trainer(run)
+        # Overflow and NaN are detected on the loss and reported as one clear error; underflow is
+        # harmless (see engine).
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for epoch in range(run.epochs):
+                loss, correct = train_epoch()
+                self._end_epoch(run, history, epoch, loss, correct)
+        if not np.isfinite(self._params).all():  # the last update, which no loss has seen
+            raise FloatingPointError(f"the parameters became NaN or inf in the last update (epoch {run.epochs} of "
+                                     f"{run.epochs}, learning_rate={run.learning_rate}); {divergence_hint(run.X1)}.")
+        return history
 
-        m = X1.shape[0]
-        full_batch = batch_size is None or batch_size >= m
-        rows = m if full_batch else batch_size
-        shuffle = bool(shuffle) and not full_batch
-        buf = engine.allocate(self.layer_dims, rows, self.dtype, gather=shuffle)
-        # a shorter last batch gets buffers of its own: views of the first columns of buf's
-        # column-major buffers would not be contiguous
-        tail = buf if m % rows == 0 else engine.allocate(self.layer_dims, m % rows, self.dtype, gather=shuffle)
-        starts = list(range(0, m, rows))
-        grads = np.empty_like(self._params)
-        dlayers = engine.unflatten(grads, self.layer_dims)
-        optimizer.build(self._params.size, self.dtype)
-        rng = np.random.default_rng(seed)
-        order, identity = np.arange(m), np.arange(m)
+    def _epoch_trainer(self, run):
+        """A function that trains one epoch of ``run`` and returns its loss and number of correct predictions.
 
-        history = History(params={
-            "epochs": epochs, "steps": len(starts), "batch_size": rows, "learning_rate": learning_rate,
-            "optimizer": optimizer, "shuffle": shuffle, "seed": seed, "verbose": verbose,
-        })
-        names = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if validation else [])
-        record = {name: [] for name in names}
-        history.history = record
+        Everything it writes was allocated in ``run``: an epoch allocates no array.
+        """
         params, layers, kernels, act = self._params, self._layers, self._kernels, self._activation
+        X1, y, y_bool, batches, optimizer = run.X1, run.y, run.y_bool, run.batches, run.optimizer
+        grads, dlayers, learning_rate, m = run.grads, run.dlayers, run.learning_rate, run.X1.shape[0]
 
         def step(Xb, yb, yb_bool, b):
             z = engine.forward(Xb, layers, act, b)
@@ -526,55 +504,48 @@ class Network:
             optimizer.apply(params, grads, learning_rate)
             return loss, correct
 
-        # Overflow and NaN are detected on the loss below and reported as one clear error;
-        # underflow is harmless (see engine).
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            for epoch in range(epochs):
-                if full_batch:
-                    loss, correct = step(X1, y, y_bool, buf)
-                else:
-                    if shuffle:
-                        np.copyto(order, identity)
-                        rng.shuffle(order)  # the same draw as rng.permutation(m) in epoch_batches
-                    loss_sum, correct = 0.0, 0
-                    for start in starts:
-                        b = buf if start + rows <= m else tail
-                        stop = start + b.rows
-                        if shuffle:
-                            idx = order[start:stop]
-                            Xb = np.take(X1, idx, axis=0, out=b.X, mode="clip")
-                            yb = np.take(y, idx, axis=1, out=b.y, mode="clip")
-                            yb_bool = np.take(y_bool, idx, axis=1, out=b.y_bool, mode="clip")
-                        else:
-                            Xb, yb, yb_bool = X1[start:stop], y[:, start:stop], y_bool[:, start:stop]
-                        batch_loss, batch_correct = step(Xb, yb, yb_bool, b)
-                        loss_sum += batch_loss * b.rows
-                        correct += batch_correct
-                    loss = loss_sum / m
-                if not math.isfinite(loss):
-                    raise FloatingPointError(
-                        f"the loss became {loss} at epoch {epoch + 1} of {epochs} "
-                        f"(learning_rate={learning_rate}, optimizer={optimizer!r}); "
-                        f"{divergence_hint(X1)}."
-                    )
-                record["loss"].append(loss)
-                record["accuracy"].append(correct / m)
-                if validation:
-                    val_loss, val_accuracy = self._scores(*validation)
-                    record["val_loss"].append(val_loss)
-                    record["val_accuracy"].append(val_accuracy)
-                history.epoch.append(epoch)
-                if verbose:
-                    print(f"Epoch {epoch + 1}/{epochs} - "
-                          + " - ".join(f"{name}: {record[name][-1]:.4f}" for name in names), flush=True)
-                if on_epoch_end is not None:
-                    on_epoch_end(epoch, {name: record[name][-1] for name in names})
-        if not np.isfinite(params).all():
+        def batch(s):
+            b = run.buf if s.stop - s.start == batches.rows else run.tail
+            if not batches.shuffle:
+                return X1[s], y[:, s], y_bool[:, s], b
+            idx = batches.order[s]
+            return (np.take(X1, idx, axis=0, out=b.X, mode="clip"), np.take(y, idx, axis=1, out=b.y, mode="clip"),
+                    np.take(y_bool, idx, axis=1, out=b.y_bool, mode="clip"), b)
+
+        def train_epoch():
+            slices = batches.draw()
+            if len(slices) == 1:  # full batch: the loss as computed, not rescaled by m / m
+                return step(X1, y, y_bool, run.buf)
+            loss_sum, correct = 0.0, 0
+            for s in slices:
+                batch_loss, batch_correct = step(*batch(s))
+                loss_sum += batch_loss * (s.stop - s.start)  # Keras's mean weighted by batch size
+                correct += batch_correct
+            return loss_sum / m, correct
+
+        return train_epoch
+
+    def _end_epoch(self, run, history, epoch, loss, correct):
+        """Record an epoch's scores (and validation's), print them, call ``on_epoch_end``."""
+        if not math.isfinite(loss):
             raise FloatingPointError(
-                f"the parameters became NaN or inf in the last update (epoch {epochs} of {epochs}, "
-                f"learning_rate={learning_rate}); {divergence_hint(X1)}."
+                f"the loss became {loss} at epoch {epoch + 1} of {run.epochs} "
+                f"(learning_rate={run.learning_rate}, optimizer={run.optimizer!r}); "
+                f"{divergence_hint(run.X1)}."
             )
-        return history
+        record = history.history
+        record["loss"].append(loss)
+        record["accuracy"].append(correct / run.X1.shape[0])
+        if run.validation:
+            val_loss, val_accuracy = self._scores(*run.validation)
+            record["val_loss"].append(val_loss)
+            record["val_accuracy"].append(val_accuracy)
+        history.epoch.append(epoch)
+        if run.verbose:
+            print(f"Epoch {epoch + 1}/{run.epochs} - "
+                  + " - ".join(f"{name}: {record[name][-1]:.4f}" for name in run.names), flush=True)
+        if run.on_epoch_end is not None:
+            run.on_epoch_end(epoch, {name: record[name][-1] for name in run.names})
 
     # ----------------------------------------------------------------------- files
     def _metadata(self):
@@ -621,9 +592,9 @@ class Network:
         ------
         FileNotFoundError
             No such file.
-        ValueError
-            The file is not a twinnet Network: not an ``.npz`` archive, corrupted or truncated,
-            without the metadata, of another format, or with arrays that do not fit it.
+        NetworkFileError
+            A ``ValueError``: the file is not a twinnet Network: not an ``.npz`` archive, corrupted
+            or truncated, without the metadata, of another format, or with arrays that do not fit it.
         """
         path = Path(path)
         source = str(path)
@@ -633,7 +604,7 @@ class Network:
             raise IsADirectoryError(f"{source}: is a directory, expected a model file.")
 
         def invalid(why):
-            return ValueError(f"{source}: not a twinnet Network file ({why}).")
+            return NetworkFileError(f"{source}: not a twinnet Network file ({why}).")
 
         try:
             archive = np.load(path, allow_pickle=False)
@@ -644,18 +615,18 @@ class Network:
                     raise invalid(f"no {_METADATA_KEY!r} entry; found {sorted(archive.files)}")
                 meta = json.loads(str(archive[_METADATA_KEY][()]))
                 arrays = {key: archive[key] for key in archive.files if key != _METADATA_KEY}
+        except NetworkFileError:
+            raise
         except _CORRUPTED as exc:
-            if str(exc).startswith(source):  # raised just above
-                raise
             raise invalid(f"unreadable or corrupted: {type(exc).__name__}: {exc}") from None
         if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
             found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
             raise invalid(f"metadata format is {found!r}, expected {FILE_FORMAT!r}")
         version = meta.get("format_version")
-        if not _is_int(version) or version > FILE_FORMAT_VERSION:
+        if not validation.is_int(version) or version > FILE_FORMAT_VERSION:
             raise invalid(f"format_version {version!r}; this twinnet reads up to {FILE_FORMAT_VERSION}")
         try:
-            dtype = _check_dtype(meta.get("dtype"))
+            dtype = validation.dtype(meta.get("dtype"))
             for key, value in arrays.items():
                 if value.dtype != dtype:
                     raise ValueError(f"array {key!r} is {value.dtype}, the metadata says {dtype}")
@@ -666,7 +637,7 @@ class Network:
                                  f"{meta.get('layer_dims')}")
             init = meta.get("init")
             if init is not None:
-                _choose("init", init, INITIALIZERS)
+                validation.choice("init", init, INITIALIZERS)
         except ValueError as exc:
             raise invalid(str(exc).rstrip(".")) from None
         net.init = init

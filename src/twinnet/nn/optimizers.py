@@ -6,7 +6,7 @@ depth. The rules, defaults and order of operations are those of ``keras.optimize
 ``keras.optimizers.Adam`` (``keras/src/optimizers/sgd.py`` and ``adam.py``), scalars included: they
 are rounded as Keras rounds them, so a twin in Keras (TensorFlow backend) reproduces every step
 to the last place, in float32 and in float64: bit for bit on AVX2 CPUs, within an ulp where
-TensorFlow's and NumPy's vector paths round differently (measured on an AVX-512 CPU):
+TensorFlow's and NumPy's vector paths round differently (AVX-512):
 
 - Python-float hyperparameters that Keras passes through ``ops.cast(x, variable.dtype)``
   (``momentum``, ``beta_1``, ``beta_2``) become a float32 tensor first under TensorFlow, so even a
@@ -38,7 +38,9 @@ import math
 
 import numpy as np
 
-__all__ = ["Optimizer", "SGD", "Momentum", "Adam", "OPTIMIZERS"]
+from twinnet import validation
+
+__all__ = ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Optimizer"]
 
 
 class Optimizer:
@@ -162,11 +164,7 @@ class Adam(Optimizer):
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         self.beta_1 = _check_fraction("beta_1", beta_1)
         self.beta_2 = _check_fraction("beta_2", beta_2)
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float, np.floating)) or not (
-            math.isfinite(epsilon) and epsilon > 0
-        ):
-            raise ValueError(f"epsilon must be a finite number > 0; got epsilon={epsilon!r}.")
-        self.epsilon = float(epsilon)
+        self.epsilon = validation.positive_number("epsilon", epsilon)
 
     def build(self, size, dtype):
         super().build(size, dtype)
@@ -200,7 +198,8 @@ class Adam(Optimizer):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
-#: Optimizer name -> class; ``OPTIMIZERS[name]()`` has Keras's defaults.
+#: Optimizer name (:data:`twinnet.validation.OPTIMIZERS`) -> class; ``OPTIMIZERS[name]()`` has
+#: Keras's defaults.
 OPTIMIZERS = {
     "adam": Adam,
     "momentum": Momentum,
@@ -212,10 +211,6 @@ def get_optimizer(optimizer):
     """An :class:`Optimizer` from a name in :data:`OPTIMIZERS` or an optimizer object."""
     if isinstance(optimizer, Optimizer):
         return optimizer
-    if isinstance(optimizer, str) and optimizer in OPTIMIZERS:
-        return OPTIMIZERS[optimizer]()
-    raise ValueError(
-        f"Unknown optimizer {optimizer!r}. Expected one of: "
-        + ", ".join(repr(name) for name in sorted(OPTIMIZERS))
-        + ", or an Optimizer object such as Adam(beta_1=0.9)."
-    )
+    name = validation.choice("optimizer", optimizer, OPTIMIZERS,
+                             alternative="an Optimizer object such as Adam(beta_1=0.9)")
+    return OPTIMIZERS[name]()
