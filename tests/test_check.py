@@ -112,7 +112,8 @@ EXPECTED = {
         "L_model_backward": ("FAIL", THROUGH.format("relu_backward")),
     },
     "two_mistakes_linear_backward": {
-        "linear_backward": ("FAIL", "two mistakes: missing 1/m in dW: divide np.dot(dZ, A_prev.T) by m; and db lost its (n, 1) shape"),
+        "linear_backward": ("FAIL", "two mistakes: missing 1/m in dW: divide np.dot(dZ, A_prev.T) by m; "
+                                    "and db lost its (n, 1) shape"),
         "linear_activation_backward": ("FAIL", THROUGH.format("linear_backward")),
         "L_model_backward": ("FAIL", THROUGH.format("linear_backward")),
         "L_layer_model": ("FAIL", THROUGH.format("linear_backward")),

@@ -129,7 +129,8 @@ def test_binary_only_is_a_tag_and_a_clear_error():
     clf = TwinNetClassifier()
     assert clf.__sklearn_tags__().classifier_tags.multi_class is False
     X = np.random.default_rng(0).standard_normal((30, 2))
-    with pytest.raises(ValueError, match="Only binary classification is supported. The type of the target is multiclass."):
+    with pytest.raises(ValueError,
+                       match="Only binary classification is supported. The type of the target is multiclass."):
         clf.fit(X, np.arange(30) % 3)
     with pytest.raises(ValueError, match="needs two classes in y; got 1 class"):
         clf.fit(X, np.ones(30))

@@ -222,7 +222,8 @@ def test_adam_steps_by_hand():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_optimizers_step_like_keras(name, dtype):
     keras = pytest.importorskip("keras")
-    kwargs = {"sgd": {}, "momentum": {"momentum": 0.9}, "adam": {}, "nesterov": {"momentum": 0.9, "nesterov": True}}[name]
+    kwargs = {"sgd": {}, "momentum": {"momentum": 0.9}, "adam": {},
+              "nesterov": {"momentum": 0.9, "nesterov": True}}[name]
     cls = keras.optimizers.Adam if name == "adam" else keras.optimizers.SGD
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal(7).astype(dtype)
@@ -579,9 +580,11 @@ BAD_FIT = [
     ("1-d", lambda n: n.predict(np.ones(3)), r"X must be 2-D .*reshape\(1, -1\)"),
     ("lengths", lambda n: n.fit(X3, Y3[:10], epochs=1, learning_rate=0.1),
      r"X and y have different numbers of samples: X.shape=\(40, 3\), y.shape=\(10,\)"),
-    ("learning-rate-zero", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0), r"learning_rate must be a finite number > 0; got learning_rate=0"),
+    ("learning-rate-zero", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0),
+     r"learning_rate must be a finite number > 0; got learning_rate=0"),
     ("learning-rate-negative", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=-0.1), r"learning_rate=-0.1"),
-    ("epochs-zero", lambda n: n.fit(X3, Y3, epochs=0, learning_rate=0.1), r"epochs must be an integer >= 1; got epochs=0"),
+    ("epochs-zero", lambda n: n.fit(X3, Y3, epochs=0, learning_rate=0.1),
+     r"epochs must be an integer >= 1; got epochs=0"),
     ("epochs-float", lambda n: n.fit(X3, Y3, epochs=2.5, learning_rate=0.1), r"epochs=2.5"),
     ("batch-size-zero", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, batch_size=0),
      r"batch_size must be an integer >= 1 or None; got batch_size=0"),
@@ -648,7 +651,8 @@ def test_a_diverging_loss_stops_training_with_a_clear_error():
     y = (X[:, 0] > 0).astype(int)
     net = Network([3, 8, 8, 1], hidden_activation="leaky_relu", seed=0)
     with pytest.raises(FloatingPointError,
-                       match=r"the loss became nan at epoch \d+ of 200 \(learning_rate=1000.0.*try a smaller learning_rate"):
+                       match=r"the loss became nan at epoch \d+ of 200 \(learning_rate=1000.0"
+                             r".*try a smaller learning_rate"):
         net.fit(X, y, epochs=200, learning_rate=1e3)
 
 
