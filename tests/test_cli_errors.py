@@ -7,18 +7,9 @@ the file. Output paths are checked before anything is trained, so none of these 
 
 import pytest
 
-from twinnet.cli import main
 from twinnet.lab.store import RESULTS, ResultStore
 
 LONG = "x" * 300  # longer than any file name a Linux file system takes (255 bytes)
-
-
-def run(capsys, argv):
-    try:
-        status = main(argv)
-    except SystemExit as exc:  # argparse usage errors exit from inside the parser
-        status = exc.code
-    return status, capsys.readouterr().err
 
 
 @pytest.fixture
@@ -36,8 +27,8 @@ def workdir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def check(capsys, argv, mention):
-    status, err = run(capsys, argv)
+def check(cli, argv, mention):
+    status, _, err = cli(*argv)
     lines = err.splitlines()
     assert status == 2 and len(lines) == 1 and "Traceback" not in err, (argv, err)
     assert lines[0].startswith(f"twinnet {argv[0]}: error: ") and mention in lines[0], (argv, err)
@@ -136,27 +127,27 @@ def _ids(cases):
 
 
 @pytest.mark.parametrize("argv, mention", NUMBERS, ids=_ids(NUMBERS))
-def test_numbers_out_of_range(argv, mention, workdir, capsys):
-    check(capsys, argv, mention)
+def test_numbers_out_of_range(argv, mention, workdir, cli):
+    check(cli, argv, mention)
 
 
 @pytest.mark.parametrize("argv, mention", SEEDS, ids=_ids(SEEDS))
-def test_seeds_out_of_range(argv, mention, workdir, capsys):
-    check(capsys, argv, mention)
+def test_seeds_out_of_range(argv, mention, workdir, cli):
+    check(cli, argv, mention)
 
 
 @pytest.mark.parametrize("argv, mention", NAMES, ids=_ids(NAMES))
-def test_unknown_names_and_widths(argv, mention, workdir, capsys):
-    check(capsys, argv, mention)
+def test_unknown_names_and_widths(argv, mention, workdir, cli):
+    check(cli, argv, mention)
 
 
 @pytest.mark.parametrize("argv, mention", DATA, ids=_ids(DATA))
-def test_bad_data(argv, mention, workdir, capsys):
-    check(capsys, argv, mention)
+def test_bad_data(argv, mention, workdir, cli):
+    check(cli, argv, mention)
 
 
 @pytest.mark.parametrize("argv, mention", OUTPUTS, ids=_ids(OUTPUTS))
-def test_bad_output_paths_are_refused_before_training(argv, mention, workdir, capsys, monkeypatch):
+def test_bad_output_paths_are_refused_before_training(argv, mention, workdir, cli, monkeypatch):
     import importlib
 
     def must_not_train(*args, **kwargs):
@@ -166,22 +157,22 @@ def test_bad_output_paths_are_refused_before_training(argv, mention, workdir, ca
     monkeypatch.setattr(importlib.import_module("twinnet.lab.compare"), "run_engine", must_not_train)
     monkeypatch.setattr(importlib.import_module("twinnet.bench"), "run_workload", must_not_train)
     before = sorted(p.name for p in workdir.iterdir())
-    check(capsys, argv, mention)
+    check(cli, argv, mention)
     assert sorted(p.name for p in workdir.iterdir()) == before  # nothing left behind
 
 
 @pytest.mark.parametrize("argv, mention", MEMORY, ids=_ids(MEMORY))
-def test_networks_too_big_for_memory(argv, mention, workdir, capsys):
-    check(capsys, argv, mention)
+def test_networks_too_big_for_memory(argv, mention, workdir, cli):
+    check(cli, argv, mention)
 
 
 @pytest.mark.parametrize("argv, mention", REPORTS, ids=_ids(REPORTS))
-def test_report_folders_that_hold_no_report(argv, mention, workdir, capsys):
-    check(capsys, argv, mention)
+def test_report_folders_that_hold_no_report(argv, mention, workdir, cli):
+    check(cli, argv, mention)
 
 
-def test_report_of_only_unreadable_lines_warns_per_line_then_fails(workdir, capsys):
-    status, err = run(capsys, ["report", "junksweep"])
+def test_report_of_only_unreadable_lines_warns_per_line_then_fails(workdir, cli):
+    status, _, err = cli("report", "junksweep")
     lines = err.splitlines()
     assert status == 2 and "Traceback" not in err
     assert [line.split(": skipped line ")[1].split(":")[0] for line in lines[:-1]] == ["1", "2", "3", "4"]
