@@ -47,7 +47,8 @@ def test_small_compare_writes_table_results_and_figures(tmp_path, capsys):
     for result, row in zip(results["results"], results["summary"]):
         assert len(result["loss_curve"]) == 8 and result["error"] is None
         assert row["max_loss_diff"] < 1e-13, row  # every engine follows the notebook's trajectory
-    assert "numpy" in results["environment"] and "torch" in results["environment"]
+    versions = results["environment"]["versions"]
+    assert "numpy" in versions and "torch" in versions and results["environment"]["machine"]["cpus"] >= 1
 
     with open(out_dir / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))

@@ -18,8 +18,8 @@ from twinnet import functional as F
 from twinnet.cli import main
 from twinnet.lab import grid as G
 from twinnet.lab import sweep
-from twinnet.lab.compare import initial_parameters, load_split
-from twinnet.lab.engines import RunConfig
+from twinnet.lab.config import RunConfig
+from twinnet.lab.run import initial_parameters, load_split
 from twinnet.lab.store import ResultStore, read_manifest, read_results
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -172,7 +172,7 @@ def test_a_scheduler_that_goes_away_mid_sweep_is_one_line_and_the_sweep_resumes(
 def test_the_notebook_preset_grid():
     runs, notes = sweep.plan(G.check_grid(G.PRESETS["notebook"]))
     assert not notes and len(runs) == 4 * 2 * 3 * 3
-    assert {r.epochs for r in runs} == {(50, 100, 250)} and {r.engine for r in runs} == {"numpy", "keras", "tf-loop"}
+    assert {r.checkpoints for r in runs} == {(50, 100, 250)} and {r.engine for r in runs} == {"numpy", "keras", "tf-loop"}
 
 
 def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):

@@ -55,10 +55,12 @@ GRID_OPTIONS = {
 
 def register(sub):
     from twinnet.data import DATASETS
-    from twinnet.keras_twin import HIDDEN_ACTIVATIONS, OPTIMIZERS
-    from twinnet.lab.engines import ENGINES, INITIALIZERS
+    from twinnet.lab.config import DEFAULT_HIDDEN
     from twinnet.lab.grid import GRID_KEYS, PRESETS
+    from twinnet.lab.runners import ENGINES
     from twinnet.lab.sweep import SCHEDULER_TIMEOUT
+    from twinnet.validation import ACTIVATIONS as HIDDEN_ACTIVATIONS
+    from twinnet.validation import INITIALIZERS, OPTIMIZERS
 
     names = {"data": f"built-in ({', '.join(DATASETS)}) or a file", "optimizer": ", ".join(OPTIMIZERS),
              "hidden_activation": ", ".join(HIDDEN_ACTIVATIONS), "init": ", ".join(INITIALIZERS),
@@ -75,7 +77,7 @@ def register(sub):
     source.add_argument("--grid", metavar="FILE", help="a TOML file of grid values")
     p.add_argument("--layers", type=layer_list, action="append", metavar="N0,N1,...,1",
                    help="one network's widths, input first, output 1; repeat for several "
-                   "(default: n_features,20,5,1)")
+                   f"(default: n_features,{','.join(map(str, DEFAULT_HIDDEN))},1)")
     for key, (option, parse, metavar) in GRID_OPTIONS.items():
         default = ",".join("full" if v is None else str(v) for v in GRID_KEYS[key][1])
         what = f"{names[key]} " if key in names else ""

@@ -24,17 +24,17 @@ Example
 from __future__ import annotations
 
 import contextlib
-import math
 import os
-import platform
 import socket
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-__all__ = ["plan", "run_config", "execute_run", "executor", "Executor", "run_sweep", "SweepOutcome",
+from twinnet.lab.environment import environment
+from twinnet.lab.results import finite_or_none
+
+__all__ = ["plan", "execute_run", "executor", "Executor", "run_sweep", "SweepOutcome",
            "environment", "limit_threads", "libraries", "data_fingerprints", "check_scheduler",
            "SCHEDULER_TIMEOUT"]
 
@@ -48,16 +48,6 @@ _HANDSHAKE_MAX = 1 << 16
 # worker before its first run imports them. threadpoolctl covers BLAS libraries already loaded.
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-
-
-def run_config(spec):
-    """The lab's :class:`~twinnet.lab.engines.RunConfig` of a run: trained to its last checkpoint."""
-    from twinnet.lab.engines import RunConfig
-
-    return RunConfig(data=spec.data, layers=spec.layers, epochs=spec.epochs[-1],
-                     learning_rate=spec.learning_rate, batch_size=spec.batch_size,
-                     optimizer=spec.optimizer, hidden_activation=spec.hidden_activation,
-                     init=spec.init, dtype=spec.dtype, seed=spec.seed)
 
 
 def plan(grid):
@@ -82,9 +72,10 @@ def plan(grid):
     ValueError
         Layers that do not fit a data set, a missing engine library, or no run left at all.
     """
-    from twinnet.lab.compare import load_split
-    from twinnet.lab.engines import NO_CHECKPOINTS, ENGINES, RunConfig, installed, unsupported_reason
+    from twinnet.lab.config import RunConfig
     from twinnet.lab.grid import expand
+    from twinnet.lab.run import load_split
+    from twinnet.lab.runners import ENGINES, NO_CHECKPOINTS, installed, unsupported_reason
 
     for engine in grid["engines"]:
         if not installed(engine):
@@ -97,12 +88,10 @@ def plan(grid):
         shapes[data] = split.X_train.shape
     runs, skipped = [], Counter()
     for spec in expand(grid, n_features={data: shape[1] for data, shape in shapes.items()}):
-        config = run_config(spec)
-        config.validate()
-        n_train, n_features = shapes[spec.data]
-        config.with_layers(n_features)
-        reason = unsupported_reason(spec.engine, config, n_train)
-        if reason is None and len(spec.epochs) > 1 and spec.engine in NO_CHECKPOINTS:
+        n_train, n_features = shapes[spec.config.data]
+        spec.config.with_layers(n_features)  # the values were checked by check_grid; the widths here
+        reason = unsupported_reason(spec.engine, spec.config, n_train)
+        if reason is None and len(spec.checkpoints) > 1 and spec.engine in NO_CHECKPOINTS:
             reason = f"several epoch values are checkpoints, and {NO_CHECKPOINTS[spec.engine]}"
         if reason:
             skipped[f"{spec.engine}: {reason}"] += 1
@@ -217,32 +206,6 @@ def check_scheduler(address, timeout=SCHEDULER_TIMEOUT):
 
 
 # --------------------------------------------------------------------------- one run, in a worker
-_ENVIRONMENT = None
-
-
-def environment():
-    """Library versions and a machine description of this process (computed once per process)."""
-    global _ENVIRONMENT
-    if _ENVIRONMENT is None:
-        from threadpoolctl import threadpool_info
-
-        import twinnet
-
-        blas = sorted({f"{lib.get('internal_api')} {lib.get('version')}" for lib in threadpool_info()
-                       if lib.get("user_api") == "blas"})
-        _ENVIRONMENT = {
-            "machine": {"host": socket.gethostname(), "platform": platform.platform(),
-                        "processor": platform.machine(), "cpus": os.cpu_count(), "blas": blas},
-            "versions": {"python": platform.python_version(), "twinnet": twinnet.__version__},
-        }
-    versions = _ENVIRONMENT["versions"]
-    # the libraries this process has loaded by now: a Keras run loads TensorFlow, a NumPy run does not
-    for module in ("numpy", "scipy", "sklearn", "tensorflow", "keras", "torch"):
-        if module in sys.modules and module not in versions:
-            versions[module] = getattr(sys.modules[module], "__version__", "?")
-    return _ENVIRONMENT
-
-
 def limit_threads(threads, libraries=()):
     """Limit this process's thread pools to ``threads``, importing ``libraries`` now.
 
@@ -302,21 +265,17 @@ def _start_loky_worker(threads, libraries):
 
 def libraries(runs):
     """The optional libraries (``tensorflow``, ``torch``) that the engines of ``runs`` load."""
-    from twinnet.lab.engines import ENGINES
+    from twinnet.lab.runners import ENGINES
 
     return tuple(sorted({ENGINES[r.engine].module for r in runs} & {"tensorflow", "torch"}))
 
 
-def _finite(value):
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def _row(spec, *, status, error=None, result=None, checkpoints=(), attempts=1, threads=1):
-    env = environment()
+    env, layers = environment(), spec.config.layers
     row = {
-        "run_id": spec.run_id, "engine": spec.engine, "seed": spec.seed, "config": spec.config(),
+        "run_id": spec.run_id, "engine": spec.engine, "seed": spec.config.seed, "config": spec.record(),
         "status": status, "error": error,
-        "n_parameters": sum(a * b + a for b, a in zip(spec.layers[:-1], spec.layers[1:])),
+        "n_parameters": sum(a * b + a for b, a in zip(layers[:-1], layers[1:])),
         "checkpoints": list(checkpoints),
         "loss_curve": [], "seconds": None, "ms_per_epoch": None,
         "attempts": attempts, "threads": threads, "pid": os.getpid(),
@@ -324,8 +283,8 @@ def _row(spec, *, status, error=None, result=None, checkpoints=(), attempts=1, t
         "versions": dict(env["versions"]), "machine": env["machine"],
     }
     if result is not None:
-        row["loss_curve"] = [_finite(float(v)) for v in result.loss_curve]
-        row["seconds"], row["ms_per_epoch"] = _finite(result.seconds), _finite(result.ms_per_epoch)
+        row["loss_curve"] = [finite_or_none(float(v)) for v in result.loss_curve]
+        row["seconds"], row["ms_per_epoch"] = finite_or_none(result.seconds), finite_or_none(result.ms_per_epoch)
         row["same_trajectory"], row["note"] = result.same_trajectory, result.note
     return row
 
@@ -347,20 +306,18 @@ def execute_run(spec, threads=1, attempt=1):
         ``status`` is ``"ok"``, ``"diverged"`` or ``"failed"`` (with ``error``); ``checkpoints``
         has one entry per epoch checkpoint with train/test loss and accuracy.
     """
-    from twinnet.lab.compare import initial_parameters, load_split
-    from twinnet.lab.engines import run_engine
+    from twinnet.lab.run import initial_parameters, load_split, run_engine
 
     try:
         limit_threads(threads, libraries([spec]))
-        config = run_config(spec)
-        split = load_split(config)
-        config = config.with_layers(split.X_train.shape[1])
+        split = load_split(spec.config)
+        config = spec.config.with_layers(split.X_train.shape[1])
         result = run_engine(spec.engine, config, split, initial_parameters(config),
-                            checkpoints=spec.epochs)
+                            checkpoints=spec.checkpoints)
     except Exception as exc:  # noqa: BLE001  (any failure of one run is data, not a crash)
         return _row(spec, status="failed", error=f"{type(exc).__name__}: {exc}", attempts=attempt,
                     threads=threads)
-    checkpoints = [{k: _finite(float(v)) if k != "epoch" else int(v) for k, v in point.items()}
+    checkpoints = [{k: finite_or_none(float(v)) if k != "epoch" else int(v) for k, v in point.items()}
                    for point in result.checkpoints]
     return _row(spec, status=result.status, error=result.error, result=result, checkpoints=checkpoints,
                 attempts=attempt, threads=threads)
