@@ -65,7 +65,7 @@ def test_defaults_are_the_notebook_experiment_and_scalars_are_one_value_lists():
     ({"learning_rate": [1e300], "dtype": ["float32"]}, "grid key 'learning_rate': learning_rate=1e[+]300 is beyond the range of float32"),
     ({"epochs": [10.5]}, r"grid key 'epochs': epochs must be an integer >= 1; got epochs=10.5"),
     ({"epochs": [True]}, "grid key 'epochs': epochs must be an integer >= 1; got epochs=True"),
-    ({"seeds": [-1]}, "grid key 'seeds': seeds must be None or an integer between 0 and 4294967295; got seeds=-1"),
+    ({"seeds": [-1]}, "grid key 'seeds': seeds must be integers between 0 and 4294967295; got -1"),
     ({"seeds": [None]}, "grid key 'seeds': seeds must be integers between 0 and 4294967295; got None"),
     ({"layers": [[100, 20, 2]]}, r"grid key 'layers': the output layer must have width 1 \(one sigmoid unit\)"),
     ({"layers": [[100]]}, "grid key 'layers': layers must be a list of at least two integers"),

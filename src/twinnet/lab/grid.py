@@ -48,9 +48,10 @@ def _field(name, convert=lambda value: value):
 
 
 def _seed(value):
-    if value is None:  # validation.seed allows it; a sweep's seeds must be given
-        raise ValueError(f"seeds must be integers between 0 and {validation.MAX_SEED}; got None.")
-    return validation.seed(value, "seeds")
+    # validation.seed's range, without its None: every run of a sweep must be reproducible
+    if value is None or not (validation.is_int(value) and 0 <= value <= validation.MAX_SEED):
+        raise ValueError(f"seeds must be integers between 0 and {validation.MAX_SEED}; got {value!r}.")
+    return int(value)
 
 
 def _engine(value):
