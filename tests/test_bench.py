@@ -244,7 +244,7 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, capsys):
     rows = {cells[0]: cells[1:] for cells in map(str.split, lines)
             if cells and cells[0] in ("numpy", "sklearn", "roofline") and cells[1] != "/"}
     for row in result["engines"]:
-        ms, gflops, vs, loss, runs = rows[row["engine"]]
+        ms, _gflops, vs, loss, runs = rows[row["engine"]]
         assert float(ms) == pytest.approx(row["ms_per_epoch"], abs=6e-4)
         assert float(vs) == pytest.approx(row["vs_numpy"], abs=6e-3)
         assert float(loss) == pytest.approx(row["final_loss"], abs=6e-7) and int(runs) == row["runs"]
@@ -270,7 +270,7 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, capsys):
     (["--budget", "-2"], "expected a finite number of seconds >= 0"),
 ])
 def test_cli_usage_errors(capsys, argv, match):
-    status, out, err = run_cli(capsys, *argv)
+    status, _out, err = run_cli(capsys, *argv)
     assert status == 2 and match in err and "Traceback" not in err
 
 

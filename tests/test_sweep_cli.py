@@ -96,7 +96,7 @@ def _dask_processes(tmp_path):
     yields the scheduler's address and the processes, the scheduler first."""
     info = tmp_path / "scheduler.json"
     # each in its own process group, so that the teardown reaches the workers' nanny children too
-    common = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
     procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--scheduler-file", str(info), "--no-dashboard"], **common)]
     try:
@@ -186,8 +186,8 @@ def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
     runs, notes = sweep.plan(G.check_grid({"data": "moons", "layers": [2, 4, 1], "epochs": [3, 6],
                                            "engines": ["sklearn", "numpy"]}))
     assert [r.engine for r in runs] == ["numpy"]
-    assert notes == ["left out 1 run(s) of sklearn: several epoch values are checkpoints, and "
-                     "scikit-learn's MLPClassifier.fit cannot be observed between epochs"]
+    assert notes == [("left out 1 run(s) of sklearn: several epoch values are checkpoints, and "
+                     "scikit-learn's MLPClassifier.fit cannot be observed between epochs")]
     runs, notes = sweep.plan(G.check_grid({"data": "moons", "layers": [2, 4, 1], "epochs": [6],
                                            "engines": ["sklearn"]}))
     assert len(runs) == 1 and not notes

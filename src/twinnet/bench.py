@@ -21,7 +21,7 @@ Timing protocol
   and copying the data, allocating its buffers, for the Keras engines tracing a new graph) is
   left out alike. ``numpy`` is ``Network.fit`` as a user calls it, whose optimizer notes the end
   of each step; functional, torch, keras (``model.fit``) and tf-loop (a ``tf.function`` step) are
-  the runners of :mod:`twinnet.lab.engines`, which report each epoch's end. scikit-learn's
+  the runners of :mod:`twinnet.lab.runners`, which report each epoch's end. scikit-learn's
   ``MLPClassifier.fit`` cannot be observed between epochs: its whole ``fit`` is timed, over
   ``epochs``.
 
@@ -48,6 +48,7 @@ True
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from dataclasses import dataclass, replace
@@ -57,8 +58,19 @@ import numpy as np
 from twinnet import validation
 from twinnet.lab.config import RunConfig, default_layers
 
-__all__ = ["Workload", "WORKLOADS", "DATA", "load_data", "products", "flops_per_epoch", "roofline",
-           "fit_memory", "run_workload", "machine", "ENGINE_ORDER"]
+__all__ = [
+    "DATA",
+    "ENGINE_ORDER",
+    "WORKLOADS",
+    "Workload",
+    "fit_memory",
+    "flops_per_epoch",
+    "load_data",
+    "machine",
+    "products",
+    "roofline",
+    "run_workload",
+]
 
 #: Engines in the order they are run and printed: ``numpy`` (``twinnet.Network``) first, the
 #: reference of the relative times.
@@ -120,7 +132,8 @@ def _check(workload, engines, repeats, budget):
     if isinstance(workload, str):
         workload = WORKLOADS[validation.choice("workload", workload, WORKLOADS)]
     if not isinstance(workload, Workload):
-        raise ValueError(f"workload must be a Workload or one of {sorted(WORKLOADS)}; got {workload!r}.")
+        raise ValueError(  # noqa: TRY004  (the project raises ValueError for every bad argument)
+            f"workload must be a Workload or one of {sorted(WORKLOADS)}; got {workload!r}.")
     workload.config.validate()
     if workload.config.epochs < 2:
         raise ValueError(f"epochs must be an integer >= 2 (the first epoch is not timed); "
@@ -174,7 +187,7 @@ def products(layers, m):
         layer, ``dA_{l-1} = W_l^T dZ_l`` for layers 2 .. L.
     """
     out = []
-    for l, (n_prev, n) in enumerate(zip(layers[:-1], layers[1:]), start=1):
+    for l, (n_prev, n) in enumerate(itertools.pairwise(layers), start=1):
         out.append((f"Z{l} = W{l} A{l - 1}", n, n_prev, m))
         out.append((f"dW{l} = dZ{l} A{l - 1}^T", n, m, n_prev))
         if l > 1:
@@ -383,7 +396,7 @@ def fit_memory(workload, X, y, initial):
 class _Run:
     """One timed training run: ``seconds`` over ``epochs`` epochs, and the last epoch's loss."""
 
-    __slots__ = ("seconds", "epochs", "loss")
+    __slots__ = ("epochs", "loss", "seconds")
 
     def __init__(self, seconds, epochs, loss):
         self.seconds, self.epochs, self.loss = seconds, epochs, float(loss)

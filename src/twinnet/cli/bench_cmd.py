@@ -118,9 +118,9 @@ def format_result(result):
 
     w = result["workload"]
     roof = result["roofline"]
-    lines = [f"{w['name']}: {w['n_train']} x {w['layers'][0]}, layers {','.join(map(str, w['layers']))}, "
+    lines = [(f"{w['name']}: {w['n_train']} x {w['layers'][0]}, layers {','.join(map(str, w['layers']))}, "
              f"{w['dtype']}, {w['epochs']} epochs, full-batch SGD lr {w['learning_rate']}; "
-             f"{result['flops_per_epoch'] / 1e6:.1f} MFLOP per epoch",
+             f"{result['flops_per_epoch'] / 1e6:.1f} MFLOP per epoch"),
              f"  {'engine':<10} {'ms/epoch':>10} {'GFLOP/s':>8} {'x numpy':>8} {'final loss':>11} {'runs':>5}"]
     notes = []
     for row in result["engines"]:

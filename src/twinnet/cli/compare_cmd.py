@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import (add_verbose, apply_verbose, layer_list, name_list, positive_float,
-                               positive_int, seed)
+from twinnet.cli._args import add_verbose, apply_verbose, layer_list, name_list, positive_float, positive_int, seed
 
 DESCRIPTION = """\
 Train the same network with several engines, from the same initial weights, on the same data
@@ -111,8 +110,7 @@ class _EngineBars:
     """A rich progress display on stderr, one bar per engine: ``compare``'s ``engine_progress``."""
 
     def __init__(self, console, epochs):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.epochs = epochs
         self.tasks = {}

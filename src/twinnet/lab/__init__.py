@@ -14,5 +14,14 @@ from twinnet.lab.results import EngineResult
 from twinnet.lab.run import run_engine
 from twinnet.lab.runners import DEFAULT_ENGINES, ENGINES
 
-__all__ = ["RunConfig", "DEFAULT_HIDDEN", "EngineResult", "ENGINES", "DEFAULT_ENGINES", "run_engine",
-           "Comparison", "compare", "resolve_engines"]
+__all__ = [
+           "DEFAULT_ENGINES",
+           "DEFAULT_HIDDEN",
+           "ENGINES",
+           "Comparison",
+           "EngineResult",
+           "RunConfig",
+           "compare",
+           "resolve_engines",
+           "run_engine",
+]

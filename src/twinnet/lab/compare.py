@@ -22,13 +22,20 @@ import numpy as np
 from twinnet.lab.config import RunConfig
 from twinnet.lab.environment import environment
 from twinnet.lab.results import EngineResult, finite_or_none
+
 # preparation lives in twinnet.lab.run; kept importable from here, where it used to be
 from twinnet.lab.run import initial_parameters, load_split, run_engine
 from twinnet.lab.runners import DEFAULT_ENGINES, ENGINES, installed, unsupported_reason
 from twinnet.nn.network import LARGE_FEATURE
 
-__all__ = ["Comparison", "compare", "resolve_engines", "load_split", "initial_parameters",
-           "CSV_FIELDS"]
+__all__ = [
+    "CSV_FIELDS",
+    "Comparison",
+    "compare",
+    "initial_parameters",
+    "load_split",
+    "resolve_engines",
+]
 
 #: Columns of ``results.csv`` and of :meth:`Comparison.rows`.
 CSV_FIELDS = ("engine", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
@@ -142,7 +149,7 @@ def resolve_engines(engines, config, n_train):
     return engines, notes
 
 
-def compare(config=RunConfig(), engines=None, *, engine_progress=None):
+def compare(config=RunConfig(), engines=None, *, engine_progress=None):  # noqa: B008  (frozen: a safe default)
     """Train every engine on ``config`` from one set of initial weights.
 
     Parameters

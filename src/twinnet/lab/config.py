@@ -13,7 +13,7 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["RunConfig", "DEFAULT_HIDDEN", "KERAS_INITS", "MAX_SEED", "default_layers"]
+__all__ = ["DEFAULT_HIDDEN", "KERAS_INITS", "MAX_SEED", "RunConfig", "default_layers"]
 
 #: The notebook's hidden layers: ``layers=None`` means ``(n_features, *DEFAULT_HIDDEN, 1)``.
 DEFAULT_HIDDEN = (20, 5)

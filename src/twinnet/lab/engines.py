@@ -11,6 +11,20 @@ from twinnet.lab.run import run_engine
 from twinnet.lab.runners import DEFAULT_ENGINES, ENGINES, NO_CHECKPOINTS, Engine, installed, unsupported_reason
 from twinnet.validation import INITIALIZERS
 
-__all__ = ["RunConfig", "EngineResult", "Trained", "Engine", "ENGINES", "DEFAULT_ENGINES",
-           "KERAS_INITS", "STATUSES", "DIVERGENCE_FACTOR", "MAX_SEED", "NO_CHECKPOINTS", "INITIALIZERS",
-           "run_engine", "installed", "unsupported_reason"]
+__all__ = [
+           "DEFAULT_ENGINES",
+           "DIVERGENCE_FACTOR",
+           "ENGINES",
+           "INITIALIZERS",
+           "KERAS_INITS",
+           "MAX_SEED",
+           "NO_CHECKPOINTS",
+           "STATUSES",
+           "Engine",
+           "EngineResult",
+           "RunConfig",
+           "Trained",
+           "installed",
+           "run_engine",
+           "unsupported_reason",
+]

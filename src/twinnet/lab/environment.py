@@ -13,7 +13,7 @@ import platform
 import socket
 import sys
 
-__all__ = ["versions", "machine", "environment", "LIBRARIES"]
+__all__ = ["LIBRARIES", "environment", "machine", "versions"]
 
 #: Libraries whose versions are recorded when loaded.
 LIBRARIES = ("numpy", "scipy", "sklearn", "tensorflow", "keras", "torch")

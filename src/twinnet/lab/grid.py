@@ -27,7 +27,7 @@ from pathlib import Path
 from twinnet import validation
 from twinnet.lab.config import RunConfig, default_layers
 
-__all__ = ["GRID_KEYS", "PRESETS", "RunSpec", "check_grid", "load_toml", "expand", "grid_hash"]
+__all__ = ["GRID_KEYS", "PRESETS", "RunSpec", "check_grid", "expand", "grid_hash", "load_toml"]
 
 
 def _data(value):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_loss_curves", "plot_decision_boundaries", "describe_config", "pyplot", "ENGINE_STYLE"]
+__all__ = ["ENGINE_STYLE", "describe_config", "plot_decision_boundaries", "plot_loss_curves", "pyplot"]
 
 #: engine -> (colour, line style, line width): the reference is drawn wide and pale, the others
 #: narrower and dashed on top of it, so that curves that coincide stay visible.

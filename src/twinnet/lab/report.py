@@ -27,7 +27,7 @@ from pathlib import Path
 from twinnet.lab.results import STATUSES, finite_or_none, format_number
 from twinnet.lab.store import RESULTS, read_manifest
 
-__all__ = ["build_report", "read_rows", "summary_rows", "summarize", "SUMMARY_FIELDS", "AGREE"]
+__all__ = ["AGREE", "SUMMARY_FIELDS", "build_report", "read_rows", "summarize", "summary_rows"]
 
 #: Two mean test accuracies closer than this (one half of a percentage point) count as a tie.
 AGREE = 0.005
@@ -235,7 +235,7 @@ def _factor_series(ok_rows, value_of, *, all_checkpoints=False):
 
 
 def _reference(engines):
-    return "keras" if "keras" in engines else sorted(engines)[0]
+    return "keras" if "keras" in engines else min(engines)
 
 
 def _by_config(ok_rows):
@@ -434,10 +434,10 @@ def _fit_overhead(engines, by_config):
                 share.append(extra[-1] / fit["ms_per_epoch"])
     if not extra:
         return []
-    lines = [f"Keras's model.fit overhead: keras takes {statistics.median(extra):.3g} ms more per epoch "
+    lines = [(f"Keras's model.fit overhead: keras takes {statistics.median(extra):.3g} ms more per epoch "
              f"than tf-loop, the same model on the same batches ({100 * statistics.median(share):.0f}% of "
              f"keras's time per epoch; medians over {len(extra)} runs paired by configuration and seed, "
-             "both timed with their one-off graph tracing)."]
+             "both timed with their one-off graph tracing).")]
     others = [e for e in engines if e not in ("keras", "tf-loop")
               and any(rows.get(e) and rows.get("tf-loop") for rows in by_config.values())]
     return lines + [_speed(e, "tf-loop", by_config) for e in others]
@@ -507,27 +507,27 @@ def _figures(rows, directory):
                ("accuracy_vs_learning_rate.png", "learning rate", lambda c: c["learning_rate"], True)]
     for name, label, value_of, log_x in factors:
         rp.plot_factor(_factor_series(ok, value_of), xlabel=label, path=directory / name, log_x=log_x)
-        figures.append((name, f"Test accuracy at the final epoch against {label}, averaged over the "
-                              "other hyperparameters; error bars: standard deviation over seeds."))
+        figures.append((name, (f"Test accuracy at the final epoch against {label}, averaged over the "
+                              "other hyperparameters; error bars: standard deviation over seeds.")))
     rp.plot_factor(_factor_series(ok, None, all_checkpoints=True), xlabel="epochs",
                    path=directory / "accuracy_vs_epochs.png")
-    figures.append(("accuracy_vs_epochs.png", "Test accuracy at each epoch checkpoint (one training "
+    figures.append(("accuracy_vs_epochs.png", ("Test accuracy at each epoch checkpoint (one training "
                                               "run per configuration), averaged over the other "
-                                              "hyperparameters; error bars over seeds."))
+                                              "hyperparameters; error bars over seeds.")))
     times, ratios, reference = _time_series(ok)
     rp.plot_time(times, directory / "time_vs_parameters.png")
-    figures.append(("time_vs_parameters.png", "Milliseconds per epoch against the number of "
+    figures.append(("time_vs_parameters.png", ("Milliseconds per epoch against the number of "
                                               "parameters (log-log): mean and standard deviation "
-                                              "over the runs of each size."))
+                                              "over the runs of each size.")))
     if ratios:
         rp.plot_time_ratio(ratios, reference, directory / "time_ratio.png")
-        figures.append(("time_ratio.png", f"Time per epoch of each engine over that of {_named(reference)} "
+        figures.append(("time_ratio.png", (f"Time per epoch of each engine over that of {_named(reference)} "
                                           "in the same configuration and seed, mean over the runs "
-                                          "of each size; below 1 is faster."))
+                                          "of each size; below 1 is faster.")))
     panels, omitted = _loss_panels(ok, fields)
     rp.plot_loss_overlays(panels, directory / "loss_curves.png", omitted=omitted)
-    figures.append(("loss_curves.png", "Training loss per epoch of every engine, per configuration: "
-                                       "mean over seeds, band from lowest to highest."))
+    figures.append(("loss_curves.png", ("Training loss per epoch of every engine, per configuration: "
+                                       "mean over seeds, band from lowest to highest.")))
     return figures
 
 
@@ -540,8 +540,8 @@ th{background:#f3f3f3}td.t{text-align:left}"""
 
 def _html(summary, figures, entries, rows, manifest, directory):
     esc = html.escape
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>twinnet sweep report</title><style>{_CSS}</style></head><body>",
+    parts = [(f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>twinnet sweep report</title><style>{_CSS}</style></head><body>"),
              "<h1>twinnet sweep: NumPy network vs its Keras twin</h1>",
              "<h2>Summary</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in summary) + "</ul>"]
     if figures:

@@ -11,7 +11,7 @@ import numpy as np
 
 from twinnet.lab.plots import ENGINE_STYLE, pyplot
 
-__all__ = ["plot_factor", "plot_time", "plot_time_ratio", "plot_loss_overlays"]
+__all__ = ["plot_factor", "plot_loss_overlays", "plot_time", "plot_time_ratio"]
 
 DPI = 110
 

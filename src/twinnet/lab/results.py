@@ -6,7 +6,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
-__all__ = ["STATUSES", "DIVERGENCE_FACTOR", "Trained", "EngineResult", "finite_or_none", "format_number"]
+__all__ = ["DIVERGENCE_FACTOR", "STATUSES", "EngineResult", "Trained", "finite_or_none", "format_number"]
 
 #: How a run ended: ``ok``; ``diverged`` (its loss or weights stopped being finite, or its loss
 #: climbed past :data:`DIVERGENCE_FACTOR` times where it started); ``failed`` (an error, set by the

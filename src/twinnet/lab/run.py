@@ -16,7 +16,7 @@ from twinnet.lab.results import DIVERGENCE_FACTOR, EngineResult
 from twinnet.lab.runners import ENGINES, NO_CHECKPOINTS
 from twinnet.nn.network import divergence_hint
 
-__all__ = ["load_split", "initial_parameters", "evaluate", "run_engine"]
+__all__ = ["evaluate", "initial_parameters", "load_split", "run_engine"]
 
 
 def load_split(config):

@@ -24,11 +24,12 @@ parameters dict after that epoch.
 from __future__ import annotations
 
 import importlib.util
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from twinnet.lab.runners import functional, keras, numpy, sklearn, torch
 
-__all__ = ["Engine", "ENGINES", "DEFAULT_ENGINES", "NO_CHECKPOINTS", "installed", "unsupported_reason"]
+__all__ = ["DEFAULT_ENGINES", "ENGINES", "NO_CHECKPOINTS", "Engine", "installed", "unsupported_reason"]
 
 
 class Engine(NamedTuple):

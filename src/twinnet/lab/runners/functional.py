@@ -21,7 +21,7 @@ def run(config, split, initial, observe):
             parameters, costs = F.L_layer_model(X, Y, list(config.layers), config.learning_rate, 1,
                                                  initial_parameters=parameters, return_costs=True)
             curve.append(costs[0])
-            observe(epoch + 1, lambda: parameters)
+            observe(epoch + 1, lambda: parameters)  # noqa: B023  (read at once, by the observer)
 
     _, seconds = timed(train)
     return Trained(curve, parameters, seconds)
