@@ -133,7 +133,7 @@ def run(args):
     import time
 
     from twinnet.lab.grid import grid_hash
-    from twinnet.lab.store import ResultStore, read_manifest
+    from twinnet.lab.store import ResultStore, read_manifest, read_results
     from twinnet.lab.sweep import data_fingerprints, executor, libraries, plan, run_sweep
 
     apply_verbose(args)
@@ -168,8 +168,10 @@ def run(args):
             try:
                 outcome = run_sweep(runs, store, where, show_progress=not args.no_progress)
             except KeyboardInterrupt:
-                # one line, instead of the traceback of whatever the interrupt stopped
-                print(f"twinnet sweep: interrupted; {len(store.done)}/{len(runs)} runs saved in "
+                # one line, instead of the traceback of whatever the interrupt stopped; the rows on
+                # disk are what --resume finds (the interrupt may stop an append after its fsync)
+                saved = len(read_results(args.out, warn=False))
+                print(f"twinnet sweep: interrupted; {saved}/{len(runs)} runs saved in "
                       f"{args.out}, resume with --resume", file=sys.stderr)
                 return 130
         store.record_session({"started": started, "seconds": round(outcome.seconds, 3),

@@ -28,6 +28,7 @@ import itertools
 import os
 import socket
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -483,23 +484,10 @@ def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=exe
         The Dask cluster went away, or a row could not be written (a full disk): the rows before
         are kept, and a resumed sweep does the rest.
     """
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
     start = time.perf_counter()
     todo = [spec for spec in runs if spec.run_id not in store.done]
     counts = Counter()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    threads = where.threads
-    with Progress(*columns, console=Console(stderr=True), disable=not show_progress) as bar:
+    with _progress_bar(show_progress) as bar:
         task = bar.add_task("sweep", total=len(runs), completed=len(runs) - len(todo))
 
         def finish(row):
@@ -517,7 +505,24 @@ def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=exe
                              f"{len(store.done)}/{len(runs)} runs are saved in "
                              f"{store.directory}: resume with --resume once it is back.") from None
     return SweepOutcome(dict(counts), len(runs) - len(todo), time.perf_counter() - start,
-                        where.slots, threads)
+                        where.slots, where.threads)
+
+
+def _progress_bar(show):
+    """A rich progress bar with ETA on stderr (disabled unless ``show``)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), disable=not show)
 
 
 def _execute(todo, where, run, finish, max_attempts):
@@ -543,9 +548,18 @@ def _execute(todo, where, run, finish, max_attempts):
         try:
             # one task per batch, no more queued than there are workers: when a worker dies,
             # the runs dispatched but not finished are the ones that may have killed it
-            for row in Parallel(return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")(tasks()):
-                finish(row)
-                pending.pop(row["run_id"], None)
+            rows = Parallel(return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")(tasks())
+            with warnings.catch_warnings():
+                # Ctrl-C cancels the runs in flight, which --resume runs again: joblib's warning
+                # that it cancelled them (with advice on task iterators) would be a second line
+                warnings.filterwarnings("ignore", "[0-9]+ tasks which were still being processed",
+                                        UserWarning)
+                try:
+                    for row in rows:
+                        finish(row)
+                        pending.pop(row["run_id"], None)
+                finally:
+                    rows.close()
         except where.worker_died as exc:
             lost = [spec for spec in dispatched if spec.run_id in pending]
             tries.update(spec.run_id for spec in lost)
