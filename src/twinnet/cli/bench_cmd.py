@@ -124,7 +124,7 @@ def format_result(result):
              f"  {'engine':<10} {'ms/epoch':>10} {'GFLOP/s':>8} {'x numpy':>8} {'final loss':>11} {'runs':>5}"]
     notes = []
     for row in result["engines"]:
-        if row["skipped"] or row["error"]:
+        if row["status"] != "ok":  # skipped, or diverged
             lines.append(f"  {row['engine']:<10} {'-':>10} {'-':>8} {'-':>8} {'-':>11} {row['runs']:>5}")
             notes.append(f"{row['engine']}: {row['skipped'] or row['error']}")
             continue

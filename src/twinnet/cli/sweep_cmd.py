@@ -72,8 +72,7 @@ def register(sub):
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=sorted(PRESETS),
                         help="a ready grid; notebook: the notebook's network and neighbours, two "
-                        "learning rates, 50/100/250 epochs, 3 seeds, numpy, keras and tf-loop (72 runs, "
-                        "under 10 minutes on 2 cores)")
+                        "learning rates, 50/100/250 epochs, 3 seeds, numpy, keras and tf-loop (72 runs)")
     source.add_argument("--grid", metavar="FILE", help="a TOML file of grid values")
     p.add_argument("--layers", type=layer_list, action="append", metavar="N0,N1,...,1",
                    help="one network's widths, input first, output 1; repeat for several "
