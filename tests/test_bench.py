@@ -13,9 +13,10 @@ from numpy.testing import assert_allclose
 
 from twinnet import bench
 from twinnet.cli import main
+from twinnet.lab import RunConfig
 
-TINY = bench.Workload("tiny", layers=(6, 4, 3, 1), epochs=3, dtype="float64", learning_rate=0.1,
-                      data="gaussian", n_train=50)
+TINY = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
+                      n_train=50)
 
 
 def run_cli(capsys, *argv):
@@ -92,7 +93,7 @@ def test_fit_memory_reference_bytes():
     X, y = bench.load_data(TINY)
     from twinnet import Network
 
-    initial = Network(list(TINY.layers), seed=0).parameters
+    initial = Network(list(TINY.config.layers), seed=0).parameters
     memory = bench.fit_memory(TINY, X, y, initial)
     # data: 50 x (6 + 1) values (X and the labels); activations: 50 x (4 + 3 + 1); gradients:
     # (6 + 1) 4 + (4 + 1) 3 + (3 + 1) 1 = 47 parameters; 8 bytes each
@@ -111,7 +112,7 @@ def test_runs_time_the_epochs_after_the_first():
 
     X, y = bench.load_data(TINY)
     split = Split(X, X[:0], y, y[:0])
-    initial = Network(list(TINY.layers), seed=0).parameters
+    initial = Network(list(TINY.config.layers), seed=0).parameters
     for engine, timed in [("numpy", 2), ("functional", 2), ("sklearn", 3)]:  # sklearn: its whole fit
         run = bench._train(engine, TINY, split, initial)
         assert run.epochs == timed and run.seconds > 0, engine
@@ -182,9 +183,9 @@ def test_every_engine_trains_the_same_workload():
 
 
 def test_missing_library_is_skipped_with_the_extra_to_install(monkeypatch):
-    from twinnet.lab import engines
+    from twinnet.lab import runners
 
-    monkeypatch.setattr(engines, "installed", lambda engine: engine != "torch")
+    monkeypatch.setattr(runners, "installed", lambda engine: engine != "torch")
     result = bench.run_workload(TINY, engines=["numpy", "torch"], repeats=1, memory=False)
     torch_row = result["engines"][1]
     assert torch_row["skipped"] == "torch is not installed (pip install 'twinnet[torch]')"
@@ -194,9 +195,10 @@ def test_missing_library_is_skipped_with_the_extra_to_install(monkeypatch):
 def test_a_diverging_engine_is_reported_not_raised():
     from dataclasses import replace
 
-    result = bench.run_workload(replace(TINY, learning_rate=1e300), engines=["numpy"], repeats=1, memory=False)
+    result = bench.run_workload(replace(TINY, config=replace(TINY.config, learning_rate=1e300)), engines=["numpy"],
+                                repeats=1, memory=False)
     row = result["engines"][0]
-    assert row["error"].startswith("diverged:") and row["ms_per_epoch"] is None
+    assert row["status"] == "diverged" and row["error"].startswith("diverged:") and row["ms_per_epoch"] is None
     assert result["numpy_vs_roofline"] is None and result["targets"] == []
 
 
@@ -208,7 +210,7 @@ def test_bad_workloads(change, match):
     from dataclasses import replace
 
     with pytest.raises(ValueError, match=match):
-        bench.run_workload(replace(TINY, **change), engines=["numpy"])
+        bench.run_workload(replace(TINY, config=replace(TINY.config, **change)), engines=["numpy"])
 
 
 @pytest.mark.parametrize("kwargs, match", [
@@ -222,7 +224,7 @@ def test_bad_arguments(kwargs, match):
 
 
 def test_unknown_workload_name():
-    with pytest.raises(ValueError, match=r"Unknown workload 'huge'. Expected one of: 'seed', 'large'"):
+    with pytest.raises(ValueError, match=r"Unknown workload 'huge'. Expected one of: 'large', 'seed'"):
         bench.run_workload("huge")
 
 
@@ -242,7 +244,7 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, capsys):
     rows = {cells[0]: cells[1:] for cells in map(str.split, lines)
             if cells and cells[0] in ("numpy", "sklearn", "roofline") and cells[1] != "/"}
     for row in result["engines"]:
-        ms, gflops, vs, loss, runs = rows[row["engine"]]
+        ms, _gflops, vs, loss, runs = rows[row["engine"]]
         assert float(ms) == pytest.approx(row["ms_per_epoch"], abs=6e-4)
         assert float(vs) == pytest.approx(row["vs_numpy"], abs=6e-3)
         assert float(loss) == pytest.approx(row["final_loss"], abs=6e-7) and int(runs) == row["runs"]
@@ -268,7 +270,7 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, capsys):
     (["--budget", "-2"], "expected a finite number of seconds >= 0"),
 ])
 def test_cli_usage_errors(capsys, argv, match):
-    status, out, err = run_cli(capsys, *argv)
+    status, _out, err = run_cli(capsys, *argv)
     assert status == 2 and match in err and "Traceback" not in err
 
 

@@ -47,7 +47,8 @@ def test_small_compare_writes_table_results_and_figures(tmp_path, capsys):
     for result, row in zip(results["results"], results["summary"]):
         assert len(result["loss_curve"]) == 8 and result["error"] is None
         assert row["max_loss_diff"] < 1e-13, row  # every engine follows the notebook's trajectory
-    assert "numpy" in results["environment"] and "torch" in results["environment"]
+    versions = results["environment"]["versions"]
+    assert "numpy" in versions and "torch" in versions and results["environment"]["machine"]["cpus"] >= 1
 
     with open(out_dir / "results.csv", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -69,7 +70,7 @@ def test_progress_bars_and_no_boundary_for_many_features(tmp_path, capsys):
 
 def test_default_output_folder_is_timestamped(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "2", "--engines", "numpy",
+    status, _out, err = run_cli(capsys, "--data", "moons", "--epochs", "2", "--engines", "numpy",
                                "--no-progress")
     assert status == 0, err
     (folder,) = (tmp_path / "twinnet-runs").iterdir()
@@ -186,7 +187,7 @@ def test_an_earlier_runs_results_are_kept_unless_force(tmp_path, capsys):
 ])
 def test_bad_input_is_one_line_and_status_2(argv, message, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative data paths resolve here, and nothing is written
-    status, out, err = run_cli(capsys, *argv, "--no-progress")
+    status, _out, err = run_cli(capsys, *argv, "--no-progress")
     assert status == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
     assert not (tmp_path / "twinnet-runs").exists()
@@ -195,14 +196,14 @@ def test_bad_input_is_one_line_and_status_2(argv, message, tmp_path, capsys, mon
 def test_bad_data_file_is_refused(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2,0\n3,x,1\n")
-    status, out, err = run_cli(capsys, "--data", str(bad), "--no-progress", "--out", str(tmp_path / "o"))
+    status, _out, err = run_cli(capsys, "--data", str(bad), "--no-progress", "--out", str(tmp_path / "o"))
     assert status == 2 and "line 2, column 2 is not a number: 'x'" in err
 
 
 def test_out_must_be_a_folder(tmp_path, capsys):
     target = tmp_path / "file.txt"
     target.write_text("")
-    status, out, err = run_cli(capsys, "--data", "moons", "--out", str(target))
+    status, _out, err = run_cli(capsys, "--data", "moons", "--out", str(target))
     assert status == 2 and "is a file; expected a folder" in err
 
 

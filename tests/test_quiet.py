@@ -34,7 +34,7 @@ def twinnet(args, *, path=(), **env):
     environment = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TWINNET_VERBOSE")}
     environment["PYTHONPATH"] = os.pathsep.join([*map(str, path), str(SRC), os.environ.get("PYTHONPATH", "")])
     environment.update(env)
-    return subprocess.run([sys.executable, "-m", "twinnet", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "twinnet", *args], check=False, capture_output=True, text=True,
                           env=environment, timeout=600)
 
 

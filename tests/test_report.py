@@ -115,7 +115,7 @@ def _images_in_chromium(page, tmp_path):
     assert chromium, "Chromium is needed for this test: apt-get install chromium (.ci/run does)"
     dom = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu",
                           "--virtual-time-budget=10000", "--dump-dom", path.as_uri()],
-                         capture_output=True, text=True, timeout=120).stdout
+                         check=False, capture_output=True, text=True, timeout=120).stdout
     found = re.search(r'data-images="(\d+)" data-decoded="(\d+)"', dom)
     assert found, dom[-2000:]
     return int(found.group(1)), int(found.group(2))

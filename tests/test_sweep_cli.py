@@ -18,8 +18,8 @@ from twinnet import functional as F
 from twinnet.cli import main
 from twinnet.lab import grid as G
 from twinnet.lab import sweep
-from twinnet.lab.compare import initial_parameters, load_split
-from twinnet.lab.engines import RunConfig
+from twinnet.lab.config import RunConfig
+from twinnet.lab.run import initial_parameters, load_split
 from twinnet.lab.store import ResultStore, read_manifest, read_results
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -96,7 +96,7 @@ def _dask_processes(tmp_path):
     yields the scheduler's address and the processes, the scheduler first."""
     info = tmp_path / "scheduler.json"
     # each in its own process group, so that the teardown reaches the workers' nanny children too
-    common = dict(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
     procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--scheduler-file", str(info), "--no-dashboard"], **common)]
     try:
@@ -172,7 +172,7 @@ def test_a_scheduler_that_goes_away_mid_sweep_is_one_line_and_the_sweep_resumes(
 def test_the_notebook_preset_grid():
     runs, notes = sweep.plan(G.check_grid(G.PRESETS["notebook"]))
     assert not notes and len(runs) == 4 * 2 * 3 * 3
-    assert {r.epochs for r in runs} == {(50, 100, 250)} and {r.engine for r in runs} == {"numpy", "keras", "tf-loop"}
+    assert {r.checkpoints for r in runs} == {(50, 100, 250)} and {r.engine for r in runs} == {"numpy", "keras", "tf-loop"}
 
 
 def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
@@ -186,8 +186,8 @@ def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
     runs, notes = sweep.plan(G.check_grid({"data": "moons", "layers": [2, 4, 1], "epochs": [3, 6],
                                            "engines": ["sklearn", "numpy"]}))
     assert [r.engine for r in runs] == ["numpy"]
-    assert notes == ["left out 1 run(s) of sklearn: several epoch values are checkpoints, and "
-                     "scikit-learn's MLPClassifier.fit cannot be observed between epochs"]
+    assert notes == [("left out 1 run(s) of sklearn: several epoch values are checkpoints, and "
+                     "scikit-learn's MLPClassifier.fit cannot be observed between epochs")]
     runs, notes = sweep.plan(G.check_grid({"data": "moons", "layers": [2, 4, 1], "epochs": [6],
                                            "engines": ["sklearn"]}))
     assert len(runs) == 1 and not notes
@@ -201,12 +201,12 @@ def _sweep_made(tmp_path):
 @pytest.mark.parametrize("argv, match", [
     (["sweep", "--out", "{tmp}/s"], "empty grid: give --preset notebook, --grid FILE or grid options"),
     (["sweep", "--grid", "{tmp}/bad.toml", "--out", "{tmp}/s"], "unknown grid key 'learnig_rate'"),
-    (["sweep", "--grid", "{tmp}/type.toml", "--out", "{tmp}/s"], "grid key 'seeds' expects an integer >= 0; got 'one'"),
+    (["sweep", "--grid", "{tmp}/type.toml", "--out", "{tmp}/s"], "grid key 'seeds': seeds must be integers between 0 and 4294967295; got 'one'"),
     (["sweep", "--grid", "{tmp}/absent.toml"], "no such file"),
     (["sweep", "--data", "moons", "--layers", "100,20,1", "--out", "{tmp}/s"],
      "layers=100,20,1 starts with 100 inputs, but data 'moons' has 2 features"),
     (["sweep", "--learning-rate", "0.1,fast"], "expected numbers such as 0.01,0.1, got '0.1,fast'"),
-    (["sweep", "--engines", "numpy,jax", "--out", "{tmp}/s"], "unknown engines 'jax'"),
+    (["sweep", "--engines", "numpy,jax", "--out", "{tmp}/s"], "grid key 'engines': Unknown engines 'jax'"),
     (["sweep", "--resume", "--out", "{tmp}/absent"], "no such directory"),
     (["sweep", "--resume", "--out", "{tmp}"], "not a sweep directory"),
     (["sweep", "--resume", "--out", "{tmp}/" + "x" * 300], "cannot read the sweep there (File name too long)"),

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import cloudpickle
 import pytest
@@ -48,7 +49,7 @@ def _claim(path):
 def kill_mid_run_once(marker_dir):
     """A run function whose first run of seed 1 is killed (SIGKILL) 50 ms into its training."""
     def run(spec, threads, attempt):
-        if spec.seed == 1 and _claim(os.path.join(marker_dir, spec.run_id)):
+        if spec.config.seed == 1 and _claim(os.path.join(marker_dir, spec.run_id)):
             threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGKILL)).start()
             time.sleep(10)  # the timer kills this process long before
         return sweep.execute_run(spec, threads, attempt)
@@ -56,7 +57,7 @@ def kill_mid_run_once(marker_dir):
 
 
 def always_kills_seed_2(spec, threads, attempt):
-    if spec.seed == 2:
+    if spec.config.seed == 2:
         os.kill(os.getpid(), signal.SIGKILL)
     return sweep.execute_run(spec, threads, attempt)
 
@@ -75,7 +76,7 @@ def test_a_worker_killed_mid_run_is_replaced_and_its_run_retried_loky(tmp_path):
                                   run=kill_mid_run_once(str(tmp_path)))
     rows = _check_complete(tmp_path / "sweep", runs)
     assert outcome.counts == {"ok": len(runs)}
-    victim = next(r for r in runs if r.seed == 1)
+    victim = next(r for r in runs if r.config.seed == 1)
     assert rows[victim.run_id]["attempts"] == 2
     # loky stops the whole pool when one worker dies: the runs dispatched at that moment (running,
     # or finished with their result not yet collected; which ones depends on timing) run once more
@@ -103,7 +104,7 @@ def test_a_worker_killed_mid_run_on_a_real_local_dask_cluster(tmp_path):
     rows = _check_complete(tmp_path / "sweep", runs)
     assert outcome.counts == {"ok": len(runs)} and outcome.slots == 2
     # Dask's nanny restarts the worker and the scheduler reschedules the run on a live one
-    victim = next(r for r in runs if r.seed == 1)
+    victim = next(r for r in runs if r.config.seed == 1)
     pids = {r["pid"] for r in rows.values()}
     assert rows[victim.run_id]["status"] == "ok" and len(pids) >= 2
 
@@ -112,7 +113,7 @@ def test_failed_and_diverged_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
     grid = dict(TINY, learning_rate=[0.5, 1e6], seeds=[0])
     runs, store = _sweep_dir(tmp_path, grid)
     # a data file that disappears between planning and running: the run fails, the sweep does not
-    missing = G.RunSpec(**{**runs[0].__dict__, "run_id": "missing", "data": str(tmp_path / "gone.npz")})
+    missing = replace(runs[0], run_id="missing", config=replace(runs[0].config, data=str(tmp_path / "gone.npz")))
     with sweep.executor(jobs=2) as where:
         outcome = sweep.run_sweep([*runs, missing], store, where, show_progress=False)
     rows = _check_complete(tmp_path / "sweep", [*runs, missing])

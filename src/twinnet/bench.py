@@ -21,7 +21,7 @@ Timing protocol
   and copying the data, allocating its buffers, for the Keras engines tracing a new graph) is
   left out alike. ``numpy`` is ``Network.fit`` as a user calls it, whose optimizer notes the end
   of each step; functional, torch, keras (``model.fit``) and tf-loop (a ``tf.function`` step) are
-  the runners of :mod:`twinnet.lab.engines`, which report each epoch's end. scikit-learn's
+  the runners of :mod:`twinnet.lab.runners`, which report each epoch's end. scikit-learn's
   ``MLPClassifier.fit`` cannot be observed between epochs: its whole ``fit`` is timed, over
   ``epochs``.
 
@@ -37,8 +37,8 @@ chooses to do.
 Example
 -------
 >>> from twinnet.bench import Workload, run_workload
->>> tiny = Workload("tiny", layers=(8, 4, 1), epochs=3, dtype="float64", learning_rate=0.1,
-...                 data="gaussian", n_train=64)
+>>> from twinnet.lab import RunConfig
+>>> tiny = Workload("tiny", RunConfig(data="gaussian", layers=(8, 4, 1), epochs=3), n_train=64)
 >>> result = run_workload(tiny, engines=["numpy", "functional"], repeats=1)
 >>> [row["engine"] for row in result["engines"]]
 ['numpy', 'functional']
@@ -48,16 +48,29 @@ True
 
 from __future__ import annotations
 
+import itertools
 import os
-import platform
-import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["Workload", "WORKLOADS", "load_data", "products", "flops_per_epoch", "roofline",
-           "fit_memory", "run_workload", "machine", "ENGINE_ORDER"]
+from twinnet import validation
+from twinnet.lab.config import RunConfig, default_layers
+
+__all__ = [
+    "DATA",
+    "ENGINE_ORDER",
+    "WORKLOADS",
+    "Workload",
+    "fit_memory",
+    "flops_per_epoch",
+    "load_data",
+    "machine",
+    "products",
+    "roofline",
+    "run_workload",
+]
 
 #: Engines in the order they are run and printed: ``numpy`` (``twinnet.Network``) first, the
 #: reference of the relative times.
@@ -66,25 +79,19 @@ ENGINE_ORDER = ("numpy", "functional", "sklearn", "torch", "tf-loop", "keras")
 
 @dataclass(frozen=True)
 class Workload:
-    """A benchmark: network, data, training.
+    """A benchmark: a run's :class:`~twinnet.lab.config.RunConfig`, and what only the bench needs.
 
     Parameters
     ----------
     name : str
-    layers : tuple of int
-        Widths, input first, output 1.
-    epochs : int
-        Full-batch gradient-descent steps; at least 2 (the first epoch is not timed).
-    dtype : {"float32", "float64"}
-    learning_rate : float
-    data : {"synthetic", "gaussian"}
-        ``"synthetic"``: the training part (80 %, standardized) of the built-in data set shaped like
-        the notebook's. ``"gaussian"``: ``n_train`` standard normal examples labelled by the sign
-        of a random linear function (a fixed seed).
+    config : RunConfig
+        Its ``layers`` (input first, output 1), ``epochs`` (at least 2: the first epoch is not
+        timed), ``dtype``, ``learning_rate`` and ``init`` are the workload's; it trains full-batch
+        SGD. Its ``data`` is ``"synthetic"``: the training part (80 %, standardized) of the built-in
+        data set shaped like the notebook's, or ``"gaussian"``: ``n_train`` standard normal examples
+        labelled by the sign of a random linear function (a fixed seed).
     n_train : int
         Number of training examples (for ``"synthetic"``, the size of its training part).
-    init : str
-        Initializer of the shared initial weights (see :data:`twinnet.nn.INITIALIZERS`).
     speedup_target, roofline_target, memory_target : float
         The performance targets: ``numpy`` at least ``speedup_target`` times faster than every
         other engine, its time at most ``roofline_target`` times the roofline's, and the peak
@@ -93,42 +100,53 @@ class Workload:
     """
 
     name: str
-    layers: tuple
-    epochs: int
-    dtype: str
-    learning_rate: float
-    data: str
+    config: RunConfig
     n_train: int
-    init: str = "normal"
     speedup_target: float = 1.0
     roofline_target: float = 1.5
     memory_target: float = 1.5
 
+    def record(self):
+        """JSON-ready: the name, the config's fields, ``n_train`` and the targets."""
+        return {"name": self.name, **self.config.to_dict(), "n_train": self.n_train,
+                "speedup_target": self.speedup_target, "roofline_target": self.roofline_target,
+                "memory_target": self.memory_target}
+
+
+#: Data a workload can train on.
+DATA = ("gaussian", "synthetic")
 
 WORKLOADS = {
     # the notebook's experiment: its network, its 250 epochs, data shaped like its data.pickle
-    "seed": Workload("seed", (100, 20, 5, 1), 250, "float64", 0.1, "synthetic", 1600,
-                     speedup_target=2.0, roofline_target=1.5),
+    "seed": Workload("seed", RunConfig(layers=default_layers(100)), 1600, speedup_target=2.0),
     # an MNIST-sized network whose time is all in large products
-    "large": Workload("large", (784, 512, 256, 1), 5, "float32", 0.01, "gaussian", 20000,
-                      init="glorot", speedup_target=1.0, roofline_target=1.15),
+    "large": Workload("large", RunConfig(data="gaussian", layers=(784, 512, 256, 1), epochs=5, dtype="float32",
+                                         learning_rate=0.01, init="glorot"), 20000, roofline_target=1.15),
 }
 
 
-def _check_workload(workload, engines):
-    from twinnet.lab.engines import ENGINES
+def _check(workload, engines, repeats, budget):
+    """The workload (a name resolved), the engines in :data:`ENGINE_ORDER`, or ``ValueError``."""
+    from twinnet.lab.runners import ENGINES
 
+    if isinstance(workload, str):
+        workload = WORKLOADS[validation.choice("workload", workload, WORKLOADS)]
     if not isinstance(workload, Workload):
-        raise ValueError(f"workload must be a Workload or one of {sorted(WORKLOADS)}; got {workload!r}.")
-    if isinstance(workload.epochs, bool) or not isinstance(workload.epochs, int) or workload.epochs < 2:
+        raise ValueError(  # noqa: TRY004  (the project raises ValueError for every bad argument)
+            f"workload must be a Workload or one of {sorted(WORKLOADS)}; got {workload!r}.")
+    workload.config.validate()
+    if workload.config.epochs < 2:
         raise ValueError(f"epochs must be an integer >= 2 (the first epoch is not timed); "
-                         f"got epochs={workload.epochs!r}.")
-    if workload.data not in ("synthetic", "gaussian"):
-        raise ValueError(f"Unknown data {workload.data!r}. Expected one of: 'gaussian', 'synthetic'.")
+                         f"got epochs={workload.config.epochs!r}.")
+    validation.choice("data", workload.config.data, DATA)
     unknown = [e for e in engines if e not in ENGINES]
-    if unknown:
+    if unknown:  # listed in the order they run in
         raise ValueError(f"Unknown engine {unknown[0]!r}. Expected one of: "
                          + ", ".join(repr(e) for e in ENGINE_ORDER) + ".")
+    validation.positive_int("repeats", repeats)
+    if not (isinstance(budget, (int, float)) and budget >= 0):
+        raise ValueError(f"budget must be a number of seconds >= 0; got budget={budget!r}.")
+    return workload, [e for e in ENGINE_ORDER if e in set(engines)] + [e for e in engines if e not in ENGINE_ORDER]
 
 
 # --------------------------------------------------------------------------- data and work
@@ -142,20 +160,20 @@ def load_data(workload):
     y : ndarray of int64 of shape (n_train,)
         Labels 0 and 1.
     """
-    from twinnet import data
+    from twinnet.lab.run import load_split
 
-    n_features = workload.layers[0]
-    if workload.data == "gaussian":
+    config = workload.config
+    n_features = config.layers[0]
+    if config.data == "gaussian":
         rng = np.random.default_rng(0)
-        X = rng.standard_normal((workload.n_train, n_features), dtype=workload.dtype)
-        y = (X @ rng.standard_normal(n_features).astype(workload.dtype) > 0).astype(np.int64)
+        X = rng.standard_normal((workload.n_train, n_features), dtype=config.dtype)
+        y = (X @ rng.standard_normal(n_features).astype(config.dtype) > 0).astype(np.int64)
         return X, y
-    X, y = data.load(workload.data)
-    split = data.split(X, y, test_size=0.2, seed=0, standardize=True, dtype=workload.dtype)
+    split = load_split(config)
     X, y = np.ascontiguousarray(split.X_train), split.y_train
     if X.shape != (workload.n_train, n_features):
         raise ValueError(f"workload {workload.name!r} expects {workload.n_train} x {n_features} "
-                         f"training data; data set {workload.data!r} gives {X.shape[0]} x {X.shape[1]}.")
+                         f"training data; data set {config.data!r} gives {X.shape[0]} x {X.shape[1]}.")
     return X, y
 
 
@@ -169,7 +187,7 @@ def products(layers, m):
         layer, ``dA_{l-1} = W_l^T dZ_l`` for layers 2 .. L.
     """
     out = []
-    for l, (n_prev, n) in enumerate(zip(layers[:-1], layers[1:]), start=1):
+    for l, (n_prev, n) in enumerate(itertools.pairwise(layers), start=1):
         out.append((f"Z{l} = W{l} A{l - 1}", n, n_prev, m))
         out.append((f"dW{l} = dZ{l} A{l - 1}^T", n, m, n_prev))
         if l > 1:
@@ -350,11 +368,12 @@ def fit_memory(workload, X, y, initial):
 
     from twinnet import Network
 
-    net = Network.from_parameters(initial, dtype=workload.dtype)
-    itemsize = np.dtype(workload.dtype).itemsize
+    config = workload.config
+    net = Network.from_parameters(initial, dtype=config.dtype)
+    itemsize = np.dtype(config.dtype).itemsize
     m = X.shape[0]
-    data_bytes = m * (workload.layers[0] + 1) * itemsize
-    activation_bytes = m * sum(workload.layers[1:]) * itemsize
+    data_bytes = m * (config.layers[0] + 1) * itemsize
+    activation_bytes = m * sum(config.layers[1:]) * itemsize
     gradient_bytes = net.n_params * itemsize
     was_tracing = tracemalloc.is_tracing()
     if not was_tracing:
@@ -362,7 +381,7 @@ def fit_memory(workload, X, y, initial):
     try:
         tracemalloc.reset_peak()
         before = tracemalloc.get_traced_memory()[0]
-        net.fit(X, y, epochs=2, learning_rate=workload.learning_rate)
+        net.fit(X, y, epochs=2, learning_rate=config.learning_rate)
         peak = tracemalloc.get_traced_memory()[1] - before
     finally:
         if not was_tracing:
@@ -377,7 +396,7 @@ def fit_memory(workload, X, y, initial):
 class _Run:
     """One timed training run: ``seconds`` over ``epochs`` epochs, and the last epoch's loss."""
 
-    __slots__ = ("seconds", "epochs", "loss")
+    __slots__ = ("epochs", "loss", "seconds")
 
     def __init__(self, seconds, epochs, loss):
         self.seconds, self.epochs, self.loss = seconds, epochs, float(loss)
@@ -386,29 +405,25 @@ class _Run:
 def _train(engine, workload, split, initial):
     """Train ``engine`` once on ``workload`` from ``initial``; return the timed :class:`_Run`."""
     from twinnet import Network
-    from twinnet.lab.engines import ENGINES, RunConfig
+    from twinnet.lab.runners import ENGINES
 
-    if engine == "numpy":
-        net = Network.from_parameters(initial, dtype=workload.dtype)
-        ends = []
-        history = net.fit(split.X_train, split.y_train, epochs=workload.epochs,
-                          learning_rate=workload.learning_rate,
+    config, ends = workload.config, []
+    if engine == "numpy":  # Network.fit as a user calls it
+        net = Network.from_parameters(initial, dtype=config.dtype)
+        history = net.fit(split.X_train, split.y_train, epochs=config.epochs, learning_rate=config.learning_rate,
                           on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
         loss = history.history["loss"][-1]
     else:
-        config = RunConfig(data=workload.data, layers=tuple(workload.layers), epochs=workload.epochs,
-                           learning_rate=workload.learning_rate, dtype=workload.dtype, init=workload.init)
-        ends = []
         trained = ENGINES[engine].runner(config, split, initial,
-                                         lambda done, current=None: ends.append(time.perf_counter()))
+                                         lambda epochs_done, current=None: ends.append(time.perf_counter()))
         loss = trained.loss_curve[-1]
         if not ends:  # scikit-learn: one call, not observable between epochs
-            return _Run(trained.seconds, workload.epochs, loss)
+            return _Run(trained.seconds, config.epochs, loss)
     return _Run(ends[-1] - ends[0], len(ends) - 1, loss)
 
 
 def _skip_reason(engine):
-    from twinnet.lab.engines import ENGINES, installed
+    from twinnet.lab.runners import ENGINES, installed
 
     if not installed(engine):
         spec = ENGINES[engine]
@@ -416,8 +431,61 @@ def _skip_reason(engine):
     return None
 
 
+def _diverged(row, exc):
+    # the status of a run is a field of its row: ``error`` only says why
+    row["status"], row["error"] = "diverged", f"diverged: {exc}"
+
+
+def _time_engines(workload, engines, split, initial, plan, repeats, budget, announce):
+    """Warm each engine up, then time engines and roofline in turns; return the rows and roofline times."""
+    rows = {e: {"engine": e, "status": None, "runs": 0, "ms_per_epoch_runs": [], "final_loss": None,
+                "error": None, "skipped": _skip_reason(e)} for e in engines}
+    active = [e for e in engines if rows[e]["skipped"] is None]
+    warm_up = replace(workload, config=replace(workload.config, epochs=2))
+    for engine in list(active):
+        announce(f"{workload.name}: {engine} warm-up")
+        try:
+            _train(engine, warm_up, split, initial)
+        except FloatingPointError as exc:
+            _diverged(rows[engine], exc)
+            active.remove(engine)
+    roof_times, spent = [], dict.fromkeys([*active, "roofline"], 0.0)
+    for round_ in range(repeats):
+        for engine in [e for e in [*active, "roofline"] if round_ == 0 or spent[e] < budget]:
+            announce(f"{workload.name}: {engine} run {round_ + 1}")
+            if engine == "roofline":  # it takes its turns with the engines, under the same conditions
+                run = _run_products(plan, workload.config.epochs)
+                roof_times.append(1e3 * run.seconds / run.epochs)
+            else:
+                try:
+                    run = _train(engine, workload, split, initial)
+                except FloatingPointError as exc:
+                    _diverged(rows[engine], exc)
+                    active.remove(engine)
+                    continue
+                rows[engine]["runs"] += 1
+                rows[engine]["ms_per_epoch_runs"].append(1e3 * run.seconds / run.epochs)
+                rows[engine]["final_loss"] = run.loss
+            spent[engine] += run.seconds
+    return rows, roof_times
+
+
+def _figures(rows, flops):
+    """Each row's best time, GFLOP/s and time relative to numpy's; its status once timed."""
+    for row in rows.values():
+        times = row["ms_per_epoch_runs"]
+        if row["status"] is None and not row["skipped"]:
+            row["status"] = "ok"
+        row["ms_per_epoch"] = min(times) if times and row["status"] == "ok" else None
+        row["gflops"] = flops / row["ms_per_epoch"] / 1e6 if row["ms_per_epoch"] else None
+    base = rows.get("numpy", {}).get("ms_per_epoch")
+    for row in rows.values():
+        row["vs_numpy"] = row["ms_per_epoch"] / base if base and row["ms_per_epoch"] else None
+    return base
+
+
 def run_workload(workload, *, engines=ENGINE_ORDER, repeats=10, budget=3.0, memory=True,
-                 progress=lambda message: None):
+                 announce=lambda message: None):
     """Benchmark ``engines`` and the roofline on ``workload``.
 
     Parameters
@@ -433,101 +501,39 @@ def run_workload(workload, *, engines=ENGINE_ORDER, repeats=10, budget=3.0, memo
         Seconds of timed runs after which an engine stops repeating (after at least one run).
     memory : bool
         Measure ``Network.fit``'s peak memory (:func:`fit_memory`).
-    progress : callable
+    announce : callable
         Called with a short message before each step.
 
     Returns
     -------
     dict
-        JSON-ready: ``workload`` (its fields), ``flops_per_epoch``, ``roofline`` (as
+        JSON-ready: ``workload`` (:meth:`Workload.record`), ``flops_per_epoch``, ``roofline`` (as
         :func:`roofline` returns it, plus ``gflops``), ``engines`` (one row per engine:
-        ``engine``, ``ms_per_epoch`` of its fastest run, ``gflops``, ``vs_numpy`` = its time / numpy's,
-        ``runs``, ``ms_per_epoch_runs``, ``final_loss``, ``error``, ``skipped``), ``numpy_vs_roofline``,
-        ``memory`` and ``targets``.
+        ``engine``, ``status`` (``ok``, ``diverged``, or None when skipped), ``ms_per_epoch`` of its
+        fastest run, ``gflops``, ``vs_numpy`` = its time / numpy's, ``runs``, ``ms_per_epoch_runs``,
+        ``final_loss``, ``error``, ``skipped``), ``numpy_vs_roofline``, ``memory`` and ``targets``.
     """
     from twinnet.data import Split
-    from twinnet.lab.compare import initial_parameters
-    from twinnet.lab.engines import RunConfig
+    from twinnet.lab.run import initial_parameters
 
-    if isinstance(workload, str):
-        if workload not in WORKLOADS:
-            raise ValueError(f"Unknown workload {workload!r}. Expected one of: "
-                             + ", ".join(repr(w) for w in WORKLOADS) + ".")
-        workload = WORKLOADS[workload]
-    engines = [e for e in ENGINE_ORDER if e in set(engines)] + \
-        [e for e in engines if e not in ENGINE_ORDER]
-    _check_workload(workload, engines)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an integer >= 1; got repeats={repeats!r}.")
-    if not (isinstance(budget, (int, float)) and budget >= 0):
-        raise ValueError(f"budget must be a number of seconds >= 0; got budget={budget!r}.")
-
-    progress(f"{workload.name}: data")
+    workload, engines = _check(workload, engines, repeats, budget)
+    config = workload.config
+    announce(f"{workload.name}: data")
     X, y = load_data(workload)
-    m = X.shape[0]
     # the engines train on the training part only; the bench evaluates nothing
-    split = Split(X, X[:0], y, y[:0])
-    config = RunConfig(data=workload.data, layers=tuple(workload.layers), init=workload.init,
-                       dtype=workload.dtype, seed=0)
-    initial = initial_parameters(config)
-    flops = flops_per_epoch(workload.layers, m)
-
-    progress(f"{workload.name}: roofline")
-    products_alone, plan = _fastest_layouts(workload.layers, m, workload.dtype, samples=5, budget=0.5)
-
-    rows = {e: {"engine": e, "runs": 0, "ms_per_epoch_runs": [], "final_loss": None, "error": None,
-                "skipped": _skip_reason(e)} for e in engines}
-    active = [e for e in engines if rows[e]["skipped"] is None]
-    warm_up = replace(workload, epochs=2)
-    for engine in list(active):
-        progress(f"{workload.name}: {engine} warm-up")
-        try:
-            _train(engine, warm_up, split, initial)
-        except FloatingPointError as exc:
-            rows[engine]["error"] = f"diverged: {exc}"
-            active.remove(engine)
-    # the roofline takes its turns with the engines, under the same conditions
-    roof_times, spent = [], dict.fromkeys([*active, "roofline"], 0.0)
-    for round_ in range(repeats):
-        for engine in [e for e in [*active, "roofline"] if round_ == 0 or spent[e] < budget]:
-            progress(f"{workload.name}: {engine} run {round_ + 1}")
-            if engine == "roofline":
-                run = _run_products(plan, workload.epochs)
-                roof_times.append(1e3 * run.seconds / run.epochs)
-                spent[engine] += run.seconds
-                continue
-            row = rows[engine]
-            try:
-                run = _train(engine, workload, split, initial)
-            except FloatingPointError as exc:
-                row["error"] = f"diverged: {exc}"
-                active.remove(engine)
-                continue
-            spent[engine] += run.seconds
-            row["runs"] += 1
-            row["ms_per_epoch_runs"].append(1e3 * run.seconds / run.epochs)
-            row["final_loss"] = run.loss
+    split, initial = Split(X, X[:0], y, y[:0]), initial_parameters(config)
+    flops = flops_per_epoch(config.layers, X.shape[0])
+    announce(f"{workload.name}: roofline")
+    products_alone, plan = _fastest_layouts(config.layers, X.shape[0], config.dtype, samples=5, budget=0.5)
+    rows, roof_times = _time_engines(workload, engines, split, initial, plan, repeats, budget, announce)
     roof = _roofline_result(products_alone, roof_times)
     roof["gflops"] = flops / roof["ms_per_epoch"] / 1e6
-
-    for row in rows.values():
-        times = row["ms_per_epoch_runs"]
-        row["ms_per_epoch"] = min(times) if times and not row["error"] else None
-        row["gflops"] = flops / row["ms_per_epoch"] / 1e6 if row["ms_per_epoch"] else None
-    base = rows.get("numpy", {}).get("ms_per_epoch")
-    for row in rows.values():
-        row["vs_numpy"] = row["ms_per_epoch"] / base if base and row["ms_per_epoch"] else None
-
-    result = {
-        "workload": {**asdict(workload), "layers": list(workload.layers), "n_train": m},
-        "flops_per_epoch": flops,
-        "roofline": roof,
-        "engines": list(rows.values()),
-        "numpy_vs_roofline": base / roof["ms_per_epoch"] if base else None,
-        "memory": None,
-    }
+    base = _figures(rows, flops)
+    result = {"workload": {**workload.record(), "n_train": X.shape[0]}, "flops_per_epoch": flops,
+              "roofline": roof, "engines": list(rows.values()),
+              "numpy_vs_roofline": base / roof["ms_per_epoch"] if base else None, "memory": None}
     if memory and "numpy" in rows:
-        progress(f"{workload.name}: memory")
+        announce(f"{workload.name}: memory")
         result["memory"] = fit_memory(workload, X, y, initial)
     result["targets"] = _targets(workload, result)
     return result
@@ -544,22 +550,22 @@ def _targets(workload, result):
     others = [row["ms_per_epoch"] for row in rows.values()
               if row["engine"] != "numpy" and row["ms_per_epoch"]]
     targets = []
+
+    def target(name, words, value, bound, met):
+        targets.append({"name": name, "target": words, "value": value, "bound": bound, "met": met})
+
     if numpy_ms and others:
         speedup = min(others) / numpy_ms
-        targets.append({"name": "speedup", "target": f"numpy at least {workload.speedup_target:g}x faster than every other engine",
-                        "value": speedup, "bound": workload.speedup_target,
-                        "met": speedup >= workload.speedup_target})
+        target("speedup", f"numpy at least {workload.speedup_target:g}x faster than every other engine",
+               speedup, workload.speedup_target, speedup >= workload.speedup_target)
     if numpy_ms:
         ratio = result["numpy_vs_roofline"]
-        targets.append({"name": "roofline", "target": f"numpy within {workload.roofline_target:g}x of the roofline",
-                        "value": ratio, "bound": workload.roofline_target,
-                        "met": ratio <= workload.roofline_target})
+        target("roofline", f"numpy within {workload.roofline_target:g}x of the roofline",
+               ratio, workload.roofline_target, ratio <= workload.roofline_target)
     if result["memory"]:
         ratio = result["memory"]["ratio"]
-        targets.append({"name": "memory", "target": f"Network.fit's peak extra memory at most {workload.memory_target:g}x "
-                        "data + activations + gradients",
-                        "value": ratio, "bound": workload.memory_target,
-                        "met": ratio <= workload.memory_target})
+        target("memory", f"Network.fit's peak extra memory at most {workload.memory_target:g}x "
+               "data + activations + gradients", ratio, workload.memory_target, ratio <= workload.memory_target)
     return targets
 
 
@@ -567,30 +573,24 @@ def _targets(workload, result):
 def machine():
     """The machine and libraries the figures come from, as a JSON-ready dict.
 
-    ``thread_pools`` lists the BLAS and OpenMP libraries loaded (threadpoolctl's view), each with
-    the package that brought it, its version, CPU kernels and threads.
+    :func:`twinnet.lab.environment.machine`'s record (``cpu``, ``cpus``, ``usable_cpus``, ...) with
+    ``versions``, ``thread_pools``: the BLAS and OpenMP libraries loaded (threadpoolctl's view), each
+    with the package that brought it, its version, CPU kernels and threads; and ``thread_variables``,
+    the environment variables that set their threads.
     """
     from threadpoolctl import threadpool_info
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    from twinnet.lab.environment import environment
+
     libraries = [{"package": _package(lib.get("filepath", "")),
                   **{key: lib.get(key) for key in ("user_api", "internal_api", "version", "architecture",
                                                    "num_threads", "threading_layer")}}
                  for lib in threadpool_info()]
-    env = {key: os.environ[key] for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
-                                            "OMP_NUM_THREADS", "MKL_NUM_THREADS") if key in os.environ}
-    versions = {"python": platform.python_version()}
-    for module in ("numpy", "scipy", "sklearn", "torch", "tensorflow", "keras"):
-        if module in sys.modules:  # versions of what this process loaded; nothing is imported for it
-            versions[module] = getattr(sys.modules[module], "__version__", "?")
-    return {"cpu": cpu, "cpus": usable, "platform": platform.platform(), "thread_pools": libraries,
-            "environment": env, "versions": versions}
+    variables = {key: os.environ[key] for key in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS",
+                                                  "OMP_NUM_THREADS", "MKL_NUM_THREADS") if key in os.environ}
+    record = environment()
+    return {**record["machine"], "versions": record["versions"], "thread_pools": libraries,
+            "thread_variables": variables}
 
 
 def _package(filepath):

@@ -85,7 +85,7 @@ def _run(args, bench, path):
 
     apply_verbose(args)
 
-    def progress(message):  # one status line, rewritten in place; only on a terminal
+    def announce(message):  # one status line, rewritten in place; only on a terminal
         print(f"\r  {message} ...".ljust(60), end="", file=sys.stderr, flush=True)
 
     tty = sys.stderr.isatty()
@@ -93,10 +93,10 @@ def _run(args, bench, path):
     for name in args.workload or list(bench.WORKLOADS):
         workload = bench.WORKLOADS[name]
         if args.epochs is not None:
-            workload = replace(workload, epochs=args.epochs)
+            workload = replace(workload, config=replace(workload.config, epochs=args.epochs))
         result = bench.run_workload(workload, engines=args.engines, repeats=args.repeats,
                                     budget=args.budget, memory=args.memory,
-                                    progress=progress if tty else lambda message: None)
+                                    announce=announce if tty else lambda message: None)
         if tty:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
         print(format_result(result), flush=True)
@@ -108,34 +108,32 @@ def _run(args, bench, path):
     return 0
 
 
-def _fmt(value, spec):
-    return "-" if value is None else format(value, spec)
-
-
 def _bytes(n):
     return f"{n / 2**20:.1f} MiB"
 
 
 def format_result(result):
     """The table of one workload's result, as printed."""
+    from twinnet.lab.results import format_number
+
     w = result["workload"]
     roof = result["roofline"]
-    lines = [f"{w['name']}: {w['n_train']} x {w['layers'][0]}, layers {','.join(map(str, w['layers']))}, "
+    lines = [(f"{w['name']}: {w['n_train']} x {w['layers'][0]}, layers {','.join(map(str, w['layers']))}, "
              f"{w['dtype']}, {w['epochs']} epochs, full-batch SGD lr {w['learning_rate']}; "
-             f"{result['flops_per_epoch'] / 1e6:.1f} MFLOP per epoch",
+             f"{result['flops_per_epoch'] / 1e6:.1f} MFLOP per epoch"),
              f"  {'engine':<10} {'ms/epoch':>10} {'GFLOP/s':>8} {'x numpy':>8} {'final loss':>11} {'runs':>5}"]
     notes = []
     for row in result["engines"]:
-        if row["skipped"] or row["error"]:
+        if row["status"] != "ok":  # skipped, or diverged
             lines.append(f"  {row['engine']:<10} {'-':>10} {'-':>8} {'-':>8} {'-':>11} {row['runs']:>5}")
             notes.append(f"{row['engine']}: {row['skipped'] or row['error']}")
             continue
         lines.append(f"  {row['engine']:<10} {row['ms_per_epoch']:>10.3f} {row['gflops']:>8.1f} "
-                     f"{_fmt(row['vs_numpy'], '.2f'):>8} {row['final_loss']:>11.6f} {row['runs']:>5}")
+                     f"{format_number(row['vs_numpy'], '.2f'):>8} {row['final_loss']:>11.6f} {row['runs']:>5}")
     numpy_ms = next((r["ms_per_epoch"] for r in result["engines"] if r["engine"] == "numpy"), None)
     vs = roof["ms_per_epoch"] / numpy_ms if numpy_ms else None
     lines.append(f"  {'roofline':<10} {roof['ms_per_epoch']:>10.3f} {roof['gflops']:>8.1f} "
-                 f"{_fmt(vs, '.2f'):>8} {'-':>11} {len(roof['ms_per_epoch_runs']):>5}")
+                 f"{format_number(vs, '.2f'):>8} {'-':>11} {len(roof['ms_per_epoch_runs']):>5}")
     lines.append(f"  roofline: the {len(roof['products'])} matrix products of an epoch, each in its fastest "
                  f"layout ({roof['products_ms']:.3f} ms timed one by one; BLAS threads {roof['threads']})")
     if result["numpy_vs_roofline"] is not None:
@@ -160,6 +158,6 @@ def format_machine(info):
 
     pools = "; ".join(describe(lib) for lib in info["thread_pools"])
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-    env = ", ".join(f"{k}={v}" for k, v in info["environment"].items()) or "none set"
-    return (f"machine: {info['cpu']}, {info['cpus']} CPUs, {info['platform']}\n"
+    env = ", ".join(f"{k}={v}" for k, v in info["thread_variables"].items()) or "none set"
+    return (f"machine: {info['cpu']}, {info['usable_cpus']} of {info['cpus']} CPUs usable, {info['platform']}\n"
             f"  thread pools: {pools}\n  BLAS/OpenMP environment variables: {env}\n  {versions}")

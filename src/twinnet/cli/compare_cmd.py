@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import (add_verbose, apply_verbose, layer_list, name_list, positive_float,
-                               positive_int, seed)
+from twinnet.cli._args import add_verbose, apply_verbose, layer_list, name_list, positive_float, positive_int, seed
 
 DESCRIPTION = """\
 Train the same network with several engines, from the same initial weights, on the same data
@@ -28,8 +27,9 @@ RESULTS = ("results.json", "results.csv")
 
 def register(sub):
     from twinnet.data import DATASETS, DEFAULT_DATASET
-    from twinnet.keras_twin import DTYPES, HIDDEN_ACTIVATIONS, OPTIMIZERS
-    from twinnet.lab.engines import ENGINES, INITIALIZERS, KERAS_INITS, RunConfig
+    from twinnet.lab.config import DEFAULT_HIDDEN, KERAS_INITS, RunConfig
+    from twinnet.lab.runners import ENGINES
+    from twinnet.validation import ACTIVATIONS, DTYPES, INITIALIZERS, OPTIMIZERS
 
     defaults = RunConfig()
     p = sub.add_parser("compare", help="train every engine from the same weights and compare them",
@@ -38,7 +38,8 @@ def register(sub):
                    help=f"built-in data set ({', '.join(DATASETS)}) or a .pickle/.npz/.csv file "
                    f"(default: {DEFAULT_DATASET})")
     p.add_argument("--layers", type=layer_list, default=None, metavar="N0,N1,...,1",
-                   help="layer widths, input first, output 1 (default: n_features,20,5,1)")
+                   help="layer widths, input first, output 1 (default: "
+                   f"n_features,{','.join(map(str, DEFAULT_HIDDEN))},1)")
     p.add_argument("--epochs", type=positive_int, default=defaults.epochs,
                    help=f"training epochs (default: {defaults.epochs})")
     p.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
@@ -47,7 +48,7 @@ def register(sub):
                    help="mini-batch size (default: full batch, as the notebook)")
     p.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=defaults.optimizer,
                    help=f"(default: {defaults.optimizer}; momentum = SGD with momentum 0.9)")
-    p.add_argument("--hidden-activation", choices=sorted(HIDDEN_ACTIVATIONS),
+    p.add_argument("--hidden-activation", choices=sorted(ACTIVATIONS),
                    default=defaults.hidden_activation, help=f"(default: {defaults.hidden_activation})")
     p.add_argument("--init", choices=sorted(INITIALIZERS), default=defaults.init,
                    help=f"initial weights (default: {defaults.init}, the notebook's randn * 0.1)")
@@ -93,8 +94,8 @@ def run(args):
     if not stdout.is_terminal:  # piped or redirected: long notes are not wrapped
         stdout = Console(width=100)
     with output_folder("--out", args.out, force=args.force, holds=RESULTS) as out:
-        with _progress(stderr, config.epochs) if args.progress else contextlib.nullcontext() as progress:
-            comparison = compare(config, args.engines, progress=progress)
+        with _EngineBars(stderr, config.epochs) if args.progress else contextlib.nullcontext() as bars:
+            comparison = compare(config, args.engines, engine_progress=bars)
         stdout.print(_table(comparison))
         plain = {"markup": False, "highlight": False, "soft_wrap": True}  # notes hold [brackets]
         for note in comparison.notes + _row_notes(comparison):
@@ -105,12 +106,11 @@ def run(args):
     return 0
 
 
-class _progress:
-    """A rich progress display on stderr, one bar per engine; called as ``(engine, epochs_done)``."""
+class _EngineBars:
+    """A rich progress display on stderr, one bar per engine: ``compare``'s ``engine_progress``."""
 
     def __init__(self, console, epochs):
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                   TimeElapsedColumn)
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.epochs = epochs
         self.tasks = {}
@@ -132,16 +132,13 @@ class _progress:
         self.bars.update(self.tasks[engine], completed=done)
 
 
-def _fmt(value, spec, suffix=""):
-    return "-" if value != value else format(value, spec) + suffix
-
-
 def _table(comparison):
     from rich import box
     from rich.markup import escape
     from rich.table import Table
 
     from twinnet.lab.plots import describe_config
+    from twinnet.lab.results import format_number as fmt
 
     ref = comparison.reference
     caption = ("time: wall time of the training call (keras and tf-loop: including TensorFlow's graph "
@@ -158,15 +155,16 @@ def _table(comparison):
         table.add_column(header, justify="left" if header == "engine" else "right", no_wrap=True)
     for row in comparison.rows():
         mark = "" if comparison.result(row["engine"]).same_trajectory else " *"
-        speed = _fmt(row["speed_vs_keras"], ".1f", "x")
+        speed = fmt(row["speed_vs_keras"], ".1f")
+        speed += "" if speed == "-" else "x"
         if row["status"] != "ok":  # a diverged run's metrics are no result: not shown
-            table.add_row(row["engine"] + mark, row["status"], "-", "-", _fmt(row["seconds"], ".3f"),
-                          _fmt(row["ms_per_epoch"], ".2f"), speed, "-")
+            table.add_row(row["engine"] + mark, row["status"], "-", "-", fmt(row["seconds"], ".3f"),
+                          fmt(row["ms_per_epoch"], ".2f"), speed, "-")
             continue
         table.add_row(
-            row["engine"] + mark, _fmt(row["train_loss"], ".6f"), _fmt(row["train_accuracy"], ".4f"),
-            _fmt(row["test_accuracy"], ".4f"), _fmt(row["seconds"], ".3f"), _fmt(row["ms_per_epoch"], ".2f"),
-            speed, "reference" if row["engine"] == ref else _fmt(row["max_loss_diff"], ".1e"),
+            row["engine"] + mark, fmt(row["train_loss"], ".6f"), fmt(row["train_accuracy"], ".4f"),
+            fmt(row["test_accuracy"], ".4f"), fmt(row["seconds"], ".3f"), fmt(row["ms_per_epoch"], ".2f"),
+            speed, "reference" if row["engine"] == ref else fmt(row["max_loss_diff"], ".1e"),
         )
     return table
 

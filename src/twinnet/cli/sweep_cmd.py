@@ -55,10 +55,12 @@ GRID_OPTIONS = {
 
 def register(sub):
     from twinnet.data import DATASETS
-    from twinnet.keras_twin import HIDDEN_ACTIVATIONS, OPTIMIZERS
-    from twinnet.lab.engines import ENGINES, INITIALIZERS
+    from twinnet.lab.config import DEFAULT_HIDDEN
     from twinnet.lab.grid import GRID_KEYS, PRESETS
+    from twinnet.lab.runners import ENGINES
     from twinnet.lab.sweep import SCHEDULER_TIMEOUT
+    from twinnet.validation import ACTIVATIONS as HIDDEN_ACTIVATIONS
+    from twinnet.validation import INITIALIZERS, OPTIMIZERS
 
     names = {"data": f"built-in ({', '.join(DATASETS)}) or a file", "optimizer": ", ".join(OPTIMIZERS),
              "hidden_activation": ", ".join(HIDDEN_ACTIVATIONS), "init": ", ".join(INITIALIZERS),
@@ -70,12 +72,11 @@ def register(sub):
     source = p.add_mutually_exclusive_group()
     source.add_argument("--preset", choices=sorted(PRESETS),
                         help="a ready grid; notebook: the notebook's network and neighbours, two "
-                        "learning rates, 50/100/250 epochs, 3 seeds, numpy, keras and tf-loop (72 runs, "
-                        "under 10 minutes on 2 cores)")
+                        "learning rates, 50/100/250 epochs, 3 seeds, numpy, keras and tf-loop (72 runs)")
     source.add_argument("--grid", metavar="FILE", help="a TOML file of grid values")
     p.add_argument("--layers", type=layer_list, action="append", metavar="N0,N1,...,1",
                    help="one network's widths, input first, output 1; repeat for several "
-                   "(default: n_features,20,5,1)")
+                   f"(default: n_features,{','.join(map(str, DEFAULT_HIDDEN))},1)")
     for key, (option, parse, metavar) in GRID_OPTIONS.items():
         default = ",".join("full" if v is None else str(v) for v in GRID_KEYS[key][1])
         what = f"{names[key]} " if key in names else ""
@@ -131,7 +132,7 @@ def run(args):
     import time
 
     from twinnet.lab.grid import grid_hash
-    from twinnet.lab.store import ResultStore, read_manifest
+    from twinnet.lab.store import ResultStore, read_manifest, read_results
     from twinnet.lab.sweep import data_fingerprints, executor, libraries, plan, run_sweep
 
     apply_verbose(args)
@@ -166,8 +167,10 @@ def run(args):
             try:
                 outcome = run_sweep(runs, store, where, show_progress=not args.no_progress)
             except KeyboardInterrupt:
-                # one line, instead of the traceback of whatever the interrupt stopped
-                print(f"twinnet sweep: interrupted; {len(store.done)}/{len(runs)} runs saved in "
+                # one line, instead of the traceback of whatever the interrupt stopped; the rows on
+                # disk are what --resume finds (the interrupt may stop an append after its fsync)
+                saved = len(read_results(args.out, warn=False))
+                print(f"twinnet sweep: interrupted; {saved}/{len(runs)} runs saved in "
                       f"{args.out}, resume with --resume", file=sys.stderr)
                 return 130
         store.record_session({"started": started, "seconds": round(outcome.seconds, 3),

@@ -1,14 +1,27 @@
 """The lab: train several engines from the same initial weights and compare them.
 
-The core is reusable by the sweep: :mod:`twinnet.lab.engines` runs one engine on one
-:class:`RunConfig` and returns a plain :class:`EngineResult`; :mod:`twinnet.lab.compare` runs a
-set of engines on one configuration; :mod:`twinnet.lab.plots` draws the figures (matplotlib is
-imported only there, when a figure is drawn). Nothing here imports TensorFlow, PyTorch or
-matplotlib until an engine or a plot needs it.
+One description of a run, :class:`RunConfig` (:mod:`twinnet.lab.config`); one runner per library
+(:mod:`twinnet.lab.runners`); one home for preparing, running and evaluating a run
+(:mod:`twinnet.lab.run`), whose :func:`run_engine` returns a plain :class:`EngineResult`
+(:mod:`twinnet.lab.results`); :mod:`twinnet.lab.compare` runs a set of engines on one
+configuration, :mod:`twinnet.lab.sweep` a grid of them; :mod:`twinnet.lab.plots` draws the figures.
+Nothing here imports TensorFlow, PyTorch or matplotlib until an engine or a plot needs it.
 """
 
 from twinnet.lab.compare import Comparison, compare, resolve_engines
-from twinnet.lab.engines import DEFAULT_ENGINES, ENGINES, EngineResult, RunConfig, run_engine
+from twinnet.lab.config import DEFAULT_HIDDEN, RunConfig
+from twinnet.lab.results import EngineResult
+from twinnet.lab.run import run_engine
+from twinnet.lab.runners import DEFAULT_ENGINES, ENGINES
 
-__all__ = ["RunConfig", "EngineResult", "ENGINES", "DEFAULT_ENGINES", "run_engine", "Comparison",
-           "compare", "resolve_engines"]
+__all__ = [
+           "DEFAULT_ENGINES",
+           "DEFAULT_HIDDEN",
+           "ENGINES",
+           "Comparison",
+           "EngineResult",
+           "RunConfig",
+           "compare",
+           "resolve_engines",
+           "run_engine",
+]

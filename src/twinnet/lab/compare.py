@@ -14,20 +14,28 @@ from __future__ import annotations
 
 import csv
 import json
-import math
-import platform
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from twinnet.lab.engines import (DEFAULT_ENGINES, ENGINES, EngineResult, RunConfig, installed,
-                                 run_engine, unsupported_reason)
+from twinnet.lab.config import RunConfig
+from twinnet.lab.environment import environment
+from twinnet.lab.results import EngineResult, finite_or_none
+
+# preparation lives in twinnet.lab.run; kept importable from here, where it used to be
+from twinnet.lab.run import initial_parameters, load_split, run_engine
+from twinnet.lab.runners import DEFAULT_ENGINES, ENGINES, installed, unsupported_reason
 from twinnet.nn.network import LARGE_FEATURE
 
-__all__ = ["Comparison", "compare", "resolve_engines", "load_split", "initial_parameters",
-           "CSV_FIELDS"]
+__all__ = [
+    "CSV_FIELDS",
+    "Comparison",
+    "compare",
+    "initial_parameters",
+    "load_split",
+    "resolve_engines",
+]
 
 #: Columns of ``results.csv`` and of :meth:`Comparison.rows`.
 CSV_FIELDS = ("engine", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
@@ -77,17 +85,14 @@ class Comparison:
         return rows
 
     def to_dict(self):
-        def clean(v):
-            return None if isinstance(v, float) and not math.isfinite(v) else v
-
         return {
             "config": self.config.to_dict(),
             "data": self.data,
             "reference": self.reference,
             "notes": self.notes,
-            "summary": [{k: clean(v) for k, v in row.items()} for row in self.rows()],
+            "summary": [{k: finite_or_none(v) for k, v in row.items()} for row in self.rows()],
             "results": [r.to_dict() for r in self.results],
-            "environment": _environment(),
+            "environment": environment(),
         }
 
     def save(self, out_dir):
@@ -100,36 +105,8 @@ class Comparison:
             writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
             writer.writeheader()
             for row in self.rows():
-                writer.writerow({k: "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
-                                 for k, v in row.items()})
+                writer.writerow({k: "" if finite_or_none(v) is None else v for k, v in row.items()})
         return [json_path, csv_path]
-
-
-def _environment():
-    # versions of the libraries this process actually loaded (nothing is imported for it)
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for module in ("numpy", "scipy", "sklearn", "tensorflow", "keras", "torch"):
-        if module in sys.modules:
-            versions[module] = getattr(sys.modules[module], "__version__", "?")
-    return versions
-
-
-def load_split(config):
-    """Load ``config.data``, split it (stratified) and standardize it on the training part."""
-    from twinnet import data
-
-    X, y = data.load(config.data)
-    split = data.split(X, y, test_size=config.test_size, seed=config.seed,
-                       standardize=config.standardize, dtype=config.dtype)
-    return split
-
-
-def initial_parameters(config):
-    """The weights every engine starts from: ``Network(layers, init=..., seed=...)``'s."""
-    from twinnet import Network
-
-    return Network(list(config.layers), hidden_activation=config.hidden_activation, init=config.init,
-                   seed=config.seed, dtype=config.dtype).parameters
 
 
 def resolve_engines(engines, config, n_train):
@@ -158,7 +135,7 @@ def resolve_engines(engines, config, n_train):
         raise ValueError("engines must name at least one engine; expected some of: "
                          + ", ".join(ENGINES) + ".")
     for name in engines:
-        if name not in ENGINES:
+        if name not in ENGINES:  # listed in the table's order, the order they run in
             raise ValueError(f"Unknown engine {name!r}. Expected one of: "
                              + ", ".join(repr(n) for n in ENGINES) + ".")
         if not installed(name):
@@ -172,7 +149,7 @@ def resolve_engines(engines, config, n_train):
     return engines, notes
 
 
-def compare(config=RunConfig(), engines=None, *, progress=None):
+def compare(config=RunConfig(), engines=None, *, engine_progress=None):  # noqa: B008  (frozen: a safe default)
     """Train every engine on ``config`` from one set of initial weights.
 
     Parameters
@@ -182,8 +159,8 @@ def compare(config=RunConfig(), engines=None, *, progress=None):
     engines : list of str, optional
         Names from ``twinnet.lab.ENGINES``; default: every installed engine that supports
         ``config``.
-    progress : callable, optional
-        ``progress(engine, epochs_done)``, called as training advances.
+    engine_progress : callable, optional
+        ``engine_progress(engine, epochs_done)``, called as each engine's training advances.
 
     Returns
     -------
@@ -196,8 +173,9 @@ def compare(config=RunConfig(), engines=None, *, progress=None):
     initial = initial_parameters(config)
     results = []
     for name in names:
-        report = (lambda done, name=name: progress(name, done)) if progress else (lambda done: None)
-        results.append(run_engine(name, config, split, initial, report))
+        progress = (lambda done, name=name: engine_progress(name, done)) if engine_progress else \
+            (lambda done: None)
+        results.append(run_engine(name, config, split, initial, progress))
     largest = float(np.max(np.abs(split.X_train), initial=0.0))
     if largest > LARGE_FEATURE:
         notes.append(f"the training features have values up to {largest:.3g} in magnitude"

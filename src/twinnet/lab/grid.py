@@ -11,8 +11,8 @@ Example
 >>> grid = check_grid({"data": "moons", "layers": [[2, 8, 1]], "learning_rate": [0.1, 1.0],
 ...                    "epochs": [10, 50], "seeds": [0, 1], "engines": ["functional"]})
 >>> runs = expand(grid)
->>> len(runs), runs[0].epochs
-(4, (10, 50))
+>>> len(runs), runs[0].checkpoints, runs[0].config.epochs
+(4, (10, 50), 50)
 """
 
 from __future__ import annotations
@@ -21,90 +21,68 @@ import hashlib
 import itertools
 import json
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["GRID_KEYS", "PRESETS", "RunSpec", "check_grid", "load_toml", "expand", "grid_hash"]
+from twinnet import validation
+from twinnet.lab.config import RunConfig, default_layers
 
-_DTYPES = ("float32", "float64")
+__all__ = ["GRID_KEYS", "PRESETS", "RunSpec", "check_grid", "expand", "grid_hash", "load_toml"]
 
 
-def _name(value):
+def _data(value):
+    # a built-in data set's name or a file's path: twinnet.data.load checks it when the sweep plans
     if not isinstance(value, str) or not value:
-        raise TypeError("a non-empty string")
+        raise ValueError(f"data must be a data set's name or a file's path; got data={value!r}.")
     return value
 
 
-def _positive_int(value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TypeError("an integer >= 1")
-    return value
+def _field(name, convert=lambda value: value):
+    """Check one value with :meth:`RunConfig.validate`'s rules: the field set, the others default."""
+    def check(value):
+        value = convert(value)
+        RunConfig(**{name: value}).validate()
+        return value
+
+    return check
 
 
 def _seed(value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise TypeError("an integer >= 0")
-    return value
+    # validation.seed's range, without its None: every run of a sweep must be reproducible
+    if value is None or not (validation.is_int(value) and 0 <= value <= validation.MAX_SEED):
+        raise ValueError(f"seeds must be integers between 0 and {validation.MAX_SEED}; got {value!r}.")
+    return int(value)
 
 
-def _learning_rate(value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError("a number > 0")
-    value = float(value)
-    if not 0 < value < float("inf"):
-        raise TypeError("a finite number > 0")
-    return value
+def _engine(value):
+    from twinnet.lab.runners import ENGINES
+
+    return validation.choice("engines", value, ENGINES)
 
 
-def _layers(value):
-    if value is None:  # the data set's n_features,20,5,1, resolved by expand()
-        return None
-    if (not isinstance(value, (list, tuple)) or len(value) < 2
-            or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)):
-        raise TypeError("a list of at least two positive integers such as [100, 20, 5, 1]")
-    if value[-1] != 1:
-        raise TypeError("a list of layer widths ending in 1 (one sigmoid output unit)")
-    return tuple(value)
-
-
-def _batch_size(value):
-    # None means full batch, as the notebook trains; "full" is how TOML and the CLI spell it.
-    if value is None or value == "full":
-        return None
-    try:
-        return _positive_int(value)
-    except TypeError:
-        raise TypeError('an integer >= 1 or "full"') from None
-
-
-def _dtype(value):
-    if value not in _DTYPES:
-        raise TypeError(" or ".join(repr(d) for d in _DTYPES))
-    return value
-
-
-#: grid key -> (check and normalize one value, default values)
+#: grid key -> (check and normalize one value, default values). ``layers`` None is the data set's
+#: default network, resolved by :func:`expand`; ``batch_size`` "full" (as TOML and the CLI spell
+#: it) is None, full batch.
 GRID_KEYS = {
-    "data": (_name, ("synthetic",)),
-    "layers": (_layers, (None,)),
-    "learning_rate": (_learning_rate, (0.1,)),
-    "epochs": (_positive_int, (250,)),
-    "batch_size": (_batch_size, (None,)),
-    "optimizer": (_name, ("sgd",)),
-    "hidden_activation": (_name, ("relu",)),
-    "init": (_name, ("normal",)),
-    "dtype": (_dtype, ("float64",)),
+    "data": (_data, ("synthetic",)),
+    "layers": (_field("layers", lambda v: None if v is None else tuple(v) if isinstance(v, list) else v), (None,)),
+    "learning_rate": (_field("learning_rate", lambda v: float(v) if validation.is_int(v) else v), (0.1,)),
+    "epochs": (_field("epochs"), (250,)),
+    "batch_size": (_field("batch_size", lambda v: None if v == "full" else v), (None,)),
+    "optimizer": (_field("optimizer"), ("sgd",)),
+    "hidden_activation": (_field("hidden_activation"), ("relu",)),
+    "init": (_field("init"), ("normal",)),
+    "dtype": (_field("dtype"), ("float64",)),
     "seeds": (_seed, (0,)),
-    "engines": (_name, ("numpy",)),
+    "engines": (_engine, ("numpy",)),
 }
 
 #: Ready grids. ``notebook``: the notebook's network [100, 20, 5, 1] and three neighbours (shallower,
 #: wider, deeper), learning rates 0.01 and the notebook's 0.1, its 250 epochs with checkpoints at 50
 #: and 100, three seeds; NumPy and both Keras engines, ``model.fit`` and the ``tf.function`` loop, so
-#: that the report separates ``model.fit``'s per-epoch overhead from TensorFlow's arithmetic. Keras's
-#: ``model.fit`` costs about 40 ms per epoch whatever the network, so 250 epochs keep its 24 runs
-#: within 10 minutes on 2 cores; a ``tf-loop`` run takes about a tenth of a ``keras`` run (measured:
-#: 0.11 and 0.14 of it on the smallest and largest network), so its 24 runs add about 30 s of CPU.
+#: that the report separates ``model.fit``'s per-epoch overhead from TensorFlow's arithmetic. Its
+#: size is bounded by ``model.fit``'s fixed cost per epoch, whatever the network: 250 epochs keep
+#: its runs to minutes on two cores (``twinnet bench`` measures the times on a given machine).
 PRESETS = {
     "notebook": {
         "data": ["synthetic"],
@@ -137,8 +115,8 @@ def check_grid(grid, *, source="grid"):
     Raises
     ------
     ValueError
-        An unknown key (named), a value of the wrong type (key and value named), an empty list, or
-        an engine, optimizer, activation or initializer name that does not exist.
+        An unknown key (named), an empty list, or a value that :meth:`RunConfig.validate` refuses
+        (the key named, then its message), or an engine that does not exist.
     """
     if not isinstance(grid, dict) or not grid:
         raise ValueError(f"{source}: the grid is empty; give at least one key such as layers or "
@@ -160,27 +138,17 @@ def check_grid(grid, *, source="grid"):
         for value in values:
             try:
                 value = check(value)
-            except TypeError as exc:
-                raise ValueError(f"{source}: grid key {key!r} expects {exc}; got {value!r} "
-                                 f"({type(value).__name__}).") from None
+            except ValueError as exc:
+                raise ValueError(f"{source}: grid key {key!r}: {exc}") from None
             if value not in normalized:
                 normalized.append(value)
         out[key] = tuple(sorted(normalized) if key == "epochs" else normalized)
-    _check_names(out, source)
+    for dtype in out["dtype"]:  # the one rule that joins two keys: a learning rate within dtype's range
+        try:
+            RunConfig(learning_rate=max(out["learning_rate"]), dtype=dtype).validate()
+        except ValueError as exc:
+            raise ValueError(f"{source}: grid key 'learning_rate': {exc}") from None
     return out
-
-
-def _check_names(grid, source):
-    from twinnet.keras_twin import HIDDEN_ACTIVATIONS, OPTIMIZERS
-    from twinnet.lab.engines import ENGINES, INITIALIZERS
-
-    tables = {"engines": ENGINES, "optimizer": OPTIMIZERS, "hidden_activation": HIDDEN_ACTIVATIONS,
-              "init": INITIALIZERS}
-    for key, table in tables.items():
-        for value in grid[key]:
-            if value not in table:
-                raise ValueError(f"{source}: unknown {key} {value!r} in the grid. Expected one of: "
-                                 f"{', '.join(repr(n) for n in sorted(table))}.")
 
 
 def load_toml(path):
@@ -197,32 +165,24 @@ def load_toml(path):
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run: a configuration, a seed and an engine.
+    """One training run of a sweep: a :class:`RunConfig` (seed included), an engine, checkpoints.
 
-    ``epochs`` holds the checkpoints, ascending; the run trains for ``epochs[-1]`` epochs.
-    ``batch_size`` None is full batch. ``run_id`` is a hash of everything else.
+    ``config.epochs`` is the last of ``checkpoints`` (ascending): one training run records its
+    metrics at each. ``run_id`` is a hash of the rest (:func:`expand`).
     """
 
     run_id: str
     engine: str
-    seed: int
-    data: str
-    layers: tuple
-    learning_rate: float
-    epochs: tuple
-    batch_size: int | None
-    optimizer: str
-    hidden_activation: str
-    init: str
-    dtype: str
+    config: RunConfig
+    checkpoints: tuple
 
-    def config(self):
-        """The configuration as a JSON-ready dict (no engine, seed or id)."""
-        d = asdict(self)
-        for key in ("run_id", "engine", "seed"):
-            del d[key]
-        d["layers"], d["epochs"] = list(self.layers), list(self.epochs)
-        return d
+    def record(self):
+        """The configuration as stored in a result row: JSON-ready, ``epochs`` the checkpoints
+        (no engine, seed or id)."""
+        c = self.config
+        return {"data": c.data, "layers": list(c.layers), "learning_rate": c.learning_rate,
+                "epochs": list(self.checkpoints), "batch_size": c.batch_size, "optimizer": c.optimizer,
+                "hidden_activation": c.hidden_activation, "init": c.init, "dtype": c.dtype}
 
 
 def _digest(obj):
@@ -234,21 +194,23 @@ def expand(grid, n_features=None):
     """All runs of a checked grid, in a stable order; ids are hashes of config, seed and engine.
 
     ``n_features`` maps each data set to its number of features; it resolves the default layers
-    (``None``) to the notebook's shape, ``n_features,20,5,1``.
+    (``None``) to the notebook's network, :func:`twinnet.lab.config.default_layers`.
     """
-    config_keys = [k for k in GRID_KEYS if k not in ("epochs", "seeds", "engines")]
+    keys = [k for k in GRID_KEYS if k not in ("epochs", "seeds", "engines")]
+    checkpoints = grid["epochs"]
     runs = []
-    for values in itertools.product(*(grid[k] for k in config_keys)):
-        config = dict(zip(config_keys, values), epochs=grid["epochs"])
-        if config["layers"] is None:
-            if n_features is None or config["data"] not in n_features:
+    for values in itertools.product(*(grid[k] for k in keys)):
+        fields = dict(zip(keys, values))
+        if fields["layers"] is None:
+            if n_features is None or fields["data"] not in n_features:
                 raise ValueError(f"layers are not given and the number of features of data "
-                                 f"{config['data']!r} is unknown; give layers.")
-            config["layers"] = (n_features[config["data"]], 20, 5, 1)
+                                 f"{fields['data']!r} is unknown; give layers.")
+            fields["layers"] = default_layers(n_features[fields["data"]])
         for seed, engine in itertools.product(grid["seeds"], grid["engines"]):
-            fields = dict(config, seed=seed, engine=engine)
-            run_id = _digest({k: list(v) if isinstance(v, tuple) else v for k, v in fields.items()})
-            runs.append(RunSpec(run_id=run_id, **fields))
+            spec = RunSpec("", engine, RunConfig(**fields, epochs=checkpoints[-1], seed=seed), checkpoints)
+            # the id of the stored row's configuration, seed and engine: stable across versions
+            runs.append(RunSpec(_digest({**spec.record(), "seed": seed, "engine": engine}), engine,
+                                spec.config, checkpoints))
     return runs
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["plot_loss_curves", "plot_decision_boundaries", "describe_config", "ENGINE_STYLE"]
+__all__ = ["ENGINE_STYLE", "describe_config", "plot_decision_boundaries", "plot_loss_curves", "pyplot"]
 
 #: engine -> (colour, line style, line width): the reference is drawn wide and pale, the others
 #: narrower and dashed on top of it, so that curves that coincide stay visible.
@@ -24,7 +24,8 @@ ENGINE_STYLE = {
 DIFF_FLOOR = 1e-18
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's pyplot with the Agg backend (files only, no window), imported on first use."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -48,7 +49,7 @@ def plot_loss_curves(comparison, path):
     the engines that share the reference's start and batch order; exact zeros are drawn at
     :data:`DIFF_FLOOR`.
     """
-    plt = _pyplot()
+    plt = pyplot()
     config = comparison.config
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 8.5), sharex=True,
                                       gridspec_kw={"height_ratios": [3, 2]})
@@ -104,7 +105,7 @@ def plot_decision_boundaries(comparison, split, path, *, resolution=200):
     """
     from twinnet import Network
 
-    plt = _pyplot()
+    plt = pyplot()
     config = comparison.config
     if split.X_train.shape[1] != 2:
         raise ValueError(f"decision boundaries need 2 features; got {split.X_train.shape[1]}.")

@@ -24,10 +24,10 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from twinnet.lab.engines import STATUSES
+from twinnet.lab.results import STATUSES, finite_or_none, format_number
 from twinnet.lab.store import RESULTS, read_manifest
 
-__all__ = ["build_report", "read_rows", "summary_rows", "summarize", "SUMMARY_FIELDS", "AGREE"]
+__all__ = ["AGREE", "SUMMARY_FIELDS", "build_report", "read_rows", "summarize", "summary_rows"]
 
 #: Two mean test accuracies closer than this (one half of a percentage point) count as a tie.
 AGREE = 0.005
@@ -60,8 +60,7 @@ def _problem(row):
     if not isinstance(row, dict):
         return "not a JSON object"
     if "status" not in row and (row.get("error") is None or isinstance(row.get("error"), str)):
-        error = row.get("error")
-        row["status"] = "ok" if error is None else "diverged" if error.startswith("diverged") else "failed"
+        row["status"] = _legacy_status(row.get("error"))
     kinds = {"engine": str, "status": str, "seed": int, "n_parameters": int, "config": dict,
              "checkpoints": list, "loss_curve": list, "versions": dict, "machine": dict}
     for key, kind in kinds.items():
@@ -88,6 +87,13 @@ def _problem(row):
                 or any(p.get("test_accuracy") is None for p in row["checkpoints"]):
             return "an ok run without a result at every checkpoint epoch"
     return None
+
+
+def _legacy_status(error):
+    """The status of a row stored before rows had one: sweeps of that time wrote it only into the
+    error's first word (``"diverged: ..."``). Reading that stored format is the one place a status
+    comes from text; every row written since carries its ``status`` field."""
+    return "ok" if error is None else "diverged" if error.startswith("diverged:") else "failed"
 
 
 def read_rows(directory):
@@ -168,10 +174,6 @@ def _label(config, fields):
     return ", ".join(parts)
 
 
-def _fmt(x, digits=3):
-    return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
-
-
 def _pp(x):
     return f"{100 * x:.1f} pp"
 
@@ -233,7 +235,7 @@ def _factor_series(ok_rows, value_of, *, all_checkpoints=False):
 
 
 def _reference(engines):
-    return "keras" if "keras" in engines else sorted(engines)[0]
+    return "keras" if "keras" in engines else min(engines)
 
 
 def _by_config(ok_rows):
@@ -338,28 +340,37 @@ def _not_ok(rows, fields):
     return lines
 
 
-def _compare_pair(engine, reference, by_config, fields):
-    pairs, curve_gaps, gaps = [], [], []
-    wins = {engine: [], reference: []}
+def _pair_figures(engine, reference, by_config):
+    """The numbers comparing two engines over the configurations and seeds both ran.
+
+    Returns a dict: ``accuracy_gaps``, the absolute final test-accuracy differences of the runs
+    paired by configuration and seed; ``curve_gaps``, the largest loss-curve difference of each pair
+    on the same trajectory; ``mean_gaps``, per configuration, the difference of the mean accuracies
+    over seeds; ``wins``, engine -> ``(gap, config)`` of the configurations it wins by more than
+    :data:`AGREE`.
+    """
+    figures = {"accuracy_gaps": [], "curve_gaps": [], "mean_gaps": [], "wins": {engine: [], reference: []}}
     for engines_rows in by_config.values():
         mine, theirs = engines_rows.get(engine), engines_rows.get(reference)
         if not mine or not theirs:
             continue
-        config = mine[0]["config"]
         by_seed = {r["seed"]: r for r in theirs}
-        for r in mine:
-            other = by_seed.get(r["seed"])
-            if other is None:
-                continue
-            pairs.append(abs(_final(r)["test_accuracy"] - _final(other)["test_accuracy"]))
+        for r, other in ((r, by_seed[r["seed"]]) for r in mine if r["seed"] in by_seed):
+            figures["accuracy_gaps"].append(abs(_final(r)["test_accuracy"] - _final(other)["test_accuracy"]))
             if r.get("same_trajectory", True) and other.get("same_trajectory", True):
-                curve_gaps.append(max((abs(a - b) for a, b in zip(r["loss_curve"], other["loss_curve"])
-                                       if a is not None and b is not None), default=0.0))
-        gap = _mean(_final(r)["test_accuracy"] for r in mine) - \
-            _mean(_final(r)["test_accuracy"] for r in theirs)
-        gaps.append(gap)
+                figures["curve_gaps"].append(max((abs(a - b) for a, b in zip(r["loss_curve"], other["loss_curve"])
+                                                  if a is not None and b is not None), default=0.0))
+        gap = _mean(_final(r)["test_accuracy"] for r in mine) - _mean(_final(r)["test_accuracy"] for r in theirs)
+        figures["mean_gaps"].append(gap)
         if abs(gap) > AGREE:
-            wins[engine if gap > 0 else reference].append((abs(gap), _label(config, fields)))
+            figures["wins"][engine if gap > 0 else reference].append((abs(gap), mine[0]["config"]))
+    return figures
+
+
+def _compare_pair(engine, reference, by_config, fields):
+    """The sentences comparing two engines: agreement, accuracy, speed (:func:`_pair_figures`)."""
+    figures = _pair_figures(engine, reference, by_config)
+    pairs, curve_gaps, wins = figures["accuracy_gaps"], figures["curve_gaps"], figures["wins"]
     if not pairs:
         return [f"{engine} and {reference} share no configuration and seed, so they are not compared."]
     same = sum(p == 0 for p in pairs)
@@ -370,14 +381,14 @@ def _compare_pair(engine, reference, by_config, fields):
     if curve_gaps:
         lines[-1] += (f" Their training-loss curves (same initial weights, same batches) differ by "
                       f"at most {max(curve_gaps):.2g} over all epochs.")
-    ties = len(gaps) - len(wins[engine]) - len(wins[reference])
+    ties = len(figures["mean_gaps"]) - len(wins[engine]) - len(wins[reference])
     sentence = (f"Accuracy, {engine} vs {reference}: tied (within {_pp(AGREE)}, mean over seeds) "
-                f"in {ties} of {len(gaps)} configurations")
+                f"in {ties} of {len(figures['mean_gaps'])} configurations")
     for who in (engine, reference):
         if wins[who]:
-            size, where = max(wins[who])
+            size, config = max(wins[who], key=lambda win: win[0])
             sentence += (f"; {who} more accurate in {len(wins[who])}, by up to {_pp(size)} "
-                         f"({where})")
+                         f"({_label(config, fields)})")
     lines.append(sentence + ".")
     lines.append(_speed(engine, reference, by_config))
     return lines
@@ -385,7 +396,7 @@ def _compare_pair(engine, reference, by_config, fields):
 
 def _named(engine):
     """``engine (what it runs)``: "keras" alone does not say whether model.fit is meant."""
-    from twinnet.lab.engines import ENGINES
+    from twinnet.lab.runners import ENGINES
 
     return f"{engine} ({ENGINES[engine].description})" if engine in ENGINES else engine
 
@@ -423,10 +434,10 @@ def _fit_overhead(engines, by_config):
                 share.append(extra[-1] / fit["ms_per_epoch"])
     if not extra:
         return []
-    lines = [f"Keras's model.fit overhead: keras takes {statistics.median(extra):.3g} ms more per epoch "
+    lines = [(f"Keras's model.fit overhead: keras takes {statistics.median(extra):.3g} ms more per epoch "
              f"than tf-loop, the same model on the same batches ({100 * statistics.median(share):.0f}% of "
              f"keras's time per epoch; medians over {len(extra)} runs paired by configuration and seed, "
-             "both timed with their one-off graph tracing)."]
+             "both timed with their one-off graph tracing).")]
     others = [e for e in engines if e not in ("keras", "tf-loop")
               and any(rows.get(e) and rows.get("tf-loop") for rows in by_config.values())]
     return lines + [_speed(e, "tf-loop", by_config) for e in others]
@@ -478,7 +489,7 @@ def _write_csv(entries, path):
         writer.writeheader()
         for entry in entries:
             writer.writerow({k: "full" if k == "batch_size" and v is None else
-                             "" if v is None or (isinstance(v, float) and math.isnan(v)) else v
+                             "" if finite_or_none(v) is None else v
                              for k, v in entry.items()})
 
 
@@ -496,27 +507,27 @@ def _figures(rows, directory):
                ("accuracy_vs_learning_rate.png", "learning rate", lambda c: c["learning_rate"], True)]
     for name, label, value_of, log_x in factors:
         rp.plot_factor(_factor_series(ok, value_of), xlabel=label, path=directory / name, log_x=log_x)
-        figures.append((name, f"Test accuracy at the final epoch against {label}, averaged over the "
-                              "other hyperparameters; error bars: standard deviation over seeds."))
+        figures.append((name, (f"Test accuracy at the final epoch against {label}, averaged over the "
+                              "other hyperparameters; error bars: standard deviation over seeds.")))
     rp.plot_factor(_factor_series(ok, None, all_checkpoints=True), xlabel="epochs",
                    path=directory / "accuracy_vs_epochs.png")
-    figures.append(("accuracy_vs_epochs.png", "Test accuracy at each epoch checkpoint (one training "
+    figures.append(("accuracy_vs_epochs.png", ("Test accuracy at each epoch checkpoint (one training "
                                               "run per configuration), averaged over the other "
-                                              "hyperparameters; error bars over seeds."))
+                                              "hyperparameters; error bars over seeds.")))
     times, ratios, reference = _time_series(ok)
     rp.plot_time(times, directory / "time_vs_parameters.png")
-    figures.append(("time_vs_parameters.png", "Milliseconds per epoch against the number of "
+    figures.append(("time_vs_parameters.png", ("Milliseconds per epoch against the number of "
                                               "parameters (log-log): mean and standard deviation "
-                                              "over the runs of each size."))
+                                              "over the runs of each size.")))
     if ratios:
         rp.plot_time_ratio(ratios, reference, directory / "time_ratio.png")
-        figures.append(("time_ratio.png", f"Time per epoch of each engine over that of {_named(reference)} "
+        figures.append(("time_ratio.png", (f"Time per epoch of each engine over that of {_named(reference)} "
                                           "in the same configuration and seed, mean over the runs "
-                                          "of each size; below 1 is faster."))
+                                          "of each size; below 1 is faster.")))
     panels, omitted = _loss_panels(ok, fields)
     rp.plot_loss_overlays(panels, directory / "loss_curves.png", omitted=omitted)
-    figures.append(("loss_curves.png", "Training loss per epoch of every engine, per configuration: "
-                                       "mean over seeds, band from lowest to highest."))
+    figures.append(("loss_curves.png", ("Training loss per epoch of every engine, per configuration: "
+                                       "mean over seeds, band from lowest to highest.")))
     return figures
 
 
@@ -529,8 +540,8 @@ th{background:#f3f3f3}td.t{text-align:left}"""
 
 def _html(summary, figures, entries, rows, manifest, directory):
     esc = html.escape
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-             f"<title>twinnet sweep report</title><style>{_CSS}</style></head><body>",
+    parts = [(f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+             f"<title>twinnet sweep report</title><style>{_CSS}</style></head><body>"),
              "<h1>twinnet sweep: NumPy network vs its Keras twin</h1>",
              "<h2>Summary</h2><ul>" + "".join(f"<li>{esc(s)}</li>" for s in summary) + "</ul>"]
     if figures:
@@ -548,7 +559,7 @@ def _html(summary, figures, entries, rows, manifest, directory):
         cells = []
         for c in columns:
             v = e[c]
-            text = _fmt(v, 4) if isinstance(v, float) and c != "learning_rate" else \
+            text = format_number(v, ".4f", "") if isinstance(v, float) and c != "learning_rate" else \
                 ("full" if v is None else str(v))
             cells.append(f"<td class='t'>{esc(text)}</td>" if isinstance(v, str) else f"<td>{esc(text)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")

@@ -9,20 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from twinnet.lab.plots import ENGINE_STYLE
+from twinnet.lab.plots import ENGINE_STYLE, pyplot
 
-__all__ = ["plot_factor", "plot_time", "plot_time_ratio", "plot_loss_overlays"]
+__all__ = ["plot_factor", "plot_loss_overlays", "plot_time", "plot_time_ratio"]
 
 DPI = 110
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _style(engine):
@@ -47,7 +38,7 @@ def _plain_log_ticks(ax, axes="xy"):
 def _save(fig, path):
     fig.tight_layout()
     fig.savefig(path, dpi=DPI)
-    _pyplot().close(fig)
+    pyplot().close(fig)
 
 
 def plot_factor(series, *, xlabel, path, log_x=False, title=None):
@@ -61,7 +52,7 @@ def plot_factor(series, *, xlabel, path, log_x=False, title=None):
     """
     from matplotlib.ticker import NullLocator
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     engines = sorted(series)
     # engines that agree draw on top of each other: offset them a little along x to keep both visible
@@ -94,7 +85,7 @@ def plot_time(series, path):
 
     ``series``: engine -> (n_parameters, mean ms_per_epoch, sd), one point per network size.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for engine in sorted(series):
         n, ms, sd = (np.asarray(v, dtype=float) for v in series[engine])
@@ -117,7 +108,7 @@ def plot_time_ratio(series, reference, path):
     ``series``: engine -> (n_parameters, mean ratio), one point per network size; a ratio below 1
     is faster than ``reference``.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     for engine in sorted(series):
         n, ratio = (np.asarray(v, dtype=float) for v in series[engine])
@@ -146,7 +137,7 @@ def plot_loss_overlays(panels, path, *, omitted=0):
     omitted : int
         Configurations left out of the figure, said in its title.
     """
-    plt = _pyplot()
+    plt = pyplot()
     n = len(panels)
     cols = min(3, n)
     rows = -(-n // cols)

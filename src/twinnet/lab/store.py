@@ -28,7 +28,7 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["MANIFEST", "RESULTS", "LOCK", "FORMAT", "ResultStore", "read_manifest", "read_results"]
+__all__ = ["FORMAT", "LOCK", "MANIFEST", "RESULTS", "ResultStore", "read_manifest", "read_results"]
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"

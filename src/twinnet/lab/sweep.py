@@ -24,19 +24,32 @@ Example
 from __future__ import annotations
 
 import contextlib
-import math
+import itertools
 import os
-import platform
 import socket
-import sys
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-__all__ = ["plan", "run_config", "execute_run", "executor", "Executor", "run_sweep", "SweepOutcome",
-           "environment", "limit_threads", "libraries", "data_fingerprints", "check_scheduler",
-           "SCHEDULER_TIMEOUT"]
+from twinnet.lab.environment import environment
+from twinnet.lab.results import finite_or_none
+
+__all__ = [
+    "SCHEDULER_TIMEOUT",
+    "Executor",
+    "SweepOutcome",
+    "check_scheduler",
+    "data_fingerprints",
+    "environment",
+    "execute_run",
+    "executor",
+    "libraries",
+    "limit_threads",
+    "plan",
+    "run_sweep",
+]
 
 #: Seconds to wait for a Dask scheduler (and its first worker) before saying it does not answer.
 SCHEDULER_TIMEOUT = 8
@@ -48,16 +61,6 @@ _HANDSHAKE_MAX = 1 << 16
 # worker before its first run imports them. threadpoolctl covers BLAS libraries already loaded.
 _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-
-
-def run_config(spec):
-    """The lab's :class:`~twinnet.lab.engines.RunConfig` of a run: trained to its last checkpoint."""
-    from twinnet.lab.engines import RunConfig
-
-    return RunConfig(data=spec.data, layers=spec.layers, epochs=spec.epochs[-1],
-                     learning_rate=spec.learning_rate, batch_size=spec.batch_size,
-                     optimizer=spec.optimizer, hidden_activation=spec.hidden_activation,
-                     init=spec.init, dtype=spec.dtype, seed=spec.seed)
 
 
 def plan(grid):
@@ -82,9 +85,10 @@ def plan(grid):
     ValueError
         Layers that do not fit a data set, a missing engine library, or no run left at all.
     """
-    from twinnet.lab.compare import load_split
-    from twinnet.lab.engines import NO_CHECKPOINTS, ENGINES, RunConfig, installed, unsupported_reason
+    from twinnet.lab.config import RunConfig
     from twinnet.lab.grid import expand
+    from twinnet.lab.run import load_split
+    from twinnet.lab.runners import ENGINES, NO_CHECKPOINTS, installed, unsupported_reason
 
     for engine in grid["engines"]:
         if not installed(engine):
@@ -97,12 +101,10 @@ def plan(grid):
         shapes[data] = split.X_train.shape
     runs, skipped = [], Counter()
     for spec in expand(grid, n_features={data: shape[1] for data, shape in shapes.items()}):
-        config = run_config(spec)
-        config.validate()
-        n_train, n_features = shapes[spec.data]
-        config.with_layers(n_features)
-        reason = unsupported_reason(spec.engine, config, n_train)
-        if reason is None and len(spec.epochs) > 1 and spec.engine in NO_CHECKPOINTS:
+        n_train, n_features = shapes[spec.config.data]
+        spec.config.with_layers(n_features)  # the values were checked by check_grid; the widths here
+        reason = unsupported_reason(spec.engine, spec.config, n_train)
+        if reason is None and len(spec.checkpoints) > 1 and spec.engine in NO_CHECKPOINTS:
             reason = f"several epoch values are checkpoints, and {NO_CHECKPOINTS[spec.engine]}"
         if reason:
             skipped[f"{spec.engine}: {reason}"] += 1
@@ -145,6 +147,33 @@ def data_fingerprints(names):
     return prints
 
 
+def _left(deadline):
+    return max(deadline - time.monotonic(), 1e-3)
+
+
+def _connect(host, port, deadline):
+    # a refused connection is retried until the deadline, as Dask's client does: a scheduler
+    # started a moment ago may not listen yet
+    while True:
+        try:
+            return socket.create_connection((host, port), timeout=_left(deadline))
+        except ConnectionRefusedError:
+            if time.monotonic() + 0.1 >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+def _receive(sock, n, deadline):
+    data = b""
+    while len(data) < n:
+        sock.settimeout(_left(deadline))
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionResetError("the server closed the connection")
+        data += chunk
+    return data
+
+
 def check_scheduler(address, timeout=SCHEDULER_TIMEOUT):
     """Check that a Dask scheduler answers at ``address`` within ``timeout`` seconds.
 
@@ -177,38 +206,13 @@ def check_scheduler(address, timeout=SCHEDULER_TIMEOUT):
                          "tcp://127.0.0.1:8786.")
     address = f"tcp://{url.netloc}"
     deadline = time.monotonic() + timeout
-
-    def left():
-        return max(deadline - time.monotonic(), 1e-3)
-
-    def connect():
-        # a refused connection is retried until the deadline, as Dask's client does: a scheduler
-        # started a moment ago may not listen yet
-        while True:
-            try:
-                return socket.create_connection((url.hostname, port), timeout=left())
-            except ConnectionRefusedError:
-                if time.monotonic() + 0.1 >= deadline:
-                    raise
-                time.sleep(0.1)
-
-    def receive(sock, n):
-        data = b""
-        while len(data) < n:
-            sock.settimeout(left())
-            chunk = sock.recv(n - len(data))
-            if not chunk:
-                raise ConnectionResetError("the server closed the connection")
-            data += chunk
-        return data
-
     try:
-        with connect() as sock:
-            (length,) = struct.unpack("Q", receive(sock, 8))  # distributed.comm.tcp's framing
+        with _connect(url.hostname, port, deadline) as sock:
+            (length,) = struct.unpack("Q", _receive(sock, 8, deadline))  # distributed.comm.tcp's framing
             if not 0 < length <= _HANDSHAKE_MAX:
                 raise ValueError(f"--scheduler {address}: the server there is not a Dask scheduler "
                                  f"(it answered {length} as a message length).")
-            receive(sock, length)
+            _receive(sock, length, deadline)
     except OSError as exc:  # refused, timed out, closed, no such host
         raise ValueError(f"--scheduler {address}: no Dask scheduler answered within {timeout:g} s "
                          f"({exc.strerror or exc}); check the address, or start one with 'dask "
@@ -217,32 +221,6 @@ def check_scheduler(address, timeout=SCHEDULER_TIMEOUT):
 
 
 # --------------------------------------------------------------------------- one run, in a worker
-_ENVIRONMENT = None
-
-
-def environment():
-    """Library versions and a machine description of this process (computed once per process)."""
-    global _ENVIRONMENT
-    if _ENVIRONMENT is None:
-        from threadpoolctl import threadpool_info
-
-        import twinnet
-
-        blas = sorted({f"{lib.get('internal_api')} {lib.get('version')}" for lib in threadpool_info()
-                       if lib.get("user_api") == "blas"})
-        _ENVIRONMENT = {
-            "machine": {"host": socket.gethostname(), "platform": platform.platform(),
-                        "processor": platform.machine(), "cpus": os.cpu_count(), "blas": blas},
-            "versions": {"python": platform.python_version(), "twinnet": twinnet.__version__},
-        }
-    versions = _ENVIRONMENT["versions"]
-    # the libraries this process has loaded by now: a Keras run loads TensorFlow, a NumPy run does not
-    for module in ("numpy", "scipy", "sklearn", "tensorflow", "keras", "torch"):
-        if module in sys.modules and module not in versions:
-            versions[module] = getattr(sys.modules[module], "__version__", "?")
-    return _ENVIRONMENT
-
-
 def limit_threads(threads, libraries=()):
     """Limit this process's thread pools to ``threads``, importing ``libraries`` now.
 
@@ -302,30 +280,26 @@ def _start_loky_worker(threads, libraries):
 
 def libraries(runs):
     """The optional libraries (``tensorflow``, ``torch``) that the engines of ``runs`` load."""
-    from twinnet.lab.engines import ENGINES
+    from twinnet.lab.runners import ENGINES
 
     return tuple(sorted({ENGINES[r.engine].module for r in runs} & {"tensorflow", "torch"}))
 
 
-def _finite(value):
-    return None if isinstance(value, float) and not math.isfinite(value) else value
-
-
 def _row(spec, *, status, error=None, result=None, checkpoints=(), attempts=1, threads=1):
-    env = environment()
+    env, layers = environment(), spec.config.layers
     row = {
-        "run_id": spec.run_id, "engine": spec.engine, "seed": spec.seed, "config": spec.config(),
+        "run_id": spec.run_id, "engine": spec.engine, "seed": spec.config.seed, "config": spec.record(),
         "status": status, "error": error,
-        "n_parameters": sum(a * b + a for b, a in zip(spec.layers[:-1], spec.layers[1:])),
+        "n_parameters": sum(a * b + a for b, a in itertools.pairwise(layers)),
         "checkpoints": list(checkpoints),
         "loss_curve": [], "seconds": None, "ms_per_epoch": None,
         "attempts": attempts, "threads": threads, "pid": os.getpid(),
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "versions": dict(env["versions"]), "machine": env["machine"],
     }
     if result is not None:
-        row["loss_curve"] = [_finite(float(v)) for v in result.loss_curve]
-        row["seconds"], row["ms_per_epoch"] = _finite(result.seconds), _finite(result.ms_per_epoch)
+        row["loss_curve"] = [finite_or_none(float(v)) for v in result.loss_curve]
+        row["seconds"], row["ms_per_epoch"] = finite_or_none(result.seconds), finite_or_none(result.ms_per_epoch)
         row["same_trajectory"], row["note"] = result.same_trajectory, result.note
     return row
 
@@ -347,20 +321,18 @@ def execute_run(spec, threads=1, attempt=1):
         ``status`` is ``"ok"``, ``"diverged"`` or ``"failed"`` (with ``error``); ``checkpoints``
         has one entry per epoch checkpoint with train/test loss and accuracy.
     """
-    from twinnet.lab.compare import initial_parameters, load_split
-    from twinnet.lab.engines import run_engine
+    from twinnet.lab.run import initial_parameters, load_split, run_engine
 
     try:
         limit_threads(threads, libraries([spec]))
-        config = run_config(spec)
-        split = load_split(config)
-        config = config.with_layers(split.X_train.shape[1])
+        split = load_split(spec.config)
+        config = spec.config.with_layers(split.X_train.shape[1])
         result = run_engine(spec.engine, config, split, initial_parameters(config),
-                            checkpoints=spec.epochs)
+                            checkpoints=spec.checkpoints)
     except Exception as exc:  # noqa: BLE001  (any failure of one run is data, not a crash)
         return _row(spec, status="failed", error=f"{type(exc).__name__}: {exc}", attempts=attempt,
                     threads=threads)
-    checkpoints = [{k: _finite(float(v)) if k != "epoch" else int(v) for k, v in point.items()}
+    checkpoints = [{k: finite_or_none(float(v)) if k != "epoch" else int(v) for k, v in point.items()}
                    for point in result.checkpoints]
     return _row(spec, status=result.status, error=result.error, result=result, checkpoints=checkpoints,
                 attempts=attempt, threads=threads)
@@ -426,40 +398,52 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
                              initargs=(threads, tuple(libraries))):
             yield Executor(jobs, threads, (TerminatedWorkerError,), f"{jobs} local processes")
         return
+    with _dask_executor(scheduler, dask_local, threads, libraries, timeout) as where:
+        yield where
+
+
+def _dask_client(stack, scheduler, dask_local, timeout):
+    """A client of the scheduler at ``scheduler``, or of a new local cluster; and its description."""
     import logging
 
     from distributed import Client, LocalCluster
+
+    if scheduler is None:
+        cluster = stack.enter_context(LocalCluster(
+            n_workers=dask_local, threads_per_worker=1, processes=True, dashboard_address=None,
+            silence_logs=logging.ERROR))
+        client = stack.enter_context(Client(cluster))
+        client.register_plugin(_ignore_interrupts_plugin())
+        return client, f"local Dask cluster ({dask_local} workers)"
+    scheduler = check_scheduler(scheduler, timeout)
+    # a scheduler lost mid-sweep is reported by run_sweep in one line, not also logged with
+    # the tracebacks of the client's reconnection, up to its close (so set before it opens)
+    client_log = logging.getLogger("distributed.client")
+    stack.callback(client_log.setLevel, client_log.level)
+    client_log.setLevel(logging.CRITICAL)
+    try:
+        client = stack.enter_context(Client(scheduler, timeout=timeout))
+    except (OSError, TimeoutError) as exc:  # it went away since the check
+        raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answered within "
+                         f"{timeout:g} s ({type(exc).__name__}); start one with "
+                         "'dask scheduler' or check the address.") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError:
+        raise ValueError(f"--scheduler {scheduler}: the scheduler answers but has no worker "
+                         f"after {timeout:g} s; start some with 'dask worker "
+                         f"{scheduler}'.") from None
+    return client, f"Dask scheduler {scheduler}"
+
+
+@contextlib.contextmanager
+def _dask_executor(scheduler, dask_local, threads, libraries, timeout):
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
+    from joblib import parallel_config
 
     with contextlib.ExitStack() as stack:
-        if scheduler is not None:
-            scheduler = check_scheduler(scheduler, timeout)
-            # a scheduler lost mid-sweep is reported by run_sweep in one line, not also logged with
-            # the tracebacks of the client's reconnection, up to its close (so set before it opens)
-            client_log = logging.getLogger("distributed.client")
-            stack.callback(client_log.setLevel, client_log.level)
-            client_log.setLevel(logging.CRITICAL)
-            try:
-                client = stack.enter_context(Client(scheduler, timeout=timeout))
-            except (OSError, TimeoutError) as exc:  # it went away since the check
-                raise ValueError(f"--scheduler {scheduler}: no Dask scheduler answered within "
-                                 f"{timeout:g} s ({type(exc).__name__}); start one with "
-                                 "'dask scheduler' or check the address.") from None
-            try:
-                client.wait_for_workers(1, timeout=timeout)
-            except TimeoutError:
-                raise ValueError(f"--scheduler {scheduler}: the scheduler answers but has no worker "
-                                 f"after {timeout:g} s; start some with 'dask worker "
-                                 f"{scheduler}'.") from None
-            description = f"Dask scheduler {scheduler}"
-        else:
-            cluster = stack.enter_context(LocalCluster(
-                n_workers=dask_local, threads_per_worker=1, processes=True, dashboard_address=None,
-                silence_logs=logging.ERROR))
-            client = stack.enter_context(Client(cluster))
-            client.register_plugin(_ignore_interrupts_plugin())
-            description = f"local Dask cluster ({dask_local} workers)"
+        client, description = _dask_client(stack, scheduler, dask_local, timeout)
         stack.enter_context(parallel_config(backend="dask", n_jobs=-1))
         # Each run's share of its host: the host's CPUs over the worker threads running there.
         cpus = client.run(os.cpu_count)
@@ -500,18 +484,10 @@ def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=exe
         The Dask cluster went away, or a row could not be written (a full disk): the rows before
         are kept, and a resumed sweep does the rest.
     """
-    from joblib import Parallel, delayed
-    from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
-
     start = time.perf_counter()
     todo = [spec for spec in runs if spec.run_id not in store.done]
     counts = Counter()
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    threads = where.threads
-    with Progress(*columns, console=Console(stderr=True), disable=not show_progress) as bar:
+    with _progress_bar(show_progress) as bar:
         task = bar.add_task("sweep", total=len(runs), completed=len(runs) - len(todo))
 
         def finish(row):
@@ -522,41 +498,78 @@ def run_sweep(runs, store, where, *, show_progress=True, max_attempts=3, run=exe
             bar.update(task, advance=1, description="sweep " + " ".join(
                 f"{status} {n}" for status, n in sorted(counts.items())))
 
-        pending = {spec.run_id: spec for spec in todo}
-        tries = Counter()  # how often each run was lost with a dying worker
-        suspects = []  # runs lost when a worker died among several: retried alone to find the culprit
-        while pending:
-            batch = [suspects.pop(0)] if suspects else list(pending.values())
-            dispatched = []
-
-            def tasks():
-                for spec in batch:
-                    dispatched.append(spec)
-                    yield delayed(run)(spec, threads, tries[spec.run_id] + 1)
-
-            try:
-                # one task per batch, no more queued than there are workers: when a worker dies,
-                # the runs dispatched but not finished are the ones that may have killed it
-                for row in Parallel(return_as="generator_unordered", batch_size=1,
-                                    pre_dispatch="n_jobs")(tasks()):
-                    finish(row)
-                    pending.pop(row["run_id"], None)
-            except where.cluster_lost as exc:
-                raise ValueError(f"the {where.description} went away mid-sweep ({exc.reason}); "
-                                 f"{len(store.done)}/{len(runs)} runs are saved in "
-                                 f"{store.directory}: resume with --resume once it is back.") from None
-            except where.worker_died as exc:
-                lost = [spec for spec in dispatched if spec.run_id in pending]
-                tries.update(spec.run_id for spec in lost)
-                if len(batch) > 1:
-                    suspects.extend(lost)
-                elif lost and tries[lost[0].run_id] >= max_attempts:
-                    spec = lost[0]  # it ran alone: its worker's death is its own doing
-                    finish(_row(spec, status="failed", attempts=tries[spec.run_id], threads=threads,
-                                error=f"the worker process died {tries[spec.run_id]} times running "
-                                      f"this run ({type(exc).__name__})"))
-                    pending.pop(spec.run_id)
-                else:
-                    suspects[:0] = lost
+        try:
+            _execute(todo, where, run, finish, max_attempts)
+        except where.cluster_lost as exc:
+            raise ValueError(f"the {where.description} went away mid-sweep ({exc.reason}); "
+                             f"{len(store.done)}/{len(runs)} runs are saved in "
+                             f"{store.directory}: resume with --resume once it is back.") from None
     return SweepOutcome(dict(counts), len(runs) - len(todo), time.perf_counter() - start,
-                        where.slots, threads)
+                        where.slots, where.threads)
+
+
+def _progress_bar(show):
+    """A rich progress bar with ETA on stderr (disabled unless ``show``)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    return Progress(*columns, console=Console(stderr=True), disable=not show)
+
+
+def _execute(todo, where, run, finish, max_attempts):
+    """Run ``todo`` through joblib, handing each row to ``finish``; retry the runs of a dead worker.
+
+    A run lost with a worker that died among several is a suspect: suspects are retried alone, so
+    that a run that kills its worker ``max_attempts`` times is found and recorded as failed.
+    """
+    from joblib import Parallel, delayed
+
+    pending = {spec.run_id: spec for spec in todo}
+    tries = Counter()  # how often each run was lost with a dying worker
+    suspects = []
+    while pending:
+        batch = [suspects.pop(0)] if suspects else list(pending.values())
+        dispatched = []
+
+        def tasks():
+            for spec in batch:  # noqa: B023  (consumed by Parallel before the loop moves on)
+                dispatched.append(spec)  # noqa: B023
+                yield delayed(run)(spec, where.threads, tries[spec.run_id] + 1)
+
+        try:
+            # one task per batch, no more queued than there are workers: when a worker dies,
+            # the runs dispatched but not finished are the ones that may have killed it
+            rows = Parallel(return_as="generator_unordered", batch_size=1, pre_dispatch="n_jobs")(tasks())
+            with warnings.catch_warnings():
+                # Ctrl-C cancels the runs in flight, which --resume runs again: joblib's warning
+                # that it cancelled them (with advice on task iterators) would be a second line
+                warnings.filterwarnings("ignore", "[0-9]+ tasks which were still being processed",
+                                        UserWarning)
+                try:
+                    for row in rows:
+                        finish(row)
+                        pending.pop(row["run_id"], None)
+                finally:
+                    rows.close()
+        except where.worker_died as exc:
+            lost = [spec for spec in dispatched if spec.run_id in pending]
+            tries.update(spec.run_id for spec in lost)
+            if len(batch) > 1:
+                suspects.extend(lost)
+            elif lost and tries[lost[0].run_id] >= max_attempts:
+                spec = lost[0]  # it ran alone: its worker's death is its own doing
+                finish(_row(spec, status="failed", attempts=tries[spec.run_id], threads=where.threads,
+                            error=f"the worker process died {tries[spec.run_id]} times running "
+                                  f"this run ({type(exc).__name__})"))
+                pending.pop(spec.run_id)
+            else:
+                suspects[:0] = lost

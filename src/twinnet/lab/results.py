@@ -1,0 +1,70 @@
+"""What a run gives back: a runner's :class:`Trained`, the evaluated :class:`EngineResult`, its status."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
+
+__all__ = ["DIVERGENCE_FACTOR", "STATUSES", "EngineResult", "Trained", "finite_or_none", "format_number"]
+
+#: How a run ended: ``ok``; ``diverged`` (its loss or weights stopped being finite, or its loss
+#: climbed past :data:`DIVERGENCE_FACTOR` times where it started); ``failed`` (an error, set by the
+#: sweep). The sweep's store rows use the same field and values.
+STATUSES = ("ok", "diverged", "failed")
+
+#: A stable step lowers the training loss; one that overshoots makes it climb, often until the
+#: network saturates at a finite but useless loss (ReLUs dead, sigmoid pinned at 0 or 1). A loss
+#: that rises past this multiple of its starting value marks such a run as diverged.
+DIVERGENCE_FACTOR = 4.0
+
+
+def finite_or_none(value):
+    """``None`` for a float NaN or infinity (JSON has neither), the value otherwise."""
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def format_number(value, spec, missing="-"):
+    """``format(value, spec)``, or ``missing`` for no figure (None, NaN, infinity): tables, CSV, HTML."""
+    return missing if finite_or_none(value) is None else format(value, spec)
+
+
+class Trained(NamedTuple):
+    """What a runner hands back: the loss per epoch, the final weights, the training time."""
+
+    loss_curve: list
+    parameters: dict
+    seconds: float
+    same_trajectory: bool = True  # same start and same batch order as the other engines
+    note: str | None = None
+
+
+@dataclass
+class EngineResult:
+    """The outcome of one engine on one configuration.
+
+    ``status`` is one of :data:`STATUSES`; when it is not ``"ok"``, ``error`` says why and the
+    metrics are NaN, or those of weights that are no result (a diverged run's).
+    """
+
+    engine: str
+    loss_curve: list
+    train_loss: float
+    train_accuracy: float
+    test_loss: float
+    test_accuracy: float
+    seconds: float
+    ms_per_epoch: float
+    same_trajectory: bool = True
+    note: str | None = None
+    error: str | None = None
+    status: str = "ok"
+    #: metrics after each checkpoint epoch: dicts of epoch, train/test loss and accuracy
+    checkpoints: list = field(default_factory=list)
+    parameters: dict | None = field(default=None, repr=False)
+
+    def to_dict(self):
+        """JSON-ready: NaN becomes ``None``; the final parameters are left out."""
+        d = {k: finite_or_none(v) for k, v in asdict(self).items() if k not in ("parameters", "loss_curve")}
+        d["loss_curve"] = [finite_or_none(float(v)) for v in self.loss_curve]
+        return d

@@ -1,0 +1,78 @@
+"""One runner per library, and the table of engines that use them.
+
+Vocabulary: an *engine* is a name a user chooses (a key of :data:`ENGINES`: ``numpy``, ``keras``,
+``tf-loop``, ...); a *runner* is the function that trains one configuration with one library
+(a module of this package each). Two engines may share a runner's module: ``keras`` and ``tf-loop``
+are the Keras twin trained by ``model.fit`` or by a compiled ``tf.function`` step.
+
+============  ==========================================================================
+engine        what trains
+============  ==========================================================================
+functional    the notebook's ``L_layer_model`` (``twinnet.functional``): ReLU, SGD, full batch
+numpy         ``twinnet.Network.fit``
+keras         the Keras twin trained by ``model.fit`` (``twinnet.keras_twin``)
+tf-loop       the Keras twin trained by a compiled ``tf.function`` step
+sklearn       ``sklearn.neural_network.MLPClassifier`` started from the same weights
+torch         the PyTorch twin (``twinnet.torch_twin``)
+============  ==========================================================================
+
+A runner is ``runner(config, split, initial, observe) -> Trained``: ``observe(epochs_done, current)``
+is called after each epoch, when the library lets us observe them, and ``current()`` returns the
+parameters dict after that epoch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable
+from typing import NamedTuple
+
+from twinnet.lab.runners import functional, keras, numpy, sklearn, torch
+
+__all__ = ["DEFAULT_ENGINES", "ENGINES", "NO_CHECKPOINTS", "Engine", "installed", "unsupported_reason"]
+
+
+class Engine(NamedTuple):
+    """An entry of :data:`ENGINES`: the runner that trains it and the library it needs."""
+
+    runner: Callable
+    module: str | None  # the optional library it needs, or None
+    extra: str | None  # pip extra that installs it
+    description: str
+
+
+ENGINES = {
+    "functional": Engine(functional.run, None, None, "the notebook's L_layer_model, twinnet.functional"),
+    "numpy": Engine(numpy.run, None, None, "twinnet.Network.fit"),
+    "keras": Engine(keras.run_fit, "tensorflow", "tf", "the Keras twin trained by model.fit"),
+    "tf-loop": Engine(keras.run_loop, "tensorflow", "tf", "the Keras twin trained by a compiled tf.function loop"),
+    "sklearn": Engine(sklearn.run, "sklearn", None, "scikit-learn's MLPClassifier, same weights"),
+    "torch": Engine(torch.run, "torch", "torch", "the PyTorch twin, twinnet.torch_twin"),
+}
+DEFAULT_ENGINES = tuple(ENGINES)
+
+#: Engines whose library trains all epochs in one call that cannot be observed between epochs.
+NO_CHECKPOINTS = {"sklearn": "scikit-learn's MLPClassifier.fit cannot be observed between epochs"}
+
+
+def installed(engine):
+    """Whether the library an engine needs can be imported (without importing it)."""
+    module = ENGINES[engine].module
+    return module is None or importlib.util.find_spec(module) is not None
+
+
+def unsupported_reason(engine, config, n_train):
+    """Why ``engine`` cannot run ``config`` (a sentence), or ``None`` if it can."""
+    full_batch = config.batch_size is None or config.batch_size >= n_train
+    if engine == "functional" and (config.hidden_activation != "relu" or config.optimizer != "sgd"
+                                   or not full_batch):
+        return ("the notebook's functional network trains ReLU hidden layers by full-batch "
+                f"SGD only (got hidden_activation={config.hidden_activation!r}, "
+                f"optimizer={config.optimizer!r}, batch_size={config.batch_size})")
+    if engine == "sklearn" and config.hidden_activation not in sklearn.ACTIVATIONS:
+        return f"scikit-learn's MLPClassifier has no {config.hidden_activation!r} activation"
+    if engine in ("keras", "tf-loop") and config.keras_init == "notebook" and \
+            (config.optimizer != "sgd" or config.hidden_activation != "relu"):
+        return ("keras_init='notebook' uses the notebook's model (ReLU, SGD); got "
+                f"optimizer={config.optimizer!r}, hidden_activation={config.hidden_activation!r}")
+    return None

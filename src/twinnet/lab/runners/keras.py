@@ -1,0 +1,39 @@
+"""Runners of the ``keras`` and ``tf-loop`` engines: the Keras twin (``twinnet.keras_twin``)."""
+
+from twinnet.lab.results import Trained
+from twinnet.lab.runners._timing import timed
+
+
+def _model(config, initial):
+    from twinnet import keras_twin
+
+    if config.keras_init == "same":
+        return keras_twin.to_keras(initial, learning_rate=config.learning_rate, optimizer=config.optimizer,
+                                   hidden_activation=config.hidden_activation, dtype=config.dtype), None
+    keras = keras_twin._import_keras()  # quietly, as every import of TensorFlow
+    # Keras's global seed makes the notebook's unseeded initializers reproducible
+    keras.utils.set_random_seed(config.seed)
+    return keras_twin.keras_model(list(config.layers), config.learning_rate), \
+        "notebook's keras_model: Keras's own initialization, float32"
+
+
+def _run(config, split, initial, observe, how):
+    from twinnet import keras_twin
+
+    model, note = _model(config, initial)
+    history, seconds = timed(lambda: keras_twin.train(
+        model, split.X_train, split.y_train, epochs=config.epochs, batch_size=config.batch_size,
+        seed=config.seed, engine=how,
+        on_epoch_end=lambda epoch, logs: observe(epoch + 1, lambda: keras_twin.from_keras(model))))
+    return Trained(list(history["loss"]), keras_twin.from_keras(model), seconds,
+                   same_trajectory=note is None, note=note)
+
+
+def run_fit(config, split, initial, observe):
+    """Keras's ``model.fit``."""
+    return _run(config, split, initial, observe, "fit")
+
+
+def run_loop(config, split, initial, observe):
+    """A compiled ``tf.function`` step called from a Python loop."""
+    return _run(config, split, initial, observe, "tf-loop")
