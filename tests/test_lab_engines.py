@@ -211,7 +211,7 @@ def test_functional_refuses_what_the_notebook_cannot_train():
     ({"optimizer": "adamw"}, r"Unknown optimizer 'adamw'. Expected one of: 'adam', 'momentum', 'sgd'"),
     ({"hidden_activation": "gelu"}, r"Unknown hidden_activation 'gelu'. Expected one of: 'leaky_relu'"),
     ({"init": "xavier"}, r"Unknown init 'xavier'. Expected one of: 'glorot', 'he', 'normal'"),
-    ({"dtype": "float16"}, r"Unknown dtype 'float16'"),
+    ({"dtype": "float16"}, r"dtype must be 'float32' or 'float64'; got dtype='float16'"),
     ({"keras_init": "random"}, r"Unknown keras_init 'random'. Expected one of: 'notebook', 'same'"),
     ({"epochs": 0}, r"epochs must be an integer >= 1; got epochs=0"),
     ({"learning_rate": -0.1}, r"learning_rate must be a finite number > 0; got learning_rate=-0.1"),

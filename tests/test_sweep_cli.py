@@ -172,7 +172,8 @@ def test_a_scheduler_that_goes_away_mid_sweep_is_one_line_and_the_sweep_resumes(
 def test_the_notebook_preset_grid():
     runs, notes = sweep.plan(G.check_grid(G.PRESETS["notebook"]))
     assert not notes and len(runs) == 4 * 2 * 3 * 3
-    assert {r.checkpoints for r in runs} == {(50, 100, 250)} and {r.engine for r in runs} == {"numpy", "keras", "tf-loop"}
+    assert {r.checkpoints for r in runs} == {(50, 100, 250)}
+    assert {r.engine for r in runs} == {"numpy", "keras", "tf-loop"}
 
 
 def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
@@ -201,7 +202,8 @@ def _sweep_made(tmp_path):
 @pytest.mark.parametrize("argv, match", [
     (["sweep", "--out", "{tmp}/s"], "empty grid: give --preset notebook, --grid FILE or grid options"),
     (["sweep", "--grid", "{tmp}/bad.toml", "--out", "{tmp}/s"], "unknown grid key 'learnig_rate'"),
-    (["sweep", "--grid", "{tmp}/type.toml", "--out", "{tmp}/s"], "grid key 'seeds': seeds must be integers between 0 and 4294967295; got 'one'"),
+    (["sweep", "--grid", "{tmp}/type.toml", "--out", "{tmp}/s"],
+     "grid key 'seeds': seeds must be integers between 0 and 4294967295; got 'one'"),
     (["sweep", "--grid", "{tmp}/absent.toml"], "no such file"),
     (["sweep", "--data", "moons", "--layers", "100,20,1", "--out", "{tmp}/s"],
      "layers=100,20,1 starts with 100 inputs, but data 'moons' has 2 features"),

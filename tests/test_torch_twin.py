@@ -122,13 +122,19 @@ def _parameters():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: torch_twin.to_torch(_parameters(), learning_rate=0), r"learning_rate must be a finite number > 0; got learning_rate=0"),
-    (lambda: torch_twin.to_torch(_parameters(), learning_rate=True), r"learning_rate must be a finite number > 0; got learning_rate=True"),
-    (lambda: torch_twin.to_torch(_parameters(), learning_rate=0.1, optimizer="rmsprop"), r"Unknown optimizer 'rmsprop'. Expected one of: 'adam', 'momentum', 'sgd'"),
-    (lambda: torch_twin.to_torch(_parameters(), learning_rate=0.1, hidden_activation="elu"), r"Unknown hidden_activation 'elu'"),
-    (lambda: torch_twin.to_torch(_parameters(), learning_rate=0.1, dtype="float16"), r"Unknown dtype 'float16'"),
+    (lambda: torch_twin.to_torch(_parameters(), learning_rate=0),
+     r"learning_rate must be a finite number > 0; got learning_rate=0"),
+    (lambda: torch_twin.to_torch(_parameters(), learning_rate=True),
+     r"learning_rate must be a finite number > 0; got learning_rate=True"),
+    (lambda: torch_twin.to_torch(_parameters(), learning_rate=0.1, optimizer="rmsprop"),
+     r"Unknown optimizer 'rmsprop'. Expected one of: 'adam', 'momentum', 'sgd'"),
+    (lambda: torch_twin.to_torch(_parameters(), learning_rate=0.1, hidden_activation="elu"),
+     r"Unknown hidden_activation 'elu'"),
+    (lambda: torch_twin.to_torch(_parameters(), learning_rate=0.1, dtype="float16"),
+     r"dtype must be 'float32' or 'float64'; got dtype='float16'"),
     (lambda: torch_twin.from_torch([1, 2]), r"from_torch expects a TorchTwin or a torch.nn.Module; got list"),
-    (lambda: torch_twin.from_torch(torch.nn.Sequential(torch.nn.ReLU())), r"from_torch: the model has no Linear layers"),
+    (lambda: torch_twin.from_torch(torch.nn.Sequential(torch.nn.ReLU())),
+     r"from_torch: the model has no Linear layers"),
     (lambda: torch_twin.from_torch(torch.nn.Linear(2, 1, bias=False)), r"Linear layers with biases; layer 1 has none"),
 ])
 def test_bad_input_is_named(call, match):
@@ -193,5 +199,6 @@ def test_train_rejects_bad_options(data, options, match):
 
 
 def test_train_rejects_what_is_not_a_twin(data):
-    with pytest.raises(ValueError, match=r"twin must be a TorchTwin \(model, optimizer\) from to_torch; got Sequential"):
+    with pytest.raises(ValueError,
+                       match=r"twin must be a TorchTwin \(model, optimizer\) from to_torch; got Sequential"):
         torch_twin.train(torch.nn.Sequential(torch.nn.Linear(4, 1)), *data, epochs=1)

@@ -99,7 +99,7 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     learning_rate = validation.positive_number("learning_rate", learning_rate)
     validation.choice("optimizer", optimizer, validation.OPTIMIZERS)
     validation.choice("hidden_activation", hidden_activation, validation.ACTIVATIONS)
-    validation.choice("dtype", dtype, validation.DTYPES)
+    dtype = validation.dtype(dtype).name
     # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype)
     net = Network.from_parameters(parameters, hidden_activation=hidden_activation, dtype=dtype)
     import torch

@@ -231,11 +231,9 @@ def write_json(reports, path):
 def plot(report: FileReport, directory) -> str:
     """The loss curves of the end-to-end training (the learner's, the reference's and the Keras
     twin's when it was trained) into ``directory``; the PNG's path."""
-    import matplotlib
+    from twinnet._pyplot import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     e2e = report.end_to_end
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -55,6 +55,7 @@ def run(args):
     import numpy as np
 
     from twinnet import data
+    from twinnet.lab.config import default_layers
     from twinnet.nn import Network, gradcheck
     from twinnet.nn.gradcheck import count_kinks
     from twinnet.validation import ACTIVATIONS
@@ -63,11 +64,11 @@ def run(args):
     X, y = X[: args.examples], y[: args.examples]
     std = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    layers = args.layers or [X.shape[1], 20, 5, 1]
+    layers = args.layers or list(default_layers(X.shape[1]))
     if layers[0] != X.shape[1]:
         raise ValueError(
             f"--layers starts with {layers[0]} inputs but {args.data} has {X.shape[1]} features; "
-            f"e.g. --layers {X.shape[1]},20,5,1."
+            f"e.g. --layers {','.join(map(str, default_layers(X.shape[1])))}."
         )
     tolerance = args.tolerance or TOLERANCES[args.dtype]
     activations = sorted(ACTIVATIONS) if args.activation == "all" else [args.activation]

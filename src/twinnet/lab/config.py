@@ -56,7 +56,7 @@ class RunConfig:
         validation.choice("optimizer", self.optimizer, validation.OPTIMIZERS)
         validation.choice("hidden_activation", self.hidden_activation, validation.ACTIVATIONS)
         validation.choice("init", self.init, validation.INITIALIZERS)
-        validation.choice("dtype", self.dtype, validation.DTYPES)
+        validation.dtype(self.dtype)
         validation.choice("keras_init", self.keras_init, KERAS_INITS)
         validation.positive_int("epochs", self.epochs)
         validation.positive_number("learning_rate", self.learning_rate)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from twinnet._pyplot import pyplot
+
 __all__ = ["ENGINE_STYLE", "describe_config", "plot_decision_boundaries", "plot_loss_curves", "pyplot"]
 
 #: engine -> (colour, line style, line width): the reference is drawn wide and pale, the others
@@ -24,14 +26,6 @@ ENGINE_STYLE = {
 DIFF_FLOOR = 1e-18
 
 
-def pyplot():
-    """matplotlib's pyplot with the Agg backend (files only, no window), imported on first use."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def describe_config(config):
