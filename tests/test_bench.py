@@ -12,20 +12,10 @@ import pytest
 from numpy.testing import assert_allclose
 
 from twinnet import bench
-from twinnet.cli import main
 from twinnet.lab import RunConfig
 
 TINY = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
                       n_train=50)
-
-
-def run_cli(capsys, *argv):
-    try:
-        status = main(["bench", *argv])
-    except SystemExit as exc:  # argparse usage errors exit from inside the parser
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 # --------------------------------------------------------------------------- the work counted
@@ -229,10 +219,10 @@ def test_unknown_workload_name():
 
 
 # --------------------------------------------------------------------------- the command
-def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, capsys):
+def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, cli):
     path = tmp_path / "out" / "bench.json"
-    status, out, err = run_cli(capsys, "--workload", "seed", "--epochs", "2", "--engines",
-                               "numpy,sklearn", "--repeats", "2", "--json", str(path))
+    status, out, err = cli("bench", "--workload", "seed", "--epochs", "2", "--engines",
+                           "numpy,sklearn", "--repeats", "2", "--json", str(path))
     assert status == 0 and err == "", err  # no progress line when stderr is not a terminal
     saved = json.loads(path.read_text())
     (result,) = saved["workloads"]
@@ -269,32 +259,32 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, capsys):
     (["--repeats", "0"], "expected an integer >= 1"),
     (["--budget", "-2"], "expected a finite number of seconds >= 0"),
 ])
-def test_cli_usage_errors(capsys, argv, match):
-    status, _out, err = run_cli(capsys, *argv)
+def test_cli_usage_errors(cli, argv, match):
+    status, _out, err = cli("bench", *argv)
     assert status == 2 and match in err and "Traceback" not in err
 
 
-def test_cli_json_path_that_is_a_folder(tmp_path, capsys):
-    status, out, err = run_cli(capsys, "--json", str(tmp_path))
+def test_cli_json_path_that_is_a_folder(tmp_path, cli):
+    status, out, err = cli("bench", "--json", str(tmp_path))
     assert status == 2 and "is a folder; expected a file name" in err and out == ""
 
 
-def test_cli_keeps_an_existing_json_unless_force(tmp_path, capsys, monkeypatch):
+def test_cli_keeps_an_existing_json_unless_force(tmp_path, cli, monkeypatch):
     path = tmp_path / "bench.json"
     path.write_text("earlier figures")
     argv = ["--workload", "seed", "--epochs", "2", "--engines", "numpy", "--repeats", "1", "--no-memory",
             "--json", str(path)]
-    status, out, err = run_cli(capsys, *argv)
+    status, out, err = cli("bench", *argv)
     assert status == 2 and "already exists" in err and "--force" in err and out == ""
     assert path.read_text() == "earlier figures"
-    status, out, err = run_cli(capsys, *argv, "--force")
+    status, out, err = cli("bench", *argv, "--force")
     assert status == 0, err
     assert json.loads(path.read_text())["workloads"][0]["workload"]["epochs"] == 2
 
 
-def test_cli_default_json_is_new_and_checked_before_timing(tmp_path, capsys, monkeypatch):
+def test_cli_default_json_is_new_and_checked_before_timing(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
     argv = ["--workload", "seed", "--epochs", "2", "--engines", "numpy", "--repeats", "1", "--no-memory"]
-    assert run_cli(capsys, *argv)[0] == 0 and run_cli(capsys, *argv)[0] == 0
+    assert cli("bench", *argv)[0] == 0 and cli("bench", *argv)[0] == 0
     written = sorted((tmp_path / "twinnet-runs").iterdir())
     assert len(written) == 2 and all(json.loads(p.read_text())["workloads"] for p in written)

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from twinnet.cli import main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ENGINES = ("functional", "numpy", "keras", "tf-loop", "sklearn", "torch")
@@ -18,20 +17,11 @@ def table_rows(out):
             if cells and cells[0] in ENGINES}
 
 
-def run_cli(capsys, *argv):
-    try:
-        status = main(["compare", *argv])
-    except SystemExit as exc:  # argparse usage errors exit from inside the parser
-        status = exc.code
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def test_small_compare_writes_table_results_and_figures(tmp_path, capsys):
+def test_small_compare_writes_table_results_and_figures(tmp_path, cli):
     out_dir = tmp_path / "run"
-    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "8", "--learning-rate", "0.5",
-                               "--engines", "functional,numpy,sklearn,torch", "--no-progress",
-                               "--out", str(out_dir))
+    status, out, err = cli("compare", "--data", "moons", "--epochs", "8", "--learning-rate", "0.5",
+                           "--engines", "functional,numpy,sklearn,torch", "--no-progress",
+                           "--out", str(out_dir))
     assert status == 0, err
     # the title may wrap: compare words
     assert "moons, layers 2-20-5-1, relu, sgd lr 0.5, full batch, 8 epochs, float64, seed 0" in " ".join(out.split())
@@ -60,17 +50,17 @@ def test_small_compare_writes_table_results_and_figures(tmp_path, capsys):
         assert (out_dir / figure).read_bytes()[:8] == PNG_MAGIC, figure
 
 
-def test_progress_bars_and_no_boundary_for_many_features(tmp_path, capsys):
-    status, out, err = run_cli(capsys, "--data", "breast_cancer", "--epochs", "3", "--engines",
-                               "numpy", "--out", str(tmp_path))
+def test_progress_bars_and_no_boundary_for_many_features(tmp_path, cli):
+    status, out, err = cli("compare", "--data", "breast_cancer", "--epochs", "3", "--engines",
+                           "numpy", "--out", str(tmp_path))
     assert status == 0, err
     assert "layers 30-20-5-1" in out
     assert (tmp_path / "loss_curves.png").exists() and not (tmp_path / "decision_boundary.png").exists()
 
 
-def test_default_output_folder_is_timestamped(tmp_path, capsys, monkeypatch):
+def test_default_output_folder_is_timestamped(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    status, _out, err = run_cli(capsys, "--data", "moons", "--epochs", "2", "--engines", "numpy",
+    status, _out, err = cli("compare", "--data", "moons", "--epochs", "2", "--engines", "numpy",
                                "--no-progress")
     assert status == 0, err
     (folder,) = (tmp_path / "twinnet-runs").iterdir()
@@ -81,9 +71,9 @@ def test_default_output_folder_is_timestamped(tmp_path, capsys, monkeypatch):
     ("1e200", "note: numpy: diverged: the loss became nan at epoch 2"),  # overflows
     ("50", "note: functional: diverged: the loss climbed from 0.694"),  # climbs to a finite plateau
 ])
-def test_divergence_is_reported_in_the_table_and_the_files(learning_rate, how, tmp_path, capsys):
-    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "10", "--learning-rate", learning_rate,
-                               "--engines", "functional,numpy", "--no-progress", "--out", str(tmp_path))
+def test_divergence_is_reported_in_the_table_and_the_files(learning_rate, how, tmp_path, cli):
+    status, out, err = cli("compare", "--data", "moons", "--epochs", "10", "--learning-rate", learning_rate,
+                           "--engines", "functional,numpy", "--no-progress", "--out", str(tmp_path))
     assert status == 0, err
     # no metric of a diverged run is shown as a result
     assert [cells[:3] for cells in table_rows(out).values()] == [["diverged", "-", "-"]] * 2
@@ -154,14 +144,14 @@ def test_default_output_folders_of_runs_in_the_same_second_differ(tmp_path, monk
                      "bench-20260101-000000-4.json", "bench-20260101-000000.json"]
 
 
-def test_an_earlier_runs_results_are_kept_unless_force(tmp_path, capsys):
+def test_an_earlier_runs_results_are_kept_unless_force(tmp_path, cli):
     argv = ["--data", "moons", "--epochs", "2", "--engines", "numpy", "--no-progress", "--out", str(tmp_path)]
-    assert run_cli(capsys, *argv)[0] == 0
+    assert cli("compare", *argv)[0] == 0
     first = (tmp_path / "results.json").read_text()
-    status, _, err = run_cli(capsys, *argv, "--seed", "1")
+    status, _, err = cli("compare", *argv, "--seed", "1")
     assert status == 2 and "already holds results.json from an earlier run" in err and "--force" in err
     assert (tmp_path / "results.json").read_text() == first
-    assert run_cli(capsys, *argv, "--seed", "1", "--force")[0] == 0
+    assert cli("compare", *argv, "--seed", "1", "--force")[0] == 0
     assert json.loads((tmp_path / "results.json").read_text())["config"]["seed"] == 1
 
 
@@ -185,60 +175,60 @@ def test_an_earlier_runs_results_are_kept_unless_force(tmp_path, capsys):
     (["--engines", "functional", "--batch-size", "16"], "engine 'functional' cannot run this configuration"),
     (["--engines", "sklearn", "--hidden-activation", "leaky_relu"], "MLPClassifier has no 'leaky_relu' activation"),
 ])
-def test_bad_input_is_one_line_and_status_2(argv, message, tmp_path, capsys, monkeypatch):
+def test_bad_input_is_one_line_and_status_2(argv, message, tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)  # relative data paths resolve here, and nothing is written
-    status, _out, err = run_cli(capsys, *argv, "--no-progress")
+    status, _out, err = cli("compare", *argv, "--no-progress")
     assert status == 2
     assert message in err and err.count("\n") == 1 and "Traceback" not in err, err
     assert not (tmp_path / "twinnet-runs").exists()
 
 
-def test_bad_data_file_is_refused(tmp_path, capsys):
+def test_bad_data_file_is_refused(tmp_path, cli):
     bad = tmp_path / "bad.csv"
     bad.write_text("1,2,0\n3,x,1\n")
-    status, _out, err = run_cli(capsys, "--data", str(bad), "--no-progress", "--out", str(tmp_path / "o"))
+    status, _out, err = cli("compare", "--data", str(bad), "--no-progress", "--out", str(tmp_path / "o"))
     assert status == 2 and "line 2, column 2 is not a number: 'x'" in err
 
 
-def test_out_must_be_a_folder(tmp_path, capsys):
+def test_out_must_be_a_folder(tmp_path, cli):
     target = tmp_path / "file.txt"
     target.write_text("")
-    status, _out, err = run_cli(capsys, "--data", "moons", "--out", str(target))
+    status, _out, err = cli("compare", "--data", "moons", "--out", str(target))
     assert status == 2 and "is a file; expected a folder" in err
 
 
-def test_tensorflow_missing_names_the_extra(tmp_path, capsys, monkeypatch):
+def test_tensorflow_missing_names_the_extra(tmp_path, cli, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "tensorflow" else real(name, *a))
-    status, out, err = run_cli(capsys, "--data", "moons", "--engines", "numpy,keras", "--no-progress",
-                               "--out", str(tmp_path))
+    status, out, err = cli("compare", "--data", "moons", "--engines", "numpy,keras", "--no-progress",
+                           "--out", str(tmp_path))
     assert status == 2
     assert "engine 'keras' needs tensorflow, which is not installed: pip install 'twinnet[tf]'" in err
     # without --engines the TensorFlow engines are left out, with a note
-    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "2", "--no-progress",
-                               "--out", str(tmp_path))
+    status, out, err = cli("compare", "--data", "moons", "--epochs", "2", "--no-progress",
+                           "--out", str(tmp_path))
     assert status == 0, err
     assert "keras skipped: tensorflow is not installed (pip install 'twinnet[tf]')" in out
     assert "keras" not in table_rows(out) and "numpy" in table_rows(out)
 
 
-def test_figures_are_skipped_without_matplotlib(tmp_path, capsys, monkeypatch):
+def test_figures_are_skipped_without_matplotlib(tmp_path, cli, monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "matplotlib" else real(name, *a))
-    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "2", "--engines", "numpy",
-                               "--no-progress", "--out", str(tmp_path))
+    status, out, err = cli("compare", "--data", "moons", "--epochs", "2", "--engines", "numpy",
+                           "--no-progress", "--out", str(tmp_path))
     assert status == 0, err
     assert "figures skipped, matplotlib is not installed: pip install 'twinnet[plot]'" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.json"]
 
 
 @pytest.mark.tf
-def test_compare_with_keras_engines(tmp_path, capsys):
-    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "5", "--learning-rate", "0.5",
-                               "--engines", "numpy,keras,tf-loop", "--batch-size", "64",
-                               "--optimizer", "adam", "--no-progress", "--out", str(tmp_path))
+def test_compare_with_keras_engines(tmp_path, cli):
+    status, out, err = cli("compare", "--data", "moons", "--epochs", "5", "--learning-rate", "0.5",
+                           "--engines", "numpy,keras,tf-loop", "--batch-size", "64",
+                           "--optimizer", "adam", "--no-progress", "--out", str(tmp_path))
     assert status == 0, err
     summary = {row["engine"]: row for row in json.loads((tmp_path / "results.json").read_text())["summary"]}
     assert summary["keras"]["speed_vs_keras"] == 1.0
@@ -248,9 +238,9 @@ def test_compare_with_keras_engines(tmp_path, capsys):
 
 
 @pytest.mark.tf
-def test_keras_init_notebook_compares_accuracy_not_trajectories(tmp_path, capsys):
-    status, out, err = run_cli(capsys, "--data", "moons", "--epochs", "3", "--engines", "numpy,keras",
-                               "--keras-init", "notebook", "--no-progress", "--out", str(tmp_path))
+def test_keras_init_notebook_compares_accuracy_not_trajectories(tmp_path, cli):
+    status, out, err = cli("compare", "--data", "moons", "--epochs", "3", "--engines", "numpy,keras",
+                           "--keras-init", "notebook", "--no-progress", "--out", str(tmp_path))
     assert status == 0, err
     assert "keras *: notebook's keras_model: Keras's own initialization, float32" in out
     keras_row = json.loads((tmp_path / "results.json").read_text())["summary"][1]
