@@ -149,7 +149,7 @@ def resolve_engines(engines, config, n_train):
     return engines, notes
 
 
-def compare(config=RunConfig(), engines=None, *, engine_progress=None):  # noqa: B008  (frozen: a safe default)
+def compare(config=RunConfig(), engines=None, *, engine_progress=None, progress=None):  # noqa: B008  (frozen: a safe default)
     """Train every engine on ``config`` from one set of initial weights.
 
     Parameters
@@ -161,11 +161,14 @@ def compare(config=RunConfig(), engines=None, *, engine_progress=None):  # noqa:
         ``config``.
     engine_progress : callable, optional
         ``engine_progress(engine, epochs_done)``, called as each engine's training advances.
+    progress : callable, optional
+        The earlier name of ``engine_progress``, kept for code that used it.
 
     Returns
     -------
     Comparison
     """
+    engine_progress = engine_progress or progress
     config.validate()
     split = load_split(config)
     config = config.with_layers(split.X_train.shape[1])
