@@ -100,10 +100,12 @@ def _dask_processes(tmp_path):
     procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--scheduler-file", str(info), "--no-dashboard"], **common)]
     try:
-        deadline = time.time() + 60
-        while not info.exists() and time.time() < deadline:
+        deadline, address = time.time() + 60, None
+        while address is None and time.time() < deadline:  # the file appears before its JSON is whole
+            with contextlib.suppress(FileNotFoundError, json.JSONDecodeError, KeyError):
+                address = json.loads(info.read_text())["address"]
             time.sleep(0.2)
-        address = json.loads(info.read_text())["address"]
+        assert address, "the Dask scheduler wrote no address within 60 s"
         procs.append(subprocess.Popen(["dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
                                        "--no-dashboard"], **common))
         from distributed import Client
