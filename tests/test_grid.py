@@ -57,7 +57,7 @@ def test_defaults_are_the_notebook_experiment_and_scalars_are_one_value_lists():
 
 @pytest.mark.parametrize("grid, match", [
     ({}, "the grid is empty"),
-    ({"learnig_rate": [0.1]}, "unknown grid key 'learnig_rate'. Expected one of: data, layers"),
+    ({"learnig_rate": [0.1]}, "Unknown grid key 'learnig_rate'. Expected one of: 'data', 'layers'"),
     ({"learning_rate": []}, "grid key 'learning_rate' has no values"),
     ({"learning_rate": ["fast"]},
      r"grid key 'learning_rate': learning_rate must be a finite number > 0; got learning_rate='fast'"),
@@ -98,7 +98,7 @@ def test_toml_grid_file(tmp_path):
 
 @pytest.mark.parametrize("text, match", [
     ("", "the grid is empty"),
-    ("learning_rat = [0.1]\n", "unknown grid key 'learning_rat'"),
+    ("learning_rat = [0.1]\n", "Unknown grid key 'learning_rat'"),
     ('epochs = ["ten"]\n', r"grid key 'epochs': epochs must be an integer >= 1; got epochs='ten'"),
     ("layers = [[2, 8, 1]\n", "not valid TOML"),
 ])

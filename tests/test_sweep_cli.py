@@ -203,7 +203,7 @@ def _sweep_made(tmp_path):
 
 @pytest.mark.parametrize("argv, match", [
     (["sweep", "--out", "{tmp}/s"], "empty grid: give --preset notebook, --grid FILE or grid options"),
-    (["sweep", "--grid", "{tmp}/bad.toml", "--out", "{tmp}/s"], "unknown grid key 'learnig_rate'"),
+    (["sweep", "--grid", "{tmp}/bad.toml", "--out", "{tmp}/s"], "Unknown grid key 'learnig_rate'"),
     (["sweep", "--grid", "{tmp}/type.toml", "--out", "{tmp}/s"],
      "grid key 'seeds': seeds must be integers between 0 and 4294967295; got 'one'"),
     (["sweep", "--grid", "{tmp}/absent.toml"], "no such file"),

@@ -127,8 +127,6 @@ WORKLOADS = {
 
 def _check(workload, engines, repeats, budget):
     """The workload (a name resolved), the engines in :data:`ENGINE_ORDER`, or ``ValueError``."""
-    from twinnet.lab.runners import ENGINES
-
     if isinstance(workload, str):
         workload = WORKLOADS[validation.choice("workload", workload, WORKLOADS)]
     if not isinstance(workload, Workload):
@@ -139,10 +137,8 @@ def _check(workload, engines, repeats, budget):
         raise ValueError(f"epochs must be an integer >= 2 (the first epoch is not timed); "
                          f"got epochs={workload.config.epochs!r}.")
     validation.choice("data", workload.config.data, DATA)
-    unknown = [e for e in engines if e not in ENGINES]
-    if unknown:  # listed in the order they run in
-        raise ValueError(f"Unknown engine {unknown[0]!r}. Expected one of: "
-                         + ", ".join(repr(e) for e in ENGINE_ORDER) + ".")
+    for engine in engines:
+        validation.choice("engine", engine, ENGINE_ORDER, ordered=True)
     validation.positive_int("repeats", repeats)
     if not (isinstance(budget, (int, float)) and budget >= 0):
         raise ValueError(f"budget must be a number of seconds >= 0; got budget={budget!r}.")

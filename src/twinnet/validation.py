@@ -54,14 +54,15 @@ def is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def choice(argument, value, options, *, alternative=None):
+def choice(argument, value, options, *, alternative=None, ordered=False):
     """``value`` if it is one of ``options``; else ``Unknown <argument> ...``.
 
     ``alternative`` names what else is accepted, e.g. ``"an Optimizer object"``; the caller
-    handles it before calling.
+    handles it before calling. The options are listed sorted, or in their own order when
+    ``ordered`` (engines in the order they run, grid keys in the order of a run's description).
     """
     if not isinstance(value, str) or value not in options:
-        expected = "one of: " + ", ".join(repr(name) for name in sorted(options))
+        expected = "one of: " + ", ".join(repr(name) for name in (options if ordered else sorted(options)))
         if alternative:
             expected += f", or {alternative}"
         raise InvalidArgument(argument, expected, value, f"Unknown {argument} {value!r}. Expected {expected}.")

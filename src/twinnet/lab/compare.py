@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from twinnet import validation
 from twinnet.lab.config import RunConfig
 from twinnet.lab.environment import environment
 from twinnet.lab.results import EngineResult, finite_or_none
@@ -135,9 +136,7 @@ def resolve_engines(engines, config, n_train):
         raise ValueError("engines must name at least one engine; expected some of: "
                          + ", ".join(ENGINES) + ".")
     for name in engines:
-        if name not in ENGINES:  # listed in the table's order, the order they run in
-            raise ValueError(f"Unknown engine {name!r}. Expected one of: "
-                             + ", ".join(repr(n) for n in ENGINES) + ".")
+        validation.choice("engine", name, list(ENGINES), ordered=True)  # the order they run in
         if not installed(name):
             engine = ENGINES[name]
             raise ValueError(f"engine {name!r} needs {engine.module}, which is not installed: "

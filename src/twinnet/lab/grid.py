@@ -121,10 +121,11 @@ def check_grid(grid, *, source="grid"):
     if not isinstance(grid, dict) or not grid:
         raise ValueError(f"{source}: the grid is empty; give at least one key such as layers or "
                          f"learning_rate. Known keys: {', '.join(GRID_KEYS)}.")
-    unknown = [key for key in grid if key not in GRID_KEYS]
-    if unknown:
-        raise ValueError(f"{source}: unknown grid key {unknown[0]!r}. Expected one of: "
-                         f"{', '.join(GRID_KEYS)}.")
+    for key in grid:
+        try:
+            validation.choice("grid key", key, list(GRID_KEYS), ordered=True)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
     out = {}
     for key, (check, default) in GRID_KEYS.items():
         values = grid.get(key, default)
