@@ -36,7 +36,7 @@ def _twins(data, *, optimizer="sgd", batch_size=None, dtype="float64", engine="f
                                 hidden_activation=hidden_activation, dtype=dtype)
     ours = net.fit(X, y, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                    optimizer=optimizer, seed=3)
-    theirs = keras_twin.train(model, X, y, epochs=epochs, batch_size=batch_size, seed=3, engine=engine)
+    theirs = keras_twin.train(model, X, y, epochs=epochs, batch_size=batch_size, seed=3, loop=engine)
     return ours.history, theirs, net.parameters, keras_twin.from_keras(model)
 
 
@@ -134,7 +134,7 @@ def test_twinnet_leaves_the_callers_floatx_alone(data, callers_floatx, dtype, mo
     assert all(v.dtype == dtype for v in [*model.weights, model.optimizer.learning_rate])
     calls = [
         lambda: keras_twin.train(model, X, y, epochs=1),
-        lambda: keras_twin.train(model, X, y, epochs=1, batch_size=10, engine="tf-loop"),
+        lambda: keras_twin.train(model, X, y, epochs=1, batch_size=10, loop="tf-loop"),
         lambda: keras_twin.from_keras(model),
         lambda: model.fit(X, y, epochs=1, verbose=0),
         lambda: model.evaluate(X, y, verbose=0),
@@ -146,7 +146,7 @@ def test_twinnet_leaves_the_callers_floatx_alone(data, callers_floatx, dtype, mo
     # and when they fail half-way, inside Keras
     failures = [
         lambda: keras_twin.train(model, X, y, epochs=2, on_epoch_end=_raise),
-        lambda: keras_twin.train(model, X, y, epochs=2, engine="tf-loop", on_epoch_end=_raise),
+        lambda: keras_twin.train(model, X, y, epochs=2, loop="tf-loop", on_epoch_end=_raise),
         lambda: model.fit(X, y, epochs=1, verbose=0, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=_raise)]),
         lambda: model.predict(X, verbose=0, callbacks=[keras.callbacks.LambdaCallback(on_predict_end=_raise)]),
         lambda: model.evaluate(X, y, verbose=0, callbacks=[keras.callbacks.LambdaCallback(on_test_end=_raise)]),
@@ -202,13 +202,13 @@ def test_the_twins_vocabularies_are_the_projects():
     assert sorted(keras_twin.KERAS_OPTIMIZERS) == sorted(validation.OPTIMIZERS)
 
 
-@pytest.mark.parametrize("engine", keras_twin.TRAIN_ENGINES)
+@pytest.mark.parametrize("engine", keras_twin.TRAIN_LOOPS)
 @pytest.mark.parametrize("batch_size", [None, 10])
 def test_on_epoch_end_gets_epoch_and_logs_like_a_keras_callback(data, engine, batch_size):
     X, y = data
     model = keras_twin.to_keras(Network(LAYERS, seed=0).parameters, learning_rate=0.1)
     seen = []
-    history = keras_twin.train(model, X, y, epochs=3, batch_size=batch_size, engine=engine,
+    history = keras_twin.train(model, X, y, epochs=3, batch_size=batch_size, loop=engine,
                                on_epoch_end=lambda epoch, logs: seen.append((epoch, logs)))
     assert seen == [(epoch, {"loss": loss}) for epoch, loss in enumerate(history["loss"])]
     assert all(type(logs["loss"]) is float for _, logs in seen)
@@ -220,7 +220,7 @@ def test_a_different_batch_order_is_detected(data):
     net = Network(LAYERS, seed=1)
     model = keras_twin.to_keras(net.parameters, learning_rate=0.3)
     ours = net.fit(X, y, epochs=3, learning_rate=0.3, batch_size=10, seed=3).history["loss"]
-    theirs = keras_twin.train(model, X, y, epochs=3, batch_size=10, seed=4, engine="tf-loop")["loss"]
+    theirs = keras_twin.train(model, X, y, epochs=3, batch_size=10, seed=4, loop="tf-loop")["loss"]
     assert np.max(np.abs(np.subtract(ours, theirs))) > 1e-6
 
 
@@ -257,10 +257,10 @@ def test_loss_is_computed_from_the_logits(data):
     expected = np.mean(np.where(y == 0, 30.0 + np.log1p(np.exp(-30.0)), np.log1p(np.exp(-30.0))))
     loss = model.evaluate(X, y.reshape(-1, 1).astype(float), verbose=0)[0]
     assert loss == pytest.approx(expected, rel=1e-12)
-    for engine in ("fit", "tf-loop"):
+    for options in ({"loop": "fit"}, {"loop": "tf-loop"}, {"engine": "tf-loop"}):  # engine=: the earlier name
         model = keras_twin.to_keras(parameters, learning_rate=1e-12)
-        first = keras_twin.train(model, X, y, epochs=1, engine=engine)["loss"][0]
-        assert first == pytest.approx(expected, rel=1e-9), engine
+        first = keras_twin.train(model, X, y, epochs=1, **options)["loss"][0]
+        assert first == pytest.approx(expected, rel=1e-9), options
 
 
 def test_keras_model_is_the_notebooks_with_the_learning_rate_fixed():
@@ -388,7 +388,8 @@ def test_train_checks_x_in_the_models_dtype(data):
 
 
 @pytest.mark.parametrize("options, match", [
-    ({"engine": "eager"}, r"Unknown engine 'eager'. Expected one of: 'fit', 'tf-loop'"),
+    ({"loop": "eager"}, r"Unknown loop 'eager'. Expected one of: 'fit', 'tf-loop'"),
+    ({"engine": "eager"}, r"Unknown loop 'eager'. Expected one of: 'fit', 'tf-loop'"),  # the earlier name
     ({"epochs": 0}, r"epochs must be an integer >= 1; got epochs=0"),
     ({"epochs": 2.0}, r"epochs must be an integer >= 1; got epochs=2.0"),
     ({"batch_size": 0}, r"batch_size must be an integer >= 1 or None; got batch_size=0"),

@@ -60,7 +60,7 @@ from twinnet import validation
 from twinnet.nn import Network, epoch_batches
 
 # Network's checks of X and y, so that the twin rejects what Network rejects, in the same words
-from twinnet.nn.network import _check_X, _check_y
+from twinnet.nn.network import check_X, check_y
 from twinnet.validation import DTYPES
 
 __all__ = [
@@ -69,6 +69,7 @@ __all__ = [
     "KERAS_OPTIMIZERS",
     "OPTIMIZERS",
     "TRAIN_ENGINES",
+    "TRAIN_LOOPS",
     "floatx",
     "from_keras",
     "keras_model",
@@ -85,7 +86,8 @@ KERAS_OPTIMIZERS = {
     "adam": ("Adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
 }
 #: How :func:`train` runs the training: Keras's ``model.fit`` or a compiled ``tf.function`` step.
-TRAIN_ENGINES = ("fit", "tf-loop")
+TRAIN_LOOPS = ("fit", "tf-loop")
+TRAIN_ENGINES = TRAIN_LOOPS  # the earlier name
 # Earlier names, kept for code that used them: the vocabularies live in twinnet.validation.
 OPTIMIZERS = KERAS_OPTIMIZERS
 HIDDEN_ACTIVATIONS = validation.ACTIVATIONS
@@ -376,8 +378,8 @@ def _model_dtype(model):
     return str(model.trainable_variables[0].dtype)
 
 
-def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engine="fit",
-          on_epoch_end=None):
+def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop="fit",
+          on_epoch_end=None, engine=None):
     """Train a compiled twin exactly as ``Network.fit`` trains the NumPy network.
 
     Parameters
@@ -394,7 +396,7 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engi
         Shuffle the examples at each epoch (mini-batches only).
     seed : int, optional
         Seed of the batch order: the same seed as ``Network.fit`` gives the same batches.
-    engine : {"fit", "tf-loop"}
+    loop : {"fit", "tf-loop"}
         ``"fit"``: Keras's ``model.fit``. ``"tf-loop"``: a ``tf.function`` step (forward pass, the
         compiled loss, gradient tape, the model's optimizer) called from a Python loop, which
         measures TensorFlow's arithmetic without ``model.fit``'s per-epoch machinery.
@@ -402,6 +404,8 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engi
         Called as ``on_epoch_end(epoch, logs)`` after each epoch, as a Keras callback's method of
         that name (and as ``Network.fit`` calls it): ``epoch`` counts from 0 and ``logs`` is
         ``{"loss": float}``, the epoch's loss as ``history["loss"]`` records it.
+    engine : {"fit", "tf-loop"}, optional
+        The earlier name of ``loop``, kept for code that used it.
 
     Returns
     -------
@@ -409,7 +413,7 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engi
         ``"loss"`` and ``"accuracy"``, one value per epoch with Keras's semantics: the
         batch-size-weighted mean over the epoch of each batch's loss before its update.
     """
-    validation.choice("engine", engine, TRAIN_ENGINES)
+    loop = validation.choice("loop", engine or loop, TRAIN_LOOPS)
     epochs = validation.positive_int("epochs", epochs)
     batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
     seed = validation.seed(seed)
@@ -417,10 +421,10 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engi
         raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
     dtype = validation.dtype(_model_dtype(model), "the model's dtype").name
     # Network's checks of X and y; X1 is X in dtype with a column of ones appended
-    X1 = _check_X(X, int(model.trainable_variables[0].shape[0]), dtype)
+    X1 = check_X(X, int(model.trainable_variables[0].shape[0]), dtype)
     X = np.ascontiguousarray(X1[:, :-1])
     # a column of labels, as the model's output: Keras would otherwise reshape y itself
-    y = _check_y(y, X1, dtype)[0].reshape(-1, 1)
+    y = check_y(y, X1, dtype)[0].reshape(-1, 1)
     m = X.shape[0]
     full_batch = batch_size is None or batch_size >= m
     if full_batch:
@@ -429,7 +433,7 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, engi
         rng = np.random.default_rng(seed)
         schedule = [epoch_batches(rng, m, batch_size, shuffle) for _ in range(epochs)]
     with floatx(dtype):
-        if engine == "fit":
+        if loop == "fit":
             return _train_fit(model, X, y, epochs, schedule, on_epoch_end)
         return _train_loop(model, X, y, epochs, schedule, on_epoch_end)
 

@@ -45,7 +45,7 @@ from twinnet import validation
 from twinnet.nn import Network, epoch_batches
 
 # Network's checks of the data, so that the twin rejects what Network rejects, in the same words
-from twinnet.nn.network import _check_X, _check_y
+from twinnet.nn.network import check_X, check_y
 
 __all__ = ["ADAM_EPSILON", "TorchTwin", "from_torch", "to_torch", "train"]
 
@@ -190,8 +190,8 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, on_ep
     seed = validation.seed(seed)
     if on_epoch_end is not None and not callable(on_epoch_end):
         raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
-    X1 = _check_X(X, n_features, dtype)  # X in dtype with a column of ones appended
-    y = _check_y(y, X1, dtype)[0]
+    X1 = check_X(X, n_features, dtype)  # X in dtype with a column of ones appended
+    y = check_y(y, X1, dtype)[0]
     import torch
 
     X, y = torch.as_tensor(np.ascontiguousarray(X1[:, :-1])), torch.as_tensor(y).reshape(-1, 1)

@@ -56,7 +56,7 @@ def keras_costs(iterations, seed):
     # functional.L_layer_model records it. "tf-loop" runs the same compiled loss and optimizer as
     # model.fit without its per-epoch machinery: the same curve to the last bit, in a fraction of
     # the time
-    history = keras_twin.train(model, X.T, Y.ravel(), epochs=iterations, engine="tf-loop")
+    history = keras_twin.train(model, X.T, Y.ravel(), epochs=iterations, loop="tf-loop")
     return history["loss"]
 
 

@@ -34,7 +34,7 @@ class NetworkFileError(ValueError):
     """A file that is not a twinnet Network: not an ``.npz`` archive, damaged, or inconsistent."""
 
 
-def _check_X(X, n_features, dtype, name="X"):
+def check_X(X, n_features, dtype, name="X"):
     """Validate ``X`` of shape (m, n_features); return it as the engine's ``X1`` (m, n_features + 1).
 
     ``X1`` is a new C-ordered array in ``dtype`` with a last column of ones (the bias input).
@@ -65,7 +65,7 @@ def _check_X(X, n_features, dtype, name="X"):
     return X1
 
 
-def _check_y(y, X, dtype, name="y"):
+def check_y(y, X, dtype, name="y"):
     """Labels as a row of shape (1, m) in ``dtype`` and its boolean twin."""
     y = np.asarray(y)
     if y.ndim == 2 and y.shape[1] == 1:
@@ -136,8 +136,8 @@ class _FitRun:
 
     def __init__(self, net, X, y, *, epochs, learning_rate, batch_size, optimizer, shuffle, seed,
                  validation_data, verbose, on_epoch_end):
-        self.X1 = _check_X(X, net.n_features, net.dtype)
-        self.y, self.y_bool = _check_y(y, self.X1, net.dtype)
+        self.X1 = check_X(X, net.n_features, net.dtype)
+        self.y, self.y_bool = check_y(y, self.X1, net.dtype)
         self.epochs = validation.positive_int("epochs", epochs)
         self.learning_rate = validation.positive_number("learning_rate", learning_rate)
         batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
@@ -157,8 +157,8 @@ class _FitRun:
             return None
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data must be a tuple (X_val, y_val).")
-        X_val = _check_X(validation_data[0], net.n_features, net.dtype, name="X_val")
-        y_val, y_val_bool = _check_y(validation_data[1], X_val, net.dtype, name="y_val")
+        X_val = check_X(validation_data[0], net.n_features, net.dtype, name="X_val")
+        y_val, y_val_bool = check_y(validation_data[1], X_val, net.dtype, name="y_val")
         return X_val, y_val, y_val_bool, engine.allocate(net.layer_dims, X_val.shape[0], net.dtype, backward=False)
 
     def _allocate(self, net, batch_size, shuffle):
@@ -338,7 +338,7 @@ class Network:
 
     def decision_function(self, X):
         """Logits ``z`` of the output unit, shape ``(m,)``: ``predict_proba`` is ``sigmoid(z)``."""
-        return self._forward(_check_X(X, self.n_features, self.dtype)).z[0].copy()
+        return self._forward(check_X(X, self.n_features, self.dtype)).z[0].copy()
 
     def predict_proba(self, X):
         """Probability of class 1 for each example.
@@ -351,7 +351,7 @@ class Network:
         -------
         p : ndarray of shape (m,)
         """
-        return self._forward(_check_X(X, self.n_features, self.dtype)).p[0].copy()
+        return self._forward(check_X(X, self.n_features, self.dtype)).p[0].copy()
 
     def predict(self, X):
         """Predicted labels: 1 where ``predict_proba(X) > 0.5`` (the notebook's rule), else 0.
@@ -370,8 +370,8 @@ class Network:
         scores : dict
             ``{"loss": float, "accuracy": float}``, as ``history`` reports them.
         """
-        X1 = _check_X(X, self.n_features, self.dtype)
-        y, y_bool = _check_y(y, X1, self.dtype)
+        X1 = check_X(X, self.n_features, self.dtype)
+        y, y_bool = check_y(y, X1, self.dtype)
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
         loss, accuracy = self._scores(X1, y, y_bool, buf)
         return {"loss": loss, "accuracy": accuracy}
@@ -385,8 +385,8 @@ class Network:
             ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, the shapes of :attr:`parameters`, in the
             network's dtype.
         """
-        X1 = _check_X(X, self.n_features, self.dtype)
-        y, _ = _check_y(y, X1, self.dtype)
+        X1 = check_X(X, self.n_features, self.dtype)
+        y, _ = check_y(y, X1, self.dtype)
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype)
         dlayers = engine.unflatten(np.empty_like(self._params), self.layer_dims)
         with np.errstate(under="ignore"):
@@ -408,8 +408,8 @@ class Network:
             ``as_gradients(g)`` turns a vector laid out as ``theta`` into the dict that
             :meth:`gradients` returns (``{"dW1": (n1, n0), ...}``).
         """
-        X1 = _check_X(X, self.n_features, self.dtype)
-        y, _ = _check_y(y, X1, self.dtype)
+        X1 = check_X(X, self.n_features, self.dtype)
+        y, _ = check_y(y, X1, self.dtype)
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
 
         def loss():
@@ -423,7 +423,7 @@ class Network:
 
     def _hidden_preactivations(self, X):
         """``[Z_1, ..., Z_{L-1}]``, each of shape ``(n_l, m)``: where a kinked activation meets its kink."""
-        return self._forward(_check_X(X, self.n_features, self.dtype)).Z
+        return self._forward(check_X(X, self.n_features, self.dtype)).Z
 
     # ----------------------------------------------------------------------- training
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,

@@ -23,7 +23,7 @@ def _run(config, split, initial, observe, how):
     model, note = _model(config, initial)
     history, seconds = timed(lambda: keras_twin.train(
         model, split.X_train, split.y_train, epochs=config.epochs, batch_size=config.batch_size,
-        seed=config.seed, engine=how,
+        seed=config.seed, loop=how,
         on_epoch_end=lambda epoch, logs: observe(epoch + 1, lambda: keras_twin.from_keras(model))))
     return Trained(list(history["loss"]), keras_twin.from_keras(model), seconds,
                    same_trajectory=note is None, note=note)
