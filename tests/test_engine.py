@@ -3,15 +3,10 @@
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from problems import binary_problem
 
 from twinnet import functional as F
 from twinnet.nn import ACTIVATIONS, Network, engine
-
-
-def problem(m=300, n=7, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((m, n))
-    return X, (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(np.int64)
 
 
 @pytest.mark.exact
@@ -19,7 +14,7 @@ def problem(m=300, n=7, seed=0):
 def test_blocks_of_any_size_give_the_same_gradients(monkeypatch, name):
     # one row per block (the smallest) against every layer in one block: dZ = dA * g'(A) and the
     # output layer's outer product are computed value by value, so the results are bit for bit equal
-    X, y = problem()
+    X, y = binary_problem(300, 7, rule="product")
     net = Network([7, 12, 9, 1], hidden_activation=name, init="he", seed=2)
     whole = net.gradients(X, y)
     monkeypatch.setattr(engine, "BLOCK", 1)
@@ -30,7 +25,7 @@ def test_blocks_of_any_size_give_the_same_gradients(monkeypatch, name):
 
 @pytest.mark.exact
 def test_blocked_relu_gradients_equal_the_functional_reference(monkeypatch):
-    X, y = problem()
+    X, y = binary_problem(300, 7, rule="product")
     net = Network([7, 12, 9, 1], seed=3)
     monkeypatch.setattr(engine, "BLOCK", 2 * X.shape[0])  # two rows per block: 6 and 5 blocks
     buf = engine.allocate(net.layer_dims, X.shape[0], net.dtype)
@@ -57,7 +52,7 @@ def test_training_scratch_is_one_hidden_layer():
 def test_pickles_hold_the_notebook_parameters_not_the_engine_layout(dtype):
     import pickle
 
-    X, y = problem()
+    X, y = binary_problem(300, 7, rule="product")
     net = Network([7, 5, 1], hidden_activation="tanh", seed=4, dtype=dtype)
     net.fit(X, y, epochs=3, learning_rate=0.1)
     state = net.__getstate__()

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from problems import binary_problem
 
 from twinnet import gradcheck
 from twinnet.cli import main
@@ -12,17 +13,10 @@ from twinnet.nn import ACTIVATIONS, Network, activations
 TOLERANCE = {"float64": 1e-7, "float32": 1e-4}
 
 
-def nn_problem(m=30, n=4, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((m, n))
-    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int)
-    return X, y
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_backpropagation_matches_finite_differences(name, dtype):
-    X, y = nn_problem()
+    X, y = binary_problem(30, 4, rule="square")
     # he init: gradients of every layer well away from zero, so relative errors are meaningful
     net = Network([4, 6, 5, 1], hidden_activation=name, init="he", seed=1, dtype=dtype)
     net.fit(X, y, epochs=5, learning_rate=0.1)  # away from the symmetric start
@@ -33,7 +27,7 @@ def test_backpropagation_matches_finite_differences(name, dtype):
 
 
 def test_gradcheck_catches_a_wrong_derivative(monkeypatch):
-    X, y = nn_problem()
+    X, y = binary_problem(30, 4, rule="square")
     wrong = activations.Activation(activations.tanh, lambda A, out: np.multiply(A, 0.5, out=out))
     monkeypatch.setitem(activations.ACTIVATIONS, "tanh", wrong)
     errors = gradcheck(Network([4, 6, 1], hidden_activation="tanh", seed=0), X, y)
@@ -42,7 +36,7 @@ def test_gradcheck_catches_a_wrong_derivative(monkeypatch):
 
 
 def test_gradcheck_bad_eps():
-    X, y = nn_problem()
+    X, y = binary_problem(30, 4, rule="square")
     for eps in (0, -1e-5, float("nan"), "small"):
         with pytest.raises(ValueError, match="eps must be a finite number > 0"):
             gradcheck(Network([4, 1]), X, y, eps=eps)

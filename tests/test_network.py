@@ -9,6 +9,7 @@ import exact_reference
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal, assert_array_max_ulp
+from problems import binary_problem
 
 from twinnet import data, nn, validation
 from twinnet import functional as F
@@ -33,13 +34,6 @@ def nn_synthetic_train():
     X, y = data.load("synthetic")
     s = data.split(X, y, test_size=0.2, seed=0)
     return s.X_train, s.y_train
-
-
-def small_problem(m=40, n=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((m, n))
-    y = (X[:, 0] - 0.5 * X[:, 1] > 0).astype(np.int64)
-    return X, y
 
 
 # --------------------------------------------------------------------------- the functional reference
@@ -247,7 +241,7 @@ def test_optimizers_step_like_keras(name, dtype):
 
 @pytest.mark.exact
 def test_optimizer_state_is_fresh_at_each_fit():
-    X, y = small_problem()
+    X, y = binary_problem()
     opt = Adam()
     a = Network([3, 4, 1], seed=0)
     b = Network([3, 4, 1], seed=0)
@@ -262,8 +256,8 @@ def test_optimizer_state_is_fresh_at_each_fit():
 # --------------------------------------------------------------------------- history and batches
 @pytest.mark.exact
 def test_full_batch_history_follows_keras():
-    X, y = small_problem()
-    Xv, yv = small_problem(seed=1)
+    X, y = binary_problem()
+    Xv, yv = binary_problem(seed=1)
     net = Network([3, 5, 1], seed=0)
     twin = Network.from_parameters(net.parameters)
     history = net.fit(X, y, epochs=4, learning_rate=0.5, validation_data=(Xv, yv))
@@ -284,7 +278,7 @@ def test_full_batch_history_follows_keras():
 @pytest.mark.parametrize("shuffle", [True, False])
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_mini_batch_training_equals_a_loop_over_epoch_batches(shuffle, optimizer):
-    X, y = small_problem(m=23)
+    X, y = binary_problem(m=23)
     net = Network([3, 4, 3, 1], hidden_activation="tanh", seed=0)
     params = net.parameters
     history = net.fit(X, y, epochs=3, learning_rate=0.05, batch_size=5, optimizer=optimizer,
@@ -336,7 +330,7 @@ def test_epoch_batches():
 
 @pytest.mark.exact
 def test_fit_seed_defaults_to_the_network_seed():
-    X, y = small_problem()
+    X, y = binary_problem()
     a = Network([3, 4, 1], seed=5)
     b = Network([3, 4, 1], seed=5)
     a.fit(X, y, epochs=2, learning_rate=0.1, batch_size=7)
@@ -350,7 +344,7 @@ def test_fit_seed_defaults_to_the_network_seed():
 # --------------------------------------------------------------------------- dtype, speed design
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_float32_end_to_end(name):
-    X, y = small_problem(m=64)
+    X, y = binary_problem(m=64)
     n32 = Network([3, 6, 1], hidden_activation=name, seed=0, dtype="float32")
     n64 = Network.from_parameters(n32.parameters, hidden_activation=name, dtype="float64")
     assert all(v.dtype == np.float32 for v in n32.parameters.values())
@@ -415,7 +409,7 @@ def test_output_is_safe_for_saturated_logits():
 def test_training_loop_allocates_no_arrays(monkeypatch):
     # 20000 examples: any array per example (>= 160 kB in float64) in the loop would show up.
     m = 20_000
-    X, y = small_problem(m=m, n=4)
+    X, y = binary_problem(m=m, n=4)
     seen = {}
     forward = engine.forward
 
@@ -465,7 +459,7 @@ def test_parameters_are_copies_and_from_parameters_round_trips():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_save_load_round_trip_is_bit_exact(tmp_path, dtype, name):
-    X, y = small_problem()
+    X, y = binary_problem()
     net = Network([3, 5, 2, 1], hidden_activation=name, init="he", seed=4, dtype=dtype)
     net.fit(X, y, epochs=5, learning_rate=0.1)
     path = tmp_path / "model.npz"
@@ -484,7 +478,7 @@ def test_save_load_round_trip_is_bit_exact(tmp_path, dtype, name):
 
 
 def test_pickle_keeps_the_flat_parameter_views():
-    X, y = small_problem()
+    X, y = binary_problem()
     net = pickle.loads(pickle.dumps(Network([3, 4, 1], seed=0)))
     before = net.parameters["W1"]
     net.fit(X, y, epochs=3, learning_rate=0.5)
@@ -563,7 +557,7 @@ def test_load_missing_file_and_directory(tmp_path):
 
 
 # --------------------------------------------------------------------------- bad input
-X3, Y3 = small_problem()
+X3, Y3 = binary_problem()
 BAD_FIT = [
     ("wrong-features", lambda n: n.fit(X3[:, :2], Y3, epochs=1, learning_rate=0.1),
      r"X has 2 features, but this Network expects 3"),
@@ -658,14 +652,14 @@ def test_a_diverging_loss_stops_training_with_a_clear_error():
 
 def test_predict_before_fit_uses_the_initial_weights():
     # A Network is built with weights (like a Keras model): predicting needs no fit.
-    X, _ = small_problem()
+    X, _ = binary_problem()
     net = Network([3, 4, 1], seed=0)
     assert_array_equal(net.predict(X), (net.predict_proba(X) > 0.5).astype(int))
     assert net.predict(X).dtype == np.int64
 
 
 def test_verbose_prints_one_line_per_epoch(capsys):
-    X, y = small_problem()
+    X, y = binary_problem()
     history = Network([3, 4, 1], seed=0).fit(X, y, epochs=2, learning_rate=0.1, verbose=1,
                                               validation_data=(X, y))
     lines = capsys.readouterr().out.splitlines()
