@@ -326,11 +326,7 @@ def test_cli_several_files_give_one_table_a_csv_json_and_the_loss_curves(tmp_pat
     (["check", "x.py", "--jobs", "0"], "argument --jobs: expected an integer >= 1, got 0"),
     (["check", "x.py", "--seed", "-1"], "argument --seed: expected an integer between 0 and 4294967295, got -1"),
 ])
-def test_cli_usage_errors_are_one_line_and_exit_2(argv, message, capsys):
-    try:
-        status = main(argv)
-    except SystemExit as exc:  # argparse's own usage errors
-        status = exc.code
+def test_cli_usage_errors_are_one_line_and_exit_2(argv, message, cli):
+    status, _, err = cli(*argv)
     assert status == 2
-    err = capsys.readouterr().err
     assert err == f"twinnet check: error: {message}\n"

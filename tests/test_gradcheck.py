@@ -80,11 +80,7 @@ def test_cli_fails_with_status_1_past_the_tolerance(capsys):
     (["gradcheck", "--eps", "0"], "expected a finite number > 0"),
     (["gradcheck", "--data", "nope"], "Unknown data set 'nope'"),
 ], ids=["layers-vs-features", "output-width", "activation", "eps", "data"])
-def test_cli_user_errors_are_one_line_and_status_2(capsys, argv, match):
-    try:
-        status = main(argv)
-    except SystemExit as exc:  # argparse's own usage errors
-        status = exc.code
+def test_cli_user_errors_are_one_line_and_status_2(cli, argv, match):
+    status, _, err = cli(*argv)
     assert status == 2
-    err = capsys.readouterr().err
     assert match in err and len(err.strip().splitlines()) == 1, err
