@@ -29,6 +29,10 @@ import numpy as np
 DTYPES = ("float32", "float64")
 #: Hidden activations, named as Keras names them (``leaky_relu`` has Keras 3's slope 0.2).
 ACTIVATIONS = ("leaky_relu", "relu", "sigmoid", "tanh")
+#: Output heads, each with its loss: one sigmoid unit with log-loss (binary), a softmax over K >= 2
+#: units with categorical cross-entropy (K classes), linear units with the mean squared error
+#: (regression, any number of targets).
+OUTPUTS = ("linear", "sigmoid", "softmax")
 #: Weight initializers of ``Network`` (``normal`` is the notebook's ``randn * 0.1``).
 INITIALIZERS = ("glorot", "he", "normal")
 #: Optimizers, each reproduced exactly from Keras's ``SGD``, ``SGD(momentum=0.9)`` and ``Adam``.
