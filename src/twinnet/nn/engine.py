@@ -45,10 +45,8 @@ __all__ = [
     "allocate",
     "augment",
     "backward",
-    "count_correct",
     "epoch_batches",
     "forward",
-    "log_loss",
     "n_params",
     "unflatten",
 ]
@@ -177,16 +175,22 @@ class Buffers:
     g, h : ndarray of shape (k, rows) or None
         Scratch for ``g'`` and ``dA`` on blocks of ``k`` rows of a hidden layer, small enough to
         stay in cache; ``h`` is the start of the ``Z``/``dA`` scratch.
-    z, p, dz : ndarray of shape (1, rows)
-        Output logits, probabilities and ``dL/dz``.
-    t : ndarray of shape (1, rows)
-        ``log1p(exp(-|z|))``, the loss's softplus term, left by :func:`forward`.
-    u, s : ndarray of shape (1, rows)
-        Scratch of the output layer and the loss.
+    z, p, dz : ndarray of shape (K, rows)
+        Output logits, outputs (probabilities, or values for a linear head) and ``dL/dz``; ``K``
+        is the output layer's width.
+    t, u : ndarray of shape (K, rows)
+        Scratch of the output head and its loss (see :mod:`twinnet.nn.heads`); the sigmoid's
+        ``output`` leaves ``log1p(exp(-|z|))`` in ``t``, the softmax's the shifted logits.
+    s, r : ndarray of shape (1, rows)
+        Per-example scratch of the head.
+    at, columns, label : ndarray of int64
+        ``(1, rows)``, ``(1, rows)`` (``0 .. rows-1``) and ``(rows,)``: where a softmax head finds
+        each example's label, and its predicted labels.
     hit : ndarray of bool of shape (1, rows)
         Scratch of the accuracy.
-    X, y, y_bool : ndarray or None
-        Gather targets of a shuffled mini-batch: ``(rows, n_0 + 1)``, ``(1, rows)``, ``(1, rows)``.
+    X, y, y_aux : ndarray or None
+        Gather targets of a shuffled mini-batch: ``(rows, n_0 + 1)`` and the targets in the head's
+        layout (see :func:`twinnet.nn.heads.check_targets`).
     """
 
     __slots__ = (
@@ -194,18 +198,22 @@ class Buffers:
         "A_body",
         "X",
         "Z",
+        "at",
+        "columns",
         "dA",
         "dz",
         "g",
         "h",
         "hit",
+        "label",
         "p",
+        "r",
         "rows",
         "s",
         "t",
         "u",
         "y",
-        "y_bool",
+        "y_aux",
         "z",
     )
 
@@ -215,13 +223,14 @@ class Buffers:
 BLOCK = 1 << 14
 
 
-def allocate(layer_dims, rows, dtype, *, backward=True, gather=False):
+def allocate(layer_dims, rows, dtype, *, backward=True, gather=None):
     """Allocate :class:`Buffers` for batches of exactly ``rows`` examples.
 
-    ``backward=False`` leaves out the gradient buffers (inference only); ``gather=True`` adds the
-    targets into which a shuffled mini-batch is gathered.
+    ``backward=False`` leaves out the gradient buffers (inference only). ``gather=(y, y_aux)``,
+    the training targets in the head's layout, adds buffers of their heights and dtypes into which
+    a shuffled mini-batch is gathered.
     """
-    hidden = layer_dims[1:-1]
+    hidden, width = layer_dims[1:-1], layer_dims[-1]
     buf = Buffers()
     buf.rows = rows
     buf.A = [np.empty((n + 1, rows), dtype) for n in hidden]
@@ -235,24 +244,26 @@ def allocate(layer_dims, rows, dtype, *, backward=True, gather=False):
         buf.g = np.empty((k, rows), dtype)
         # the output layer's dA is never stored: its blocks take the scratch's place
         buf.h = scratch[:min(k, hidden[-1]) * rows].reshape(-1, rows) if hidden else None
-        buf.dz = np.empty((1, rows), dtype)
+        buf.dz = np.empty((width, rows), dtype)
     else:
         buf.Z = [np.empty((n, rows), dtype) for n in hidden]
         buf.dA = buf.g = buf.h = buf.dz = None
-    buf.z, buf.p, buf.t, buf.u, buf.s = (np.empty((1, rows), dtype) for _ in range(5))
+    buf.z, buf.p, buf.t, buf.u = (np.empty((width, rows), dtype) for _ in range(4))
+    buf.s, buf.r = np.empty((1, rows), dtype), np.empty((1, rows), dtype)
+    buf.at, buf.columns, buf.label = np.empty((1, rows), np.int64), np.arange(rows)[None], np.empty(rows, np.int64)
     buf.hit = np.empty((1, rows), bool)
-    if gather:
+    buf.X = buf.y = buf.y_aux = None
+    if gather is not None:
+        y, y_aux = gather
         buf.X = np.empty((rows, layer_dims[0] + 1), dtype)
-        buf.y = np.empty((1, rows), dtype)
-        buf.y_bool = np.empty((1, rows), bool)
-    else:
-        buf.X = buf.y = buf.y_bool = None
+        buf.y = np.empty((y.shape[0], rows), y.dtype)
+        buf.y_aux = None if y_aux is None else np.empty((y_aux.shape[0], rows), y_aux.dtype)
     return buf
 
 
 # --------------------------------------------------------------------------- kernels
-def forward(X1, layers, activation, buf):
-    """Forward pass: fill ``buf.Z``, ``buf.A``, the logits ``buf.z``, probabilities ``buf.p`` and ``buf.t``.
+def forward(X1, layers, activation, head, buf):
+    """Forward pass: fill ``buf.Z``, ``buf.A``, the logits ``buf.z`` and the head's outputs ``buf.p``.
 
     Parameters
     ----------
@@ -263,11 +274,14 @@ def forward(X1, layers, activation, buf):
         ``[K_l; b_l]`` from :func:`unflatten`.
     activation : Activation
         The hidden layers' kernels.
+    head : Head
+        The output head (:data:`twinnet.nn.heads.HEADS`): its ``output`` fills ``buf.p`` and what
+        its ``loss`` needs.
     buf : Buffers
 
     Returns
     -------
-    z : ndarray of shape (1, m)
+    z : ndarray of shape (K, m)
         ``buf.z``.
     """
     A_prev = X1.T
@@ -277,78 +291,26 @@ def forward(X1, layers, activation, buf):
         A_prev = A
     z = buf.z
     np.dot(layers[-1].T, A_prev, out=z)
-    _sigmoid_output(z, buf)
+    head.output(z, buf)
     return z
 
 
-def _sigmoid_output(z, buf):
-    # One exp serves the output sigmoid and the loss: with e = exp(-|z|) <= 1 (never overflows),
-    # sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0; the numerator max(sign(z), e)
-    # is 1 for z >= 0 (e = 1 at z = 0) and e below. The loss needs log1p(e). scipy's expit and
-    # log_expit would make two passes with an exp each, slower than the eight below, which share
-    # one exp. For |z| beyond ~87 (float32) or ~708 (float64) e underflows: the caller ignores that.
-    e, num, den = buf.t, buf.u, buf.s
-    np.abs(z, out=e)
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    np.sign(z, out=num)
-    np.maximum(num, e, out=num)
-    np.add(e, 1, out=den)
-    np.divide(num, den, out=buf.p)
-    np.log1p(e, out=e)
-
-
-def log_loss(z, y, buf):
-    """Mean log-loss computed from the logits: ``mean(max(z, 0) - z * y + log1p(exp(-|z|)))``.
-
-    This is TensorFlow's ``sigmoid_cross_entropy_with_logits``, term for term and in the same
-    order: it equals ``-(y log p + (1 - y) log(1 - p))`` with ``p = sigmoid(z)`` but never takes
-    the log of a rounded probability, so it stays exact where ``p`` saturates to 0 or 1, and
-    ``exp`` only sees ``-|z| <= 0``.
-
-    Parameters
-    ----------
-    z : ndarray of shape (1, m)
-    y : ndarray of shape (1, m)
-        Labels 0 and 1 in the dtype of ``z``.
-    buf : Buffers
-        As :func:`forward` left it: ``buf.t`` holds ``log1p(exp(-|z|))``; ``u`` and ``s`` are
-        scratch.
-
-    Returns
-    -------
-    loss : float
-    """
-    t, u, s = buf.t, buf.u, buf.s  # t = log1p(exp(-|z|)), from forward
-    np.maximum(z, 0, out=u)
-    np.multiply(z, y, out=s)
-    np.subtract(u, s, out=u)
-    np.add(u, t, out=u)
-    return float(u.sum()) / z.shape[1]
-
-
-def count_correct(p, y_bool, buf):
-    """Number of examples whose prediction ``p > 0.5`` (the notebook's rule) equals the label."""
-    hit = buf.hit
-    np.greater(p, 0.5, out=hit)
-    np.equal(hit, y_bool, out=hit)
-    return int(np.count_nonzero(hit))
-
-
-def backward(X1, y, layers, kernels, activation, buf, dlayers):
-    """Backward pass after :func:`forward`: gradients of the mean log-loss into ``dlayers``.
+def backward(X1, y, layers, kernels, activation, head, buf, dlayers):
+    """Backward pass after :func:`forward`: gradients of the head's mean loss into ``dlayers``.
 
     Parameters
     ----------
     X1 : ndarray of shape (m, n_0 + 1)
         The batch given to :func:`forward`.
-    y : ndarray of shape (1, m)
-        Labels 0 and 1 in the network's dtype.
+    y : ndarray
+        The batch's targets in the head's layout (see :func:`twinnet.nn.heads.check_targets`).
     layers : list of ndarray
         ``[K_l; b_l]``.
     kernels : list of ndarray
         ``K_l``, the views ``layers[l][:-1]``.
     activation : Activation
+    head : Head
+        Its ``delta`` writes ``dL/dz`` (the fused gradient of output activation and loss).
     buf : Buffers
         As :func:`forward` left it; the hidden activations ``A_l[:-1]`` and the scratch are
         overwritten.
@@ -356,15 +318,8 @@ def backward(X1, y, layers, kernels, activation, buf, dlayers):
         ``[dK_l; db_l]``, views from :func:`unflatten` of the flat gradient vector, written in
         place. The gradient with respect to ``X`` is never formed: nothing needs it.
     """
-    m = X1.shape[0]
+    head.delta(y, buf, X1.shape[0])
     dZ = buf.dz
-    # Sigmoid output with log-loss: dL/dz = (p - y) / m. The sigmoid's derivative p (1 - p)
-    # cancels the 1 / (p (1 - p)) of the log-loss's derivative -(y / p - (1 - y) / (1 - p)), so the
-    # fused form is the same gradient without dividing by p or 1 - p, finite where p saturates to
-    # 0 or 1, and it is what TensorFlow differentiates sigmoid_cross_entropy_with_logits to. It is
-    # valid only for this pairing of output activation and loss; 1 / m comes from the mean.
-    np.subtract(buf.p, y, out=dZ)
-    np.divide(dZ, m, out=dZ)
     L = len(layers)
     for l in range(L - 1, -1, -1):
         A_prev = buf.A[l - 1] if l else X1.T
@@ -374,7 +329,7 @@ def backward(X1, y, layers, kernels, activation, buf, dlayers):
             if l < L - 1:
                 dA = buf.dA[l - 1]
                 np.dot(kernels[l], dZ, out=dA)  # dA_{l-1} = W_l^T dZ_l = K_l dZ_l
-            else:  # the output layer's K_L is a column: K_L dz is an outer product, formed by blocks
+            else:  # the output layer's K_L dz (K_L is narrow: for one unit an outer product), formed by blocks
                 dA = None
             _times_derivative(activation, dA, A, buf, kernels[l], dZ)
             dZ = A

@@ -59,8 +59,8 @@ def gradcheck(network, X, y, eps=1e-5):
     analytic = network.gradients(X, y)  # checks X and y
     # the network's own inputs (cast to its dtype), represented exactly in float64
     X = np.asarray(X, dtype=network.dtype)
-    ref = Network.from_parameters(network.parameters, hidden_activation=network.hidden_activation,
-                                  dtype="float64")
+    ref = Network.from_parameters(network.parameters, output=network.output,
+                                  hidden_activation=network.hidden_activation, dtype="float64")
     theta, loss, as_gradients = ref._loss_function(X, y)
     numeric = as_gradients(_central_differences(theta, loss, eps))
     return {key[1:]: _relative_error(g.astype(np.float64), numeric[key]) for key, g in analytic.items()}

@@ -15,6 +15,7 @@ import numpy as np
 from twinnet import validation
 from twinnet.nn import engine
 from twinnet.nn.activations import ACTIVATIONS
+from twinnet.nn.heads import HEADS, check_targets, default_output
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
 from twinnet.validation import DTYPES  # noqa: F401  (kept here for code that imported it from this module)
@@ -23,7 +24,8 @@ __all__ = ["History", "Network", "NetworkFileError"]
 
 #: ``format`` entry of the metadata of a saved Network.
 FILE_FORMAT = "twinnet.Network"
-FILE_FORMAT_VERSION = 1
+#: 2 added ``output`` (the head); a version-1 file has the sigmoid head.
+FILE_FORMAT_VERSION = 2
 _METADATA_KEY = "__metadata__"
 # What reading a damaged or foreign file can raise (json's errors are ValueErrors).
 _CORRUPTED = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
@@ -65,29 +67,15 @@ def check_X(X, n_features, dtype, name="X"):
     return X1
 
 
-def check_y(y, X, dtype, name="y"):
-    """Labels as a row of shape (1, m) in ``dtype`` and its boolean twin."""
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be 1-D of shape (m,) (or a column (m, 1)); got {name}.shape={y.shape}.")
-    if y.shape[0] != X.shape[0]:
-        X_shape = (X.shape[0], X.shape[1] - 1)  # X as given, before augmentation
-        raise ValueError(
-            f"X and {name} have different numbers of samples: X.shape={X_shape}, {name}.shape={y.shape}."
-        )
-    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.iscomplexobj(y):
-        raise ValueError(
-            f"{name} must hold the labels 0 and 1; got dtype {y.dtype}. Map two classes to 0 and 1 "
-            "first (TwinNetClassifier does this for any two labels)."
-        )
-    ok = (y == 0) | (y == 1)
-    if not ok.all():
-        bad = np.unique(y[~ok])
-        shown = ", ".join(str(v) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
-        raise ValueError(f"{name} must contain only the labels 0 and 1 (binary); got also: {shown}.")
-    return y.astype(dtype).reshape(1, -1), y.astype(bool).reshape(1, -1)
+def check_y(y, X, dtype, name="y", *, output="sigmoid", width=1):
+    """Targets checked for the head ``output`` of ``width`` units: ``(y, y_aux)`` in the engine's layout.
+
+    ``X`` is the checked ``X1`` whose examples ``y`` labels. For the sigmoid head ``y`` is the row
+    ``(1, m)`` of labels 0 and 1 in ``dtype`` and ``y_aux`` its boolean twin; for a softmax the
+    labels ``0 .. width-1`` as an int64 row, twice; for a linear head the targets as columns
+    ``(width, m)`` in ``dtype`` and ``None`` (see :mod:`twinnet.nn.heads`).
+    """
+    return check_targets(output, y, (X.shape[0], X.shape[1] - 1), width, dtype, name)
 
 
 #: Largest feature magnitude that counts as ordinary: standardized features are a few units, so
@@ -112,8 +100,9 @@ class History:
     Attributes
     ----------
     history : dict of str -> list of float
-        ``"loss"`` and ``"accuracy"``, one value per epoch, and with validation data
-        ``"val_loss"`` and ``"val_accuracy"``.
+        ``"loss"`` and the head's metric (``"accuracy"`` for a classifier, ``"rmse"`` for a linear
+        head), one value per epoch, and with validation data ``"val_loss"`` and ``"val_accuracy"``
+        (or ``"val_rmse"``).
     epoch : list of int
         ``[0, 1, ..., epochs - 1]``.
     params : dict
@@ -137,7 +126,7 @@ class _FitRun:
     def __init__(self, net, X, y, *, epochs, learning_rate, batch_size, optimizer, shuffle, seed,
                  validation_data, verbose, on_epoch_end):
         self.X1 = check_X(X, net.n_features, net.dtype)
-        self.y, self.y_bool = check_y(y, self.X1, net.dtype)
+        self.y, self.y_aux = net._check_y(y, self.X1)
         self.epochs = validation.positive_int("epochs", epochs)
         self.learning_rate = validation.positive_number("learning_rate", learning_rate)
         batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
@@ -148,7 +137,8 @@ class _FitRun:
             raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
         self.on_epoch_end = on_epoch_end
         self.validation = self._validation(net, validation_data)
-        self.names = ["loss", "accuracy"] + (["val_loss", "val_accuracy"] if self.validation else [])
+        metric = net._head.metric_name
+        self.names = ["loss", metric] + (["val_loss", f"val_{metric}"] if self.validation else [])
         self._allocate(net, batch_size, shuffle)
 
     @staticmethod
@@ -158,13 +148,14 @@ class _FitRun:
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise ValueError("validation_data must be a tuple (X_val, y_val).")
         X_val = check_X(validation_data[0], net.n_features, net.dtype, name="X_val")
-        y_val, y_val_bool = check_y(validation_data[1], X_val, net.dtype, name="y_val")
-        return X_val, y_val, y_val_bool, engine.allocate(net.layer_dims, X_val.shape[0], net.dtype, backward=False)
+        y_val, y_val_aux = net._check_y(validation_data[1], X_val, name="y_val")
+        return X_val, y_val, y_val_aux, engine.allocate(net.layer_dims, X_val.shape[0], net.dtype, backward=False)
 
     def _allocate(self, net, batch_size, shuffle):
         m = self.X1.shape[0]
         self.batches = engine.BatchOrder(np.random.default_rng(self.seed), m, batch_size, shuffle)
-        rows, gather = self.batches.rows, self.batches.shuffle
+        rows = self.batches.rows
+        gather = (self.y, self.y_aux) if self.batches.shuffle else None
         self.buf = engine.allocate(net.layer_dims, rows, net.dtype, gather=gather)
         # a shorter last batch gets buffers of its own: views of the first columns of buf's
         # column-major buffers would not be contiguous
@@ -182,18 +173,25 @@ class _FitRun:
 
 # --------------------------------------------------------------------------- the network
 class Network:
-    """A fully connected binary classifier: hidden layers, one sigmoid output unit, log-loss.
+    """A fully connected network: hidden layers and an output head (sigmoid, softmax or linear).
 
     The notebook's network as an object, with a fast training engine. Rows are examples: ``X``
-    has shape ``(m, n_features)`` and ``y`` shape ``(m,)`` with labels 0 and 1, as in
-    scikit-learn and Keras.
+    has shape ``(m, n_features)`` and ``y`` shape ``(m,)`` (or ``(m, k)`` for a linear head with
+    ``k`` outputs), as in scikit-learn and Keras.
 
     Parameters
     ----------
     layer_dims : list of int
         Widths from input to output, e.g. ``[100, 20, 5, 1]``: ``layer_dims[0]`` is the number of
-        features and the last width must be 1 (one sigmoid unit). ``[n, 1]`` is logistic
-        regression.
+        features and the last is the output layer's: 1 for the sigmoid head, ``K`` for ``K``
+        classes, ``k`` for ``k`` regression targets. ``[n, 1]`` is logistic regression.
+    output : {"sigmoid", "softmax", "linear"}, optional
+        The output head and its loss (see :data:`twinnet.nn.heads.HEADS`): ``"sigmoid"`` (one
+        unit, log-loss, labels 0 and 1; the default when the last width is 1), ``"softmax"``
+        (``K >= 2`` units, the mean categorical cross-entropy from the logits, as Keras's
+        ``SparseCategoricalCrossentropy(from_logits=True)``, labels ``0 .. K-1``) or ``"linear"``
+        (any width, the mean squared error over examples and outputs, as Keras's
+        ``"mean_squared_error"``). An output layer wider than 1 needs it named.
     hidden_activation : {"leaky_relu", "relu", "sigmoid", "tanh"}, default="relu"
         Activation of every hidden layer (see :data:`twinnet.nn.ACTIVATIONS`; ``leaky_relu`` has
         Keras 3's slope 0.2).
@@ -235,17 +233,20 @@ class Network:
     True
     """
 
-    def __init__(self, layer_dims, *, hidden_activation="relu", init="normal", seed=None,
+    def __init__(self, layer_dims, *, output=None, hidden_activation="relu", init="normal", seed=None,
                  dtype="float64"):
-        self._setup(layer_dims, hidden_activation, validation.choice("init", init, INITIALIZERS), seed, dtype)
+        self._setup(layer_dims, output, hidden_activation, validation.choice("init", init, INITIALIZERS), seed,
+                    dtype)
         rng = np.random.default_rng(self.seed)
         draw = INITIALIZERS[init]
         for K, n_prev, n in zip(self._kernels, self.layer_dims[:-1], self.layer_dims[1:]):
             K[...] = draw(rng, n_prev, n).T  # K_l = W_l^T; biases stay zero
 
-    def _setup(self, layer_dims, hidden_activation, init, seed, dtype):
-        dims = validation.layer_widths("layer_dims", layer_dims, output_width=1)
+    def _setup(self, layer_dims, output, hidden_activation, init, seed, dtype):
+        dims = validation.layer_widths("layer_dims", layer_dims)
+        self.output = default_output(output, dims[-1])
         self.layer_dims = dims
+        self._head = HEADS[self.output]
         self.hidden_activation = validation.choice("hidden_activation", hidden_activation, ACTIVATIONS)
         self.init = init
         self.seed = validation.seed(seed)
@@ -269,7 +270,7 @@ class Network:
 
     @property
     def parameters(self):
-        """Copies of the weights: ``{"W1": (n1, n0), "b1": (n1, 1), ..., "WL": (1, n_{L-1}), "bL": (1, 1)}``."""
+        """Copies of the weights: ``{"W1": (n1, n0), "b1": (n1, 1), ..., "WL": (nL, n_{L-1}), "bL": (nL, 1)}``."""
         return self._as_dict(self._layers, "W", "b")
 
     @staticmethod
@@ -282,15 +283,17 @@ class Network:
         return out
 
     @classmethod
-    def from_parameters(cls, parameters, *, hidden_activation="relu", dtype=None, seed=None):
+    def from_parameters(cls, parameters, *, output=None, hidden_activation="relu", dtype=None, seed=None):
         """Build a Network holding copies of the given weights.
 
         Parameters
         ----------
         parameters : dict
             ``"W" + str(l)`` of shape ``(n_l, n_{l-1})`` and ``"b" + str(l)`` of shape
-            ``(n_l, 1)`` for ``l = 1 .. L``, ``n_L = 1``: the notebook's dict, checked by
+            ``(n_l, 1)`` for ``l = 1 .. L``: the notebook's dict, checked by
             :func:`twinnet.validation.parameters_widths` (any mapping; finite in ``dtype``).
+        output : {"sigmoid", "softmax", "linear"}, optional
+            The head, as for the constructor: needed when ``n_L > 1``.
         hidden_activation : str, default="relu"
         dtype : {"float32", "float64"}, optional
             Default: float32 if every array is float32, float64 otherwise.
@@ -313,35 +316,49 @@ class Network:
             arrays = [np.asarray(value) for value in parameters.values()] if isinstance(parameters, Mapping) else []
             dtype = "float32" if arrays and all(a.dtype == np.float32 for a in arrays) else "float64"
         dtype = validation.dtype(dtype)
-        dims = validation.parameters_widths(parameters, dtype=dtype)
+        dims = validation.parameters_widths(parameters, dtype=dtype, output_width=None)
         net = cls.__new__(cls)
-        net._setup(dims, hidden_activation, None, seed, dtype)
+        net._setup(dims, output, hidden_activation, None, seed, dtype)
         for l, Kb in enumerate(net._layers, start=1):
             Kb[:-1] = np.asarray(parameters[f"W{l}"]).T
             Kb[-1] = np.asarray(parameters[f"b{l}"])[:, 0]
         return net
 
     # ----------------------------------------------------------------------- inference
+    def _check_y(self, y, X1, name="y"):
+        return check_y(y, X1, self.dtype, name, output=self.output, width=self.layer_dims[-1])
+
     def _forward(self, X1):
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
         # A saturated output underflows harmlessly (see engine); other errors stay the caller's.
         with np.errstate(under="ignore"):
-            engine.forward(X1, self._layers, self._activation, buf)
+            engine.forward(X1, self._layers, self._activation, self._head, buf)
         return buf
 
-    def _scores(self, X1, y, y_bool, buf):
-        # loss and accuracy into preallocated buffers: evaluate, and validation during fit
+    def _scores(self, X1, y, y_aux, buf):
+        # the loss and the head's metric into preallocated buffers: evaluate, and validation during fit
+        head = self._head
         with np.errstate(under="ignore"):
-            z = engine.forward(X1, self._layers, self._activation, buf)
-            loss = engine.log_loss(z, y, buf)
-        return loss, engine.count_correct(buf.p, y_bool, buf) / X1.shape[0]
+            z = engine.forward(X1, self._layers, self._activation, head, buf)
+            loss = head.loss(z, y, buf)
+        return loss, head.metric(head.hits(y_aux, buf, loss), X1.shape[0])
+
+    def _classifier_only(self, method):
+        if not self._head.classifier:
+            raise ValueError(f"{method} is for classifiers; this Network has a linear head (regression): "
+                             "use predict(X) for its values.")
 
     def decision_function(self, X):
-        """Logits ``z`` of the output unit, shape ``(m,)``: ``predict_proba`` is ``sigmoid(z)``."""
-        return self._forward(check_X(X, self.n_features, self.dtype)).z[0].copy()
+        """Logits of the output layer: shape ``(m,)`` for the sigmoid head, ``(m, K)`` for a softmax.
+
+        ``predict_proba`` is their sigmoid, or their softmax along each row.
+        """
+        self._classifier_only("decision_function")
+        z = self._forward(check_X(X, self.n_features, self.dtype)).z
+        return z[0].copy() if self.output == "sigmoid" else z.T.copy()
 
     def predict_proba(self, X):
-        """Probability of class 1 for each example.
+        """Class probabilities: of class 1 for the sigmoid head, of each class for a softmax.
 
         Parameters
         ----------
@@ -349,35 +366,48 @@ class Network:
 
         Returns
         -------
-        p : ndarray of shape (m,)
+        p : ndarray of shape (m,) for the sigmoid head, (m, K) for a softmax of K classes
         """
-        return self._forward(check_X(X, self.n_features, self.dtype)).p[0].copy()
+        self._classifier_only("predict_proba")
+        p = self._forward(check_X(X, self.n_features, self.dtype)).p
+        return p[0].copy() if self.output == "sigmoid" else p.T.copy()
 
     def predict(self, X):
-        """Predicted labels: 1 where ``predict_proba(X) > 0.5`` (the notebook's rule), else 0.
+        """Predictions: labels for a classifier, values for a linear head.
 
         Returns
         -------
-        labels : ndarray of int64 of shape (m,)
+        predictions : ndarray
+            Sigmoid head: int64 labels of shape ``(m,)``, 1 where ``predict_proba(X) > 0.5`` (the
+            notebook's rule). Softmax: int64 labels ``0 .. K-1``, the most probable class (the
+            first of equal ones). Linear: the outputs in the network's dtype, shape ``(m,)`` for one
+            output, ``(m, k)`` for ``k``.
         """
-        return (self.predict_proba(X) > 0.5).astype(np.int64)
+        return self._head.predict(self._forward(check_X(X, self.n_features, self.dtype)))
 
     def evaluate(self, X, y):
-        """Mean log-loss and accuracy on ``(X, y)``.
+        """The mean loss and the head's metrics on ``(X, y)``.
 
         Returns
         -------
         scores : dict
-            ``{"loss": float, "accuracy": float}``, as ``history`` reports them.
+            Classifiers: ``{"loss": float, "accuracy": float}``, as ``history`` reports them. Linear
+            head: ``{"loss": float, "rmse": float, "r2": float}``, the mean squared error, its root,
+            and the coefficient of determination averaged over the outputs (scikit-learn's
+            ``r2_score``, ``multioutput="uniform_average"``: an output whose targets are constant
+            scores 1 if predicted exactly, else 0).
         """
         X1 = check_X(X, self.n_features, self.dtype)
-        y, y_bool = check_y(y, X1, self.dtype)
+        y, y_aux = self._check_y(y, X1)
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
-        loss, accuracy = self._scores(X1, y, y_bool, buf)
-        return {"loss": loss, "accuracy": accuracy}
+        loss, metric = self._scores(X1, y, y_aux, buf)
+        scores = {"loss": loss, self._head.metric_name: metric}
+        if not self._head.classifier:
+            scores["r2"] = _r2(buf.z, y)
+        return scores
 
     def gradients(self, X, y):
-        """Gradients of the mean log-loss on ``(X, y)`` with respect to every parameter.
+        """Gradients of the mean loss on ``(X, y)`` with respect to every parameter.
 
         Returns
         -------
@@ -386,12 +416,12 @@ class Network:
             network's dtype.
         """
         X1 = check_X(X, self.n_features, self.dtype)
-        y, _ = check_y(y, X1, self.dtype)
+        y, _ = self._check_y(y, X1)
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype)
         dlayers = engine.unflatten(np.empty_like(self._params), self.layer_dims)
         with np.errstate(under="ignore"):
-            engine.forward(X1, self._layers, self._activation, buf)
-            engine.backward(X1, y, self._layers, self._kernels, self._activation, buf, dlayers)
+            engine.forward(X1, self._layers, self._activation, self._head, buf)
+            engine.backward(X1, y, self._layers, self._kernels, self._activation, self._head, buf, dlayers)
         return self._as_dict(dlayers, "dW", "db")
 
     # ----------------------------------------------------------------------- hooks for twinnet.nn.gradcheck
@@ -403,18 +433,19 @@ class Network:
         theta : ndarray of shape (n_params,)
             Every weight and bias, the network's own storage: writing an entry changes the network.
         loss : callable
-            ``loss()`` is the mean log-loss on ``(X, y)`` at ``theta``'s current values.
+            ``loss()`` is the mean loss on ``(X, y)`` at ``theta``'s current values.
         as_gradients : callable
             ``as_gradients(g)`` turns a vector laid out as ``theta`` into the dict that
             :meth:`gradients` returns (``{"dW1": (n1, n0), ...}``).
         """
         X1 = check_X(X, self.n_features, self.dtype)
-        y, _ = check_y(y, X1, self.dtype)
+        y, _ = self._check_y(y, X1)
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
+        head = self._head
 
         def loss():
             with np.errstate(under="ignore"):
-                return engine.log_loss(engine.forward(X1, self._layers, self._activation, buf), y, buf)
+                return head.loss(engine.forward(X1, self._layers, self._activation, head, buf), y, buf)
 
         def as_gradients(g):
             return self._as_dict(engine.unflatten(g, self.layer_dims), "dW", "db")
@@ -428,13 +459,13 @@ class Network:
     # ----------------------------------------------------------------------- training
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,
             seed=None, validation_data=None, verbose=0, on_epoch_end=None):
-        """Train by gradient descent on the mean log-loss; the parameters are updated in place.
+        """Train by gradient descent on the head's mean loss; the parameters are updated in place.
 
         Parameters
         ----------
         X : array-like of shape (m, n_features)
-        y : array-like of shape (m,)
-            Labels 0 and 1.
+        y : array-like of shape (m,) or (m, k)
+            Labels 0 and 1 (sigmoid), ``0 .. K-1`` (softmax), or real targets (linear).
         epochs : int
         learning_rate : float
         batch_size : int, optional
@@ -455,16 +486,18 @@ class Network:
             ``0``: silent; ``>= 1``: one line per epoch.
         on_epoch_end : callable, optional
             Called as ``on_epoch_end(epoch, logs)`` after each epoch, as a Keras callback's method of
-            that name: ``epoch`` counts from 0 and ``logs`` holds the epoch's ``loss``,
-            ``accuracy`` (and ``val_*``). The weights it sees are those after the epoch's updates.
+            that name: ``epoch`` counts from 0 and ``logs`` holds the epoch's ``loss``, the
+            head's metric (``accuracy`` or ``rmse``) and ``val_*``. The weights it sees are those
+            after the epoch's updates.
 
         Returns
         -------
         History
             ``history.history["loss"][k]`` follows Keras: the batch-size-weighted mean of the
             losses of epoch ``k``'s batches, each computed in its forward pass before its update
-            (full batch: the loss before the epoch's update). ``"accuracy"`` likewise.
-            ``"val_loss"`` and ``"val_accuracy"`` come after the epoch's updates.
+            (full batch: the loss before the epoch's update). ``"accuracy"`` likewise, and
+            ``"rmse"`` is the root of the epoch's mean squared error. ``"val_loss"`` and
+            ``"val_accuracy"`` (``"val_rmse"``) come after the epoch's updates.
 
         Raises
         ------
@@ -480,52 +513,52 @@ class Network:
         # harmless (see engine).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for epoch in range(run.epochs):
-                loss, correct = train_epoch()
-                self._end_epoch(run, history, epoch, loss, correct)
+                loss, hits = train_epoch()
+                self._end_epoch(run, history, epoch, loss, hits)
         if not np.isfinite(self._params).all():  # the last update, which no loss has seen
             raise FloatingPointError(f"the parameters became NaN or inf in the last update (epoch {run.epochs} of "
                                      f"{run.epochs}, learning_rate={run.learning_rate}); {divergence_hint(run.X1)}.")
         return history
 
     def _epoch_trainer(self, run):
-        """A function that trains one epoch of ``run`` and returns its loss and number of correct predictions.
+        """A function that trains one epoch of ``run`` and returns its loss and its metric's sum (see heads).
 
         Everything it writes was allocated in ``run``: an epoch allocates no array.
         """
-        params, layers, kernels, act = self._params, self._layers, self._kernels, self._activation
-        X1, y, y_bool, batches, optimizer = run.X1, run.y, run.y_bool, run.batches, run.optimizer
+        params, layers, kernels, act, head = self._params, self._layers, self._kernels, self._activation, self._head
+        X1, y, y_aux, batches, optimizer = run.X1, run.y, run.y_aux, run.batches, run.optimizer
         grads, dlayers, learning_rate, m = run.grads, run.dlayers, run.learning_rate, run.X1.shape[0]
 
-        def step(Xb, yb, yb_bool, b):
-            z = engine.forward(Xb, layers, act, b)
-            loss = engine.log_loss(z, yb, b)
-            correct = engine.count_correct(b.p, yb_bool, b)
-            engine.backward(Xb, yb, layers, kernels, act, b, dlayers)
+        def step(Xb, yb, yb_aux, b):
+            z = engine.forward(Xb, layers, act, head, b)
+            loss = head.loss(z, yb, b)
+            hits = head.hits(yb_aux, b, loss)
+            engine.backward(Xb, yb, layers, kernels, act, head, b, dlayers)
             optimizer.apply(params, grads, learning_rate)
-            return loss, correct
+            return loss, hits
 
         def batch(s):
             b = run.buf if s.stop - s.start == batches.rows else run.tail
             if not batches.shuffle:
-                return X1[s], y[:, s], y_bool[:, s], b
+                return X1[s], y[:, s], None if y_aux is None else y_aux[:, s], b
             idx = batches.order[s]
             return (np.take(X1, idx, axis=0, out=b.X, mode="clip"), np.take(y, idx, axis=1, out=b.y, mode="clip"),
-                    np.take(y_bool, idx, axis=1, out=b.y_bool, mode="clip"), b)
+                    None if y_aux is None else np.take(y_aux, idx, axis=1, out=b.y_aux, mode="clip"), b)
 
         def train_epoch():
             slices = batches.draw()
             if len(slices) == 1:  # full batch: the loss as computed, not rescaled by m / m
-                return step(X1, y, y_bool, run.buf)
-            loss_sum, correct = 0.0, 0
+                return step(X1, y, y_aux, run.buf)
+            loss_sum, hits = 0.0, 0
             for s in slices:
-                batch_loss, batch_correct = step(*batch(s))
+                batch_loss, batch_hits = step(*batch(s))
                 loss_sum += batch_loss * (s.stop - s.start)  # Keras's mean weighted by batch size
-                correct += batch_correct
-            return loss_sum / m, correct
+                hits += batch_hits
+            return loss_sum / m, hits
 
         return train_epoch
 
-    def _end_epoch(self, run, history, epoch, loss, correct):
+    def _end_epoch(self, run, history, epoch, loss, hits):
         """Record an epoch's scores (and validation's), print them, call ``on_epoch_end``."""
         if not math.isfinite(loss):
             raise FloatingPointError(
@@ -534,12 +567,13 @@ class Network:
                 f"{divergence_hint(run.X1)}."
             )
         record = history.history
+        names = run.names
         record["loss"].append(loss)
-        record["accuracy"].append(correct / run.X1.shape[0])
+        record[names[1]].append(self._head.metric(hits, run.X1.shape[0]))
         if run.validation:
-            val_loss, val_accuracy = self._scores(*run.validation)
+            val_loss, val_metric = self._scores(*run.validation)
             record["val_loss"].append(val_loss)
-            record["val_accuracy"].append(val_accuracy)
+            record[names[3]].append(val_metric)
         history.epoch.append(epoch)
         if run.verbose:
             print(f"Epoch {epoch + 1}/{run.epochs} - "
@@ -555,6 +589,7 @@ class Network:
             "format": FILE_FORMAT,
             "format_version": FILE_FORMAT_VERSION,
             "layer_dims": self.layer_dims,
+            "output": self.output,
             "hidden_activation": self.hidden_activation,
             "init": self.init,
             "seed": self.seed,
@@ -630,7 +665,8 @@ class Network:
             for key, value in arrays.items():
                 if value.dtype != dtype:
                     raise ValueError(f"array {key!r} is {value.dtype}, the metadata says {dtype}")
-            net = cls.from_parameters(arrays, hidden_activation=meta.get("hidden_activation"),
+            output = meta.get("output", "sigmoid") if version >= 2 else "sigmoid"
+            net = cls.from_parameters(arrays, output=output, hidden_activation=meta.get("hidden_activation"),
                                       dtype=dtype, seed=meta.get("seed"))
             if net.layer_dims != meta.get("layer_dims"):
                 raise ValueError(f"the arrays give layer_dims={net.layer_dims}, the metadata says "
@@ -652,11 +688,22 @@ class Network:
 
     def __setstate__(self, state):
         meta, parameters = state["meta"], state["parameters"]
-        self._setup(meta["layer_dims"], meta["hidden_activation"], meta["init"], meta["seed"], meta["dtype"])
+        self._setup(meta["layer_dims"], meta.get("output", "sigmoid"), meta["hidden_activation"], meta["init"],
+                    meta["seed"], meta["dtype"])
         for l, Kb in enumerate(self._layers, start=1):
             Kb[:-1] = parameters[f"W{l}"].T
             Kb[-1] = parameters[f"b{l}"][:, 0]
 
     def __repr__(self):
-        return (f"Network({self.layer_dims}, hidden_activation={self.hidden_activation!r}, "
+        output = "" if self.output == "sigmoid" else f"output={self.output!r}, "
+        return (f"Network({self.layer_dims}, {output}hidden_activation={self.hidden_activation!r}, "
                 f"init={self.init!r}, seed={self.seed!r}, dtype={self.dtype.name!r})")
+
+
+def _r2(z, y):
+    """scikit-learn's ``r2_score(y, z, multioutput="uniform_average")`` for columns ``(k, m)``."""
+    residual = ((y - z) ** 2).sum(axis=1)
+    total = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    constant = total == 0
+    scores = np.where(constant, (residual == 0).astype(float), 1 - residual / np.where(constant, 1, total))
+    return float(scores.mean())

@@ -1,0 +1,297 @@
+"""Output heads: the output layer's activation, its loss and the loss's gradient, as a table.
+
+Each head pairs an output activation with the loss it is trained on, computed from the logits ``z``
+(the output layer's pre-activations), so that the loss never takes the log of a rounded
+probability and the gradient ``dL/dz`` has the fused form every framework differentiates to:
+
+============  ==============================  ===========================================  ==================
+head          output ``p``                    loss (mean over the batch)                    ``dL/dz``
+============  ==============================  ===========================================  ==================
+``sigmoid``   ``sigmoid(z)``, 1 unit           log-loss (Keras's ``binary_crossentropy``)    ``(p - y) / m``
+``softmax``   ``softmax(z)``, K >= 2 units     ``log(sum exp z) - z_y`` (Keras's sparse       ``(p - onehot(y)) / m``
+                                              categorical cross-entropy from logits)
+``linear``    ``z``, any number k of units     mean squared error over examples and outputs  ``2 (z - y) / (m k)``
+============  ==============================  ===========================================  ==================
+
+Layouts follow the engine's: the logits, outputs and targets are columns, ``(K, m)``. Targets in
+the engine are a sigmoid's labels as a float row ``(1, m)``, a softmax's labels as an int64 row
+``(1, m)`` (no one-hot matrix is formed), and a linear head's targets as ``(k, m)``. Each head
+also names its training metric: the fraction of correct labels for the classifiers, the root
+mean squared error for regression.
+
+The kernels write into :class:`twinnet.nn.engine.Buffers` and allocate nothing; they run with
+underflow ignored (``Network`` sees to it): an ``exp`` of a very negative shifted logit rounds to 0,
+the right value next to the terms of order 1 it meets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+
+from twinnet import validation
+
+__all__ = ["HEADS", "Head", "check_targets", "default_output"]
+
+
+# --------------------------------------------------------------------------- sigmoid and log-loss
+def _sigmoid_output(z, buf):
+    # One exp serves the output sigmoid and the loss: with e = exp(-|z|) <= 1 (never overflows),
+    # sigmoid(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0; the numerator max(sign(z), e)
+    # is 1 for z >= 0 (e = 1 at z = 0) and e below. The loss needs log1p(e). scipy's expit and
+    # log_expit would make two passes with an exp each, slower than the eight below, which share
+    # one exp. For |z| beyond ~87 (float32) or ~708 (float64) e underflows: the caller ignores that.
+    e, num, den = buf.t, buf.u, buf.s
+    np.abs(z, out=e)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    np.sign(z, out=num)
+    np.maximum(num, e, out=num)
+    np.add(e, 1, out=den)
+    np.divide(num, den, out=buf.p)
+    np.log1p(e, out=e)
+
+
+def _log_loss(z, y, buf):
+    # mean(max(z, 0) - z y + log1p(exp(-|z|))): TensorFlow's sigmoid_cross_entropy_with_logits,
+    # term for term and in the same order. It equals -(y log p + (1 - y) log(1 - p)) but stays
+    # exact where p saturates to 0 or 1, and exp only sees -|z| <= 0.
+    t, u, s = buf.t, buf.u, buf.s  # t = log1p(exp(-|z|)), from the output
+    np.maximum(z, 0, out=u)
+    np.multiply(z, y, out=s)
+    np.subtract(u, s, out=u)
+    np.add(u, t, out=u)
+    return float(u.sum()) / z.shape[1]
+
+
+def _sigmoid_delta(y, buf, m):
+    # The sigmoid's derivative p (1 - p) cancels the 1 / (p (1 - p)) of the log-loss's derivative
+    # -(y / p - (1 - y) / (1 - p)): the fused form never divides by p or 1 - p, and is what
+    # TensorFlow differentiates sigmoid_cross_entropy_with_logits to.
+    np.subtract(buf.p, y, out=buf.dz)
+    np.divide(buf.dz, m, out=buf.dz)
+
+
+def _sigmoid_hits(y_aux, buf, loss):
+    hit = buf.hit
+    np.greater(buf.p, 0.5, out=hit)  # the notebook's rule
+    np.equal(hit, y_aux, out=hit)
+    return int(np.count_nonzero(hit))
+
+
+def _sigmoid_predict(buf):
+    return (buf.p[0] > 0.5).astype(np.int64)
+
+
+# --------------------------------------------------------------------------- softmax and cross-entropy
+def _softmax_output(z, buf):
+    # t = z - max(z) <= 0 per column, so exp never overflows and the sum s >= 1: log s is safe.
+    # This is the order of TensorFlow's SparseSoftmaxXentWithLogits kernel.
+    t, s = buf.t, buf.s
+    np.max(z, axis=0, keepdims=True, out=buf.r)
+    np.subtract(z, buf.r, out=t)
+    np.exp(t, out=buf.p)
+    np.sum(buf.p, axis=0, keepdims=True, out=s)
+    np.divide(buf.p, s, out=buf.p)
+    np.log(s, out=s)
+
+
+def _label_positions(y, buf):
+    # flat positions of (y_i, i) in a (K, rows) C-ordered buffer: y_i * rows + i
+    np.multiply(y, buf.rows, out=buf.at)
+    np.add(buf.at, buf.columns, out=buf.at)
+    return buf.at
+
+
+def _cross_entropy(z, y, buf):
+    # per example log(sum exp t) - t_y, t = z - max z (TensorFlow's order), then the mean
+    picked = np.take(buf.t, _label_positions(y, buf), out=buf.r)
+    np.subtract(buf.s, picked, out=picked)
+    return float(picked.sum()) / z.shape[1]
+
+
+def _softmax_delta(y, buf, m):
+    # softmax(z) - onehot(y): the probabilities with 1 taken from each example's label
+    dz = buf.dz
+    np.copyto(dz, buf.p)
+    at, picked = _label_positions(y, buf), buf.r
+    np.take(dz, at, out=picked)
+    np.subtract(picked, 1, out=picked)
+    np.put(dz, at, picked)
+    np.divide(dz, m, out=dz)
+
+
+def _softmax_hits(y_aux, buf, loss):
+    np.argmax(buf.p, axis=0, out=buf.label)  # the first of equal probabilities, as np.argmax
+    np.equal(buf.label, y_aux[0], out=buf.hit[0])
+    return int(np.count_nonzero(buf.hit))
+
+
+def _softmax_predict(buf):
+    return np.argmax(buf.p, axis=0)
+
+
+# --------------------------------------------------------------------------- linear and squared error
+def _linear_output(z, buf):
+    np.copyto(buf.p, z)  # the identity
+
+
+def _squared_error(z, y, buf):
+    # Keras's mean_squared_error: the mean over outputs and examples of (z - y)^2
+    d = np.subtract(z, y, out=buf.u)
+    flat = d.reshape(-1)
+    return float(np.dot(flat, flat)) / d.size
+
+
+def _linear_delta(y, buf, m):
+    # d/dz of sum((z - y)^2) / (m k); k = number of outputs
+    np.subtract(buf.z, y, out=buf.dz)
+    np.multiply(buf.dz, 2 / buf.dz.size, out=buf.dz)
+
+
+def _linear_hits(y_aux, buf, loss):
+    return loss * buf.rows  # sums to the epoch's mean squared error times m
+
+
+def _linear_predict(buf):
+    z = buf.z
+    return z[0].copy() if z.shape[0] == 1 else z.T.copy()
+
+
+# --------------------------------------------------------------------------- targets
+def _binary_targets(y, X_shape, width, dtype, name):
+    y = _as_labels(y, X_shape, name, "the labels 0 and 1", "Map two classes to 0 and 1")
+    ok = (y == 0) | (y == 1)
+    if not ok.all():
+        raise ValueError(f"{name} must contain only the labels 0 and 1 (binary); got also: "
+                         f"{_shown(np.unique(y[~ok]))}. For more classes use a softmax head (output='softmax').")
+    return y.astype(dtype).reshape(1, -1), y.astype(bool).reshape(1, -1)
+
+
+def _class_targets(y, X_shape, width, dtype, name):
+    y = _as_labels(y, X_shape, name, f"the labels 0 .. {width - 1}", f"Map {width} classes to 0 .. {width - 1}")
+    whole = (y == np.round(y)) if np.issubdtype(y.dtype, np.floating) else np.ones(y.shape, bool)
+    ok = whole & (y >= 0) & (y < width)
+    if not ok.all():
+        raise ValueError(f"{name} must contain the class labels 0 .. {width - 1} of this softmax head of width "
+                         f"{width}; got also: {_shown(np.unique(y[~ok]))}.")
+    labels = y.astype(np.int64).reshape(1, -1)
+    return labels, labels
+
+
+def _value_targets(y, X_shape, width, dtype, name):
+    y = np.asarray(y)
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.iscomplexobj(y):
+        raise ValueError(f"{name} must hold real numbers (regression targets); got dtype {y.dtype}.")
+    columns = y.reshape(-1, 1) if y.ndim == 1 else y
+    expected = "(m,) or (m, 1)" if width == 1 else f"(m, {width})"
+    if columns.ndim != 2 or columns.shape[0] != X_shape[0] or columns.shape[1] != width:
+        raise _length_or_shape(name, y, X_shape, f"of shape {expected}, one column per output of this linear head "
+                                           f"of width {width}")
+    with np.errstate(over="ignore"):  # beyond float32's range becomes inf: reported below
+        out = np.ascontiguousarray(columns.T, dtype=dtype)  # (k, m)
+    if not np.isfinite(out).all():
+        example = int(np.argwhere(~np.isfinite(out))[0][1])
+        raise ValueError(f"{name} contains NaN or inf (first at example {example}, in {np.dtype(dtype).name}).")
+    return out, None
+
+
+def _as_labels(y, X_shape, name, labels, mapping):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1 or y.shape[0] != X_shape[0]:
+        raise _length_or_shape(name, y, X_shape, "of shape (m,) (or a column (m, 1))")
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.iscomplexobj(y):
+        raise ValueError(f"{name} must hold {labels}; got dtype {y.dtype}. {mapping} first "
+                         "(TwinNetClassifier does this for any labels).")
+    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        raise ValueError(f"{name} contains NaN or inf.")
+    return y
+
+
+def _length_or_shape(name, y, X_shape, expected):
+    if y.ndim >= 1 and y.shape[0] != X_shape[0]:
+        return ValueError(f"X and {name} have different numbers of samples: X.shape={X_shape}, {name}.shape={y.shape}.")
+    return ValueError(f"{name} must be {expected}; got {name}.shape={y.shape}.")
+
+
+def _shown(values):
+    return ", ".join(str(v) for v in values[:5]) + (", ..." if values.size > 5 else "")
+
+
+# --------------------------------------------------------------------------- the table
+class Head(NamedTuple):
+    """An output head: the output layer's activation, its loss, the loss's gradient, its metric.
+
+    ``output(z, buf)`` fills ``buf.p`` (and what the loss needs) from the logits ``buf.z``;
+    ``loss(z, y, buf)`` returns the batch's mean loss (after ``output``); ``delta(y, buf, m)``
+    writes ``dL/dz`` into ``buf.dz`` (after ``output``); ``hits(y_aux, buf, loss)`` returns the
+    batch's contribution to the metric, and ``metric(total, m)`` turns the epoch's sum into it;
+    ``predict(buf)`` returns the predictions as ``Network.predict`` does; ``targets(y, X_shape, width,
+    dtype, name)`` checks the user's targets and returns ``(y, y_aux)`` in the engine's layout.
+    """
+
+    classifier: bool
+    metric_name: str
+    label_dtype: type | None
+    output: Callable
+    loss: Callable
+    delta: Callable
+    hits: Callable
+    metric: Callable
+    predict: Callable
+    targets: Callable
+    describe: str
+
+
+#: Output head name (:data:`twinnet.validation.OUTPUTS`) -> its kernels.
+HEADS = {
+    "sigmoid": Head(True, "accuracy", bool, _sigmoid_output, _log_loss, _sigmoid_delta, _sigmoid_hits,
+                    lambda total, m: total / m, _sigmoid_predict, _binary_targets,
+                    "one sigmoid unit, log-loss (binary labels 0 and 1)"),
+    "softmax": Head(True, "accuracy", np.int64, _softmax_output, _cross_entropy, _softmax_delta, _softmax_hits,
+                    lambda total, m: total / m, _softmax_predict, _class_targets,
+                    "K >= 2 softmax units, categorical cross-entropy (labels 0 .. K-1)"),
+    "linear": Head(False, "rmse", None, _linear_output, _squared_error, _linear_delta, _linear_hits,
+                   lambda total, m: math.sqrt(total / m), _linear_predict, _value_targets,
+                   "linear units, mean squared error (real targets)"),
+}
+
+
+def default_output(output, width, argument="output"):
+    """The head for an output layer of ``width`` units: ``output`` checked, or sigmoid for one unit.
+
+    A wider output layer needs the head named: ``softmax`` for ``width`` classes or ``linear`` for
+    ``width`` targets. The head must fit the width: a sigmoid is one unit, a softmax at least two.
+    """
+    if output is None:
+        if width != 1:
+            raise validation.InvalidArgument(
+                argument, "'softmax' or 'linear' for an output layer wider than 1", output,
+                f"{argument} must be given for an output layer of width {width}: output='softmax' for "
+                f"{width} classes or output='linear' for {width} regression targets.")
+        return "sigmoid"
+    output = validation.choice(argument, output, HEADS)
+    if output == "sigmoid" and width != 1:
+        raise validation.InvalidArgument(
+            argument, "one unit for a sigmoid head", output,
+            f"a sigmoid head has one output unit; got an output layer of width {width}. "
+            f"Use output='softmax' for {width} classes.")
+    if output == "softmax" and width < 2:
+        raise validation.InvalidArgument(
+            argument, "at least two units for a softmax head", output,
+            "a softmax head needs an output layer of width K >= 2 (one unit per class); got width 1. "
+            "Use output='sigmoid' for two classes with one unit.")
+    return output
+
+
+def check_targets(output, y, X_shape, width, dtype, name="y"):
+    """``y`` checked for the head ``output`` of ``width`` units: ``(y, y_aux)`` in the engine's layout.
+
+    ``X_shape`` is the shape ``(m, n_features)`` of the examples ``y`` belongs to.
+    """
+    return HEADS[output].targets(y, X_shape, width, dtype, name)
