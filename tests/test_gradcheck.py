@@ -145,7 +145,7 @@ def test_cli_fails_with_status_1_past_the_tolerance(capsys):
     (["gradcheck", "--data", "moons", "--layers", "3,4,1"], "--layers starts with 3 inputs but moons has 2 features"),
     (["gradcheck", "--layers", "100,20,2"], "a sigmoid head has one output unit; got an output layer of width 2"),
     (["gradcheck", "--output", "sigmoid", "--layers", "2,6,3"], "a sigmoid head has one output unit; got an output "
-     "layer of width 3. Use output='softmax' for 3 classes."),
+     "layer of width 3. Use output='softmax' for 3 classes or output='linear' for 3 regression targets."),
     (["gradcheck", "--output", "softmax", "--layers", "2,6,1"], "a softmax head needs an output layer of width "
      "K >= 2 (one unit per class); got width 1"),
     (["gradcheck", "--output", "tanh"], "invalid choice: 'tanh'"),
