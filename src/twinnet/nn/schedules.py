@@ -11,9 +11,10 @@ Keras computes every schedule in float32 (``ops.convert_to_tensor(0.1)`` is floa
 optimizer (grappler) rewrites the arithmetic before it runs: ``x / c`` for a constant ``c``
 becomes ``x * (1 / c)``, and constants are pushed together (``c1 * (x / c2)`` becomes
 ``x * (c1 * (1 / c2))``). The values ``fit`` trains with therefore differ from those of calling the
-Keras schedule eagerly, ``schedule(step)``, by an ulp at many steps (see the tests). We reproduce
-the values ``fit`` uses, op by op as in the optimized graph, each op rounded to float32 as
-TensorFlow's kernels round it:
+Keras schedule eagerly, ``schedule(step)``, at many steps: by an ulp of the exponent or of the
+cosine's argument, which ``pow`` and ``1 + cos`` near its end can turn into many ulps of the
+learning rate (see the tests). We reproduce the values ``fit`` uses, op by op as in the optimized
+graph, each op rounded to float32 as TensorFlow's kernels round it:
 
 - ``+ - * /``, ``floor`` and ``min`` as IEEE float32 ops, the same on every CPU;
 - ``pow`` and ``cos`` with the C library's ``powf`` and ``cosf``, which TensorFlow's kernels call
