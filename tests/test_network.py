@@ -575,7 +575,7 @@ BAD_FIT = [
     ("lengths", lambda n: n.fit(X3, Y3[:10], epochs=1, learning_rate=0.1),
      r"X and y have different numbers of samples: X.shape=\(40, 3\), y.shape=\(10,\)"),
     ("learning-rate-zero", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0),
-     r"learning_rate must be a finite number > 0; got learning_rate=0"),
+     r"learning_rate must be a finite number > 0 or a schedule .*; got learning_rate=0\."),
     ("learning-rate-negative", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=-0.1), r"learning_rate=-0.1"),
     ("epochs-zero", lambda n: n.fit(X3, Y3, epochs=0, learning_rate=0.1),
      r"epochs must be an integer >= 1; got epochs=0"),

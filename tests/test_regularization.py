@@ -125,8 +125,10 @@ def test_dropout_keeps_the_expected_fraction_and_scales_the_kept_units():
 @pytest.mark.exact
 def test_a_schedule_gives_each_update_its_own_rate():
     # full-batch SGD keeps no state, so one fit with a schedule equals one-epoch fits at each rate
+    from twinnet.nn import ExponentialDecay
+
     X, y = binary_problem(60, 4, rule="product")
-    schedule = lambda step: 0.3 * 0.5 ** step  # noqa: E731
+    schedule = ExponentialDecay(0.3, decay_steps=1, decay_rate=0.5)
     net = Network([4, 6, 1], seed=5)
     stepwise = Network.from_parameters(net.parameters)
     history = net.fit(X, y, epochs=4, learning_rate=schedule)
@@ -140,7 +142,9 @@ def test_callbacks_are_called_as_keras_calls_them_and_can_stop_the_fit():
     X, y = binary_problem(40, 3)
     calls = []
 
-    class Recorder:
+    from twinnet.nn import Callback
+
+    class Recorder(Callback):
         def set_model(self, model):
             calls.append(("set_model", type(model).__name__))
 
@@ -201,10 +205,11 @@ BAD = [
                                                        callbacks=print), r"callbacks must be a list"),
     ("callback-methods", lambda: Network([3, 1]).fit(np.zeros((2, 3)), [0, 1], epochs=1, learning_rate=0.1,
                                                      callbacks=[object()]),
-     r"callbacks\[0\] must be a callback with the methods .* lacks on_train_begin"),
-    ("schedule-negative", lambda: Network([3, 1]).fit(np.zeros((2, 3)), [0, 1], epochs=1,
-                                                      learning_rate=lambda step: -1.0),
-     r"learning_rate\(0\) must be a finite number > 0"),
+     r"callbacks\[0\] must be a twinnet.nn.callbacks.Callback \(such as EarlyStopping or LambdaCallback\); "
+     r"got builtins.object"),
+    ("schedule-not-a-schedule", lambda: Network([3, 1]).fit(np.zeros((2, 3)), [0, 1], epochs=1,
+                                                            learning_rate=lambda step: 0.1),
+     r"learning_rate must be a finite number > 0 or a schedule such as twinnet.nn.schedules.ExponentialDecay"),
     ("snapshot-widths", lambda: Network([3, 2, 1]).set_parameters(Network([3, 4, 1]).parameters),
      r"parameters have the widths \[3, 4, 1\]; this Network has \[3, 2, 1\]"),
 ]

@@ -10,10 +10,14 @@ Public names
 - :func:`gradcheck`: backpropagation against finite differences.
 - :func:`epoch_batches`: the mini-batch order of ``Network.fit``, shared with the Keras twin.
 - :class:`NetworkFileError`: what :meth:`Network.load` raises for a file that is not a Network.
+- Learning-rate schedules (:mod:`twinnet.nn.schedules`: ``ExponentialDecay``, ``InverseTimeDecay``,
+  ``PiecewiseConstantDecay``, ``CosineDecay``) and callbacks (:mod:`twinnet.nn.callbacks`:
+  ``Callback``, ``LambdaCallback``, ``EarlyStopping``), with Keras's names, arguments and values.
 - Tables of components, ``name -> implementation``, keyed by the vocabularies of
   :mod:`twinnet.validation`: :data:`ACTIVATIONS` (hidden activations, forward and derivative
-  kernels), :data:`INITIALIZERS` and :data:`OPTIMIZERS` (``SGD``, ``Momentum``, ``Adam``, with
-  Keras 3's exact update rules and defaults). :data:`DTYPES` is :data:`twinnet.validation.DTYPES`.
+  kernels), :data:`HEADS` (output heads with their losses), :data:`INITIALIZERS` and
+  :data:`OPTIMIZERS` (``SGD``, ``Momentum``, ``Adam``, with Keras 3's exact update rules and
+  defaults), :data:`SCHEDULES`. :data:`DTYPES` is :data:`twinnet.validation.DTYPES`.
 
 Example
 -------
@@ -27,26 +31,46 @@ Example
 """
 
 from twinnet.nn.activations import ACTIVATIONS, Activation
+from twinnet.nn.callbacks import Callback, EarlyStopping, LambdaCallback
 from twinnet.nn.engine import epoch_batches
 from twinnet.nn.gradcheck import gradcheck
+from twinnet.nn.heads import HEADS
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.network import History, Network, NetworkFileError
 from twinnet.nn.optimizers import OPTIMIZERS, SGD, Adam, Momentum, Optimizer
+from twinnet.nn.schedules import (
+    SCHEDULES,
+    CosineDecay,
+    ExponentialDecay,
+    InverseTimeDecay,
+    LearningRateSchedule,
+    PiecewiseConstantDecay,
+)
 from twinnet.validation import DTYPES
 
 __all__ = [
     "ACTIVATIONS",
     "DTYPES",
+    "HEADS",
     "INITIALIZERS",
     "OPTIMIZERS",
+    "SCHEDULES",
     "SGD",
     "Activation",
     "Adam",
+    "Callback",
+    "CosineDecay",
+    "EarlyStopping",
+    "ExponentialDecay",
     "History",
+    "InverseTimeDecay",
+    "LambdaCallback",
+    "LearningRateSchedule",
     "Momentum",
     "Network",
     "NetworkFileError",
     "Optimizer",
+    "PiecewiseConstantDecay",
     "epoch_batches",
     "gradcheck",
 ]

@@ -15,9 +15,11 @@ import numpy as np
 from twinnet import validation
 from twinnet.nn import engine
 from twinnet.nn.activations import ACTIVATIONS
+from twinnet.nn.callbacks import check_callbacks
 from twinnet.nn.heads import HEADS, check_targets, default_output
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
+from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
 from twinnet.validation import DTYPES  # noqa: F401  (kept here for code that imported it from this module)
 
 __all__ = ["History", "Network", "NetworkFileError"]
@@ -128,12 +130,8 @@ class _FitRun:
         self.X1 = check_X(X, net.n_features, net.dtype)
         self.y, self.y_aux = net._check_y(y, self.X1)
         self.epochs = validation.positive_int("epochs", epochs)
-        self.learning_rate = learning_rate
-        self.schedule = learning_rate if _is_schedule(learning_rate) else None
-        if self.schedule is None:
-            self.learning_rate = validation.positive_number("learning_rate", learning_rate)
-        else:  # a schedule: its first rate must make sense
-            validation.positive_number("learning_rate(0)", self.schedule(0))
+        self.learning_rate = check_learning_rate(learning_rate)
+        self.schedule = self.learning_rate if isinstance(self.learning_rate, LearningRateSchedule) else None
         batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
         self.optimizer = get_optimizer(optimizer)
         self.seed = net.seed if seed is None else validation.seed(seed)
@@ -141,7 +139,7 @@ class _FitRun:
         if on_epoch_end is not None and not callable(on_epoch_end):
             raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
         self.on_epoch_end = on_epoch_end
-        self.callbacks = _check_callbacks(callbacks)
+        self.callbacks = check_callbacks(callbacks)
         self.validation = self._validation(net, validation_data)
         metric = net._head.metric_name
         self.names = ["loss", metric] + (["val_loss", f"val_{metric}"] if self.validation else [])
@@ -179,27 +177,6 @@ class _FitRun:
         return {"epochs": self.epochs, "steps": len(self.batches.slices), "batch_size": self.batches.rows,
                 "learning_rate": self.learning_rate, "optimizer": self.optimizer, "shuffle": self.batches.shuffle,
                 "seed": self.seed, "verbose": self.verbose}
-
-
-def _is_schedule(learning_rate):
-    return callable(learning_rate) and not isinstance(learning_rate, (int, float, np.number))
-
-
-#: The methods fit calls on each callback, Keras's names.
-CALLBACK_METHODS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
-
-
-def _check_callbacks(callbacks):
-    if callbacks is None:
-        return []
-    if not isinstance(callbacks, (list, tuple)):
-        raise ValueError(f"callbacks must be a list of callbacks (twinnet.nn.callbacks); got {callbacks!r}.")
-    for i, callback in enumerate(callbacks):
-        missing = [name for name in CALLBACK_METHODS if not callable(getattr(callback, name, None))]
-        if missing:
-            raise ValueError(f"callbacks[{i}] must be a callback with the methods {', '.join(CALLBACK_METHODS)} "
-                             f"(subclass twinnet.nn.callbacks.Callback); {callback!r} lacks {', '.join(missing)}.")
-    return list(callbacks)
 
 
 # --------------------------------------------------------------------------- the network
@@ -591,9 +568,10 @@ class Network:
             Labels 0 and 1 (sigmoid), ``0 .. K-1`` (softmax), or real targets (linear).
         epochs : int
         learning_rate : float or LearningRateSchedule
-            A constant, or a schedule from :mod:`twinnet.nn.schedules` (any callable
-            ``schedule(step) -> float``): update ``step`` (0, 1, ... over the whole fit, Keras's
-            ``optimizer.iterations``) uses ``schedule(step)``.
+            A constant, or a schedule from :mod:`twinnet.nn.schedules` (``ExponentialDecay``,
+            ``InverseTimeDecay``, ``PiecewiseConstantDecay``, ``CosineDecay``, or a subclass of
+            ``LearningRateSchedule``): update ``step`` (0, 1, ... over the whole fit, Keras's
+            ``optimizer.iterations``) uses ``schedule(step)``, the rate Keras's ``fit`` uses.
         batch_size : int, optional
             ``None`` (default) or ``>= m``: full-batch gradient descent, one update per epoch, as
             the notebook trains. Otherwise mini-batches of ``batch_size`` (the last one shorter).
@@ -612,7 +590,7 @@ class Network:
             Evaluated after each epoch's updates.
         verbose : int, default=0
             ``0``: silent; ``>= 1``: one line per epoch.
-        callbacks : list of Callback, optional
+        callbacks : Callback or list of Callback, optional
             From :mod:`twinnet.nn.callbacks` (``EarlyStopping``, ``LambdaCallback``, or a subclass
             of ``Callback``), called as Keras calls them: ``set_model(network)``,
             ``set_params(history.params)``, ``on_train_begin``, ``on_epoch_begin(epoch)``,
@@ -645,10 +623,8 @@ class Network:
         train_epoch = self._epoch_trainer(run)
         self.stop_training = False
         for callback in run.callbacks:
-            if hasattr(callback, "set_model"):
-                callback.set_model(self)
-            if hasattr(callback, "set_params"):
-                callback.set_params(history.params)
+            callback.set_model(self)
+            callback.set_params(history.params)
         for callback in run.callbacks:
             callback.on_train_begin({})
         logs = {}
