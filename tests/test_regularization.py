@@ -229,3 +229,24 @@ def test_save_load_keeps_l2_and_dropout(tmp_path, output, width, make):
     net.save(tmp_path / "n.npz")
     for copy in (Network.load(tmp_path / "n.npz"), pickle.loads(pickle.dumps(net))):
         assert (copy.l2, copy.dropout, repr(copy)) == (0.01, [0.1, 0.2], repr(net))
+
+
+@pytest.mark.exact
+def test_early_stopping_stops_a_fit_and_restores_the_best_weights():
+    from twinnet.nn import EarlyStopping, LambdaCallback
+
+    X, y = binary_problem(60, 4, rule="square", seed=9)
+    X_val, y_val = binary_problem(60, 4, rule="square", seed=10)
+    snapshots = []
+    net = Network([4, 64, 1], seed=9)
+    stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    keep = LambdaCallback(on_epoch_end=lambda epoch, logs: snapshots.append(net.parameters))
+    history = net.fit(X, y, epochs=500, learning_rate=0.5, validation_data=(X_val, y_val), callbacks=[keep, stop])
+    val = history.history["val_loss"]
+    best = int(np.argmin(val))
+    assert len(val) == best + 4 < 500  # patience 3: three epochs without improvement, then the stop
+    assert stop.stopped_epoch == best + 3 and stop.best_epoch == best
+    for key, value in snapshots[best].items():
+        assert_array_equal(net.parameters[key], value)
+    with pytest.raises(ValueError, match=r"no 'val_rmse' in this fit's logs; available: loss, accuracy"):
+        Network([4, 3, 1]).fit(X, y, epochs=2, learning_rate=0.1, callbacks=[EarlyStopping(monitor="val_rmse")])
