@@ -3,23 +3,30 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
-from problems import multiclass_problem, regression_problem
+from problems import binary_problem, multiclass_problem, regression_problem
 from sklearn.base import clone
 from sklearn.compose import TransformedTargetRegressor
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.metrics import r2_score
-from sklearn.model_selection import GridSearchCV, cross_val_score
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from twinnet import Network, TwinNetClassifier, TwinNetRegressor
+from twinnet.estimator import _StoppingRule
+
+# Fits that run all max_iter epochs warn, as scikit-learn's MLPs do (test_convergence_warning
+# checks that they do); the other tests train on purpose for a few epochs.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 # Each estimator with its defaults, and with the notebook's own training (normal init, plain
 # gradient descent) on mini-batches with another activation; the regressor's learning rate is
@@ -28,13 +35,17 @@ from twinnet import Network, TwinNetClassifier, TwinNetRegressor
 # one target and five. (dtype="float32" is left out: its outputs depend on the order of the
 # samples at float32 rounding, 1e-7 relative, which is what check_methods_sample_order_invariance's
 # rtol=1e-7 allows and no more; and check_regressor_multioutput asks for float64 predictions.)
+# Each also with early stopping and a penalty: the checks' small data sets then meet the least
+# validation sets (see test_small_validation_sets).
 ESTIMATORS = [
     TwinNetClassifier(),
     TwinNetClassifier(hidden_layer_sizes=(8,), hidden_activation="tanh", init="normal",
                       optimizer="sgd", learning_rate=0.5, batch_size=16),
+    TwinNetClassifier(early_stopping=True, alpha=1e-3),
     TwinNetRegressor(),
     TwinNetRegressor(hidden_layer_sizes=(8,), hidden_activation="tanh", init="normal",
                      optimizer="sgd", learning_rate=0.01, batch_size=16),
+    TwinNetRegressor(early_stopping=True, alpha=1e-3, batch_size=16),
 ]
 
 
@@ -92,7 +103,7 @@ def test_fit_is_a_network_fit(nn_breast_cancer):
     X, y = nn_breast_cancer
     X = StandardScaler().fit_transform(X)
     clf = TwinNetClassifier(hidden_layer_sizes=(6, 3), optimizer="momentum", learning_rate=0.05,
-                            max_iter=30, batch_size=64, random_state=3).fit(X, y)
+                            max_iter=30, n_iter_no_change=np.inf, batch_size=64, random_state=3).fit(X, y)
     net = Network([30, 6, 3, 1], init="glorot", seed=3)
     history = net.fit(X, y, epochs=30, learning_rate=0.05, batch_size=64, optimizer="momentum")
     assert clf.loss_curve_ == history.history["loss"] and clf.n_iter_ == 30
@@ -166,7 +177,7 @@ def test_softmax_fit_is_a_network_fit(digits):
     y = y[:600]
     names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])
     clf = TwinNetClassifier(hidden_layer_sizes=(12,), optimizer="momentum", learning_rate=0.05, max_iter=20,
-                            batch_size=64, random_state=3).fit(X, names[y])
+                            n_iter_no_change=np.inf, batch_size=64, random_state=3).fit(X, names[y])
     assert_array_equal(clf.classes_, np.sort(names))
     # the network's class i is the i-th name in sorted order
     labels = np.searchsorted(np.sort(names), names[y])
@@ -240,7 +251,7 @@ def test_regression_pipeline_and_grid_search():
 def test_linear_fit_is_a_network_fit(k):
     X, y = regression_problem(m=80, n=4, k=k, seed=5)
     reg = TwinNetRegressor(hidden_layer_sizes=(6, 3), optimizer="momentum", learning_rate=0.05, max_iter=30,
-                           batch_size=16, random_state=3).fit(X, y)
+                           n_iter_no_change=np.inf, batch_size=16, random_state=3).fit(X, y)
     net = Network([4, 6, 3, k], output="linear", init="glorot", seed=3)
     history = net.fit(X, y, epochs=30, learning_rate=0.05, batch_size=16, optimizer="momentum")
     assert reg.loss_curve_ == history.history["loss"] and reg.n_iter_ == 30 and reg.n_outputs_ == k
@@ -298,8 +309,18 @@ def test_regressor_target_errors():
     ({"hidden_activation": "gelu"}, r"Unknown hidden_activation 'gelu'"),
     ({"init": "zeros"}, r"Unknown init 'zeros'"),
     ({"dtype": "int8"}, r"dtype must be 'float32' or 'float64'"),
+    ({"alpha": -1e-4}, r"alpha must be a finite number >= 0; got alpha=-0.0001"),
+    ({"alpha": None}, r"alpha must be a finite number >= 0; got alpha=None"),
+    ({"tol": -1.0}, r"tol must be a finite number >= 0; got tol=-1.0"),
+    ({"n_iter_no_change": 0}, r"n_iter_no_change must be an integer >= 1 or numpy.inf; got n_iter_no_change=0"),
+    ({"n_iter_no_change": 2.5}, r"n_iter_no_change must be an integer >= 1 or numpy.inf; got n_iter_no_change=2.5"),
+    ({"early_stopping": "yes"}, r"early_stopping must be True or False; got early_stopping='yes'"),
+    ({"validation_fraction": 0.0}, r"validation_fraction must be a number in \(0, 1\); got validation_fraction=0.0"),
+    ({"validation_fraction": 1}, r"validation_fraction must be a number in \(0, 1\); got validation_fraction=1"),
+    ({"validation_fraction": 1.5, "early_stopping": True}, r"validation_fraction must be a number in \(0, 1\)"),
 ], ids=["zero-width", "not-sizes", "max-iter", "learning-rate", "batch-size", "optimizer",
-        "activation", "init", "dtype"])
+        "activation", "init", "dtype", "alpha", "alpha-none", "tol", "n-iter-no-change", "n-iter-no-change-float",
+        "early-stopping", "fraction-zero", "fraction-one", "fraction-above"])
 @pytest.mark.parametrize("estimator", [TwinNetClassifier, TwinNetRegressor])
 def test_bad_hyperparameters(estimator, params, match):
     X = np.random.default_rng(0).standard_normal((20, 2))
@@ -320,3 +341,268 @@ def test_wrong_feature_count_names_both(estimator):
     fitted = estimator(max_iter=2).fit(X, np.arange(20) % 3)
     with pytest.raises(ValueError, match=f"X has 2 features, but {estimator.__name__} is expecting 3 features"):
         fitted.predict(X[:, :2])
+
+
+# --------------------------------------------------------------------------- scikit-learn's alpha and stopping rules
+# The same problems for every head; "linear-3" has three targets.
+PROBLEMS = {
+    "sigmoid": (TwinNetClassifier, lambda: binary_problem(m=120, n=4, seed=1, rule="square")),
+    "softmax": (TwinNetClassifier, lambda: multiclass_problem(m=150, n=4, k=3, seed=2)),
+    "linear": (TwinNetRegressor, lambda: regression_problem(m=120, n=4, k=1, seed=3)),
+    "linear-3": (TwinNetRegressor, lambda: regression_problem(m=120, n=4, k=3, seed=3)),
+}
+# scikit-learn's loss, the one whose gradient its MLPs follow, as a multiple c of the network's: the
+# same log-losses, and for k targets half the squared error summed over them, against the mean
+# squared error over examples and targets. Plain gradient descent then matches at
+# learning_rate_init = learning_rate / c.
+SKLEARN_SCALE = {"sigmoid": 1.0, "softmax": 1.0, "linear": 0.5, "linear-3": 1.5}
+# Full-batch plain gradient descent from the same weights: the same operations but for the order
+# of some sums, so the weights and losses agree to rounding, ~1e-16 per operation over a few
+# hundred epochs.
+TRAJECTORY_ATOL = 1e-12
+
+
+def mlp_from(estimator, initial, **settings):
+    """scikit-learn's MLP of ``estimator``'s kind whose initial weights are ``initial`` (the notebook's dict)."""
+    base = MLPRegressor if isinstance(estimator, TwinNetRegressor) else MLPClassifier
+
+    class FromWeights(base):
+        # _initialize draws every layer's weights with _init_coef, in order; here they are given,
+        # so the RandomState is fresh when it draws the early-stopping split
+        def _init_coef(self, fan_in, fan_out, dtype):
+            W, b = self.initial_.pop(0)
+            return W.astype(dtype), b.astype(dtype)
+
+    mlp = FromWeights(**settings)
+    mlp.initial_ = [(initial[f"W{l}"].T.copy(), initial[f"b{l}"][:, 0].copy()) for l in range(1, len(initial) // 2 + 1)]
+    return mlp
+
+
+def twins(head, **settings):
+    """TwinNet's estimator and scikit-learn's MLP fitted with ``settings`` from the same weights, full-batch SGD."""
+    Estimator, problem = PROBLEMS[head]
+    X, y = problem()
+    c = SKLEARN_SCALE[head]
+    learning_rate, tol = settings.pop("learning_rate"), settings.pop("tol", 1e-4)
+    est = Estimator(hidden_layer_sizes=(6, 4), optimizer="sgd", learning_rate=learning_rate, tol=tol,
+                    random_state=4, **settings).fit(X, y)
+    net = est.network_
+    initial = Network(net.layer_dims, output=net.output, init="glorot", seed=4).parameters
+    # tol is on the training loss, scikit-learn's c times ours, or on the validation score, the same;
+    # batch_size="auto" is min(200, training examples): here every one, the full batch
+    sk_tol = tol if settings.get("early_stopping") else c * tol
+    mlp = mlp_from(est, initial, hidden_layer_sizes=(6, 4), solver="sgd", momentum=0.0, learning_rate="constant",
+                   learning_rate_init=learning_rate / c, batch_size="auto", shuffle=False, tol=sk_tol,
+                   random_state=4, **settings).fit(X, y)
+    return est, mlp
+
+
+def assert_same_weights(est, mlp, atol=TRAJECTORY_ATOL):
+    ours = est.network_.parameters
+    for l, (W, b) in enumerate(zip(mlp.coefs_, mlp.intercepts_), start=1):
+        assert_allclose(ours[f"W{l}"], W.T, rtol=0, atol=atol, err_msg=f"W{l}: TwinNet vs scikit-learn")
+        assert_allclose(ours[f"b{l}"][:, 0], b, rtol=0, atol=atol, err_msg=f"b{l}: TwinNet vs scikit-learn")
+
+
+@pytest.mark.parametrize("head", sorted(PROBLEMS))
+def test_alpha_is_sklearns(head):
+    est, mlp = twins(head, learning_rate=0.1, alpha=0.5, max_iter=100, n_iter_no_change=np.inf)
+    assert est.n_iter_ == mlp.n_iter_ == 100
+    assert_same_weights(est, mlp)
+    if head != "linear-3":  # with several targets, scikit-learn's loss_curve_ is not the loss it follows
+        assert_allclose(est.loss_curve_, np.array(mlp.loss_curve_) / SKLEARN_SCALE[head], rtol=TRAJECTORY_ATOL)
+    # and the penalty matters here: without it the weights end far apart
+    _, plain = twins(head, learning_rate=0.1, alpha=0.0, max_iter=100, n_iter_no_change=np.inf)
+    W = est.network_.parameters["W1"]
+    assert np.max(np.abs(W - plain.coefs_[0].T)) > 1e-3
+
+
+def test_alpha_on_mini_batches_is_sklearns():
+    X, y = binary_problem(m=120, n=4, seed=1, rule="square")
+    settings = {"hidden_layer_sizes": (6, 4), "alpha": 0.5, "max_iter": 30, "n_iter_no_change": np.inf,
+                "batch_size": 20, "shuffle": False, "random_state": 4}  # 6 batches of 20, in order
+    est = TwinNetClassifier(optimizer="sgd", learning_rate=0.1, **settings).fit(X, y)
+    initial = Network([4, 6, 4, 1], init="glorot", seed=4).parameters
+    mlp = mlp_from(est, initial, solver="sgd", momentum=0.0, learning_rate="constant", learning_rate_init=0.1,
+                   **settings).fit(X, y)
+    assert_same_weights(est, mlp)
+    assert_allclose(est.loss_curve_, mlp.loss_curve_, rtol=TRAJECTORY_ATOL)
+
+
+@pytest.mark.parametrize("estimator, settings, b", [
+    (TwinNetClassifier, {}, 120),  # full batch: every training example
+    (TwinNetClassifier, {"batch_size": 50}, 50),  # batches 50, 50, 20: the last is the documented exception
+    (TwinNetClassifier, {"batch_size": 500}, 120),  # as scikit-learn, a batch_size above m is m
+    (TwinNetClassifier, {"early_stopping": True, "validation_fraction": 0.25}, 90),  # after the split
+    (TwinNetRegressor, {}, 120),
+    (TwinNetRegressor, {"early_stopping": True}, 108),  # 120 - ceil(0.1 * 120)
+], ids=["full-batch", "mini-batches", "batch-above-m", "split", "regressor", "regressor-split"])
+def test_alpha_becomes_l2(estimator, settings, b):
+    X, y = binary_problem(m=120, n=4, seed=1)
+    targets = [y] if estimator is TwinNetClassifier else [y, np.column_stack([y, -y, 2 * y])]
+    for target in targets:
+        c = 1.0 if estimator is TwinNetClassifier else (1 if target.ndim == 1 else target.shape[1]) / 2
+        fitted = estimator(alpha=0.3, max_iter=2, random_state=0, **settings).fit(X, target)
+        assert fitted.network_.l2 == 0.3 / (2 * c * b)
+
+
+@pytest.mark.parametrize("head", ["sigmoid", "softmax", "linear"])
+def test_no_improvement_rule_is_sklearns(head):
+    # the training loss flattens out: more than 5 epochs in a row without gaining 1e-3 stop both
+    est, mlp = twins(head, learning_rate=0.5 if head != "linear" else 0.1, alpha=1e-2, max_iter=400, tol=1e-3,
+                     n_iter_no_change=5)
+    assert est.n_iter_ == mlp.n_iter_ < 400 and len(est.loss_curve_) == est.n_iter_
+    c = SKLEARN_SCALE[head]
+    assert_allclose(est.best_loss_, mlp.best_loss_ / c, rtol=TRAJECTORY_ATOL)
+    assert est.best_loss_ == min(est.loss_curve_)
+    assert est.validation_scores_ is None and est.best_validation_score_ is None
+    assert_same_weights(est, mlp)
+
+
+def labels_split(classifier):
+    """scikit-learn's ``train_test_split`` for its MLPs, stratified as TwinNetClassifier stratifies: by the labels.
+
+    scikit-learn 1.9 stratifies a binary classifier's split, but not a multi-class one's (its
+    condition ``n_outputs_ == 1`` counts the columns of the one-hot labels): with this, both see
+    the same validation set.
+    """
+    def split(X, y, *, random_state, test_size, stratify):
+        if classifier:  # y: the one-hot labels, or one column of 0/1
+            stratify = y.argmax(axis=1) if y.shape[1] > 1 else y[:, 0]
+        return train_test_split(X, y, random_state=random_state, test_size=test_size, stratify=stratify)
+
+    return split
+
+
+@pytest.mark.parametrize("head", ["sigmoid", "softmax", "linear"])
+def test_early_stopping_is_sklearns(head, monkeypatch):
+    from sklearn.neural_network import _multilayer_perceptron
+
+    monkeypatch.setattr(_multilayer_perceptron, "train_test_split", labels_split(head != "linear"))
+    est, mlp = twins(head, learning_rate=0.5 if head != "linear" else 0.1, alpha=1e-2, max_iter=400,
+                     n_iter_no_change=5, early_stopping=True, validation_fraction=0.2)
+    # the same validation scores (accuracy, or R^2) every epoch, and so the same stopping epoch
+    assert est.n_iter_ == mlp.n_iter_ < 400
+    assert_allclose(est.validation_scores_, mlp.validation_scores_, rtol=0, atol=TRAJECTORY_ATOL)
+    assert_allclose(est.best_validation_score_, mlp.best_validation_score_, rtol=0, atol=TRAJECTORY_ATOL)
+    assert est.best_validation_score_ == max(est.validation_scores_) and est.best_loss_ is None
+    assert_allclose(est.loss_curve_, np.array(mlp.loss_curve_) / SKLEARN_SCALE[head], rtol=TRAJECTORY_ATOL)
+    # the weights of the best epoch, restored: an epoch well before the last
+    assert int(np.argmax(est.validation_scores_)) < est.n_iter_ - 5
+    assert_same_weights(est, mlp)
+
+
+class EpochNetwork:
+    """What the stopping rule sees of a Network: weights (here the epoch they come from) and stop_training."""
+
+    def __init__(self):
+        self.epoch, self.stop_training, self.restored = None, False, None
+
+    @property
+    def parameters(self):
+        return {"epoch": self.epoch}
+
+    def set_parameters(self, parameters):
+        self.restored = parameters["epoch"]
+
+
+def run_rule(rule, values):
+    """Drive ``rule`` as ``Network.fit`` calls a callback, epoch ``i`` logging ``values[i]``; return the network."""
+    network = EpochNetwork()
+    rule.set_model(network)
+    rule.on_train_begin({})
+    for epoch, value in enumerate(values):
+        network.epoch = epoch
+        rule.on_epoch_begin(epoch, {})
+        rule.on_epoch_end(epoch, {"loss": value})
+        if network.stop_training:
+            break
+    rule.on_train_end({})
+    return network
+
+
+def sklearn_epochs(values, early_stopping, tol, n_iter_no_change):
+    """How many epochs scikit-learn's MLP runs when its epochs log ``values`` (its own bookkeeping, driven by hand)."""
+    mlp = MLPClassifier(tol=tol, n_iter_no_change=n_iter_no_change)
+    mlp.coefs_, mlp.intercepts_, mlp.loss_curve_, mlp._no_improvement_count = [], [], [], 0
+    mlp.best_loss_, mlp.validation_scores_, mlp.best_validation_score_ = (
+        (None, [], -np.inf) if early_stopping else (np.inf, None, None))
+    scores = iter(values)
+    mlp._score = lambda X, y, sample_weight: next(scores)
+    for epoch, value in enumerate(values, start=1):
+        mlp.loss_curve_.append(value)
+        mlp._update_no_improvement_count(early_stopping, None, None, None)
+        if mlp._no_improvement_count > n_iter_no_change:
+            return epoch
+    return len(values)
+
+
+def test_stopping_rule_by_hand(capsys):
+    # Training loss, tol=0.125, n_iter_no_change=2 (values exact in binary): an epoch improves when
+    # its loss is at most best - tol.
+    #   epoch  loss    best before  improves?        count  best after
+    #   0      1.0     inf          yes              0      1.0
+    #   1      0.75    1.0          yes (<= 0.875)   0      0.75
+    #   2      0.6875  0.75         no  (> 0.625)    1      0.6875
+    #   3      0.625   0.6875       no  (> 0.5625)   2      0.625
+    #   4      0.375   0.625        yes              0      0.375
+    #   5      0.3125  0.375        no               1      0.3125
+    #   6      0.25    0.3125       no               2      0.25
+    #   7      0.1875  0.25         no               3 > 2: stop after 8 epochs, though every loss fell
+    losses = [1.0, 0.75, 0.6875, 0.625, 0.375, 0.3125, 0.25, 0.1875, 0.125]
+    rule = _StoppingRule(0.125, 2)
+    network = run_rule(rule, losses)
+    assert network.epoch == 7 and network.stop_training and rule.stopped
+    assert rule.best_loss == 0.1875 and rule.scores is None and network.restored is None
+    assert sklearn_epochs(losses, False, 0.125, 2) == 8
+    # Validation score, the same tol and n_iter_no_change: an epoch improves when its score is at
+    # least best + tol; the weights are kept whenever the score beats the best, by any amount.
+    #   epoch  score   best before  improves?        count  kept weights
+    #   0      0.25    -inf         yes              0      epoch 0
+    #   1      0.5     0.25         yes (>= 0.375)   0      epoch 1
+    #   2      0.5     0.5          no               1      epoch 1
+    #   3      0.5625  0.5          no  (< 0.625)    2      epoch 3 (better, by less than tol)
+    #   4      0.5     0.5625       no               3 > 2: stop, restore epoch 3's weights
+    scores = [0.25, 0.5, 0.5, 0.5625, 0.5, 0.75]
+    rule = _StoppingRule(0.125, 2, score=lambda network: scores[network.epoch], verbose=1)
+    network = run_rule(rule, [np.nan] * len(scores))
+    assert network.epoch == 4 and network.restored == 3
+    assert rule.scores == scores[:5] and rule.best_score == 0.5625 and rule.best_loss is None
+    assert sklearn_epochs(scores, True, 0.125, 2) == 5
+    printed = capsys.readouterr().out
+    assert "Validation score: 0.562500" in printed
+    assert "Validation score did not improve more than tol=0.125000 for 2 consecutive epochs. Stopping." in printed
+
+
+def test_fixed_epochs_and_convergence_warning():
+    X, y = binary_problem(m=60, n=3, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fixed = TwinNetClassifier(max_iter=15, n_iter_no_change=np.inf, random_state=0).fit(X, y)
+        # stopped by the rule before max_iter: no warning either
+        stopped = TwinNetClassifier(max_iter=500, tol=1.0, n_iter_no_change=2, random_state=0).fit(X, y)
+    assert fixed.n_iter_ == 15 and len(fixed.loss_curve_) == 15
+    assert stopped.n_iter_ == 4  # the first epoch improves on no loss; no other gains tol=1: the third stops
+    with pytest.warns(ConvergenceWarning, match=r"TwinNetClassifier: all max_iter=15 epochs ran and the training "
+                                                r"loss had not stopped improving by tol=0.0001"):
+        TwinNetClassifier(max_iter=15, random_state=0).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match=r"TwinNetRegressor: all max_iter=4 epochs ran and the validation"):
+        TwinNetRegressor(max_iter=4, early_stopping=True, random_state=0).fit(X, y.astype(float))
+
+
+def test_small_validation_sets():
+    # where validation_fraction of the examples are too few to score, scikit-learn raises; these
+    # hold out 2, and for a classifier one of every class: seen in alpha's batch size, m - n_val
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    labels = np.array([0, 0, 0, 0, 1, 1, 1, 2, 2, 2])
+    clf = TwinNetClassifier(early_stopping=True, alpha=1.0, max_iter=3, random_state=0).fit(X, labels)
+    assert clf.network_.l2 == 1.0 / (2 * 7) and len(clf.validation_scores_) == 3  # 3 held out
+    reg = TwinNetRegressor(early_stopping=True, alpha=1.0, max_iter=3, random_state=0).fit(X, X[:, 0])
+    assert reg.network_.l2 == 1.0 / (2 * 0.5 * 8)  # 2 held out
+    with pytest.raises(ValueError, match=r"each class needs at least 2 examples; class 2 has 1"):
+        TwinNetClassifier(early_stopping=True).fit(X, np.where(labels == 2, 1, labels)[:-1].tolist() + [2])
+    with pytest.raises(ValueError, match=r"early_stopping with validation_fraction=0.9 holds out 9 of the n_samples=10 "
+                                         r"examples \(at least 2\), which leaves 1 to train on; at least 2 needed"):
+        TwinNetClassifier(early_stopping=True, validation_fraction=0.9).fit(X, labels % 2)
+    with pytest.raises(ValueError, match=r"holds out 2 of the n_samples=2 examples .* leaves 0 to train on"):
+        TwinNetRegressor(early_stopping=True).fit(X[:2], X[:2, 0])

@@ -12,6 +12,9 @@ or ``(m, k)``. Its targets are used as given: standardizing them is up to the us
 regressor in ``sklearn.compose.TransformedTargetRegressor`` with a ``StandardScaler``), as for
 scikit-learn's ``MLPRegressor``.
 
+Both take scikit-learn's ``alpha``, ``tol``, ``n_iter_no_change``, ``early_stopping`` and
+``validation_fraction`` with ``MLPClassifier``'s meanings and defaults (see the Notes of each).
+
 Example
 -------
 >>> from sklearn.datasets import load_digits
@@ -27,11 +30,15 @@ True
 
 from __future__ import annotations
 
+import math
 import numbers
+import textwrap
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
@@ -54,25 +61,172 @@ _HYPERPARAMETERS = """\
         Keras's update rules (see :data:`twinnet.nn.OPTIMIZERS`).
     learning_rate : float, default=0.01
     max_iter : int, default=200
-        Epochs (passes over the training data); every one of them runs.
+        Most epochs (passes over the training data); fewer run when the stopping rule ends the
+        fit (see ``tol``).
     batch_size : int, optional
         ``None`` (default): full-batch training. Otherwise mini-batches of this size.
     shuffle : bool, default=True
         Shuffle the examples every epoch (mini-batches only).
+    alpha : float, default=0.0
+        scikit-learn's L2 penalty: ``0.5 * alpha * sum(W**2) / n_batch`` added to each batch's
+        loss as scikit-learn's MLPs add it, on the weights (not the biases); trained as
+        ``Network(l2=...)``, see the Notes. ``0``: no penalty (scikit-learn's default is ``1e-4``).
+    tol : float, default=1e-4
+        The stopping rule's least improvement: of the training loss (``loss_curve_``), or with
+        ``early_stopping`` of the validation score.
+    n_iter_no_change : int or numpy.inf, default=10
+        Training stops once more than this many epochs in a row failed to improve by ``tol``
+        (scikit-learn's rule: with the default 10, after the 11th). ``numpy.inf``: every one of
+        the ``max_iter`` epochs runs, without a ``ConvergenceWarning``.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified for the classifier) and
+        judge improvement by the score on it (accuracy, or R^2 for the regressor) instead of the
+        training loss; at the end, restore the weights of the best validation score.
+    validation_fraction : float, default=0.1
+        The part held out when ``early_stopping``, in ``(0, 1)``: ``ceil(validation_fraction *
+        n_samples)`` examples, or where scikit-learn raises because they would be too few to
+        score, 2 (the classifier: 2, and one of every class).
     dtype : {"float32", "float64"}, default="float64"
         The network's dtype. In float32, outputs carry float32 rounding (about 1e-7 relative),
         which can differ with the order of the samples.
     random_state : int, RandomState instance or None, default=None
-        Seeds the weights and the batch order (an int is passed to ``Network`` as its ``seed``).
+        Seeds the weights and the batch order (an int is passed to ``Network`` as its ``seed``),
+        and the validation split (``train_test_split``'s ``random_state``).
     verbose : int, default=0
-        ``>= 1``: print the loss every epoch.
+        ``>= 1``: print the loss every epoch (and the validation score).
+"""
+
+# The attributes both estimators share after fit.
+_FITTED = """\
+    loss_curve_ : list of float
+        Training loss of every epoch (``History.history["loss"]``), with the ``alpha`` penalty, on
+        the training part when ``early_stopping``.
+    n_iter_ : int
+        Epochs run.
+    best_loss_ : float or None
+        The least training loss; ``None`` when ``early_stopping`` (see
+        ``best_validation_score_``).
+    validation_scores_ : list of float or None
+        With ``early_stopping``, the validation score after every epoch; else ``None``.
+    best_validation_score_ : float or None
+        With ``early_stopping``, the best of ``validation_scores_``, whose weights the estimator
+        keeps; else ``None``.
+"""
+
+# How scikit-learn's arguments become Network's, shared by both Notes sections.
+_NOTES = """\
+    **alpha.** scikit-learn's MLPs step along the gradient of ``c * L + 0.5 * alpha *
+    sum(W**2) / n_b`` on a batch of ``n_b`` examples, where ``L`` is the network's loss on the
+    batch and <scale>. The estimator trains ``Network(l2=alpha / (2 * c * b))``, whose objective
+    ``L + l2 * sum(W**2)`` is that one divided by ``c``: the same minimizer; with plain gradient
+    descent, the same steps as scikit-learn's ``learning_rate_init = learning_rate / c``; with
+    Adam, whose steps do not depend on the objective's scale (but for ``epsilon``), at the same
+    learning rate. ``b`` is the
+    batch size: the number of training examples (after the validation split) for full-batch
+    training, else ``batch_size``, so the mapping is exact for every batch of ``batch_size``
+    examples. When ``batch_size`` does not divide the number of training examples, the last
+    batch of each epoch has ``r < b`` of them, and its penalty and weight decay are ``r / b``
+    times scikit-learn's, which divides by ``r``.
+
+    **Stopping.** After every epoch, as ``MLPClassifier``'s ``_update_no_improvement_count``:
+    without ``early_stopping``, an epoch whose training loss is above ``best_loss_ - tol`` does
+    not improve; with it, an epoch whose validation score is below ``best_validation_score_ +
+    tol`` does not, and the weights are kept whenever the score beats the best (and restored
+    at the end). The fit stops when more than ``n_iter_no_change`` epochs in a row did not
+    improve, and warns (``ConvergenceWarning``) when all ``max_iter`` epochs ran, unless
+    ``n_iter_no_change`` is ``numpy.inf``. The validation split is ``train_test_split(X, y,
+    test_size=validation_fraction, random_state=random_state<stratify>)``.
 """
 
 
 def _with_hyperparameters(cls):
     if cls.__doc__:  # None under python -OO
-        cls.__doc__ = cls.__doc__.replace("    <hyperparameters>\n", _HYPERPARAMETERS)
+        notes = _NOTES.replace("<scale>", cls._LOSS_SCALE_TEXT).replace("<stratify>", cls._STRATIFY_TEXT)
+        notes = "\n\n".join(textwrap.fill(" ".join(paragraph.split()), 96, initial_indent="    ",
+                                          subsequent_indent="    ", break_long_words=False, break_on_hyphens=False)
+                              for paragraph in notes.split("\n\n")) + "\n"
+        cls.__doc__ = (cls.__doc__.replace("    <hyperparameters>\n", _HYPERPARAMETERS)
+                       .replace("    <fitted>\n", _FITTED).replace("    <notes>\n", notes))
     return cls
+
+
+def _n_iter_no_change(value):
+    """An integer >= 1 or ``numpy.inf``, as scikit-learn's MLPs take it."""
+    if not ((validation.is_int(value) and value >= 1) or (isinstance(value, (float, np.floating)) and value == np.inf)):
+        raise validation.InvalidArgument("n_iter_no_change", "an integer >= 1 or numpy.inf", value)
+    return value if value == np.inf else int(value)
+
+
+def _fraction(argument, value):
+    """A number strictly between 0 and 1, as a Python float."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (ok and 0 < value < 1):
+        raise validation.InvalidArgument(argument, "a number in (0, 1)", value)
+    return float(value)
+
+
+def _boolean(argument, value):
+    if not isinstance(value, (bool, np.bool_)):
+        raise validation.InvalidArgument(argument, "True or False", value)
+    return bool(value)
+
+
+class _StoppingRule:
+    """scikit-learn's MLP stopping rule as a callback of :meth:`Network.fit` (Keras's call order).
+
+    After each epoch, as ``BaseMultilayerPerceptron._update_no_improvement_count``: with
+    ``score`` (a function of the network, the validation score), an epoch improves when its score
+    is at least ``best_score + tol``, and the weights of the best score so far are kept (from the
+    initial ones, as scikit-learn starts from them) and put back at the end of the fit; without,
+    an epoch improves when its training loss is at most ``best_loss - tol``. More than
+    ``n_iter_no_change`` epochs in a row without improvement stop the fit.
+    """
+
+    def __init__(self, tol, n_iter_no_change, score=None, verbose=0):
+        self.tol, self.n_iter_no_change, self.score, self.verbose = tol, n_iter_no_change, score, verbose
+        self.network = None
+
+    def set_model(self, network):
+        self.network = network
+
+    def set_params(self, params):
+        pass
+
+    def on_train_begin(self, logs=None):
+        self.count, self.stopped = 0, False
+        if self.score is None:
+            self.best_loss, self.scores, self.best_score = np.inf, None, None
+        else:
+            self.best_loss, self.scores, self.best_score = None, [], -np.inf
+            self.best_parameters = self.network.parameters
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs):
+        if self.score is None:
+            loss = logs["loss"]
+            self.count = self.count + 1 if loss > self.best_loss - self.tol else 0
+            self.best_loss = min(self.best_loss, loss)
+            what = "Training loss"
+        else:
+            score = self.score(self.network)
+            self.scores.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:.6f}", flush=True)
+            self.count = self.count + 1 if score < self.best_score + self.tol else 0
+            if score > self.best_score:
+                self.best_score, self.best_parameters = score, self.network.parameters
+            what = "Validation score"
+        if self.count > self.n_iter_no_change:
+            self.stopped = self.network.stop_training = True
+            if self.verbose:
+                print(f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} "
+                      "consecutive epochs. Stopping.", flush=True)
+
+    def on_train_end(self, logs=None):
+        if self.score is not None:
+            self.network.set_parameters(self.best_parameters)
 
 
 class _TwinNet(BaseEstimator):
@@ -80,6 +234,7 @@ class _TwinNet(BaseEstimator):
 
     def __init__(self, hidden_layer_sizes=(20, 5), *, hidden_activation="relu", init="glorot",
                  optimizer="adam", learning_rate=0.01, max_iter=200, batch_size=None, shuffle=True,
+                 alpha=0.0, tol=1e-4, n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
                  dtype="float64", random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.hidden_activation = hidden_activation
@@ -89,6 +244,11 @@ class _TwinNet(BaseEstimator):
         self.max_iter = max_iter
         self.batch_size = batch_size
         self.shuffle = shuffle
+        self.alpha = alpha
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
@@ -115,17 +275,79 @@ class _TwinNet(BaseEstimator):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _check_hyperparameters(self):
-        return self._hidden(), validation.positive_int("max_iter", self.max_iter)
+        """The checked arguments that ``Network`` does not check itself."""
+        checked = {"hidden": self._hidden(), "max_iter": validation.positive_int("max_iter", self.max_iter),
+                   "alpha": validation.non_negative_number("alpha", self.alpha),
+                   "tol": validation.non_negative_number("tol", self.tol),
+                   "n_iter_no_change": _n_iter_no_change(self.n_iter_no_change),
+                   "early_stopping": _boolean("early_stopping", self.early_stopping),
+                   "validation_fraction": _fraction("validation_fraction", self.validation_fraction)}
+        return checked
 
-    def _train(self, X, y, hidden, max_iter, width, output):
-        """Build a network ending in ``width`` units of the head ``output``, train it on ``(X, y)``."""
-        network = Network([X.shape[1], *hidden, width], output=output, hidden_activation=self.hidden_activation,
-                          init=self.init, seed=self._seed(), dtype=self.dtype)
-        history = network.fit(X, y, epochs=max_iter, learning_rate=self.learning_rate, batch_size=self.batch_size,
-                              optimizer=self.optimizer, shuffle=self.shuffle, verbose=self.verbose)
+    def _split(self, X, y, stratify, fraction, random_state):
+        """scikit-learn's early-stopping split, ``(X_train, y_train, X_val, y_val)``, never too small to score.
+
+        ``train_test_split`` holds out ``ceil(fraction * m)`` examples; where that is fewer than
+        a score needs (2 examples, and for a stratified split one of every class, where
+        scikit-learn raises), this holds out that least number instead.
+        """
+        from sklearn.model_selection import train_test_split
+
+        m = X.shape[0]
+        least_val, least_train = 2, 1
+        if stratify is not None:
+            classes, counts = np.unique(stratify, return_counts=True)
+            if counts.min() < 2:
+                raise ValueError(f"early_stopping splits off a validation set with examples of every class, so each "
+                                 f"class needs at least 2 examples; class {self.classes_[classes[counts.argmin()]]} "
+                                 "has 1. Set early_stopping=False or add examples.")
+            least_val = least_train = max(2, classes.size)
+        n_val = max(math.ceil(fraction * m), least_val)
+        if m - n_val < least_train:
+            raise ValueError(f"early_stopping with validation_fraction={self.validation_fraction!r} holds out {n_val} "
+                             f"of the n_samples={m} examples (at least {least_val}), which leaves {m - n_val} to train "
+                             f"on; at least {least_train} needed. Lower validation_fraction, set "
+                             "early_stopping=False or add examples.")
+        X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=n_val, random_state=random_state,
+                                                          stratify=stratify)
+        return X_train, y_train, X_val, y_val
+
+    def _train(self, X, y, checked, width, output, stratify=None):
+        """Build a network ending in ``width`` units of the head ``output``, train it on ``(X, y)``.
+
+        ``checked`` is :meth:`_check_hyperparameters`'s; ``stratify`` the labels the validation
+        split keeps in proportion (classifiers).
+        """
+        seed = self._seed()  # before the split: a RandomState draws the network's seed first
+        score = None
+        if checked["early_stopping"]:
+            X, y, X_val, y_val = self._split(X, y, stratify, checked["validation_fraction"], self.random_state)
+            key = self._VALIDATION_SCORE
+
+            def score(network):
+                return network.evaluate(X_val, y_val)[key]
+
+        m = X.shape[0]
+        batch = validation.positive_int("batch_size", self.batch_size, allow_none=True)
+        batch = m if batch is None else min(batch, m)
+        l2 = checked["alpha"] / (2 * self._loss_scale(width) * batch)  # see the Notes: scikit-learn's alpha
+        network = Network([X.shape[1], *checked["hidden"], width], output=output, l2=l2,
+                          hidden_activation=self.hidden_activation, init=self.init, seed=seed, dtype=self.dtype)
+        rule = _StoppingRule(checked["tol"], checked["n_iter_no_change"], score, self.verbose)
+        history = network.fit(X, y, epochs=checked["max_iter"], learning_rate=self.learning_rate,
+                              batch_size=self.batch_size, optimizer=self.optimizer, shuffle=self.shuffle,
+                              verbose=self.verbose, callbacks=[rule])
         self.network_ = network
         self.loss_curve_ = history.history["loss"]
         self.n_iter_ = len(history.epoch)
+        self.best_loss_, self.validation_scores_, self.best_validation_score_ = (
+            rule.best_loss, rule.scores, rule.best_score)
+        if self.n_iter_ == checked["max_iter"] and not rule.stopped and checked["n_iter_no_change"] != np.inf:
+            what = "training loss" if score is None else "validation score"
+            warnings.warn(f"{type(self).__name__}: all max_iter={checked['max_iter']} epochs ran and the {what} had "
+                          f"not stopped improving by tol={checked['tol']} (n_iter_no_change="
+                          f"{checked['n_iter_no_change']}). Raise max_iter, or set n_iter_no_change=numpy.inf to "
+                          "train exactly max_iter epochs.", ConvergenceWarning, stacklevel=3)
 
     def _validate(self, X):
         check_is_fitted(self)
@@ -153,10 +375,11 @@ class TwinNetClassifier(ClassifierMixin, _TwinNet):
         Only when ``X`` had feature names.
     network_ : twinnet.Network
         The trained network: output ``"sigmoid"`` for two classes, ``"softmax"`` for more.
-    loss_curve_ : list of float
-        Training loss of every epoch (``History.history["loss"]``).
-    n_iter_ : int
-        Epochs run.
+    <fitted>
+
+    Notes
+    -----
+    <notes>
 
     Examples
     --------
@@ -167,6 +390,14 @@ class TwinNetClassifier(ClassifierMixin, _TwinNet):
     >>> clf.predict_proba(X[:2]).shape
     (2, 3)
     """
+
+    _LOSS_SCALE_TEXT = "``c = 1``: the same mean log-loss (cross-entropy for more than two classes)"
+    _STRATIFY_TEXT = ", stratify=y"
+    _VALIDATION_SCORE = "accuracy"  # scikit-learn's score for a classifier
+
+    @staticmethod
+    def _loss_scale(width):
+        return 1.0
 
     def fit(self, X, y):
         """Train a new network on ``(X, y)``.
@@ -181,7 +412,7 @@ class TwinNetClassifier(ClassifierMixin, _TwinNet):
         -------
         self
         """
-        hidden, max_iter = self._check_hyperparameters()
+        checked = self._check_hyperparameters()
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32))
         check_classification_targets(y)
         classes, labels = np.unique(y, return_inverse=True)
@@ -190,8 +421,9 @@ class TwinNetClassifier(ClassifierMixin, _TwinNet):
                 f"{type(self).__name__} needs at least two classes in y; got 1 class: {classes[0]!r}."
             )
         binary = classes.size == 2
-        self._train(X, labels, hidden, max_iter, 1 if binary else classes.size, "sigmoid" if binary else "softmax")
         self.classes_ = classes
+        self._train(X, labels, checked, 1 if binary else classes.size, "sigmoid" if binary else "softmax",
+                    stratify=labels)
         return self
 
     def decision_function(self, X):
@@ -253,11 +485,12 @@ class TwinNetRegressor(RegressorMixin, _TwinNet):
     feature_names_in_ : ndarray of str
         Only when ``X`` had feature names.
     network_ : twinnet.Network
-        The trained network, output ``"linear"``.
-    loss_curve_ : list of float
-        Training loss (mean squared error) of every epoch (``History.history["loss"]``).
-    n_iter_ : int
-        Epochs run.
+        The trained network, output ``"linear"``; its loss is the mean squared error.
+    <fitted>
+
+    Notes
+    -----
+    <notes>
 
     Examples
     --------
@@ -268,6 +501,18 @@ class TwinNetRegressor(RegressorMixin, _TwinNet):
     >>> reg.predict(X[:3]).shape
     (3,)
     """
+
+    _LOSS_SCALE_TEXT = ("``c = k / 2`` for ``k`` targets: ``L`` is the mean squared error over examples and "
+                        "targets, and ``MLPRegressor``'s gradient is that of half the squared error summed over "
+                        "the targets (averaged over the examples). With one target, ``c = 1 / 2``: "
+                        "``loss_curve_`` is twice ``MLPRegressor``'s and plain gradient descent matches "
+                        "its ``learning_rate_init = 2 * learning_rate``")
+    _STRATIFY_TEXT = ""
+    _VALIDATION_SCORE = "r2"  # scikit-learn's score for a regressor
+
+    @staticmethod
+    def _loss_scale(width):
+        return width / 2
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -287,13 +532,13 @@ class TwinNetRegressor(RegressorMixin, _TwinNet):
         -------
         self
         """
-        hidden, max_iter = self._check_hyperparameters()
+        checked = self._check_hyperparameters()
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True)
         if sp.issparse(y):
             raise ValueError(f"y must be a dense array of shape (n_samples,) or (n_samples, n_targets); "
                              f"got a sparse {y.format} matrix of shape {y.shape}. Use y.toarray().")
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
-        self._train(X, y, hidden, max_iter, n_outputs, "linear")
+        self._train(X, y, checked, n_outputs, "linear")
         self.n_outputs_, self._y_ndim = n_outputs, y.ndim
         return self
 
