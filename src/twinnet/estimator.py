@@ -43,7 +43,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from twinnet import validation
-from twinnet.nn import Network
+from twinnet.nn import Callback, Network
 
 __all__ = ["TwinNetClassifier", "TwinNetRegressor"]
 
@@ -171,7 +171,7 @@ def _boolean(argument, value):
     return bool(value)
 
 
-class _StoppingRule:
+class _StoppingRule(Callback):
     """scikit-learn's MLP stopping rule as a callback of :meth:`Network.fit` (Keras's call order).
 
     After each epoch, as ``BaseMultilayerPerceptron._update_no_improvement_count``: with
@@ -183,14 +183,12 @@ class _StoppingRule:
     """
 
     def __init__(self, tol, n_iter_no_change, score=None, verbose=0):
+        super().__init__()
         self.tol, self.n_iter_no_change, self.score, self.verbose = tol, n_iter_no_change, score, verbose
-        self.network = None
 
-    def set_model(self, network):
-        self.network = network
-
-    def set_params(self, params):
-        pass
+    @property
+    def network(self):
+        return self.model
 
     def on_train_begin(self, logs=None):
         self.count, self.stopped = 0, False
@@ -200,10 +198,7 @@ class _StoppingRule:
             self.best_loss, self.scores, self.best_score = None, [], -np.inf
             self.best_parameters = self.network.parameters
 
-    def on_epoch_begin(self, epoch, logs=None):
-        pass
-
-    def on_epoch_end(self, epoch, logs):
+    def on_epoch_end(self, epoch, logs=None):
         if self.score is None:
             loss = logs["loss"]
             self.count = self.count + 1 if loss > self.best_loss - self.tol else 0
