@@ -41,14 +41,16 @@ def _save(fig, path):
     pyplot().close(fig)
 
 
-def plot_factor(series, *, xlabel, path, log_x=False, title=None):
-    """Test accuracy against one hyperparameter, one line per engine with its spread over seeds.
+def plot_factor(series, *, xlabel, path, log_x=False, title=None, metric="test accuracy"):
+    """A score against one hyperparameter, one line per engine with its spread over seeds.
 
     Parameters
     ----------
     series : dict
         engine -> (x, mean, std), three sequences of the same length: the factor's values, the
-        mean over seeds of the test accuracy, and its standard deviation over seeds.
+        mean over seeds of the score, and its standard deviation over seeds.
+    metric : str
+        The score's name: ``"test accuracy"``, ``"test RMSE"`` (said lower is better).
     """
     from matplotlib.ticker import NullLocator
 
@@ -73,8 +75,9 @@ def plot_factor(series, *, xlabel, path, log_x=False, title=None):
         v = values[0]
         ax.set_xlim(*((v / 1.5, v * 1.5) if log_x else (v - 1, v + 1)))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
-    ax.set_title(title or f"test accuracy against {xlabel}")
+    ax.set_ylabel(f"{metric} (mean ± sd over seeds)")
+    lower = " (lower is better)" if "RMSE" in metric else ""
+    ax.set_title(title or f"{metric} against {xlabel}{lower}")
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, path)
