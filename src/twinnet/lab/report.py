@@ -27,6 +27,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import NamedTuple
 
+from twinnet.lab.plots import LOSS_NAMES
 from twinnet.lab.results import STATUSES, finite_or_none, format_number, metric_keys, metric_names
 from twinnet.lab.store import RESULTS, read_manifest
 from twinnet.validation import OUTPUTS
@@ -332,7 +333,7 @@ def _loss_panels(ok_rows, fields, limit=9):
             columns = list(zip(*stack))
             curves[engine] = ([statistics.fmean(c) for c in columns], [min(c) for c in columns],
                               [max(c) for c in columns])
-        panels.append((_label(config, fields), curves))
+        panels.append((_label(config, fields), curves, LOSS_NAMES[config["output"]]))
     return panels, max(0, len(by_config) - limit)
 
 
