@@ -24,7 +24,7 @@ def test_small_compare_writes_table_results_and_figures(tmp_path, cli):
                            "--out", str(out_dir))
     assert status == 0, err
     # the title may wrap: compare words
-    assert "moons, layers 2-20-5-1, relu, sgd lr 0.5, full batch, 8 epochs, float64, seed 0" in " ".join(out.split())
+    assert "moons, layers 2-20-5-1 sigmoid, relu, sgd lr 0.5, full batch, 8 epochs, float64, seed 0" in " ".join(out.split())
     rows = table_rows(out)
     assert list(rows) == ["functional", "numpy", "sklearn", "torch"]
     assert rows["functional"][-1] == "reference" and float(rows["numpy"][-1]) < 1e-13
@@ -32,7 +32,8 @@ def test_small_compare_writes_table_results_and_figures(tmp_path, cli):
 
     results = json.loads((out_dir / "results.json").read_text())
     assert results["config"]["layers"] == [2, 20, 5, 1] and results["reference"] == "functional"
-    assert results["data"] == {"source": "moons", "n_features": 2, "n_train": 320, "n_test": 80}
+    assert results["data"] == {"source": "moons", "n_features": 2, "n_train": 320, "n_test": 80,
+                               "output": "sigmoid", "classes": [0, 1]}
     assert [r["engine"] for r in results["results"]] == ["functional", "numpy", "sklearn", "torch"]
     for result, row in zip(results["results"], results["summary"]):
         assert len(result["loss_curve"]) == 8 and result["error"] is None
@@ -157,7 +158,19 @@ def test_an_earlier_runs_results_are_kept_unless_force(tmp_path, cli):
 
 @pytest.mark.parametrize("argv, message", [
     (["--layers", "50,20,5,1"], "layers=50,20,5,1 starts with 50 inputs, but data 'synthetic' has 100 features"),
-    (["--layers", "100,20,5,2"], "argument --layers: expected an output layer of width 1 (one sigmoid unit)"),
+    (["--layers", "100,20,5,2"], "layers=100,20,5,2 ends with 2 units, but data 'synthetic' is binary (a sigmoid "
+     "head: one unit); the last width must be 1."),
+    (["--data", "digits10", "--output", "sigmoid"], "digits10: labels must be binary (exactly two distinct values); "
+     "got 10 distinct values"),
+    (["--data", "digits10", "--output", "softmax", "--layers", "64,32,1"], "a softmax head needs an output layer of "
+     "width K >= 2 (one unit per class); got width 1"),
+    (["--data", "digits10", "--layers", "64,32,5"], "layers=64,32,5 ends with 5 units, but data 'digits10' has 10 "
+     "classes (a softmax head: one unit per class); the last width must be 10."),
+    (["--data", "diabetes", "--layers", "10,8,2"], "layers=10,8,2 ends with 2 units, but data 'diabetes' has 1 "
+     "regression target (a linear head: one unit per target); the last width must be 1."),
+    (["--output", "logistic"], "argument --output: invalid choice: 'logistic'"),
+    (["--data", "digits10", "--engines", "functional"], "engine 'functional' cannot run this configuration: the "
+     "notebook's functional network is binary, one sigmoid unit with log-loss; got output='softmax'"),
     (["--layers", "100,0,5,1"], "argument --layers: expected positive widths, got 100,0,5,1"),
     (["--epochs", "0"], "argument --epochs: expected an integer >= 1, got 0"),
     (["--epochs", "ten"], "argument --epochs: expected an integer >= 1, got 'ten'"),

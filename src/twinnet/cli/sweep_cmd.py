@@ -144,8 +144,6 @@ def run(args):
     manifest = read_manifest(args.out) if args.resume else None
     grid = _grid(args, manifest)
     runs, notes = plan(grid)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
     digest = grid_hash(runs)
     data = data_fingerprints(grid["data"])
     serial = {k: [list(v) if isinstance(v, tuple) else v for v in values] for k, values in grid.items()}
@@ -155,6 +153,8 @@ def run(args):
     else:
         store = ResultStore.create(args.out, grid=serial, grid_hash=digest, n_runs=len(runs),
                                    extra={"preset": args.preset, "notes": notes, "data": data})
+    for note in notes:  # once the output is accepted: a refused sweep says one line
+        print(f"note: {note}", file=sys.stderr)
     with store:  # the directory's lock, until the manifest has this session
         with contextlib.ExitStack() as stack:
             try:

@@ -147,11 +147,17 @@ def check_grid(grid, *, source="grid"):
             if value not in normalized:
                 normalized.append(value)
         out[key] = tuple(sorted(normalized) if key == "epochs" else normalized)
-    for dtype in out["dtype"]:  # the one rule that joins two keys: a learning rate within dtype's range
+    # the rules that join two keys: a learning rate within dtype's range, a head that fits the layers
+    for dtype in out["dtype"]:
         try:
             RunConfig(learning_rate=max(out["learning_rate"]), dtype=dtype).validate()
         except ValueError as exc:
             raise ValueError(f"{source}: grid key 'learning_rate': {exc}") from None
+    for output, layers in itertools.product(out["output"], out["layers"]):
+        try:
+            RunConfig(output=output, layers=layers).validate()
+        except ValueError as exc:
+            raise ValueError(f"{source}: grid keys 'output' and 'layers': {exc}") from None
     return out
 
 
