@@ -527,7 +527,7 @@ def _train_fit(model, X, y, epochs, schedule, on_epoch_end):
         # the notebook's own call: the whole training set as one batch, in its order
         history = model.fit(X, y, batch_size=X.shape[0], epochs=epochs, shuffle=False,
                             verbose=0, callbacks=callbacks)
-        return dict(history.history)
+        return _loss_first(history.history)
     # Every epoch's batches, precomputed in Network's order, as one stream of index arrays; with
     # steps_per_epoch set, Keras keeps reading the same iterator from one epoch to the next.
     lengths = [len(batch) for batches in schedule for batch in batches]
@@ -537,7 +537,12 @@ def _train_fit(model, X, y, epochs, schedule, on_epoch_end):
         lambda idx: (tf.gather(X_t, idx), tf.gather(y_t, idx)))
     history = model.fit(stream, epochs=epochs, steps_per_epoch=len(schedule[0]), shuffle=False,
                         verbose=0, callbacks=callbacks)
-    return dict(history.history)
+    return _loss_first(history.history)
+
+
+def _loss_first(history):
+    # Keras orders its history by name ("accuracy" before "loss"); Network's puts the loss first
+    return {"loss": history["loss"], **history}
 
 
 def _sigmoid_hits(tf, p, t):
