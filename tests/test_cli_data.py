@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from twinnet import data
@@ -103,3 +104,89 @@ def test_inspect_takes_the_limit_from_the_environment(tmp_path, capsys, monkeypa
     assert main(["data", "inspect", str(tmp_path / "d.pickle")]) == 2
     assert "more than the limit max_bytes=31" in capsys.readouterr().err
     assert main(["data", "inspect", str(tmp_path / "d.pickle"), "--max-bytes", "32"]) == 0
+
+
+# --------------------------------------------------------------------------- every output head
+def test_inspect_shows_the_classes_of_a_multiclass_builtin(cli):
+    status, out, err = cli("data", "inspect", "iris")
+    assert status == 0, err
+    assert "output      softmax (3 classes)" in out and "classes     0: 50   1: 50   2: 50" in out
+    assert "note" not in out and "labels" not in out  # declared, not inferred; labels already 0..2
+    status, out, _ = cli("data", "inspect", "digits10")
+    assert status == 0 and "output      softmax (10 classes)" in out and "   9: 180" in out
+
+
+def test_inspect_shows_the_range_of_a_regression_target(cli):
+    status, out, err = cli("data", "inspect", "diabetes")
+    assert status == 0, err
+    assert "output      linear (1 target)" in out
+    assert re.search(r"^target +min 25 +max 346 +mean 152\.133 +std 77\.0057$", out, re.M), out
+
+
+def test_inspect_a_file_says_what_it_inferred_and_takes_output(cli, tmp_path):
+    (tmp_path / "d.csv").write_text("a,b,y\n1,2,-1\n3,4,1\n5,6,3\n7,8,3\n")
+    status, out, err = cli("data", "inspect", tmp_path / "d.csv")
+    assert status == 0, err
+    assert "output      softmax (3 classes)" in out and "classes     0: 1   1: 1   2: 2" in out
+    assert "labels      0: -1.0   1: 1.0   2: 3.0" in out  # the file's own values, numbered in sorted order
+    assert re.search(r"^note +.*d\.csv: 3 distinct whole numbers stored as floats \(-1, 1, 3\): treated as 3 "
+                     r"classes .* pass --output linear .* regression target\.$", out, re.M), out
+    status, out, err = cli("data", "inspect", tmp_path / "d.csv", "--output", "linear")
+    assert status == 0, err
+    assert "output      linear (1 target)" in out and "note" not in out
+    assert re.search(r"^target +min -1 +max 3 +mean 1\.5 +std 1\.6583", out, re.M), out
+
+
+def test_inspect_targets_of_shape_m_k(cli, tmp_path):
+    np.savez(tmp_path / "d.npz", features=np.ones((4, 2)), labels=np.arange(8.0).reshape(4, 2))
+    status, out, err = cli("data", "inspect", tmp_path / "d.npz")
+    assert status == 0, err
+    assert "output      linear (2 targets)" in out
+    assert re.search(r"^target 0 +min 0 +max 6 +mean 3 ", out, re.M), out
+    assert re.search(r"^target 1 +min 1 +max 7 ", out, re.M), out
+    assert re.search(r"^note +.*labels of shape \(4, 2\): treated as 2 regression targets", out, re.M), out
+
+
+def test_inspect_binary_data_as_a_two_class_softmax(cli):
+    status, out, _ = cli("data", "inspect", "moons", "--output", "softmax")
+    assert status == 0 and "output      softmax (2 classes)" in out and "0: 200   1: 200" in out
+
+
+@pytest.mark.parametrize("name", ["iris", "diabetes"])
+def test_data_make_writes_every_head(cli, tmp_path, name):
+    path = tmp_path / f"{name}.pickle"
+    status, _, err = cli("data", "make", path, "--dataset", name)
+    assert status == 0, err
+    X, y = data.load(name)
+    loaded = data.load_dataset(path)
+    assert loaded.output == data.DATASETS[name].output
+    np.testing.assert_array_equal(loaded.X, X)
+    np.testing.assert_array_equal(loaded.y, y)
+
+
+HEAD_ERRORS = [  # file, its content, extra arguments, error
+    ("nan.csv", "1,2,0\n3,4,nan\n", [], r"nan.csv: labels contain NaN or inf \(first at row 1\)"),
+    ("inf.npz", (np.ones((3, 2)), np.array([0.5, np.inf, 1.5])), ["--output", "linear"],
+     "inf.npz: labels contain NaN or inf"),
+    ("wide.npz", (np.ones((3, 2)), np.ones((3, 2))), ["--output", "softmax"],
+     r"labels must be 1-D of shape \(m,\) for output 'softmax'; got shape \(3, 2\) .*needs output 'linear'"),
+    ("lengths.npz", (np.ones((3, 2)), np.ones(4)), [], r"features.shape=\(3, 2\), labels.shape=\(4,\)"),
+    ("empty.npz", (np.ones((0, 2)), np.ones(0)), [], r"the data set is empty \(features.shape=\(0, 2\)\)"),
+    ("three.csv", "1,2,0\n3,4,1\n5,6,2\n", ["--output", "sigmoid"],
+     r"got 3 distinct values: 0, 1, 2 \(pass --output softmax"),
+    ("one.csv", "1,2,1\n3,4,1\n", [], r"labels hold one value only \(1\): no head can be inferred"),
+    ("ok.csv", "1,2,0\n3,4,1\n", ["--output", "tanh"], "argument --output: invalid choice: 'tanh'"),
+]
+
+
+@pytest.mark.parametrize("name, content, extra, match", HEAD_ERRORS, ids=[c[0] for c in HEAD_ERRORS])
+def test_inspect_errors_of_every_head_are_one_line_and_status_2(cli, tmp_path, name, content, extra, match):
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        np.savez(path, features=content[0], labels=content[1])
+    status, out, err = cli("data", "inspect", path, *extra)
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert re.search(match, err), err

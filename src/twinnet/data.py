@@ -1,8 +1,11 @@
 """Data sets: built-in ones by name, safe loaders for user files, validation and splits.
 
-This module is the trust boundary: data from users enters twinnet only through :func:`load`, which
-never unpickles anything but NumPy arrays and plain containers, and always validates what it read.
-Rows are examples: ``X`` has shape ``(m, n_features)`` and ``y`` has shape ``(m,)``.
+This module is the trust boundary: data from users enters twinnet only through :func:`load` and
+:func:`load_dataset`, which never unpickle anything but NumPy arrays and plain containers, and
+always validate what they read. Rows are examples: ``X`` has shape ``(m, n_features)``; ``y`` has
+shape ``(m,)`` for the classifier heads (``sigmoid``: labels 0/1, ``softmax``: labels 0..K-1) and
+``(m,)`` or ``(m, k)`` for regression targets (``linear``). Built-ins declare their head; a file's
+head is inferred from its labels (:func:`infer_output`) unless it is given.
 
 Example
 -------
@@ -34,7 +37,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["DATASETS", "Split", "check_dataset", "describe", "load", "load_file", "save_pickle", "split"]
+from twinnet import validation
+
+__all__ = [
+    "DATASETS", "MAX_INFERRED_CLASSES", "Loaded", "Split", "check_dataset", "describe", "infer_output", "load",
+    "load_dataset", "load_file", "save_pickle", "split",
+]
 
 
 # --------------------------------------------------------------------------- built-in data sets
@@ -78,43 +86,212 @@ def _circles():
     return make_circles(n_samples=400, noise=0.1, factor=0.5, random_state=0)
 
 
+def _digits10():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return d.data, d.target
+
+
+def _iris():
+    from sklearn.datasets import load_iris
+
+    d = load_iris()
+    return d.data, d.target
+
+
+def _wine():
+    from sklearn.datasets import load_wine
+
+    d = load_wine()
+    return d.data, d.target
+
+
+def _diabetes():
+    from sklearn.datasets import load_diabetes
+
+    d = load_diabetes()
+    return d.data, d.target
+
+
+def _synthetic_multiclass():
+    # Four well-separated classes in 20 features, 8 of them informative: a one-hidden-layer ReLU
+    # net of 16 units gets some 0.9 test accuracy (chance: 0.25), a linear model noticeably less.
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        n_samples=2000, n_features=20, n_informative=8, n_redundant=4, n_classes=4,
+        n_clusters_per_class=1, class_sep=1.5, flip_y=0.01, random_state=0,
+    )
+    return X, y
+
+
+def _synthetic_regression():
+    # Friedman #1: y = 10 sin(pi x0 x1) + 20 (x2 - 0.5)^2 + 10 x3 + 5 x4 + noise, 5 of 10 features
+    # unused; nonlinear, so a small ReLU net explains some 0.9 of the variance and a linear model 0.7.
+    from sklearn.datasets import make_friedman1
+
+    return make_friedman1(n_samples=2000, n_features=10, noise=1.0, random_state=0)
+
+
 class Dataset(NamedTuple):
     make: Callable[[], tuple]
     description: str
+    #: The head the data set is meant for, one of ``validation.OUTPUTS``; built-ins never infer it.
+    output: str
 
 
 DATASETS = {
-    "synthetic": Dataset(_synthetic, "2000 x 100, deterministic, shaped like the notebook's data.pickle (default)"),
-    "breast_cancer": Dataset(_breast_cancer, "569 x 30, scikit-learn's Wisconsin breast cancer"),
-    "digits": Dataset(_digits, "1797 x 64, scikit-learn's 8x8 digits, label = digit >= 5"),
-    "moons": Dataset(_moons, "400 x 2, two interleaving half-moons (for pictures)"),
-    "circles": Dataset(_circles, "400 x 2, a circle inside a circle (for pictures)"),
+    "synthetic": Dataset(_synthetic, "2000 x 100, deterministic, shaped like the notebook's data.pickle (default)",
+                         "sigmoid"),
+    "breast_cancer": Dataset(_breast_cancer, "569 x 30, scikit-learn's Wisconsin breast cancer", "sigmoid"),
+    "digits": Dataset(_digits, "1797 x 64, scikit-learn's 8x8 digits, label = digit >= 5", "sigmoid"),
+    "moons": Dataset(_moons, "400 x 2, two interleaving half-moons (for pictures)", "sigmoid"),
+    "circles": Dataset(_circles, "400 x 2, a circle inside a circle (for pictures)", "sigmoid"),
+    "digits10": Dataset(_digits10, "1797 x 64, scikit-learn's 8x8 digits, ten classes 0..9", "softmax"),
+    "iris": Dataset(_iris, "150 x 4, scikit-learn's iris, three species", "softmax"),
+    "wine": Dataset(_wine, "178 x 13, scikit-learn's wine, three cultivars", "softmax"),
+    "synthetic_multiclass": Dataset(_synthetic_multiclass, "2000 x 20, deterministic, four classes", "softmax"),
+    "diabetes": Dataset(_diabetes, "442 x 10, scikit-learn's diabetes, a regression target from 25 to 346",
+                        "linear"),
+    "synthetic_regression": Dataset(_synthetic_regression,
+                                    "2000 x 10, deterministic, Friedman's nonlinear regression target", "linear"),
 }
 DEFAULT_DATASET = "synthetic"
 
 
-# --------------------------------------------------------------------------- validation
-def check_dataset(X, y, *, source="data"):
-    """Validate a binary classification data set and return it as ``(float array, 0/1 array)``.
+# --------------------------------------------------------------------------- heads
+#: The most distinct whole-number label values that :func:`infer_output` reads as classes; more are
+#: read as a regression target (counts, ages, prices in whole units). 50 is far above the class
+#: counts of the data sets twinnet is used with and far below the distinct values of a real target.
+MAX_INFERRED_CLASSES = 50
+
+
+def _override(output, purpose):
+    """The way to choose ``output`` over an inferred head, in the command line's and Python's words."""
+    return f"pass --output {output} (output={output!r}) {purpose}"
+
+
+def _shown(values, n=5):
+    """The first ``n`` of ``values``, as text (labels in messages and notes)."""
+    values = np.asarray(values).ravel()
+    return ", ".join(f"{v:.10g}" if isinstance(v, float) else str(v) for v in values[:n].tolist()) + (
+        ", ..." if values.size > n else "")
+
+
+def _check_labels(y, source):
+    """``y`` as a real, finite array of shape (m,) or (m, k): the checks every head shares."""
+    if y.dtype.kind not in "biuf":  # complex would be cast to its real part, silently
+        raise ValueError(f"{source}: labels must be real numbers; got dtype {y.dtype}.")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim not in (1, 2):
+        raise ValueError(f"{source}: labels must be of shape (m,) or (m, k); got shape {y.shape}.")
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        bad = np.argwhere(~np.isfinite(y))[0]
+        raise ValueError(f"{source}: labels contain NaN or inf (first at row {bad[0]}).")
+    return y
+
+
+def infer_output(y, *, source="data"):
+    """The head that labels ``y`` call for, and a sentence saying so and how to choose another.
+
+    The rules are scikit-learn's ``type_of_target``'s: a target of shape (m, k > 1) and real values
+    that are not whole numbers are regression targets (``"linear"``); whole numbers (of any dtype,
+    ``bool`` included) with exactly two distinct values are binary labels (``"sigmoid"``), with 3 to
+    :data:`MAX_INFERRED_CLASSES` distinct values classes (``"softmax"``), and with more a regression
+    target.
 
     Parameters
     ----------
-    X : array-like of shape (m, n_features)
-    y : array-like of shape (m,) or (m, 1)
-        Two distinct label values; they are mapped to 0 and 1 in sorted order.
+    y : array-like of shape (m,) or (m, k)
+        Real, finite values.
     source : str
-        Named in error messages (a file path or a data set name).
+        Named in the note and in error messages (a file path or a data set name).
 
     Returns
     -------
-    X : ndarray of shape (m, n_features), float64 (float32 is kept)
-    y : ndarray of shape (m,), int64 of 0 and 1
+    output : {"linear", "sigmoid", "softmax"}
+    note : str
+        One line: what was inferred, from what, and the ``--output`` / ``output=`` that chooses
+        otherwise.
 
     Raises
     ------
     ValueError
-        With a message naming the problem and the source.
+        Labels that are not real numbers, contain NaN or inf, are empty, or hold a single whole
+        number (no head can be inferred from one value).
+
+    Example
+    -------
+    >>> infer_output([0.0, 1.0, 2.0, 1.0], source="d.csv")[0]
+    'softmax'
+    >>> infer_output(np.arange(200))[0]
+    'linear'
     """
+    try:
+        y = np.asarray(y)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{source}: labels must be an array ({str(exc)[:120]}).") from None
+    y = _check_labels(y, source)
+    if y.shape[0] == 0:
+        raise ValueError(f"{source}: labels are empty; expected at least one example.")
+    if y.ndim == 2:
+        return "linear", (f"{source}: labels of shape {y.shape}: treated as {y.shape[1]} regression targets "
+                          "(output 'linear'); a classifier's labels have shape (m,).")
+    whole = y.dtype.kind in "biu" or bool(np.all(y == np.trunc(y)))
+    if not whole:
+        example = y[y != np.trunc(y)][0]
+        return "linear", (f"{source}: labels are not whole numbers (e.g. {float(example):g}): treated as a "
+                          "regression target (output 'linear'); "
+                          + _override("softmax", "to make each distinct value a class") + ".")
+    classes = np.unique(y)
+    k, kind = classes.size, ("whole numbers stored as floats" if y.dtype.kind == "f" else "whole-number labels")
+    if k == 1:
+        raise ValueError(
+            f"{source}: labels hold one value only ({_shown(classes)}): no head can be inferred; "
+            "a classifier needs at least two classes (" + _override("linear", "for a constant target") + ")."
+        )
+    if k > MAX_INFERRED_CLASSES:
+        return "linear", (f"{source}: {k} distinct {kind}: treated as a regression target (output 'linear'), "
+                          f"more than the {MAX_INFERRED_CLASSES} read as classes; "
+                          + _override("softmax", "for classes") + ".")
+    output = "sigmoid" if k == 2 else "softmax"
+    what = "binary labels mapped to 0 and 1" if k == 2 else f"{k} classes"
+    other = (_override("linear", "to make them a regression target") if y.dtype.kind == "f" else
+             _override("linear", "for a regression target"))
+    if k == 2:
+        other = _override("softmax", "for a two-class softmax") + ", or " + other.removeprefix("pass ")
+    return output, f"{source}: {k} distinct {kind} ({_shown(classes)}): treated as {what} (output {output!r}); {other}."
+
+
+# --------------------------------------------------------------------------- validation
+class Loaded(NamedTuple):
+    """A validated data set and the head it is for (what :func:`load_dataset` returns).
+
+    Attributes
+    ----------
+    X : ndarray of shape (m, n_features), float64 (float32 kept)
+    y : ndarray
+        int64 of shape (m,), 0/1 or 0..K-1, for a classifier; float64 (float32 kept) of shape
+        (m,) or (m, k) for ``"linear"``.
+    output : {"linear", "sigmoid", "softmax"}
+    classes : ndarray of shape (K,) or None
+        A classifier's original label values in sorted order (label ``i`` of ``y`` stands for
+        ``classes[i]``); None for ``"linear"``.
+    note : str or None
+        :func:`infer_output`'s note when the head was inferred; None when it was given or declared.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    output: str
+    classes: np.ndarray | None
+    note: str | None
+
+
+def _check_features(X, y, source):
+    """``X`` as a finite real (m, n) float array; ``y`` as an array with as many rows."""
     try:
         X, y = np.asarray(X), np.asarray(y)
     except (ValueError, TypeError) as exc:  # ragged lists, or nested past NumPy's 64 dimensions
@@ -125,11 +302,7 @@ def check_dataset(X, y, *, source="data"):
         raise ValueError(
             f"{source}: features must be 2-D of shape (m, n_features); got shape {X.shape}."
         )
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = y[:, 0]
-    if y.ndim != 1:
-        raise ValueError(f"{source}: labels must be 1-D of shape (m,); got shape {y.shape}.")
-    if X.shape[0] != y.shape[0]:
+    if y.ndim == 0 or X.shape[0] != y.shape[0]:
         raise ValueError(
             f"{source}: features and labels have different numbers of examples: "
             f"features.shape={X.shape}, labels.shape={y.shape}."
@@ -142,18 +315,86 @@ def check_dataset(X, y, *, source="data"):
         raise ValueError(
             f"{source}: features contain NaN or inf (first at row {bad[0]}, column {bad[1]})."
         )
-    if y.dtype.kind not in "biuf":
-        raise ValueError(f"{source}: labels must be real numbers; got dtype {y.dtype}.")
-    if np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
-        raise ValueError(f"{source}: labels contain NaN or inf.")
-    classes = np.unique(y)
-    if classes.size != 2:
-        shown = ", ".join(str(c) for c in classes[:5]) + (", ..." if classes.size > 5 else "")
+    return X, y
+
+
+def _classes(y, source, output):
+    """A classifier's labels as int64 0..K-1 in the sorted order of their values, and those values."""
+    if y.ndim != 1:
+        raise ValueError(
+            f"{source}: labels must be 1-D of shape (m,) for output {output!r}; got shape {y.shape} "
+            "(a target of shape (m, k) needs output 'linear')."
+        )
+    classes, index = np.unique(y, return_inverse=True)
+    if output == "sigmoid" and classes.size != 2:
+        hint = ""
+        if classes.size > 2:
+            whole = y.dtype.kind in "biu" or bool(np.all(classes == np.trunc(classes)))
+            hint = " (" + _override("softmax", f"for {classes.size} classes")
+            if not whole or classes.size > MAX_INFERRED_CLASSES:
+                hint += ", or --output linear (output='linear') for a regression target"
+            hint += ")"
         raise ValueError(
             f"{source}: labels must be binary (exactly two distinct values); got {classes.size} "
-            f"distinct values: {shown}."
+            f"distinct values: {_shown(classes)}{hint}."
         )
-    return X, (y == classes[1]).astype(np.int64)
+    if classes.size < 2:
+        raise ValueError(
+            f"{source}: labels must hold at least two classes for output {output!r}; got 1 distinct "
+            f"value: {_shown(classes)}."
+        )
+    return index.reshape(-1).astype(np.int64), classes
+
+
+def _validated(X, y, source, output):
+    """What :func:`check_dataset` does, with ``output=None`` inferred; returns a :class:`Loaded`."""
+    if output is not None:
+        validation.choice("output", output, validation.OUTPUTS)
+    X, y = _check_features(X, y, source)
+    y = _check_labels(y, source)
+    note = None
+    if output is None:
+        output, note = infer_output(y, source=source)
+    if output == "linear":
+        y = y.astype(np.float32 if y.dtype == np.float32 else np.float64, copy=False)
+        return Loaded(X, y, output, None, note)
+    labels, classes = _classes(y, source, output)
+    return Loaded(X, labels, output, classes, note)
+
+
+def check_dataset(X, y, *, source="data", output="sigmoid"):
+    """Validate a data set for one output head and return it as ``(features, labels)`` arrays.
+
+    Parameters
+    ----------
+    X : array-like of shape (m, n_features)
+        Real, finite values.
+    y : array-like of shape (m,), (m, 1) or, for ``output="linear"``, (m, k)
+        Real, finite values. ``"sigmoid"``: exactly two distinct values, mapped to 0 and 1 in
+        sorted order; ``"softmax"``: K >= 2 distinct values, mapped to 0..K-1 in sorted order;
+        ``"linear"``: regression targets, kept as they are.
+    source : str
+        Named in error messages (a file path or a data set name).
+    output : {"sigmoid", "softmax", "linear"}
+        The head the data is for (``validation.OUTPUTS``). :func:`infer_output` tells it from the
+        labels; :func:`load_dataset` infers it when it is not given.
+
+    Returns
+    -------
+    X : ndarray of shape (m, n_features), float64 (float32 is kept)
+    y : ndarray
+        Classifiers: int64 of shape (m,), 0/1 (sigmoid) or 0..K-1 (softmax). Linear: float64
+        (float32 is kept) of shape (m,) (from (m,) or (m, 1)) or (m, k).
+
+    Raises
+    ------
+    ValueError
+        With a message naming the problem and the source; an unknown ``output`` is a
+        ``validation.InvalidArgument``.
+    """
+    validation.choice("output", output, validation.OUTPUTS)
+    loaded = _validated(X, y, source, output)
+    return loaded.X, loaded.y
 
 
 # --------------------------------------------------------------------------- the limit
@@ -534,31 +775,7 @@ READERS = {
 }
 
 
-def load_file(path, *, max_bytes=None):
-    """Load ``(X, y)`` from a ``.pickle``/``.pkl`` (the notebook's format), ``.npz`` or ``.csv`` file.
-
-    The pickle and ``.npz`` files hold ``{"features": (m, n), "labels": (m,)}``; a CSV holds one
-    example per line, the label in the last column, with an optional header line (one whose
-    fields are all names, none a number). Pickles are read with an allow-list unpickler that builds
-    NumPy arrays of numbers and plain containers only.
-
-    Parameters
-    ----------
-    path : str or path-like
-        A regular file (not a directory, FIFO or device).
-    max_bytes : int, optional
-        The most memory the data may take, counted as 8 bytes per value. Default:
-        ``$TWINNET_MAX_BYTES``, else 4 GiB. A file that declares more is refused before anything
-        that size is allocated, and no reader's work grows faster than the file's size or this limit.
-
-    Raises
-    ------
-    FileNotFoundError
-        The file does not exist.
-    ValueError
-        Anything else: not a regular file, an unknown suffix, an empty, truncated, unsafe,
-        malformed or too large file, or data that fails :func:`check_dataset`.
-    """
+def _load_file(path, max_bytes, output):
     path = Path(path)
     source = str(path)
     max_bytes = _max_bytes(max_bytes)
@@ -587,55 +804,162 @@ def load_file(path, *, max_bytes=None):
         if st.st_size == 0:
             raise ValueError(f"{source}: the file is empty.")
         X, y = reader(file, st.st_size, source, max_bytes)
-    return check_dataset(X, y, source=source)
+    return _validated(X, y, source, output)
 
 
-def load(source=DEFAULT_DATASET, *, max_bytes=None):
-    """Load a data set by built-in name or file path; returns validated ``(X, y)``.
+def load_file(path, *, output=None, max_bytes=None):
+    """Load ``(X, y)`` from a ``.pickle``/``.pkl`` (the notebook's format), ``.npz`` or ``.csv`` file.
+
+    The pickle and ``.npz`` files hold ``{"features": (m, n), "labels": (m,) or (m, k)}``; a CSV
+    holds one example per line, the label in the last column (one label column only: a target of
+    shape (m, k) needs a pickle or an ``.npz``), with an optional header line (one whose fields are
+    all names, none a number). Pickles are read with an allow-list unpickler that builds NumPy
+    arrays of numbers and plain containers only.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A regular file (not a directory, FIFO or device).
+    output : {"sigmoid", "softmax", "linear"}, optional
+        The head the labels are for (see :func:`check_dataset`); inferred from them by default
+        (see :func:`infer_output`, and :func:`load_dataset` for the note that says what it inferred).
+    max_bytes : int, optional
+        The most memory the data may take, counted as 8 bytes per value. Default:
+        ``$TWINNET_MAX_BYTES``, else 4 GiB. A file that declares more is refused before anything
+        that size is allocated, and no reader's work grows faster than the file's size or this limit.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        Anything else: not a regular file, an unknown suffix, an empty, truncated, unsafe,
+        malformed or too large file, or data that fails :func:`check_dataset`.
+    """
+    loaded = _load_file(path, max_bytes, output)
+    return loaded.X, loaded.y
+
+
+def load_dataset(source=DEFAULT_DATASET, *, output=None, max_bytes=None):
+    """Load a data set by built-in name or file path, with the head it is for.
 
     Parameters
     ----------
     source : str or path-like
-        A name from :data:`DATASETS` (``synthetic``, the default, ``breast_cancer``, ``digits``,
-        ``moons``, ``circles``) or a path accepted by :func:`load_file`.
+        A name from :data:`DATASETS` or a path accepted by :func:`load_file`.
+    output : {"sigmoid", "softmax", "linear"}, optional
+        The head the labels are for. Default: a built-in's declared head (``DATASETS[name].output``),
+        or, for a file, the head :func:`infer_output` infers from its labels.
     max_bytes : int, optional
         For a file: the most memory its data may take (see :func:`load_file`; default 4 GiB or
         ``$TWINNET_MAX_BYTES``).
+
+    Returns
+    -------
+    Loaded
+        ``(X, y, output, classes, note)``: the validated arrays (see :func:`check_dataset`), the
+        head, a classifier's original label values in sorted order (None for ``"linear"``), and the
+        inference note (None unless the head was inferred).
+
+    Example
+    -------
+    >>> d = load_dataset("iris")
+    >>> d.X.shape, d.output, d.classes.tolist(), d.note
+    ((150, 4), 'softmax', [0, 1, 2], None)
     """
+    if output is not None:
+        validation.choice("output", output, validation.OUTPUTS)
     name = str(source)
     if name in DATASETS:
         X, y = DATASETS[name].make()
-        return check_dataset(X, y, source=name)
+        return _validated(X, y, name, output or DATASETS[name].output)
     path = Path(name)
     if path.suffix or path.exists() or "/" in name or "\\" in name:
-        return load_file(path, max_bytes=max_bytes)
+        return _load_file(path, max_bytes, output)
     raise ValueError(
         f"Unknown data set {name!r}. Expected a file path or one of: "
         + ", ".join(repr(n) for n in DATASETS) + "."
     )
 
 
-def save_pickle(path, X, y, *, overwrite=True):
+def load(source=DEFAULT_DATASET, *, output=None, max_bytes=None):
+    """Load a data set by built-in name or file path; returns validated ``(X, y)``.
+
+    :func:`load_dataset` with only the arrays: a built-in's labels are for its declared head, a
+    file's for the head inferred from them unless ``output`` is given.
+
+    Parameters
+    ----------
+    source : str or path-like
+        A name from :data:`DATASETS` (``synthetic``, the default, ``breast_cancer``, ``digits``,
+        ``moons``, ``circles``, ``digits10``, ``iris``, ``wine``, ``synthetic_multiclass``,
+        ``diabetes``, ``synthetic_regression``) or a path accepted by :func:`load_file`.
+    output : {"sigmoid", "softmax", "linear"}, optional
+        The head the labels are for (see :func:`load_dataset`).
+    max_bytes : int, optional
+        For a file: the most memory its data may take (see :func:`load_file`; default 4 GiB or
+        ``$TWINNET_MAX_BYTES``).
+    """
+    loaded = load_dataset(source, output=output, max_bytes=max_bytes)
+    return loaded.X, loaded.y
+
+
+def save_pickle(path, X, y, *, output=None, overwrite=True):
     """Write ``(X, y)`` in the notebook's ``data.pickle`` format: ``{"features", "labels"}``.
 
+    The labels are written as :func:`check_dataset` returns them for ``output``: 0 and 1 for
+    ``"sigmoid"`` (the notebook's format), 0..K-1 for ``"softmax"``, real targets of shape (m,) or
+    (m, k) for ``"linear"``; by default the head is inferred from ``y`` (:func:`infer_output`).
     With ``overwrite=False`` an existing ``path`` raises ``FileExistsError`` and is left as it was.
+
+    Returns
+    -------
+    Loaded
+        What was written, with the head, the original label values and the inference note.
     """
-    X, y = check_dataset(X, y)
+    loaded = _validated(X, y, "data", output)
     with open(path, "wb" if overwrite else "xb") as f:
-        pickle.dump({"features": X, "labels": y}, f, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump({"features": loaded.X, "labels": loaded.y}, f, protocol=pickle.HIGHEST_PROTOCOL)
+    return loaded
 
 
-def describe(X, y):
-    """A small summary of a data set: shape, dtype and class balance."""
-    counts = np.bincount(y, minlength=2)
-    return {
-        "examples": int(X.shape[0]),
-        "features": int(X.shape[1]),
-        "dtype": str(X.dtype),
-        "class_0": int(counts[0]),
-        "class_1": int(counts[1]),
-        "fraction_1": float(counts[1] / X.shape[0]),
-    }
+def describe(X, y, output=None):
+    """A small summary of a data set: its shape and dtype, and its classes or its target's range.
+
+    Parameters
+    ----------
+    X : array-like of shape (m, n_features)
+    y : array-like of shape (m,) or (m, k)
+    output : {"sigmoid", "softmax", "linear"}, optional
+        The head the labels are for; inferred from them by default (:func:`infer_output`).
+
+    Returns
+    -------
+    dict
+        ``examples``, ``features``, ``dtype`` and ``output``. A classifier adds ``classes`` (K),
+        ``labels`` (the label values, sorted) and, for each class ``i`` (the ``i``-th label value,
+        as :func:`check_dataset` numbers them), ``class_i`` (its count) and ``fraction_i``. A
+        regression target adds ``targets`` (k) and ``target_min``, ``target_max``,
+        ``target_mean``, ``target_std``: floats for one target, lists of k floats for k > 1.
+    """
+    loaded = _validated(X, y, "data", output)
+    X, y = loaded.X, loaded.y
+    info = {"examples": int(X.shape[0]), "features": int(X.shape[1]), "dtype": str(X.dtype),
+            "output": loaded.output}
+    if loaded.classes is None:
+        target = y.reshape(y.shape[0], -1).astype(np.float64)
+        info["targets"] = target.shape[1]
+        for key, stat_ in (("min", np.min), ("max", np.max), ("mean", np.mean), ("std", np.std)):
+            values = [float(v) for v in stat_(target, axis=0)]
+            info[f"target_{key}"] = values[0] if y.ndim == 1 else values
+        return info
+    counts = np.bincount(y, minlength=loaded.classes.size)
+    info["classes"] = int(loaded.classes.size)
+    info["labels"] = loaded.classes.tolist()
+    for i, count in enumerate(counts):
+        info[f"class_{i}"] = int(count)
+        info[f"fraction_{i}"] = float(count / X.shape[0])
+    return info
 
 
 # --------------------------------------------------------------------------- splits
@@ -650,19 +974,22 @@ class Split:
 
 
 def split(X, y, *, test_size=0.2, seed=0, stratify=True, standardize=False, dtype=None):
-    """Split into train and test parts, stratified by label, optionally standardized.
+    """Split into train and test parts, stratified by class for a classifier, optionally standardized.
 
     Parameters
     ----------
     X : ndarray of shape (m, n_features)
-    y : ndarray of shape (m,)
+    y : ndarray of shape (m,) or (m, k)
+        Class labels (integers or booleans, shape (m,)) or regression targets (floats, or any
+        array of shape (m, k)), as :func:`check_dataset` returns them.
     test_size : float in (0, 1)
     seed : int
         Seed of the shuffle.
     stratify : bool
-        Keep the class balance in both parts.
+        Keep the class balance in both parts; regression targets are never stratified.
     standardize : bool
-        Scale each feature to mean 0 and variance 1, using the training part's statistics.
+        Scale each feature to mean 0 and variance 1, using the training part's statistics. The
+        labels and targets are never changed.
     dtype : {"float32", "float64"}, optional
         Cast the features.
 
@@ -674,13 +1001,24 @@ def split(X, y, *, test_size=0.2, seed=0, stratify=True, standardize=False, dtyp
 
     if not (isinstance(test_size, float) and 0 < test_size < 1):
         raise ValueError(f"test_size must be a float in (0, 1); got test_size={test_size!r}.")
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or y.ndim not in (1, 2) or X.shape[0] != y.shape[0]:
+        raise ValueError(
+            f"X must be of shape (m, n_features) and y of shape (m,) or (m, k) with as many examples; "
+            f"got X.shape={X.shape}, y.shape={y.shape}."
+        )
     m = X.shape[0]
     n_test = int(np.ceil(test_size * m))
-    min_class = int(np.bincount(y).min()) if stratify else 1
-    if n_test < 2 or m - n_test < 2 or (stratify and (min_class < 2 or n_test < 2)):
+    classes = y.ndim == 1 and y.dtype.kind in "biu"  # floats and (m, k) targets are regression targets
+    stratify = stratify and classes
+    counts = np.unique(y, return_counts=True)[1] if stratify else np.ones(1)
+    min_class, n_classes = int(counts.min()), counts.size
+    if n_test < 2 or m - n_test < 2 or (stratify and (min_class < 2 or min(n_test, m - n_test) < n_classes)):
         raise ValueError(
-            f"too few examples to split: {m} examples (smallest class {min_class}) with "
-            f"test_size={test_size}; need at least 2 per part and 2 per class."
+            f"too few examples to split: {m} examples"
+            + (f" in {n_classes} classes (smallest class {min_class})" if stratify else "")
+            + f" with test_size={test_size}; need at least 2 per part"
+            + (", 2 per class and one of each class in each part" if stratify else "") + "."
         )
     X_train, X_test, y_train, y_test = train_test_split(
         X, y, test_size=test_size, random_state=seed, stratify=y if stratify else None
