@@ -1,12 +1,18 @@
-"""Finite-difference gradient checks: twinnet.gradcheck for every activation and dtype, and its CLI."""
+"""Finite-difference gradient checks: twinnet.gradcheck for every activation and dtype, and its CLI for every head.
+
+The softmax and linear heads' gradients through the API, for every activation and dtype, are checked
+in test_heads.py; here, that a wrong gradient of each head is caught, and the command for each head.
+"""
 
 import numpy as np
 import pytest
-from problems import binary_problem
+from problems import binary_problem, multiclass_problem, regression_problem
 
 from twinnet import gradcheck
 from twinnet.cli import main
 from twinnet.nn import ACTIVATIONS, Network, activations
+from twinnet.nn.heads import HEADS
+from twinnet.validation import OUTPUTS
 
 # Backpropagation in float64 agrees with float64 central differences to ~1e-9 (eps = 1e-5);
 # in float32 it rounds at ~1e-7 relative per operation.
@@ -35,6 +41,43 @@ def test_gradcheck_catches_a_wrong_derivative(monkeypatch):
     assert errors["W2"] < 1e-7  # the output layer does not use the hidden derivative
 
 
+#: A small problem and network for each head: (layers, X, targets).
+PROBLEMS = {
+    "sigmoid": lambda: ([4, 6, 1], *binary_problem(30, 4, rule="square")),
+    "softmax": lambda: ([4, 6, 3], *multiclass_problem(30, 4, 3)),
+    "linear": lambda: ([4, 6, 2], *regression_problem(30, 4, 2)),
+}
+
+
+def _scaled_delta(monkeypatch, output, factor):
+    """Make the head ``output`` backpropagate ``factor`` times its loss's gradient (a wrong ``dL/dz``)."""
+    head = HEADS[output]
+
+    def delta(y, buf, m):
+        head.delta(y, buf, m)
+        np.multiply(buf.dz, factor, out=buf.dz)
+
+    monkeypatch.setitem(HEADS, output, head._replace(delta=delta))
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_gradcheck_catches_a_wrong_gradient_of_each_head(monkeypatch, output):
+    layers, X, y = PROBLEMS[output]()
+    _scaled_delta(monkeypatch, output, 2.0)  # e.g. a forgotten 1/2 or mean over outputs
+    net = Network(layers, output=output, hidden_activation="tanh", seed=0)
+    errors = gradcheck(net, X, y)
+    # every gradient is twice the true one: ||2n - n|| / (||2n|| + ||n||) = 1/3, up to the differences' ~1e-9
+    assert errors == pytest.approx(dict.fromkeys(errors, 1 / 3), abs=1e-6)
+
+
+def test_gradcheck_takes_a_float32_networks_targets_as_it_sees_them():
+    # float64 targets round to float32 in the network's gradients; the differences must use the same targets
+    X, y = regression_problem(30, 4, 2)
+    net = Network([4, 6, 2], output="linear", hidden_activation="tanh", seed=0, dtype="float32")
+    assert not np.array_equal(y, y.astype(np.float32))
+    assert gradcheck(net, X, y) == gradcheck(net, X, y.astype(np.float32))
+
+
 def test_gradcheck_bad_eps():
     X, y = binary_problem(30, 4, rule="square")
     for eps in (0, -1e-5, float("nan"), "small"):
@@ -42,14 +85,39 @@ def test_gradcheck_bad_eps():
             gradcheck(Network([4, 1]), X, y, eps=eps)
 
 
-def test_cli_prints_a_table_and_passes(capsys):
-    assert main(["gradcheck", "--data", "moons", "--layers", "2,6,1", "--examples", "50",
-                 "--activation", "all"]) == 0
-    out = capsys.readouterr().out
-    assert "moons, 50 examples (standardized), layers 2,6,1" in out and "note:" not in out
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("output, width, targets", [
+    ("sigmoid", 1, "the data's labels"),
+    ("softmax", 3, "random labels 0..2"),
+    ("linear", 1, "random normal targets"),
+    ("linear", 2, "random normal targets"),
+])
+def test_cli_prints_a_table_and_passes_for_every_head(cli, output, width, targets, dtype):
+    status, out, err = cli("gradcheck", "--data", "moons", "--layers", f"2,6,{width}", "--examples", 50,
+                           "--activation", "all", "--output", output, "--dtype", dtype)
+    assert status == 0, out + err
+    assert (f"moons, 50 examples (standardized), layers 2,6,{width}, {output} head ({targets}), "
+            f"init normal, {dtype}, eps 1e-05") in out
+    assert "note:" not in out
     for name in ACTIVATIONS:
-        assert f"{name:<12}W1         (6, 2)" in out
+        assert f"{name:<12}W1         (6, 2)" in out and f"{name:<12}b2         ({width}, 1)" in out
     assert out.strip().splitlines()[-1].startswith("PASS: largest relative error")
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_cli_catches_a_wrong_gradient_of_each_head(cli, monkeypatch, output):
+    _scaled_delta(monkeypatch, output, 2.0)
+    width = 3 if output == "softmax" else 1
+    status, out, _ = cli("gradcheck", "--data", "moons", "--layers", f"2,6,{width}", "--output", output,
+                         "--activation", "tanh")
+    assert status == 1
+    assert out.count("<- too large") == 4 and out.strip().splitlines()[-1].startswith("FAIL")
+
+
+@pytest.mark.parametrize("output, layers", [("sigmoid", "2,20,5,1"), ("softmax", "2,20,5,3"), ("linear", "2,20,5,1")])
+def test_cli_default_layers_fit_the_head(cli, output, layers):
+    status, out, _ = cli("gradcheck", "--data", "moons", "--examples", 20, "--output", output, "--activation", "tanh")
+    assert status == 0 and f"layers {layers}, {output} head" in out
 
 
 def test_cli_names_a_relu_kink(capsys):
@@ -75,11 +143,19 @@ def test_cli_fails_with_status_1_past_the_tolerance(capsys):
 
 @pytest.mark.parametrize("argv, match", [
     (["gradcheck", "--data", "moons", "--layers", "3,4,1"], "--layers starts with 3 inputs but moons has 2 features"),
-    (["gradcheck", "--layers", "100,20,2"], "expected an output layer of width 1 (one sigmoid unit), got 100,20,2"),
+    (["gradcheck", "--layers", "100,20,2"], "a sigmoid head has one output unit; got an output layer of width 2"),
+    (["gradcheck", "--output", "sigmoid", "--layers", "2,6,3"], "a sigmoid head has one output unit; got an output "
+     "layer of width 3. Use output='softmax' for 3 classes or output='linear' for 3 regression targets."),
+    (["gradcheck", "--output", "softmax", "--layers", "2,6,1"], "a softmax head needs an output layer of width "
+     "K >= 2 (one unit per class); got width 1"),
+    (["gradcheck", "--output", "tanh"], "invalid choice: 'tanh'"),
+    (["gradcheck", "--layers", "2,0,1"], "expected positive widths, got 2,0,1"),
+    (["gradcheck", "--layers", "2"], "expected a list of at least two integers"),
     (["gradcheck", "--activation", "swish"], "invalid choice: 'swish'"),
     (["gradcheck", "--eps", "0"], "expected a finite number > 0"),
     (["gradcheck", "--data", "nope"], "Unknown data set 'nope'"),
-], ids=["layers-vs-features", "output-width", "activation", "eps", "data"])
+], ids=["layers-vs-features", "output-width", "sigmoid-width", "softmax-width", "output", "widths",
+        "one-width", "activation", "eps", "data"])
 def test_cli_user_errors_are_one_line_and_status_2(cli, argv, match):
     status, _, err = cli(*argv)
     assert status == 2

@@ -210,12 +210,13 @@ def test_classifier_methods_refuse_a_linear_head():
             method(np.zeros((2, 3)))
 
 
-def test_training_loop_allocates_nothing_per_epoch_for_every_head():
+def test_training_loop_allocates_nothing_per_epoch_for_every_head_l2_and_dropout_too():
     import tracemalloc
 
-    for output, width, (X, y) in [("softmax", 5, multiclass_problem(4000, 6, 5)),
-                                  ("linear", 3, regression_problem(4000, 6, 3))]:
-        net = Network([6, 12, width], output=output, seed=0)
+    for output, width, (X, y), extra in [("softmax", 5, multiclass_problem(4000, 6, 5), {}),
+                                         ("linear", 3, regression_problem(4000, 6, 3), {}),
+                                         ("softmax", 5, multiclass_problem(4000, 6, 5), {"l2": 0.1, "dropout": 0.3})]:
+        net = Network([6, 12, width], output=output, seed=0, **extra)
         net.fit(X, y, epochs=1, learning_rate=0.01, batch_size=500)  # warm up
         tracemalloc.start()
         try:

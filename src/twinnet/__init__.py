@@ -14,6 +14,7 @@ _LAZY = {
     "Network": "twinnet.nn",
     "History": "twinnet.nn",
     "TwinNetClassifier": "twinnet.estimator",
+    "TwinNetRegressor": "twinnet.estimator",
     "gradcheck": "twinnet.nn",
 }
 _SUBMODULES = ("functional", "data", "nn", "estimator", "keras_twin", "lab", "bench", "cli")

@@ -81,6 +81,34 @@ def positive_number(argument, value) -> float:
     return float(value)
 
 
+def non_negative_number(argument, value) -> float:
+    """A finite real number >= 0 (a penalty's weight), as a Python float."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (ok and math.isfinite(value) and value >= 0):
+        raise InvalidArgument(argument, "a finite number >= 0", value)
+    return float(value)
+
+
+def rate(argument, value) -> float:
+    """A probability in ``[0, 1)`` (a dropout rate), as a Python float."""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if not (ok and 0 <= value < 1):
+        raise InvalidArgument(argument, "a number in [0, 1)", value)
+    return float(value)
+
+
+def rates(argument, value, count) -> tuple:
+    """One rate in ``[0, 1)`` for ``count`` layers, or a sequence of ``count`` of them: a tuple of floats."""
+    if np.ndim(value) == 0:
+        return (rate(argument, value),) * count
+    values = list(value)
+    if len(values) != count:
+        raise InvalidArgument(argument, f"a number in [0, 1) or a list of {count} (one per hidden layer)", value,
+                              f"{argument} must be a number in [0, 1) or a list of {count} of them, one per hidden "
+                              f"layer; got {len(values)}: {argument}={value!r}.")
+    return tuple(rate(f"{argument}[{i}]", v) for i, v in enumerate(values))
+
+
 def positive_int(argument, value, *, allow_none=False):
     """An integer >= 1 (or ``None`` where allowed), as a Python int."""
     if allow_none and value is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 #: Largest relative error that passes, by dtype: float64 differences are exact to ~1e-9, float32
 #: backpropagation rounds at ~1e-7 per operation.
 TOLERANCES = {"float64": 1e-6, "float32": 1e-4}
+#: Output width of the default layers, by head: one sigmoid unit, three classes, one target.
+DEFAULT_WIDTH = {"sigmoid": 1, "softmax": 3, "linear": 1}
 
 
 def _step(text):
@@ -18,22 +20,55 @@ def _step(text):
     return value
 
 
+def _layers(text):
+    """``"2,6,3"`` -> ``[2, 6, 3]``: positive widths, any output width (the head checks it)."""
+    from twinnet import validation
+    from twinnet.cli._args import _checked, _widths
+
+    return _checked(lambda dims: validation.layer_widths("layers", dims), text, _widths)
+
+
+def _targets(output, y, m, width, seed):
+    """The targets of the check: the data's 0/1 labels for a sigmoid, else drawn from ``seed``.
+
+    A softmax of ``width`` units gets labels drawn uniformly from ``0 .. width-1``, a linear head
+    standard normal targets, ``(m,)`` for one unit and ``(m, width)`` for more. Backpropagation is
+    right or wrong whatever the targets mean.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    if output == "softmax":
+        return rng.integers(0, width, size=m), f"random labels 0..{width - 1}"
+    if output == "linear":
+        shape = (m,) if width == 1 else (m, width)
+        return rng.standard_normal(shape), "random normal targets"
+    return y, "the data's labels"
+
+
 def register(sub):
-    from twinnet.cli._args import layer_list, positive_float, positive_int, seed
+    from twinnet.cli._args import positive_float, positive_int, seed
     from twinnet.data import DATASETS, DEFAULT_DATASET
-    from twinnet.validation import ACTIVATIONS, DTYPES, INITIALIZERS
+    from twinnet.validation import ACTIVATIONS, DTYPES, INITIALIZERS, OUTPUTS
 
     parser = sub.add_parser(
         "gradcheck", help="check backpropagation against finite differences",
         description="Compare the Network's backpropagated gradients with central differences of "
-        "the loss, parameter by parameter, and print the relative errors with a pass/fail "
+        "its head's loss (log-loss, cross-entropy or mean squared error), parameter by parameter, "
+        "and print the relative errors with a pass/fail "
         "verdict (exit status 0 when it passes, 1 when it fails).",
     )
     parser.add_argument("--data", default=DEFAULT_DATASET, metavar="PATH|NAME",
                         help=f"a data file or a built-in name: {', '.join(DATASETS)} "
                         f"(default: {DEFAULT_DATASET})")
-    parser.add_argument("--layers", type=layer_list, default=None, metavar="N0,N1,...,1",
-                        help="layer widths, input first (default: n_features,20,5,1)")
+    parser.add_argument("--layers", type=_layers, default=None, metavar="N0,N1,...,NL",
+                        help="layer widths, input first; NL is 1 for sigmoid, the number of classes K >= 2 "
+                        "for softmax, the number of targets for linear (default: n_features,20,5,1; "
+                        "n_features,20,5,3 for softmax)")
+    parser.add_argument("--output", default="sigmoid", choices=OUTPUTS,
+                        help="the output head: sigmoid with the data's 0/1 labels, softmax with K class "
+                        "labels or linear with real targets, both drawn at random from --seed "
+                        "(default: sigmoid)")
     parser.add_argument("--examples", type=positive_int, default=50,
                         help="use the first N examples, standardized (default: 50)")
     parser.add_argument("--activation", default="relu", choices=[*sorted(ACTIVATIONS), "all"],
@@ -47,7 +82,8 @@ def register(sub):
     parser.add_argument("--tolerance", type=positive_float, default=None,
                         help="largest relative error that passes "
                         f"(default: {TOLERANCES['float64']:g} for float64, {TOLERANCES['float32']:g} for float32)")
-    parser.add_argument("--seed", type=seed, default=0, help="seed of the weights (default: 0)")
+    parser.add_argument("--seed", type=seed, default=0,
+                        help="seed of the weights and of drawn targets (default: 0)")
     parser.set_defaults(func=run)
 
 
@@ -58,29 +94,35 @@ def run(args):
     from twinnet.lab.config import default_layers
     from twinnet.nn import Network, gradcheck
     from twinnet.nn.gradcheck import count_kinks
+    from twinnet.nn.heads import default_output
     from twinnet.validation import ACTIVATIONS
 
+    if args.layers:  # a head that does not fit the output width, before loading the data
+        default_output(args.output, args.layers[-1])
     X, y = data.load(args.data)
     X, y = X[: args.examples], y[: args.examples]
     std = X.std(axis=0)
     X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    layers = args.layers or list(default_layers(X.shape[1]))
+    default = [*default_layers(X.shape[1])[:-1], DEFAULT_WIDTH[args.output]]
+    layers = args.layers or default
     if layers[0] != X.shape[1]:
         raise ValueError(
             f"--layers starts with {layers[0]} inputs but {args.data} has {X.shape[1]} features; "
-            f"e.g. --layers {','.join(map(str, default_layers(X.shape[1])))}."
+            f"e.g. --layers {','.join(map(str, default))}."
         )
+    y, told = _targets(args.output, y, X.shape[0], layers[-1], args.seed)
     tolerance = args.tolerance or TOLERANCES[args.dtype]
     activations = sorted(ACTIVATIONS) if args.activation == "all" else [args.activation]
     print(f"gradient check: {args.data}, {X.shape[0]} examples (standardized), layers "
-          f"{','.join(map(str, layers))}, init {args.init}, {args.dtype}, eps {args.eps:g}")
+          f"{','.join(map(str, layers))}, {args.output} head ({told}), init {args.init}, {args.dtype}, "
+          f"eps {args.eps:g}")
     header = f"{'activation':<12}{'parameter':<11}{'shape':<12}{'relative error':>15}"
     print(header)
     print("-" * len(header))
     worst, kinks = 0.0, {}
     for activation in activations:
-        net = Network(layers, hidden_activation=activation, init=args.init, seed=args.seed,
-                      dtype=args.dtype)
+        net = Network(layers, output=args.output, hidden_activation=activation, init=args.init,
+                      seed=args.seed, dtype=args.dtype)
         shapes = {name: value.shape for name, value in net.parameters.items()}
         for name, error in gradcheck(net, X, y, eps=args.eps).items():
             flag = "" if error <= tolerance else "  <- too large"

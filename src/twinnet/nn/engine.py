@@ -45,9 +45,11 @@ __all__ = [
     "allocate",
     "augment",
     "backward",
+    "draw_masks",
     "epoch_batches",
     "forward",
     "n_params",
+    "set_masks",
     "unflatten",
 ]
 
@@ -191,11 +193,21 @@ class Buffers:
     X, y, y_aux : ndarray or None
         Gather targets of a shuffled mini-batch: ``(rows, n_0 + 1)`` and the targets in the head's
         layout (see :func:`twinnet.nn.heads.check_targets`).
+    D, M : list of ndarray or None, or None
+        With dropout (training only): per hidden layer, the dropped activations ``D_l`` of shape
+        ``(n_l + 1, rows)`` (last row ones), the next layer's input, and the multipliers ``M_l`` of
+        shape ``(n_l, rows)``: ``1 / (1 - rate)`` where a unit is kept, 0 where it is dropped; both
+        ``None`` for a layer without dropout. ``A_l`` keeps the activations before dropout, which
+        the derivative needs.
+    uniform : ndarray of float64 or None
+        Scratch for the uniform draws of the masks.
     """
 
     __slots__ = (
         "A",
         "A_body",
+        "D",
+        "M",
         "X",
         "Z",
         "at",
@@ -212,6 +224,7 @@ class Buffers:
         "s",
         "t",
         "u",
+        "uniform",
         "y",
         "y_aux",
         "z",
@@ -223,12 +236,13 @@ class Buffers:
 BLOCK = 1 << 14
 
 
-def allocate(layer_dims, rows, dtype, *, backward=True, gather=None):
+def allocate(layer_dims, rows, dtype, *, backward=True, gather=None, dropout=None):
     """Allocate :class:`Buffers` for batches of exactly ``rows`` examples.
 
     ``backward=False`` leaves out the gradient buffers (inference only). ``gather=(y, y_aux)``,
     the training targets in the head's layout, adds buffers of their heights and dtypes into which
-    a shuffled mini-batch is gathered.
+    a shuffled mini-batch is gathered. ``dropout``, one rate per hidden layer, adds the dropout
+    buffers of the layers whose rate is not 0.
     """
     hidden, width = layer_dims[1:-1], layer_dims[-1]
     buf = Buffers()
@@ -252,6 +266,14 @@ def allocate(layer_dims, rows, dtype, *, backward=True, gather=None):
     buf.s, buf.r = np.empty((1, rows), dtype), np.empty((1, rows), dtype)
     buf.at, buf.columns, buf.label = np.empty((1, rows), np.int64), np.arange(rows)[None], np.empty(rows, np.int64)
     buf.hit = np.empty((1, rows), bool)
+    buf.D = buf.M = buf.uniform = None
+    if dropout is not None and any(dropout):
+        buf.D = [np.empty((n + 1, rows), dtype) if rate else None for n, rate in zip(hidden, dropout)]
+        for D in buf.D:
+            if D is not None:
+                D[-1] = 1
+        buf.M = [np.empty((n, rows), dtype) if rate else None for n, rate in zip(hidden, dropout)]
+        buf.uniform = np.empty(max(n for n, rate in zip(hidden, dropout) if rate) * rows)
     buf.X = buf.y = buf.y_aux = None
     if gather is not None:
         y, y_aux = gather
@@ -285,10 +307,13 @@ def forward(X1, layers, activation, head, buf):
         ``buf.z``.
     """
     A_prev = X1.T
-    for Kb, Z, A, A_body in zip(layers, buf.Z, buf.A, buf.A_body):
+    for l, (Kb, Z, A, A_body) in enumerate(zip(layers, buf.Z, buf.A, buf.A_body)):
         np.dot(Kb.T, A_prev, out=Z)  # Z_l = K_l^T A_{l-1} + b_l = W_l A_{l-1} + b_l
         activation.forward(Z, out=A_body)
         A_prev = A
+        if buf.M is not None and buf.M[l] is not None:  # inverted dropout: D_l = A_l * M_l
+            np.multiply(A_body, buf.M[l], out=buf.D[l][:-1])
+            A_prev = buf.D[l]
     z = buf.z
     np.dot(layers[-1].T, A_prev, out=z)
     head.output(z, buf)
@@ -322,7 +347,8 @@ def backward(X1, y, layers, kernels, activation, head, buf, dlayers):
     dZ = buf.dz
     L = len(layers)
     for l in range(L - 1, -1, -1):
-        A_prev = buf.A[l - 1] if l else X1.T
+        M = buf.M[l - 1] if l and buf.M is not None else None
+        A_prev = (buf.A[l - 1] if M is None else buf.D[l - 1]) if l else X1.T
         np.dot(A_prev, dZ.T, out=dlayers[l])  # [dK_l; db_l] = [A_{l-1}; 1] dZ_l^T
         if l:
             A = buf.A_body[l - 1]
@@ -331,15 +357,16 @@ def backward(X1, y, layers, kernels, activation, head, buf, dlayers):
                 np.dot(kernels[l], dZ, out=dA)  # dA_{l-1} = W_l^T dZ_l = K_l dZ_l
             else:  # the output layer's K_L dz (K_L is narrow: for one unit an outer product), formed by blocks
                 dA = None
-            _times_derivative(activation, dA, A, buf, kernels[l], dZ)
+            _times_derivative(activation, dA, A, M, buf, kernels[l], dZ)
             dZ = A
 
 
-def _times_derivative(activation, dA, A, buf, K, dZ):
+def _times_derivative(activation, dA, A, M, buf, K, dZ):
     # dZ_{l-1} = dA * g'(A), written over A, a block of rows at a time: g'(A) goes to the small
     # buffer g and is read back from cache, so the pass reads A and dA and writes A, once each.
     # dA=None: the block of dA = K dZ (an outer product) is computed into the small buffer h
-    # instead, and never goes to memory.
+    # instead, and never goes to memory. With dropout, dA is the gradient at the dropped
+    # activations D = A * M: times M, it is the gradient at A.
     g, h = buf.g, buf.h
     k = g.shape[0]
     for i in range(0, A.shape[0], k):
@@ -349,4 +376,28 @@ def _times_derivative(activation, dA, A, buf, K, dZ):
             dA_block = np.dot(K[i:i + k], dZ, out=h[:rows])
         else:
             dA_block = dA[i:i + k]
+        if M is not None:
+            np.multiply(dA_block, M[i:i + k], out=dA_block)
         np.multiply(dA_block, activation.derivative(block, out=g[:rows]), out=block)
+
+
+def draw_masks(rng, rates, buf):
+    """Fill ``buf.M`` for one batch: each unit of hidden layer ``l`` kept with probability ``1 - rates[l]``.
+
+    As Keras's ``Dropout`` (TensorFlow's ``tf.nn.dropout``): a unit is kept where a uniform draw
+    in ``[0, 1)`` is ``>= rate``, and a kept unit is scaled by ``1 / (1 - rate)`` (rounded to the
+    network's dtype). The draws are ``rng.random`` in float64, layer by layer, each ``(n_l, rows)``
+    in C order.
+    """
+    for rate, M in zip(rates, buf.M):
+        if M is not None:
+            u = rng.random(out=buf.uniform[:M.size].reshape(M.shape))
+            np.greater_equal(u, rate, out=M)
+            np.multiply(M, M.dtype.type(1 / (1 - rate)), out=M)
+
+
+def set_masks(masks, rates, buf):
+    """Fill ``buf.M`` from given keep masks (``masks[l]`` of shape ``(n_l, rows)``, 1 kept, 0 dropped)."""
+    for rate, keep, M in zip(rates, masks, buf.M):
+        if M is not None:
+            np.multiply(keep, M.dtype.type(1 / (1 - rate)), out=M)

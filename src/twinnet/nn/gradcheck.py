@@ -17,19 +17,23 @@ def gradcheck(network, X, y, eps=1e-5):
     """Compare ``network.gradients(X, y)`` with central differences of the loss.
 
     For every weight and bias ``theta_i`` the numerical gradient is
-    ``(J(theta_i + eps) - J(theta_i - eps)) / (2 eps)``, ``J`` the mean log-loss on ``(X, y)``.
-    The differences are taken in float64 on an exact copy of the network (a float32 network's
-    weights and inputs are representable in float64), so ``eps = 1e-5`` is meaningful for a
-    float32 network too; the backpropagation side runs in the network's own dtype, so for
-    float32 the error measures float32 rounding in backpropagation (about 1e-7 to 1e-5), for
-    float64 the truncation of the differences (about 1e-9 or less).
+    ``(J(theta_i + eps) - J(theta_i - eps)) / (2 eps)``, ``J`` the network's head's mean loss on
+    ``(X, y)``: the log-loss (sigmoid), the categorical cross-entropy (softmax) or the mean squared
+    error (linear), as :mod:`twinnet.nn.heads` computes it. The differences are taken in float64 on
+    an exact copy of the network and of its inputs and targets as the network sees them (cast to its
+    dtype; a float32 value is representable in float64), so ``eps = 1e-5`` is meaningful for a
+    float32 network too. The backpropagation side runs in the network's own dtype: for float32 the
+    error measures float32 rounding in backpropagation (about 1e-7 to 1e-5), for float64 the
+    truncation of the differences (about 1e-9 or less).
 
     Parameters
     ----------
     network : Network
+        Any head (``network.output``), hidden activation and dtype.
     X : array-like of shape (m, n_features)
-    y : array-like of shape (m,)
-        Labels 0 and 1.
+    y : array-like of shape (m,) or (m, k)
+        The head's targets, as :meth:`Network.fit` takes them: labels 0 and 1 (sigmoid), labels
+        ``0 .. K-1`` (softmax of K units), real targets ``(m,)`` or ``(m, k)`` (linear of k units).
     eps : float, default=1e-5
 
     Returns
@@ -42,7 +46,8 @@ def gradcheck(network, X, y, eps=1e-5):
     -----
     Costs two forward passes per parameter: check on a few dozen examples. A ReLU (or leaky
     ReLU) kink within ``eps`` of a pre-activation can make one entry disagree: :func:`count_kinks`
-    tells, and a smaller ``eps`` or another seed tells such a kink from a bug.
+    tells, and a smaller ``eps`` or another seed tells such a kink from a bug. A gradient scaled by
+    ``s`` shows as ``|s - 1| / (s + 1)`` for every parameter (1/3 for a factor 2).
 
     Example
     -------
@@ -52,13 +57,21 @@ def gradcheck(network, X, y, eps=1e-5):
     >>> errors = gradcheck(Network([3, 4, 1], hidden_activation="tanh", seed=0), X, y)
     >>> max(errors.values()) < 1e-7
     True
+    >>> y3 = np.argmax(X, axis=1)  # three classes
+    >>> net = Network([3, 4, 3], output="softmax", hidden_activation="tanh", seed=0)
+    >>> max(gradcheck(net, X, y3).values()) < 1e-7
+    True
     """
+    from twinnet.nn.heads import HEADS
     from twinnet.nn.network import Network
 
     eps = validation.positive_number("eps", eps)
     analytic = network.gradients(X, y)  # checks X and y
-    # the network's own inputs (cast to its dtype), represented exactly in float64
+    # the network's own inputs (cast to its dtype), represented exactly in float64; so are a linear
+    # head's targets (labels are exact in any dtype)
     X = np.asarray(X, dtype=network.dtype)
+    if not HEADS[network.output].classifier:
+        y = np.asarray(y, dtype=network.dtype)
     ref = Network.from_parameters(network.parameters, output=network.output,
                                   hidden_activation=network.hidden_activation, dtype="float64")
     theta, loss, as_gradients = ref._loss_function(X, y)

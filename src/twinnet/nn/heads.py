@@ -4,14 +4,13 @@ Each head pairs an output activation with the loss it is trained on, computed fr
 (the output layer's pre-activations), so that the loss never takes the log of a rounded
 probability and the gradient ``dL/dz`` has the fused form every framework differentiates to:
 
-============  ==============================  ===========================================  ==================
-head          output ``p``                    loss (mean over the batch)                    ``dL/dz``
-============  ==============================  ===========================================  ==================
-``sigmoid``   ``sigmoid(z)``, 1 unit           log-loss (Keras's ``binary_crossentropy``)    ``(p - y) / m``
-``softmax``   ``softmax(z)``, K >= 2 units     ``log(sum exp z) - z_y`` (Keras's sparse       ``(p - onehot(y)) / m``
-                                              categorical cross-entropy from logits)
-``linear``    ``z``, any number k of units     mean squared error over examples and outputs  ``2 (z - y) / (m k)``
-============  ==============================  ===========================================  ==================
+- ``sigmoid``: one unit, ``p = sigmoid(z)``; the log-loss (``binary_crossentropy`` from the
+  logits); ``dL/dz = (p - y) / m``.
+- ``softmax``: ``K >= 2`` units, ``p = softmax(z)``; the categorical cross-entropy
+  ``log(sum exp z) - z_y`` (Keras's sparse categorical cross-entropy from the logits);
+  ``dL/dz = (p - onehot(y)) / m``.
+- ``linear``: any number ``k`` of units, the output is ``z``; the mean squared error over examples
+  and outputs; ``dL/dz = 2 (z - y) / (m k)``.
 
 Layouts follow the engine's: the logits, outputs and targets are columns, ``(K, m)``. Targets in
 the engine are a sigmoid's labels as a float row ``(1, m)``, a softmax's labels as an int64 row
@@ -92,7 +91,8 @@ def _softmax_output(z, buf):
     # This is the order of TensorFlow's SparseSoftmaxXentWithLogits kernel.
     t, s = buf.t, buf.s
     np.max(z, axis=0, keepdims=True, out=buf.r)
-    np.subtract(z, buf.r, out=t)
+    with np.errstate(over="ignore"):  # logits further apart than the dtype's range: -inf, whose exp is 0
+        np.subtract(z, buf.r, out=t)
     np.exp(t, out=buf.p)
     np.sum(buf.p, axis=0, keepdims=True, out=s)
     np.divide(buf.p, s, out=buf.p)
@@ -108,7 +108,8 @@ def _label_positions(y, buf):
 
 def _cross_entropy(z, y, buf):
     # per example log(sum exp t) - t_y, t = z - max z (TensorFlow's order), then the mean
-    picked = np.take(buf.t, _label_positions(y, buf), out=buf.r)
+    # mode="clip" writes straight into out (the labels were checked); "raise" would buffer a copy
+    picked = np.take(buf.t, _label_positions(y, buf), out=buf.r, mode="clip")
     np.subtract(buf.s, picked, out=picked)
     return float(picked.sum()) / z.shape[1]
 
@@ -118,38 +119,51 @@ def _softmax_delta(y, buf, m):
     dz = buf.dz
     np.copyto(dz, buf.p)
     at, picked = _label_positions(y, buf), buf.r
-    np.take(dz, at, out=picked)
+    np.take(dz, at, out=picked, mode="clip")
     np.subtract(picked, 1, out=picked)
     np.put(dz, at, picked)
     np.divide(dz, m, out=dz)
 
 
+def _most_probable(buf):
+    # argmax over the K rows of p, the first of equal maxima as np.argmax takes, row by row:
+    # np.argmax(p, axis=0) on a C-ordered (K, m) array would copy all of p first
+    p, best, label, better = buf.p, buf.r[0], buf.label, buf.hit[0]
+    np.copyto(best, p[0])
+    label[:] = 0
+    for k in range(1, p.shape[0]):
+        np.greater(p[k], best, out=better)
+        np.copyto(label, k, where=better)
+        np.maximum(best, p[k], out=best)
+    return label
+
+
 def _softmax_hits(y_aux, buf, loss):
-    np.argmax(buf.p, axis=0, out=buf.label)  # the first of equal probabilities, as np.argmax
-    np.equal(buf.label, y_aux[0], out=buf.hit[0])
+    np.equal(_most_probable(buf), y_aux[0], out=buf.hit[0])
     return int(np.count_nonzero(buf.hit))
 
 
 def _softmax_predict(buf):
-    return np.argmax(buf.p, axis=0)
+    return _most_probable(buf).copy()
 
 
 # --------------------------------------------------------------------------- linear and squared error
 def _linear_output(z, buf):
-    np.copyto(buf.p, z)  # the identity
+    pass  # the output is the logits, buf.z (buf.p is not used)
 
 
 def _squared_error(z, y, buf):
     # Keras's mean_squared_error: the mean over outputs and examples of (z - y)^2
     d = np.subtract(z, y, out=buf.u)
     flat = d.reshape(-1)
-    return float(np.dot(flat, flat)) / d.size
+    with np.errstate(over="ignore"):  # errors beyond sqrt of the dtype's range: an infinite loss, reported
+        return float(np.dot(flat, flat)) / d.size
 
 
 def _linear_delta(y, buf, m):
     # d/dz of sum((z - y)^2) / (m k); k = number of outputs
     np.subtract(buf.z, y, out=buf.dz)
-    np.multiply(buf.dz, 2 / buf.dz.size, out=buf.dz)
+    np.multiply(buf.dz, 2 / (m * buf.dz.shape[0]), out=buf.dz)
 
 
 def _linear_hits(y_aux, buf, loss):
@@ -204,7 +218,8 @@ def _as_labels(y, X_shape, name, labels, mapping):
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != X_shape[0]:
-        raise _length_or_shape(name, y, X_shape, "of shape (m,) (or a column (m, 1))")
+        one_hot = " (one-hot rows? pass their labels, y.argmax(axis=1))" if y.ndim == 2 and y.shape[1] > 1 else ""
+        raise _length_or_shape(name, y, X_shape, f"of shape (m,) (or a column (m, 1)){one_hot}")
     if not (np.issubdtype(y.dtype, np.number) or y.dtype == bool) or np.iscomplexobj(y):
         raise ValueError(f"{name} must hold {labels}; got dtype {y.dtype}. {mapping} first "
                          "(TwinNetClassifier does this for any labels).")
@@ -237,7 +252,6 @@ class Head(NamedTuple):
 
     classifier: bool
     metric_name: str
-    label_dtype: type | None
     output: Callable
     loss: Callable
     delta: Callable
@@ -245,20 +259,24 @@ class Head(NamedTuple):
     metric: Callable
     predict: Callable
     targets: Callable
-    describe: str
+
+
+def _fraction(total, m):
+    return total / m
+
+
+def _root_mean(total, m):
+    return math.sqrt(total / m)
 
 
 #: Output head name (:data:`twinnet.validation.OUTPUTS`) -> its kernels.
 HEADS = {
-    "sigmoid": Head(True, "accuracy", bool, _sigmoid_output, _log_loss, _sigmoid_delta, _sigmoid_hits,
-                    lambda total, m: total / m, _sigmoid_predict, _binary_targets,
-                    "one sigmoid unit, log-loss (binary labels 0 and 1)"),
-    "softmax": Head(True, "accuracy", np.int64, _softmax_output, _cross_entropy, _softmax_delta, _softmax_hits,
-                    lambda total, m: total / m, _softmax_predict, _class_targets,
-                    "K >= 2 softmax units, categorical cross-entropy (labels 0 .. K-1)"),
-    "linear": Head(False, "rmse", None, _linear_output, _squared_error, _linear_delta, _linear_hits,
-                   lambda total, m: math.sqrt(total / m), _linear_predict, _value_targets,
-                   "linear units, mean squared error (real targets)"),
+    "sigmoid": Head(True, "accuracy", _sigmoid_output, _log_loss, _sigmoid_delta, _sigmoid_hits, _fraction,
+                    _sigmoid_predict, _binary_targets),
+    "softmax": Head(True, "accuracy", _softmax_output, _cross_entropy, _softmax_delta, _softmax_hits, _fraction,
+                    _softmax_predict, _class_targets),
+    "linear": Head(False, "rmse", _linear_output, _squared_error, _linear_delta, _linear_hits, _root_mean,
+                   _linear_predict, _value_targets),
 }
 
 
@@ -280,7 +298,7 @@ def default_output(output, width, argument="output"):
         raise validation.InvalidArgument(
             argument, "one unit for a sigmoid head", output,
             f"a sigmoid head has one output unit; got an output layer of width {width}. "
-            f"Use output='softmax' for {width} classes.")
+            f"Use output='softmax' for {width} classes or output='linear' for {width} regression targets.")
     if output == "softmax" and width < 2:
         raise validation.InvalidArgument(
             argument, "at least two units for a softmax head", output,

@@ -124,11 +124,16 @@ class _FitRun:
     """The checked arguments of one ``Network.fit`` and every buffer its epochs write."""
 
     def __init__(self, net, X, y, *, epochs, learning_rate, batch_size, optimizer, shuffle, seed,
-                 validation_data, verbose, on_epoch_end):
+                 validation_data, verbose, callbacks, on_epoch_end):
         self.X1 = check_X(X, net.n_features, net.dtype)
         self.y, self.y_aux = net._check_y(y, self.X1)
         self.epochs = validation.positive_int("epochs", epochs)
-        self.learning_rate = validation.positive_number("learning_rate", learning_rate)
+        self.learning_rate = learning_rate
+        self.schedule = learning_rate if _is_schedule(learning_rate) else None
+        if self.schedule is None:
+            self.learning_rate = validation.positive_number("learning_rate", learning_rate)
+        else:  # a schedule: its first rate must make sense
+            validation.positive_number("learning_rate(0)", self.schedule(0))
         batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
         self.optimizer = get_optimizer(optimizer)
         self.seed = net.seed if seed is None else validation.seed(seed)
@@ -136,6 +141,7 @@ class _FitRun:
         if on_epoch_end is not None and not callable(on_epoch_end):
             raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
         self.on_epoch_end = on_epoch_end
+        self.callbacks = _check_callbacks(callbacks)
         self.validation = self._validation(net, validation_data)
         metric = net._head.metric_name
         self.names = ["loss", metric] + (["val_loss", f"val_{metric}"] if self.validation else [])
@@ -153,13 +159,17 @@ class _FitRun:
 
     def _allocate(self, net, batch_size, shuffle):
         m = self.X1.shape[0]
-        self.batches = engine.BatchOrder(np.random.default_rng(self.seed), m, batch_size, shuffle)
+        # one generator per fit: the batch order and the dropout masks, in the order they are drawn
+        self.rng = np.random.default_rng(self.seed)
+        self.batches = engine.BatchOrder(self.rng, m, batch_size, shuffle)
         rows = self.batches.rows
         gather = (self.y, self.y_aux) if self.batches.shuffle else None
-        self.buf = engine.allocate(net.layer_dims, rows, net.dtype, gather=gather)
+        dropout = net._rates if any(net._rates) else None
+        self.buf = engine.allocate(net.layer_dims, rows, net.dtype, gather=gather, dropout=dropout)
         # a shorter last batch gets buffers of its own: views of the first columns of buf's
         # column-major buffers would not be contiguous
-        self.tail = self.buf if m % rows == 0 else engine.allocate(net.layer_dims, m % rows, net.dtype, gather=gather)
+        self.tail = self.buf if m % rows == 0 else engine.allocate(net.layer_dims, m % rows, net.dtype,
+                                                                     gather=gather, dropout=dropout)
         self.grads = np.empty_like(net._params)
         self.dlayers = engine.unflatten(self.grads, net.layer_dims)
         self.optimizer.build(net._params.size, net.dtype)
@@ -169,6 +179,27 @@ class _FitRun:
         return {"epochs": self.epochs, "steps": len(self.batches.slices), "batch_size": self.batches.rows,
                 "learning_rate": self.learning_rate, "optimizer": self.optimizer, "shuffle": self.batches.shuffle,
                 "seed": self.seed, "verbose": self.verbose}
+
+
+def _is_schedule(learning_rate):
+    return callable(learning_rate) and not isinstance(learning_rate, (int, float, np.number))
+
+
+#: The methods fit calls on each callback, Keras's names.
+CALLBACK_METHODS = ("on_train_begin", "on_epoch_begin", "on_epoch_end", "on_train_end")
+
+
+def _check_callbacks(callbacks):
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise ValueError(f"callbacks must be a list of callbacks (twinnet.nn.callbacks); got {callbacks!r}.")
+    for i, callback in enumerate(callbacks):
+        missing = [name for name in CALLBACK_METHODS if not callable(getattr(callback, name, None))]
+        if missing:
+            raise ValueError(f"callbacks[{i}] must be a callback with the methods {', '.join(CALLBACK_METHODS)} "
+                             f"(subclass twinnet.nn.callbacks.Callback); {callback!r} lacks {', '.join(missing)}.")
+    return list(callbacks)
 
 
 # --------------------------------------------------------------------------- the network
@@ -192,6 +223,17 @@ class Network:
         ``SparseCategoricalCrossentropy(from_logits=True)``, labels ``0 .. K-1``) or ``"linear"``
         (any width, the mean squared error over examples and outputs, as Keras's
         ``"mean_squared_error"``). An output layer wider than 1 needs it named.
+    l2 : float, default=0.0
+        Weight of an L2 penalty ``l2 * sum(W**2)`` over every layer's weights (not the biases),
+        added to the loss, as Keras's ``kernel_regularizer=L2(l2)``: the loss that ``fit`` reports
+        and ``evaluate`` returns includes it, as Keras's does; the metrics do not.
+    dropout : float or list of float, default=0.0
+        Dropout rate of every hidden layer, or one per hidden layer, each in ``[0, 1)``: during
+        ``fit`` only, each hidden unit's activation is dropped with this probability and the kept
+        ones are scaled by ``1 / (1 - rate)`` (inverted dropout, Keras's ``Dropout`` after the
+        layer's activation). The masks are drawn from the fit's generator (see ``fit``'s
+        ``seed``); ``predict``, ``evaluate`` and ``gradients`` never drop (``gradients`` takes
+        given masks).
     hidden_activation : {"leaky_relu", "relu", "sigmoid", "tanh"}, default="relu"
         Activation of every hidden layer (see :data:`twinnet.nn.ACTIVATIONS`; ``leaky_relu`` has
         Keras 3's slope 0.2).
@@ -233,18 +275,24 @@ class Network:
     True
     """
 
-    def __init__(self, layer_dims, *, output=None, hidden_activation="relu", init="normal", seed=None,
-                 dtype="float64"):
+    def __init__(self, layer_dims, *, output=None, hidden_activation="relu", init="normal", l2=0.0, dropout=0.0,
+                 seed=None, dtype="float64"):
         self._setup(layer_dims, output, hidden_activation, validation.choice("init", init, INITIALIZERS), seed,
-                    dtype)
+                    dtype, l2, dropout)
         rng = np.random.default_rng(self.seed)
         draw = INITIALIZERS[init]
         for K, n_prev, n in zip(self._kernels, self.layer_dims[:-1], self.layer_dims[1:]):
             K[...] = draw(rng, n_prev, n).T  # K_l = W_l^T; biases stay zero
 
-    def _setup(self, layer_dims, output, hidden_activation, init, seed, dtype):
+    def _setup(self, layer_dims, output, hidden_activation, init, seed, dtype, l2=0.0, dropout=0.0):
         dims = validation.layer_widths("layer_dims", layer_dims)
         self.output = default_output(output, dims[-1])
+        self.l2 = validation.non_negative_number("l2", l2)
+        self._rates = validation.rates("dropout", dropout, len(dims) - 2)
+        self.dropout = self._rates[0] if np.ndim(dropout) == 0 and self._rates else list(self._rates)
+        if np.ndim(dropout) == 0 and not self._rates:  # no hidden layer: nothing to drop
+            self.dropout = validation.rate("dropout", dropout)
+        self.stop_training = False
         self.layer_dims = dims
         self._head = HEADS[self.output]
         self.hidden_activation = validation.choice("hidden_activation", hidden_activation, ACTIVATIONS)
@@ -283,7 +331,8 @@ class Network:
         return out
 
     @classmethod
-    def from_parameters(cls, parameters, *, output=None, hidden_activation="relu", dtype=None, seed=None):
+    def from_parameters(cls, parameters, *, output=None, hidden_activation="relu", l2=0.0, dropout=0.0, dtype=None,
+                        seed=None):
         """Build a Network holding copies of the given weights.
 
         Parameters
@@ -295,6 +344,8 @@ class Network:
         output : {"sigmoid", "softmax", "linear"}, optional
             The head, as for the constructor: needed when ``n_L > 1``.
         hidden_activation : str, default="relu"
+        l2, dropout : float
+            As for the constructor.
         dtype : {"float32", "float64"}, optional
             Default: float32 if every array is float32, float64 otherwise.
         seed : int, optional
@@ -318,11 +369,25 @@ class Network:
         dtype = validation.dtype(dtype)
         dims = validation.parameters_widths(parameters, dtype=dtype, output_width=None)
         net = cls.__new__(cls)
-        net._setup(dims, output, hidden_activation, None, seed, dtype)
-        for l, Kb in enumerate(net._layers, start=1):
+        net._setup(dims, output, hidden_activation, None, seed, dtype, l2, dropout)
+        net._copy_in(parameters)
+        return net
+
+    def _copy_in(self, parameters):
+        for l, Kb in enumerate(self._layers, start=1):
             Kb[:-1] = np.asarray(parameters[f"W{l}"]).T
             Kb[-1] = np.asarray(parameters[f"b{l}"])[:, 0]
-        return net
+
+    def set_parameters(self, parameters):
+        """Replace the weights, in place, by copies of ``parameters`` (the notebook's dict, of this architecture).
+
+        With :attr:`parameters`, a snapshot and its restoration (``EarlyStopping`` uses the pair).
+        """
+        dims = validation.parameters_widths(parameters, dtype=self.dtype, output_width=None)
+        if dims != self.layer_dims:
+            raise validation.InvalidArgument("parameters", f"the widths {self.layer_dims}", dims,
+                                             f"parameters have the widths {dims}; this Network has {self.layer_dims}.")
+        self._copy_in(parameters)
 
     # ----------------------------------------------------------------------- inference
     def _check_y(self, y, X1, name="y"):
@@ -341,7 +406,24 @@ class Network:
         with np.errstate(under="ignore"):
             z = engine.forward(X1, self._layers, self._activation, head, buf)
             loss = head.loss(z, y, buf)
-        return loss, head.metric(head.hits(y_aux, buf, loss), X1.shape[0])
+        return loss + self._penalty(), head.metric(head.hits(y_aux, buf, loss), X1.shape[0])
+
+    def _penalty(self):
+        """``l2 * sum(W**2)`` over the layers, as Keras adds each layer's ``L2`` regularization loss."""
+        if not self.l2:
+            return 0.0
+        return float(sum(self.l2 * np.vdot(K, K) for K in self._kernels))
+
+    def _add_l2_gradient(self, dlayers, scratch):
+        """``dK_l += 2 l2 K_l`` for every layer: the penalty's gradient (the biases are not penalized).
+
+        ``scratch`` holds at least the largest kernel. As TensorFlow differentiates ``l2 *
+        sum(square(K))``: ``l2 * (2 K)``, the same value as ``(2 l2) K`` (doubling is exact).
+        """
+        decay = self.dtype.type(2 * self.l2)
+        for K, dKb in zip(self._kernels, dlayers):
+            term = np.multiply(K, decay, out=scratch[:K.size].reshape(K.shape))
+            np.add(dKb[:-1], term, out=dKb[:-1])
 
     def _classifier_only(self, method):
         if not self._head.classifier:
@@ -406,8 +488,18 @@ class Network:
             scores["r2"] = _r2(buf.z, y)
         return scores
 
-    def gradients(self, X, y):
-        """Gradients of the mean loss on ``(X, y)`` with respect to every parameter.
+    def gradients(self, X, y, *, masks=None):
+        """Gradients of the mean loss on ``(X, y)`` (with the L2 penalty) with respect to every parameter.
+
+        Parameters
+        ----------
+        X, y : array-like
+        masks : list, optional
+            Dropout's keep masks, one per hidden layer: ``masks[l]`` of shape ``(m, n_{l+1})``, 1
+            (or True) where a unit is kept and 0 where it is dropped; ``None`` for a layer whose rate
+            is 0. The kept units are scaled by ``1 / (1 - rate)`` as in ``fit``: the gradients of
+            one training step under these masks, which a twin given the same masks reproduces.
+            Default: no dropout.
 
         Returns
         -------
@@ -417,15 +509,44 @@ class Network:
         """
         X1 = check_X(X, self.n_features, self.dtype)
         y, _ = self._check_y(y, X1)
-        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype)
-        dlayers = engine.unflatten(np.empty_like(self._params), self.layer_dims)
+        buf = self._masked_buffers(X1, masks, backward=True)
+        grads = np.empty_like(self._params)
+        dlayers = engine.unflatten(grads, self.layer_dims)
         with np.errstate(under="ignore"):
             engine.forward(X1, self._layers, self._activation, self._head, buf)
             engine.backward(X1, y, self._layers, self._kernels, self._activation, self._head, buf, dlayers)
+        if self.l2:
+            self._add_l2_gradient(dlayers, np.empty_like(self._params))
         return self._as_dict(dlayers, "dW", "db")
 
+    def _masked_buffers(self, X1, masks, backward):
+        """Buffers for ``X1``; with ``masks``, dropout's multipliers set from them (see :meth:`gradients`)."""
+        if masks is None:
+            return engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=backward)
+        hidden = self.layer_dims[1:-1]
+        if not any(self._rates):
+            raise ValueError("masks are dropout's keep masks, but this Network has no dropout (dropout=0).")
+        if not isinstance(masks, (list, tuple)) or len(masks) != len(hidden):
+            raise ValueError(f"masks must be a list of {len(hidden)} keep masks, one per hidden layer; "
+                             f"got {masks!r:.80}.")
+        keep = []
+        for l, (mask, n, rate) in enumerate(zip(masks, hidden, self._rates)):
+            if not rate:
+                if mask is not None:
+                    raise ValueError(f"masks[{l}] must be None: hidden layer {l + 1} has dropout rate 0.")
+                keep.append(None)
+                continue
+            mask = np.asarray(mask)
+            if mask.shape != (X1.shape[0], n) or not np.isin(mask, (0, 1)).all():
+                raise ValueError(f"masks[{l}] must be 0/1 of shape ({X1.shape[0]}, {n}) (examples x units of hidden "
+                                 f"layer {l + 1}); got shape {mask.shape}.")
+            keep.append(mask.T)
+        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=backward, dropout=self._rates)
+        engine.set_masks(keep, self._rates, buf)
+        return buf
+
     # ----------------------------------------------------------------------- hooks for twinnet.nn.gradcheck
-    def _loss_function(self, X, y):
+    def _loss_function(self, X, y, masks=None):
         """The loss as a function of the flat parameter vector, for checking gradients numerically.
 
         Returns
@@ -433,19 +554,21 @@ class Network:
         theta : ndarray of shape (n_params,)
             Every weight and bias, the network's own storage: writing an entry changes the network.
         loss : callable
-            ``loss()`` is the mean loss on ``(X, y)`` at ``theta``'s current values.
+            ``loss()`` is the mean loss on ``(X, y)`` at ``theta``'s current values, with the L2
+            penalty and under dropout's ``masks`` (see :meth:`gradients`).
         as_gradients : callable
             ``as_gradients(g)`` turns a vector laid out as ``theta`` into the dict that
             :meth:`gradients` returns (``{"dW1": (n1, n0), ...}``).
         """
         X1 = check_X(X, self.n_features, self.dtype)
         y, _ = self._check_y(y, X1)
-        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
+        buf = self._masked_buffers(X1, masks, backward=False)
         head = self._head
 
         def loss():
             with np.errstate(under="ignore"):
-                return head.loss(engine.forward(X1, self._layers, self._activation, head, buf), y, buf)
+                z = engine.forward(X1, self._layers, self._activation, head, buf)
+                return head.loss(z, y, buf) + self._penalty()
 
         def as_gradients(g):
             return self._as_dict(engine.unflatten(g, self.layer_dims), "dW", "db")
@@ -458,7 +581,7 @@ class Network:
 
     # ----------------------------------------------------------------------- training
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,
-            seed=None, validation_data=None, verbose=0, on_epoch_end=None):
+            seed=None, validation_data=None, verbose=0, callbacks=None, on_epoch_end=None):
         """Train by gradient descent on the head's mean loss; the parameters are updated in place.
 
         Parameters
@@ -467,7 +590,10 @@ class Network:
         y : array-like of shape (m,) or (m, k)
             Labels 0 and 1 (sigmoid), ``0 .. K-1`` (softmax), or real targets (linear).
         epochs : int
-        learning_rate : float
+        learning_rate : float or LearningRateSchedule
+            A constant, or a schedule from :mod:`twinnet.nn.schedules` (any callable
+            ``schedule(step) -> float``): update ``step`` (0, 1, ... over the whole fit, Keras's
+            ``optimizer.iterations``) uses ``schedule(step)``.
         batch_size : int, optional
             ``None`` (default) or ``>= m``: full-batch gradient descent, one update per epoch, as
             the notebook trains. Otherwise mini-batches of ``batch_size`` (the last one shorter).
@@ -478,12 +604,20 @@ class Network:
         shuffle : bool, default=True
             Shuffle the examples every epoch (mini-batches only; a full batch is never shuffled).
         seed : int, optional
-            Seed of the batch order; default: the Network's ``seed``. Each epoch's batches are
-            ``epoch_batches(rng, m, batch_size, shuffle)``, ``rng = np.random.default_rng(seed)``.
+            Seed of the batch order and of dropout's masks; default: the Network's ``seed``. Each
+            epoch's batches are ``epoch_batches(rng, m, batch_size, shuffle)``, ``rng =
+            np.random.default_rng(seed)``; with dropout, before each batch's forward pass, the same
+            ``rng`` draws the masks (see :func:`twinnet.nn.engine.draw_masks`).
         validation_data : tuple (X_val, y_val), optional
             Evaluated after each epoch's updates.
         verbose : int, default=0
             ``0``: silent; ``>= 1``: one line per epoch.
+        callbacks : list of Callback, optional
+            From :mod:`twinnet.nn.callbacks` (``EarlyStopping``, ``LambdaCallback``, or a subclass
+            of ``Callback``), called as Keras calls them: ``set_model(network)``,
+            ``set_params(history.params)``, ``on_train_begin``, ``on_epoch_begin(epoch)``,
+            ``on_epoch_end(epoch, logs)``, ``on_train_end(logs)``. Setting
+            ``network.stop_training = True`` ends the fit after the current epoch.
         on_epoch_end : callable, optional
             Called as ``on_epoch_end(epoch, logs)`` after each epoch, as a Keras callback's method of
             that name: ``epoch`` counts from 0 and ``logs`` holds the epoch's ``loss``, the
@@ -506,18 +640,33 @@ class Network:
         """
         run = _FitRun(self, X, y, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                       optimizer=optimizer, shuffle=shuffle, seed=seed, validation_data=validation_data,
-                      verbose=verbose, on_epoch_end=on_epoch_end)
+                      verbose=verbose, callbacks=callbacks, on_epoch_end=on_epoch_end)
         history = History({name: [] for name in run.names}, params=run.params())
         train_epoch = self._epoch_trainer(run)
+        self.stop_training = False
+        for callback in run.callbacks:
+            if hasattr(callback, "set_model"):
+                callback.set_model(self)
+            if hasattr(callback, "set_params"):
+                callback.set_params(history.params)
+        for callback in run.callbacks:
+            callback.on_train_begin({})
+        logs = {}
         # Overflow and NaN are detected on the loss and reported as one clear error; underflow is
         # harmless (see engine).
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for epoch in range(run.epochs):
+                for callback in run.callbacks:
+                    callback.on_epoch_begin(epoch, {})
                 loss, hits = train_epoch()
-                self._end_epoch(run, history, epoch, loss, hits)
+                logs = self._end_epoch(run, history, epoch, loss, hits)
+                if self.stop_training:
+                    break
         if not np.isfinite(self._params).all():  # the last update, which no loss has seen
-            raise FloatingPointError(f"the parameters became NaN or inf in the last update (epoch {run.epochs} of "
-                                     f"{run.epochs}, learning_rate={run.learning_rate}); {divergence_hint(run.X1)}.")
+            raise FloatingPointError(f"the parameters became NaN or inf in the last update (epoch {len(history.epoch)} "
+                                     f"of {run.epochs}, learning_rate={run.learning_rate}); {divergence_hint(run.X1)}.")
+        for callback in run.callbacks:
+            callback.on_train_end(logs)
         return history
 
     def _epoch_trainer(self, run):
@@ -528,13 +677,21 @@ class Network:
         params, layers, kernels, act, head = self._params, self._layers, self._kernels, self._activation, self._head
         X1, y, y_aux, batches, optimizer = run.X1, run.y, run.y_aux, run.batches, run.optimizer
         grads, dlayers, learning_rate, m = run.grads, run.dlayers, run.learning_rate, run.X1.shape[0]
+        schedule, rates, rng, l2 = run.schedule, self._rates, run.rng, self.l2
+        dropout = any(rates)
+        scratch = np.empty(max(K.size for K in kernels), self.dtype) if l2 else None
 
         def step(Xb, yb, yb_aux, b):
+            if dropout:
+                engine.draw_masks(rng, rates, b)
             z = engine.forward(Xb, layers, act, head, b)
             loss = head.loss(z, yb, b)
-            hits = head.hits(yb_aux, b, loss)
+            hits = head.hits(yb_aux, b, loss)  # the metrics see the data's loss alone
             engine.backward(Xb, yb, layers, kernels, act, head, b, dlayers)
-            optimizer.apply(params, grads, learning_rate)
+            if l2:
+                loss += self._penalty()
+                self._add_l2_gradient(dlayers, scratch)
+            optimizer.apply(params, grads, learning_rate if schedule is None else schedule(optimizer.iterations))
             return loss, hits
 
         def batch(s):
@@ -559,7 +716,7 @@ class Network:
         return train_epoch
 
     def _end_epoch(self, run, history, epoch, loss, hits):
-        """Record an epoch's scores (and validation's), print them, call ``on_epoch_end``."""
+        """Record an epoch's scores (and validation's), print them, call ``on_epoch_end``; return the logs."""
         if not math.isfinite(loss):
             raise FloatingPointError(
                 f"the loss became {loss} at epoch {epoch + 1} of {run.epochs} "
@@ -578,8 +735,12 @@ class Network:
         if run.verbose:
             print(f"Epoch {epoch + 1}/{run.epochs} - "
                   + " - ".join(f"{name}: {record[name][-1]:.4f}" for name in run.names), flush=True)
+        logs = {name: record[name][-1] for name in run.names}
         if run.on_epoch_end is not None:
-            run.on_epoch_end(epoch, {name: record[name][-1] for name in run.names})
+            run.on_epoch_end(epoch, dict(logs))
+        for callback in run.callbacks:
+            callback.on_epoch_end(epoch, logs)
+        return logs
 
     # ----------------------------------------------------------------------- files
     def _metadata(self):
@@ -592,6 +753,8 @@ class Network:
             "output": self.output,
             "hidden_activation": self.hidden_activation,
             "init": self.init,
+            "l2": self.l2,
+            "dropout": self.dropout,
             "seed": self.seed,
             "dtype": self.dtype.name,
             "twinnet_version": __version__,
@@ -667,7 +830,8 @@ class Network:
                     raise ValueError(f"array {key!r} is {value.dtype}, the metadata says {dtype}")
             output = meta.get("output", "sigmoid") if version >= 2 else "sigmoid"
             net = cls.from_parameters(arrays, output=output, hidden_activation=meta.get("hidden_activation"),
-                                      dtype=dtype, seed=meta.get("seed"))
+                                      l2=meta.get("l2", 0.0), dropout=meta.get("dropout", 0.0), dtype=dtype,
+                                      seed=meta.get("seed"))
             if net.layer_dims != meta.get("layer_dims"):
                 raise ValueError(f"the arrays give layer_dims={net.layer_dims}, the metadata says "
                                  f"{meta.get('layer_dims')}")
@@ -689,14 +853,13 @@ class Network:
     def __setstate__(self, state):
         meta, parameters = state["meta"], state["parameters"]
         self._setup(meta["layer_dims"], meta.get("output", "sigmoid"), meta["hidden_activation"], meta["init"],
-                    meta["seed"], meta["dtype"])
-        for l, Kb in enumerate(self._layers, start=1):
-            Kb[:-1] = parameters[f"W{l}"].T
-            Kb[-1] = parameters[f"b{l}"][:, 0]
+                    meta["seed"], meta["dtype"], meta.get("l2", 0.0), meta.get("dropout", 0.0))
+        self._copy_in(parameters)
 
     def __repr__(self):
         output = "" if self.output == "sigmoid" else f"output={self.output!r}, "
-        return (f"Network({self.layer_dims}, {output}hidden_activation={self.hidden_activation!r}, "
+        extra = (f"l2={self.l2!r}, " if self.l2 else "") + (f"dropout={self.dropout!r}, " if any(self._rates) else "")
+        return (f"Network({self.layer_dims}, {output}hidden_activation={self.hidden_activation!r}, {extra}"
                 f"init={self.init!r}, seed={self.seed!r}, dtype={self.dtype.name!r})")
 
 
