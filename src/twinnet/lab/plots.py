@@ -6,6 +6,8 @@ matplotlib is imported when a figure is drawn, with the Agg backend (files only,
 
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 
 from twinnet._pyplot import pyplot
@@ -245,14 +247,13 @@ def plot_confusion_matrix(comparison, split, path):
     counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (np.asarray(split.y_test, dtype=np.int64), predictions), 1)
     names = _class_names(comparison, k)
-    size = min(3.5 + 0.4 * k, 9.0)
-    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
+    size = min(4.5 + 0.4 * k, 9.0)
+    fig, ax = plt.subplots(figsize=(max(size + 1.2, 7.5), size), layout="constrained")
     image = ax.imshow(counts, cmap="Blues")
     threshold = counts.max() / 2
     for (i, j), n in np.ndenumerate(counts):
-        if n:
-            ax.text(j, i, str(n), ha="center", va="center", fontsize=9 if k <= 12 else 7,
-                    color="white" if n > threshold else "black")
+        ax.text(j, i, str(n), ha="center", va="center", fontsize=9 if k <= 12 else 7,
+                color="white" if n > threshold else "black" if n else "#bbbbbb")
     ax.set_xticks(range(k), names, rotation=45 if max(map(len, names)) > 3 else 0)
     ax.set_yticks(range(k), names)
     ax.set_xlabel("predicted class")
@@ -262,7 +263,7 @@ def plot_confusion_matrix(comparison, split, path):
     ax.set_title(f"Confusion matrix, test part ({len(split.y_test)} examples): {shown.engine}, "
                  f"test accuracy {shown.test_accuracy:.3f}" + (f"\n{agreement}" if agreement else ""),
                  fontsize=10)
-    fig.suptitle(describe_config(config), fontsize=9)
+    fig.suptitle(textwrap.fill(describe_config(config), 100), fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -307,7 +308,7 @@ def plot_predicted_vs_true(comparison, split, path):
     agreement = _agreement(comparison, shown, net.predict(split.X_test), split.X_test)
     ax.set_title(f"Predicted against true: {shown.engine}, test RMSE {shown.test_rmse:.3f}, "
                  f"R² {shown.test_r2:.3f}" + (f"\n{agreement}" if agreement else ""), fontsize=10)
-    fig.suptitle(describe_config(config), fontsize=9)
+    fig.suptitle(textwrap.fill(describe_config(config), 90), fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -459,8 +459,9 @@ def _compare_pair(engine, reference, by_config, fields, score=SCORES["accuracy"]
         lines[-1] += (f" Their training-loss curves (same initial weights, same batches) differ by "
                       f"at most {max(curve_gaps):.2g} over all epochs.")
     ties = len(figures["mean_gaps"]) - len(wins[engine]) - len(wins[reference])
-    sentence = (f"{score.name.capitalize()}, {engine} vs {reference}: tied (within {score.gap(score.tie)}, "
-                f"mean over seeds) in {ties} of {len(figures['mean_gaps'])} configurations")
+    title = score.name[0].upper() + score.name[1:]  # "Test RMSE": str.capitalize would lower RMSE
+    sentence = (f"{title}, {engine} vs {reference}: tied (within {score.gap(score.tie)}, mean over seeds) "
+                f"in {ties} of {len(figures['mean_gaps'])} configurations")
     if score.metric == "accuracy":  # the sentence as it always read
         sentence = sentence.replace("Test accuracy, ", "Accuracy, ", 1)
     for who in (engine, reference):
