@@ -329,3 +329,14 @@ def test_a_three_class_file_of_two_features_draws_boundaries_and_says_its_head_o
                            "--engines", "numpy", "--no-progress", "--out", str(tmp_path / "r"))
     assert status == 0, err
     assert sorted(p.name for p in (tmp_path / "r").glob("*.png")) == ["loss_curves.png", "predicted_vs_true.png"]
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("data, layers", [("iris", "4,8,3"), ("diabetes", "10,8,1")])
+def test_keras_engines_share_the_trajectory_for_every_head(data, layers, tmp_path, cli):
+    status, out, err = cli("compare", "--data", data, "--layers", layers, "--epochs", "4", "--engines",
+                           "numpy,keras,tf-loop", "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    summary = json.loads((tmp_path / "results.json").read_text())["summary"]
+    for row in summary[1:]:
+        assert row["max_loss_diff"] < 1e-12, row  # float64 Keras, the same steps

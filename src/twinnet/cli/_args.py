@@ -62,12 +62,12 @@ def head_layer_list(text: str) -> list[int]:
     return _checked(lambda dims: validation.layer_widths("layers", dims), text, _widths)
 
 
-def add_output(parser, help_extra=""):
+def add_output(parser):
     """``--output {linear,sigmoid,softmax}``: the output head, by default the data set's."""
     parser.add_argument("--output", choices=sorted(validation.OUTPUTS), default=None,
                         help="output head and loss: sigmoid (binary, log-loss), softmax (K classes, "
                         "cross-entropy), linear (regression, mean squared error); default: the data "
-                        "set's, inferred from its targets" + help_extra)
+                        "set's, inferred from its targets")
 
 
 def name_list(known):
