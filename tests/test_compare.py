@@ -24,7 +24,8 @@ def test_small_compare_writes_table_results_and_figures(tmp_path, cli):
                            "--out", str(out_dir))
     assert status == 0, err
     # the title may wrap: compare words
-    assert "moons, layers 2-20-5-1, relu, sgd lr 0.5, full batch, 8 epochs, float64, seed 0" in " ".join(out.split())
+    assert ("moons, layers 2-20-5-1 sigmoid, relu, sgd lr 0.5, full batch, 8 epochs, float64, seed 0"
+            in " ".join(out.split()))
     rows = table_rows(out)
     assert list(rows) == ["functional", "numpy", "sklearn", "torch"]
     assert rows["functional"][-1] == "reference" and float(rows["numpy"][-1]) < 1e-13
@@ -32,7 +33,8 @@ def test_small_compare_writes_table_results_and_figures(tmp_path, cli):
 
     results = json.loads((out_dir / "results.json").read_text())
     assert results["config"]["layers"] == [2, 20, 5, 1] and results["reference"] == "functional"
-    assert results["data"] == {"source": "moons", "n_features": 2, "n_train": 320, "n_test": 80}
+    assert results["data"] == {"source": "moons", "n_features": 2, "n_train": 320, "n_test": 80,
+                               "output": "sigmoid", "classes": [0, 1]}
     assert [r["engine"] for r in results["results"]] == ["functional", "numpy", "sklearn", "torch"]
     for result, row in zip(results["results"], results["summary"]):
         assert len(result["loss_curve"]) == 8 and result["error"] is None
@@ -157,7 +159,19 @@ def test_an_earlier_runs_results_are_kept_unless_force(tmp_path, cli):
 
 @pytest.mark.parametrize("argv, message", [
     (["--layers", "50,20,5,1"], "layers=50,20,5,1 starts with 50 inputs, but data 'synthetic' has 100 features"),
-    (["--layers", "100,20,5,2"], "argument --layers: expected an output layer of width 1 (one sigmoid unit)"),
+    (["--layers", "100,20,5,2"], "layers=100,20,5,2 ends with 2 units, but data 'synthetic' is binary (a sigmoid "
+     "head: one unit); the last width must be 1."),
+    (["--data", "digits10", "--output", "sigmoid"], "digits10: labels must be binary (exactly two distinct values); "
+     "got 10 distinct values"),
+    (["--data", "digits10", "--output", "softmax", "--layers", "64,32,1"], "a softmax head needs an output layer of "
+     "width K >= 2 (one unit per class); got width 1"),
+    (["--data", "digits10", "--layers", "64,32,5"], "layers=64,32,5 ends with 5 units, but data 'digits10' has 10 "
+     "classes (a softmax head: one unit per class); the last width must be 10."),
+    (["--data", "diabetes", "--layers", "10,8,2"], "layers=10,8,2 ends with 2 units, but data 'diabetes' has 1 "
+     "regression target (a linear head: one unit per target); the last width must be 1."),
+    (["--output", "logistic"], "argument --output: invalid choice: 'logistic'"),
+    (["--data", "digits10", "--engines", "functional"], "engine 'functional' cannot run this configuration: the "
+     "notebook's functional network is binary, one sigmoid unit with log-loss; got output='softmax'"),
     (["--layers", "100,0,5,1"], "argument --layers: expected positive widths, got 100,0,5,1"),
     (["--epochs", "0"], "argument --epochs: expected an integer >= 1, got 0"),
     (["--epochs", "ten"], "argument --epochs: expected an integer >= 1, got 'ten'"),
@@ -246,3 +260,83 @@ def test_keras_init_notebook_compares_accuracy_not_trajectories(tmp_path, cli):
     keras_row = json.loads((tmp_path / "results.json").read_text())["summary"][1]
     assert keras_row["engine"] == "keras" and keras_row["max_loss_diff"] is None
     assert 0 <= keras_row["test_accuracy"] <= 1
+
+
+# --------------------------------------------------------------------------- every head
+def _columns(out):
+    """The table's header words, both lines of the two-line headers joined."""
+    lines = out.splitlines()
+    rule = next(i for i, line in enumerate(lines) if "────" in line)
+    return " ".join(lines[rule - 2].split() + lines[rule - 1].split())
+
+
+def test_softmax_compare_shows_accuracy_and_a_confusion_matrix(tmp_path, cli):
+    status, out, err = cli("compare", "--data", "digits10", "--layers", "64,16,10", "--epochs", "5",
+                           "--engines", "numpy,sklearn,torch", "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    assert "digits10, layers 64-16-10 softmax" in " ".join(out.split())
+    assert "acc" in _columns(out) and "RMSE" not in _columns(out)
+    rows = table_rows(out)
+    assert list(rows) == ["numpy", "sklearn", "torch"] and rows["numpy"][-1] == "reference"
+    assert all(float(rows[e][-1]) < 1e-13 for e in ("sklearn", "torch"))  # one trajectory
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["data"]["output"] == "softmax" and results["data"]["classes"] == list(range(10))
+    with open(tmp_path / "results.csv", newline="") as f:
+        assert csv.DictReader(f).fieldnames[:5] == ["engine", "train_loss", "train_accuracy", "test_loss",
+                                                      "test_accuracy"]
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["confusion_matrix.png", "loss_curves.png"]
+    assert (tmp_path / "confusion_matrix.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_regression_compare_shows_rmse_and_r2_and_the_mapping_of_sklearn(tmp_path, cli):
+    status, out, err = cli("compare", "--data", "diabetes", "--epochs", "5", "--engines", "numpy,sklearn,torch",
+                           "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    words = " ".join(out.split())
+    assert "diabetes, layers 10-20-5-1 linear" in words
+    assert "MSE RMSE RMSE R²" in _columns(out) and "acc" not in _columns(out)
+    assert ("loss (MSE) and RMSE in (squared) standard deviations of the target, standardized on the "
+            "training part") in words
+    assert ("note: sklearn: MLPRegressor minimizes half the mean squared error: it runs with "
+            "learning_rate_init=0.2 to take our steps, and its loss_curve_ is shown doubled") in words
+    rows = table_rows(out)
+    assert all(float(rows[e][-1]) < 1e-13 for e in ("sklearn", "torch"))
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["data"]["output"] == "linear" and "classes" not in results["data"]
+    assert results["data"]["target_sd"][0] > 10
+    for row in results["summary"]:
+        assert row["test_rmse"] > 0 and row["test_r2"] < 1 and "test_accuracy" not in row
+    with open(tmp_path / "results.csv", newline="") as f:
+        assert "train_r2" in csv.DictReader(f).fieldnames
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["loss_curves.png", "predicted_vs_true.png"]
+
+
+def test_a_three_class_file_of_two_features_draws_boundaries_and_says_its_head_once(tmp_path, cli):
+    import numpy as np
+    from problems import multiclass_problem
+
+    X, y = multiclass_problem(m=150, n=2, k=3, seed=0)
+    np.savez(tmp_path / "three.npz", features=X, labels=y)
+    status, out, err = cli("compare", "--data", tmp_path / "three.npz", "--epochs", "5", "--learning-rate", "0.5",
+                           "--engines", "numpy,sklearn", "--no-progress", "--out", str(tmp_path / "o"))
+    assert status == 0, err
+    notes = [line for line in out.splitlines() if line.strip().startswith("note:") and "softmax" in line]
+    assert len(notes) == 1 and "three.npz" in notes[0], out  # how the head was inferred, once
+    assert "layers 2-20-5-3 softmax" in " ".join(out.split())
+    assert {"decision_boundary.png", "confusion_matrix.png"} <= {p.name for p in (tmp_path / "o").iterdir()}
+    # asked for, the same labels train a regression of them: no boundaries, no matrix
+    status, out, err = cli("compare", "--data", tmp_path / "three.npz", "--output", "linear", "--epochs", "2",
+                           "--engines", "numpy", "--no-progress", "--out", str(tmp_path / "r"))
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "r").glob("*.png")) == ["loss_curves.png", "predicted_vs_true.png"]
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("data, layers", [("iris", "4,8,3"), ("diabetes", "10,8,1")])
+def test_keras_engines_share_the_trajectory_for_every_head(data, layers, tmp_path, cli):
+    status, out, err = cli("compare", "--data", data, "--layers", layers, "--epochs", "4", "--engines",
+                           "numpy,keras,tf-loop", "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    summary = json.loads((tmp_path / "results.json").read_text())["summary"]
+    for row in summary[1:]:
+        assert row["max_loss_diff"] < 1e-12, row  # float64 Keras, the same steps

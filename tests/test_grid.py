@@ -37,6 +37,27 @@ def test_run_ids_depend_on_the_run_not_on_how_the_grid_was_written():
     assert G.grid_hash(changed) != G.grid_hash(a)
 
 
+def test_sigmoid_runs_keep_the_ids_they_had_before_heads_and_heads_are_resolved_per_data_set():
+    import hashlib
+
+    def before_heads(run):  # the id as sweeps stored it before rows had a head: resumable now
+        record = {k: v for k, v in run.record().items() if k != "output"}
+        text = json.dumps({**record, "seed": run.config.seed, "engine": run.engine}, sort_keys=True,
+                          separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    grid = G.check_grid({"data": ["moons", "iris"], "epochs": 5, "output": [None, "linear"]})
+    heads = {("moons", None): ("sigmoid", 1), ("iris", None): ("softmax", 3),
+             ("moons", "linear"): ("linear", 1), ("iris", "linear"): ("linear", 1)}
+    runs = G.expand(grid, n_features={"moons": 2, "iris": 4}, heads=heads)
+    assert [(r.config.data, r.config.output, r.config.layers) for r in runs] == [
+        ("moons", "sigmoid", (2, 20, 5, 1)), ("moons", "linear", (2, 20, 5, 1)),
+        ("iris", "softmax", (4, 20, 5, 3)), ("iris", "linear", (4, 20, 5, 1))]
+    assert runs[0].run_id == before_heads(runs[0]) and runs[0].record()["output"] == "sigmoid"
+    # the other heads' ids hash their head: a linear and a sigmoid run of moons differ
+    assert runs[1].run_id != before_heads(runs[1]) and len({r.run_id for r in runs}) == 4
+
+
 def test_run_ids_are_the_same_in_another_process():
     # str hashing is salted per process; the ids must not be
     code = ("from twinnet.lab import grid as G; import json, sys; "
@@ -57,7 +78,7 @@ def test_defaults_are_the_notebook_experiment_and_scalars_are_one_value_lists():
 
 @pytest.mark.parametrize("grid, match", [
     ({}, "the grid is empty"),
-    ({"learnig_rate": [0.1]}, "Unknown grid key 'learnig_rate'. Expected one of: 'data', 'layers'"),
+    ({"learnig_rate": [0.1]}, "Unknown grid key 'learnig_rate'. Expected one of: 'data', 'output', 'layers'"),
     ({"learning_rate": []}, "grid key 'learning_rate' has no values"),
     ({"learning_rate": ["fast"]},
      r"grid key 'learning_rate': learning_rate must be a finite number > 0; got learning_rate='fast'"),
@@ -69,7 +90,11 @@ def test_defaults_are_the_notebook_experiment_and_scalars_are_one_value_lists():
     ({"epochs": [True]}, "grid key 'epochs': epochs must be an integer >= 1; got epochs=True"),
     ({"seeds": [-1]}, "grid key 'seeds': seeds must be integers between 0 and 4294967295; got -1"),
     ({"seeds": [None]}, "grid key 'seeds': seeds must be integers between 0 and 4294967295; got None"),
-    ({"layers": [[100, 20, 2]]}, r"grid key 'layers': the output layer must have width 1 \(one sigmoid unit\)"),
+    ({"layers": [[100, 20, 2]], "output": "sigmoid"},
+     "grid keys 'output' and 'layers': a sigmoid head has one output unit; got an output layer of width 2"),
+    ({"layers": [[100, 20, 1]], "output": ["softmax"]},
+     "grid keys 'output' and 'layers': a softmax head needs an output layer of width K >= 2"),
+    ({"output": ["logistic"]}, "grid key 'output': Unknown output 'logistic'. Expected one of: 'linear', 'sigmoid'"),
     ({"layers": [[100]]}, "grid key 'layers': layers must be a list of at least two integers"),
     ({"batch_size": ["half"]},
      "grid key 'batch_size': batch_size must be an integer >= 1 or None; got batch_size='half'"),

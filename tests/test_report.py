@@ -251,3 +251,94 @@ def test_a_diverged_run_is_counted_and_left_out_of_every_mean(report, capsys):
             assert entry["diverged"] == "0"
     page = (out / "report.html").read_text()
     assert "<th>diverged</th>" in page and "Runs that did not finish ok" in page
+
+
+# --------------------------------------------------------------------------- every head
+HEADS_SWEEP = ["--data", "iris,diabetes", "--learning-rate", "0.05,0.3", "--epochs", "5,20", "--seeds", "0,1",
+               "--engines", "numpy,torch", "--jobs", "2", "--no-progress"]
+HEAD_FIGURES = {f"{metric}_vs_{factor}.png" for metric in ("accuracy", "rmse")
+                for factor in ("depth", "width", "learning_rate", "epochs")} | \
+    {"time_vs_parameters.png", "time_ratio.png", "loss_curves.png"}
+
+
+@pytest.fixture(scope="module")
+def heads_report(tmp_path_factory):
+    """A sweep of a 3-class softmax (iris) and a regression (diabetes), each on its default network,
+    numpy and torch on one trajectory: 16 runs, and its report."""
+    out = tmp_path_factory.mktemp("heads") / "sweep"
+    assert main(["sweep", *HEADS_SWEEP, "--out", str(out)]) == 0
+    paths, summary = build_report(out)
+    return out, paths, summary
+
+
+def test_each_head_is_reported_by_its_own_metric(heads_report):
+    out, _, summary = heads_report
+    text = "\n".join(summary)
+    assert summary[0].startswith("16 runs (16 ok): 4 configurations × 2 seeds × engines numpy, torch")
+    classification = summary.index("Classification (8 runs, data iris): compared by test accuracy.")
+    regression = summary.index("Regression (8 runs, data diabetes): compared by test RMSE.")
+    assert classification < regression
+    assert summary[regression + 1].startswith("Regression: the loss (mean squared error) and the RMSE are in "
+                                              "(squared) standard deviations of the target")
+    agreement = [s for s in summary if s.startswith("Agreement, torch vs numpy")]
+    assert "the final test accuracy is identical in all 4." in agreement[0]
+    assert "the final test RMSE is identical in" in agreement[1]
+    for sentence in agreement:  # the twins: one trajectory
+        assert float(re.search(r"differ by at most (\S+) over all epochs", sentence).group(1)) < 1e-12
+    assert "Test RMSE, torch vs numpy: tied (within 0.005, mean over seeds) in 2 of 2 configurations." in text
+    for metric in ("test RMSE", "test accuracy"):
+        assert f"Effect of each hyperparameter on {metric}" in text
+    # the best regression is the lowest mean test RMSE over seeds, the best classifier the highest accuracy
+    rows = read_results(out)
+
+    def means(data, key):
+        runs = [r for r in rows if r["engine"] == "numpy" and r["config"]["data"] == data]
+        return [np.mean([next(p for p in r["checkpoints"] if p["epoch"] == epoch)[key] for r in runs
+                         if r["config"]["learning_rate"] == lr])
+                for lr in (0.05, 0.3) for epoch in (5, 20)]
+
+    lowest = float(re.search(r"Best numpy \(lowest test RMSE\): data diabetes, .*?test RMSE (\S+) ± \S+ \(R² \S+\)",
+                             text).group(1))
+    assert abs(lowest - min(means("diabetes", "test_rmse"))) <= 0.0005 + 1e-12  # printed with 3 decimals
+    highest = float(re.search(r"Best numpy: data iris, .*?test accuracy (\S+) ± ", text).group(1))
+    assert abs(highest - max(means("iris", "test_accuracy"))) <= 0.0005 + 1e-12
+
+
+def test_each_heads_metrics_fill_their_columns_of_summary_csv(heads_report):
+    out, _, _ = heads_report
+    with open(out / "summary.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert len(table) == 2 * 2 * 2 * 2  # data x learning rates x engines x checkpoints
+    raw = defaultdict(list)
+    for row in read_results(out):
+        for point in row["checkpoints"]:
+            raw[row["config"]["data"], row["config"]["learning_rate"], row["engine"], point["epoch"]].append(point)
+    for entry in table:
+        points = raw[entry["data"], float(entry["learning_rate"]), entry["engine"], int(entry["epoch"])]
+        regression = entry["data"] == "diabetes"
+        assert entry["output"] == ("linear" if regression else "softmax")
+        for key in ("test_rmse", "train_rmse", "test_r2") if regression else ("test_accuracy", "train_accuracy"):
+            assert_allclose(float(entry[key]), np.mean([p[key] for p in points]), rtol=1e-12)
+        for key in ("test_accuracy", "test_accuracy_sd") if regression else ("test_rmse", "test_r2", "test_rmse_sd"):
+            assert entry[key] == "", (key, entry)
+
+
+def test_the_report_of_every_head_has_its_figures_and_loads_in_a_browser(heads_report, tmp_path):
+    out, paths, _ = heads_report
+    assert {p.name for p in paths} == {"report.html", "summary.csv", *HEAD_FIGURES}
+    page = (out / "report.html").read_text()
+    assert "Final epoch, mean over seeds: classifiers, by test accuracy" in page
+    assert "Final epoch, mean over seeds: regression, by test RMSE" in page and "<th>test_r2</th>" in page
+    assert _images_in_chromium(page, tmp_path) == (len(HEAD_FIGURES), len(HEAD_FIGURES))
+
+
+def test_rows_written_before_heads_are_the_notebooks_sigmoid(report, capsys):
+    out, _, summary = report
+    rows = [json.loads(line) for line in _lines(out)]
+    for row in rows:
+        del row["config"]["output"]
+    (out / RESULTS).write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["report", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == f"- {summary[0]}"
+    with open(out / "summary.csv", newline="") as f:
+        assert {entry["output"] for entry in csv.DictReader(f)} == {"sigmoid"}

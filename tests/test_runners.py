@@ -18,7 +18,7 @@ from twinnet.lab.run import initial_parameters, load_split
 def _run(engine, **options):
     config = RunConfig(**{"data": "moons", "epochs": 15, **options})
     split = load_split(config)
-    config = config.with_layers(split.X_train.shape[1])
+    config = config.with_layers(split.X_train.shape[1], output=split.output, width=split.width)
     return run_engine(engine, config, split, initial_parameters(config)), config, split
 
 
@@ -220,7 +220,9 @@ def test_functional_refuses_what_the_notebook_cannot_train():
     ({"seed": -1}, r"seed must be None or an integer between 0 and 4294967295; got seed=-1"),
     ({"seed": 2**70}, r"seed must be None or an integer between 0 and 4294967295; got seed=1180591620717411303424"),
     ({"layers": (2, 0, 1)}, r"layers must contain only positive widths; got layers=\[2, 0, 1\]"),
-    ({"layers": (2, 4, 2)}, r"the output layer must have width 1 \(one sigmoid unit\); got layers=\[2, 4, 2\]"),
+    ({"layers": (2, 4, 2), "output": "sigmoid"}, r"a sigmoid head has one output unit; got an output layer of width 2"),
+    ({"layers": (2, 4, 1), "output": "softmax"}, r"a softmax head needs an output layer of width K >= 2"),
+    ({"output": "logistic"}, r"Unknown output 'logistic'. Expected one of: 'linear', 'sigmoid', 'softmax'"),
     ({"seed": None}, r"seed must be an integer between 0 and 4294967295; got seed=None"),
 ])
 def test_config_validation_names_the_field(options, match):
@@ -238,3 +240,121 @@ def test_default_layers_follow_the_data_and_the_table_lists_every_engine():
 
     assert RunConfig().with_layers(100).layers == (100, 20, 5, 1) == (100, *DEFAULT_HIDDEN, 1)
     assert set(ENGINES) == {"functional", "numpy", "keras", "tf-loop", "sklearn", "torch"}
+
+
+# --------------------------------------------------------------------------- every head
+@pytest.fixture(scope="module")
+def two_targets(tmp_path_factory):
+    """A regression file with two targets per example (``(m, 2)`` labels)."""
+    from problems import regression_problem
+
+    X, Y = regression_problem(m=120, n=4, k=2, seed=0)
+    path = tmp_path_factory.mktemp("data") / "two_targets.npz"
+    np.savez(path, features=X, labels=Y)
+    return str(path)
+
+
+HEAD_DATA = {"softmax": ("iris", (4, 8, 3)), "linear": ("diabetes", (10, 8, 1)), "linear, 2 targets": (None, (4, 8, 2))}
+
+
+@pytest.mark.exact
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("head", sorted(HEAD_DATA))
+def test_sklearn_agrees_with_numpy_for_every_head(head, optimizer, two_targets):
+    # MLPClassifier's softmax and cross-entropy; MLPRegressor, whose loss is half the mean squared
+    # error and whose gradient is k/2 times ours for k targets: learning_rate_init is mapped (and
+    # Adam's epsilon), its curve reported doubled. The tolerances are RTOL's, the classifiers': SGD
+    # is the same arithmetic up to rounding (measured ~6e-16 for every head); momentum and Adam are
+    # bounded by scikit-learn's exact 0.9 and 0.999 against Keras's float32-rounded ones (measured
+    # ~1e-7 and ~4e-6). A mapping off by any factor would miss SGD's bound by orders of magnitude.
+    data, layers = HEAD_DATA[head]
+    learning_rate = 0.01 if optimizer == "adam" else 0.1
+    curves = _curves(["numpy", "sklearn"], data=data or two_targets, layers=layers, optimizer=optimizer,
+                     learning_rate=learning_rate, hidden_activation="tanh")
+    assert_allclose(curves["sklearn"], curves["numpy"], rtol=RTOL[optimizer], err_msg=f"{head}, {optimizer}")
+
+
+@pytest.mark.parametrize("data, layers, estimator", [("iris", (4, 8, 3), "MLPClassifier"),
+                                                     ("diabetes", (10, 8, 1), "MLPRegressor")])
+def test_sklearn_first_loss_is_ours_for_every_head(data, layers, estimator):
+    # the regressor's loss_curve_[0] is half our mean squared error: shown doubled, it is ours
+    result, config, split = _run("sklearn", data=data, layers=layers, epochs=1)
+    net = Network.from_parameters(initial_parameters(config), output=config.output)
+    assert result.loss_curve[0] == pytest.approx(net.evaluate(split.X_train, split.y_train)["loss"], rel=1e-13)
+    if estimator == "MLPRegressor":
+        assert result.note.startswith("MLPRegressor minimizes half the mean squared error: it runs with "
+                                      "learning_rate_init=0.2 to take our steps, and its loss_curve_ is shown doubled")
+    else:
+        assert result.note is None
+
+
+def test_sklearn_mapping_of_the_learning_rate_is_said_for_adam_and_several_targets(two_targets):
+    from twinnet.lab.runners import sklearn
+
+    config = RunConfig(data=two_targets, layers=(4, 8, 2), output="linear", optimizer="adam", learning_rate=0.01)
+    assert sklearn.solver(config) == ({**sklearn.SOLVERS["adam"], "epsilon": 1e-7}, 0.01)  # c = k / 2 = 1
+    assert "its gradient is that of the summed squared error over 2, 1x ours" in sklearn.half_loss_note(config)
+    sgd = RunConfig(data="diabetes", layers=(10, 8, 1), output="linear", learning_rate=0.1)
+    assert sklearn.solver(sgd)[1] == 0.2 and sklearn.solver(RunConfig(layers=(4, 8, 3), output="softmax"))[1] == 0.1
+
+
+def test_regression_targets_are_standardized_on_the_training_part():
+    from twinnet import data
+
+    split = load_split(RunConfig(data="diabetes"))
+    mean, sd = split.target_scale
+    assert split.output == "linear" and split.width == 1 and split.classes is None
+    assert_allclose([split.y_train.mean(), split.y_train.std()], [0.0, 1.0], atol=1e-12)
+    raw = data.load_dataset("diabetes").y
+    assert raw.min() <= mean - sd and sd > 10  # the target's own units: 25 to 346
+    # the test part is scaled by the training part's statistics: its mean is not exactly 0
+    assert split.y_test.mean() != pytest.approx(0.0, abs=1e-6)
+    kept = load_split(RunConfig(data="diabetes", standardize=False))
+    assert kept.target_scale is None and kept.y_train.std() > 10
+
+
+def test_head_and_layers_are_resolved_from_the_data():
+    split = load_split(RunConfig(data="digits10"))
+    assert (split.output, split.width, split.classes) == ("softmax", 10, tuple(range(10)))
+    config = RunConfig(data="digits10").with_layers(64, output=split.output, width=split.width)
+    assert config.layers == (64, 20, 5, 10) and config.output == "softmax"
+    # a binary data set trained as K = 2 softmax classes, or as a regression of its labels
+    assert load_split(RunConfig(data="moons", output="softmax")).width == 2
+    assert RunConfig(data="moons", output="linear").with_layers(2, output="linear", width=1).layers == (2, 20, 5, 1)
+    with pytest.raises(ValueError, match="layers=64,8,5 ends with 5 units, but data 'digits10' has 10 classes"):
+        RunConfig(data="digits10", layers=(64, 8, 5)).with_layers(64, output="softmax", width=10)
+
+
+def test_functional_is_binary_only_and_sklearn_has_no_softmax_of_two():
+    digits = RunConfig(data="digits10").with_layers(64, output="softmax", width=10)
+    names, notes = resolve_engines(None, digits, 1437)
+    assert "functional" not in names and "numpy" in names and "sklearn" in names
+    assert ("functional skipped: the notebook's functional network is binary, one sigmoid unit with "
+            "log-loss; got output='softmax'") in notes
+    with pytest.raises(ValueError, match="engine 'functional' cannot run this configuration: the notebook's "
+                       "functional network is binary"):
+        resolve_engines(["functional"], digits, 1437)
+    two = RunConfig(data="moons", output="softmax").with_layers(2, output="softmax", width=2)
+    with pytest.raises(ValueError, match="MLPClassifier trains two classes with one logistic unit"):
+        resolve_engines(["sklearn"], two, 320)
+
+
+@pytest.mark.parametrize("data, layers, metrics", [
+    ("iris", (4, 8, 3), ("accuracy",)),
+    ("diabetes", (10, 8, 1), ("rmse", "r2")),
+])
+def test_every_engine_reports_the_heads_metrics_on_one_trajectory(data, layers, metrics):
+    result = compare(RunConfig(data=data, layers=layers, epochs=10, learning_rate=0.1),
+                     engines=["numpy", "sklearn", "torch"])
+    rows = result.rows()
+    expected = [f"{part}_{name}" for part in ("train", "test") for name in ("loss", *metrics)]
+    assert list(rows[0])[1:1 + len(expected)] == expected
+    assert not {"train_accuracy", "test_rmse"} <= set(rows[0])  # only the head's own metrics
+    for row in rows:
+        for key in expected:
+            assert row[key] == pytest.approx(rows[0][key], rel=1e-12, abs=1e-15), (row["engine"], key)
+        assert row["max_loss_diff"] < 1e-13, row["engine"]
+    if "rmse" in metrics:
+        numpy = result.result("numpy")
+        assert numpy.test_rmse == pytest.approx(np.sqrt(numpy.test_loss), rel=1e-12) and np.isnan(numpy.test_accuracy)
+        assert result.data["target_sd"][0] > 10  # the targets are in standard deviations of the data's

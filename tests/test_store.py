@@ -112,3 +112,21 @@ def test_a_new_sweep_that_never_ran_is_discarded_and_the_users_folder_kept(tmp_p
     store = ResultStore.resume(directory, grid_hash="h1")
     with pytest.raises(ValueError, match="holds 1 finished runs; not removed"):
         store.discard()
+
+
+def test_a_regression_row_round_trips_through_the_store_and_into_the_report(tmp_path):
+    from twinnet.lab import grid as G
+    from twinnet.lab import sweep
+    from twinnet.lab.report import read_rows
+
+    runs, _ = sweep.plan(G.check_grid({"data": "diabetes", "layers": [10, 4, 1], "epochs": [2, 4],
+                                       "engines": ["numpy"]}))
+    row = sweep.execute_run(runs[0])
+    assert row["status"] == "ok" and row["config"]["output"] == "linear", row["error"]
+    assert [set(point) for point in row["checkpoints"]] == [
+        {"epoch", "train_loss", "train_rmse", "train_r2", "test_loss", "test_rmse", "test_r2"}] * 2
+    with ResultStore.create(tmp_path / "sweep", grid={}, grid_hash="h", n_runs=1) as store:
+        store.append(row)
+    assert read_results(tmp_path / "sweep") == [row]
+    rows, warnings = read_rows(tmp_path / "sweep")
+    assert rows == [row] and warnings == []

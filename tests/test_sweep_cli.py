@@ -190,7 +190,7 @@ def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
                                            "engines": ["sklearn", "numpy"]}))
     assert [r.engine for r in runs] == ["numpy"]
     assert notes == [("left out 1 run(s) of sklearn: several epoch values are checkpoints, and "
-                     "scikit-learn's MLPClassifier.fit cannot be observed between epochs")]
+                     "scikit-learn's fit (MLPClassifier, MLPRegressor) cannot be observed between epochs")]
     runs, notes = sweep.plan(G.check_grid({"data": "moons", "layers": [2, 4, 1], "epochs": [6],
                                            "engines": ["sklearn"]}))
     assert len(runs) == 1 and not notes

@@ -13,12 +13,23 @@ bias of shape ``(n_l,)``.
 
 Why the twin agrees with the NumPy network to rounding error
 -----------------------------------------------------------
-- The loss. Keras 3's ``binary_crossentropy`` in the TensorFlow backend does not clip the
-  probabilities when they come from a sigmoid: it recognises the sigmoid's output (the ``Sigmoid``
-  op in a compiled graph, or the ``_keras_logits`` attribute Keras attaches to sigmoid outputs) and
-  computes ``tf.nn.sigmoid_cross_entropy_with_logits`` on the logits. That is the function
-  ``Network`` computes. The clipping to ``[1e-7, 1 - 1e-7]`` applies only to a probability tensor
-  with no logits behind it. The tests check this on a saturated output, where the two differ.
+- The heads. The last ``Dense`` layer has the head's activation, as a Keras user writes it, and the
+  model is compiled with the head's loss and metric (:data:`KERAS_HEADS`): ``"sigmoid"`` with
+  ``binary_crossentropy`` and ``accuracy``; ``"softmax"`` with ``sparse_categorical_crossentropy``
+  on the integer labels and ``accuracy`` (Keras picks its sparse categorical accuracy); ``"linear"``
+  with ``mean_squared_error`` and ``RootMeanSquaredError(name="rmse")``, Network's metric.
+  ``predict`` therefore returns probabilities (or values), as a Keras user expects.
+- The loss. Keras 3's ``binary_crossentropy`` and ``sparse_categorical_crossentropy`` in the
+  TensorFlow backend do not clip the probabilities when they come from a sigmoid or a softmax:
+  they recognise the activation's output (the ``Sigmoid`` or ``Softmax`` op in a compiled graph,
+  or the ``_keras_logits`` attribute Keras attaches to both activations' outputs) and compute
+  ``tf.nn.sigmoid_cross_entropy_with_logits`` or ``tf.nn.sparse_softmax_cross_entropy_with_logits``
+  on the logits. Those are the functions ``Network`` computes, in the same order of operations
+  (see :mod:`twinnet.nn.heads`). The clipping to ``[1e-7, 1 - 1e-7]`` applies only to a
+  probability tensor with no logits behind it. The tests check this on saturated outputs, where
+  the two differ. (A linear last layer with ``from_logits=True`` would agree too, but its
+  ``predict`` would return logits, and :func:`train` reads the head from the last activation.)
+  ``mean_squared_error`` is the mean over the outputs, then over the batch: ``Network``'s loss.
 - The dtype. Keras casts float inputs to ``keras.config.floatx()`` (float32 by default) in
   ``fit``, ``evaluate`` and ``predict`` (its array data adapter does, before the model sees them),
   and creates the loss tracker, the compiled loss and an optimizer's learning-rate variable in
@@ -53,6 +64,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -66,6 +79,7 @@ from twinnet.validation import DTYPES
 __all__ = [
     "DTYPES",
     "HIDDEN_ACTIVATIONS",
+    "KERAS_HEADS",
     "KERAS_OPTIMIZERS",
     "OPTIMIZERS",
     "TRAIN_ENGINES",
@@ -84,6 +98,22 @@ KERAS_OPTIMIZERS = {
     "sgd": ("SGD", {}),
     "momentum": ("SGD", {"momentum": 0.9, "nesterov": False}),
     "adam": ("Adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+}
+
+
+class KerasHead(NamedTuple):
+    """How a twin's head is written in Keras: the last layer's activation, the loss and the metric."""
+
+    activation: str
+    loss: str
+    metric: str  # "accuracy", or "rmse": Keras's RootMeanSquaredError under Network's name
+
+
+#: Output head (:data:`twinnet.validation.OUTPUTS`) -> its Keras form (see the module's notes).
+KERAS_HEADS = {
+    "sigmoid": KerasHead("sigmoid", "binary_crossentropy", "accuracy"),
+    "softmax": KerasHead("softmax", "sparse_categorical_crossentropy", "accuracy"),
+    "linear": KerasHead("linear", "mean_squared_error", "rmse"),
 }
 #: How :func:`train` runs the training: Keras's ``model.fit`` or a compiled ``tf.function`` step.
 TRAIN_LOOPS = ("fit", "tf-loop")
@@ -303,7 +333,8 @@ def keras_model(layers_dims, learning_rate):
     return model
 
 
-def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64"):
+def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64",
+             output=None):
     """A compiled Keras model holding exactly ``parameters``.
 
     Parameters
@@ -311,7 +342,7 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     parameters : dict
         ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, as
         ``Network.parameters`` returns them; checked as ``Network.from_parameters`` checks them
-        (finite real values, consistent shapes, one output unit).
+        (finite real values, consistent shapes, an output layer that fits the head).
     learning_rate : float
     optimizer : {"sgd", "momentum", "adam"}
         Keras ``SGD()``, ``SGD(momentum=0.9)`` or ``Adam(epsilon=1e-7)``, Network's optimizers.
@@ -319,33 +350,73 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     dtype : {"float64", "float32"}
         Dtype of the layers, the data the model is fed, the optimizer's learning rate and the
         loss: a plain ``model.fit(X, y)`` trains in this dtype, with no ``floatx`` to set.
+    output : {"sigmoid", "softmax", "linear"}, optional
+        The head, as ``Network``'s ``output``: by default ``"sigmoid"`` for one output unit; an
+        output layer wider than 1 needs it named.
 
     Returns
     -------
     model : TwinSequential
         A ``keras.Sequential`` (see the module's notes on the dtype): ``Dense`` layers with
-        kernels ``W_l.T`` and biases ``b_l[:, 0]``, compiled with ``binary_crossentropy``
-        (computed from the logits, see the module's notes) and ``accuracy``.
+        kernels ``W_l.T`` and biases ``b_l[:, 0]``, the last with the head's activation, compiled
+        with the head's loss (computed from the logits, see the module's notes) and metric
+        (:data:`KERAS_HEADS`).
+
+    Example
+    -------
+    >>> from twinnet import Network, keras_twin
+    >>> net = Network([4, 8, 3], output="softmax", seed=0)
+    >>> model = keras_twin.to_keras(net.parameters, learning_rate=0.1, output="softmax")
+    >>> model.layers[-1].activation.__name__, model.loss
+    ('softmax', 'sparse_categorical_crossentropy')
     """
     validation.positive_number("learning_rate", learning_rate)
     validation.choice("optimizer", optimizer, KERAS_OPTIMIZERS)
     validation.choice("hidden_activation", hidden_activation, validation.ACTIVATIONS)
     dtype = validation.dtype(dtype).name
-    # the one check of the dict (keys, shapes, widths, real and finite values in dtype), via Network
-    net = Network.from_parameters(parameters, hidden_activation=hidden_activation, dtype=dtype)
+    # the one check of the dict (keys, shapes, widths, real and finite values in dtype) and of the
+    # head against the output width, via Network, in its words
+    net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, dtype=dtype)
+    head = KERAS_HEADS[net.output]
     keras = _import_keras()
     model = _twin_sequential()([keras.Input(shape=(net.n_features,), dtype=dtype)])
     parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype, biases (n_l, 1)
     for l in range(1, L + 1):
         W, b = parameters[f"W{l}"], parameters[f"b{l}"]
         # zeros: the weights are overwritten below, so no random draw is wasted
-        layer = keras.layers.Dense(W.shape[0], activation="sigmoid" if l == L else hidden_activation,
+        layer = keras.layers.Dense(W.shape[0], activation=head.activation if l == L else hidden_activation,
                                    dtype=dtype, kernel_initializer="zeros", bias_initializer="zeros")
         model.add(layer)
         layer.set_weights([W.T, b[:, 0]])
     model.compile(optimizer=make_optimizer(optimizer, learning_rate, dtype=dtype),
-                  loss="binary_crossentropy", metrics=["accuracy"])
+                  loss=head.loss, metrics=[_keras_metric(keras, head.metric, dtype)])
     return model
+
+
+def _keras_metric(keras, name, dtype):
+    # "accuracy": Keras picks binary or sparse categorical accuracy from the shapes of y and the
+    # output, in compile's floatx (the model's dtype); a metric object keeps the dtype it is made with
+    return keras.metrics.RootMeanSquaredError(name="rmse", dtype=dtype) if name == "rmse" else name
+
+
+def _model_output(model):
+    """The head of a Keras model, read from its last ``Dense`` layer's activation (:data:`KERAS_HEADS`).
+
+    Raises
+    ------
+    ValueError
+        When the last layer's activation is none of the heads' (``sigmoid``, ``softmax``, ``linear``).
+    """
+    dense = [layer for layer in model.layers if layer.weights]
+    activation = getattr(dense[-1], "activation", None) if dense else None
+    name = getattr(activation, "__name__", repr(activation))
+    for output, head in KERAS_HEADS.items():
+        if head.activation == name:
+            return output
+    raise ValueError(
+        f"the model's last layer must have a head's activation: one of "
+        f"{', '.join(repr(h.activation) for h in KERAS_HEADS.values())} (see keras_twin.KERAS_HEADS); "
+        f"got {name!r}.")
 
 
 def from_keras(model):
@@ -385,10 +456,12 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
     Parameters
     ----------
     model : keras.Model
-        A compiled model, e.g. from :func:`to_keras`; it is trained in place.
+        A compiled model, e.g. from :func:`to_keras`; it is trained in place. Its head is read
+        from its last layer's activation (``sigmoid``, ``softmax`` or ``linear``).
     X : ndarray of shape (m, n_features)
-    y : ndarray of shape (m,)
-        Labels 0 and 1. ``X`` and ``y`` are checked as ``Network.fit`` checks them.
+    y : ndarray of shape (m,) or (m, k)
+        Labels 0 and 1 (sigmoid), class labels ``0 .. K-1`` (softmax), or real targets (linear,
+        ``(m,)`` for one output). ``X`` and ``y`` are checked as ``Network.fit`` checks them.
     epochs : int
     batch_size : int, optional
         ``None`` or ``>= m`` trains full-batch (no shuffle), as the notebook does.
@@ -410,8 +483,10 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
     Returns
     -------
     history : dict
-        ``"loss"`` and ``"accuracy"``, one value per epoch with Keras's semantics: the
-        batch-size-weighted mean over the epoch of each batch's loss before its update.
+        ``"loss"`` and the head's metric, ``"accuracy"`` (classifiers) or ``"rmse"`` (linear),
+        one value per epoch with Keras's semantics, as ``Network.fit``'s history: the
+        batch-size-weighted mean over the epoch of each batch's loss before its update, and the
+        metric of the same predictions.
     """
     loop = validation.choice("loop", engine or loop, TRAIN_LOOPS)
     epochs = validation.positive_int("epochs", epochs)
@@ -420,11 +495,13 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
     if on_epoch_end is not None and not callable(on_epoch_end):
         raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
     dtype = validation.dtype(_model_dtype(model), "the model's dtype").name
+    output, width = _model_output(model), int(model.outputs[0].shape[-1])
     # Network's checks of X and y; X1 is X in dtype with a column of ones appended
     X1 = check_X(X, int(model.trainable_variables[0].shape[0]), dtype)
     X = np.ascontiguousarray(X1[:, :-1])
-    # a column of labels, as the model's output: Keras would otherwise reshape y itself
-    y = check_y(y, X1, dtype)[0].reshape(-1, 1)
+    # y in the model's layout, rows as examples: a column of labels (m, 1), or the targets (m, k);
+    # Keras would otherwise reshape y itself
+    y = np.ascontiguousarray(check_y(y, X1, dtype, output=output, width=width)[0].T)
     m = X.shape[0]
     full_batch = batch_size is None or batch_size >= m
     if full_batch:
@@ -435,7 +512,7 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
     with floatx(dtype):
         if loop == "fit":
             return _train_fit(model, X, y, epochs, schedule, on_epoch_end)
-        return _train_loop(model, X, y, epochs, schedule, on_epoch_end)
+        return _train_loop(model, X, y, epochs, schedule, on_epoch_end, output)
 
 
 def _train_fit(model, X, y, epochs, schedule, on_epoch_end):
@@ -450,7 +527,7 @@ def _train_fit(model, X, y, epochs, schedule, on_epoch_end):
         # the notebook's own call: the whole training set as one batch, in its order
         history = model.fit(X, y, batch_size=X.shape[0], epochs=epochs, shuffle=False,
                             verbose=0, callbacks=callbacks)
-        return dict(history.history)
+        return _loss_first(history.history)
     # Every epoch's batches, precomputed in Network's order, as one stream of index arrays; with
     # steps_per_epoch set, Keras keeps reading the same iterator from one epoch to the next.
     lengths = [len(batch) for batches in schedule for batch in batches]
@@ -460,42 +537,70 @@ def _train_fit(model, X, y, epochs, schedule, on_epoch_end):
         lambda idx: (tf.gather(X_t, idx), tf.gather(y_t, idx)))
     history = model.fit(stream, epochs=epochs, steps_per_epoch=len(schedule[0]), shuffle=False,
                         verbose=0, callbacks=callbacks)
-    return dict(history.history)
+    return _loss_first(history.history)
 
 
-def _train_loop(model, X, y, epochs, schedule, on_epoch_end):
+def _loss_first(history):
+    # Keras orders its history by name ("accuracy" before "loss"); Network's puts the loss first
+    return {"loss": history["loss"], **history}
+
+
+def _sigmoid_hits(tf, p, t):
+    return tf.reduce_sum(tf.cast(tf.equal(tf.cast(p > 0.5, t.dtype), t), tf.int64))  # the notebook's rule
+
+
+def _softmax_hits(tf, p, t):
+    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, axis=1), t[:, 0]), tf.int64))  # the first of equal ones
+
+
+def _no_hits(tf, p, t):
+    return tf.constant(0, tf.int64)  # the linear head's metric comes from the loss
+
+
+#: Output head -> (its metric's name, the step's count of hits, the epoch's metric from (hits, loss sum, m)),
+#: as ``Network``'s heads compute them (:mod:`twinnet.nn.heads`).
+_LOOP_METRICS = {
+    "sigmoid": ("accuracy", _sigmoid_hits, lambda hits, loss_sum, m: hits / m),
+    "softmax": ("accuracy", _softmax_hits, lambda hits, loss_sum, m: hits / m),
+    "linear": ("rmse", _no_hits, lambda hits, loss_sum, m: math.sqrt(loss_sum / m)),
+}
+
+
+def _train_loop(model, X, y, epochs, schedule, on_epoch_end, output):
     import tensorflow as tf
 
     variables = model.trainable_variables
     optimizer = model.optimizer
     optimizer.build(variables)
-    spec = [tf.TensorSpec((None, X.shape[1]), X.dtype), tf.TensorSpec((None, 1), y.dtype)]
+    metric, count_hits, epoch_metric = _LOOP_METRICS[output]
+    spec = [tf.TensorSpec((None, X.shape[1]), X.dtype), tf.TensorSpec((None, y.shape[1]), y.dtype)]
 
     @tf.function(input_signature=spec)
     def step(x, t):
         with tf.GradientTape() as tape:
             p = model(x, training=True)
-            # the compiled loss: binary cross-entropy from the sigmoid's logits, batch mean
+            # the compiled loss, from the logits behind the head's activation, batch mean
             loss = model.compute_loss(x=x, y=t, y_pred=p, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        correct = tf.reduce_sum(tf.cast(tf.equal(tf.cast(p > 0.5, t.dtype), t), t.dtype))
-        return loss, correct
+        return loss, count_hits(tf, p, t)
 
     X_t, y_t = tf.constant(X), tf.constant(y)
     m = X.shape[0]
-    history = {"loss": [], "accuracy": []}
+    history = {"loss": [], metric: []}
     for epoch in range(epochs):
-        if schedule is None:
-            loss, correct = step(X_t, y_t)
+        if schedule is None:  # the loss as computed, not rescaled by m / m, as Network records it
+            loss, hits = step(X_t, y_t)
+            loss, hits = float(loss), int(hits)
             loss_sum = loss * m
         else:
-            loss_sum = correct = 0.0
+            loss_sum = hits = 0
             for idx in schedule[epoch]:
-                batch_loss, batch_correct = step(tf.gather(X_t, idx), tf.gather(y_t, idx))
-                loss_sum += batch_loss * len(idx)
-                correct += batch_correct
-        history["loss"].append(float(loss_sum) / m)
-        history["accuracy"].append(float(correct) / m)
+                batch_loss, batch_hits = step(tf.gather(X_t, idx), tf.gather(y_t, idx))
+                loss_sum += float(batch_loss) * len(idx)  # Keras's mean weighted by batch size
+                hits += int(batch_hits)
+            loss = loss_sum / m
+        history["loss"].append(loss)
+        history[metric].append(epoch_metric(hits, loss_sum, m))
         if on_epoch_end is not None:
             on_epoch_end(epoch, {"loss": history["loss"][-1]})
     return history

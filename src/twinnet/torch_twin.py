@@ -11,8 +11,13 @@ its bias as ``(n_l,)``, where the parameters dict has a column ``(n_l, 1)``.
 
 Why the twin agrees with ``Network``
 ------------------------------------
-- The loss. The model outputs logits and ``BCEWithLogitsLoss`` computes the binary cross-entropy
-  from them, as ``Network`` does.
+- The loss. The model outputs logits and the head's loss is computed from them, as ``Network``
+  does and as a PyTorch user writes it (:data:`TORCH_HEADS`): ``binary_cross_entropy_with_logits``
+  (sigmoid; ``BCEWithLogitsLoss``), ``cross_entropy`` on the integer labels (softmax;
+  ``CrossEntropyLoss``, whose ``log_softmax`` shifts by the maximum logit as TensorFlow and
+  ``Network`` do), ``mse_loss`` (linear; the mean over examples and outputs, ``Network``'s loss).
+  The head travels with the twin (:class:`TorchTwin`'s ``output``), since the model itself ends
+  in the logits whatever the head.
 - The hyperparameters. Keras, and ``Network`` after it, round momentum and the betas through
   float32 (see :mod:`twinnet.nn.optimizers`); the twin hands ``torch.optim.SGD`` the same
   float32-rounded momentum, so that its updates are Keras's to rounding of the last bit.
@@ -37,27 +42,70 @@ True
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 from twinnet import validation
 from twinnet.nn import Network, epoch_batches
+from twinnet.nn.heads import default_output
 
 # Network's checks of the data, so that the twin rejects what Network rejects, in the same words
 from twinnet.nn.network import check_X, check_y
 
-__all__ = ["ADAM_EPSILON", "TorchTwin", "from_torch", "to_torch", "train"]
+__all__ = ["ADAM_EPSILON", "TORCH_HEADS", "TorchTwin", "from_torch", "to_torch", "train"]
 
 #: Keras's ``Adam`` epsilon, which ``Network`` follows.
 ADAM_EPSILON = 1e-7
 
 
-class TorchTwin(NamedTuple):
-    """A model and its optimizer, as :func:`to_torch` makes them; unpacks as ``model, optimizer``."""
+class TorchHead(NamedTuple):
+    """How a twin's head is trained in PyTorch, from the model's logits ``z`` of shape (m, n_L)."""
 
-    model: object  # torch.nn.Sequential of Linear layers and activations, ending in logits
-    optimizer: object  # torch.optim.SGD or torch.optim.Adam over the model's parameters
+    loss: str  # the function of torch.nn.functional: loss(z, targets), the batch mean
+    targets: Callable  # Network's checked targets (n_L, m) or (1, m) -> the loss's layout
+    hits: Callable  # (torch, z, targets) -> the batch's count of correct labels, as Network's heads
+    metric: str  # Network's history key: the epoch's hits / m, or the root of its mean loss
+
+
+def _sigmoid_hits(torch, z, y):
+    return int(((torch.sigmoid(z) > 0.5) == (y == 1)).sum())  # the notebook's rule, on the probability
+
+
+def _softmax_hits(torch, z, y):
+    return int((torch.softmax(z, dim=1).argmax(dim=1) == y).sum())  # the first of equal ones, as np.argmax
+
+
+#: Output head (:data:`twinnet.validation.OUTPUTS`) -> its loss in PyTorch (see the module's notes).
+TORCH_HEADS = {
+    "sigmoid": TorchHead("binary_cross_entropy_with_logits", lambda y: y.T, _sigmoid_hits, "accuracy"),  # (m, 1)
+    "softmax": TorchHead("cross_entropy", lambda y: y[0], _softmax_hits, "accuracy"),  # int64 labels (m,)
+    "linear": TorchHead("mse_loss", lambda y: y.T, None, "rmse"),  # (m, k)
+}
+
+
+class TorchTwin(tuple):
+    """A model and its optimizer, as :func:`to_torch` makes them, and the head they are trained for.
+
+    Unpacks as ``model, optimizer``. ``output`` names the head, hence the loss :func:`train`
+    computes from the model's logits (:data:`TORCH_HEADS`); ``None``, as for a plain tuple
+    ``(model, optimizer)``, means ``Network``'s default: the sigmoid for one output unit.
+    """
+
+    def __new__(cls, model, optimizer, output=None):
+        twin = super().__new__(cls, (model, optimizer))
+        twin.output = None if output is None else validation.choice("output", output, validation.OUTPUTS)
+        return twin
+
+    model = property(lambda self: self[0], doc="torch.nn.Sequential of Linear layers and activations, ending in logits")
+    optimizer = property(lambda self: self[1], doc="torch.optim.SGD or torch.optim.Adam over the model's parameters")
+
+    def __reduce__(self):
+        return type(self), (self.model, self.optimizer, self.output)
+
+    def __repr__(self):
+        return f"TorchTwin(model={self.model!r}, optimizer={self.optimizer!r}, output={self.output!r})"
 
 
 def _activation(torch, name):
@@ -75,7 +123,8 @@ def _optimizer(torch, name, params, learning_rate):
     return torch.optim.SGD(params, lr=learning_rate, momentum=momentum)
 
 
-def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64"):
+def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64",
+             output=None):
     """A ``torch.nn.Sequential`` holding exactly ``parameters``, and its optimizer.
 
     Parameters
@@ -88,20 +137,33 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
         ``torch.optim.SGD``, ``SGD(momentum=0.9)`` or ``Adam``, set up as Network's optimizers.
     hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu"}
     dtype : {"float64", "float32"}
+    output : {"sigmoid", "softmax", "linear"}, optional
+        The head, as ``Network``'s ``output``: by default ``"sigmoid"`` for one output unit; an
+        output layer wider than 1 needs it named.
 
     Returns
     -------
     TorchTwin
         ``model``: ``Linear`` layers with weights ``W_l`` and biases ``b_l[:, 0]``, the hidden
-        activation between them, ending in the logits (the sigmoid lives in the loss);
-        ``optimizer`` over its parameters.
+        activation between them, ending in the logits (the sigmoid or softmax lives in the loss);
+        ``optimizer`` over its parameters; ``output``, the head.
+
+    Example
+    -------
+    >>> from twinnet import Network, torch_twin
+    >>> net = Network([4, 8, 3], output="softmax", seed=0)
+    >>> twin = torch_twin.to_torch(net.parameters, learning_rate=0.1, output="softmax")
+    >>> model, optimizer = twin
+    >>> twin.output, model[-1].out_features
+    ('softmax', 3)
     """
     learning_rate = validation.positive_number("learning_rate", learning_rate)
     validation.choice("optimizer", optimizer, validation.OPTIMIZERS)
     validation.choice("hidden_activation", hidden_activation, validation.ACTIVATIONS)
     dtype = validation.dtype(dtype).name
-    # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype)
-    net = Network.from_parameters(parameters, hidden_activation=hidden_activation, dtype=dtype)
+    # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype) and
+    # of the head against the output width, in its words
+    net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, dtype=dtype)
     import torch
 
     parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype
@@ -114,7 +176,7 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
             linear.bias.copy_(torch.as_tensor(parameters[f"b{l}"][:, 0]))
         modules += [linear] if l == L else [linear, _activation(torch, hidden_activation)]
     model = torch.nn.Sequential(*modules)
-    return TorchTwin(model, _optimizer(torch, optimizer, list(model.parameters()), learning_rate))
+    return TorchTwin(model, _optimizer(torch, optimizer, list(model.parameters()), learning_rate), net.output)
 
 
 def from_torch(model):
@@ -154,7 +216,9 @@ def _check_twin(twin):
         raise ValueError("twin: the model has no parameters.")
     dtype = str(weights[0].dtype).removeprefix("torch.")
     validation.choice("the model's dtype", dtype, validation.DTYPES)
-    return model, optimizer, weights[0].shape[1], dtype
+    width = weights[-1].shape[0]  # the last Linear's bias: the output layer's width
+    output = default_output(getattr(twin, "output", None), width, "the twin's output")
+    return model, optimizer, weights[0].shape[1], dtype, output, width
 
 
 def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, on_epoch_end=None):
@@ -163,10 +227,11 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, on_ep
     Parameters
     ----------
     twin : TorchTwin
-        From :func:`to_torch`; trained in place.
+        From :func:`to_torch`; trained in place, with the loss of its head (``twin.output``).
     X : ndarray of shape (m, n_features)
-    y : ndarray of shape (m,)
-        Labels 0 and 1. ``X`` and ``y`` are checked as ``Network.fit`` checks them.
+    y : ndarray of shape (m,) or (m, k)
+        Labels 0 and 1 (sigmoid), class labels ``0 .. K-1`` (softmax), or real targets (linear,
+        ``(m,)`` for one output). ``X`` and ``y`` are checked as ``Network.fit`` checks them.
     epochs : int
     batch_size : int, optional
         ``None`` or ``>= m`` trains full-batch (no shuffle), as the notebook does.
@@ -182,57 +247,70 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, on_ep
     -------
     history : dict
         ``"loss"``: one value per epoch with Keras's semantics, the batch-size-weighted mean over
-        the epoch of each batch's loss before its update.
+        the epoch of each batch's loss before its update; and the head's metric as
+        ``Network.fit``'s history has it: ``"accuracy"`` (classifiers) or ``"rmse"`` (linear).
     """
-    model, optimizer, n_features, dtype = _check_twin(twin)
+    model, optimizer, n_features, dtype, output, width = _check_twin(twin)
     epochs = validation.positive_int("epochs", epochs)
     batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
     seed = validation.seed(seed)
     if on_epoch_end is not None and not callable(on_epoch_end):
         raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
+    head = TORCH_HEADS[output]
     X1 = check_X(X, n_features, dtype)  # X in dtype with a column of ones appended
-    y = check_y(y, X1, dtype)[0]
+    y = head.targets(check_y(y, X1, dtype, output=output, width=width)[0])
     import torch
 
-    X, y = torch.as_tensor(np.ascontiguousarray(X1[:, :-1])), torch.as_tensor(y).reshape(-1, 1)
+    X, y = torch.as_tensor(np.ascontiguousarray(X1[:, :-1])), torch.as_tensor(np.ascontiguousarray(y))
     m, rng = X.shape[0], np.random.default_rng(seed)
     full_batch = batch_size is None or batch_size >= m
-    step, losses = _Step(model, optimizer), []
+    step = _Step(model, optimizer, head)
+    history = {"loss": [], head.metric: []}
     for epoch in range(epochs):
-        total = 0.0
-        # a full batch is the data itself: indexing would copy it every epoch
-        batches = [slice(None)] if full_batch else \
-            [torch.as_tensor(b) for b in epoch_batches(rng, m, batch_size, shuffle)]
-        for index in batches:
-            xb, yb = X[index], y[index]
-            total += step(xb, yb) * xb.shape[0]
-        losses.append(total / m)
+        if full_batch:  # the data itself, not a copy; the loss as computed, not rescaled by m / m
+            loss, hits = step(X, y)
+            loss_sum = loss * m
+        else:
+            loss_sum = hits = 0
+            for batch in epoch_batches(rng, m, batch_size, shuffle):
+                index = torch.as_tensor(batch)
+                batch_loss, batch_hits = step(X[index], y[index])
+                loss_sum += batch_loss * len(batch)  # Keras's mean weighted by batch size
+                hits += batch_hits
+            loss = loss_sum / m
+        history["loss"].append(loss)
+        history[head.metric].append(math.sqrt(loss_sum / m) if head.hits is None else hits / m)
         if on_epoch_end is not None:
-            on_epoch_end(epoch, {"loss": losses[-1]})
-    return {"loss": losses}
+            on_epoch_end(epoch, {"loss": loss})
+    return history
 
 
 class _Step:
-    """One optimizer step on a batch; returns the batch's loss before the update."""
+    """One optimizer step on a batch; returns the batch's loss before the update and its hits."""
 
-    def __init__(self, model, optimizer):
+    def __init__(self, model, optimizer, head):
         import torch
 
-        self.model, self.optimizer, self.t = model, optimizer, 0
-        self.loss = torch.nn.BCEWithLogitsLoss()
+        self.torch, self.model, self.optimizer, self.head, self.t = torch, model, optimizer, head, 0
+        self.loss = getattr(torch.nn.functional, head.loss)
         self.adam = isinstance(optimizer, torch.optim.Adam)
         self.learning_rates = [group["lr"] for group in optimizer.param_groups]
 
     def __call__(self, xb, yb):
         self.optimizer.zero_grad()
-        loss = self.loss(self.model(xb), yb)
+        z = self.model(xb)
+        loss = self.loss(z, yb)
         loss.backward()
+        hits = 0
+        if self.head.hits is not None:
+            with self.torch.no_grad():
+                hits = self.head.hits(self.torch, z, yb)
         self.t += 1
         if self.adam:
             for group, learning_rate in zip(self.optimizer.param_groups, self.learning_rates):
                 group["lr"], group["eps"] = _keras_adam(learning_rate, *group["betas"], self.t)
         self.optimizer.step()
-        return loss.item()
+        return loss.item(), hits
 
 
 def _keras_adam(learning_rate, beta_1, beta_2, t):

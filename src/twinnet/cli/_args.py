@@ -56,6 +56,20 @@ def layer_list(text: str) -> list[int]:
     return _checked(lambda dims: validation.layer_widths("layers", dims, output_width=1), text, _widths)
 
 
+def head_layer_list(text: str) -> list[int]:
+    """``"64,32,10"`` -> ``[64, 32, 10]``: positive widths, any output width (the head's, checked
+    against the data once they are loaded)."""
+    return _checked(lambda dims: validation.layer_widths("layers", dims), text, _widths)
+
+
+def add_output(parser):
+    """``--output {linear,sigmoid,softmax}``: the output head, by default the data set's."""
+    parser.add_argument("--output", choices=sorted(validation.OUTPUTS), default=None,
+                        help="output head and loss: sigmoid (binary, log-loss), softmax (K classes, "
+                        "cross-entropy), linear (regression, mean squared error); default: the data "
+                        "set's, inferred from its targets")
+
+
 def name_list(known):
     """An argument type for ``"a,b"`` -> ``["a", "b"]``, each name one of ``known``."""
     def parse(text: str) -> list[str]:

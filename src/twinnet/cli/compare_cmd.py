@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import add_verbose, apply_verbose, layer_list, name_list, positive_float, positive_int, seed
+from twinnet.cli._args import (
+    add_output,
+    add_verbose,
+    apply_verbose,
+    head_layer_list,
+    name_list,
+    positive_float,
+    positive_int,
+    seed,
+)
 
 DESCRIPTION = """\
 Train the same network with several engines, from the same initial weights, on the same data
@@ -12,14 +21,21 @@ and batches, and compare them: final loss, accuracy, time, and how far each loss
 the NumPy reference. With no options it reproduces the notebook's experiment: the built-in data
 set split 80/20, layers 100,20,5,1, learning rate 0.1, 250 full-batch epochs, seed 0.
 
-Engines: functional (the notebook's L_layer_model), numpy (twinnet.Network), keras (model.fit),
-tf-loop (a compiled tf.function step), sklearn (MLPClassifier), torch. By default every installed
-engine that supports the configuration runs. Features are standardized with the training part's
-statistics unless --no-standardize is given.
+Every output head: the data set's own by default (binary: one sigmoid unit; K classes: a softmax
+of K units, e.g. --data digits10 --layers 64,32,10; real targets: linear units, e.g. --data
+diabetes), or --output. The table shows accuracy for classifiers, RMSE and R^2 for regression.
 
-Writes results.json, results.csv, loss_curves.png and, for 2-feature data, decision_boundary.png
-into --out (default: a new folder ./twinnet-runs/<timestamp>), which is made, and checked,
-before training starts; a folder holding an earlier run's results is refused without --force."""
+Engines: functional (the notebook's L_layer_model, binary only), numpy (twinnet.Network), keras
+(model.fit), tf-loop (a compiled tf.function step), sklearn (MLPClassifier, or MLPRegressor for
+regression), torch. By default every installed engine that supports the configuration runs.
+Features, and regression targets, are standardized with the training part's statistics unless
+--no-standardize is given.
+
+Writes results.json, results.csv and loss_curves.png into --out (default: a new folder
+./twinnet-runs/<timestamp>), and as the data allow: decision_boundary.png (2 features),
+confusion_matrix.png (more than 2 classes), predicted_vs_true.png (regression). The folder is
+made, and checked, before training starts; a folder holding an earlier run's results is refused
+without --force."""
 
 #: What a run writes into --out; an earlier run's copy is overwritten only with --force.
 RESULTS = ("results.json", "results.csv")
@@ -37,9 +53,10 @@ def register(sub):
     p.add_argument("--data", default=DEFAULT_DATASET, metavar="NAME|PATH",
                    help=f"built-in data set ({', '.join(DATASETS)}) or a .pickle/.npz/.csv file "
                    f"(default: {DEFAULT_DATASET})")
-    p.add_argument("--layers", type=layer_list, default=None, metavar="N0,N1,...,1",
-                   help="layer widths, input first, output 1 (default: "
-                   f"n_features,{','.join(map(str, DEFAULT_HIDDEN))},1)")
+    p.add_argument("--layers", type=head_layer_list, default=None, metavar="N0,N1,...,K",
+                   help="layer widths, input first, output last: 1 for a sigmoid, K for K classes or "
+                   f"K targets (default: n_features,{','.join(map(str, DEFAULT_HIDDEN))},K)")
+    add_output(p)
     p.add_argument("--epochs", type=positive_int, default=defaults.epochs,
                    help=f"training epochs (default: {defaults.epochs})")
     p.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate,
@@ -83,7 +100,7 @@ def run(args):
     from twinnet.lab import RunConfig, compare
 
     config = RunConfig(
-        data=args.data, layers=tuple(args.layers) if args.layers else None, epochs=args.epochs,
+        data=args.data, layers=tuple(args.layers) if args.layers else None, output=args.output, epochs=args.epochs,
         learning_rate=args.learning_rate, batch_size=args.batch_size, optimizer=args.optimizer,
         hidden_activation=args.hidden_activation, init=args.init, dtype=args.dtype, seed=args.seed,
         standardize=args.standardize, keras_init=args.keras_init,
@@ -132,6 +149,24 @@ class _EngineBars:
         self.bars.update(self.tasks[engine], completed=done)
 
 
+_CLASSIFIER_COLUMNS = (("train\nloss", "train_loss", ".6f"), ("train\nacc", "train_accuracy", ".4f"),
+                      ("test\nacc", "test_accuracy", ".4f"))
+_REGRESSION_COLUMNS = (("train\nMSE", "train_loss", ".6f"), ("train\nRMSE", "train_rmse", ".4f"),
+                       ("test\nRMSE", "test_rmse", ".4f"), ("test\nR²", "test_r2", ".4f"))
+#: The table's metric columns per head: (header, row key, format).
+METRIC_COLUMNS = {"sigmoid": _CLASSIFIER_COLUMNS, "softmax": _CLASSIFIER_COLUMNS, "linear": _REGRESSION_COLUMNS}
+
+
+def _units(comparison):
+    """What the regression columns measure, for the caption; None for classifiers."""
+    if comparison.config.output != "linear":
+        return None
+    if "target_sd" in comparison.data:
+        return ("loss (MSE) and RMSE in (squared) standard deviations of the target, standardized on the "
+                "training part")
+    return "loss (MSE) and RMSE in the target's own units (not standardized)"
+
+
 def _table(comparison):
     from rich import box
     from rich.markup import escape
@@ -145,27 +180,27 @@ def _table(comparison):
                "tracing); speed: Keras model.fit's time / the engine's (higher is faster)")
     if ref:
         caption += f"; max |Δloss|: largest |loss - {ref} loss| over the epochs"
+    if _units(comparison):
+        caption += f"; {_units(comparison)}"
     table = Table(title=f"twinnet compare: {escape(describe_config(comparison.config))}\n"
                   f"{comparison.data['n_train']} train / {comparison.data['n_test']} test examples",
                   caption=caption, title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
+    metrics = METRIC_COLUMNS[comparison.config.output]
     # two-line headers keep the table within 80 columns
-    for header in ("engine", "train\nloss", "train\nacc", "test\nacc", "time\n(s)", "ms per\nepoch",
-                   "speed vs\nkeras fit", "max\n|Δloss|"):
+    for header in ("engine", *(h for h, _, _ in metrics), "time\n(s)", "ms per\nepoch", "speed vs\nkeras fit",
+                   "max\n|Δloss|"):
         table.add_column(header, justify="left" if header == "engine" else "right", no_wrap=True)
     for row in comparison.rows():
         mark = "" if comparison.result(row["engine"]).same_trajectory else " *"
         speed = fmt(row["speed_vs_keras"], ".1f")
         speed += "" if speed == "-" else "x"
+        times = (fmt(row["seconds"], ".3f"), fmt(row["ms_per_epoch"], ".2f"), speed)
         if row["status"] != "ok":  # a diverged run's metrics are no result: not shown
-            table.add_row(row["engine"] + mark, row["status"], "-", "-", fmt(row["seconds"], ".3f"),
-                          fmt(row["ms_per_epoch"], ".2f"), speed, "-")
+            table.add_row(row["engine"] + mark, row["status"], *["-"] * (len(metrics) - 1), *times, "-")
             continue
-        table.add_row(
-            row["engine"] + mark, fmt(row["train_loss"], ".6f"), fmt(row["train_accuracy"], ".4f"),
-            fmt(row["test_accuracy"], ".4f"), fmt(row["seconds"], ".3f"), fmt(row["ms_per_epoch"], ".2f"),
-            speed, "reference" if row["engine"] == ref else fmt(row["max_loss_diff"], ".1e"),
-        )
+        table.add_row(row["engine"] + mark, *(fmt(row[key], spec) for _, key, spec in metrics), *times,
+                      "reference" if row["engine"] == ref else fmt(row["max_loss_diff"], ".1e"))
     return table
 
 
@@ -192,7 +227,8 @@ def _figures(comparison, out, console):
                       markup=False, highlight=False, soft_wrap=True)
         return []
     written = [plots.plot_loss_curves(comparison, out / "loss_curves.png")]
-    if comparison.data["n_features"] == 2:
-        path = plots.plot_decision_boundaries(comparison, comparison.split, out / "decision_boundary.png")
-        written += [path] if path else []
+    for name, applies, plot in plots.COMPARE_FIGURES:
+        if applies(comparison):
+            path = plot(comparison, comparison.split, out / name)
+            written += [path] if path else []
     return written

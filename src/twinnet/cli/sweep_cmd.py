@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from twinnet.cli._args import add_verbose, apply_verbose, layer_list, positive_float, positive_int
+from twinnet.cli._args import add_verbose, apply_verbose, head_layer_list, positive_float, positive_int
 
 DESCRIPTION = """\
 Train every combination of the grid's values, for every seed and engine, in parallel: local worker
@@ -13,7 +13,9 @@ Dask cluster (--dask-local N). The grid comes from --preset, --grid FILE (TOML, 
 options below with underscores: learning_rate = [0.01, 0.1], layers = [[100, 20, 1]], batch_size =
 ["full", 64]) and the options, which replace the file's values of their key. Each option repeats
 or takes comma-separated values. Epoch values are checkpoints of one run: a run trained for 1000
-epochs records its metrics at 100 and 250 on the way.
+epochs records its metrics at 100 and 250 on the way. Every head: each data set's own by default
+(--data digits10 trains a 10-class softmax, --data diabetes a regression), or --output; the report
+then uses the head's metric (accuracy; RMSE and R^2).
 
 Each finished run is one line of OUT/results.jsonl, on disk before the next is counted; a killed
 or interrupted sweep continues with --resume (no options: the same grid), on the same data (its
@@ -41,6 +43,7 @@ def _batch(text):
 #: grid key -> (option, type of each value, metavar)
 GRID_OPTIONS = {
     "data": ("--data", _values(str, "data set names"), "NAME|PATH"),
+    "output": ("--output", _values(str, "output heads such as softmax"), "HEAD,..."),
     "learning_rate": ("--learning-rate", _values(float, "numbers such as 0.01,0.1"), "LR,..."),
     "epochs": ("--epochs", _values(_int, "integers such as 100,250,1000"), "E,..."),
     "batch_size": ("--batch-size", _values(_batch, "integers or 'full'"), "B|full,..."),
@@ -60,12 +63,13 @@ def register(sub):
     from twinnet.lab.runners import ENGINES
     from twinnet.lab.sweep import SCHEDULER_TIMEOUT
     from twinnet.validation import ACTIVATIONS as HIDDEN_ACTIVATIONS
-    from twinnet.validation import INITIALIZERS, OPTIMIZERS
+    from twinnet.validation import INITIALIZERS, OPTIMIZERS, OUTPUTS
 
     names = {"data": f"built-in ({', '.join(DATASETS)}) or a file", "optimizer": ", ".join(OPTIMIZERS),
              "hidden_activation": ", ".join(HIDDEN_ACTIVATIONS), "init": ", ".join(INITIALIZERS),
              "engines": ", ".join(ENGINES), "batch_size": "integers or full",
-             "epochs": "checkpoints of one run per configuration"}
+             "epochs": "checkpoints of one run per configuration",
+             "output": f"output heads ({', '.join(OUTPUTS)})"}
 
     p = sub.add_parser("sweep", help="train a hyperparameter grid in parallel (joblib, Dask)",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,11 +78,12 @@ def register(sub):
                         help="a ready grid; notebook: the notebook's network and neighbours, two "
                         "learning rates, 50/100/250 epochs, 3 seeds, numpy, keras and tf-loop (72 runs)")
     source.add_argument("--grid", metavar="FILE", help="a TOML file of grid values")
-    p.add_argument("--layers", type=layer_list, action="append", metavar="N0,N1,...,1",
-                   help="one network's widths, input first, output 1; repeat for several "
-                   f"(default: n_features,{','.join(map(str, DEFAULT_HIDDEN))},1)")
+    p.add_argument("--layers", type=head_layer_list, action="append", metavar="N0,N1,...,K",
+                   help="one network's widths, input first, output last (1 for a sigmoid, K for K classes "
+                   f"or targets); repeat for several (default: n_features,{','.join(map(str, DEFAULT_HIDDEN))},K)")
     for key, (option, parse, metavar) in GRID_OPTIONS.items():
-        default = ",".join("full" if v is None else str(v) for v in GRID_KEYS[key][1])
+        default = ",".join(("the data set's" if key == "output" else "full") if v is None else str(v)
+                           for v in GRID_KEYS[key][1])
         what = f"{names[key]} " if key in names else ""
         p.add_argument(option, dest=key, type=parse, action="append", metavar=metavar,
                        help=f"{what}(default: {default})")
@@ -139,8 +144,6 @@ def run(args):
     manifest = read_manifest(args.out) if args.resume else None
     grid = _grid(args, manifest)
     runs, notes = plan(grid)
-    for note in notes:
-        print(f"note: {note}", file=sys.stderr)
     digest = grid_hash(runs)
     data = data_fingerprints(grid["data"])
     serial = {k: [list(v) if isinstance(v, tuple) else v for v in values] for k, values in grid.items()}
@@ -150,6 +153,8 @@ def run(args):
     else:
         store = ResultStore.create(args.out, grid=serial, grid_hash=digest, n_runs=len(runs),
                                    extra={"preset": args.preset, "notes": notes, "data": data})
+    for note in notes:  # once the output is accepted: a refused sweep says one line
+        print(f"note: {note}", file=sys.stderr)
     with store:  # the directory's lock, until the manifest has this session
         with contextlib.ExitStack() as stack:
             try:

@@ -5,6 +5,9 @@ One description of a run, :class:`RunConfig` (:mod:`twinnet.lab.config`); one ru
 (:mod:`twinnet.lab.run`), whose :func:`run_engine` returns a plain :class:`EngineResult`
 (:mod:`twinnet.lab.results`); :mod:`twinnet.lab.compare` runs a set of engines on one
 configuration, :mod:`twinnet.lab.sweep` a grid of them; :mod:`twinnet.lab.plots` draws the figures.
+Every output head runs through them: the data set's own (or ``RunConfig.output``), with its metrics
+(accuracy for classifiers; RMSE and R^2 for regression, whose targets are standardized as the
+features are).
 Nothing here imports TensorFlow, PyTorch or matplotlib until an engine or a plot needs it.
 """
 

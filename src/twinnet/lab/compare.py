@@ -8,6 +8,13 @@ Example
 ['functional', 'numpy']
 >>> result.rows()[1]["max_loss_diff"] < 1e-12
 True
+
+Every head: a softmax on ten digits, the functional engine (binary, the notebook's) left out with a
+note, every other engine on one trajectory:
+
+>>> result = compare(RunConfig(data="digits10", layers=(64, 16, 10), epochs=5), engines=["numpy", "sklearn"])
+>>> result.config.output, list(result.rows()[0])[:4]
+('softmax', ['engine', 'train_loss', 'train_accuracy', 'test_loss'])
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import numpy as np
 from twinnet import validation
 from twinnet.lab.config import RunConfig
 from twinnet.lab.environment import environment
-from twinnet.lab.results import EngineResult, finite_or_none
+from twinnet.lab.results import EngineResult, finite_or_none, metric_keys
 
 # preparation lives in twinnet.lab.run; kept importable from here, where it used to be
 from twinnet.lab.run import initial_parameters, load_split, run_engine
@@ -32,15 +39,25 @@ from twinnet.nn.network import LARGE_FEATURE
 __all__ = [
     "CSV_FIELDS",
     "Comparison",
+    "csv_fields",
     "compare",
     "initial_parameters",
     "load_split",
     "resolve_engines",
 ]
 
-#: Columns of ``results.csv`` and of :meth:`Comparison.rows`.
-CSV_FIELDS = ("engine", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds",
-              "ms_per_epoch", "speed_vs_keras", "max_loss_diff", "status", "error", "note")
+#: Columns of ``results.csv`` and of :meth:`Comparison.rows` after the metrics.
+_TIMES = ("seconds", "ms_per_epoch", "speed_vs_keras", "max_loss_diff", "status", "error", "note")
+
+
+def csv_fields(output):
+    """Columns of ``results.csv`` and of :meth:`Comparison.rows` for a head: the engine, the head's
+    metrics (:func:`twinnet.lab.results.metric_keys`: accuracy; or RMSE and R^2), then the times."""
+    return ("engine", *metric_keys(output), *_TIMES)
+
+
+#: The classifiers' columns (the notebook's sigmoid head).
+CSV_FIELDS = csv_fields("sigmoid")
 
 
 @dataclass
@@ -70,19 +87,17 @@ class Comparison:
         return float(np.max(np.abs(np.subtract(result.loss_curve, ref.loss_curve))))
 
     def rows(self):
-        """One dict per engine with the :data:`CSV_FIELDS`; ``speed_vs_keras`` = Keras fit's
+        """One dict per engine with the head's :func:`csv_fields`; ``speed_vs_keras`` = Keras fit's
         seconds / this engine's seconds (> 1 is faster than ``model.fit``)."""
         keras = self.result("keras")
         keras_seconds = keras.seconds if keras is not None else float("nan")
         rows = []
         for r in self.results:
-            rows.append({
-                "engine": r.engine, "train_loss": r.train_loss, "train_accuracy": r.train_accuracy,
-                "test_loss": r.test_loss, "test_accuracy": r.test_accuracy, "seconds": r.seconds,
-                "ms_per_epoch": r.ms_per_epoch, "speed_vs_keras": keras_seconds / r.seconds,
-                "max_loss_diff": self.max_loss_diff(r), "status": r.status, "error": r.error,
-                "note": r.note,
-            })
+            row = {"engine": r.engine, **{key: getattr(r, key) for key in metric_keys(self.config.output)}}
+            row.update({"seconds": r.seconds, "ms_per_epoch": r.ms_per_epoch,
+                        "speed_vs_keras": keras_seconds / r.seconds, "max_loss_diff": self.max_loss_diff(r),
+                        "status": r.status, "error": r.error, "note": r.note})
+            rows.append(row)
         return rows
 
     def to_dict(self):
@@ -103,7 +118,7 @@ class Comparison:
         json_path, csv_path = out / "results.json", out / "results.csv"
         json_path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         with open(csv_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+            writer = csv.DictWriter(f, fieldnames=csv_fields(self.config.output))
             writer.writeheader()
             for row in self.rows():
                 writer.writerow({k: "" if finite_or_none(v) is None else v for k, v in row.items()})
@@ -170,8 +185,10 @@ def compare(config=RunConfig(), engines=None, *, engine_progress=None, progress=
     engine_progress = engine_progress or progress
     config.validate()
     split = load_split(config)
-    config = config.with_layers(split.X_train.shape[1])
+    config = config.with_layers(split.X_train.shape[1], output=split.output, width=split.width)
     names, notes = resolve_engines(engines, config, split.X_train.shape[0])
+    if split.note:  # how the head was inferred from the data, said once
+        notes.insert(0, split.note)
     initial = initial_parameters(config)
     results = []
     for name in names:
@@ -186,5 +203,10 @@ def compare(config=RunConfig(), engines=None, *, engine_progress=None, progress=
                      "standardize the features (compare does by default; --no-standardize turns it off)")
     reference = next((n for n in ("functional", "numpy") if n in names), None)
     data = {"source": config.data, "n_features": int(split.X_train.shape[1]),
-            "n_train": int(split.X_train.shape[0]), "n_test": int(split.X_test.shape[0])}
+            "n_train": int(split.X_train.shape[0]), "n_test": int(split.X_test.shape[0]),
+            "output": config.output}
+    if split.classes is not None:
+        data["classes"] = [c.item() if isinstance(c, np.generic) else c for c in split.classes]
+    if split.target_scale is not None:  # the regression targets' units: standard deviations
+        data["target_mean"], data["target_sd"] = (np.atleast_1d(v).tolist() for v in split.target_scale)
     return Comparison(config, results, reference, data, notes, split)

@@ -15,7 +15,8 @@ from twinnet import validation
 
 __all__ = ["DEFAULT_HIDDEN", "KERAS_INITS", "MAX_SEED", "RunConfig", "default_layers"]
 
-#: The notebook's hidden layers: ``layers=None`` means ``(n_features, *DEFAULT_HIDDEN, 1)``.
+#: The notebook's hidden layers: ``layers=None`` means ``(n_features, *DEFAULT_HIDDEN, width)``, the
+#: width of the data's head (1 for a sigmoid, K for a K-class softmax, k for k regression targets).
 DEFAULT_HIDDEN = (20, 5)
 
 #: ``same``: Keras starts from the shared initial weights; ``notebook``: from the notebook's
@@ -25,20 +26,35 @@ KERAS_INITS = ("same", "notebook")
 MAX_SEED = validation.MAX_SEED
 
 
-def default_layers(n_features):
-    """The notebook's network for data of ``n_features`` features: ``(n_features, 20, 5, 1)``."""
-    return (n_features, *DEFAULT_HIDDEN, 1)
+def default_layers(n_features, width=1):
+    """The notebook's network for data of ``n_features`` features: ``(n_features, 20, 5, width)``.
+
+    ``width`` is the output layer's: 1 for the notebook's sigmoid, K for K classes, k for k targets.
+    """
+    return (n_features, *DEFAULT_HIDDEN, width)
+
+
+#: How each head's output width is said in a message about the data it must fit.
+_WIDTH_OF = {
+    "sigmoid": lambda width: "is binary (a sigmoid head: one unit)",
+    "softmax": lambda width: f"has {width} classes (a softmax head: one unit per class)",
+    "linear": lambda width: (f"has {width} regression target{'s' if width > 1 else ''} "
+                             "(a linear head: one unit per target)"),
+}
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """One experiment: data, network, training. Defaults reproduce the notebook's run.
 
-    ``layers=None`` means :func:`default_layers` of the chosen data set.
+    ``layers=None`` means :func:`default_layers` of the chosen data set; ``output=None`` means the
+    data set's head (:func:`twinnet.data.load_dataset` infers it), both resolved by
+    :meth:`with_layers` once the data are loaded.
     """
 
     data: str = "synthetic"
     layers: tuple | None = None
+    output: str | None = None
     epochs: int = 250
     learning_rate: float = 0.1
     batch_size: int | None = None
@@ -68,19 +84,50 @@ class RunConfig:
             raise ValueError(f"seed must be an integer between 0 and {MAX_SEED}; got seed=None.")
         validation.seed(self.seed)
         validation.positive_int("batch_size", self.batch_size, allow_none=True)
+        if self.output is not None:
+            validation.choice("output", self.output, validation.OUTPUTS)
         if self.layers is not None:
-            validation.layer_widths("layers", self.layers, output_width=1)
+            layers = validation.layer_widths("layers", self.layers)
+            if self.output is not None:  # a head that cannot fit the last width, before the data load
+                from twinnet.nn.heads import default_output
+
+                default_output(self.output, layers[-1])
         return self
 
-    def with_layers(self, n_features):
-        """This config with ``layers`` resolved and checked against the data's feature count."""
-        layers = tuple(self.layers) if self.layers is not None else default_layers(n_features)
+    def with_layers(self, n_features, *, output=None, width=None):
+        """This config with ``layers`` and ``output`` resolved and checked against the data.
+
+        Parameters
+        ----------
+        n_features : int
+            The data's number of features: the first width.
+        output : {"sigmoid", "softmax", "linear"}, optional
+            The data's head, when ``self.output`` is None (``twinnet.lab.run.load_split`` says it).
+        width : int, optional
+            The output width the data need with that head: 1 for a sigmoid, the number of classes for
+            a softmax, of targets for a linear head. None: the last of ``layers`` (1 by default).
+
+        Raises
+        ------
+        ValueError
+            The first width is not ``n_features``, the last is not ``width``, or the head does not
+            fit the last width (a sigmoid of 2 units, a softmax of 1).
+        """
+        from twinnet.nn.heads import default_output
+
+        output = self.output or output
+        if self.layers is not None:
+            layers = tuple(self.layers)
+        else:
+            layers = default_layers(n_features, 1 if width is None else width)
+        shown = ",".join(map(str, layers))
         if layers[0] != n_features:
-            raise ValueError(
-                f"layers={','.join(map(str, layers))} starts with {layers[0]} inputs, but data "
-                f"{self.data!r} has {n_features} features; the first width must be {n_features}."
-            )
-        return replace(self, layers=layers)
+            raise ValueError(f"layers={shown} starts with {layers[0]} inputs, but data {self.data!r} has "
+                             f"{n_features} features; the first width must be {n_features}.")
+        if width is not None and output is not None and layers[-1] != width:
+            raise ValueError(f"layers={shown} ends with {layers[-1]} unit{'s' if layers[-1] > 1 else ''}, but data "
+                             f"{self.data!r} {_WIDTH_OF[output](width)}; the last width must be {width}.")
+        return replace(self, layers=layers, output=default_output(output, layers[-1]))
 
     def to_dict(self):
         d = asdict(self)

@@ -61,10 +61,11 @@ def _engine(value):
 
 
 #: grid key -> (check and normalize one value, default values). ``layers`` None is the data set's
-#: default network, resolved by :func:`expand`; ``batch_size`` "full" (as TOML and the CLI spell
-#: it) is None, full batch.
+#: default network and ``output`` None its head, resolved by :func:`expand`; ``batch_size`` "full"
+#: (as TOML and the CLI spell it) is None, full batch.
 GRID_KEYS = {
     "data": (_data, ("synthetic",)),
+    "output": (_field("output"), (None,)),
     "layers": (_field("layers", lambda v: None if v is None else tuple(v) if isinstance(v, list) else v), (None,)),
     "learning_rate": (_field("learning_rate", lambda v: float(v) if validation.is_int(v) else v), (0.1,)),
     "epochs": (_field("epochs"), (250,)),
@@ -103,7 +104,9 @@ def check_grid(grid, *, source="grid"):
     grid : dict
         Maps keys of :data:`GRID_KEYS` to a value or a list of values; missing keys take their
         defaults (the notebook's experiment). ``layers`` values are lists of widths, input first,
-        output 1; by default ``n_features,20,5,1``.
+        output last (1 for a sigmoid, K for K classes or targets); by default
+        ``n_features,20,5,K`` for the data set's head. ``output`` values are heads (``sigmoid``,
+        ``softmax``, ``linear``); by default the data set's.
     source : str
         Named in error messages (a file path, ``"--preset notebook"``, ...).
 
@@ -144,11 +147,17 @@ def check_grid(grid, *, source="grid"):
             if value not in normalized:
                 normalized.append(value)
         out[key] = tuple(sorted(normalized) if key == "epochs" else normalized)
-    for dtype in out["dtype"]:  # the one rule that joins two keys: a learning rate within dtype's range
+    # the rules that join two keys: a learning rate within dtype's range, a head that fits the layers
+    for dtype in out["dtype"]:
         try:
             RunConfig(learning_rate=max(out["learning_rate"]), dtype=dtype).validate()
         except ValueError as exc:
             raise ValueError(f"{source}: grid key 'learning_rate': {exc}") from None
+    for output, layers in itertools.product(out["output"], out["layers"]):
+        try:
+            RunConfig(output=output, layers=layers).validate()
+        except ValueError as exc:
+            raise ValueError(f"{source}: grid keys 'output' and 'layers': {exc}") from None
     return out
 
 
@@ -179,11 +188,19 @@ class RunSpec:
 
     def record(self):
         """The configuration as stored in a result row: JSON-ready, ``epochs`` the checkpoints
-        (no engine, seed or id)."""
+        (no engine, seed or id); ``output`` the head (rows stored before heads have none: sigmoid)."""
         c = self.config
-        return {"data": c.data, "layers": list(c.layers), "learning_rate": c.learning_rate,
+        return {"data": c.data, "output": c.output, "layers": list(c.layers), "learning_rate": c.learning_rate,
                 "epochs": list(self.checkpoints), "batch_size": c.batch_size, "optimizer": c.optimizer,
                 "hidden_activation": c.hidden_activation, "init": c.init, "dtype": c.dtype}
+
+    def identity(self):
+        """What the run id hashes: :meth:`record`, seed and engine. A sigmoid run's leaves its head
+        out, so that runs stored before heads keep their ids (a sweep of then resumes now)."""
+        identity = {**self.record(), "seed": self.config.seed, "engine": self.engine}
+        if identity["output"] in (None, "sigmoid"):
+            del identity["output"]
+        return identity
 
 
 def _digest(obj):
@@ -191,27 +208,31 @@ def _digest(obj):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def expand(grid, n_features=None):
+def expand(grid, n_features=None, heads=None):
     """All runs of a checked grid, in a stable order; ids are hashes of config, seed and engine.
 
     ``n_features`` maps each data set to its number of features; it resolves the default layers
-    (``None``) to the notebook's network, :func:`twinnet.lab.config.default_layers`.
+    (``None``) to the notebook's network, :func:`twinnet.lab.config.default_layers`. ``heads`` maps
+    each ``(data set, output)`` of the grid (``output`` None: the data set's own) to the resolved
+    head and the output width it needs, ``(output, width)``; without it a head stays as given and
+    the default network has one output unit.
     """
     keys = [k for k in GRID_KEYS if k not in ("epochs", "seeds", "engines")]
     checkpoints = grid["epochs"]
     runs = []
     for values in itertools.product(*(grid[k] for k in keys)):
         fields = dict(zip(keys, values))
+        output, width = (heads or {}).get((fields["data"], fields["output"]), (fields["output"], 1))
+        fields["output"] = output
         if fields["layers"] is None:
             if n_features is None or fields["data"] not in n_features:
                 raise ValueError(f"layers are not given and the number of features of data "
                                  f"{fields['data']!r} is unknown; give layers.")
-            fields["layers"] = default_layers(n_features[fields["data"]])
+            fields["layers"] = default_layers(n_features[fields["data"]], width)
         for seed, engine in itertools.product(grid["seeds"], grid["engines"]):
             spec = RunSpec("", engine, RunConfig(**fields, epochs=checkpoints[-1], seed=seed), checkpoints)
             # the id of the stored row's configuration, seed and engine: stable across versions
-            runs.append(RunSpec(_digest({**spec.record(), "seed": seed, "engine": engine}), engine,
-                                spec.config, checkpoints))
+            runs.append(RunSpec(_digest(spec.identity()), engine, spec.config, checkpoints))
     return runs
 
 

@@ -24,21 +24,66 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from twinnet.lab.results import STATUSES, finite_or_none, format_number
-from twinnet.lab.store import RESULTS, read_manifest
+from collections.abc import Callable
+from typing import NamedTuple
 
-__all__ = ["AGREE", "SUMMARY_FIELDS", "build_report", "read_rows", "summarize", "summary_rows"]
+from twinnet.lab.plots import LOSS_NAMES
+from twinnet.lab.results import STATUSES, finite_or_none, format_number, metric_keys, metric_names
+from twinnet.lab.store import RESULTS, read_manifest
+from twinnet.validation import OUTPUTS
+
+__all__ = ["AGREE", "SCORES", "SUMMARY_FIELDS", "Score", "build_report", "read_rows", "summarize", "summary_rows"]
 
 #: Two mean test accuracies closer than this (one half of a percentage point) count as a tie.
 AGREE = 0.005
 
-CONFIG_FIELDS = ("data", "layers", "learning_rate", "batch_size", "optimizer", "hidden_activation",
+
+def _pp(x):
+    return f"{100 * x:.1f} pp"
+
+
+def _plain(x):
+    return f"{x:.2g}"
+
+
+class Score(NamedTuple):
+    """What the report ranks a head's runs by: test accuracy for classifiers, test RMSE for regression."""
+
+    metric: str  # the checkpoints' key after "test_": "accuracy" or "rmse"
+    name: str  # in sentences and axis labels
+    higher_is_better: bool
+    tie: float  # two means closer than this count as a tie
+    gap: Callable  # a difference, in words: 1.5 pp, 0.012
+    better: str  # "more accurate", "lower RMSE"
+    best: str  # "Best numpy" / "Best numpy (lowest test RMSE)"
+    units: str  # a sentence on the units, or ""
+
+
+#: Score per kind of head: classifiers (sigmoid, softmax) and regression (linear).
+SCORES = {
+    "accuracy": Score("accuracy", "test accuracy", True, AGREE, _pp, "more accurate", "", ""),
+    "rmse": Score("rmse", "test RMSE", False, AGREE, _plain, "lower test RMSE", " (lowest test RMSE)",
+                  "Regression: the loss (mean squared error) and the RMSE are in (squared) standard deviations "
+                  "of the target, standardized on each run's training part; R² is unitless."),
+}
+
+CONFIG_FIELDS = ("data", "output", "layers", "learning_rate", "batch_size", "optimizer", "hidden_activation",
                  "init", "dtype")
 SUMMARY_FIELDS = (*CONFIG_FIELDS, "depth", "width", "n_parameters", "engine", "epoch", "runs", "ok",
                   "diverged",
                   "train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_accuracy_sd",
+                  "train_rmse", "test_rmse", "test_rmse_sd", "train_r2", "test_r2",
                   "seconds", "ms_per_epoch")
-METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+
+
+def _score(row):
+    """The :class:`Score` of a result row's head."""
+    return SCORES[metric_names(row["config"]["output"])[0]]
+
+
+def _metrics(row):
+    """The checkpoint keys of a row's head: train/test loss and accuracy; or loss, RMSE and R^2."""
+    return metric_keys(row["config"]["output"])
 
 
 # --------------------------------------------------------------------------- reading
@@ -55,12 +100,15 @@ def _ints(values):
 def _problem(row):
     """Why a stored row cannot go into the report (a phrase), or None.
 
-    A row written before rows had a ``status`` gets one from its ``error``, as the sweep derived it.
+    A row written before rows had a ``status`` gets one from its ``error``, as the sweep derived it;
+    one written before heads, whose config has no ``output``, was the notebook's sigmoid.
     """
     if not isinstance(row, dict):
         return "not a JSON object"
     if "status" not in row and (row.get("error") is None or isinstance(row.get("error"), str)):
         row["status"] = _legacy_status(row.get("error"))
+    if isinstance(row.get("config"), dict) and row["config"].get("output") is None:
+        row["config"]["output"] = "sigmoid"
     kinds = {"engine": str, "status": str, "seed": int, "n_parameters": int, "config": dict,
              "checkpoints": list, "loss_curve": list, "versions": dict, "machine": dict}
     for key, kind in kinds.items():
@@ -75,16 +123,19 @@ def _problem(row):
     if not (_ints(config["layers"]) and len(config["layers"]) >= 2 and _ints(config["epochs"])
             and _numbers([config["learning_rate"]], none=False)):
         return "the config's layers, epochs or learning_rate are not numbers"
+    if config["output"] not in OUTPUTS:
+        return f"the config's output {config['output']!r} is not one of {', '.join(OUTPUTS)}"
     if not _numbers(row["loss_curve"]) or not _numbers([row.get("seconds"), row.get("ms_per_epoch")]):
         return "loss_curve, seconds or ms_per_epoch are not numbers"
     for point in row["checkpoints"]:
         if not (isinstance(point, dict) and _ints([point.get("epoch")])
-                and _numbers([point.get(k) for k in METRICS])):
+                and _numbers([point.get(k) for k in _metrics(row)])):
             return "a checkpoint is not an epoch with numbers"
     if row["status"] == "ok":
         reached = {p["epoch"] for p in row["checkpoints"]}
+        key = f"test_{_score(row).metric}"
         if not set(config["epochs"]) <= reached or row.get("ms_per_epoch") is None \
-                or any(p.get("test_accuracy") is None for p in row["checkpoints"]):
+                or any(p.get(key) is None for p in row["checkpoints"]):
             return "an ok run without a result at every checkpoint epoch"
     return None
 
@@ -174,10 +225,6 @@ def _label(config, fields):
     return ", ".join(parts)
 
 
-def _pp(x):
-    return f"{100 * x:.1f} pp"
-
-
 def _times(ratio):
     return f"{ratio:.2g}×" if ratio < 10 else f"{ratio:.0f}×"
 
@@ -186,9 +233,10 @@ def _times(ratio):
 def summary_rows(rows):
     """Aggregate over seeds: one dict per (configuration, engine, epoch checkpoint).
 
-    Metrics are means over the seeds whose run finished ``ok``; ``test_accuracy_sd`` is their
-    standard deviation (0 for one seed). ``runs`` counts every stored run, ``ok`` the finished ones,
-    ``diverged`` those left out of the means because they diverged.
+    Metrics are means over the seeds whose run finished ``ok``, those of the configuration's head
+    (accuracy; or RMSE and R^2, the others left None); ``test_accuracy_sd`` or ``test_rmse_sd`` is
+    their standard deviation (0 for one seed). ``runs`` counts every stored run, ``ok`` the finished
+    ones, ``diverged`` those left out of the means because they diverged.
     """
     groups = defaultdict(list)
     for row in rows:
@@ -205,27 +253,31 @@ def summary_rows(rows):
                          n_parameters=group[0]["n_parameters"], engine=engine, epoch=epoch,
                          runs=len(group), ok=len(ok),
                          diverged=sum(r["status"] == "diverged" for r in group))
-            for metric in METRICS:
+            entry.update(dict.fromkeys(SUMMARY_FIELDS[SUMMARY_FIELDS.index("train_loss"):-2]))
+            for metric in _metrics(group[0]):
                 entry[metric] = _mean(p[metric] for p in points)
-            entry["test_accuracy_sd"] = _sd([p["test_accuracy"] for p in points])
+            key = f"test_{_score(group[0]).metric}"
+            entry[f"{key}_sd"] = _sd([p[key] for p in points])
             entry["seconds"] = _mean(r["seconds"] for r in ok)
             entry["ms_per_epoch"] = _mean(r["ms_per_epoch"] for r in ok)
             out.append(entry)
     return out
 
 
-def _factor_series(ok_rows, value_of, *, all_checkpoints=False):
-    """engine -> (x, mean, sd): test accuracy against a factor, with the spread over seeds.
+def _factor_series(ok_rows, value_of, score=SCORES["accuracy"], *, all_checkpoints=False):
+    """engine -> (x, mean, sd): the score (test accuracy, test RMSE) against a factor, with the
+    spread over seeds.
 
-    For each seed, the accuracies of the runs with a given factor value are averaged over the other
+    For each seed, the scores of the runs with a given factor value are averaged over the other
     hyperparameters; the mean and standard deviation of these per-seed averages are plotted.
     """
+    key = f"test_{score.metric}"
     cells = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for row in ok_rows:
         points = row["checkpoints"] if all_checkpoints else [_final(row)]
         for point in points:
             x = point["epoch"] if all_checkpoints else value_of(row["config"])
-            cells[row["engine"]][x][row["seed"]].append(point["test_accuracy"])
+            cells[row["engine"]][x][row["seed"]].append(point[key])
     series = {}
     for engine, by_x in cells.items():
         xs = sorted(by_x)
@@ -281,13 +333,24 @@ def _loss_panels(ok_rows, fields, limit=9):
             columns = list(zip(*stack))
             curves[engine] = ([statistics.fmean(c) for c in columns], [min(c) for c in columns],
                               [max(c) for c in columns])
-        panels.append((_label(config, fields), curves))
+        panels.append((_label(config, fields), curves, LOSS_NAMES[config["output"]]))
     return panels, max(0, len(by_config) - limit)
 
 
 # --------------------------------------------------------------------------- the words
+def _tasks(rows):
+    """The rows grouped by their :class:`Score`: classifiers first, then regression."""
+    groups = defaultdict(list)
+    for row in rows:
+        groups[_score(row).metric].append(row)
+    return [(SCORES[metric], groups[metric]) for metric in SCORES if metric in groups]
+
+
 def summarize(rows, manifest=None):
     """The report's findings as a list of sentences, every claim with its numbers.
+
+    Classifiers are compared by test accuracy, regression by test RMSE (lower is better); a sweep
+    of both says each part under its own heading line.
 
     Parameters
     ----------
@@ -296,7 +359,6 @@ def summarize(rows, manifest=None):
     manifest : dict, optional
         The sweep's manifest, for its wall time.
     """
-    ok = [r for r in rows if r["status"] == "ok"]
     engines = sorted({r["engine"] for r in rows})
     configs = {_config_key(r) for r in rows}
     seeds = sorted({r["seed"] for r in rows})
@@ -309,16 +371,29 @@ def summarize(rows, manifest=None):
              f"{len(configs)} configurations × {len(seeds)} seeds × engines {', '.join(engines)}"
              + (f"; sweep wall time {wall:.0f} s over {len(sessions)} session(s)." if sessions else ".")]
     fields = _varying(rows)
-    if not ok:
+    if not any(r["status"] == "ok" for r in rows):
         return lines + ["No run finished ok, so there is nothing to compare."]
-    reference = _reference(engines)
-    by_config = _by_config(ok)
-    for engine in engines:
-        if engine != reference:
-            lines += _compare_pair(engine, reference, by_config, fields)
-    lines += _fit_overhead(engines, by_config)
-    lines += _best(ok, engines, fields)
-    lines += _effects(ok)
+    tasks = _tasks(rows)
+    for score, task_rows in tasks:
+        ok = [r for r in task_rows if r["status"] == "ok"]
+        if len(tasks) > 1:
+            kind = "Regression" if score.metric == "rmse" else "Classification"
+            data = ", ".join(sorted({r["config"]["data"] for r in task_rows}))
+            lines.append(f"{kind} ({len(task_rows)} runs, data {data}): compared by {score.name}.")
+        if score.units:
+            lines.append(score.units)
+        if not ok:
+            lines.append("No run of these finished ok, so there is nothing to compare.")
+            continue
+        task_engines = sorted({r["engine"] for r in task_rows})
+        reference = _reference(task_engines)
+        by_config = _by_config(ok)
+        for engine in task_engines:
+            if engine != reference:
+                lines += _compare_pair(engine, reference, by_config, fields, score)
+        lines += _fit_overhead(task_engines, by_config)
+        lines += _best(ok, task_engines, fields, score)
+        lines += _effects(ok, score)
     return lines + _not_ok(rows, fields)
 
 
@@ -340,54 +415,59 @@ def _not_ok(rows, fields):
     return lines
 
 
-def _pair_figures(engine, reference, by_config):
+def _pair_figures(engine, reference, by_config, score):
     """The numbers comparing two engines over the configurations and seeds both ran.
 
-    Returns a dict: ``accuracy_gaps``, the absolute final test-accuracy differences of the runs
-    paired by configuration and seed; ``curve_gaps``, the largest loss-curve difference of each pair
-    on the same trajectory; ``mean_gaps``, per configuration, the difference of the mean accuracies
-    over seeds; ``wins``, engine -> ``(gap, config)`` of the configurations it wins by more than
-    :data:`AGREE`.
+    Returns a dict: ``score_gaps``, the absolute final score differences (test accuracy, test
+    RMSE) of the runs paired by configuration and seed; ``curve_gaps``, the largest loss-curve
+    difference of each pair on the same trajectory; ``mean_gaps``, per configuration, the
+    difference of the mean scores over seeds; ``wins``, engine -> ``(gap, config)`` of the
+    configurations it wins (higher accuracy, lower RMSE) by more than the score's tie.
     """
-    figures = {"accuracy_gaps": [], "curve_gaps": [], "mean_gaps": [], "wins": {engine: [], reference: []}}
+    key = f"test_{score.metric}"
+    figures = {"score_gaps": [], "curve_gaps": [], "mean_gaps": [], "wins": {engine: [], reference: []}}
     for engines_rows in by_config.values():
         mine, theirs = engines_rows.get(engine), engines_rows.get(reference)
         if not mine or not theirs:
             continue
         by_seed = {r["seed"]: r for r in theirs}
         for r, other in ((r, by_seed[r["seed"]]) for r in mine if r["seed"] in by_seed):
-            figures["accuracy_gaps"].append(abs(_final(r)["test_accuracy"] - _final(other)["test_accuracy"]))
+            figures["score_gaps"].append(abs(_final(r)[key] - _final(other)[key]))
             if r.get("same_trajectory", True) and other.get("same_trajectory", True):
                 figures["curve_gaps"].append(max((abs(a - b) for a, b in zip(r["loss_curve"], other["loss_curve"])
                                                   if a is not None and b is not None), default=0.0))
-        gap = _mean(_final(r)["test_accuracy"] for r in mine) - _mean(_final(r)["test_accuracy"] for r in theirs)
+        gap = _mean(_final(r)[key] for r in mine) - _mean(_final(r)[key] for r in theirs)
         figures["mean_gaps"].append(gap)
-        if abs(gap) > AGREE:
-            figures["wins"][engine if gap > 0 else reference].append((abs(gap), mine[0]["config"]))
+        if abs(gap) > score.tie:
+            figures["wins"][engine if (gap > 0) == score.higher_is_better else reference].append(
+                (abs(gap), mine[0]["config"]))
     return figures
 
 
-def _compare_pair(engine, reference, by_config, fields):
-    """The sentences comparing two engines: agreement, accuracy, speed (:func:`_pair_figures`)."""
-    figures = _pair_figures(engine, reference, by_config)
-    pairs, curve_gaps, wins = figures["accuracy_gaps"], figures["curve_gaps"], figures["wins"]
+def _compare_pair(engine, reference, by_config, fields, score=SCORES["accuracy"]):
+    """The sentences comparing two engines: agreement, score, speed (:func:`_pair_figures`)."""
+    figures = _pair_figures(engine, reference, by_config, score)
+    pairs, curve_gaps, wins = figures["score_gaps"], figures["curve_gaps"], figures["wins"]
     if not pairs:
         return [f"{engine} and {reference} share no configuration and seed, so they are not compared."]
     same = sum(p == 0 for p in pairs)
     lines = [f"Agreement, {engine} vs {reference}: over {len(pairs)} runs paired by configuration and "
-             + (f"seed, the final test accuracy is identical in all {same}." if same == len(pairs) else
-                f"seed, the final test accuracy is identical in {same} and differs by "
-                f"{_pp(statistics.fmean(pairs))} on average, {_pp(max(pairs))} at most.")]
+             + (f"seed, the final {score.name} is identical in all {same}." if same == len(pairs) else
+                f"seed, the final {score.name} is identical in {same} and differs by "
+                f"{score.gap(statistics.fmean(pairs))} on average, {score.gap(max(pairs))} at most.")]
     if curve_gaps:
         lines[-1] += (f" Their training-loss curves (same initial weights, same batches) differ by "
                       f"at most {max(curve_gaps):.2g} over all epochs.")
     ties = len(figures["mean_gaps"]) - len(wins[engine]) - len(wins[reference])
-    sentence = (f"Accuracy, {engine} vs {reference}: tied (within {_pp(AGREE)}, mean over seeds) "
+    title = score.name[0].upper() + score.name[1:]  # "Test RMSE": str.capitalize would lower RMSE
+    sentence = (f"{title}, {engine} vs {reference}: tied (within {score.gap(score.tie)}, mean over seeds) "
                 f"in {ties} of {len(figures['mean_gaps'])} configurations")
+    if score.metric == "accuracy":  # the sentence as it always read
+        sentence = sentence.replace("Test accuracy, ", "Accuracy, ", 1)
     for who in (engine, reference):
         if wins[who]:
             size, config = max(wins[who], key=lambda win: win[0])
-            sentence += (f"; {who} more accurate in {len(wins[who])}, by up to {_pp(size)} "
+            sentence += (f"; {who} {score.better} in {len(wins[who])}, by up to {score.gap(size)} "
                          f"({_label(config, fields)})")
     lines.append(sentence + ".")
     lines.append(_speed(engine, reference, by_config))
@@ -443,42 +523,47 @@ def _fit_overhead(engines, by_config):
     return lines + [_speed(e, "tf-loop", by_config) for e in others]
 
 
-def _best(ok_rows, engines, fields):
+def _best(ok_rows, engines, fields, score=SCORES["accuracy"]):
+    """Per engine, its best configuration and epoch: highest mean test accuracy, lowest test RMSE."""
+    key = f"test_{score.metric}"
     lines = []
     for engine in engines:
         candidates = []
         for group in _by_config(ok_rows).values():
             runs = group.get(engine, [])
             for epoch in (runs[0]["config"]["epochs"] if runs else []):
-                accuracy = [next(p for p in r["checkpoints"] if p["epoch"] == epoch)["test_accuracy"]
-                            for r in runs]
-                candidates.append((_mean(accuracy), _sd(accuracy), epoch, runs))
+                points = [next(p for p in r["checkpoints"] if p["epoch"] == epoch) for r in runs]
+                values = [p[key] for p in points]
+                candidates.append((_mean(values), _sd(values), epoch, runs, points))
         if candidates:
-            mean, sd, epoch, runs = max(candidates, key=lambda c: c[0])
-            lines.append(f"Best {engine}: {_label(runs[0]['config'], fields)}, {epoch} epochs: test "
-                         f"accuracy {mean:.3f} ± {sd:.3f} over {len(runs)} seed(s).")
+            pick = max if score.higher_is_better else min
+            mean, sd, epoch, runs, points = pick(candidates, key=lambda c: c[0])
+            extra = f" (R² {_mean(p['test_r2'] for p in points):.3f})" if score.metric == "rmse" else ""
+            lines.append(f"Best {engine}{score.best}: {_label(runs[0]['config'], fields)}, {epoch} epochs: "
+                         f"{score.name} {mean:.3f} ± {sd:.3f}{extra} over {len(runs)} seed(s).")
     return lines
 
 
-def _effects(ok_rows):
+def _effects(ok_rows, score=SCORES["accuracy"]):
+    key = f"test_{score.metric}"
     factors = {"depth (hidden layers)": _depth, "widest hidden layer": _width,
                "learning rate": lambda c: c["learning_rate"]}
     parts = []
     for name, value_of in factors.items():
         means = defaultdict(list)
         for row in ok_rows:
-            means[value_of(row["config"])].append(_final(row)["test_accuracy"])
+            means[value_of(row["config"])].append(_final(row)[key])
         if len(means) > 1:
             parts.append(f"{name} " + ", ".join(f"{x:g}: {_mean(v):.3f}" for x, v in sorted(means.items())))
     epochs = defaultdict(list)
     for row in ok_rows:
         for point in row["checkpoints"]:
-            epochs[point["epoch"]].append(point["test_accuracy"])
+            epochs[point["epoch"]].append(point[key])
     if len(epochs) > 1:
         parts.append("epochs " + ", ".join(f"{x}: {_mean(v):.3f}" for x, v in sorted(epochs.items())))
     if not parts:
         return []
-    return ["Effect of each hyperparameter on test accuracy (mean over all engines, seeds and the "
+    return [f"Effect of each hyperparameter on {score.name} (mean over all engines, seeds and the "
             "other hyperparameters; final epoch unless epochs): " + "; ".join(parts) + "."]
 
 
@@ -493,6 +578,30 @@ def _write_csv(entries, path):
                              for k, v in entry.items()})
 
 
+def _score_figures(score, ok, directory):
+    """The figures of one score (test accuracy, test RMSE) against each factor: ``<metric>_vs_<factor>.png``."""
+    from twinnet.lab import report_plots as rp
+
+    name_of = score.name[0].upper() + score.name[1:]
+    better = "" if score.higher_is_better else " (lower is better)"
+    figures = []
+    factors = [("depth", "depth (hidden layers)", _depth, False),
+               ("width", "widest hidden layer", _width, False),
+               ("learning_rate", "learning rate", lambda c: c["learning_rate"], True)]
+    for factor, label, value_of, log_x in factors:
+        name = f"{score.metric}_vs_{factor}.png"
+        rp.plot_factor(_factor_series(ok, value_of, score), xlabel=label, path=directory / name, log_x=log_x,
+                       metric=score.name)
+        figures.append((name, (f"{name_of} at the final epoch against {label}{better}, averaged over the "
+                               "other hyperparameters; error bars: standard deviation over seeds.")))
+    name = f"{score.metric}_vs_epochs.png"
+    rp.plot_factor(_factor_series(ok, None, score, all_checkpoints=True), xlabel="epochs", path=directory / name,
+                   metric=score.name)
+    figures.append((name, (f"{name_of} at each epoch checkpoint (one training run per configuration){better}, "
+                           "averaged over the other hyperparameters; error bars over seeds.")))
+    return figures
+
+
 def _figures(rows, directory):
     """Draw every figure; return (file name, caption) pairs in report order."""
     from twinnet.lab import report_plots as rp
@@ -502,18 +611,8 @@ def _figures(rows, directory):
         return []
     fields = _varying(rows)
     figures = []
-    factors = [("accuracy_vs_depth.png", "depth (hidden layers)", _depth, False),
-               ("accuracy_vs_width.png", "widest hidden layer", _width, False),
-               ("accuracy_vs_learning_rate.png", "learning rate", lambda c: c["learning_rate"], True)]
-    for name, label, value_of, log_x in factors:
-        rp.plot_factor(_factor_series(ok, value_of), xlabel=label, path=directory / name, log_x=log_x)
-        figures.append((name, (f"Test accuracy at the final epoch against {label}, averaged over the "
-                              "other hyperparameters; error bars: standard deviation over seeds.")))
-    rp.plot_factor(_factor_series(ok, None, all_checkpoints=True), xlabel="epochs",
-                   path=directory / "accuracy_vs_epochs.png")
-    figures.append(("accuracy_vs_epochs.png", ("Test accuracy at each epoch checkpoint (one training "
-                                              "run per configuration), averaged over the other "
-                                              "hyperparameters; error bars over seeds.")))
+    for score, task_rows in _tasks(ok):
+        figures += _score_figures(score, task_rows, directory)
     times, ratios, reference = _time_series(ok)
     rp.plot_time(times, directory / "time_vs_parameters.png")
     figures.append(("time_vs_parameters.png", ("Milliseconds per epoch against the number of "
@@ -538,6 +637,32 @@ table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;paddi
 th{background:#f3f3f3}td.t{text-align:left}"""
 
 
+#: The final-epoch table's metric columns per score.
+_FINAL_COLUMNS = {"accuracy": ("test_accuracy", "test_accuracy_sd", "test_loss"),
+                  "rmse": ("test_rmse", "test_rmse_sd", "test_r2", "test_loss")}
+
+
+def _final_table(final, score):
+    """The HTML table of the final epoch's means over seeds, with the score's columns."""
+    esc = html.escape
+    columns = ("data", "output", "layers", "learning_rate", "batch_size", "optimizer", "hidden_activation",
+               "engine", "epoch", "ok", "diverged", *_FINAL_COLUMNS[score.metric], "ms_per_epoch")
+    what = "classifiers" if score.metric == "accuracy" else "regression"
+    parts = [f"<h2>Final epoch, mean over seeds: {what}, by {esc(score.name)}</h2>"
+             "<p>Every checkpoint is in summary.csv." + (f" {esc(score.units)}" if score.units else "") + "</p>"
+             "<table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"]
+    for e in final:
+        cells = []
+        for c in columns:
+            v = e[c]
+            text = format_number(v, ".4f", "") if isinstance(v, float) and c != "learning_rate" else \
+                ("full" if v is None else str(v))
+            cells.append(f"<td class='t'>{esc(text)}</td>" if isinstance(v, str) else f"<td>{esc(text)}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
 def _html(summary, figures, entries, rows, manifest, directory):
     esc = html.escape
     parts = [(f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -550,20 +675,11 @@ def _html(summary, figures, entries, rows, manifest, directory):
         data = base64.b64encode((directory / name).read_bytes()).decode("ascii")
         parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{esc(name)}'>"
                      f"<figcaption>{esc(caption)}</figcaption></figure>")
-    final = [e for e in entries if e["epoch"] == max(other["epoch"] for other in entries)]
-    columns = ("layers", "learning_rate", "batch_size", "optimizer", "hidden_activation", "engine",
-               "epoch", "ok", "diverged", "test_accuracy", "test_accuracy_sd", "test_loss", "ms_per_epoch")
-    parts.append("<h2>Final epoch, mean over seeds</h2><p>Every checkpoint is in summary.csv.</p>"
-                 "<table><tr>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>")
-    for e in final:
-        cells = []
-        for c in columns:
-            v = e[c]
-            text = format_number(v, ".4f", "") if isinstance(v, float) and c != "learning_rate" else \
-                ("full" if v is None else str(v))
-            cells.append(f"<td class='t'>{esc(text)}</td>" if isinstance(v, str) else f"<td>{esc(text)}</td>")
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</table>")
+    last = max(e["epoch"] for e in entries)
+    for score in SCORES.values():
+        final = [e for e in entries if e["epoch"] == last and metric_names(e["output"])[0] == score.metric]
+        if final:
+            parts.append(_final_table(final, score))
     bad = [r for r in rows if r["status"] != "ok"]
     if bad:
         parts.append("<h2>Runs that did not finish ok</h2><table><tr><th>engine</th><th>seed</th>"

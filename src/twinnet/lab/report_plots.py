@@ -41,14 +41,16 @@ def _save(fig, path):
     pyplot().close(fig)
 
 
-def plot_factor(series, *, xlabel, path, log_x=False, title=None):
-    """Test accuracy against one hyperparameter, one line per engine with its spread over seeds.
+def plot_factor(series, *, xlabel, path, log_x=False, title=None, metric="test accuracy"):
+    """A score against one hyperparameter, one line per engine with its spread over seeds.
 
     Parameters
     ----------
     series : dict
         engine -> (x, mean, std), three sequences of the same length: the factor's values, the
-        mean over seeds of the test accuracy, and its standard deviation over seeds.
+        mean over seeds of the score, and its standard deviation over seeds.
+    metric : str
+        The score's name: ``"test accuracy"``, ``"test RMSE"`` (said lower is better).
     """
     from matplotlib.ticker import NullLocator
 
@@ -73,8 +75,9 @@ def plot_factor(series, *, xlabel, path, log_x=False, title=None):
         v = values[0]
         ax.set_xlim(*((v / 1.5, v * 1.5) if log_x else (v - 1, v + 1)))
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("test accuracy (mean ± sd over seeds)")
-    ax.set_title(title or f"test accuracy against {xlabel}")
+    ax.set_ylabel(f"{metric} (mean ± sd over seeds)")
+    lower = " (lower is better)" if "RMSE" in metric else ""
+    ax.set_title(title or f"{metric} against {xlabel}{lower}")
     ax.grid(alpha=0.3)
     ax.legend()
     _save(fig, path)
@@ -131,9 +134,9 @@ def plot_loss_overlays(panels, path, *, omitted=0):
 
     Parameters
     ----------
-    panels : list of (title, dict)
+    panels : list of (title, dict) or (title, dict, loss name)
         The dict maps engine -> (mean curve, lowest curve, highest curve) over seeds, each a
-        sequence of one loss per epoch.
+        sequence of one loss per epoch; the loss name (``"cross-entropy"``) goes on the y axis.
     omitted : int
         Configurations left out of the figure, said in its title.
     """
@@ -142,7 +145,7 @@ def plot_loss_overlays(panels, path, *, omitted=0):
     cols = min(3, n)
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
-    for ax, (title, curves) in zip(axes.flat, panels):
+    for ax, (title, curves, *loss) in zip(axes.flat, panels):
         for engine in sorted(curves):
             mean, low, high = (np.asarray(c, dtype=float) for c in curves[engine])
             epochs = np.arange(1, mean.size + 1)
@@ -151,7 +154,7 @@ def plot_loss_overlays(panels, path, *, omitted=0):
             ax.fill_between(epochs, low, high, color=colour, alpha=0.15, linewidth=0)
         ax.set_title(title, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
-        ax.set_ylabel("training loss", fontsize=8)
+        ax.set_ylabel("training loss" + (f" ({loss[0]})" if loss else ""), fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

@@ -6,7 +6,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
-__all__ = ["DIVERGENCE_FACTOR", "STATUSES", "EngineResult", "Trained", "finite_or_none", "format_number"]
+__all__ = ["DIVERGENCE_FACTOR", "STATUSES", "EngineResult", "Trained", "finite_or_none", "format_number",
+           "metric_names", "metric_keys"]
 
 #: How a run ended: ``ok``; ``diverged`` (its loss or weights stopped being finite, or its loss
 #: climbed past :data:`DIVERGENCE_FACTOR` times where it started); ``failed`` (an error, set by the
@@ -17,6 +18,22 @@ STATUSES = ("ok", "diverged", "failed")
 #: network saturates at a finite but useless loss (ReLUs dead, sigmoid pinned at 0 or 1). A loss
 #: that rises past this multiple of its starting value marks such a run as diverged.
 DIVERGENCE_FACTOR = 4.0
+
+
+def metric_names(output):
+    """The metrics a head reports beside its loss, as ``Network.evaluate`` names them.
+
+    Classifiers (sigmoid, softmax): ``("accuracy",)``; regression (linear): ``("rmse", "r2")``.
+    ``output=None`` is the notebook's sigmoid.
+    """
+    from twinnet.nn.heads import HEADS
+
+    return ("accuracy",) if HEADS[output or "sigmoid"].classifier else ("rmse", "r2")
+
+
+def metric_keys(output):
+    """The keys of a result's metrics, in table order: ``train_loss``, the train metrics, then the test ones."""
+    return tuple(f"{part}_{name}" for part in ("train", "test") for name in ("loss", *metric_names(output)))
 
 
 def finite_or_none(value):
@@ -44,7 +61,9 @@ class EngineResult:
     """The outcome of one engine on one configuration.
 
     ``status`` is one of :data:`STATUSES`; when it is not ``"ok"``, ``error`` says why and the
-    metrics are NaN, or those of weights that are no result (a diverged run's).
+    metrics are NaN, or those of weights that are no result (a diverged run's). The metrics are
+    those of the run's head (:func:`metric_names`); the others stay NaN: accuracy for classifiers,
+    RMSE and R^2 for regression (in standard deviations of the targets when they were standardized).
     """
 
     engine: str
@@ -59,9 +78,13 @@ class EngineResult:
     note: str | None = None
     error: str | None = None
     status: str = "ok"
-    #: metrics after each checkpoint epoch: dicts of epoch, train/test loss and accuracy
+    #: metrics after each checkpoint epoch: dicts of epoch and :func:`metric_keys`
     checkpoints: list = field(default_factory=list)
     parameters: dict | None = field(default=None, repr=False)
+    train_rmse: float = float("nan")
+    train_r2: float = float("nan")
+    test_rmse: float = float("nan")
+    test_r2: float = float("nan")
 
     def to_dict(self):
         """JSON-ready: NaN becomes ``None``; the final parameters are left out."""

@@ -1,6 +1,7 @@
 """Preparing, running and evaluating one run: the one home of what compare, the sweep and the bench share.
 
-:func:`load_split` and :func:`initial_parameters` prepare a :class:`~twinnet.lab.config.RunConfig`;
+:func:`load_split` and :func:`initial_parameters` prepare a :class:`~twinnet.lab.config.RunConfig`
+(:func:`load_split` also says the data's head, and standardizes regression targets);
 :func:`run_engine` trains it with one engine's runner (:mod:`twinnet.lab.runners`), evaluates the
 final weights of every engine with one function (``Network.evaluate``), so that accuracies differ
 only by the weights, and turns a divergence into a ``"diverged"`` status instead of an exception.
@@ -9,6 +10,7 @@ only by the weights, and turns a divergence into a ``"diverged"`` status instead
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,36 +18,112 @@ from twinnet.lab.results import DIVERGENCE_FACTOR, EngineResult
 from twinnet.lab.runners import ENGINES, NO_CHECKPOINTS
 from twinnet.nn.network import divergence_hint
 
-__all__ = ["evaluate", "initial_parameters", "load_split", "run_engine"]
+__all__ = ["LabSplit", "evaluate", "initial_parameters", "load_split", "run_engine"]
+
+
+@dataclass
+class LabSplit:
+    """A run's data: the train and test parts (as :class:`twinnet.data.Split`) and the data's head.
+
+    ``output`` is the head (``config.output``, or the one the data layer inferred, said in
+    ``note``), ``width`` the output layer's width it needs (1 for a sigmoid, the number of classes
+    for a softmax, of targets for a linear head), ``classes`` the original class labels of a
+    classifier (``y`` holds their positions 0 .. K-1). ``target_scale`` is, for regression targets
+    standardized on the training part, their ``(mean, standard deviation)`` per target; else None.
+    """
+
+    X_train: np.ndarray
+    X_test: np.ndarray
+    y_train: np.ndarray
+    y_test: np.ndarray
+    output: str = "sigmoid"
+    width: int = 1
+    classes: tuple | None = None
+    note: str | None = None
+    target_scale: tuple | None = None
+
+
+def _width(output, y, classes, config):
+    """The output width a head needs on targets ``y``; a sigmoid on more than two classes is refused."""
+    if output == "linear":
+        return 1 if y.ndim == 1 else int(y.shape[1])
+    n_classes = len(classes) if classes is not None else int(np.max(y, initial=1)) + 1
+    if output == "sigmoid" and n_classes > 2:
+        raise ValueError(f"output='sigmoid' is one unit for two classes, but data {config.data!r} has "
+                         f"{n_classes} classes; use output='softmax' (--output softmax).")
+    return 1 if output == "sigmoid" else n_classes
+
+
+def _standardized_targets(y_train, y_test):
+    """Targets scaled to mean 0 and standard deviation 1 on the training part (a constant target: by 1)."""
+    mean = y_train.mean(axis=0)
+    sd = y_train.std(axis=0)
+    sd = np.where(sd > 0, sd, 1.0)  # as StandardScaler: a constant target is only centred
+    return (y_train - mean) / sd, (y_test - mean) / sd, (mean, sd)
 
 
 def load_split(config):
-    """Load ``config.data``, split it (stratified) and standardize it on the training part."""
+    """Load ``config.data`` with its head, split it and standardize it on the training part.
+
+    The data layer says the head (``config.output``, or the data set's, inferred: the note says
+    how) and the class labels. Classifiers' splits are stratified. With ``config.standardize`` the
+    features are scaled to mean 0 and variance 1 with the training part's statistics, and so are
+    regression targets: a linear head's loss and RMSE are then in standard deviations of the target
+    (R^2 is unchanged by the scaling), whatever the data's units. ``data.split`` leaves targets
+    alone: this is the one place they are scaled.
+
+    Returns
+    -------
+    LabSplit
+    """
     from twinnet import data
 
-    X, y = data.load(config.data)
-    return data.split(X, y, test_size=config.test_size, seed=config.seed,
-                      standardize=config.standardize, dtype=config.dtype)
+    loaded = data.load_dataset(config.data, output=config.output)
+    output = loaded.output
+    classes = None if loaded.classes is None else tuple(loaded.classes)
+    width = _width(output, np.asarray(loaded.y), classes, config)
+    split = data.split(loaded.X, loaded.y, test_size=config.test_size, seed=config.seed,
+                       stratify=output != "linear", standardize=config.standardize, dtype=config.dtype)
+    y_train, y_test, scale = split.y_train, split.y_test, None
+    if output == "linear":
+        if config.standardize:
+            y_train, y_test, scale = _standardized_targets(np.asarray(y_train, dtype=float),
+                                                           np.asarray(y_test, dtype=float))
+        y_train, y_test = np.asarray(y_train, dtype=config.dtype), np.asarray(y_test, dtype=config.dtype)
+    return LabSplit(split.X_train, split.X_test, y_train, y_test, output=output, width=width, classes=classes,
+                    note=loaded.note, target_scale=scale)
 
 
 def initial_parameters(config):
-    """The weights every engine starts from: ``Network(layers, init=..., seed=...)``'s."""
+    """The weights every engine starts from: ``Network(layers, output=..., init=..., seed=...)``'s."""
     from twinnet import Network
 
-    return Network(list(config.layers), hidden_activation=config.hidden_activation, init=config.init,
-                   seed=config.seed, dtype=config.dtype).parameters
+    return Network(list(config.layers), output=config.output, hidden_activation=config.hidden_activation,
+                   init=config.init, seed=config.seed, dtype=config.dtype).parameters
+
+
+def network(parameters, config):
+    """``Network.from_parameters`` with the config's head, hidden activation and dtype."""
+    from twinnet import Network
+
+    return Network.from_parameters(parameters, output=config.output, hidden_activation=config.hidden_activation,
+                                   dtype=config.dtype)
 
 
 def evaluate(parameters, config, split):
-    """Train and test loss and accuracy of ``parameters``, by ``Network.evaluate`` for every engine."""
-    from twinnet import Network
+    """Train and test metrics of ``parameters`` by ``Network.evaluate``, the same function for every engine.
 
-    net = Network.from_parameters(parameters, hidden_activation=config.hidden_activation,
-                                  dtype=config.dtype)
-    train = net.evaluate(split.X_train, split.y_train)
-    test = net.evaluate(split.X_test, split.y_test)
-    return {"train_loss": float(train["loss"]), "train_accuracy": float(train["accuracy"]),
-            "test_loss": float(test["loss"]), "test_accuracy": float(test["accuracy"])}
+    Returns
+    -------
+    dict
+        ``train_loss``, ``train_<metric>``, ``test_loss``, ``test_<metric>`` for the head's metrics
+        (:func:`twinnet.lab.results.metric_keys`): accuracy; or RMSE and R^2.
+    """
+    net = network(parameters, config)
+    out = {}
+    for part, X, y in (("train", split.X_train, split.y_train), ("test", split.X_test, split.y_test)):
+        out.update({f"{part}_{name}": float(value) for name, value in net.evaluate(X, y).items()})
+    return out
 
 
 def _checkpoints(name, config, checkpoints):
@@ -145,8 +223,8 @@ def _judge(result, config, split, initial):
         result.status = "diverged"
         return
     final = evaluate(result.parameters, config, split)
-    result.train_loss, result.train_accuracy = final["train_loss"], final["train_accuracy"]
-    result.test_loss, result.test_accuracy = final["test_loss"], final["test_accuracy"]
+    for key, value in final.items():
+        setattr(result, key, value)
     result.checkpoints.append({"epoch": config.epochs, **final})
     rise = _rise(result.loss_curve, evaluate(initial, config, split)["train_loss"], final["train_loss"])
     if rise:

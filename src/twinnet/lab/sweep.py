@@ -66,9 +66,11 @@ _THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
 def plan(grid):
     """The runs of a checked grid, and notes on the runs left out.
 
-    Each data set is loaded once to check the layers' input width against its features. A run whose
-    engine cannot train its configuration (the notebook's functional network with Adam, say) is
-    left out with a note; an engine whose library is missing is an error.
+    Each data set is loaded once per head of the grid, to resolve the head (the data set's, when
+    ``output`` is not given: the data layer's inference note is one of the notes) and check the
+    layers' widths against its features and its classes or targets. A run whose engine cannot
+    train its configuration (the notebook's functional network with Adam, or with a softmax, say)
+    is left out with a note; an engine whose library is missing is an error.
 
     Parameters
     ----------
@@ -83,7 +85,7 @@ def plan(grid):
     Raises
     ------
     ValueError
-        Layers that do not fit a data set, a missing engine library, or no run left at all.
+        Layers or a head that do not fit a data set, a missing engine library, or no run left at all.
     """
     from twinnet.lab.config import RunConfig
     from twinnet.lab.grid import expand
@@ -95,14 +97,21 @@ def plan(grid):
             spec = ENGINES[engine]
             raise ValueError(f"engine {engine!r} needs {spec.module}, which is not installed"
                              + (f": pip install 'twinnet[{spec.extra}]'." if spec.extra else "."))
-    shapes = {}
+    shapes, heads, inferred = {}, {}, []
     for data in grid["data"]:
-        split = load_split(RunConfig(data=data))
-        shapes[data] = split.X_train.shape
+        for output in grid["output"]:
+            split = load_split(RunConfig(data=data, output=output))
+            shapes[data] = split.X_train.shape
+            heads[data, output] = (split.output, split.width)
+            if split.note and split.note not in inferred:
+                inferred.append(split.note)
+    widths = {(data, output): width for (data, _), (output, width) in heads.items()}
     runs, skipped = [], Counter()
-    for spec in expand(grid, n_features={data: shape[1] for data, shape in shapes.items()}):
+    for spec in expand(grid, n_features={data: shape[1] for data, shape in shapes.items()}, heads=heads):
         n_train, n_features = shapes[spec.config.data]
-        spec.config.with_layers(n_features)  # the values were checked by check_grid; the widths here
+        # the values were checked by check_grid; the widths against the data and the head here
+        spec.config.with_layers(n_features, output=spec.config.output,
+                                width=widths[spec.config.data, spec.config.output])
         reason = unsupported_reason(spec.engine, spec.config, n_train)
         if reason is None and len(spec.checkpoints) > 1 and spec.engine in NO_CHECKPOINTS:
             reason = f"several epoch values are checkpoints, and {NO_CHECKPOINTS[spec.engine]}"
@@ -110,10 +119,10 @@ def plan(grid):
             skipped[f"{spec.engine}: {reason}"] += 1
             continue
         runs.append(spec)
-    notes = [f"left out {n} run(s) of {why}" for why, n in skipped.items()]
+    left_out = [f"left out {n} run(s) of {why}" for why, n in skipped.items()]
     if not runs:
-        raise ValueError("the grid has no run that its engines can train: " + "; ".join(notes))
-    return runs, notes
+        raise ValueError("the grid has no run that its engines can train: " + "; ".join(left_out))
+    return runs, inferred + left_out
 
 
 def data_fingerprints(names):
@@ -135,7 +144,8 @@ def data_fingerprints(names):
     prints = {}
     for name in names:
         if name in data.DATASETS:
-            X, y = data.load(name)
+            loaded = data.load_dataset(name)
+            X, y = loaded.X, loaded.y
             digest = hashlib.sha256(X.tobytes())
             digest.update(y.tobytes())
             prints[name] = {"source": "built-in", "sha256": digest.hexdigest(),
@@ -319,14 +329,15 @@ def execute_run(spec, threads=1, attempt=1):
     -------
     dict
         ``status`` is ``"ok"``, ``"diverged"`` or ``"failed"`` (with ``error``); ``checkpoints``
-        has one entry per epoch checkpoint with train/test loss and accuracy.
+        has one entry per epoch checkpoint with the train/test loss and the head's metrics
+        (:func:`twinnet.lab.results.metric_keys`: accuracy; or RMSE and R^2).
     """
     from twinnet.lab.run import initial_parameters, load_split, run_engine
 
     try:
         limit_threads(threads, libraries([spec]))
         split = load_split(spec.config)
-        config = spec.config.with_layers(split.X_train.shape[1])
+        config = spec.config.with_layers(split.X_train.shape[1], output=split.output, width=split.width)
         result = run_engine(spec.engine, config, split, initial_parameters(config),
                             checkpoints=spec.checkpoints)
     except Exception as exc:  # noqa: BLE001  (any failure of one run is data, not a crash)

@@ -8,13 +8,18 @@ are the Keras twin trained by ``model.fit`` or by a compiled ``tf.function`` ste
 ============  ==========================================================================
 engine        what trains
 ============  ==========================================================================
-functional    the notebook's ``L_layer_model`` (``twinnet.functional``): ReLU, SGD, full batch
+functional    the notebook's ``L_layer_model`` (``twinnet.functional``): ReLU, SGD, full batch,
+              the sigmoid head only (the notebook's exercise is binary)
 numpy         ``twinnet.Network.fit``
 keras         the Keras twin trained by ``model.fit`` (``twinnet.keras_twin``)
 tf-loop       the Keras twin trained by a compiled ``tf.function`` step
-sklearn       ``sklearn.neural_network.MLPClassifier`` started from the same weights
+sklearn       ``sklearn.neural_network.MLPClassifier`` (sigmoid, softmax) or ``MLPRegressor``
+              (linear) started from the same weights
 torch         the PyTorch twin (``twinnet.torch_twin``)
 ============  ==========================================================================
+
+Every engine trains every head (sigmoid, softmax, linear) except where :func:`unsupported_reason`
+says why not.
 
 A runner is ``runner(config, split, initial, observe) -> Trained``: ``observe(epochs_done, current)``
 is called after each epoch, when the library lets us observe them, and ``current()`` returns the
@@ -46,13 +51,13 @@ ENGINES = {
     "numpy": Engine(numpy.run, None, None, "twinnet.Network.fit"),
     "keras": Engine(keras.run_fit, "tensorflow", "tf", "the Keras twin trained by model.fit"),
     "tf-loop": Engine(keras.run_loop, "tensorflow", "tf", "the Keras twin trained by a compiled tf.function loop"),
-    "sklearn": Engine(sklearn.run, "sklearn", None, "scikit-learn's MLPClassifier, same weights"),
+    "sklearn": Engine(sklearn.run, "sklearn", None, "scikit-learn's MLPClassifier or MLPRegressor, same weights"),
     "torch": Engine(torch.run, "torch", "torch", "the PyTorch twin, twinnet.torch_twin"),
 }
 DEFAULT_ENGINES = tuple(ENGINES)
 
 #: Engines whose library trains all epochs in one call that cannot be observed between epochs.
-NO_CHECKPOINTS = {"sklearn": "scikit-learn's MLPClassifier.fit cannot be observed between epochs"}
+NO_CHECKPOINTS = {"sklearn": "scikit-learn's fit (MLPClassifier, MLPRegressor) cannot be observed between epochs"}
 
 
 def installed(engine):
@@ -62,17 +67,25 @@ def installed(engine):
 
 
 def unsupported_reason(engine, config, n_train):
-    """Why ``engine`` cannot run ``config`` (a sentence), or ``None`` if it can."""
+    """Why ``engine`` cannot run ``config`` (a sentence), or ``None`` if it can.
+
+    ``config.output`` None is the notebook's sigmoid head.
+    """
     full_batch = config.batch_size is None or config.batch_size >= n_train
+    binary = config.output in (None, "sigmoid")
+    if engine == "functional" and not binary:
+        return (f"the notebook's functional network is binary, one sigmoid unit with log-loss; "
+                f"got output={config.output!r}")
     if engine == "functional" and (config.hidden_activation != "relu" or config.optimizer != "sgd"
                                    or not full_batch):
         return ("the notebook's functional network trains ReLU hidden layers by full-batch "
                 f"SGD only (got hidden_activation={config.hidden_activation!r}, "
                 f"optimizer={config.optimizer!r}, batch_size={config.batch_size})")
-    if engine == "sklearn" and config.hidden_activation not in sklearn.ACTIVATIONS:
-        return f"scikit-learn's MLPClassifier has no {config.hidden_activation!r} activation"
+    if engine == "sklearn":
+        return sklearn.unsupported(config)
     if engine in ("keras", "tf-loop") and config.keras_init == "notebook" and \
-            (config.optimizer != "sgd" or config.hidden_activation != "relu"):
-        return ("keras_init='notebook' uses the notebook's model (ReLU, SGD); got "
-                f"optimizer={config.optimizer!r}, hidden_activation={config.hidden_activation!r}")
+            (config.optimizer != "sgd" or config.hidden_activation != "relu" or not binary):
+        return ("keras_init='notebook' uses the notebook's model (ReLU, SGD, one sigmoid unit); got "
+                f"optimizer={config.optimizer!r}, hidden_activation={config.hidden_activation!r}, "
+                f"output={config.output or 'sigmoid'!r}")
     return None

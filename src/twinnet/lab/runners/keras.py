@@ -9,7 +9,8 @@ def _model(config, initial):
 
     if config.keras_init == "same":
         return keras_twin.to_keras(initial, learning_rate=config.learning_rate, optimizer=config.optimizer,
-                                   hidden_activation=config.hidden_activation, dtype=config.dtype), None
+                                   hidden_activation=config.hidden_activation, dtype=config.dtype,
+                                   output=config.output), None
     keras = keras_twin._import_keras()  # quietly, as every import of TensorFlow
     # Keras's global seed makes the notebook's unseeded initializers reproducible
     keras.utils.set_random_seed(config.seed)

@@ -1,4 +1,22 @@
-"""Runner of the ``sklearn`` engine: ``MLPClassifier`` started from the shared weights."""
+"""Runner of the ``sklearn`` engine: ``MLPClassifier`` or ``MLPRegressor`` started from the shared weights.
+
+The sigmoid and softmax heads are ``MLPClassifier``'s (one logistic unit for two classes, a softmax
+for more, each with log-loss); the linear head is ``MLPRegressor``'s identity output. Its loss is
+*half* the mean squared error, ``0.5 * mean((y - p)**2)``, and its gradient is that of
+``sum((y - p)**2) / (2 m)``, ``k`` times its loss's for ``k`` targets (``(p - y) / m`` at the
+output). Ours (Keras's ``mean_squared_error``) is ``mean((y - p)**2)``, gradient ``2 (p - y) / (m k)``:
+scikit-learn's gradient is ours times ``c = k / 2``. The same steps are taken by mapping the
+hyperparameters, never by hiding the difference:
+
+=========  =====================================================================================
+SGD        ``learning_rate_init = learning_rate / c`` (``2 * learning_rate`` for one target); the
+momentum   velocity ``mu v - lr g`` then scales by ``c``, the step stays ours
+Adam       ``learning_rate_init = learning_rate`` and ``epsilon = c * 1e-7``: Adam divides the scale
+           ``c`` out of ``m / sqrt(v)``, all but its epsilon
+=========  =====================================================================================
+
+and ``loss_curve_`` is reported doubled, in our loss's units; the run's note says both.
+"""
 
 import warnings
 
@@ -7,13 +25,47 @@ import numpy as np
 from twinnet.lab.results import Trained
 from twinnet.lab.runners._timing import timed
 
-#: Our hidden activations -> MLPClassifier's names (it has no leaky ReLU).
+#: Our hidden activations -> scikit-learn's names (it has no leaky ReLU).
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
 
-#: Our optimizers as MLPClassifier's solver settings (Keras's Adam epsilon).
+#: Keras's Adam epsilon.
+EPSILON = 1e-7
+
+#: Our optimizers as scikit-learn's solver settings.
 SOLVERS = {"sgd": {"solver": "sgd", "momentum": 0.0},
            "momentum": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": False},
-           "adam": {"solver": "adam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}}
+           "adam": {"solver": "adam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": EPSILON}}
+
+
+def estimator_name(output):
+    """``"MLPRegressor"`` for the linear head, ``"MLPClassifier"`` for the classifiers."""
+    return "MLPRegressor" if output == "linear" else "MLPClassifier"
+
+
+def gradient_scale(config):
+    """``c``: scikit-learn's gradient over ours, ``k / 2`` for ``k`` regression targets, 1 for classifiers."""
+    return config.layers[-1] / 2 if config.output == "linear" else 1.0
+
+
+def solver(config):
+    """scikit-learn's solver settings and ``learning_rate_init`` that take our steps (module docstring)."""
+    settings = dict(SOLVERS[config.optimizer])
+    c = gradient_scale(config)
+    if config.optimizer == "adam":
+        settings["epsilon"] = c * EPSILON
+        return settings, config.learning_rate
+    return settings, config.learning_rate / c
+
+
+def unsupported(config):
+    """Why scikit-learn cannot train ``config`` (a phrase), or None."""
+    name = estimator_name(config.output)
+    if config.hidden_activation not in ACTIVATIONS:
+        return f"scikit-learn's {name} has no {config.hidden_activation!r} activation"
+    if config.output == "softmax" and config.layers is not None and config.layers[-1] == 2:
+        return ("MLPClassifier trains two classes with one logistic unit, not a softmax of two; "
+                "use output='sigmoid' for it")
+    return None
 
 
 def rounding_note(config):
@@ -25,16 +77,31 @@ def rounding_note(config):
             "curves differ by about 1e-7 to 1e-5, growing with the number of updates")
 
 
-def _classifier(config, m):
-    from sklearn.neural_network import MLPClassifier
+def half_loss_note(config):
+    """The linear head's mapping, said where its results are shown; None for classifiers."""
+    if config.output != "linear":
+        return None
+    c = gradient_scale(config)
+    k = config.layers[-1]
+    gradient = "" if k == 1 else f"; its gradient is that of the summed squared error over 2, {c:g}x ours"
+    mapped = (f"learning_rate_init={config.learning_rate:g} and epsilon={c * EPSILON:g}" if config.optimizer == "adam"
+              else f"learning_rate_init={config.learning_rate / c:g}")
+    return (f"MLPRegressor minimizes half the mean squared error{gradient}: it runs with {mapped} "
+            "to take our steps, and its loss_curve_ is shown doubled")
+
+
+def _estimator(config, m):
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
 
     full_batch = config.batch_size is None or config.batch_size >= m
-    return MLPClassifier(
+    settings, learning_rate = solver(config)
+    estimator = MLPRegressor if config.output == "linear" else MLPClassifier
+    return estimator(
         hidden_layer_sizes=config.layers[1:-1], activation=ACTIVATIONS[config.hidden_activation],
         alpha=0.0, batch_size=m if full_batch else config.batch_size, learning_rate="constant",
-        learning_rate_init=config.learning_rate, max_iter=1, shuffle=not full_batch,
+        learning_rate_init=learning_rate, max_iter=1, shuffle=not full_batch,
         random_state=config.seed, tol=0.0, n_iter_no_change=config.epochs + 1, warm_start=True,
-        **SOLVERS[config.optimizer])
+        **settings)
 
 
 def _fit_from(clf, config, X, y, initial):
@@ -60,15 +127,30 @@ def _fit_from(clf, config, X, y, initial):
             raise FloatingPointError(f"scikit-learn stopped: {exc}") from None
 
 
+def _check_classes(config, y):
+    # MLPClassifier sizes its output layer by the classes present in y
+    present = np.unique(y)
+    expected = 2 if config.output in (None, "sigmoid") else config.layers[-1]
+    if present.size != expected:
+        raise ValueError(f"MLPClassifier sizes its output by the classes in the training labels: they hold "
+                         f"{present.size} classes, the network's head needs {expected}; use another seed "
+                         "or test_size, or leave the sklearn engine out.")
+
+
 def run(config, split, initial, observe):
     X, y = split.X_train, split.y_train
-    clf = _classifier(config, X.shape[0])
+    if config.output != "linear":
+        _check_classes(config, y)
+    clf = _estimator(config, X.shape[0])
     seconds = _fit_from(clf, config, X, y, initial)
     parameters = {}
     for l, (W, b) in enumerate(zip(clf.coefs_, clf.intercepts_), start=1):
         parameters[f"W{l}"], parameters[f"b{l}"] = np.ascontiguousarray(W.T), b.reshape(-1, 1)
-    # warm_start keeps appending to loss_curve_: the last `epochs` entries are this run's
-    curve = [float(v) for v in clf.loss_curve_[-config.epochs:]]
+    # warm_start keeps appending to loss_curve_: the last `epochs` entries are this run's; the
+    # regressor's are half the mean squared error (module docstring)
+    factor = 2.0 if config.output == "linear" else 1.0
+    curve = [factor * float(v) for v in clf.loss_curve_[-config.epochs:]]
     full_batch = clf.batch_size == X.shape[0]
-    note = rounding_note(config) if full_batch else "scikit-learn draws its own batch order"
+    notes = [half_loss_note(config), rounding_note(config) if full_batch else "scikit-learn draws its own batch order"]
+    note = "; ".join(n for n in notes if n) or None
     return Trained(curve, parameters, seconds, same_trajectory=full_batch, note=note)

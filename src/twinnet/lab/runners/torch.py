@@ -8,10 +8,11 @@ def run(config, split, initial, observe):
     from twinnet import torch_twin
 
     twin = torch_twin.to_torch(initial, learning_rate=config.learning_rate, optimizer=config.optimizer,
-                               hidden_activation=config.hidden_activation, dtype=config.dtype)
+                               hidden_activation=config.hidden_activation, dtype=config.dtype, output=config.output)
     # One untimed epoch of a throwaway copy: torch initializes its kernels and autograd on first
     # use in a process, a cost that is not this run's.
-    torch_twin.train(torch_twin.to_torch(initial, learning_rate=config.learning_rate, dtype=config.dtype),
+    torch_twin.train(torch_twin.to_torch(initial, learning_rate=config.learning_rate, dtype=config.dtype,
+                                         output=config.output),
                      split.X_train[:2], split.y_train[:2], epochs=1)
     history, seconds = timed(lambda: torch_twin.train(
         twin, split.X_train, split.y_train, epochs=config.epochs, batch_size=config.batch_size,
