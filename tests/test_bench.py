@@ -458,7 +458,8 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, cli):
     assert float(rows["roofline"][0]) == pytest.approx(roof["ms_per_epoch"], abs=6e-4)
     assert rows["roofline"][5:] == ["np.dot,", "the", "fastest"]
     assert rows["np.dot"][:5] == rows["roofline"][:5] and int(rows["np.dot"][4]) == 2
-    assert f"(timed one by one: np.dot {roof['products_ms']:.3f} ms)" in out
+    assert "  roofline: the epoch's 8 matrix products alone" in out
+    assert f"  products timed one by one: np.dot {roof['products_ms']:.3f} ms\n" in out
     assert f"numpy / roofline: {result['numpy_vs_roofline']:.2f}x" in out
     assert "Network.fit peak extra memory" in out and out.count("target: ") == 3
     assert "threads the processes report: " in out and f"numpy's openblas {blas['architecture']} {threads}" in out

@@ -89,13 +89,18 @@ class Child:
                                         stdout=subprocess.PIPE, stderr=self.stderr, env=env,
                                         text=True, encoding="utf-8")
         self.answers = queue.Queue()
-        threading.Thread(target=self._read, name=f"bench child {self.label}", daemon=True).start()
+        self.reader = threading.Thread(target=self._read, name=f"bench child {self.label}", daemon=True)
+        self.reader.start()
         self._send(job)
 
     def _read(self):
-        for line in self.process.stdout:
-            self.answers.put(line)
-        self.answers.put(None)  # the child closed its end: it ended
+        try:
+            for line in self.process.stdout:
+                self.answers.put(line)
+        except (OSError, ValueError):  # closed by close(), the child killed
+            pass
+        finally:
+            self.answers.put(None)  # the child closed its end: it ended
 
     def _send(self, message):
         try:
@@ -157,6 +162,7 @@ class Child:
             self.process.wait(timeout=grace)
         except subprocess.TimeoutExpired:
             self.kill()
+        self.reader.join(timeout=1)  # it reads to the end of the ended child's output
         for stream in (self.process.stdin, self.process.stdout):
             try:
                 stream.close()

@@ -24,8 +24,8 @@ Timing protocol
 - Warm-up: once every child has started, each trains once for two epochs, untimed (libraries load
   their kernels, thread pools start, caches warm); a roofline child finds its fastest layouts.
 - Runs: then the children take turns, one run each per round and never two at once, so that the
-  load of a shared machine falls on all of them alike; between two turns the parent waits
-  :data:`SETTLE` seconds, for the threads of the last one to go to sleep. A child stops after
+  load of a shared machine falls on all of them alike; before each run the parent waits
+  :data:`SETTLE` seconds, for the threads of the last turn to go to sleep. A child stops after
   ``repeats`` runs, or after its first run once its runs have taken ``budget`` seconds in all. Its
   figure is its fastest run.
 - What is timed is the steady state: the time from the end of the first epoch to the end of the
@@ -126,7 +126,7 @@ ROOFLINES = {
 #: seconds on a busy machine.
 START_TIMEOUT = 120.0
 
-#: Seconds the parent waits between two children's turns: long enough for the threads of the last
+#: Seconds the parent waits before each timed run of a child: long enough for the threads of the last
 #: one to stop spinning (OpenBLAS's wait 2^28 cycles, about 0.1 s, before they sleep; OpenMP's and
 #: TensorFlow's less).
 SETTLE = 0.15
@@ -637,7 +637,8 @@ def _take_turns(workload, turns, threads, inputs, repeats, budget, timeout, anno
             active.remove(turn)
 
     def ask(turn, request, during):
-        time.sleep(SETTLE)  # the threads of the last turn go to sleep
+        if request == "run":  # a timed run starts once the threads of the last turn have gone to sleep
+            time.sleep(SETTLE)
         try:
             return turn.child.ask(request, timeout, during)
         except ChildFailed as exc:

@@ -151,6 +151,8 @@ def _row(name, row, loss=None):
 
 def format_result(result):
     """The table of one workload's result, as printed."""
+    from twinnet.bench import products
+
     w = result["workload"]
     lines = [(f"{w['name']}: {w['n_train']} x {w['layers'][0]}, layers {','.join(map(str, w['layers']))}, "
              f"{w['dtype']}, {w['epochs']} epochs, full-batch SGD lr {w['learning_rate']}; "
@@ -170,10 +172,12 @@ def format_result(result):
         lines.append(_row("  " + row["call"], row))
         if row["status"] != "ok":
             notes.append(f"{row['call']} ({row['library']}): {row['skipped'] or row['error']}")
+    lines.append(f"  roofline: the epoch's {len(products(w['layers'], w['n_train']))} matrix products alone, "
+                 "each in its library's fastest "
+                 "layout; the fastest library sets it")
     alone = ", ".join(f"{row['call']} {row['products_ms']:.3f} ms" for row in result["rooflines"] if row["products"])
-    n_products = len(next((row["products"] for row in result["rooflines"] if row["products"]), []))
-    lines.append(f"  roofline: the fastest library at the epoch's {n_products or 'matrix'} products alone, each in "
-                 f"its fastest layout" + (f" (timed one by one: {alone})" if alone else ""))
+    if alone:
+        lines.append(f"  products timed one by one: {alone}")
     if result["numpy_vs_roofline"] is not None:
         lines.append(f"  numpy / roofline: {result['numpy_vs_roofline']:.2f}x")
     memory = result["memory"]
