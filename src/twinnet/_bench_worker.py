@@ -11,14 +11,16 @@ Protocol
 --------
 A child is ``python -c BOOT``, with SIGINT ignored: Ctrl-C is for the parent, which stops its
 children. It reads one JSON line, its job: ``{"kind": "engine" | "roofline" | "memory", "name",
-"label", "workload": Workload.record(), "threads", "inputs"}`` (``inputs``: the ``.npz`` file of
-the data and the initial weights, written once by the parent); limits its threads
+"label", "workload": Workload.record(), "threads", "inputs", "parent"}`` (``inputs``: the ``.npz``
+file of the data and the initial weights, written once by the parent; ``parent``: its pid, with
+which the child ends); limits its threads
 (:func:`twinnet.lab.sweep.limit_threads`), imports its library, loads what it needs and answers
 ``{"ok": process}``: its pid, the versions and the thread counts it runs with. Each further line
 is a request, ``{"do": "warm_up"}`` or ``{"do": "run"}``, answered by one line: ``{"ok": figures}``,
 or ``{"status": "diverged" | "failed", "error": "..."}``. ``{"do": "stop"}`` or the end of its
 input ends it. Answers go to the descriptor that was standard output; whatever the libraries print
-goes to standard error, which the parent keeps in a temporary file and quotes when a child dies.
+goes to standard error, which the parent keeps in a temporary file and quotes when a child dies
+(with ``--verbose``, :data:`twinnet.keras_twin.VERBOSE_ENV`, it goes to the terminal instead).
 
 Fault injection
 ---------------
@@ -75,16 +77,17 @@ class Child:
     """
 
     def __init__(self, job):
-        from twinnet.lab.sweep import _THREAD_ENV
-
         import twinnet
+        from twinnet.keras_twin import VERBOSE_ENV
+        from twinnet.lab.sweep import _THREAD_ENV
 
         source = os.path.dirname(os.path.dirname(os.path.abspath(twinnet.__file__)))
         env = {**os.environ, **dict.fromkeys(_THREAD_ENV, str(job["threads"])),
                # this twinnet, not another one installed in the environment
                "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
         self.label = job["label"]
-        self.stderr = tempfile.TemporaryFile()
+        # kept, to quote when the child dies; with --verbose, shown as it comes
+        self.stderr = None if os.environ.get(VERBOSE_ENV) else tempfile.TemporaryFile()
         self.process = subprocess.Popen([sys.executable, "-c", BOOT], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=self.stderr, env=env,
                                         text=True, encoding="utf-8")
@@ -168,11 +171,13 @@ class Child:
                 stream.close()
             except OSError:
                 pass
-        self.stderr.close()
+        if self.stderr is not None:
+            self.stderr.close()
 
 
-def close_all(children, grace=2.0):
-    """:meth:`Child.close` each of ``children``, all asked to stop at once and given ``grace`` seconds in all."""
+def close_all(children, grace=1.0):
+    """:meth:`Child.close` each of ``children``, all asked to stop at once and given ``grace`` seconds in all
+    (TensorFlow's may take longer to end: they are idle, and killed)."""
     for child in children:
         child.stop()
     deadline = time.monotonic() + grace
@@ -189,6 +194,8 @@ def _signal_name(number):
 
 def _last_line(file, limit=300):
     """The last non-blank line of what the child wrote to standard error, shortened to ``limit``."""
+    if file is None:  # shown, not kept
+        return ""
     try:
         file.seek(0, os.SEEK_END)
         file.seek(max(0, file.tell() - 8192))
@@ -211,6 +218,7 @@ def main():
         answers.flush()
 
     job = json.loads(sys.stdin.readline())
+    _end_with(job["parent"])
     fault = _fault(job["label"])
     try:
         _strike(fault, "start")
@@ -233,6 +241,22 @@ def main():
             answer(status="diverged", error=f"diverged: {exc}")
         except Exception as exc:  # noqa: BLE001
             answer(status="failed", error=_error(exc))
+
+
+def _end_with(parent):
+    """Have the kernel kill this process when the bench's process ends, however it ends (Linux).
+
+    Elsewhere, or if that fails, a child whose parent is gone ends at its next request, which reads
+    the end of its input.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux
+        return
+    if os.getppid() != parent:  # it ended before prctl
+        os._exit(1)
 
 
 def _error(exc):

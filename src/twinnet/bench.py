@@ -600,7 +600,7 @@ class _Turn:
 
     def job(self, workload, threads, inputs):
         return {"kind": self.kind, "name": self.name, "label": self.label, "workload": workload.record(),
-                "threads": threads, "inputs": inputs}
+                "threads": threads, "inputs": inputs, "parent": os.getpid()}
 
     def fail(self, exc):
         """Record the failure (:class:`twinnet._bench_worker.ChildFailed`) and stop the child."""
