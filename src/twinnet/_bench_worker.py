@@ -13,9 +13,9 @@ A child is ``python -c BOOT``, with SIGINT ignored: Ctrl-C is for the parent, wh
 children. It reads one JSON line, its job: ``{"kind": "engine" | "roofline" | "memory", "name",
 "label", "workload": Workload.record(), "threads", "inputs", "parent"}`` (``inputs``: the ``.npz``
 file of the data and the initial weights, written once by the parent; ``parent``: its pid, with
-which the child ends); limits its threads
-(:func:`twinnet.lab.sweep.limit_threads`), imports its library, loads what it needs and answers
-``{"ok": process}``: its pid, the versions and the thread counts it runs with. Each further line
+which the child ends). It limits its threads (:func:`twinnet.lab.sweep.limit_threads`), imports its
+library, loads what it needs and answers ``{"ok": process}``: its pid, the versions and the thread
+counts it runs with (again after its warm-up, with what its library loaded by then). Each further line
 is a request, ``{"do": "warm_up"}`` or ``{"do": "run"}``, answered by one line: ``{"ok": figures}``,
 or ``{"status": "diverged" | "failed", "error": "..."}``. ``{"do": "stop"}`` or the end of its
 input ends it. Answers go to the descriptor that was standard output; whatever the libraries print
@@ -253,7 +253,7 @@ def _end_with(parent):
         import ctypes
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux
+    except (OSError, AttributeError, TypeError):  # not Linux
         return
     if os.getppid() != parent:  # it ended before prctl
         os._exit(1)
