@@ -1,11 +1,17 @@
-"""``twinnet bench``: the work it counts, the roofline's products, consistent figures, the CLI.
+"""``twinnet bench``: the work it counts, the roofline's products, its processes, consistent figures, the CLI.
 
 Speed is measured, never asserted: these tests check what the figures mean (the FLOP count, the
-products, the ratios computed from the times, the memory reference) on tiny workloads.
+products, the ratios computed from the times, the memory reference), where they come from (a
+process per engine and per library, the same threads in each) and what a failing process gives,
+on tiny workloads.
 """
 
 import importlib.util
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -16,6 +22,7 @@ from twinnet.lab import RunConfig
 
 TINY = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
                       n_train=50)
+HAVE_TF_AND_TORCH = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "torch"))
 
 
 # --------------------------------------------------------------------------- the work counted
@@ -31,19 +38,33 @@ def test_products_and_flops_of_the_notebook_network():
     assert bench.flops_per_epoch([100, 20, 5, 1], 1600) == 13_808_000
 
 
+def _gemm(library):
+    if library == "numpy":
+        return bench._NumpyGemm()
+    if importlib.util.find_spec(library) is None:
+        pytest.skip(f"needs {library}")
+    from twinnet import _bench_worker
+
+    return _bench_worker.GEMMS[library]()
+
+
+@pytest.mark.parametrize("library", list(bench.ROOFLINES))
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_every_gemm_layout_computes_the_same_product(dtype):
+def test_every_gemm_layout_computes_the_same_product(library, dtype):
     rng = np.random.default_rng(0)
-    variants = bench._gemm_variants(3, 5, 4, np.dtype(dtype), rng)
+    variants = _gemm(library).variants(3, 5, 4, np.dtype(dtype), rng)
     assert len(variants) == 8 and len({label for label, _ in variants}) == 8
     # the operands are drawn first, A (3, 5) then B (5, 4), from the same seed
     rng = np.random.default_rng(0)
     A = rng.standard_normal((3, 5)).astype(dtype)
     B = rng.standard_normal((5, 4)).astype(dtype)
+    numpy_labels = [label for label, _ in bench._gemm_variants(3, 5, 4, np.dtype(dtype), rng)]
+    assert [label for label, _ in variants] == numpy_labels  # every library's layouts named alike
     for label, fn in variants:
-        C = fn()
-        assert C.dtype == dtype
-        assert_allclose(C.T if "transposed" in label else C, A @ B, rtol=1e-5, err_msg=label)
+        C = np.asarray(fn())
+        assert C.dtype == dtype, label
+        # float32: a sum of 5 products of standard normal values, to a few float32 roundings
+        assert_allclose(C.T if "transposed" in label else C, A @ B, rtol=1e-5, atol=1e-6, err_msg=label)
 
 
 def test_roofline_runs_each_product_in_its_fastest_layout():
@@ -109,87 +130,205 @@ def test_runs_time_the_epochs_after_the_first():
 
 
 # --------------------------------------------------------------------------- a whole workload
-def check_consistent(result, engines):
-    """The figures of a result agree with each other."""
+ROW_KEYS = {"status", "runs", "ms_per_epoch_runs", "ms_per_epoch", "gflops", "vs_numpy", "error", "skipped",
+            "process"}
+ENGINE_KEYS = ROW_KEYS | {"engine", "final_loss"}
+ROOFLINE_KEYS = ROW_KEYS | {"library", "call", "flops", "threads", "products", "products_ms"}
+RESULT_KEYS = {"workload", "flops_per_epoch", "threads", "engines", "rooflines", "roofline", "numpy_vs_roofline",
+               "memory", "memory_error", "targets"}
+PROCESS_KEYS = {"pid", "threads", "versions", "thread_pools"}
+
+
+def check_consistent(result, engines, rooflines=("numpy",)):
+    """The figures of a result agree with each other; every row comes from a process of its own."""
+    assert set(result) == RESULT_KEYS
     rows = {row["engine"]: row for row in result["engines"]}
-    assert list(rows) == engines
+    assert list(rows) == list(engines)
     flops = result["flops_per_epoch"]
     numpy_ms = rows["numpy"]["ms_per_epoch"]
-    for row in rows.values():
-        assert row["error"] is None and row["skipped"] is None, row
+    roof_rows = {row["library"]: row for row in result["rooflines"]}
+    assert list(roof_rows) == list(rooflines)
+    for row in [*rows.values(), *roof_rows.values()]:
+        assert set(row) == (ENGINE_KEYS if "engine" in row else ROOFLINE_KEYS), row
+        assert row["status"] == "ok" and row["error"] is None and row["skipped"] is None, row
         assert row["runs"] == len(row["ms_per_epoch_runs"]) >= 1
         assert row["ms_per_epoch"] == min(row["ms_per_epoch_runs"]) > 0
         assert row["gflops"] == pytest.approx(flops / row["ms_per_epoch"] / 1e6)
         assert row["vs_numpy"] == pytest.approx(row["ms_per_epoch"] / numpy_ms)
-    roof = result["roofline"]
-    assert roof["flops"] == flops
-    assert roof["ms_per_epoch"] == min(roof["ms_per_epoch_runs"]) > 0
-    assert roof["gflops"] == pytest.approx(flops / roof["ms_per_epoch"] / 1e6)
+        assert PROCESS_KEYS <= set(row["process"]) and row["process"]["threads"] == result["threads"]["threads"]
+    pids = [row["process"]["pid"] for row in [*rows.values(), *roof_rows.values()]]
+    assert len(set(pids)) == len(pids), pids  # a process each
+    for row in roof_rows.values():
+        assert row["call"] == bench.ROOFLINES[row["library"]].call and row["flops"] == flops
+        assert [p["label"] for p in row["products"]] == [p[0] for p in bench.products(result["workload"]["layers"],
+                                                                                      result["workload"]["n_train"])]
+        assert row["products_ms"] == pytest.approx(1e3 * sum(p["seconds"] for p in row["products"]))
+    roof = result["roofline"]  # the fastest library's row
+    assert roof == min(roof_rows.values(), key=lambda row: row["ms_per_epoch"])
     assert result["numpy_vs_roofline"] == pytest.approx(numpy_ms / roof["ms_per_epoch"])
     targets = {t["name"]: t for t in result["targets"]}
     w = result["workload"]
-    fastest_other = min(r["ms_per_epoch"] for e, r in rows.items() if e != "numpy")
-    assert targets["speedup"]["value"] == pytest.approx(fastest_other / numpy_ms)
-    assert targets["speedup"]["met"] == (fastest_other / numpy_ms >= w["speedup_target"])
+    if len(rows) > 1:
+        fastest_other = min(r["ms_per_epoch"] for e, r in rows.items() if e != "numpy")
+        assert targets["speedup"]["value"] == pytest.approx(fastest_other / numpy_ms)
+        assert targets["speedup"]["met"] == (fastest_other / numpy_ms >= w["speedup_target"])
     assert targets["roofline"]["value"] == result["numpy_vs_roofline"]
     assert targets["roofline"]["met"] == (result["numpy_vs_roofline"] <= w["roofline_target"])
+    assert roof["call"] in targets["roofline"]["target"]
     if result["memory"]:
         assert targets["memory"]["value"] == result["memory"]["ratio"]
         assert targets["memory"]["met"] == (result["memory"]["ratio"] <= w["memory_target"])
+    json.dumps(result)  # JSON-ready
 
 
 def test_run_workload_numpy_functional_sklearn_agree():
     engines = ["numpy", "functional", "sklearn"]
-    result = bench.run_workload(TINY, engines=["sklearn", "numpy", "functional"], repeats=3, budget=10.0)
+    result = bench.run_workload(TINY, engines=["sklearn", "numpy", "functional"], rooflines=["numpy"], repeats=3,
+                                budget=10.0, threads=1)
     check_consistent(result, engines)  # reported in ENGINE_ORDER, whatever the order asked
     rows = {row["engine"]: row for row in result["engines"]}
     assert all(row["runs"] == 3 for row in rows.values())
-    assert len(result["roofline"]["ms_per_epoch_runs"]) == 3  # the roofline takes its turns too
-    # the same data, weights and steps: the same last loss, to rounding
+    assert result["rooflines"][0]["runs"] == 3  # the roofline takes its turns too
+    # the same data, weights and steps, each drawn in its own process: the same last loss, to rounding
     for engine in engines:
         assert rows[engine]["final_loss"] == pytest.approx(rows["numpy"]["final_loss"], rel=1e-12), engine
     assert result["workload"]["layers"] == [6, 4, 3, 1] and result["workload"]["n_train"] == 50
-    assert result["memory"]["ratio"] > 0
-    json.dumps(result)  # JSON-ready
+    assert result["memory"]["ratio"] > 0 and result["memory_error"] is None
+    # every process was given one thread, and every library it loaded says so
+    assert result["threads"] == {"threads": 1, "environment": {
+        name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                               "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}}
+    for row in [*rows.values(), *result["rooflines"]]:
+        pools = row["process"]["thread_pools"]
+        assert any(lib["package"] == "numpy" and lib["user_api"] == "blas" for lib in pools)
+        assert {lib["num_threads"] for lib in pools} == {1}, pools
+        assert row["process"]["pid"] != os.getpid()
+    assert any(lib["package"] == "scikit_learn" for lib in rows["sklearn"]["process"]["thread_pools"])  # OpenMP
+    assert "sklearn" in rows["sklearn"]["process"]["versions"]
 
 
 def test_budget_stops_repeating_after_one_run():
-    result = bench.run_workload(TINY, engines=["numpy"], repeats=4, budget=0.0, memory=False)
+    result = bench.run_workload(TINY, engines=["numpy"], rooflines=["numpy"], repeats=4, budget=0.0, memory=False)
     assert result["engines"][0]["runs"] == 1 and result["memory"] is None
-    assert len(result["roofline"]["ms_per_epoch_runs"]) == 1
+    assert result["rooflines"][0]["runs"] == 1
     assert [t["name"] for t in result["targets"]] == ["roofline"]  # no other engine, no memory
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None or importlib.util.find_spec("tensorflow") is None,
-                    reason="needs torch and TensorFlow")
-def test_every_engine_trains_the_same_workload():
-    result = bench.run_workload(TINY, repeats=1, budget=0.0, memory=False)
-    check_consistent(result, list(bench.ENGINE_ORDER))
+# the bench from a Python process of its own: its modules are its own, not those of the tests before it
+EVERY_ENGINE = textwrap.dedent("""
+    import json, os, sys
+    from twinnet import bench
+    from twinnet.lab import RunConfig
+    tiny = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
+                          n_train=50)
+    # keras left out for time: it is tf-loop's runner and process, with model.fit for the loop
+    engines = [engine for engine in bench.ENGINE_ORDER if engine != "keras"]
+    result = bench.run_workload(tiny, engines=engines, repeats=1, budget=0.0, memory=False, threads=1)
+    loaded = [name for name in ("tensorflow", "torch", "keras", "sklearn") if name in sys.modules]
+    print(json.dumps({"pid": os.getpid(), "loaded": loaded, "result": result}))
+""")
+
+
+@pytest.mark.skipif(not HAVE_TF_AND_TORCH, reason="needs torch and TensorFlow")
+def test_every_engine_and_library_in_a_process_of_its_own():
+    src = os.path.dirname(os.path.dirname(bench.__file__))
+    done = subprocess.run([sys.executable, "-c", EVERY_ENGINE], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": src})
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["loaded"] == []  # TensorFlow, PyTorch and scikit-learn were loaded by the children only
+    result = report["result"]
+    check_consistent(result, [engine for engine in bench.ENGINE_ORDER if engine != "keras"], bench.ROOFLINES)
     rows = {row["engine"]: row for row in result["engines"]}
     for engine, row in rows.items():
         assert row["final_loss"] == pytest.approx(rows["numpy"]["final_loss"], rel=1e-9), engine
+        assert row["process"]["pid"] != report["pid"]
     # one timed run each, of the epochs after the first
-    assert all(len(row["ms_per_epoch_runs"]) == 1 for row in rows.values())
+    assert all(len(row["ms_per_epoch_runs"]) == 1 for row in [*rows.values(), *result["rooflines"]])
+    # the threads each library reports: the one it was given
+    for row in [*result["engines"], *result["rooflines"]]:
+        process = row["process"]
+        assert {lib["num_threads"] for lib in process["thread_pools"]} == {1}, row
+        if "tensorflow" in process["versions"]:
+            assert process["tensorflow"] == {"intra_op_threads": 1, "inter_op_threads": 1}
+        if "torch" in process["versions"]:
+            assert process["torch"]["threads"] == 1 and process["torch"]["cpu_capability"]
+    roof = {row["library"]: row for row in result["rooflines"]}
+    assert "tensorflow" in roof["tensorflow"]["process"]["versions"] and "torch" in roof["torch"]["process"]["versions"]
+    assert {p["threads"] for p in roof["tensorflow"]["products"]} == {1}
+    machine = bench.machine([result])  # the versions the children loaded
+    assert {"tensorflow", "torch", "sklearn"} <= set(machine["versions"])
 
 
 def test_missing_library_is_skipped_with_the_extra_to_install(monkeypatch):
-    from twinnet.lab import runners
-
-    monkeypatch.setattr(runners, "installed", lambda engine: engine != "torch")
-    result = bench.run_workload(TINY, engines=["numpy", "torch"], repeats=1, memory=False)
-    torch_row = result["engines"][1]
-    assert torch_row["skipped"] == "torch is not installed (pip install 'twinnet[torch]')"
-    assert torch_row["runs"] == 0 and torch_row["ms_per_epoch"] is None and torch_row["vs_numpy"] is None
+    monkeypatch.setattr(bench, "_installed", lambda module: module != "torch")
+    result = bench.run_workload(TINY, engines=["numpy", "torch"], rooflines=["numpy", "torch"], repeats=1,
+                                memory=False)
+    torch_row, torch_roof = result["engines"][1], result["rooflines"][1]
+    for row in (torch_row, torch_roof):
+        assert row["skipped"] == "torch is not installed (pip install 'twinnet[torch]')"
+        assert row["status"] is None and row["runs"] == 0 and row["ms_per_epoch"] is None
+        assert row["vs_numpy"] is None and row["process"] is None
+    assert torch_roof["products"] == [] and torch_roof["flops"] == result["flops_per_epoch"]
+    assert result["roofline"]["library"] == "numpy"  # the fastest of those that ran
 
 
 def test_a_diverging_engine_is_reported_not_raised():
     from dataclasses import replace
 
     result = bench.run_workload(replace(TINY, config=replace(TINY.config, learning_rate=1e300)), engines=["numpy"],
-                                repeats=1, memory=False)
+                                rooflines=["numpy"], repeats=1, memory=False)
     row = result["engines"][0]
     assert row["status"] == "diverged" and row["error"].startswith("diverged:") and row["ms_per_epoch"] is None
     assert result["numpy_vs_roofline"] is None and result["targets"] == []
+
+
+def test_a_process_that_fails_crashes_or_hangs_gives_a_failed_row(monkeypatch):
+    from twinnet._bench_worker import FAULT_ENV
+
+    monkeypatch.setenv(FAULT_ENV, "functional=crash,sklearn=hang@warm_up,roofline:numpy=raise,memory=crash@start")
+    result = bench.run_workload(TINY, engines=["numpy", "functional", "sklearn"], rooflines=["numpy"], repeats=2,
+                                timeout=2.0)
+    rows = {row["engine"]: row for row in result["engines"]}
+    assert rows["numpy"]["status"] == "ok" and rows["numpy"]["runs"] == 2  # the others go on
+    assert (rows["functional"]["status"], rows["functional"]["error"]) == (
+        "failed", "the process ended in run 1 (exit status 3)")
+    assert (rows["sklearn"]["status"], rows["sklearn"]["error"]) == (
+        "failed", "no answer within 2 s in its warm-up; stopped")
+    roof = result["rooflines"][0]
+    assert (roof["status"], roof["error"]) == ("failed", "RuntimeError: fault injected by TWINNET_BENCH_FAULT")
+    for row in [rows["functional"], rows["sklearn"], roof]:
+        assert row["ms_per_epoch"] is None and row["vs_numpy"] is None
+    assert result["roofline"] is None and result["numpy_vs_roofline"] is None
+    assert result["memory"] is None and result["memory_error"] == "the process ended while starting (exit status 3)"
+    assert result["targets"] == []  # numpy alone, no roofline, no memory: nothing to check
+
+
+def test_a_child_that_dies_is_quoted(monkeypatch):
+    from twinnet._bench_worker import FAULT_ENV
+
+    monkeypatch.setenv(FAULT_ENV, "numpy=explode")  # not a fault: every child stops at its start, and says why
+    result = bench.run_workload(TINY, engines=["numpy"], rooflines=[], repeats=1, memory=False)
+    error = result["engines"][0]["error"]
+    assert error.startswith("the process ended while starting (exit status 1): ValueError: TWINNET_BENCH_FAULT: "
+                            "expected name=fault[@step]"), error
+    assert error.endswith("got 'numpy=explode'.")
+
+
+def test_interrupting_the_bench_stops_its_processes():
+    import psutil
+
+    children = []
+
+    def announce(message):
+        if "run 1" in message:
+            children.extend(psutil.Process().children())
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        bench.run_workload(TINY, engines=["numpy", "functional"], rooflines=["numpy"], repeats=2, announce=announce)
+    assert len(children) == 3
+    assert not [child.pid for child in children if child.is_running()]
 
 
 @pytest.mark.parametrize("change, match", [
@@ -203,10 +342,21 @@ def test_bad_workloads(change, match):
         bench.run_workload(replace(TINY, config=replace(TINY.config, **change)), engines=["numpy"])
 
 
+def test_a_wrong_size_of_the_built_in_data_is_said_once():
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match=r"workload 'seed' expects 1000 x 100 training data; data set 'synthetic' "
+                                         r"gives 1600 x 100"):
+        bench.run_workload(replace(bench.WORKLOADS["seed"], n_train=1000), engines=["numpy"])
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"engines": ["numpy", "jax"]}, r"Unknown engine 'jax'. Expected one of: 'numpy', 'functional'"),
+    ({"rooflines": ["blis"]}, r"Unknown roofline library 'blis'. Expected one of: 'numpy', 'tensorflow', 'torch'"),
     ({"repeats": 0}, r"repeats must be an integer >= 1; got repeats=0"),
     ({"budget": -1}, r"budget must be a number of seconds >= 0; got budget=-1"),
+    ({"threads": 0}, r"threads must be an integer >= 1; got threads=0"),
+    ({"timeout": 0}, r"timeout must be a finite number > 0; got timeout=0"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -218,46 +368,130 @@ def test_unknown_workload_name():
         bench.run_workload("huge")
 
 
+def test_workload_record_round_trip():
+    for workload in [TINY, *bench.WORKLOADS.values()]:
+        assert bench.Workload.from_record(json.loads(json.dumps(workload.record()))) == workload
+
+
+# --------------------------------------------------------------------------- the machine
+MACHINE_KEYS = {"host", "platform", "processor", "cpu", "cpus", "usable_cpus", "blas", "cpu_id", "vector_extensions",
+                "vector_extensions_from", "numpy_blas", "thread_pools", "library_variables", "versions"}
+
+
+def test_machine_record(monkeypatch):
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    info = bench.machine()
+    assert set(info) == MACHINE_KEYS
+    assert set(info["vector_extensions"]) <= set(bench.VECTOR_EXTENSIONS)
+    assert info["library_variables"] == {"OPENBLAS_CORETYPE": "Haswell", **{
+        k: os.environ[k] for k in bench.LIBRARY_VARIABLES if k in os.environ and k != "OPENBLAS_CORETYPE"}}
+    blas = info["numpy_blas"]
+    assert blas["package"] == "numpy" and blas["user_api"] == "blas" and blas["num_threads"] >= 1
+    assert {"internal_api", "version", "architecture"} <= set(blas)
+    # the versions of the libraries this process has loaded (the bench's children add theirs)
+    assert info["versions"]["numpy"] == np.__version__
+    assert ("tensorflow" in info["versions"]) == ("tensorflow" in sys.modules)
+    json.dumps(info)
+
+
+ZEN4 = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC 9R14 96-Core Processor
+stepping\t: 1
+flags\t\t: fpu sse4_1 sse4_2 avx f16c avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16 avx512vnni \
+avx512_vnni avx512_vbmi2
+
+processor\t: 1
+model name\t: some other line that is not read
+"""
+
+
+def test_cpu_record_from_cpuinfo_and_without_it(tmp_path, monkeypatch):
+    path = tmp_path / "cpuinfo"
+    path.write_text(ZEN4)
+    monkeypatch.setattr(bench, "_CPUINFO", str(path))
+    assert bench.cpu_record() == {
+        "cpu": "AMD EPYC 9R14 96-Core Processor", "cpu_id": "AuthenticAMD family 25 model 17 stepping 1",
+        "vector_extensions": ["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512cd", "avx512bw",
+                              "avx512vl", "avx512_vnni", "avx512_bf16"],
+        "vector_extensions_from": str(path)}
+    monkeypatch.setattr(bench, "_CPUINFO", str(tmp_path / "missing"))  # not Linux: NumPy's dispatch says
+    record = bench.cpu_record()
+    assert record["vector_extensions_from"] == "numpy" and record["cpu_id"] is None and record["cpu"]
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    assert ("avx2" in record["vector_extensions"]) == __cpu_features__.get("AVX2", False)
+
+
 # --------------------------------------------------------------------------- the command
 def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, cli):
     path = tmp_path / "out" / "bench.json"
-    status, out, err = cli("bench", "--workload", "seed", "--epochs", "2", "--engines",
-                           "numpy,sklearn", "--repeats", "2", "--json", str(path))
+    status, out, err = cli("bench", "--workload", "seed", "--epochs", "2", "--engines", "numpy,sklearn",
+                           "--rooflines", "numpy", "--repeats", "2", "--json", str(path))
     assert status == 0 and err == "", err  # no progress line when stderr is not a terminal
     saved = json.loads(path.read_text())
+    assert set(saved) == {"machine", "workloads"} and set(saved["machine"]) == MACHINE_KEYS
     (result,) = saved["workloads"]
     check_consistent(result, ["numpy", "sklearn"])
     assert result["workload"]["name"] == "seed" and result["workload"]["epochs"] == 2
     lines = out.splitlines()
-    assert lines[0].startswith("seed: 1600 x 100, layers 100,20,5,1, float64, 2 epochs")
-    assert "13.8 MFLOP per epoch" in lines[0]
+    machine = saved["machine"]
+    threads = bench._usable_cpus()
+    assert lines[0] == (f"machine: {machine['cpu']} ({machine['cpu_id']}), {machine['usable_cpus']} of "
+                        f"{machine['cpus']} CPUs usable; {' '.join(machine['vector_extensions'])}")
+    blas = machine["numpy_blas"]
+    assert lines[1].startswith(f"  NumPy {np.__version__} on {blas['internal_api']} {blas['version']}")
+    assert lines[1].endswith(f"each engine and roofline library in a process of its own, one at a time, "
+                             f"{threads} thread{'s' if threads > 1 else ''} each")
+    assert lines[3].startswith("seed: 1600 x 100, layers 100,20,5,1, float64, 2 epochs")
+    assert "13.8 MFLOP per epoch" in lines[3]
     rows = {cells[0]: cells[1:] for cells in map(str.split, lines)
-            if cells and cells[0] in ("numpy", "sklearn", "roofline") and cells[1] != "/"}
+            if cells and cells[0] in ("numpy", "sklearn", "roofline", "np.dot") and cells[1] not in ("/", "the")}
     for row in result["engines"]:
         ms, _gflops, vs, loss, runs = rows[row["engine"]]
-        assert float(ms) == pytest.approx(row["ms_per_epoch"], abs=6e-4)
+        assert float(ms) == pytest.approx(row["ms_per_epoch"], abs=6e-4)  # printed to 3 decimals
         assert float(vs) == pytest.approx(row["vs_numpy"], abs=6e-3)
         assert float(loss) == pytest.approx(row["final_loss"], abs=6e-7) and int(runs) == row["runs"]
     roof = result["roofline"]
     assert float(rows["roofline"][0]) == pytest.approx(roof["ms_per_epoch"], abs=6e-4)
-    assert int(rows["roofline"][-1]) == len(roof["ms_per_epoch_runs"]) == 2
-    assert f"({roof['products_ms']:.3f} ms timed one by one; BLAS threads {roof['threads']})" in out
+    assert rows["roofline"][5:] == ["np.dot,", "the", "fastest"]
+    assert rows["np.dot"][:5] == rows["roofline"][:5] and int(rows["np.dot"][4]) == 2
+    assert "  roofline: the epoch's 8 matrix products alone" in out
+    assert f"  products timed one by one: np.dot {roof['products_ms']:.3f} ms\n" in out
     assert f"numpy / roofline: {result['numpy_vs_roofline']:.2f}x" in out
     assert "Network.fit peak extra memory" in out and out.count("target: ") == 3
-    machine = saved["machine"]
-    assert machine["cpus"] >= 1 and machine["versions"]["numpy"] == np.__version__
-    numpy_blas = [lib for lib in machine["thread_pools"] if lib["package"] == "numpy"]
-    assert numpy_blas and numpy_blas[0]["user_api"] == "blas"  # the BLAS behind np.dot
-    assert "thread pools: " in out and "numpy's openblas" in out
-    assert f"machine: {machine['cpu']}" in out and f"wrote {path}" in out
+    assert "threads the processes report: " in out and f"numpy's openblas {blas['architecture']} {threads}" in out
+    assert f"numpy {np.__version__}" in out and "sklearn " in out and f"wrote {path}" in out
+
+
+def test_cli_notes_what_failed(tmp_path, cli, monkeypatch):
+    from twinnet._bench_worker import FAULT_ENV
+
+    monkeypatch.setenv(FAULT_ENV, "functional=raise@warm_up")
+    monkeypatch.setattr(bench, "_installed", lambda module: module != "torch")
+    status, out, err = cli("bench", "--workload", "seed", "--epochs", "2", "--engines", "numpy,functional,torch",
+                           "--rooflines", "numpy,torch", "--repeats", "1", "--no-memory", "--json",
+                           str(tmp_path / "b.json"))
+    assert status == 0, err
+    rows = {cells[0]: cells[1:] for cells in map(str.split, out.splitlines()) if cells}
+    assert rows["functional"] == ["-", "-", "-", "-", "0"] and rows["torch"] == ["-", "-", "-", "-", "0"]
+    assert rows["torch.mm"] == ["-", "-", "-", "-", "0"]
+    assert "  note: functional: RuntimeError: fault injected by TWINNET_BENCH_FAULT" in out
+    assert "  note: torch: torch is not installed (pip install 'twinnet[torch]')" in out
+    assert "  note: torch.mm (torch): torch is not installed (pip install 'twinnet[torch]')" in out
 
 
 @pytest.mark.parametrize("argv, match", [
     (["--epochs", "1"], "expected an integer >= 2"),
     (["--engines", "numpy,jax"], "unknown engine 'jax'"),
+    (["--rooflines", "numpy,blis"], "unknown library 'blis'; expected a comma-separated list of: numpy, tensorflow"),
     (["--workload", "huge"], "invalid choice: 'huge'"),
     (["--repeats", "0"], "expected an integer >= 1"),
     (["--budget", "-2"], "expected a finite number of seconds >= 0"),
+    (["--threads", "0"], "argument --threads: expected an integer >= 1"),
+    (["--timeout", "0"], "argument --timeout: expected a finite number of seconds > 0, got 0"),
 ])
 def test_cli_usage_errors(cli, argv, match):
     status, _out, err = cli("bench", *argv)
@@ -269,11 +503,14 @@ def test_cli_json_path_that_is_a_folder(tmp_path, cli):
     assert status == 2 and "is a folder; expected a file name" in err and out == ""
 
 
+QUICK = ["--workload", "seed", "--epochs", "2", "--engines", "numpy", "--rooflines", "numpy", "--repeats", "1",
+         "--no-memory"]
+
+
 def test_cli_keeps_an_existing_json_unless_force(tmp_path, cli, monkeypatch):
     path = tmp_path / "bench.json"
     path.write_text("earlier figures")
-    argv = ["--workload", "seed", "--epochs", "2", "--engines", "numpy", "--repeats", "1", "--no-memory",
-            "--json", str(path)]
+    argv = [*QUICK, "--json", str(path)]
     status, out, err = cli("bench", *argv)
     assert status == 2 and "already exists" in err and "--force" in err and out == ""
     assert path.read_text() == "earlier figures"
@@ -284,7 +521,6 @@ def test_cli_keeps_an_existing_json_unless_force(tmp_path, cli, monkeypatch):
 
 def test_cli_default_json_is_new_and_checked_before_timing(tmp_path, cli, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    argv = ["--workload", "seed", "--epochs", "2", "--engines", "numpy", "--repeats", "1", "--no-memory"]
-    assert cli("bench", *argv)[0] == 0 and cli("bench", *argv)[0] == 0
+    assert cli("bench", *QUICK)[0] == 0 and cli("bench", *QUICK)[0] == 0
     written = sorted((tmp_path / "twinnet-runs").iterdir())
     assert len(written) == 2 and all(json.loads(p.read_text())["workloads"] for p in written)

@@ -1,4 +1,4 @@
-"""``twinnet bench``: time every engine and the BLAS roofline on the named workloads."""
+"""``twinnet bench``: time every engine and the roofline on the named workloads."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import argparse
 from twinnet.cli._args import add_verbose, apply_verbose, name_list, positive_int
 
 DESCRIPTION = """\
-Train the same network with every engine, in one process, on the same data, from the same initial
-weights, by full-batch gradient descent, and time each one after a warm-up: fastest of several
-runs, each from the end of its first epoch to the end of its last (scikit-learn's fit cannot be
-observed between epochs and is timed whole). Beside them, the roofline: the same epochs' matrix
-products alone, each in the fastest layout and thread count of this machine's BLAS, run and timed
-as the engines are: no engine can be faster. Also reports the peak memory that Network.fit
-allocates against the bytes of data, activations and gradients.
+Train the same network with every engine, on the same data, from the same initial weights, by
+full-batch gradient descent, and time each one after a warm-up: fastest of several runs, each from
+the end of its first epoch to the end of its last (scikit-learn's fit cannot be observed between
+epochs and is timed whole). Beside them, the roofline: the same epochs' matrix products alone, done
+by each installed library (NumPy's BLAS, TensorFlow's tf.linalg.matmul in a tf.function, PyTorch's
+torch.mm), each product in that library's fastest layout on this machine, run and timed as the
+engines are; the fastest library sets the roofline: no engine can be faster. Also reports the peak
+memory that Network.fit allocates against the bytes of data, activations and gradients.
+
+Each engine and each roofline library runs in a fresh Python process of its own, all with the same
+threads (--threads: BLAS, OpenMP, TensorFlow's intra- and inter-op pools, PyTorch), and they take
+turns, one run each per round, never two at once. A process that fails, ends or hangs (--timeout)
+is reported as failed; the others go on.
 
 Workloads:
   seed   1600 x 100, layers 100,20,5,1, float64, 250 epochs (the notebook's)
@@ -22,9 +28,10 @@ Workloads:
 Columns: ms per epoch of the fastest run; GFLOP/s, the epoch's matrix-product FLOPs over that time;
 x numpy, the engine's time over twinnet.Network's (numpy). keras is Keras's model.fit, with its
 per-epoch overhead; tf-loop, the same Keras model in a compiled tf.function loop, without it.
-Timing on a shared or busy machine is noisy: compare ratios within one run. Writes the figures as
-JSON to --json (default: a new ./twinnet-runs/bench-<timestamp>.json), checked before timing
-starts; an existing file is overwritten only with --force."""
+Timing on a shared or busy machine is noisy: compare ratios within one run. Writes the figures,
+with the CPU, its vector extensions, the BLAS and the threads each process reports, as JSON to
+--json (default: a new ./twinnet-runs/bench-<timestamp>.json), checked before timing starts; an
+existing file is overwritten only with --force."""
 
 
 def _epochs(text):
@@ -35,20 +42,30 @@ def _epochs(text):
     return value
 
 
-def _seconds(text):
+def _seconds(text, *, positive=False):
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text}")
+    if not (0 < value if positive else 0 <= value) or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds {'>' if positive else '>='} 0, "
+                                         f"got {text}")
     return value
 
 
-def register(sub):
-    from twinnet.bench import ENGINE_ORDER, WORKLOADS
+def _libraries(text):
+    from twinnet.bench import ROOFLINES
 
-    p = sub.add_parser("bench", help="time every engine and the BLAS roofline",
+    try:
+        return name_list(list(ROOFLINES))(text)
+    except argparse.ArgumentTypeError as exc:  # name_list speaks of engines
+        raise argparse.ArgumentTypeError(str(exc).replace("unknown engine", "unknown library")) from None
+
+
+def register(sub):
+    from twinnet.bench import ENGINE_ORDER, ROOFLINES, WORKLOADS
+
+    p = sub.add_parser("bench", help="time every engine and the roofline",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--workload", action="append", choices=list(WORKLOADS), default=None,
                    help="workload to run; repeat for several (default: all)")
@@ -57,10 +74,18 @@ def register(sub):
     p.add_argument("--engines", type=name_list(ENGINE_ORDER), default=list(ENGINE_ORDER), metavar="E1,E2,...",
                    help=f"engines to time (default: {','.join(ENGINE_ORDER)}; those not installed "
                    "are skipped)")
+    p.add_argument("--rooflines", type=_libraries, default=list(ROOFLINES), metavar="L1,L2,...",
+                   help=f"libraries timed at the products alone (default: {','.join(ROOFLINES)}; those "
+                   "not installed are skipped)")
     p.add_argument("--repeats", type=positive_int, default=10,
                    help="timed runs per engine, at most (default: 10)")
     p.add_argument("--budget", type=_seconds, default=3.0, metavar="SECONDS",
                    help="an engine stops repeating once its runs took this long (default: 3)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="threads of every process's libraries (default: the CPUs this process may use)")
+    p.add_argument("--timeout", type=lambda text: _seconds(text, positive=True), default=300.0, metavar="SECONDS",
+                   help="a process that takes longer to warm up or do one run is stopped and reported "
+                   "as failed (default: 300; to start, at least 120)")
     p.add_argument("--json", metavar="PATH", default=None,
                    help="where to write the figures (default: a new ./twinnet-runs/bench-<timestamp>.json)")
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
@@ -89,20 +114,23 @@ def _run(args, bench, path):
         print(f"\r  {message} ...".ljust(60), end="", file=sys.stderr, flush=True)
 
     tty = sys.stderr.isatty()
+    threads = args.threads or bench._usable_cpus()
+    print(format_machine(bench.machine(), threads), flush=True)
     results = []
     for name in args.workload or list(bench.WORKLOADS):
         workload = bench.WORKLOADS[name]
         if args.epochs is not None:
             workload = replace(workload, config=replace(workload.config, epochs=args.epochs))
-        result = bench.run_workload(workload, engines=args.engines, repeats=args.repeats,
-                                    budget=args.budget, memory=args.memory,
+        result = bench.run_workload(workload, engines=args.engines, rooflines=args.rooflines,
+                                    repeats=args.repeats, budget=args.budget, memory=args.memory,
+                                    threads=threads, timeout=args.timeout,
                                     announce=announce if tty else lambda message: None)
         if tty:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
-        print(format_result(result), flush=True)
+        print("\n" + format_result(result), flush=True)
         results.append(result)
-    info = bench.machine()
-    print(format_machine(info))
+    info = bench.machine(results)
+    print("\n" + format_processes(info, results))
     path.write_text(json.dumps({"machine": info, "workloads": results}, indent=2) + "\n")
     print(f"wrote {path}")
     return 0
@@ -112,36 +140,52 @@ def _bytes(n):
     return f"{n / 2**20:.1f} MiB"
 
 
-def format_result(result):
-    """The table of one workload's result, as printed."""
+def _row(name, row, loss=None):
     from twinnet.lab.results import format_number
 
+    if row["status"] != "ok":  # skipped, diverged or failed
+        return f"  {name:<12} {'-':>10} {'-':>8} {'-':>8} {'-':>11} {row['runs']:>5}"
+    return (f"  {name:<12} {row['ms_per_epoch']:>10.3f} {row['gflops']:>8.1f} "
+            f"{format_number(row['vs_numpy'], '.2f'):>8} {format_number(loss, '.6f'):>11} {row['runs']:>5}")
+
+
+def format_result(result):
+    """The table of one workload's result, as printed."""
+    from twinnet.bench import products
+
     w = result["workload"]
-    roof = result["roofline"]
     lines = [(f"{w['name']}: {w['n_train']} x {w['layers'][0]}, layers {','.join(map(str, w['layers']))}, "
              f"{w['dtype']}, {w['epochs']} epochs, full-batch SGD lr {w['learning_rate']}; "
              f"{result['flops_per_epoch'] / 1e6:.1f} MFLOP per epoch"),
-             f"  {'engine':<10} {'ms/epoch':>10} {'GFLOP/s':>8} {'x numpy':>8} {'final loss':>11} {'runs':>5}"]
+             f"  {'engine':<12} {'ms/epoch':>10} {'GFLOP/s':>8} {'x numpy':>8} {'final loss':>11} {'runs':>5}"]
     notes = []
     for row in result["engines"]:
-        if row["status"] != "ok":  # skipped, or diverged
-            lines.append(f"  {row['engine']:<10} {'-':>10} {'-':>8} {'-':>8} {'-':>11} {row['runs']:>5}")
+        lines.append(_row(row["engine"], row, row["final_loss"]))
+        if row["status"] != "ok":
             notes.append(f"{row['engine']}: {row['skipped'] or row['error']}")
-            continue
-        lines.append(f"  {row['engine']:<10} {row['ms_per_epoch']:>10.3f} {row['gflops']:>8.1f} "
-                     f"{format_number(row['vs_numpy'], '.2f'):>8} {row['final_loss']:>11.6f} {row['runs']:>5}")
-    numpy_ms = next((r["ms_per_epoch"] for r in result["engines"] if r["engine"] == "numpy"), None)
-    vs = roof["ms_per_epoch"] / numpy_ms if numpy_ms else None
-    lines.append(f"  {'roofline':<10} {roof['ms_per_epoch']:>10.3f} {roof['gflops']:>8.1f} "
-                 f"{format_number(vs, '.2f'):>8} {'-':>11} {len(roof['ms_per_epoch_runs']):>5}")
-    lines.append(f"  roofline: the {len(roof['products'])} matrix products of an epoch, each in its fastest "
-                 f"layout ({roof['products_ms']:.3f} ms timed one by one; BLAS threads {roof['threads']})")
+    roof = result["roofline"]
+    if roof:
+        lines.append(_row("roofline", roof) + f"  {roof['call']}, the fastest")
+    else:
+        lines.append(f"  {'roofline':<12} {'-':>10}  no library did the products")
+    for row in result["rooflines"]:
+        lines.append(_row("  " + row["call"], row))
+        if row["status"] != "ok":
+            notes.append(f"{row['call']} ({row['library']}): {row['skipped'] or row['error']}")
+    lines.append(f"  roofline: the epoch's {len(products(w['layers'], w['n_train']))} matrix products alone, "
+                 "each in its library's fastest "
+                 "layout; the fastest library sets it")
+    alone = ", ".join(f"{row['call']} {row['products_ms']:.3f} ms" for row in result["rooflines"] if row["products"])
+    if alone:
+        lines.append(f"  products timed one by one: {alone}")
     if result["numpy_vs_roofline"] is not None:
         lines.append(f"  numpy / roofline: {result['numpy_vs_roofline']:.2f}x")
     memory = result["memory"]
     if memory:
         lines.append(f"  Network.fit peak extra memory {_bytes(memory['peak_bytes'])}; data + activations "
                      f"+ gradients {_bytes(memory['needed_bytes'])} ({memory['ratio']:.2f}x)")
+    elif result.get("memory_error"):
+        notes.append(f"memory: {result['memory_error']}")
     for target in result["targets"]:
         lines.append(f"  target: {target['target']}: {target['value']:.2f} -> "
                      f"{'met' if target['met'] else 'NOT met'}")
@@ -149,15 +193,37 @@ def format_result(result):
     return "\n".join(lines)
 
 
-def format_machine(info):
-    """One paragraph describing the machine and libraries."""
-    def describe(lib):
-        details = [lib["architecture"], f"{lib['num_threads']} threads"]
-        name = " ".join(str(part) for part in (lib["internal_api"], lib["version"]) if part)
-        return f"{lib['package']}'s {name} ({', '.join(d for d in details if d)})"
+def format_machine(info, threads):
+    """Two lines: the CPU and its vector extensions; NumPy's BLAS and how the processes are run."""
+    blas = info["numpy_blas"]
+    blas = (f"NumPy {info['versions'].get('numpy')} on {blas['internal_api']} {blas['version']}"
+            + (f" ({blas['architecture']} kernels)" if blas.get("architecture") else "")) if blas else \
+        f"NumPy {info['versions'].get('numpy')} (no BLAS found by threadpoolctl)"
+    cpu = info["cpu"] + (f" ({info['cpu_id']})" if info.get("cpu_id") else "")
+    extensions = " ".join(info["vector_extensions"]) or "none found"
+    return (f"machine: {cpu}, {info['usable_cpus']} of {info['cpus']} CPUs usable; {extensions}\n"
+            f"  {blas}; each engine and roofline library in a process of its own, one at a time, "
+            f"{threads} thread{'s' if threads != 1 else ''} each")
 
-    pools = "; ".join(describe(lib) for lib in info["thread_pools"])
+
+def format_processes(info, results):
+    """What the processes reported: their libraries' threads and kernels, and the versions."""
+    seen = {}
+    for result in results:
+        for row in [*result["engines"], *result["rooflines"]]:
+            process = row.get("process") or {}
+            for lib in process.get("thread_pools", []):
+                seen.setdefault(f"{lib['package']}'s {lib['internal_api']} {lib['architecture'] or ''}".strip(),
+                                set()).add(lib["num_threads"])
+            tf = process.get("tensorflow")
+            if tf:
+                seen.setdefault("TensorFlow intra-/inter-op", set()).add(
+                    f"{tf['intra_op_threads']}/{tf['inter_op_threads']}")
+            torch = process.get("torch")
+            if torch:
+                seen.setdefault(f"torch ({torch['cpu_capability']} kernels)", set()).add(torch["threads"])
+    pools = "; ".join(f"{name} {','.join(map(str, sorted(counts, key=str)))}" for name, counts in seen.items())
+    variables = ", ".join(f"{k}={v}" for k, v in info["library_variables"].items()) or "none set"
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-    env = ", ".join(f"{k}={v}" for k, v in info["thread_variables"].items()) or "none set"
-    return (f"machine: {info['cpu']}, {info['usable_cpus']} of {info['cpus']} CPUs usable, {info['platform']}\n"
-            f"  thread pools: {pools}\n  BLAS/OpenMP environment variables: {env}\n  {versions}")
+    return (f"threads the processes report: {pools or 'none'}\n"
+            f"  library variables of this shell: {variables}\n  {versions}")
