@@ -6,6 +6,7 @@ process per engine and per library, the same threads in each) and what a failing
 on tiny workloads.
 """
 
+import dataclasses
 import importlib.util
 import json
 import os
@@ -364,7 +365,7 @@ def test_bad_arguments(kwargs, match):
 
 
 def test_unknown_workload_name():
-    with pytest.raises(ValueError, match=r"Unknown workload 'huge'. Expected one of: 'large', 'seed'"):
+    with pytest.raises(ValueError, match=r"Unknown workload 'huge'. Expected one of: 'large', 'large10', 'seed'"):
         bench.run_workload("huge")
 
 
@@ -524,3 +525,12 @@ def test_cli_default_json_is_new_and_checked_before_timing(tmp_path, cli, monkey
     assert cli("bench", *QUICK)[0] == 0 and cli("bench", *QUICK)[0] == 0
     written = sorted((tmp_path / "twinnet-runs").iterdir())
     assert len(written) == 2 and all(json.loads(p.read_text())["workloads"] for p in written)
+
+
+def test_large10_is_the_mnist_shape_with_ten_balanced_enough_classes():
+    workload = bench.WORKLOADS["large10"]
+    assert workload.config.layers == (784, 512, 256, 10) and workload.config.output == "softmax"
+    X, y = bench.load_data(dataclasses.replace(workload, n_train=2000))
+    assert X.dtype == np.float32 and X.shape == (2000, 784)
+    counts = np.bincount(y, minlength=10)
+    assert counts.size == 10 and counts.min() > 50  # every class present, none vanishingly rare
