@@ -635,7 +635,13 @@ def _overfitting(ok_rows, score):
         (gap0, train0, test0), (gap1, train1, test1) = means[low], means[high]
         better = (test1 - test0) * (1 if score.higher_is_better else -1)
         change = f"the train-test gap from {score.gap(gap0)} to {score.gap(gap1)}"
-        if gap1 < gap0 - score.tie:
+        if gap0 <= score.tie:  # the network did no better on its training examples: nothing to cure
+            verb = f"moved {change}"
+            lesson = (f"there was no overfitting to curb, the gap being within {score.gap(score.tie)} at {factor} "
+                      f"{low:g}" if gap0 >= -score.tie else
+                      f"there was no overfitting to curb: at {factor} {low:g} the network already did worse on its "
+                      "training examples than on the test examples")
+        elif gap1 < gap0 - score.tie:
             verb = f"shrank {change}"
             lesson = (f"{what} traded fit to the training part for a better {score.name}" if better > score.tie else
                       f"less overfitting, but a worse {score.name}: at {factor} {high:g} the network underfits"
@@ -643,8 +649,7 @@ def _overfitting(ok_rows, score):
         else:
             verb = f"widened {change}" if gap1 > gap0 + score.tie else \
                 f"left the train-test gap about unchanged, {score.gap(gap0)} to {score.gap(gap1)}"
-            lesson = (f"no sign that {what} curbed overfitting here" if gap0 > score.tie else
-                      f"the gap was within {score.gap(score.tie)} from the start: little overfitting to curb")
+            lesson = f"no sign that {what} curbed overfitting here"
         pick = max if score.higher_is_better else min
         best = pick(means, key=lambda value: means[value][2])
         each = ", ".join(f"{value:g}: {score.gap(means[value][0])}" for value in means)
@@ -670,7 +675,7 @@ def _early_stopping(rows, fields):
         fractions = "/".join(f"{f:g}" for f in sorted({r["config"]["validation_fraction"] for r in runs}))
         budgets = "/".join(str(e) for e in sorted({r["config"]["epochs"][-1] for r in runs}))
         text = (f"Early stopping (patience {patience}, val_loss on {fractions} of each run's training part, the "
-                f"best epoch's weights kept): {len(stopped)} of {len(runs)} runs stopped before their last epoch")
+                f"best epoch's weights kept): it ended {len(stopped)} of {len(runs)} runs")
         if stopped:
             text += (f", after epoch {stopped[0]}" if stopped[0] == stopped[-1] else
                      f", after epochs {stopped[0]} to {stopped[-1]} (median {statistics.median(stopped):g})")
