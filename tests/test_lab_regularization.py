@@ -163,7 +163,8 @@ def test_twins_follow_numpy_with_l2_and_schedules(engine, options):
 
 @pytest.mark.parametrize("engine", TWINS)
 def test_twins_stop_at_the_same_epoch_as_numpy(engine):
-    config, split = _prepared(data="digits10", layers=(64, 16, 10), epochs=200, early_stopping=2, l2=1e-4)
+    config, split = _prepared(data="digits10", layers=(64, 16, 10), epochs=200, early_stopping=2, l2=1e-4,
+                              learning_rate=1.0)
     initial = initial_parameters(config)
     numpy, twin = (run_engine(e, config, split, initial) for e in ("numpy", engine))
     assert numpy.stopped_epoch is not None, "the test needs a run that stops"
