@@ -228,8 +228,11 @@ def _epoch(value):
 
 def _row_notes(comparison):
     notes = [f"{r.engine}: {r.error}" for r in comparison.results if r.error]
-    notes += [f"{r.engine}{'' if r.same_trajectory else ' *'}: {r.note}"
-              for r in comparison.results if r.note]
+    said = {}  # one line for the engines that share a note (Keras's float32 l2 says the same of three)
+    for r in comparison.results:
+        if r.note:
+            said.setdefault(r.note, []).append(r.engine + ("" if r.same_trajectory else " *"))
+    notes += [f"{', '.join(engines)}: {note}" for note, engines in said.items()]
     fit, loop = comparison.result("keras"), comparison.result("tf-loop")
     if fit and loop and fit.status == loop.status == "ok":
         # "faster than keras" must not read as TensorFlow's arithmetic being slow
