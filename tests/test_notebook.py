@@ -128,3 +128,15 @@ def test_the_closing_check_names_the_learners_slip(executed):
     assert "twinnet check: runs the code in my_attempt.py" in text
     assert re.search(r"linear_backward +FAIL .*missing 1/m in db", text)
     assert re.search(r"relu_backward +PASS", text)
+
+
+def test_the_softmax_section_trains_digits10_with_both_twins(executed):
+    text = printed(executed[0])
+    assert "digits10: 1797 images of 64 pixels, output 'softmax', classes [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]" in text
+    # the same arithmetic as Network's on the same batches: float64 rounding (see test_twin_heads.py)
+    assert number_after("max |Keras - NumPy| softmax loss over 10 epochs:", text) < 1e-12
+    # the same final weights: the same test accuracy, and far above chance (0.1 for ten classes)
+    match = re.search(r"digits10 test accuracy: Network ([0-9.]+), Keras ([0-9.]+)", text)
+    assert match, "the notebook did not print the digits10 test accuracies"
+    network, keras = map(float, match.groups())
+    assert network == keras and network > 0.5, (network, keras)
