@@ -299,3 +299,20 @@ def test_the_report_says_where_early_stopping_stopped_each_run(regularized_sweep
     if stopped:
         assert re.search(rf"after epochs? {stopped[0]}\b", sentence)
     assert json.loads((regularized_sweep / RESULTS).read_text().splitlines()[0])["config"]["validation_fraction"] == 0.1
+
+
+def test_the_early_stopping_sentence_says_where_runs_stopped_and_whether_engines_stopped_together():
+    def stopping(engine, seed, stopped, same=True):
+        row = _row(engine, seed, 0.0, 0.0, 1.0, 0.9, epochs_run=stopped or 10, stopped_epoch=stopped,
+                   best_epoch=(stopped or 10) - 1, same_trajectory=same)
+        row["config"]["early_stopping"] = 3
+        return row
+
+    rows = [stopping("numpy", 0, 7), stopping("torch", 0, 7), stopping("numpy", 1, 7), stopping("torch", 1, 9),
+            stopping("numpy", 2, None), stopping("keras", 2, 4, same=False)]  # its own dropout masks: not paired
+    [sentence] = [s for s in summarize(rows) if s.startswith("Early stopping")]
+    assert sentence == ("Early stopping (patience 3, val_loss on 0.1 of each run's training part, the best epoch's "
+                        "weights kept): it ended 5 of 6 runs, after epochs 4 to 9 (median 7) of 10; the others ran "
+                        "every epoch. Engines on one trajectory (numpy, torch) stopped after the same epoch in 1 of "
+                        "the 2 (configuration, seed) pairs that more than one of them ran; not in layers 2-8-1, "
+                        "seed 1: numpy 7, torch 9.")

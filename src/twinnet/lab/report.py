@@ -496,7 +496,10 @@ def _compare_pair(engine, reference, by_config, fields, score=SCORES["accuracy"]
                 f"{score.gap(statistics.fmean(pairs))} on average, {score.gap(max(pairs))} at most.")]
     if curve_gaps:
         lines[-1] += (f" Their training-loss curves (same initial weights, same batches) differ by "
-                      f"at most {max(curve_gaps):.2g} over all epochs.")
+                      f"at most {max(curve_gaps):.2g} over all epochs"
+                      + (f", in the {len(curve_gaps)} runs on one trajectory; the other {len(pairs) - len(curve_gaps)} "
+                         "draw their own dropout masks or batch order, or start elsewhere."
+                         if len(curve_gaps) < len(pairs) else "."))
     ties = len(figures["mean_gaps"]) - len(wins[engine]) - len(wins[reference])
     title = score.name[0].upper() + score.name[1:]  # "Test RMSE": str.capitalize would lower RMSE
     sentence = (f"{title}, {engine} vs {reference}: tied (within {score.gap(score.tie)}, mean over seeds) "
@@ -690,7 +693,8 @@ def _early_stopping(rows, fields):
             engines = ", ".join(sorted({r["engine"] for group in shared for r in group}))
             apart = [group for group in shared if len({_stopped_epoch(r) for r in group}) > 1]
             text += (f" Engines on one trajectory ({engines}) stopped after the same epoch in "
-                     f"{len(shared) - len(apart)} of {len(shared)} runs paired by configuration and seed")
+                     f"{len(shared) - len(apart)} of the {len(shared)} (configuration, seed) pairs that more than one "
+                     "of them ran")
             if apart:
                 first = apart[0]
                 text += (f"; not in {_label(first[0]['config'], fields)}, seed {first[0]['seed']}: "
