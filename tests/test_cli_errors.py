@@ -62,6 +62,49 @@ NUMBERS = [
     (["gradcheck", "--examples", "0"], "argument --examples"),
 ]
 
+SWEEP = ["sweep", "--data", "moons", "--epochs", "1", "--no-progress", "--out", "newsweep"]
+
+#: Regularization and training control (issue 14): every command that takes them, each bad value.
+CONTROLS = [
+    *[([command, "--l2", value], "argument --l2: expected a finite number >= 0")
+      for command in ("compare", "gradcheck") for value in ("-0.1", "nan", "inf", "x")],
+    (["compare", "--l2=-inf"], "argument --l2: expected a finite number >= 0, got -inf"),
+    *[([command, "--dropout", value], "argument --dropout: expected a number in [0, 1)")
+      for command in ("compare", "gradcheck") for value in ("1", "-0.1", "1.5", "nan", "x")],
+    (["compare", "--lr-schedule", "exponential"], "argument --lr-schedule: schedule 'exponential': exponential "
+                                                  "needs decay_steps, decay_rate"),
+    (["compare", "--lr-schedule", "expo:decay_steps=5"], "argument --lr-schedule: schedule 'expo:decay_steps=5': "
+                                                         "unknown schedule 'expo'"),
+    (["compare", "--lr-schedule", "exponential:decay_steps=0,decay_rate=0.5"], "argument --lr-schedule: decay_steps"),
+    (["compare", "--lr-schedule", "exponential:decay_steps=10,rate=0.5"], "exponential has no argument 'rate'"),
+    (["compare", "--lr-schedule", "piecewise:boundaries=[10],values=[0.1]"], "argument --lr-schedule"),
+    (["compare", "--lr-schedule", "cosine:decay_steps=ten"], "decay_steps must be an integer; got decay_steps='ten'"),
+    (["compare", "--early-stopping", "-1"], "argument --early-stopping: expected an integer >= 0, got -1"),
+    (["compare", "--early-stopping", "2.5"], "argument --early-stopping"),
+    (["compare", "--validation-fraction", "1"], "argument --validation-fraction: expected a number in (0, 1), got 1"),
+    (["compare", "--validation-fraction", "0"], "argument --validation-fraction"),
+    ([*COMPARE, "--data", "iris", "--early-stopping", "2", "--validation-fraction", "0.01"],
+     "early_stopping cannot hold out validation_fraction=0.01 of the 120 training examples of data 'iris' for "
+     "validation: too few examples to split"),
+    ([*COMPARE, "--engines", "sklearn", "--dropout", "0.2"], "engine 'sklearn' cannot run this configuration: "
+                                                             "scikit-learn's MLPClassifier and MLPRegressor have no "
+                                                             "dropout; got dropout=0.2"),
+    ([*COMPARE, "--engines", "functional", "--early-stopping", "3"],
+     "engine 'functional' cannot run this configuration: the notebook's functional network"),
+    ([*SWEEP, "--l2", "0,-1"], "grid key 'l2': l2 must be a finite number >= 0; got l2=-1.0"),
+    ([*SWEEP, "--l2", "0,nan"], "grid key 'l2': l2 must be a finite number >= 0; got l2=nan"),
+    ([*SWEEP, "--l2", "a"], "argument --l2: expected numbers >= 0 such as 0,0.001,0.01, got 'a'"),
+    ([*SWEEP, "--dropout", "0,1"], "grid key 'dropout': dropout must be a number in [0, 1); got dropout=1.0"),
+    ([*SWEEP, "--early-stopping", "none,-2"], "grid key 'early_stopping': early_stopping must be an integer >= 0"),
+    ([*SWEEP, "--early-stopping", "never"], "argument --early-stopping: expected patiences such as none,5,20"),
+    ([*SWEEP, "--lr-schedule", "none", "--lr-schedule", "inverse_time:decay_steps=10"],
+     "argument --lr-schedule: schedule 'inverse_time:decay_steps=10': inverse_time needs decay_rate"),
+    ([*SWEEP, "--validation-fraction", "1.5"], "grid key 'validation_fraction': validation_fraction must be a float "
+                                               "in (0, 1); got validation_fraction=1.5"),
+    ([*SWEEP, "--data", "iris", "--early-stopping", "3", "--validation-fraction", "0.01"],
+     "early_stopping cannot hold out validation_fraction=0.01"),
+]
+
 SEEDS = [([command, "--seed", seed], "argument --seed")
          for command in ("compare", "gradcheck")
          for seed in ("-1", str(2**32), str(2**70), "abc", "")]
@@ -135,6 +178,12 @@ def _ids(cases):
 @pytest.mark.parametrize("argv, mention", NUMBERS, ids=_ids(NUMBERS))
 def test_numbers_out_of_range(argv, mention, workdir, cli):
     check(cli, argv, mention)
+
+
+@pytest.mark.parametrize("argv, mention", CONTROLS, ids=_ids(CONTROLS))
+def test_bad_regularization_and_training_control(argv, mention, workdir, cli):
+    check(cli, argv, mention)
+    assert not (workdir / "newsweep").exists()  # a sweep refused before its folder is made
 
 
 @pytest.mark.parametrize("argv, mention", SEEDS, ids=_ids(SEEDS))

@@ -340,3 +340,30 @@ def test_keras_engines_share_the_trajectory_for_every_head(data, layers, tmp_pat
     summary = json.loads((tmp_path / "results.json").read_text())["summary"]
     for row in summary[1:]:
         assert row["max_loss_diff"] < 1e-12, row  # float64 Keras, the same steps
+
+
+def test_compare_with_l2_a_schedule_and_early_stopping_says_where_each_engine_stopped(tmp_path, cli):
+    spec = "exponential:decay_steps=1000,decay_rate=0.5"
+    status, out, err = cli("compare", "--data", "digits10", "--layers", "64,16,10", "--learning-rate", "1",
+                           "--epochs", "200", "--l2", "0.0001", "--lr-schedule", spec, "--early-stopping", "2",
+                           "--engines", "numpy", "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    words = " ".join(out.split())
+    assert f"sgd lr 1 {spec}, full batch, 200 epochs, l2 0.0001, early stopping 2, float64" in words
+    assert "1293 train / 360 test examples (144 more held out for early stopping)" in words
+    assert "stopped best" in _columns(out)
+    assert ("note: early stopping: patience 2 on val_loss of 144 validation examples (validation_fraction 0.1 of "
+            "the training part, stratified by class, the same for every engine)") in words
+    assert "note: l2=0.0001: every loss (curves, train and test) includes the penalty l2 * sum(W**2)" in words
+    assert "note: learning rate of update k: ExponentialDecay(initial_learning_rate=1.0, decay_steps=1000" in words
+    results = json.loads((tmp_path / "results.json").read_text())
+    config, [result] = results["config"], results["results"]
+    assert (config["l2"], config["lr_schedule"], config["early_stopping"]) == (0.0001, spec, 2)
+    assert results["data"]["n_val"] == 144
+    assert result["stopped_epoch"] is not None, "the test needs a run that stops"
+    assert result["epochs_run"] == result["stopped_epoch"] == len(result["loss_curve"]) < 200
+    cells = table_rows(out)["numpy"]
+    assert cells[-2:] == [str(result["stopped_epoch"]), str(result["best_epoch"])]
+    with open(tmp_path / "results.csv", newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert (row["stopped_epoch"], row["best_epoch"]) == (str(result["stopped_epoch"]), str(result["best_epoch"]))

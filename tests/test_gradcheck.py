@@ -4,6 +4,8 @@ The softmax and linear heads' gradients through the API, for every activation an
 in test_heads.py; here, that a wrong gradient of each head is caught, and the command for each head.
 """
 
+import re
+
 import numpy as np
 import pytest
 from problems import binary_problem, multiclass_problem, regression_problem
@@ -70,6 +72,54 @@ def test_gradcheck_catches_a_wrong_gradient_of_each_head(monkeypatch, output):
     assert errors == pytest.approx(dict.fromkeys(errors, 1 / 3), abs=1e-6)
 
 
+def _keep(net, m, seed=0):
+    """Fixed dropout keep masks for ``net`` on ``m`` examples, as fit draws them."""
+    rng = np.random.default_rng(seed)
+    return [rng.random((m, n)) >= rate for n, rate in zip(net.layer_dims[1:-1], net._rates)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_gradcheck_covers_l2_and_dropout_under_fixed_masks(output, dtype):
+    layers, X, y = PROBLEMS[output]()
+    layers = [layers[0], 6, 5, layers[-1]]
+    net = Network(layers, output=output, hidden_activation="tanh", init="he", l2=0.05, dropout=[0.3, 0.5], seed=0,
+                  dtype=dtype)
+    net.fit(X, y, epochs=5, learning_rate=0.1)  # away from the symmetric start, as the test above
+    masks = _keep(net, X.shape[0])
+    errors = gradcheck(net, X, y, masks=masks)
+    assert max(errors.values()) < TOLERANCE[dtype], errors
+    # the masks matter: the same network without them has other gradients
+    assert net.gradients(X, y, masks=masks)["dW1"].tolist() != net.gradients(X, y)["dW1"].tolist()
+
+
+def test_gradcheck_catches_a_wrong_l2_gradient(monkeypatch):
+    layers, X, y = PROBLEMS["softmax"]()
+    net = Network(layers, output="softmax", hidden_activation="tanh", l2=0.5, seed=0)
+
+    def half_penalty_gradient(self, dlayers, scratch):  # l2 * W: the factor 2 of d(l2 W^2)/dW forgotten
+        for K, dKb in zip(self._kernels, dlayers):
+            dKb[:-1] += self.l2 * K
+
+    monkeypatch.setattr(Network, "_add_l2_gradient", half_penalty_gradient)
+    errors = gradcheck(net, X, y)
+    assert errors["W1"] > 1e-2 and errors["W2"] > 1e-2
+    assert errors["b1"] < 1e-7 and errors["b2"] < 1e-7  # biases are not penalized
+
+
+def test_gradcheck_catches_backpropagation_that_forgets_the_dropout_masks(monkeypatch):
+    from twinnet.nn import engine
+
+    layers, X, y = PROBLEMS["sigmoid"]()
+    net = Network([layers[0], 6, 5, 1], hidden_activation="tanh", dropout=0.5, seed=0)
+    original = engine._times_derivative
+    monkeypatch.setattr(engine, "_times_derivative",
+                        lambda activation, dA, A, M, *rest: original(activation, dA, A, None, *rest))
+    errors = gradcheck(net, X, y, masks=_keep(net, X.shape[0]))
+    assert errors["W1"] > 1e-2 and errors["W2"] > 1e-2
+    assert errors["W3"] < 1e-7  # the output layer's gradient does not go through a mask
+
+
 def test_gradcheck_takes_a_float32_networks_targets_as_it_sees_them():
     # float64 targets round to float32 in the network's gradients; the differences must use the same targets
     X, y = regression_problem(30, 4, 2)
@@ -118,6 +168,33 @@ def test_cli_catches_a_wrong_gradient_of_each_head(cli, monkeypatch, output):
 def test_cli_default_layers_fit_the_head(cli, output, layers):
     status, out, _ = cli("gradcheck", "--data", "moons", "--examples", 20, "--output", output, "--activation", "tanh")
     assert status == 0 and f"layers {layers}, {output} head" in out
+
+
+@pytest.mark.parametrize("output, width", [("sigmoid", 1), ("softmax", 3), ("linear", 2)])
+def test_cli_checks_l2_and_dropout(cli, output, width):
+    status, out, err = cli("gradcheck", "--data", "moons", "--layers", f"2,6,5,{width}", "--output", output,
+                           "--activation", "tanh", "--l2", "0.01", "--dropout", "0.4", "--seed", "3")
+    assert status == 0, out + err
+    header = out.splitlines()[0]
+    kept = re.search(r"dropout 0.4 under fixed masks \((\d+) of 550 units kept\)", header)
+    assert ", l2 0.01, " in header and kept and 0.4 * 550 < int(kept.group(1)) < 0.8 * 550, header
+    assert out.strip().splitlines()[-1].startswith("PASS")
+
+
+def test_cli_counts_the_kinks_under_the_dropout_masks(capsys):
+    # A fresh ReLU network (zero biases) whose hidden units are all dropped or negative for an example
+    # has a pre-activation of exactly 0 in the next layer: the masks make kinks the plain network lacks.
+    from twinnet import data
+    from twinnet.cli.gradcheck_cmd import _keep_masks
+    from twinnet.nn.gradcheck import count_kinks
+
+    X = data.load("moons")[0][:50]
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    net = Network([2, 6, 5, 1], dropout=0.4, seed=0)
+    with_masks = count_kinks(net, X, 1e-5, _keep_masks([2, 6, 5, 1], 50, 0.4, 0))
+    assert with_masks > count_kinks(net, X, 1e-5)
+    assert main(["gradcheck", "--data", "moons", "--layers", "2,6,5,1", "--dropout", "0.4"]) == 1
+    assert f"note: {with_masks} relu pre-activation(s) lie within eps of the kink" in capsys.readouterr().out
 
 
 def test_cli_names_a_relu_kink(capsys):

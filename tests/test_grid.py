@@ -9,6 +9,9 @@ import pytest
 
 from twinnet.lab import grid as G
 
+#: The fields rows gained with issue 14 (regularization and training control).
+REGULARIZATION = ("l2", "dropout", "lr_schedule", "early_stopping", "validation_fraction")
+
 SMALL = {"data": "moons", "layers": [[2, 8, 1], [2, 4, 4, 1]], "learning_rate": [0.1, 1.0],
          "epochs": [20, 5, 10], "seeds": [0, 1, 2], "engines": ["numpy", "functional"]}
 
@@ -40,8 +43,8 @@ def test_run_ids_depend_on_the_run_not_on_how_the_grid_was_written():
 def test_sigmoid_runs_keep_the_ids_they_had_before_heads_and_heads_are_resolved_per_data_set():
     import hashlib
 
-    def before_heads(run):  # the id as sweeps stored it before rows had a head: resumable now
-        record = {k: v for k, v in run.record().items() if k != "output"}
+    def before_heads(run):  # the id as sweeps stored it before rows had a head (or regularization): resumable now
+        record = {k: v for k, v in run.record().items() if k != "output" and k not in REGULARIZATION}
         text = json.dumps({**record, "seed": run.config.seed, "engine": run.engine}, sort_keys=True,
                           separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -56,6 +59,37 @@ def test_sigmoid_runs_keep_the_ids_they_had_before_heads_and_heads_are_resolved_
     assert runs[0].run_id == before_heads(runs[0]) and runs[0].record()["output"] == "sigmoid"
     # the other heads' ids hash their head: a linear and a sigmoid run of moons differ
     assert runs[1].run_id != before_heads(runs[1]) and len({r.run_id for r in runs}) == 4
+
+
+def test_runs_without_regularization_keep_the_ids_they_had_before_it():
+    import hashlib
+
+    def before_regularization(run):  # the id as sweeps stored it before issue 14: resumable now
+        record = {k: v for k, v in run.record().items() if k not in REGULARIZATION and k != "output"}
+        text = json.dumps({**record, "seed": run.config.seed, "engine": run.engine}, sort_keys=True,
+                          separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    runs = G.expand(G.check_grid({**SMALL, "l2": [0, 0.01], "dropout": [0.0, 0.5]}))
+    plain = [r for r in runs if r.config.l2 == 0 and r.config.dropout == 0]
+    assert len(plain) == len(runs) // 4 and all(r.run_id == before_regularization(r) for r in plain)
+    assert {r.run_id for r in plain} == {r.run_id for r in G.expand(G.check_grid(SMALL))}
+    assert not {r.run_id for r in runs if r not in plain} & {before_regularization(r) for r in runs}
+    assert plain[0].record()["l2"] == 0.0 and plain[0].record()["early_stopping"] is None  # stored, all the same
+
+
+def test_control_keys_spell_off_as_none_and_early_stopping_runs_have_one_checkpoint():
+    spec = "exponential:decay_steps=10,decay_rate=0.5"
+    grid = G.check_grid({**SMALL, "engines": ["numpy"], "seeds": [0], "lr_schedule": ["none", spec],
+                         "early_stopping": ["none", 3], "validation_fraction": [0.1, 0.2]})
+    assert grid["lr_schedule"] == (None, spec) and grid["early_stopping"] == (None, 3)
+    runs = G.expand(grid)
+    # 2 layers x 2 learning rates x 2 schedules x (no early stopping, once; early stopping x 2 fractions)
+    assert len(runs) == 2 * 2 * 2 * 3 and len({r.run_id for r in runs}) == len(runs)
+    for run in runs:
+        assert run.checkpoints == ((5, 10, 20) if run.config.early_stopping is None else (20,))
+        assert run.config.epochs == 20 and run.config.validation_fraction in (0.1, 0.2)
+    assert {r.config.validation_fraction for r in runs if r.config.early_stopping is None} == {0.1}
 
 
 def test_run_ids_are_the_same_in_another_process():
@@ -105,6 +139,17 @@ def test_defaults_are_the_notebook_experiment_and_scalars_are_one_value_lists():
     ({"optimizer": ["rmsprop"]}, "grid key 'optimizer': Unknown optimizer 'rmsprop'. Expected one of: 'adam'"),
     ({"hidden_activation": ["gelu"]}, "grid key 'hidden_activation': Unknown hidden_activation 'gelu'"),
     ({"init": ["zeros"]}, "grid key 'init': Unknown init 'zeros'"),
+    ({"l2": [-0.1]}, r"grid key 'l2': l2 must be a finite number >= 0; got l2=-0.1"),
+    ({"l2": [float("inf")]}, r"grid key 'l2': l2 must be a finite number >= 0; got l2=inf"),
+    ({"l2": ["0.1"]}, r"grid key 'l2': l2 must be a finite number >= 0; got l2='0.1'"),
+    ({"dropout": [1]}, r"grid key 'dropout': dropout must be a number in \[0, 1\); got dropout=1.0"),
+    ({"lr_schedule": ["step:every=10"]}, "grid key 'lr_schedule': lr_schedule 'step:every=10': unknown schedule"),
+    ({"lr_schedule": [5]}, "grid key 'lr_schedule': lr_schedule must be a string"),
+    ({"early_stopping": [True]}, "grid key 'early_stopping': early_stopping must be None or a patience"),
+    ({"early_stopping": ["five"]}, "grid key 'early_stopping': early_stopping must be an integer >= 0"),
+    ({"validation_fraction": [0]}, r"grid key 'validation_fraction': validation_fraction must be a float in \(0, 1\)"),
+    ({"learning_rate": [0.1], "lr_schedule": ["cosine:decay_steps=10,warmup_steps=5,warmup_target=-1"]},
+     "grid key 'lr_schedule': "),
 ])
 def test_bad_grids_are_refused_naming_the_key(grid, match):
     with pytest.raises(ValueError, match=match):
@@ -115,10 +160,12 @@ def test_toml_grid_file(tmp_path):
     path = tmp_path / "grid.toml"
     path.write_text('data = "moons"\nlayers = [[2, 8, 1], [2, 4, 1]]\nlearning_rate = [0.1, 1]\n'
                     'epochs = [5, 10]\nbatch_size = ["full", 32]\nseeds = [0, 1]\n'
-                    'engines = ["numpy"]\n')
+                    'engines = ["numpy"]\nl2 = [0, 0.001]\ndropout = 0.2\nearly_stopping = ["none", 4]\n'
+                    'lr_schedule = ["none", "inverse_time:decay_steps=10,decay_rate=1"]\n')
     grid = G.load_toml(path)
     assert grid["layers"] == ((2, 8, 1), (2, 4, 1)) and grid["learning_rate"] == (0.1, 1.0)
-    assert len(G.expand(grid)) == 2 * 2 * 2 * 2
+    assert grid["l2"] == (0.0, 0.001) and grid["dropout"] == (0.2,) and grid["early_stopping"] == (None, 4)
+    assert len(G.expand(grid)) == 2 * 2 * 2 * 2 * 2 * 2 * 2
 
 
 @pytest.mark.parametrize("text, match", [

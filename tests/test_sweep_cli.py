@@ -347,3 +347,19 @@ def test_a_sweep_made_before_fingerprints_still_resumes(tmp_path):
     assert main(["sweep", "--resume", "--seeds", "0,1", "--data", "moons", "--layers", "2,4,1",
                  "--epochs", "3", "--jobs", "1", "--no-progress", "--out", str(out)]) == 2  # grid differs
     assert main(["sweep", "--resume", "--out", str(out), "--jobs", "1", "--no-progress"]) == 0
+
+
+def test_schedules_one_per_option_and_resume_with_the_stored_grid(tmp_path, capsys):
+    # A schedule's spec holds commas: one per --lr-schedule, "none" for a constant learning rate.
+    spec = "inverse_time:decay_steps=5,decay_rate=1"
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "6", "--lr-schedule", "none",
+            "--lr-schedule", spec, "--early-stopping", "none,1", "--no-progress", "--jobs", "1", "--out", str(out)]
+    assert main(argv) == 0
+    rows = read_results(out)
+    assert sorted((r["config"]["lr_schedule"] or "", r["config"]["early_stopping"] or 0) for r in rows) == [
+        ("", 0), ("", 1), (spec, 0), (spec, 1)]
+    assert read_manifest(out)["grid"]["lr_schedule"] == [None, spec]
+    capsys.readouterr()
+    assert main(["sweep", "--resume", "--out", str(out), "--no-progress"]) == 0  # the manifest's grid: nothing to do
+    assert "4 runs (4 already done)" in capsys.readouterr().err

@@ -123,9 +123,9 @@ def _parameters():
 
 @pytest.mark.parametrize("call, match", [
     (lambda: torch_twin.to_torch(_parameters(), learning_rate=0),
-     r"learning_rate must be a finite number > 0; got learning_rate=0"),
+     r"learning_rate must be a finite number > 0 or a schedule such as .*; got learning_rate=0"),
     (lambda: torch_twin.to_torch(_parameters(), learning_rate=True),
-     r"learning_rate must be a finite number > 0; got learning_rate=True"),
+     r"learning_rate must be a finite number > 0 or a schedule such as .*; got learning_rate=True"),
     (lambda: torch_twin.to_torch(_parameters(), learning_rate=0.1, optimizer="rmsprop"),
      r"Unknown optimizer 'rmsprop'. Expected one of: 'adam', 'momentum', 'sgd'"),
     (lambda: torch_twin.to_torch(_parameters(), learning_rate=0.1, hidden_activation="elu"),

@@ -46,6 +46,27 @@ Why the twin agrees with the NumPy network to rounding error
   ``Network`` uses 0.2; float64 curves with that activation agree to about 1e-8, not 1e-15.
 - The batches. ``train`` draws each epoch's batches with ``twinnet.nn.epoch_batches`` from
   ``np.random.default_rng(seed)``, exactly as ``Network.fit`` does, and feeds them in that order.
+- L2. ``to_keras(l2=...)`` gives every ``Dense`` layer ``kernel_regularizer=keras.regularizers.L2(l2)``,
+  whose penalty ``l2 * sum(square(kernel))`` Keras adds to the loss it reports and differentiates.
+  Keras's ``L2`` casts its Python-float ``l2`` to the kernel's dtype with ``ops.cast``, through
+  float32 as momentum (see :func:`make_optimizer`): a float64 twin's ``L2(0.01)`` weighs its penalty
+  by ``float32(0.01) = 0.009999999776...``, relatively 2.2e-8 less, and its gradient is
+  ``float32(l2) * (2 * kernel)``. A ``Network`` with the same weight agrees to rounding error only
+  if it rounds ``l2`` the same way, or for a weight that float32 holds exactly (a power of two).
+- Dropout. ``to_keras(dropout=...)`` puts ``keras.layers.Dropout(rate)`` after each hidden layer's
+  activation. Keras draws its own masks, which no other library reproduces; :func:`gradients`
+  replays given masks instead (TensorFlow's order of operations, ``x * (1 / (1 - rate)) * mask``),
+  so that one step under the same masks can be compared with ``Network.gradients``. ``predict``
+  and ``evaluate`` never drop: Keras calls the layer with ``training=False`` there.
+- Learning-rate schedules. A schedule from :mod:`twinnet.nn.schedules` becomes Keras's own class
+  of the same name, built from its ``get_config()``; both compute the float32 values Keras's
+  compiled step uses (``fit``'s, and the ``tf.function`` step of the ``"tf-loop"``).
+- Callbacks. ``train(callbacks=[...])`` takes twinnet callbacks. An ``EarlyStopping`` runs as Keras's
+  own ``keras.callbacks.EarlyStopping`` with the same arguments, in both loops (the ``"tf-loop"``
+  drives it with Keras's ``CallbackList``, as ``fit`` does); its ``stopped_epoch``, ``best_epoch``,
+  ``best``, ``wait`` and ``best_weights`` are copied back onto the twinnet object. Other callbacks
+  are called as ``fit`` calls Keras's, against a view of the model with ``stop_training``,
+  ``parameters`` and ``set_parameters``, what ``Network`` offers them.
 
 Example
 -------
@@ -71,9 +92,11 @@ import numpy as np
 
 from twinnet import validation
 from twinnet.nn import Network, epoch_batches
+from twinnet.nn.callbacks import METRIC_MODES, EarlyStopping, check_callbacks
 
 # Network's checks of X and y, so that the twin rejects what Network rejects, in the same words
 from twinnet.nn.network import check_X, check_y
+from twinnet.nn.schedules import SCHEDULES, LearningRateSchedule, check_learning_rate
 from twinnet.validation import DTYPES
 
 __all__ = [
@@ -86,7 +109,9 @@ __all__ = [
     "TRAIN_LOOPS",
     "floatx",
     "from_keras",
+    "gradients",
     "keras_model",
+    "keras_schedule",
     "make_optimizer",
     "to_keras",
     "train",
@@ -269,10 +294,13 @@ def make_optimizer(name, learning_rate, *, dtype=None):
     Parameters
     ----------
     name : {"sgd", "momentum", "adam"}
-    learning_rate : float
+    learning_rate : float or LearningRateSchedule
+        A constant, or a schedule from :mod:`twinnet.nn.schedules`, which becomes Keras's own
+        schedule of the same class (see :func:`keras_schedule`).
     dtype : {"float32", "float64"}, optional
         Dtype of the optimizer's learning-rate variable, which should be the model's (0.03 rounded
         to float32 moves a float64 loss curve by about 1e-8); default: ``keras.config.floatx()``.
+        A schedule's values are float32 whatever the dtype, as Keras computes them.
 
     Notes
     -----
@@ -283,12 +311,45 @@ def make_optimizer(name, learning_rate, *, dtype=None):
     Keras exactly as users write it.
     """
     validation.choice("optimizer", name, KERAS_OPTIMIZERS)
-    learning_rate = validation.positive_number("learning_rate", learning_rate)
+    learning_rate = check_learning_rate(learning_rate)
     keras = _import_keras()
+    if isinstance(learning_rate, LearningRateSchedule):
+        learning_rate = keras_schedule(learning_rate)
     cls, options = KERAS_OPTIMIZERS[name]
     # Keras optimizers take no dtype: the learning-rate variable is created in floatx()
     with contextlib.nullcontext() if dtype is None else floatx(dtype):
         return getattr(keras.optimizers, cls)(learning_rate=learning_rate, **options)
+
+
+def keras_schedule(schedule):
+    """Keras's own learning-rate schedule of a twinnet schedule's class, from its ``get_config()``.
+
+    Parameters
+    ----------
+    schedule : LearningRateSchedule
+        One of :data:`twinnet.nn.schedules.SCHEDULES` (``ExponentialDecay``, ``InverseTimeDecay``,
+        ``PiecewiseConstantDecay``, ``CosineDecay``).
+
+    Returns
+    -------
+    keras.optimizers.schedules.LearningRateSchedule
+        ``keras.optimizers.schedules.<Class>.from_config(schedule.get_config())``.
+
+    Example
+    -------
+    >>> from twinnet.nn.schedules import ExponentialDecay
+    >>> keras_schedule(ExponentialDecay(0.1, decay_steps=100, decay_rate=0.5)).get_config()["decay_rate"]
+    0.5
+    """
+    # the classes themselves: a subclass may compute other values than Keras's class of its name
+    if type(schedule) not in SCHEDULES.values():
+        names = ", ".join(cls.__name__ for cls in SCHEDULES.values())
+        raise validation.InvalidArgument(
+            "learning_rate", f"a float or one of twinnet's schedules {names}", schedule,
+            f"learning_rate must be a float or a schedule with a Keras twin ({names} from "
+            f"twinnet.nn.schedules); got {type(schedule).__module__}.{type(schedule).__qualname__}.")
+    keras = _import_keras()
+    return getattr(keras.optimizers.schedules, type(schedule).__name__).from_config(schedule.get_config())
 
 
 def keras_model(layers_dims, learning_rate):
@@ -334,7 +395,7 @@ def keras_model(layers_dims, learning_rate):
 
 
 def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64",
-             output=None):
+             output=None, l2=0.0, dropout=0.0):
     """A compiled Keras model holding exactly ``parameters``.
 
     Parameters
@@ -343,7 +404,9 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
         ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, as
         ``Network.parameters`` returns them; checked as ``Network.from_parameters`` checks them
         (finite real values, consistent shapes, an output layer that fits the head).
-    learning_rate : float
+    learning_rate : float or LearningRateSchedule
+        A constant, or a schedule from :mod:`twinnet.nn.schedules`, which becomes Keras's own
+        schedule of that class (:func:`keras_schedule`).
     optimizer : {"sgd", "momentum", "adam"}
         Keras ``SGD()``, ``SGD(momentum=0.9)`` or ``Adam(epsilon=1e-7)``, Network's optimizers.
     hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu"}
@@ -353,6 +416,12 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     output : {"sigmoid", "softmax", "linear"}, optional
         The head, as ``Network``'s ``output``: by default ``"sigmoid"`` for one output unit; an
         output layer wider than 1 needs it named.
+    l2 : float, default=0.0
+        As ``Network``'s: every ``Dense`` layer gets ``kernel_regularizer=keras.regularizers.L2(l2)``
+        (Keras weighs the penalty by ``l2`` rounded to float32: see the module's notes).
+    dropout : float or list of float, default=0.0
+        As ``Network``'s, one rate or one per hidden layer: ``keras.layers.Dropout(rate)`` after
+        each hidden layer's activation whose rate is not 0.
 
     Returns
     -------
@@ -366,28 +435,33 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     -------
     >>> from twinnet import Network, keras_twin
     >>> net = Network([4, 8, 3], output="softmax", seed=0)
-    >>> model = keras_twin.to_keras(net.parameters, learning_rate=0.1, output="softmax")
-    >>> model.layers[-1].activation.__name__, model.loss
-    ('softmax', 'sparse_categorical_crossentropy')
+    >>> model = keras_twin.to_keras(net.parameters, learning_rate=0.1, output="softmax", dropout=0.5)
+    >>> [layer.__class__.__name__ for layer in model.layers], model.loss
+    (['Dense', 'Dropout', 'Dense'], 'sparse_categorical_crossentropy')
     """
-    validation.positive_number("learning_rate", learning_rate)
+    learning_rate = check_learning_rate(learning_rate)
     validation.choice("optimizer", optimizer, KERAS_OPTIMIZERS)
     validation.choice("hidden_activation", hidden_activation, validation.ACTIVATIONS)
     dtype = validation.dtype(dtype).name
-    # the one check of the dict (keys, shapes, widths, real and finite values in dtype) and of the
-    # head against the output width, via Network, in its words
-    net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, dtype=dtype)
+    # the one check of the dict (keys, shapes, widths, real and finite values in dtype), of the head
+    # against the output width, of l2 and of the dropout rates, via Network, in its words
+    net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, l2=l2,
+                                  dropout=dropout, dtype=dtype)
     head = KERAS_HEADS[net.output]
+    parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype, biases (n_l, 1)
+    rates = validation.rates("dropout", dropout, L - 1)
     keras = _import_keras()
     model = _twin_sequential()([keras.Input(shape=(net.n_features,), dtype=dtype)])
-    parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype, biases (n_l, 1)
     for l in range(1, L + 1):
         W, b = parameters[f"W{l}"], parameters[f"b{l}"]
         # zeros: the weights are overwritten below, so no random draw is wasted
         layer = keras.layers.Dense(W.shape[0], activation=head.activation if l == L else hidden_activation,
-                                   dtype=dtype, kernel_initializer="zeros", bias_initializer="zeros")
+                                   dtype=dtype, kernel_initializer="zeros", bias_initializer="zeros",
+                                   kernel_regularizer=keras.regularizers.L2(net.l2) if net.l2 else None)
         model.add(layer)
         layer.set_weights([W.T, b[:, 0]])
+        if l < L and rates[l - 1]:
+            model.add(keras.layers.Dropout(rates[l - 1], dtype=dtype))
     model.compile(optimizer=make_optimizer(optimizer, learning_rate, dtype=dtype),
                   loss=head.loss, metrics=[_keras_metric(keras, head.metric, dtype)])
     return model
@@ -449,8 +523,115 @@ def _model_dtype(model):
     return str(model.trainable_variables[0].dtype)
 
 
-def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop="fit",
-          on_epoch_end=None, engine=None):
+def _describe(model):
+    """The model's dtype, head, output width and number of features."""
+    dtype = validation.dtype(_model_dtype(model), "the model's dtype").name
+    return dtype, _model_output(model), int(model.outputs[0].shape[-1]), int(model.trainable_variables[0].shape[0])
+
+
+def _data(X, y, model_description, names=("X", "y")):
+    """``X`` of shape (m, n_features) and ``y`` in the model's layout, checked as ``Network.fit`` checks them.
+
+    ``y`` becomes rows as examples: a column of labels ``(m, 1)``, or the targets ``(m, k)``
+    (Keras would otherwise reshape it itself).
+    """
+    dtype, output, width, n_features = model_description
+    X1 = check_X(X, n_features, dtype, name=names[0])  # X in dtype with a column of ones appended
+    y = check_y(y, X1, dtype, names[1], output=output, width=width)[0]
+    return np.ascontiguousarray(X1[:, :-1]), np.ascontiguousarray(y.T)
+
+
+def _dropout_rates(model):
+    """The dropout rate after each hidden ``Dense`` layer (0 where no ``Dropout`` follows it)."""
+    keras = _import_keras()
+    rates = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dense):
+            rates.append(0.0)
+        elif isinstance(layer, keras.layers.Dropout) and rates and not rates[-1]:
+            rates[-1] = float(layer.rate)
+        else:
+            raise ValueError(f"the model must be Dense layers, each hidden one followed by at most one Dropout, as "
+                             f"to_keras builds it; layer {layer.name!r} is a {type(layer).__name__} "
+                             f"{'there' if isinstance(layer, keras.layers.Dropout) else ''}".rstrip() + ".")
+    if rates and rates[-1]:
+        raise ValueError("the model's output layer is followed by a Dropout; to_keras puts Dropout after hidden "
+                         "layers only.")
+    return rates[:-1]
+
+
+def _keep_masks(parameters, output, rates, X, masks, dtype):
+    """``masks`` checked by ``Network``, in its words, as arrays of ``dtype``; ``None`` stays ``None``."""
+    if masks is None:
+        return None
+    net = Network.from_parameters(parameters, output=output, dropout=list(rates), dtype=dtype)
+    net._masked_buffers(check_X(X, net.n_features, dtype), masks, backward=False)  # the one check of masks
+    return [None if mask is None else np.asarray(mask, dtype=dtype) for mask in masks]
+
+
+def gradients(model, X, y, masks=None):
+    """Gradients of the model's loss on ``(X, y)`` with respect to every weight, as ``Network.gradients``.
+
+    The loss is what Keras trains on: the head's mean loss plus the L2 penalty of the layers'
+    ``kernel_regularizer``, differentiated by ``tf.GradientTape``.
+
+    Parameters
+    ----------
+    model : keras.Model
+        From :func:`to_keras`: ``Dense`` layers, a hidden one possibly followed by a ``Dropout``.
+    X : ndarray of shape (m, n_features)
+    y : ndarray of shape (m,) or (m, k)
+        Checked as ``Network`` checks them.
+    masks : list, optional
+        Dropout's keep masks, ``Network.gradients``'s convention: one per hidden layer, ``masks[l]``
+        of shape ``(m, n_{l+1})``, 1 (or True) where a unit is kept, ``None`` for a layer without
+        dropout. Each ``Dropout`` layer is replaced by its replay, ``x * (1 / (1 - rate)) * mask``,
+        TensorFlow's order of operations. Default: no dropout (the layers pass their input on).
+
+    Returns
+    -------
+    grads : dict
+        ``{"dW1": (n1, n0), "db1": (n1, 1), ...}`` in the model's dtype.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from twinnet import Network, keras_twin
+    >>> X = np.random.default_rng(0).standard_normal((8, 3)); y = (X[:, 0] > 0).astype(int)
+    >>> net = Network([3, 4, 1], dropout=0.5, l2=0.0625, seed=0)
+    >>> model = keras_twin.to_keras(net.parameters, learning_rate=0.1, dropout=0.5, l2=0.0625)
+    >>> masks = [np.random.default_rng(1).random((8, 4)) >= 0.5]
+    >>> ours, theirs = net.gradients(X, y, masks=masks), keras_twin.gradients(model, X, y, masks=masks)
+    >>> all(np.allclose(ours[k], theirs[k], rtol=1e-12, atol=0) for k in ours)
+    True
+    """
+    description = _describe(model)
+    dtype, output = description[:2]
+    X, y = _data(X, y, description)
+    rates = _dropout_rates(model)
+    masks = _keep_masks(from_keras(model), output, rates, X, masks, dtype)
+    keras = _import_keras()
+    import tensorflow as tf
+
+    variables = model.trainable_variables
+    with floatx(dtype):
+        x, t = tf.constant(X), tf.constant(y)
+        with tf.GradientTape() as tape:
+            h, hidden = x, -1
+            for layer in model.layers:
+                if not isinstance(layer, keras.layers.Dropout):
+                    h, hidden = layer(h), hidden + 1
+                elif masks is not None:  # tf.nn.dropout's order: x * scale, then the mask
+                    h = h * tf.constant(1 / (1 - layer.rate), dtype) * tf.constant(masks[hidden])
+            # the compiled loss from the logits, plus the model's losses: the L2 penalties
+            loss = model.compute_loss(x=x, y=t, y_pred=h, training=True)
+        grads = [g.numpy() for g in tape.gradient(loss, variables)]
+    return {key: value for l in range(len(grads) // 2) for key, value in
+            ((f"dW{l + 1}", np.ascontiguousarray(grads[2 * l].T)), (f"db{l + 1}", grads[2 * l + 1].reshape(-1, 1)))}
+
+
+def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop="fit", validation_data=None,
+          callbacks=None, on_epoch_end=None, engine=None):
     """Train a compiled twin exactly as ``Network.fit`` trains the NumPy network.
 
     Parameters
@@ -468,11 +649,23 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
     shuffle : bool
         Shuffle the examples at each epoch (mini-batches only).
     seed : int, optional
-        Seed of the batch order: the same seed as ``Network.fit`` gives the same batches.
+        Seed of the batch order: the same seed as ``Network.fit`` gives the same batches. (Keras's
+        ``Dropout`` layers draw their masks from Keras's own generator.)
     loop : {"fit", "tf-loop"}
         ``"fit"``: Keras's ``model.fit``. ``"tf-loop"``: a ``tf.function`` step (forward pass, the
         compiled loss, gradient tape, the model's optimizer) called from a Python loop, which
         measures TensorFlow's arithmetic without ``model.fit``'s per-epoch machinery.
+    validation_data : tuple (X_val, y_val), optional
+        Evaluated after each epoch's updates (no dropout, the L2 penalty included), as
+        ``Network.fit`` does: the history gets ``val_loss`` and ``val_accuracy`` (or ``val_rmse``).
+    callbacks : list of twinnet.nn.callbacks.Callback, optional
+        Called as ``Network.fit`` calls them, after ``on_epoch_end``. An ``EarlyStopping`` (the
+        class itself) runs as Keras's ``keras.callbacks.EarlyStopping`` with the same arguments
+        (``mode="auto"`` resolved by :data:`twinnet.nn.callbacks.METRIC_MODES`, Keras's
+        directions, since Keras resolves it from compiled metrics the ``"tf-loop"`` does not
+        build); its ``stopped_epoch``, ``best_epoch``, ``best``, ``wait`` and ``best_weights``
+        (the parameters dict) are copied back onto the given object when training ends. Other
+        callbacks see a model with ``stop_training``, ``parameters`` and ``set_parameters``.
     on_epoch_end : callable, optional
         Called as ``on_epoch_end(epoch, logs)`` after each epoch, as a Keras callback's method of
         that name (and as ``Network.fit`` calls it): ``epoch`` counts from 0 and ``logs`` is
@@ -485,8 +678,10 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
     history : dict
         ``"loss"`` and the head's metric, ``"accuracy"`` (classifiers) or ``"rmse"`` (linear),
         one value per epoch with Keras's semantics, as ``Network.fit``'s history: the
-        batch-size-weighted mean over the epoch of each batch's loss before its update, and the
-        metric of the same predictions.
+        batch-size-weighted mean over the epoch of each batch's loss before its update (with the
+        L2 penalty), and the metric of the same predictions; then ``"val_loss"`` and the
+        metric's ``val_`` version with ``validation_data``. Fewer epochs if a callback stopped
+        the training.
     """
     loop = validation.choice("loop", engine or loop, TRAIN_LOOPS)
     epochs = validation.positive_int("epochs", epochs)
@@ -494,55 +689,168 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
     seed = validation.seed(seed)
     if on_epoch_end is not None and not callable(on_epoch_end):
         raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
-    dtype = validation.dtype(_model_dtype(model), "the model's dtype").name
-    output, width = _model_output(model), int(model.outputs[0].shape[-1])
-    # Network's checks of X and y; X1 is X in dtype with a column of ones appended
-    X1 = check_X(X, int(model.trainable_variables[0].shape[0]), dtype)
-    X = np.ascontiguousarray(X1[:, :-1])
-    # y in the model's layout, rows as examples: a column of labels (m, 1), or the targets (m, k);
-    # Keras would otherwise reshape y itself
-    y = np.ascontiguousarray(check_y(y, X1, dtype, output=output, width=width)[0].T)
+    callbacks = check_callbacks(callbacks)
+    description = _describe(model)
+    dtype, output = description[:2]
+    X, y = _data(X, y, description)
+    val = None
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a tuple (X_val, y_val).")
+        val = _data(*validation_data, description, names=("X_val", "y_val"))
+    metric = KERAS_HEADS[output].metric
+    names = ["loss", metric] + (["val_loss", f"val_{metric}"] if val else [])
+    for callback in callbacks:
+        if isinstance(callback, EarlyStopping):  # Network's error for a metric this fit does not log, up front
+            callback._monitored(dict.fromkeys(names, 0.0))
     m = X.shape[0]
-    full_batch = batch_size is None or batch_size >= m
-    if full_batch:
-        schedule = None
+    if batch_size is None or batch_size >= m:
+        batches = None
     else:
         rng = np.random.default_rng(seed)
-        schedule = [epoch_batches(rng, m, batch_size, shuffle) for _ in range(epochs)]
+        batches = [epoch_batches(rng, m, batch_size, shuffle) for _ in range(epochs)]
+    keras_callbacks, copy_back = _keras_callbacks(model, callbacks, on_epoch_end, names)
     with floatx(dtype):
         if loop == "fit":
-            return _train_fit(model, X, y, epochs, schedule, on_epoch_end)
-        return _train_loop(model, X, y, epochs, schedule, on_epoch_end, output)
+            history = _train_fit(model, X, y, epochs, batches, val, keras_callbacks)
+        else:
+            history = _train_loop(model, X, y, epochs, batches, val, keras_callbacks, output, names)
+    copy_back()
+    # Network's order: the loss, the metric, their val_ versions (Keras orders its history by name)
+    return {**{name: list(history[name]) for name in names}, **history}
 
 
-def _train_fit(model, X, y, epochs, schedule, on_epoch_end):
-    import keras
+def _early_stopping_arguments(stop):
+    """Keras's ``EarlyStopping`` arguments of a twinnet ``EarlyStopping`` (``mode="auto"`` resolved)."""
+    mode = METRIC_MODES[stop.monitor.removeprefix("val_")] if stop.mode == "auto" else stop.mode
+    return {"monitor": stop.monitor, "min_delta": abs(stop.min_delta), "patience": stop.patience,
+            "verbose": stop.verbose, "mode": mode, "baseline": stop.baseline,
+            "restore_best_weights": stop.restore_best_weights, "start_from_epoch": stop.start_from_epoch}
+
+
+def _keras_callbacks(model, callbacks, on_epoch_end, names):
+    """The Keras callbacks of :func:`train`, and a function that copies Keras's early stopping back.
+
+    ``on_epoch_end`` first, then the twinnet callbacks in order, as ``Network.fit`` calls them.
+    """
+    keras = _import_keras()
+    out, stops = [], []
+    if on_epoch_end is not None:
+        out.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, {"loss": float(logs["loss"])})))
+    view = _KerasView(model)
+    for callback in callbacks:
+        if type(callback) is EarlyStopping:  # a subclass may behave otherwise: it runs as itself
+            keras_stop = keras.callbacks.EarlyStopping(**_early_stopping_arguments(callback))
+            stops.append((callback, keras_stop))
+            out.append(keras_stop)
+        else:
+            out.append(_callback_adapter()(callback, view, names))
+
+    def copy_back():
+        for ours, theirs in stops:
+            ours.stopped_epoch, ours.best_epoch, ours.wait = theirs.stopped_epoch, theirs.best_epoch, theirs.wait
+            ours.best = None if theirs.best is None else float(theirs.best)
+            ours.best_weights = None if theirs.best_weights is None else _as_parameters(theirs.best_weights)
+
+    return out, copy_back
+
+
+def _as_parameters(weights):
+    """``model.get_weights()`` of ``Dense`` layers (kernel, bias, ...) as the parameters dict."""
+    return {key: value for l in range(len(weights) // 2) for key, value in
+            ((f"W{l + 1}", np.ascontiguousarray(weights[2 * l].T)), (f"b{l + 1}", weights[2 * l + 1].reshape(-1, 1)))}
+
+
+class _KerasView:
+    """What a twinnet callback sees of a Keras model: ``stop_training``, ``parameters``, ``set_parameters``."""
+
+    def __init__(self, model):
+        self.model = model
+
+    @property
+    def stop_training(self):
+        return bool(self.model.stop_training)
+
+    @stop_training.setter
+    def stop_training(self, value):
+        self.model.stop_training = value
+
+    @property
+    def parameters(self):
+        """Copies of the weights, the notebook's dict."""
+        return from_keras(self.model)
+
+    def set_parameters(self, parameters):
+        """Replace the weights by ``parameters`` (the notebook's dict, of this architecture)."""
+        current = from_keras(self.model)
+        widths = [current["W1"].shape[1]] + [current[f"b{l}"].shape[0] for l in range(1, len(current) // 2 + 1)]
+        dims = validation.parameters_widths(parameters, dtype=current["W1"].dtype, output_width=None)
+        if dims != widths:
+            raise validation.InvalidArgument("parameters", f"the widths {widths}", dims,
+                                             f"parameters have the widths {dims}; this model has {widths}.")
+        dense = [layer for layer in self.model.layers if layer.weights]
+        for l, layer in enumerate(dense, start=1):
+            layer.set_weights([np.asarray(parameters[f"W{l}"]).T, np.asarray(parameters[f"b{l}"])[:, 0]])
+
+
+@functools.cache
+def _callback_adapter():
+    """The Keras callback that calls a twinnet callback, defined on first use (no Keras at import)."""
+    keras = _import_keras()
+
+    class TwinnetCallback(keras.callbacks.Callback):
+        """A twinnet callback called by Keras: against a :class:`_KerasView`, with ``Network``'s logs."""
+
+        def __init__(self, callback, view, names):
+            super().__init__()
+            self.callback, self.view, self.names = callback, view, names
+
+        def set_model(self, model):
+            super().set_model(model)
+            self.callback.set_model(self.view)
+
+        def set_params(self, params):
+            super().set_params(params)
+            self.callback.set_params(dict(params))
+
+        def _logs(self, logs):
+            # Network's keys in Network's order, as Python floats
+            logs = logs or {}
+            return {name: float(logs[name]) for name in self.names if name in logs}
+
+        def on_train_begin(self, logs=None):
+            self.callback.on_train_begin(self._logs(logs))
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.callback.on_epoch_begin(epoch, self._logs(logs))
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.callback.on_epoch_end(epoch, self._logs(logs))
+
+        def on_train_end(self, logs=None):
+            self.callback.on_train_end(self._logs(logs))
+
+    return TwinnetCallback
+
+
+def _train_fit(model, X, y, epochs, batches, val, callbacks):
     import tensorflow as tf
 
-    callbacks = []
-    if on_epoch_end is not None:
-        callbacks.append(keras.callbacks.LambdaCallback(
-            on_epoch_end=lambda epoch, logs: on_epoch_end(epoch, {"loss": float(logs["loss"])})))
-    if schedule is None:
+    options = {"epochs": epochs, "shuffle": False, "verbose": 0, "callbacks": callbacks}
+    if val is not None:  # one batch, as Network evaluates it
+        options.update(validation_data=val, validation_batch_size=val[0].shape[0])
+    if batches is None:
         # the notebook's own call: the whole training set as one batch, in its order
-        history = model.fit(X, y, batch_size=X.shape[0], epochs=epochs, shuffle=False,
-                            verbose=0, callbacks=callbacks)
-        return _loss_first(history.history)
+        return model.fit(X, y, batch_size=X.shape[0], **options).history
     # Every epoch's batches, precomputed in Network's order, as one stream of index arrays; with
     # steps_per_epoch set, Keras keeps reading the same iterator from one epoch to the next.
-    lengths = [len(batch) for batches in schedule for batch in batches]
-    indices = tf.RaggedTensor.from_row_lengths(np.concatenate([np.concatenate(b) for b in schedule]), lengths)
+    lengths = [len(batch) for epoch in batches for batch in epoch]
+    indices = tf.RaggedTensor.from_row_lengths(np.concatenate([np.concatenate(b) for b in batches]), lengths)
     X_t, y_t = tf.constant(X), tf.constant(y)
     stream = tf.data.Dataset.from_tensor_slices(indices).map(
         lambda idx: (tf.gather(X_t, idx), tf.gather(y_t, idx)))
-    history = model.fit(stream, epochs=epochs, steps_per_epoch=len(schedule[0]), shuffle=False,
-                        verbose=0, callbacks=callbacks)
-    return _loss_first(history.history)
-
-
-def _loss_first(history):
-    # Keras orders its history by name ("accuracy" before "loss"); Network's puts the loss first
-    return {"loss": history["loss"], **history}
+    return model.fit(stream, steps_per_epoch=len(batches[0]), **options).history
 
 
 def _sigmoid_hits(tf, p, t):
@@ -553,54 +861,82 @@ def _softmax_hits(tf, p, t):
     return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, axis=1), t[:, 0]), tf.int64))  # the first of equal ones
 
 
-def _no_hits(tf, p, t):
-    return tf.constant(0, tf.int64)  # the linear head's metric comes from the loss
+def _squared_errors(tf, p, t):
+    # each example's mean over the outputs of the squared error, summed: the data's alone, without
+    # the L2 penalty, as Keras's RootMeanSquaredError and Network's rmse
+    return tf.reduce_sum(tf.reduce_mean(tf.square(p - t), axis=1))
 
 
-#: Output head -> (its metric's name, the step's count of hits, the epoch's metric from (hits, loss sum, m)),
+def _fraction(total, m):
+    return total / m
+
+
+def _root_mean(total, m):
+    return math.sqrt(total / m)
+
+
+#: Output head -> (the step's sum behind its metric, the epoch's metric from (that sum over the epoch, m)),
 #: as ``Network``'s heads compute them (:mod:`twinnet.nn.heads`).
 _LOOP_METRICS = {
-    "sigmoid": ("accuracy", _sigmoid_hits, lambda hits, loss_sum, m: hits / m),
-    "softmax": ("accuracy", _softmax_hits, lambda hits, loss_sum, m: hits / m),
-    "linear": ("rmse", _no_hits, lambda hits, loss_sum, m: math.sqrt(loss_sum / m)),
+    "sigmoid": (_sigmoid_hits, _fraction),
+    "softmax": (_softmax_hits, _fraction),
+    "linear": (_squared_errors, _root_mean),
 }
 
 
-def _train_loop(model, X, y, epochs, schedule, on_epoch_end, output):
+def _train_loop(model, X, y, epochs, batches, val, callbacks, output, names):
     import tensorflow as tf
 
+    keras = _import_keras()
     variables = model.trainable_variables
     optimizer = model.optimizer
     optimizer.build(variables)
-    metric, count_hits, epoch_metric = _LOOP_METRICS[output]
+    metric_sum, epoch_metric = _LOOP_METRICS[output]
     spec = [tf.TensorSpec((None, X.shape[1]), X.dtype), tf.TensorSpec((None, y.shape[1]), y.dtype)]
 
     @tf.function(input_signature=spec)
     def step(x, t):
         with tf.GradientTape() as tape:
             p = model(x, training=True)
-            # the compiled loss, from the logits behind the head's activation, batch mean
+            # the compiled loss, from the logits behind the head's activation, batch mean, plus the
+            # model's losses (the L2 penalties)
             loss = model.compute_loss(x=x, y=t, y_pred=p, training=True)
         optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss, count_hits(tf, p, t)
+        return loss, metric_sum(tf, p, t)
 
+    @tf.function(input_signature=spec)
+    def score(x, t):  # as Keras's evaluate: no dropout, the loss with its penalties
+        p = model(x, training=False)
+        return model.compute_loss(x=x, y=t, y_pred=p, training=False), metric_sum(tf, p, t)
+
+    # Keras's own driver of callbacks, as fit's: EarlyStopping is Keras's, called as fit calls it
+    steps = 1 if batches is None else len(batches[0])
+    callback_list = keras.callbacks.CallbackList(callbacks, model=model, verbose=0, epochs=epochs, steps=steps)
     X_t, y_t = tf.constant(X), tf.constant(y)
     m = X.shape[0]
-    history = {"loss": [], metric: []}
+    history = {name: [] for name in names}
+    model.stop_training = False
+    callback_list.on_train_begin()
+    logs = None
     for epoch in range(epochs):
-        if schedule is None:  # the loss as computed, not rescaled by m / m, as Network records it
-            loss, hits = step(X_t, y_t)
-            loss, hits = float(loss), int(hits)
-            loss_sum = loss * m
+        callback_list.on_epoch_begin(epoch)
+        if batches is None:  # the loss as computed, not rescaled by m / m, as Network records it
+            loss, total = (float(v) for v in step(X_t, y_t))
         else:
-            loss_sum = hits = 0
-            for idx in schedule[epoch]:
-                batch_loss, batch_hits = step(tf.gather(X_t, idx), tf.gather(y_t, idx))
+            loss_sum = total = 0.0
+            for idx in batches[epoch]:
+                batch_loss, batch_total = step(tf.gather(X_t, idx), tf.gather(y_t, idx))
                 loss_sum += float(batch_loss) * len(idx)  # Keras's mean weighted by batch size
-                hits += int(batch_hits)
+                total += float(batch_total)
             loss = loss_sum / m
-        history["loss"].append(loss)
-        history[metric].append(epoch_metric(hits, loss_sum, m))
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, {"loss": history["loss"][-1]})
+        logs = {"loss": loss, names[1]: epoch_metric(total, m)}
+        if val is not None:
+            val_loss, val_total = (float(v) for v in score(*val))
+            logs.update({names[2]: val_loss, names[3]: epoch_metric(val_total, val[0].shape[0])})
+        for name in names:
+            history[name].append(logs[name])
+        callback_list.on_epoch_end(epoch, dict(logs))
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)
     return history

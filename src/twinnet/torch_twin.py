@@ -25,6 +25,27 @@ Why the twin agrees with ``Network``
   bias corrections ``1 - beta**t`` use the exact betas where Keras rounds them through float32
   (a difference of about 1e-5 in the first steps): before each step ``train`` sets torch's ``lr``
   and ``eps`` so that its step is Keras's (:func:`_keras_adam`).
+- L2. ``to_torch(l2=...)`` adds ``l2 * sum(W**2)`` over every ``Linear`` layer's weight (not the
+  biases) to the loss that is reported and differentiated, as Keras's ``kernel_regularizer=L2(l2)``
+  and ``Network`` do; ``l2`` is rounded through float32 first, as Keras's ``L2`` rounds it (see
+  :mod:`twinnet.keras_twin`). (torch's ``weight_decay`` would add ``2 l2 W`` to the gradient of
+  the biases too, and leave the reported loss without the penalty.)
+- Dropout. ``to_torch(dropout=...)`` puts ``torch.nn.Dropout(rate)`` after each hidden layer's
+  activation. The model is returned in ``eval()`` mode, where it never drops; :func:`train`
+  switches it to ``train()`` mode while it trains (torch's masks, from torch's generator, seeded
+  by ``train``'s ``seed``), and :func:`gradients` replays given masks.
+- Learning-rate schedules. A schedule from :mod:`twinnet.nn.schedules` drives the optimizer through
+  ``torch.optim.lr_scheduler.LambdaLR``, stepped after each update, which hands it the schedule's
+  own values: the float32 values Keras and ``Network`` train with. torch's own
+  ``ExponentialLR``, ``StepLR`` and ``CosineAnnealingLR`` compute the same formulas (the cosine
+  only up to ``decay_steps``, after which it climbs again where Keras's stays) in float64,
+  recursively, so they differ from Keras's values by up to float32's resolution (about 1e-7
+  relatively): the twin follows Keras's trajectory instead, to rounding error. Under a schedule,
+  torch's momentum is not Keras's (torch scales the accumulated gradients by the current rate,
+  Keras accumulates steps already scaled by theirs): the twin then scales each gradient by its
+  step's rate and steps torch's ``SGD`` at rate 1, which is Keras's rule.
+- Callbacks. ``train(callbacks=[...])`` runs twinnet's callbacks against the twin, which offers
+  what ``Network`` offers them: ``stop_training``, ``parameters`` and ``set_parameters``.
 
 Example
 -------
@@ -41,6 +62,7 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -49,12 +71,15 @@ import numpy as np
 
 from twinnet import validation
 from twinnet.nn import Network, epoch_batches
+from twinnet.nn.callbacks import check_callbacks
 from twinnet.nn.heads import default_output
+from twinnet.nn.optimizers import keras_cast
+from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
 
 # Network's checks of the data, so that the twin rejects what Network rejects, in the same words
 from twinnet.nn.network import check_X, check_y
 
-__all__ = ["ADAM_EPSILON", "TORCH_HEADS", "TorchTwin", "from_torch", "to_torch", "train"]
+__all__ = ["ADAM_EPSILON", "TORCH_HEADS", "TorchTwin", "from_torch", "gradients", "to_torch", "train"]
 
 #: Keras's ``Adam`` epsilon, which ``Network`` follows.
 ADAM_EPSILON = 1e-7
@@ -86,26 +111,60 @@ TORCH_HEADS = {
 
 
 class TorchTwin(tuple):
-    """A model and its optimizer, as :func:`to_torch` makes them, and the head they are trained for.
+    """A model and its optimizer, as :func:`to_torch` makes them, and how they are trained.
 
     Unpacks as ``model, optimizer``. ``output`` names the head, hence the loss :func:`train`
     computes from the model's logits (:data:`TORCH_HEADS`); ``None``, as for a plain tuple
-    ``(model, optimizer)``, means ``Network``'s default: the sigmoid for one output unit.
+    ``(model, optimizer)``, means ``Network``'s default: the sigmoid for one output unit. ``l2``
+    weighs the L2 penalty added to that loss (0: none), ``scheduler`` is the learning-rate
+    scheduler stepped after each update (``None``: a constant rate).
+
+    For callbacks, the twin offers what ``Network`` offers them: ``stop_training``,
+    ``parameters`` (copies of the weights, the notebook's dict) and ``set_parameters``.
     """
 
-    def __new__(cls, model, optimizer, output=None):
+    def __new__(cls, model, optimizer, output=None, l2=0.0, scheduler=None):
         twin = super().__new__(cls, (model, optimizer))
         twin.output = None if output is None else validation.choice("output", output, validation.OUTPUTS)
+        twin.l2 = validation.non_negative_number("l2", l2)
+        twin.scheduler = scheduler
+        twin.stop_training = False
         return twin
 
     model = property(lambda self: self[0], doc="torch.nn.Sequential of Linear layers and activations, ending in logits")
     optimizer = property(lambda self: self[1], doc="torch.optim.SGD or torch.optim.Adam over the model's parameters")
 
+    @property
+    def parameters(self):
+        """Copies of the weights: the notebook's dict (see :func:`from_torch`)."""
+        return from_torch(self.model)
+
+    def set_parameters(self, parameters):
+        """Replace the weights, in place, by copies of ``parameters`` (the notebook's dict, of this architecture)."""
+        import torch
+
+        linears = _linears(torch, self.model)
+        widths = [linears[0].in_features] + [linear.out_features for linear in linears]
+        dtype = np.dtype(str(linears[0].weight.dtype).removeprefix("torch."))
+        dims = validation.parameters_widths(parameters, dtype=dtype, output_width=None)
+        if dims != widths:
+            raise validation.InvalidArgument("parameters", f"the widths {widths}", dims,
+                                             f"parameters have the widths {dims}; this twin has {widths}.")
+        with torch.no_grad():
+            for l, linear in enumerate(linears, start=1):
+                linear.weight.copy_(torch.as_tensor(np.asarray(parameters[f"W{l}"], dtype)))
+                linear.bias.copy_(torch.as_tensor(np.asarray(parameters[f"b{l}"], dtype)[:, 0]))
+
     def __reduce__(self):
-        return type(self), (self.model, self.optimizer, self.output)
+        return type(self), (self.model, self.optimizer, self.output, self.l2, self.scheduler)
 
     def __repr__(self):
-        return f"TorchTwin(model={self.model!r}, optimizer={self.optimizer!r}, output={self.output!r})"
+        extra = (f", l2={self.l2!r}" if self.l2 else "") + (f", scheduler={self.scheduler!r}" if self.scheduler else "")
+        return f"TorchTwin(model={self.model!r}, optimizer={self.optimizer!r}, output={self.output!r}{extra})"
+
+
+def _linears(torch, module):
+    return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
 
 
 def _activation(torch, name):
@@ -115,8 +174,6 @@ def _activation(torch, name):
 
 
 def _optimizer(torch, name, params, learning_rate):
-    from twinnet.nn.optimizers import keras_cast
-
     if name == "adam":
         return torch.optim.Adam(params, lr=learning_rate, betas=(0.9, 0.999), eps=ADAM_EPSILON)
     momentum = float(keras_cast(0.9, "float64")) if name == "momentum" else 0.0
@@ -124,7 +181,7 @@ def _optimizer(torch, name, params, learning_rate):
 
 
 def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64",
-             output=None):
+             output=None, l2=0.0, dropout=0.0):
     """A ``torch.nn.Sequential`` holding exactly ``parameters``, and its optimizer.
 
     Parameters
@@ -132,7 +189,10 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     parameters : dict
         ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, as
         ``Network.parameters`` returns them; checked as ``Network.from_parameters`` checks them.
-    learning_rate : float
+    learning_rate : float or LearningRateSchedule
+        A constant, or a schedule from :mod:`twinnet.nn.schedules`: the optimizer is then made
+        with a rate of 1 and driven by ``torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)``,
+        whose rate at step ``k`` is ``1 * schedule(k)``, exactly Keras's value (module notes).
     optimizer : {"sgd", "momentum", "adam"}
         ``torch.optim.SGD``, ``SGD(momentum=0.9)`` or ``Adam``, set up as Network's optimizers.
     hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu"}
@@ -140,33 +200,40 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     output : {"sigmoid", "softmax", "linear"}, optional
         The head, as ``Network``'s ``output``: by default ``"sigmoid"`` for one output unit; an
         output layer wider than 1 needs it named.
+    l2 : float, default=0.0
+        As ``Network``'s: ``l2 * sum(W**2)`` over the weights, a term of the loss (module notes).
+    dropout : float or list of float, default=0.0
+        As ``Network``'s: ``torch.nn.Dropout(rate)`` after each hidden activation whose rate is not 0.
 
     Returns
     -------
     TorchTwin
         ``model``: ``Linear`` layers with weights ``W_l`` and biases ``b_l[:, 0]``, the hidden
-        activation between them, ending in the logits (the sigmoid or softmax lives in the loss);
-        ``optimizer`` over its parameters; ``output``, the head.
+        activation (and dropout) between them, ending in the logits (the sigmoid or softmax lives
+        in the loss), in ``eval()`` mode; ``optimizer`` over its parameters; ``output``, the head;
+        ``l2``; ``scheduler``, the ``LambdaLR`` of a schedule or ``None``.
 
     Example
     -------
     >>> from twinnet import Network, torch_twin
     >>> net = Network([4, 8, 3], output="softmax", seed=0)
-    >>> twin = torch_twin.to_torch(net.parameters, learning_rate=0.1, output="softmax")
+    >>> twin = torch_twin.to_torch(net.parameters, learning_rate=0.1, output="softmax", dropout=0.5)
     >>> model, optimizer = twin
-    >>> twin.output, model[-1].out_features
-    ('softmax', 3)
+    >>> twin.output, [type(m).__name__ for m in model], model.training
+    ('softmax', ['Linear', 'ReLU', 'Dropout', 'Linear'], False)
     """
-    learning_rate = validation.positive_number("learning_rate", learning_rate)
+    learning_rate = check_learning_rate(learning_rate)
     validation.choice("optimizer", optimizer, validation.OPTIMIZERS)
     validation.choice("hidden_activation", hidden_activation, validation.ACTIVATIONS)
     dtype = validation.dtype(dtype).name
-    # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype) and
-    # of the head against the output width, in its words
-    net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, dtype=dtype)
+    # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype), of
+    # the head against the output width, of l2 and of the dropout rates, in its words
+    net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, l2=l2,
+                                  dropout=dropout, dtype=dtype)
     import torch
 
     parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype
+    rates = validation.rates("dropout", dropout, L - 1)
     modules = []
     for l in range(1, L + 1):
         W = parameters[f"W{l}"]
@@ -174,9 +241,16 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
         with torch.no_grad():
             linear.weight.copy_(torch.as_tensor(W))
             linear.bias.copy_(torch.as_tensor(parameters[f"b{l}"][:, 0]))
-        modules += [linear] if l == L else [linear, _activation(torch, hidden_activation)]
-    model = torch.nn.Sequential(*modules)
-    return TorchTwin(model, _optimizer(torch, optimizer, list(model.parameters()), learning_rate), net.output)
+        modules.append(linear)
+        if l < L:
+            modules.append(_activation(torch, hidden_activation))
+            if rates[l - 1]:
+                modules.append(torch.nn.Dropout(rates[l - 1]))
+    model = torch.nn.Sequential(*modules).eval()  # training mode only inside train
+    schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
+    optimizer = _optimizer(torch, optimizer, list(model.parameters()), 1.0 if schedule else learning_rate)
+    scheduler = None if schedule is None else torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    return TorchTwin(model, optimizer, net.output, net.l2, scheduler)
 
 
 def from_torch(model):
@@ -192,7 +266,7 @@ def from_torch(model):
     if not isinstance(module, torch.nn.Module):
         raise ValueError(  # noqa: TRY004  (the project raises ValueError for every bad argument)
             f"from_torch expects a TorchTwin or a torch.nn.Module; got {type(module).__name__}.")
-    linears = [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+    linears = _linears(torch, module)
     if not linears:
         raise ValueError("from_torch: the model has no Linear layers.")
     parameters = {}
@@ -205,6 +279,7 @@ def from_torch(model):
 
 
 def _check_twin(twin):
+    """``(twin, n_features, dtype, output, width)``: a plain ``(model, optimizer)`` becomes a :class:`TorchTwin`."""
     import torch
 
     if not (isinstance(twin, tuple) and len(twin) == 2 and isinstance(twin[0], torch.nn.Module)
@@ -218,16 +293,107 @@ def _check_twin(twin):
     validation.choice("the model's dtype", dtype, validation.DTYPES)
     width = weights[-1].shape[0]  # the last Linear's bias: the output layer's width
     output = default_output(getattr(twin, "output", None), width, "the twin's output")
-    return model, optimizer, weights[0].shape[1], dtype, output, width
+    if not isinstance(twin, TorchTwin):
+        twin = TorchTwin(model, optimizer, output)
+    return twin, weights[0].shape[1], dtype, output, width
 
 
-def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, on_epoch_end=None):
+def _data(torch, X, y, description, names=("X", "y")):
+    """``X`` and ``y`` checked as ``Network.fit`` checks them, as tensors in the layout of the head's loss."""
+    n_features, dtype, output, width = description
+    X1 = check_X(X, n_features, dtype, name=names[0])  # X in dtype with a column of ones appended
+    y = TORCH_HEADS[output].targets(check_y(y, X1, dtype, names[1], output=output, width=width)[0])
+    return torch.as_tensor(np.ascontiguousarray(X1[:, :-1])), torch.as_tensor(np.ascontiguousarray(y))
+
+
+def _penalty(torch, model, l2, dtype):
+    """Keras's L2 penalty: ``float32(l2) * sum(W**2)`` for each ``Linear`` weight, summed over the layers."""
+    weight = float(keras_cast(l2, dtype))  # as Keras's L2 casts its Python float (module notes)
+    return sum(weight * torch.sum(torch.square(linear.weight)) for linear in _linears(torch, model))
+
+
+def _dropout_rates(torch, model):
+    """The dropout rate after each hidden ``Linear`` layer (0 where no ``Dropout`` follows it)."""
+    rates = []
+    for module in model.children() if isinstance(model, torch.nn.Sequential) else [model]:
+        if isinstance(module, torch.nn.Linear):
+            rates.append(0.0)
+        elif isinstance(module, torch.nn.Dropout):
+            if not rates or rates[-1]:
+                raise ValueError("the model must have at most one Dropout after each hidden Linear layer, as "
+                                 "to_torch builds it.")
+            rates[-1] = float(module.p)
+    if rates and rates[-1]:
+        raise ValueError("the model's output layer is followed by a Dropout; to_torch puts Dropout after hidden "
+                         "layers only.")
+    return rates[:-1]
+
+
+def _forward(torch, model, X, masks):
+    """The logits, each ``Dropout`` replaced by its replay under ``masks`` (or left out without masks)."""
+    h, hidden = X, -1
+    for module in model.children() if isinstance(model, torch.nn.Sequential) else [model]:
+        if isinstance(module, torch.nn.Dropout):
+            if masks is not None:  # TensorFlow's and Network's order: x * (1 / (1 - rate)), then the mask
+                h = h * (1 / (1 - module.p)) * torch.as_tensor(masks[hidden])
+            continue
+        h = module(h)
+        hidden += isinstance(module, torch.nn.Linear)
+    return h
+
+
+def gradients(twin, X, y, masks=None):
+    """Gradients of the twin's loss on ``(X, y)`` with respect to every weight, as ``Network.gradients``.
+
+    The loss is the head's mean loss plus the twin's L2 penalty, differentiated by autograd.
+
+    Parameters
+    ----------
+    twin : TorchTwin
+    X : ndarray of shape (m, n_features)
+    y : ndarray of shape (m,) or (m, k)
+        Checked as ``Network`` checks them.
+    masks : list, optional
+        Dropout's keep masks, ``Network.gradients``'s convention: one per hidden layer, ``masks[l]``
+        of shape ``(m, n_{l+1})``, 1 (or True) where a unit is kept, ``None`` for a layer without
+        dropout; each ``Dropout`` module is replaced by ``x * (1 / (1 - rate)) * mask``. Default:
+        no dropout.
+
+    Returns
+    -------
+    grads : dict
+        ``{"dW1": (n1, n0), "db1": (n1, 1), ...}`` in the twin's dtype.
+    """
+    import torch
+
+    twin, *description = _check_twin(twin)
+    n_features, dtype, output, width = description
+    X, y = _data(torch, X, y, description)
+    rates = _dropout_rates(torch, twin.model)
+    if masks is not None:  # Network's check of the masks, in its words
+        net = Network.from_parameters(from_torch(twin.model), output=output, dropout=rates, dtype=dtype)
+        net._masked_buffers(check_X(X.numpy(), n_features, dtype), masks, backward=False)
+        masks = [None if mask is None else np.asarray(mask, dtype=dtype) for mask in masks]
+    linears = _linears(torch, twin.model)
+    weights = [p for linear in linears for p in (linear.weight, linear.bias)]
+    loss = getattr(torch.nn.functional, TORCH_HEADS[output].loss)(_forward(torch, twin.model, X, masks), y)
+    if twin.l2:
+        loss = loss + _penalty(torch, twin.model, twin.l2, dtype)
+    grads = [g.numpy() for g in torch.autograd.grad(loss, weights)]
+    return {key: value for l in range(len(linears)) for key, value in
+            ((f"dW{l + 1}", grads[2 * l].copy()), (f"db{l + 1}", grads[2 * l + 1].reshape(-1, 1).copy()))}
+
+
+def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, validation_data=None, callbacks=None,
+          on_epoch_end=None):
     """Train a twin exactly as ``Network.fit`` trains the NumPy network.
 
     Parameters
     ----------
     twin : TorchTwin
-        From :func:`to_torch`; trained in place, with the loss of its head (``twin.output``).
+        From :func:`to_torch`; trained in place, with the loss of its head (``twin.output``) and
+        its L2 penalty, its scheduler stepped after each update. Its model is in ``train()``
+        mode (dropout on) during the epochs' updates only.
     X : ndarray of shape (m, n_features)
     y : ndarray of shape (m,) or (m, k)
         Labels 0 and 1 (sigmoid), class labels ``0 .. K-1`` (softmax), or real targets (linear,
@@ -238,7 +404,16 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, on_ep
     shuffle : bool
         Shuffle the examples at each epoch (mini-batches only).
     seed : int, optional
-        Seed of the batch order: the same seed as ``Network.fit`` gives the same batches.
+        Seed of the batch order: the same seed as ``Network.fit`` gives the same batches. It also
+        seeds torch's generator for the dropout masks, inside the call only (the caller's torch
+        generator is left as it was); ``None``: the masks come from torch's global generator.
+    validation_data : tuple (X_val, y_val), optional
+        Evaluated after each epoch's updates, without dropout and with the L2 penalty, as
+        ``Network.fit`` does: the history gets ``val_loss`` and ``val_accuracy`` (or ``val_rmse``).
+    callbacks : list of twinnet.nn.callbacks.Callback, optional
+        Called as ``Network.fit`` calls them, after ``on_epoch_end``, with the twin as their model
+        (``stop_training``, ``parameters``, ``set_parameters``); ``params`` is Keras's
+        ``{"verbose": 0, "epochs": ..., "steps": ...}``.
     on_epoch_end : callable, optional
         Called as ``on_epoch_end(epoch, logs)`` after each epoch, Keras's signature: ``epoch``
         counts from 0 and ``logs`` is ``{"loss": float}``.
@@ -247,70 +422,137 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, on_ep
     -------
     history : dict
         ``"loss"``: one value per epoch with Keras's semantics, the batch-size-weighted mean over
-        the epoch of each batch's loss before its update; and the head's metric as
-        ``Network.fit``'s history has it: ``"accuracy"`` (classifiers) or ``"rmse"`` (linear).
+        the epoch of each batch's loss (with the L2 penalty) before its update; the head's metric
+        as ``Network.fit``'s history has it: ``"accuracy"`` (classifiers) or ``"rmse"`` (linear,
+        of the data alone); and their ``val_`` versions with ``validation_data``.
     """
-    model, optimizer, n_features, dtype, output, width = _check_twin(twin)
+    import torch
+
+    twin, *description = _check_twin(twin)
+    n_features, dtype, output, width = description
     epochs = validation.positive_int("epochs", epochs)
     batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
     seed = validation.seed(seed)
     if on_epoch_end is not None and not callable(on_epoch_end):
         raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
+    callbacks = check_callbacks(callbacks)
     head = TORCH_HEADS[output]
-    X1 = check_X(X, n_features, dtype)  # X in dtype with a column of ones appended
-    y = head.targets(check_y(y, X1, dtype, output=output, width=width)[0])
-    import torch
-
-    X, y = torch.as_tensor(np.ascontiguousarray(X1[:, :-1])), torch.as_tensor(np.ascontiguousarray(y))
+    X, y = _data(torch, X, y, description)
+    val = None
+    if validation_data is not None:
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise ValueError("validation_data must be a tuple (X_val, y_val).")
+        val = _data(torch, *validation_data, description, names=("X_val", "y_val"))
+    names = ["loss", head.metric] + (["val_loss", f"val_{head.metric}"] if val else [])
     m, rng = X.shape[0], np.random.default_rng(seed)
     full_batch = batch_size is None or batch_size >= m
-    step = _Step(model, optimizer, head)
-    history = {"loss": [], head.metric: []}
-    for epoch in range(epochs):
-        if full_batch:  # the data itself, not a copy; the loss as computed, not rescaled by m / m
-            loss, hits = step(X, y)
-            loss_sum = loss * m
-        else:
-            loss_sum = hits = 0
-            for batch in epoch_batches(rng, m, batch_size, shuffle):
-                index = torch.as_tensor(batch)
-                batch_loss, batch_hits = step(X[index], y[index])
-                loss_sum += batch_loss * len(batch)  # Keras's mean weighted by batch size
-                hits += batch_hits
-            loss = loss_sum / m
-        history["loss"].append(loss)
-        history[head.metric].append(math.sqrt(loss_sum / m) if head.hits is None else hits / m)
-        if on_epoch_end is not None:
-            on_epoch_end(epoch, {"loss": loss})
+    step = _Step(twin, head, dtype)
+    history = {name: [] for name in names}
+    twin.stop_training = False
+    params = {"verbose": 0, "epochs": epochs, "steps": 1 if full_batch else math.ceil(m / batch_size)}
+    for callback in callbacks:
+        callback.set_model(twin)
+        callback.set_params(params)
+    for callback in callbacks:
+        callback.on_train_begin({})
+    logs, training = {}, twin.model.training
+    # the dropout masks from torch's generator, seeded for this call only
+    with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
+        if seed is not None:
+            torch.default_generator.manual_seed(seed)
+        try:
+            for epoch in range(epochs):
+                for callback in callbacks:
+                    callback.on_epoch_begin(epoch, {})
+                twin.model.train()
+                if full_batch:  # the data itself, not a copy; the loss as computed, not rescaled by m / m
+                    loss, total = step(X, y)
+                else:
+                    loss_sum = total = 0
+                    for batch in epoch_batches(rng, m, batch_size, shuffle):
+                        index = torch.as_tensor(batch)
+                        batch_loss, batch_total = step(X[index], y[index])
+                        loss_sum += batch_loss * len(batch)  # Keras's mean weighted by batch size
+                        total += batch_total
+                    loss = loss_sum / m
+                twin.model.eval()
+                logs = {"loss": loss, head.metric: _metric(head, total, m)}
+                if val is not None:
+                    logs.update(zip(names[2:], _score(torch, twin, head, dtype, *val)))
+                for name in names:
+                    history[name].append(logs[name])
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, {"loss": loss})
+                for callback in callbacks:
+                    callback.on_epoch_end(epoch, logs)
+                if twin.stop_training:
+                    break
+        finally:
+            twin.model.train(training)
+    for callback in callbacks:
+        callback.on_train_end(logs)
     return history
 
 
-class _Step:
-    """One optimizer step on a batch; returns the batch's loss before the update and its hits."""
+def _metric(head, total, m):
+    """The epoch's metric from the sum of its batches' hits (or squared errors times rows), as Network's heads."""
+    return math.sqrt(total / m) if head.hits is None else total / m
 
-    def __init__(self, model, optimizer, head):
+
+def _score(torch, twin, head, dtype, X, y):
+    """Validation's loss (with the L2 penalty) and metric, without dropout, as ``Network.fit`` evaluates."""
+    with torch.no_grad():
+        z = twin.model(X)
+        data = getattr(torch.nn.functional, head.loss)(z, y)
+        loss = data + _penalty(torch, twin.model, twin.l2, dtype) if twin.l2 else data
+        total = data.item() * len(X) if head.hits is None else head.hits(torch, z, y)
+    return loss.item(), _metric(head, total, len(X))
+
+
+class _Step:
+    """One optimizer step on a batch; returns the batch's loss before the update and its metric's sum."""
+
+    def __init__(self, twin, head, dtype):
         import torch
 
-        self.torch, self.model, self.optimizer, self.head, self.t = torch, model, optimizer, head, 0
+        self.torch, self.model, self.optimizer, self.head, self.t = torch, twin.model, twin.optimizer, head, 0
+        self.l2, self.dtype, self.scheduler = twin.l2, dtype, twin.scheduler
         self.loss = getattr(torch.nn.functional, head.loss)
-        self.adam = isinstance(optimizer, torch.optim.Adam)
-        self.learning_rates = [group["lr"] for group in optimizer.param_groups]
+        self.adam = isinstance(self.optimizer, torch.optim.Adam)
+        self.momentum_scheduled = self.scheduler is not None and any(
+            group.get("momentum") for group in self.optimizer.param_groups)
+        self.settings = [(group["lr"], group["eps"]) if self.adam else None for group in self.optimizer.param_groups]
 
     def __call__(self, xb, yb):
+        torch = self.torch
         self.optimizer.zero_grad()
         z = self.model(xb)
-        loss = self.loss(z, yb)
+        data = self.loss(z, yb)
+        loss = data + _penalty(torch, self.model, self.l2, self.dtype) if self.l2 else data
         loss.backward()
-        hits = 0
-        if self.head.hits is not None:
-            with self.torch.no_grad():
-                hits = self.head.hits(self.torch, z, yb)
+        with torch.no_grad():  # the metric sees the data's loss alone, as Network's
+            total = data.item() * len(xb) if self.head.hits is None else self.head.hits(torch, z, yb)
         self.t += 1
+        groups = self.optimizer.param_groups
         if self.adam:
-            for group, learning_rate in zip(self.optimizer.param_groups, self.learning_rates):
+            rates = self.scheduler.get_last_lr() if self.scheduler else [lr for lr, _ in self.settings]
+            for group, learning_rate in zip(groups, rates):
                 group["lr"], group["eps"] = _keras_adam(learning_rate, *group["betas"], self.t)
+        elif self.momentum_scheduled:
+            # torch's momentum accumulates gradients and scales the sum by the step's rate (buf = m buf + g,
+            # w -= lr buf), Keras's accumulates steps (v = m v - lr g, w += v): the same for a constant rate,
+            # not under a schedule. Keras's rule: each gradient scaled by its step's rate, torch stepped at 1.
+            for group, learning_rate in zip(groups, self.scheduler.get_last_lr()):
+                for p in group["params"]:
+                    p.grad.mul_(learning_rate)
+                group["lr"] = 1.0
         self.optimizer.step()
-        return loss.item(), hits
+        if self.adam:  # the optimizer's own settings back, for the next call of train
+            for group, (learning_rate, eps) in zip(groups, self.settings):
+                group["lr"], group["eps"] = learning_rate, eps
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss.item(), total
 
 
 def _keras_adam(learning_rate, beta_1, beta_2, t):
@@ -320,8 +562,6 @@ def _keras_adam(learning_rate, beta_1, beta_2, t):
     betas; Keras: ``w -= learning_rate * sqrt(k2) / k1 * m / (sqrt(v) + 1e-7)`` with ``k = 1 - beta**t``
     of the float32-rounded betas. ``m`` and ``v`` are updated alike by both.
     """
-    from twinnet.nn.optimizers import keras_cast
-
     c1, c2 = 1 - beta_1**t, 1 - beta_2**t
     k1 = 1 - float(keras_cast(beta_1, "float64")) ** t
     k2 = 1 - float(keras_cast(beta_2, "float64")) ** t

@@ -38,6 +38,68 @@ def positive_float(text: str) -> float:
     return _checked(lambda value: validation.positive_number("value", value), text, float)
 
 
+def non_negative_float(text: str) -> float:
+    """A finite number >= 0: ``--l2``."""
+    return _checked(lambda value: validation.non_negative_number("value", value), text, float)
+
+
+def rate(text: str) -> float:
+    """A probability in [0, 1): ``--dropout``."""
+    return _checked(lambda value: validation.rate("value", value), text, float)
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1: ``--validation-fraction``."""
+    def check(value):
+        if not (isinstance(value, float) and 0 < value < 1):
+            raise validation.InvalidArgument("value", "a number in (0, 1)", value)
+        return value
+    return _checked(check, text, float)
+
+
+def schedule_spec(text: str) -> str:
+    """A learning-rate schedule's spec, checked by :func:`twinnet.nn.schedules.parse` (its initial
+    learning rate, unless the spec gives one, is the run's learning rate: checked with the run)."""
+    from twinnet.nn.schedules import parse
+
+    try:
+        parse(text, initial_learning_rate=1.0)  # the form alone: the run's learning rate comes later
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(" ".join(str(exc).split())) from None
+    return text.strip()
+
+
+def schedule_help(default="constant"):
+    """What ``--lr-schedule`` says of its spec, with the example of each schedule."""
+    from twinnet.nn.schedules import SCHEDULES
+
+    return ("a learning-rate schedule NAME:KEY=VALUE,...; its initial learning rate is --learning-rate unless "
+            "the spec gives initial_learning_rate; steps count updates, not epochs. E.g. "
+            + "; ".join(cls.example for cls in SCHEDULES.values()) + f" (default: {default})")
+
+
+def add_controls(parser):
+    """``--l2``, ``--dropout``, ``--lr-schedule``, ``--early-stopping``, ``--validation-fraction``: compare's,
+    one value each (the sweep's take lists: ``twinnet.cli.sweep_cmd``)."""
+    from twinnet.lab.config import MONITOR, RunConfig
+
+    defaults = RunConfig()
+    parser.add_argument("--l2", type=non_negative_float, default=defaults.l2, metavar="L2",
+                        help="L2 penalty l2 * sum(W**2) over every layer's weights, added to the loss as Keras's "
+                        f"kernel_regularizer=L2(l2) (default: {defaults.l2:g}, none)")
+    parser.add_argument("--dropout", type=rate, default=defaults.dropout, metavar="RATE",
+                        help="dropout rate after every hidden layer, in [0, 1); each library draws its own masks, "
+                        f"so runs with dropout are not on one trajectory (default: {defaults.dropout:g}, none)")
+    parser.add_argument("--lr-schedule", type=schedule_spec, default=None, metavar="SPEC", help=schedule_help())
+    parser.add_argument("--early-stopping", type=non_negative_int, default=None, metavar="PATIENCE",
+                        help=f"stop when {MONITOR} on a validation part of the training part has not improved for "
+                        "PATIENCE epochs, and keep the best epoch's weights (Keras's EarlyStopping, "
+                        "restore_best_weights=True); the test part is untouched (default: off)")
+    parser.add_argument("--validation-fraction", type=fraction, default=defaults.validation_fraction,
+                        metavar="FRACTION", help="the part of the training examples held out for early stopping, "
+                        f"stratified by class (default: {defaults.validation_fraction:g})")
+
+
 def seed(text: str) -> int:
     """A seed: an integer from 0 to 2**32 - 1, the range scikit-learn and Keras take."""
     return _checked(validation.seed, text, int)

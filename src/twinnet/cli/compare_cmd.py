@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from twinnet.cli._args import (
+    add_controls,
     add_output,
     add_verbose,
     apply_verbose,
@@ -30,6 +31,14 @@ Engines: functional (the notebook's L_layer_model, binary only), numpy (twinnet.
 regression), torch. By default every installed engine that supports the configuration runs.
 Features, and regression targets, are standardized with the training part's statistics unless
 --no-standardize is given.
+
+Regularization and training control: --l2, --dropout, --lr-schedule, --early-stopping, e.g.
+  --l2 0.001 --lr-schedule "exponential:decay_steps=50,decay_rate=0.5" --early-stopping 5
+numpy, keras, tf-loop and torch train them all (with --dropout each library draws its own masks,
+marked * in the table: not one trajectory); sklearn trains --l2 only (as its alpha), functional
+none. Early stopping watches val_loss on --validation-fraction of the training part, the same
+examples for every engine, and keeps each engine's best epoch; the table then says where each
+stopped.
 
 Writes results.json, results.csv and loss_curves.png into --out (default: a new folder
 ./twinnet-runs/<timestamp>), and as the data allow: decision_boundary.png (2 features),
@@ -71,6 +80,7 @@ def register(sub):
                    help=f"initial weights (default: {defaults.init}, the notebook's randn * 0.1)")
     p.add_argument("--dtype", choices=list(DTYPES), default=defaults.dtype,
                    help=f"(default: {defaults.dtype})")
+    add_controls(p)
     p.add_argument("--seed", type=seed, default=defaults.seed,
                    help=f"seed of the split, the initial weights and the batch order (default: {defaults.seed})")
     p.add_argument("--engines", type=name_list(ENGINES), default=None, metavar="E1,E2,...",
@@ -103,7 +113,9 @@ def run(args):
         data=args.data, layers=tuple(args.layers) if args.layers else None, output=args.output, epochs=args.epochs,
         learning_rate=args.learning_rate, batch_size=args.batch_size, optimizer=args.optimizer,
         hidden_activation=args.hidden_activation, init=args.init, dtype=args.dtype, seed=args.seed,
-        standardize=args.standardize, keras_init=args.keras_init,
+        standardize=args.standardize, keras_init=args.keras_init, l2=args.l2, dropout=args.dropout,
+        lr_schedule=args.lr_schedule, early_stopping=args.early_stopping,
+        validation_fraction=args.validation_fraction,
     )
     config.validate()
     apply_verbose(args)
@@ -182,32 +194,45 @@ def _table(comparison):
         caption += f"; max |Δloss|: largest |loss - {ref} loss| over the epochs"
     if _units(comparison):
         caption += f"; {_units(comparison)}"
+    stopping = comparison.config.early_stopping is not None
+    if stopping:
+        caption += "; stopped: the epoch after which early stopping ended the run (- ran all), best: the epoch kept"
+    held_out = f" ({comparison.data['n_val']} more held out for early stopping)" if "n_val" in comparison.data else ""
     table = Table(title=f"twinnet compare: {escape(describe_config(comparison.config))}\n"
-                  f"{comparison.data['n_train']} train / {comparison.data['n_test']} test examples",
+                  f"{comparison.data['n_train']} train / {comparison.data['n_test']} test examples{held_out}",
                   caption=caption, title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
     metrics = METRIC_COLUMNS[comparison.config.output]
     # two-line headers keep the table within 80 columns
     for header in ("engine", *(h for h, _, _ in metrics), "time\n(s)", "ms per\nepoch", "speed vs\nkeras fit",
-                   "max\n|Δloss|"):
+                   "max\n|Δloss|", *(("stopped", "best") if stopping else ())):
         table.add_column(header, justify="left" if header == "engine" else "right", no_wrap=True)
     for row in comparison.rows():
         mark = "" if comparison.result(row["engine"]).same_trajectory else " *"
         speed = fmt(row["speed_vs_keras"], ".1f")
         speed += "" if speed == "-" else "x"
         times = (fmt(row["seconds"], ".3f"), fmt(row["ms_per_epoch"], ".2f"), speed)
+        stops = (_epoch(row["stopped_epoch"]), _epoch(row["best_epoch"])) if stopping else ()
         if row["status"] != "ok":  # a diverged run's metrics are no result: not shown
-            table.add_row(row["engine"] + mark, row["status"], *["-"] * (len(metrics) - 1), *times, "-")
+            table.add_row(row["engine"] + mark, row["status"], *["-"] * (len(metrics) - 1), *times, "-",
+                          *["-"] * len(stops))
             continue
         table.add_row(row["engine"] + mark, *(fmt(row[key], spec) for _, key, spec in metrics), *times,
-                      "reference" if row["engine"] == ref else fmt(row["max_loss_diff"], ".1e"))
+                      "reference" if row["engine"] == ref else fmt(row["max_loss_diff"], ".1e"), *stops)
     return table
+
+
+def _epoch(value):
+    return "-" if value is None else str(value)
 
 
 def _row_notes(comparison):
     notes = [f"{r.engine}: {r.error}" for r in comparison.results if r.error]
-    notes += [f"{r.engine}{'' if r.same_trajectory else ' *'}: {r.note}"
-              for r in comparison.results if r.note]
+    said = {}  # one line for the engines that share a note (Keras's float32 l2 says the same of three)
+    for r in comparison.results:
+        if r.note:
+            said.setdefault(r.note, []).append(r.engine + ("" if r.same_trajectory else " *"))
+    notes += [f"{', '.join(engines)}: {note}" for note, engines in said.items()]
     fit, loop = comparison.result("keras"), comparison.result("tf-loop")
     if fit and loop and fit.status == loop.status == "ok":
         # "faster than keras" must not read as TensorFlow's arithmetic being slow

@@ -46,8 +46,22 @@ def _targets(output, y, m, width, seed):
     return y, "the data's labels"
 
 
+def _keep_masks(layers, m, dropout, seed):
+    """Dropout's fixed keep masks for the check, one ``(m, n_l)`` array per hidden layer, or None without dropout.
+
+    Drawn as ``fit`` draws them (a unit kept where a uniform draw is ``>= dropout``), from a stream
+    of ``seed`` of their own.
+    """
+    import numpy as np
+
+    if not dropout or len(layers) < 3:
+        return None
+    rng = np.random.default_rng((seed, 1))  # not the stream of the weights or of the targets
+    return [rng.random((m, n)) >= dropout for n in layers[1:-1]]
+
+
 def register(sub):
-    from twinnet.cli._args import positive_float, positive_int, seed
+    from twinnet.cli._args import non_negative_float, positive_float, positive_int, rate, seed
     from twinnet.data import DATASETS, DEFAULT_DATASET
     from twinnet.validation import ACTIVATIONS, DTYPES, INITIALIZERS, OUTPUTS
 
@@ -56,7 +70,8 @@ def register(sub):
         description="Compare the Network's backpropagated gradients with central differences of "
         "its head's loss (log-loss, cross-entropy or mean squared error), parameter by parameter, "
         "and print the relative errors with a pass/fail "
-        "verdict (exit status 0 when it passes, 1 when it fails).",
+        "verdict (exit status 0 when it passes, 1 when it fails). With --l2 the loss includes the "
+        "penalty l2 * sum(W**2); with --dropout, under fixed keep masks drawn from --seed.",
     )
     parser.add_argument("--data", default=DEFAULT_DATASET, metavar="PATH|NAME",
                         help=f"a data file or a built-in name: {', '.join(DATASETS)} "
@@ -82,8 +97,13 @@ def register(sub):
     parser.add_argument("--tolerance", type=positive_float, default=None,
                         help="largest relative error that passes "
                         f"(default: {TOLERANCES['float64']:g} for float64, {TOLERANCES['float32']:g} for float32)")
+    parser.add_argument("--l2", type=non_negative_float, default=0.0,
+                        help="L2 penalty l2 * sum(W**2) in the loss (default: 0)")
+    parser.add_argument("--dropout", type=rate, default=0.0, metavar="RATE",
+                        help="dropout rate of every hidden layer, in [0, 1), under fixed keep masks drawn from "
+                        "--seed: one training step's gradients (default: 0)")
     parser.add_argument("--seed", type=seed, default=0,
-                        help="seed of the weights and of drawn targets (default: 0)")
+                        help="seed of the weights, of drawn targets and of dropout's masks (default: 0)")
     parser.set_defaults(func=run)
 
 
@@ -113,22 +133,26 @@ def run(args):
     y, told = _targets(args.output, y, X.shape[0], layers[-1], args.seed)
     tolerance = args.tolerance or TOLERANCES[args.dtype]
     activations = sorted(ACTIVATIONS) if args.activation == "all" else [args.activation]
+    masks = _keep_masks(layers, X.shape[0], args.dropout, args.seed)
+    regularization = (f", l2 {args.l2:g}" if args.l2 else "") + (
+        f", dropout {args.dropout:g} under fixed masks ({sum(int(M.sum()) for M in masks)} of "
+        f"{sum(M.size for M in masks)} units kept)" if masks else "")
     print(f"gradient check: {args.data}, {X.shape[0]} examples (standardized), layers "
           f"{','.join(map(str, layers))}, {args.output} head ({told}), init {args.init}, {args.dtype}, "
-          f"eps {args.eps:g}")
+          f"eps {args.eps:g}{regularization}")
     header = f"{'activation':<12}{'parameter':<11}{'shape':<12}{'relative error':>15}"
     print(header)
     print("-" * len(header))
     worst, kinks = 0.0, {}
     for activation in activations:
-        net = Network(layers, output=args.output, hidden_activation=activation, init=args.init,
-                      seed=args.seed, dtype=args.dtype)
+        net = Network(layers, output=args.output, hidden_activation=activation, init=args.init, l2=args.l2,
+                      dropout=args.dropout, seed=args.seed, dtype=args.dtype)
         shapes = {name: value.shape for name, value in net.parameters.items()}
-        for name, error in gradcheck(net, X, y, eps=args.eps).items():
+        for name, error in gradcheck(net, X, y, eps=args.eps, masks=masks).items():
             flag = "" if error <= tolerance else "  <- too large"
             print(f"{activation:<12}{name:<11}{shapes[name]!s:<12}{error:>15.2e}{flag}")
             worst = max(worst, error)
-        kinks[activation] = count_kinks(net, X, args.eps)
+        kinks[activation] = count_kinks(net, X, args.eps, masks)
     for activation, count in kinks.items():
         if count:
             print(f"note: {count} {activation} pre-activation(s) lie within eps of the kink at 0, "

@@ -17,6 +17,11 @@ epochs records its metrics at 100 and 250 on the way. Every head: each data set'
 (--data digits10 trains a 10-class softmax, --data diabetes a regression), or --output; the report
 then uses the head's metric (accuracy; RMSE and R^2).
 
+Regularization: --l2 0,0.001,0.01 --dropout 0,0.3 (TOML: l2 = [0, 0.001], dropout = [0, 0.3]) and
+the report shows the train-test gap against them; --early-stopping none,5 (TOML: early_stopping =
+["none", 5]) and the report says where each run stopped; --lr-schedule SPEC, once per schedule
+(TOML: lr_schedule = ["none", "exponential:decay_steps=100,decay_rate=0.5"]).
+
 Each finished run is one line of OUT/results.jsonl, on disk before the next is counted; a killed
 or interrupted sweep continues with --resume (no options: the same grid), on the same data (its
 fingerprint is in OUT/manifest.json). One sweep at a time writes OUT (OUT/sweep.lock). Then:
@@ -40,6 +45,17 @@ def _batch(text):
     return "full" if text == "full" else int(text)
 
 
+def _patience(text):
+    return "none" if text == "none" else int(text)
+
+
+def _schedules(text):
+    """One schedule spec per option (specs hold commas), or ``none``: a constant learning rate."""
+    from twinnet.cli._args import schedule_spec
+
+    return ["none" if text.strip().lower() == "none" else schedule_spec(text)]
+
+
 #: grid key -> (option, type of each value, metavar)
 GRID_OPTIONS = {
     "data": ("--data", _values(str, "data set names"), "NAME|PATH"),
@@ -51,14 +67,20 @@ GRID_OPTIONS = {
     "hidden_activation": ("--hidden-activation", _values(str, "activation names"), "NAME,..."),
     "init": ("--init", _values(str, "initializer names"), "NAME,..."),
     "dtype": ("--dtype", _values(str, "float32 or float64"), "DTYPE,..."),
+    "l2": ("--l2", _values(float, "numbers >= 0 such as 0,0.001,0.01"), "L2,..."),
+    "dropout": ("--dropout", _values(float, "rates in [0, 1) such as 0,0.2,0.5"), "RATE,..."),
+    "lr_schedule": ("--lr-schedule", _schedules, "SPEC|none"),
+    "early_stopping": ("--early-stopping", _values(_patience, "patiences such as none,5,20"), "PATIENCE|none,..."),
+    "validation_fraction": ("--validation-fraction", _values(float, "numbers in (0, 1) such as 0.1"), "FRACTION,..."),
     "seeds": ("--seeds", _values(_int, "integers such as 0,1,2"), "S,..."),
     "engines": ("--engines", _values(str, "engine names such as numpy,keras"), "E,..."),
 }
 
 
 def register(sub):
+    from twinnet.cli._args import schedule_help
     from twinnet.data import DATASETS
-    from twinnet.lab.config import DEFAULT_HIDDEN
+    from twinnet.lab.config import DEFAULT_HIDDEN, MONITOR
     from twinnet.lab.grid import GRID_KEYS, PRESETS
     from twinnet.lab.runners import ENGINES
     from twinnet.lab.sweep import SCHEDULER_TIMEOUT
@@ -69,7 +91,14 @@ def register(sub):
              "hidden_activation": ", ".join(HIDDEN_ACTIVATIONS), "init": ", ".join(INITIALIZERS),
              "engines": ", ".join(ENGINES), "batch_size": "integers or full",
              "epochs": "checkpoints of one run per configuration",
-             "output": f"output heads ({', '.join(OUTPUTS)})"}
+             "output": f"output heads ({', '.join(OUTPUTS)})",
+             "l2": "L2 penalties l2 * sum(W**2), as Keras's kernel_regularizer=L2(l2)",
+             "dropout": "dropout rates after every hidden layer (each library draws its own masks)",
+             "lr_schedule": schedule_help("none").removesuffix(" (default: none)")
+             + "; one spec per option, repeat it for several, none for a constant rate",
+             "early_stopping": f"patiences of early stopping on {MONITOR}, keeping the best epoch's weights, "
+             "or none; a run with it records only its last epoch",
+             "validation_fraction": "the part of the training examples held out for early stopping"}
 
     p = sub.add_parser("sweep", help="train a hyperparameter grid in parallel (joblib, Dask)",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,7 +111,8 @@ def register(sub):
                    help="one network's widths, input first, output last (1 for a sigmoid, K for K classes "
                    f"or targets); repeat for several (default: n_features,{','.join(map(str, DEFAULT_HIDDEN))},K)")
     for key, (option, parse, metavar) in GRID_OPTIONS.items():
-        default = ",".join(("the data set's" if key == "output" else "full") if v is None else str(v)
+        none = {"output": "the data set's", "batch_size": "full"}.get(key, "none")
+        default = ",".join(none if v is None else f"{v:g}" if isinstance(v, float) else str(v)
                            for v in GRID_KEYS[key][1])
         what = f"{names[key]} " if key in names else ""
         p.add_argument(option, dest=key, type=parse, action="append", metavar=metavar,

@@ -7,7 +7,10 @@ One description of a run, :class:`RunConfig` (:mod:`twinnet.lab.config`); one ru
 configuration, :mod:`twinnet.lab.sweep` a grid of them; :mod:`twinnet.lab.plots` draws the figures.
 Every output head runs through them: the data set's own (or ``RunConfig.output``), with its metrics
 (accuracy for classifiers; RMSE and R^2 for regression, whose targets are standardized as the
-features are).
+features are). Regularization and training control are fields of the run's description (``l2``,
+``dropout``, ``lr_schedule``, ``early_stopping``): every engine that can trains them, the others are
+left out with a reason, and the sweep's report shows the train-test gap against ``l2`` and
+``dropout`` and where early stopping ended each run.
 Nothing here imports TensorFlow, PyTorch or matplotlib until an engine or a plot needs it.
 """
 

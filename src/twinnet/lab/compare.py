@@ -48,12 +48,15 @@ __all__ = [
 
 #: Columns of ``results.csv`` and of :meth:`Comparison.rows` after the metrics.
 _TIMES = ("seconds", "ms_per_epoch", "speed_vs_keras", "max_loss_diff", "status", "error", "note")
+#: Columns added with early stopping: the epochs each engine trained, where it stopped, whose weights it kept.
+STOPPING_FIELDS = ("epochs_run", "stopped_epoch", "best_epoch")
 
 
-def csv_fields(output):
+def csv_fields(output, early_stopping=False):
     """Columns of ``results.csv`` and of :meth:`Comparison.rows` for a head: the engine, the head's
-    metrics (:func:`twinnet.lab.results.metric_keys`: accuracy; or RMSE and R^2), then the times."""
-    return ("engine", *metric_keys(output), *_TIMES)
+    metrics (:func:`twinnet.lab.results.metric_keys`: accuracy; or RMSE and R^2), then the times;
+    with ``early_stopping``, then :data:`STOPPING_FIELDS`."""
+    return ("engine", *metric_keys(output), *_TIMES, *(STOPPING_FIELDS if early_stopping else ()))
 
 
 #: The classifiers' columns (the notebook's sigmoid head).
@@ -97,6 +100,8 @@ class Comparison:
             row.update({"seconds": r.seconds, "ms_per_epoch": r.ms_per_epoch,
                         "speed_vs_keras": keras_seconds / r.seconds, "max_loss_diff": self.max_loss_diff(r),
                         "status": r.status, "error": r.error, "note": r.note})
+            if self.config.early_stopping is not None:
+                row.update({key: getattr(r, key) for key in STOPPING_FIELDS})
             rows.append(row)
         return rows
 
@@ -118,7 +123,8 @@ class Comparison:
         json_path, csv_path = out / "results.json", out / "results.csv"
         json_path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
         with open(csv_path, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=csv_fields(self.config.output))
+            fields = csv_fields(self.config.output, self.config.early_stopping is not None)
+            writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             for row in self.rows():
                 writer.writerow({k: "" if finite_or_none(v) is None else v for k, v in row.items()})
@@ -163,6 +169,23 @@ def resolve_engines(engines, config, n_train):
     return engines, notes
 
 
+def _control_notes(config, split):
+    """What the regularization and training control of ``config`` mean for the table, one note each."""
+    notes = []
+    if config.l2:
+        notes.append(f"l2={config.l2:g}: every loss (curves, train and test) includes the penalty l2 * sum(W**2), "
+                     "as Keras reports it; the accuracy, RMSE and R² do not")
+    if config.lr_schedule is not None:
+        notes.append(f"learning rate of update k: {config.schedule()!r}(k), the value Keras's fit uses")
+    if split.X_val is not None:
+        how = "stratified by class, " if config.output != "linear" else ""
+        notes.append(f"early stopping: patience {config.early_stopping} on val_loss of {split.X_val.shape[0]} "
+                     f"validation examples (validation_fraction {config.validation_fraction:g} of the training part, "
+                     f"{how}the same for every engine); each engine trains on the other {split.X_train.shape[0]} "
+                     "and keeps its best epoch's weights; the test part is untouched")
+    return notes
+
+
 def compare(config=RunConfig(), engines=None, *, engine_progress=None, progress=None):  # noqa: B008  (frozen: a safe default)
     """Train every engine on ``config`` from one set of initial weights.
 
@@ -201,10 +224,13 @@ def compare(config=RunConfig(), engines=None, *, engine_progress=None, progress=
                      + ("" if config.standardize else ", not standardized")
                      + ": at this scale training diverges or stalls at any usual learning rate; "
                      "standardize the features (compare does by default; --no-standardize turns it off)")
+    notes += _control_notes(config, split)
     reference = next((n for n in ("functional", "numpy") if n in names), None)
     data = {"source": config.data, "n_features": int(split.X_train.shape[1]),
             "n_train": int(split.X_train.shape[0]), "n_test": int(split.X_test.shape[0]),
             "output": config.output}
+    if split.X_val is not None:
+        data["n_val"] = int(split.X_val.shape[0])
     if split.classes is not None:
         data["classes"] = [c.item() if isinstance(c, np.generic) else c for c in split.classes]
     if split.target_scale is not None:  # the regression targets' units: standard deviations

@@ -3,6 +3,17 @@
 ``twinnet compare`` trains one; a sweep's run (:class:`twinnet.lab.grid.RunSpec`) is one plus its
 engine and checkpoints; a bench workload (:class:`twinnet.bench.Workload`) is one plus the data
 size and its targets. Every check goes through :mod:`twinnet.validation`.
+
+Regularization and training control are plain values, so that a configuration stays JSON- and
+CSV-friendly: ``l2`` and ``dropout`` are numbers, ``lr_schedule`` a command-line spec of
+:func:`twinnet.nn.schedules.parse` (built by :meth:`RunConfig.schedule`) and ``early_stopping`` a
+patience (built by :meth:`RunConfig.early_stopping_callback`).
+
+Early stopping monitors ``val_loss`` on a validation part carved from the training part:
+``validation_fraction`` of it (``ceil(validation_fraction * n_train)`` examples), drawn with the
+run's seed, stratified by class for classifiers, after standardization (as scikit-learn's
+``early_stopping`` carves it from the data it is given). Every engine gets the same validation
+examples and trains on the rest; the test part is untouched, the same as without early stopping.
 """
 
 from __future__ import annotations
@@ -13,7 +24,7 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["DEFAULT_HIDDEN", "KERAS_INITS", "MAX_SEED", "RunConfig", "default_layers"]
+__all__ = ["CONTROLS", "DEFAULT_HIDDEN", "KERAS_INITS", "MAX_SEED", "MONITOR", "RunConfig", "default_layers"]
 
 #: The notebook's hidden layers: ``layers=None`` means ``(n_features, *DEFAULT_HIDDEN, width)``, the
 #: width of the data's head (1 for a sigmoid, K for a K-class softmax, k for k regression targets).
@@ -24,6 +35,12 @@ DEFAULT_HIDDEN = (20, 5)
 KERAS_INITS = ("same", "notebook")
 
 MAX_SEED = validation.MAX_SEED
+
+#: RunConfig fields of regularization and training control, and the value that turns each off.
+CONTROLS = {"l2": 0.0, "dropout": 0.0, "lr_schedule": None, "early_stopping": None}
+
+#: What the lab's early stopping monitors: the loss on the validation part (module docstring).
+MONITOR = "val_loss"
 
 
 def default_layers(n_features, width=1):
@@ -66,6 +83,17 @@ class RunConfig:
     standardize: bool = True
     test_size: float = 0.2
     keras_init: str = "same"
+    #: weight of the L2 penalty ``l2 * sum(W**2)`` over every layer's weights (Keras's ``L2(l2)``)
+    l2: float = 0.0
+    #: dropout rate of every hidden layer, in [0, 1)
+    dropout: float = 0.0
+    #: a learning-rate schedule's spec, such as ``"exponential:decay_steps=100,decay_rate=0.5"``; its
+    #: initial learning rate, unless the spec gives one, is ``learning_rate``; None: constant
+    lr_schedule: str | None = None
+    #: patience of Keras's ``EarlyStopping(monitor="val_loss", restore_best_weights=True)``; None: off
+    early_stopping: int | None = None
+    #: the part of the training examples held out for early stopping's validation (only then)
+    validation_fraction: float = 0.1
 
     def validate(self):
         """Raise ``ValueError`` naming the first invalid field; return ``self``."""
@@ -84,6 +112,18 @@ class RunConfig:
             raise ValueError(f"seed must be an integer between 0 and {MAX_SEED}; got seed=None.")
         validation.seed(self.seed)
         validation.positive_int("batch_size", self.batch_size, allow_none=True)
+        validation.non_negative_number("l2", self.l2)
+        validation.rate("dropout", self.dropout)
+        if self.lr_schedule is not None:
+            self.schedule()
+        if self.early_stopping is not None:
+            if isinstance(self.early_stopping, bool):  # True is no patience
+                raise validation.InvalidArgument("early_stopping", "None or a patience, an integer >= 0",
+                                                 self.early_stopping)
+            validation.non_negative_int("early_stopping", self.early_stopping)
+        fraction = self.validation_fraction
+        if not (isinstance(fraction, float) and 0 < fraction < 1):
+            raise validation.InvalidArgument("validation_fraction", "a float in (0, 1)", fraction)
         if self.output is not None:
             validation.choice("output", self.output, validation.OUTPUTS)
         if self.layers is not None:
@@ -93,6 +133,29 @@ class RunConfig:
 
                 default_output(self.output, layers[-1])
         return self
+
+    def schedule(self):
+        """The learning rate every engine trains with: ``learning_rate``, or the schedule of ``lr_schedule``.
+
+        Raises
+        ------
+        ValueError
+            ``lr_schedule`` is not a spec :func:`twinnet.nn.schedules.parse` reads, naming it.
+        """
+        if self.lr_schedule is None:
+            return self.learning_rate
+        from twinnet.nn.schedules import parse
+
+        return parse(self.lr_schedule, initial_learning_rate=self.learning_rate, argument="lr_schedule")
+
+    def early_stopping_callback(self):
+        """A new ``EarlyStopping(monitor="val_loss", patience=early_stopping, restore_best_weights=True)``,
+        or None without early stopping. One per run: it holds the run's state."""
+        if self.early_stopping is None:
+            return None
+        from twinnet.nn.callbacks import EarlyStopping
+
+        return EarlyStopping(monitor=MONITOR, patience=self.early_stopping, restore_best_weights=True)
 
     def with_layers(self, n_features, *, output=None, width=None):
         """This config with ``layers`` and ``output`` resolved and checked against the data.

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from twinnet import validation
-from twinnet.lab.config import RunConfig, default_layers
+from twinnet.lab.config import CONTROLS, RunConfig, default_layers
 
 __all__ = ["GRID_KEYS", "PRESETS", "RunSpec", "check_grid", "expand", "grid_hash", "load_toml"]
 
@@ -54,6 +54,11 @@ def _seed(value):
     return int(value)
 
 
+def _none(*spellings):
+    """``None`` for the words that mean it in TOML and on the command line (TOML has no null)."""
+    return lambda value: None if isinstance(value, str) and value.strip().lower() in spellings else value
+
+
 def _engine(value):
     from twinnet.lab.runners import ENGINES
 
@@ -62,7 +67,8 @@ def _engine(value):
 
 #: grid key -> (check and normalize one value, default values). ``layers`` None is the data set's
 #: default network and ``output`` None its head, resolved by :func:`expand`; ``batch_size`` "full"
-#: (as TOML and the CLI spell it) is None, full batch.
+#: (as TOML and the CLI spell it) is None, full batch; ``lr_schedule`` and ``early_stopping`` "none"
+#: are None, off.
 GRID_KEYS = {
     "data": (_data, ("synthetic",)),
     "output": (_field("output"), (None,)),
@@ -74,6 +80,12 @@ GRID_KEYS = {
     "hidden_activation": (_field("hidden_activation"), ("relu",)),
     "init": (_field("init"), ("normal",)),
     "dtype": (_field("dtype"), ("float64",)),
+    "l2": (_field("l2", lambda v: float(v) if validation.is_int(v) else v), (0.0,)),
+    "dropout": (_field("dropout", lambda v: float(v) if validation.is_int(v) else v), (0.0,)),
+    "lr_schedule": (_field("lr_schedule", lambda v: _none("none", "constant")(v.strip() if isinstance(v, str) else v)),
+                    (None,)),
+    "early_stopping": (_field("early_stopping", _none("none", "off")), (None,)),
+    "validation_fraction": (_field("validation_fraction"), (0.1,)),
     "seeds": (_seed, (0,)),
     "engines": (_engine, ("numpy",)),
 }
@@ -158,6 +170,11 @@ def check_grid(grid, *, source="grid"):
             RunConfig(output=output, layers=layers).validate()
         except ValueError as exc:
             raise ValueError(f"{source}: grid keys 'output' and 'layers': {exc}") from None
+    for learning_rate, schedule in itertools.product(out["learning_rate"], out["lr_schedule"]):
+        try:  # a schedule's initial learning rate is the run's, unless its spec gives one
+            RunConfig(learning_rate=learning_rate, lr_schedule=schedule).validate()
+        except ValueError as exc:
+            raise ValueError(f"{source}: grid keys 'learning_rate' and 'lr_schedule': {exc}") from None
     return out
 
 
@@ -178,7 +195,8 @@ class RunSpec:
     """One training run of a sweep: a :class:`RunConfig` (seed included), an engine, checkpoints.
 
     ``config.epochs`` is the last of ``checkpoints`` (ascending): one training run records its
-    metrics at each. ``run_id`` is a hash of the rest (:func:`expand`).
+    metrics at each. ``run_id`` is a hash of the rest (:func:`expand`). A run with early stopping
+    has one checkpoint, its last epoch: it ends at its own epoch and keeps its best weights.
     """
 
     run_id: str
@@ -188,18 +206,28 @@ class RunSpec:
 
     def record(self):
         """The configuration as stored in a result row: JSON-ready, ``epochs`` the checkpoints
-        (no engine, seed or id); ``output`` the head (rows stored before heads have none: sigmoid)."""
+        (no engine, seed or id); ``output`` the head (rows stored before heads have none: sigmoid);
+        the fields of :data:`CONTROLS` and ``validation_fraction`` (rows stored before them have none:
+        off)."""
         c = self.config
         return {"data": c.data, "output": c.output, "layers": list(c.layers), "learning_rate": c.learning_rate,
                 "epochs": list(self.checkpoints), "batch_size": c.batch_size, "optimizer": c.optimizer,
-                "hidden_activation": c.hidden_activation, "init": c.init, "dtype": c.dtype}
+                "hidden_activation": c.hidden_activation, "init": c.init, "dtype": c.dtype,
+                **{key: getattr(c, key) for key in CONTROLS}, "validation_fraction": c.validation_fraction}
 
     def identity(self):
-        """What the run id hashes: :meth:`record`, seed and engine. A sigmoid run's leaves its head
-        out, so that runs stored before heads keep their ids (a sweep of then resumes now)."""
+        """What the run id hashes: :meth:`record`, seed and engine. Fields added since sweeps began
+        are left out at the value that turns them off: a sigmoid run's head, the fields of
+        :data:`CONTROLS`, and ``validation_fraction`` without early stopping; so runs stored before
+        them keep their ids (a sweep of then resumes now)."""
         identity = {**self.record(), "seed": self.config.seed, "engine": self.engine}
         if identity["output"] in (None, "sigmoid"):
             del identity["output"]
+        for key, off in CONTROLS.items():
+            if identity[key] == off:
+                del identity[key]
+        if self.config.early_stopping is None:
+            del identity["validation_fraction"]
         return identity
 
 
@@ -229,10 +257,14 @@ def expand(grid, n_features=None, heads=None):
                 raise ValueError(f"layers are not given and the number of features of data "
                                  f"{fields['data']!r} is unknown; give layers.")
             fields["layers"] = default_layers(n_features[fields["data"]], width)
+        if fields["early_stopping"] is None and fields["validation_fraction"] != grid["validation_fraction"][0]:
+            continue  # the held-out part only matters with early stopping: one run without it
+        # early stopping ends each run at its own epoch: its last epoch is its one checkpoint
+        points = checkpoints if fields["early_stopping"] is None else checkpoints[-1:]
         for seed, engine in itertools.product(grid["seeds"], grid["engines"]):
-            spec = RunSpec("", engine, RunConfig(**fields, epochs=checkpoints[-1], seed=seed), checkpoints)
+            spec = RunSpec("", engine, RunConfig(**fields, epochs=checkpoints[-1], seed=seed), points)
             # the id of the stored row's configuration, seed and engine: stable across versions
-            runs.append(RunSpec(_digest(spec.identity()), engine, spec.config, checkpoints))
+            runs.append(RunSpec(_digest(spec.identity()), engine, spec.config, points))
     return runs
 
 

@@ -38,11 +38,16 @@ CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b
 
 
 def describe_config(config):
-    """A one-line description: data, layers and head, optimizer, learning rate, batch, epochs, dtype, seed."""
+    """A one-line description: data, layers and head, optimizer, learning rate (and schedule), batch, epochs,
+    L2, dropout, early stopping (those set), dtype, seed."""
     batch = "full batch" if config.batch_size is None else f"batch {config.batch_size}"
+    schedule = f" {config.lr_schedule}" if config.lr_schedule is not None else ""
+    controls = [f"l2 {config.l2:g}" if config.l2 else "", f"dropout {config.dropout:g}" if config.dropout else "",
+                f"early stopping {config.early_stopping}" if config.early_stopping is not None else ""]
     return (f"{config.data}, layers {'-'.join(map(str, config.layers))} {config.output or 'sigmoid'}, "
-            f"{config.hidden_activation}, {config.optimizer} lr {config.learning_rate:g}, {batch}, "
-            f"{config.epochs} epochs, {config.dtype}, seed {config.seed}")
+            f"{config.hidden_activation}, {config.optimizer} lr {config.learning_rate:g}{schedule}, {batch}, "
+            f"{config.epochs} epochs, " + "".join(f"{c}, " for c in controls if c)
+            + f"{config.dtype}, seed {config.seed}")
 
 
 def _class_names(comparison, k):
@@ -106,13 +111,24 @@ def plot_loss_curves(comparison, path):
                 # the running maximum: rounding-level gaps flicker between 0 and 1 ulp from one
                 # epoch to the next; their envelope shows how the discrepancy grows with training
                 gap = np.maximum.accumulate(np.abs(curve - np.asarray(ref.loss_curve, dtype=float)))
-                bottom.step(epochs, np.maximum(gap, DIFF_FLOOR), where="post", color=colour,
+                bottom.step(epochs[:gap.size], np.maximum(gap, DIFF_FLOOR), where="post", color=colour,
                             linestyle=style, linewidth=min(width, 2.0), label=f"{r.engine} (max {diff:.1e})")
                 drawn_diff = True
-    top.set_ylabel(f"training loss ({LOSS_NAMES[config.output or 'sigmoid']})")
+    stops = {}
+    for r in comparison.results:
+        if r.stopped_epoch is not None:
+            stops.setdefault(r.stopped_epoch, []).append(r.engine)
+    for epoch, engines in sorted(stops.items()):  # one line for the engines that stopped together
+        top.axvline(epoch, color="grey", linestyle=":", linewidth=1)
+        top.annotate(f"early stop: {', '.join(engines)}", (epoch, 1), xycoords=("data", "axes fraction"),
+                     xytext=(-3, -3), textcoords="offset points", rotation=90, ha="right", va="top", fontsize=8,
+                     color="grey")
+    penalty = " + L2 penalty" if config.l2 else ""
+    top.set_ylabel(f"training loss ({LOSS_NAMES[config.output or 'sigmoid']}{penalty})")
     top.set_title("Training loss per epoch, all engines from the same initial weights", fontsize=12)
     top.grid(alpha=0.3)
-    legend_title = "* own start or batch order" if any(not r.same_trajectory for r in comparison.results) else None
+    legend_title = "* own start, batch order or dropout masks" if any(
+        not r.same_trajectory for r in comparison.results) else None
     if top.lines:  # every engine may have stopped before its first epoch
         top.legend(title=legend_title, fontsize=9, title_fontsize=8)
     bottom.set_yscale("log")

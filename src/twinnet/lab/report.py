@@ -27,6 +27,7 @@ from pathlib import Path
 from collections.abc import Callable
 from typing import NamedTuple
 
+from twinnet.lab.config import CONTROLS, RunConfig
 from twinnet.lab.plots import LOSS_NAMES
 from twinnet.lab.results import STATUSES, finite_or_none, format_number, metric_keys, metric_names
 from twinnet.lab.store import RESULTS, read_manifest
@@ -68,12 +69,14 @@ SCORES = {
 }
 
 CONFIG_FIELDS = ("data", "output", "layers", "learning_rate", "batch_size", "optimizer", "hidden_activation",
-                 "init", "dtype")
+                 "init", "dtype", *CONTROLS, "validation_fraction")
+#: What a row stored before a field existed meant: the field's value that turns it off.
+_ADDED_FIELDS = {**CONTROLS, "validation_fraction": RunConfig.validation_fraction}
 SUMMARY_FIELDS = (*CONFIG_FIELDS, "depth", "width", "n_parameters", "engine", "epoch", "runs", "ok",
                   "diverged",
                   "train_loss", "train_accuracy", "test_loss", "test_accuracy", "test_accuracy_sd",
-                  "train_rmse", "test_rmse", "test_rmse_sd", "train_r2", "test_r2",
-                  "seconds", "ms_per_epoch")
+                  "train_rmse", "test_rmse", "test_rmse_sd", "train_r2", "test_r2", "gap",
+                  "epochs_run", "stopped", "seconds", "ms_per_epoch")
 
 
 def _score(row):
@@ -101,14 +104,19 @@ def _problem(row):
     """Why a stored row cannot go into the report (a phrase), or None.
 
     A row written before rows had a ``status`` gets one from its ``error``, as the sweep derived it;
-    one written before heads, whose config has no ``output``, was the notebook's sigmoid.
+    one written before heads, whose config has no ``output``, was the notebook's sigmoid; one
+    written before regularization and training control had none (``l2`` 0, ``dropout`` 0, a
+    constant learning rate, no early stopping: every epoch run).
     """
     if not isinstance(row, dict):
         return "not a JSON object"
     if "status" not in row and (row.get("error") is None or isinstance(row.get("error"), str)):
         row["status"] = _legacy_status(row.get("error"))
-    if isinstance(row.get("config"), dict) and row["config"].get("output") is None:
-        row["config"]["output"] = "sigmoid"
+    if isinstance(row.get("config"), dict):
+        if row["config"].get("output") is None:
+            row["config"]["output"] = "sigmoid"
+        for key, off in _ADDED_FIELDS.items():
+            row["config"].setdefault(key, off)
     kinds = {"engine": str, "status": str, "seed": int, "n_parameters": int, "config": dict,
              "checkpoints": list, "loss_curve": list, "versions": dict, "machine": dict}
     for key, kind in kinds.items():
@@ -125,6 +133,12 @@ def _problem(row):
         return "the config's layers, epochs or learning_rate are not numbers"
     if config["output"] not in OUTPUTS:
         return f"the config's output {config['output']!r} is not one of {', '.join(OUTPUTS)}"
+    if not (_numbers([config["l2"], config["dropout"]], none=False)
+            and (config["early_stopping"] is None or _ints([config["early_stopping"]]))
+            and (config["lr_schedule"] is None or isinstance(config["lr_schedule"], str))):
+        return "the config's l2, dropout, lr_schedule or early_stopping are not of their types"
+    if not all(row.get(key) is None or _ints([row[key]]) for key in ("epochs_run", "stopped_epoch", "best_epoch")):
+        return "epochs_run, stopped_epoch or best_epoch are not integers"
     if not _numbers(row["loss_curve"]) or not _numbers([row.get("seconds"), row.get("ms_per_epoch")]):
         return "loss_curve, seconds or ms_per_epoch are not numbers"
     for point in row["checkpoints"]:
@@ -220,6 +234,12 @@ def _label(config, fields):
             parts.append(f"lr {value:g}")
         elif key == "batch_size":
             parts.append("full batch" if value is None else f"batch {value}")
+        elif key in ("l2", "dropout", "validation_fraction"):
+            parts.append(f"{key.replace('_', ' ')} {value:g}")
+        elif key == "lr_schedule":
+            parts.append("constant lr" if value is None else value)
+        elif key == "early_stopping":
+            parts.append("no early stopping" if value is None else f"early stopping {value}")
         else:
             parts.append(f"{key} {value}")
     return ", ".join(parts)
@@ -235,8 +255,10 @@ def summary_rows(rows):
 
     Metrics are means over the seeds whose run finished ``ok``, those of the configuration's head
     (accuracy; or RMSE and R^2, the others left None); ``test_accuracy_sd`` or ``test_rmse_sd`` is
-    their standard deviation (0 for one seed). ``runs`` counts every stored run, ``ok`` the finished
-    ones, ``diverged`` those left out of the means because they diverged.
+    their standard deviation (0 for one seed); ``gap`` the mean train-test gap (:func:`_gap`).
+    ``runs`` counts every stored run, ``ok`` the finished ones, ``diverged`` those left out of the
+    means because they diverged. At the last checkpoint, ``epochs_run`` is the mean number of
+    epochs trained and ``stopped`` the number of runs that early stopping ended before their last.
     """
     groups = defaultdict(list)
     for row in rows:
@@ -256,28 +278,44 @@ def summary_rows(rows):
             entry.update(dict.fromkeys(SUMMARY_FIELDS[SUMMARY_FIELDS.index("train_loss"):-2]))
             for metric in _metrics(group[0]):
                 entry[metric] = _mean(p[metric] for p in points)
-            key = f"test_{_score(group[0]).metric}"
+            score = _score(group[0])
+            key = f"test_{score.metric}"
             entry[f"{key}_sd"] = _sd([p[key] for p in points])
+            entry["gap"] = _mean(_gap(p, score) for p in points)
+            if epoch == config["epochs"][-1]:  # where the runs ended, with their last checkpoint
+                entry["epochs_run"] = _mean(r.get("epochs_run") or len(r["loss_curve"]) for r in ok)
+                entry["stopped"] = sum(r.get("stopped_epoch") is not None for r in ok)
             entry["seconds"] = _mean(r["seconds"] for r in ok)
             entry["ms_per_epoch"] = _mean(r["ms_per_epoch"] for r in ok)
             out.append(entry)
     return out
 
 
-def _factor_series(ok_rows, value_of, score=SCORES["accuracy"], *, all_checkpoints=False):
+def _gap(point, score):
+    """The train-test gap of a checkpoint: how much better the run does on its training part than
+    on the test part, in the score's units: train minus test accuracy; test minus train RMSE."""
+    train, test = point[f"train_{score.metric}"], point[f"test_{score.metric}"]
+    if train is None or test is None:
+        return None
+    return train - test if score.higher_is_better else test - train
+
+
+def _factor_series(ok_rows, value_of, score=SCORES["accuracy"], *, all_checkpoints=False, measure=None):
     """engine -> (x, mean, sd): the score (test accuracy, test RMSE) against a factor, with the
     spread over seeds.
 
     For each seed, the scores of the runs with a given factor value are averaged over the other
     hyperparameters; the mean and standard deviation of these per-seed averages are plotted.
+    ``measure(point)`` replaces the score by another figure of a checkpoint (the train-test gap).
     """
     key = f"test_{score.metric}"
+    measure = measure or (lambda point: point[key])
     cells = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
     for row in ok_rows:
         points = row["checkpoints"] if all_checkpoints else [_final(row)]
         for point in points:
             x = point["epoch"] if all_checkpoints else value_of(row["config"])
-            cells[row["engine"]][x][row["seed"]].append(point[key])
+            cells[row["engine"]][x][row["seed"]].append(measure(point))
     series = {}
     for engine, by_x in cells.items():
         xs = sorted(by_x)
@@ -394,7 +432,8 @@ def summarize(rows, manifest=None):
         lines += _fit_overhead(task_engines, by_config)
         lines += _best(ok, task_engines, fields, score)
         lines += _effects(ok, score)
-    return lines + _not_ok(rows, fields)
+        lines += _overfitting(ok, score)
+    return lines + _early_stopping(rows, fields) + _not_ok(rows, fields)
 
 
 def _not_ok(rows, fields):
@@ -457,7 +496,10 @@ def _compare_pair(engine, reference, by_config, fields, score=SCORES["accuracy"]
                 f"{score.gap(statistics.fmean(pairs))} on average, {score.gap(max(pairs))} at most.")]
     if curve_gaps:
         lines[-1] += (f" Their training-loss curves (same initial weights, same batches) differ by "
-                      f"at most {max(curve_gaps):.2g} over all epochs.")
+                      f"at most {max(curve_gaps):.2g} over all epochs"
+                      + (f", in the {len(curve_gaps)} runs on one trajectory; the other {len(pairs) - len(curve_gaps)} "
+                         "draw their own dropout masks or batch order, or start elsewhere."
+                         if len(curve_gaps) < len(pairs) else "."))
     ties = len(figures["mean_gaps"]) - len(wins[engine]) - len(wins[reference])
     title = score.name[0].upper() + score.name[1:]  # "Test RMSE": str.capitalize would lower RMSE
     sentence = (f"{title}, {engine} vs {reference}: tied (within {score.gap(score.tie)}, mean over seeds) "
@@ -547,7 +589,8 @@ def _best(ok_rows, engines, fields, score=SCORES["accuracy"]):
 def _effects(ok_rows, score=SCORES["accuracy"]):
     key = f"test_{score.metric}"
     factors = {"depth (hidden layers)": _depth, "widest hidden layer": _width,
-               "learning rate": lambda c: c["learning_rate"]}
+               "learning rate": lambda c: c["learning_rate"], "l2": lambda c: c["l2"],
+               "dropout": lambda c: c["dropout"]}
     parts = []
     for name, value_of in factors.items():
         means = defaultdict(list)
@@ -565,6 +608,100 @@ def _effects(ok_rows, score=SCORES["accuracy"]):
         return []
     return [f"Effect of each hyperparameter on {score.name} (mean over all engines, seeds and the "
             "other hyperparameters; final epoch unless epochs): " + "; ".join(parts) + "."]
+
+
+#: The regularizers whose train-test gap the report shows, when a sweep varies them: config key -> what
+#: raising it does, in words.
+GAP_FACTORS = {"l2": "the L2 penalty", "dropout": "dropout"}
+
+
+def _gap_means(ok_rows, factor, score):
+    """factor value -> (mean gap, mean train score, mean test score) at the final epoch, over every engine,
+    seed and other hyperparameter."""
+    by_value = defaultdict(list)
+    for row in ok_rows:
+        by_value[row["config"][factor]].append(_final(row))
+    return {value: (_mean(_gap(p, score) for p in points), _mean(p[f"train_{score.metric}"] for p in points),
+                    _mean(p[f"test_{score.metric}"] for p in points))
+            for value, points in sorted(by_value.items())}
+
+
+def _overfitting(ok_rows, score):
+    """The overfitting lesson, one sentence per regularizer of :data:`GAP_FACTORS` the sweep varies: how
+    raising it from its lowest to its highest value changed the train-test gap and the test score."""
+    lines = []
+    for factor, what in GAP_FACTORS.items():
+        means = _gap_means(ok_rows, factor, score)
+        if len(means) < 2:
+            continue
+        low, high = min(means), max(means)
+        (gap0, train0, test0), (gap1, train1, test1) = means[low], means[high]
+        better = (test1 - test0) * (1 if score.higher_is_better else -1)
+        change = f"the train-test gap from {score.gap(gap0)} to {score.gap(gap1)}"
+        if gap0 <= score.tie:  # the network did no better on its training examples: nothing to cure
+            verb = f"moved {change}"
+            lesson = (f"there was no overfitting to curb, the gap being within {score.gap(score.tie)} at {factor} "
+                      f"{low:g}" if gap0 >= -score.tie else
+                      f"there was no overfitting to curb: at {factor} {low:g} the network already did worse on its "
+                      "training examples than on the test examples")
+        elif gap1 < gap0 - score.tie:
+            verb = f"shrank {change}"
+            lesson = (f"{what} traded fit to the training part for a better {score.name}" if better > score.tie else
+                      f"less overfitting, but a worse {score.name}: at {factor} {high:g} the network underfits"
+                      if better < -score.tie else f"less overfitting at about the same {score.name}")
+        else:
+            verb = f"widened {change}" if gap1 > gap0 + score.tie else \
+                f"left the train-test gap about unchanged, {score.gap(gap0)} to {score.gap(gap1)}"
+            lesson = f"no sign that {what} curbed overfitting here"
+        pick = max if score.higher_is_better else min
+        best = pick(means, key=lambda value: means[value][2])
+        each = ", ".join(f"{value:g}: {score.gap(means[value][0])}" for value in means)
+        lines.append(f"Overfitting and {factor} ({score.name}; final epoch, mean over engines, seeds and the other "
+                     f"hyperparameters): raising {factor} from {low:g} to {high:g} {verb} (train {train0:.3f} → "
+                     f"{train1:.3f}, test {test0:.3f} → "
+                     f"{test1:.3f}): {lesson}. The gap at each {factor}: {each}; the best {score.name}, "
+                     f"{means[best][2]:.3f}, at {factor} {best:g}.")
+    return lines
+
+
+def _stopped_epoch(row):
+    return row.get("stopped_epoch")
+
+
+def _early_stopping(rows, fields):
+    """Where early stopping ended the runs, per patience, and whether engines on one trajectory stopped together."""
+    ok = [r for r in rows if r["status"] == "ok" and r["config"]["early_stopping"] is not None]
+    lines = []
+    for patience in sorted({r["config"]["early_stopping"] for r in ok}):
+        runs = [r for r in ok if r["config"]["early_stopping"] == patience]
+        stopped = sorted(_stopped_epoch(r) for r in runs if _stopped_epoch(r) is not None)
+        fractions = "/".join(f"{f:g}" for f in sorted({r["config"]["validation_fraction"] for r in runs}))
+        budgets = "/".join(str(e) for e in sorted({r["config"]["epochs"][-1] for r in runs}))
+        text = (f"Early stopping (patience {patience}, val_loss on {fractions} of each run's training part, the "
+                f"best epoch's weights kept): it ended {len(stopped)} of {len(runs)} runs")
+        if stopped:
+            text += (f", after epoch {stopped[0]}" if stopped[0] == stopped[-1] else
+                     f", after epochs {stopped[0]} to {stopped[-1]} (median {statistics.median(stopped):g})")
+            text += f" of {budgets}"
+        text += "; the others ran every epoch." if len(stopped) < len(runs) else "."
+        together = defaultdict(list)
+        for r in runs:
+            if r.get("same_trajectory", True):
+                together[(_config_key(r), r["seed"])].append(r)
+        shared = [group for group in together.values() if len(group) > 1]
+        if shared:
+            engines = ", ".join(sorted({r["engine"] for group in shared for r in group}))
+            apart = [group for group in shared if len({_stopped_epoch(r) for r in group}) > 1]
+            text += (f" Engines on one trajectory ({engines}) stopped after the same epoch in "
+                     f"{len(shared) - len(apart)} of the {len(shared)} (configuration, seed) pairs that more than one "
+                     "of them ran")
+            if apart:
+                first = apart[0]
+                text += (f"; not in {_label(first[0]['config'], fields)}, seed {first[0]['seed']}: "
+                         + ", ".join(f"{r['engine']} {_stopped_epoch(r) or 'ran all'}" for r in first))
+            text += "."
+        lines.append(text)
+    return lines
 
 
 # --------------------------------------------------------------------------- files
@@ -599,6 +736,32 @@ def _score_figures(score, ok, directory):
                    metric=score.name)
     figures.append((name, (f"{name_of} at each epoch checkpoint (one training run per configuration){better}, "
                            "averaged over the other hyperparameters; error bars over seeds.")))
+    return figures + _gap_figures(score, ok, directory)
+
+
+def _gap_figures(score, ok, directory):
+    """The train-test gap against each regularizer of :data:`GAP_FACTORS` the sweep varies:
+    ``<metric>_gap_vs_<factor>.png``."""
+    from twinnet.lab import report_plots as rp
+
+    figures = []
+    metric = score.name.removeprefix("test ")
+    gap = "train - test accuracy" if score.higher_is_better else "test - train RMSE"
+    for factor in GAP_FACTORS:
+        if len({r["config"][factor] for r in ok}) < 2:
+            continue
+        def value_of(config, factor=factor):
+            return config[factor]
+        pooled = {part: _factor_series([{**r, "engine": part} for r in ok], value_of, score,
+                                       measure=lambda point, part=part: point[f"{part}_{score.metric}"])[part]
+                  for part in ("train", "test")}
+        gaps = _factor_series(ok, value_of, score, measure=lambda point: _gap(point, score))
+        name = f"{score.metric}_gap_vs_{factor}.png"
+        rp.plot_gap(pooled, gaps, xlabel=factor, metric=metric, gap=gap, path=directory / name)
+        figures.append((name, (f"Overfitting against {factor}, final epoch: left, train and test {metric}, mean over "
+                               f"engines, seeds and the other hyperparameters; right, the gap ({gap}: how much "
+                               "better the network does on the examples it trained on) per engine. Error bars: "
+                               "standard deviation over seeds; the values are evenly spaced.")))
     return figures
 
 
@@ -637,16 +800,25 @@ table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;paddi
 th{background:#f3f3f3}td.t{text-align:left}"""
 
 
+#: Columns shown as given (a hyperparameter), not rounded to four decimals.
+_EXACT = ("learning_rate", "l2", "dropout", "validation_fraction")
+#: What None means in a column of the final table.
+_NONE_TEXT = {"batch_size": "full", "lr_schedule": "constant", "early_stopping": "off"}
+
 #: The final-epoch table's metric columns per score.
 _FINAL_COLUMNS = {"accuracy": ("test_accuracy", "test_accuracy_sd", "test_loss"),
                   "rmse": ("test_rmse", "test_rmse_sd", "test_r2", "test_loss")}
 
 
-def _final_table(final, score):
-    """The HTML table of the final epoch's means over seeds, with the score's columns."""
+def _final_table(final, score, fields=()):
+    """The HTML table of the final epoch's means over seeds, with the score's columns; ``fields`` are the
+    regularization and control fields the sweep varies, shown after the others (and with early stopping,
+    the mean epochs run and the number of runs it stopped)."""
     esc = html.escape
+    stopping = any(e["early_stopping"] is not None for e in final)
     columns = ("data", "output", "layers", "learning_rate", "batch_size", "optimizer", "hidden_activation",
-               "engine", "epoch", "ok", "diverged", *_FINAL_COLUMNS[score.metric], "ms_per_epoch")
+               *(f for f in (*CONTROLS, "validation_fraction") if f in fields), "engine", "epoch", "ok", "diverged",
+               *_FINAL_COLUMNS[score.metric], "gap", *(("epochs_run", "stopped") if stopping else ()), "ms_per_epoch")
     what = "classifiers" if score.metric == "accuracy" else "regression"
     parts = [f"<h2>Final epoch, mean over seeds: {what}, by {esc(score.name)}</h2>"
              "<p>Every checkpoint is in summary.csv." + (f" {esc(score.units)}" if score.units else "") + "</p>"
@@ -655,10 +827,33 @@ def _final_table(final, score):
         cells = []
         for c in columns:
             v = e[c]
-            text = format_number(v, ".4f", "") if isinstance(v, float) and c != "learning_rate" else \
-                ("full" if v is None else str(v))
+            text = format_number(v, ".4f", "") if isinstance(v, float) and c not in _EXACT else \
+                (_NONE_TEXT.get(c, "") if v is None else f"{v:g}" if isinstance(v, float) else str(v))
             cells.append(f"<td class='t'>{esc(text)}</td>" if isinstance(v, str) else f"<td>{esc(text)}</td>")
         parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def _stopping_table(rows, fields):
+    """The HTML table of where early stopping ended each run that had it ("" when none did)."""
+    esc = html.escape
+    runs = [r for r in rows if r["status"] == "ok" and r["config"]["early_stopping"] is not None]
+    if not runs:
+        return ""
+    parts = ["<h2>Early stopping: where each run stopped</h2><p>Each run trained until val_loss (on its "
+             "validation part) had not improved for patience epochs, then kept its best epoch's weights; "
+             "the final metrics are those weights'.</p><table><tr><th>engine</th><th>seed</th>"
+             "<th>configuration</th><th>patience</th><th>epochs</th><th>stopped after</th><th>best epoch</th>"
+             "<th>test score</th></tr>"]
+    for r in sorted(runs, key=lambda r: (_config_key(r), r["seed"], r["engine"])):
+        score = _score(r)
+        stopped = _stopped_epoch(r)
+        parts.append(f"<tr><td class='t'>{esc(r['engine'])}</td><td>{r['seed']}</td>"
+                     f"<td class='t'>{esc(_label(r['config'], fields))}</td><td>{r['config']['early_stopping']}</td>"
+                     f"<td>{r['config']['epochs'][-1]}</td><td>{'ran all' if stopped is None else stopped}</td>"
+                     f"<td>{r.get('best_epoch') or ''}</td>"
+                     f"<td>{esc(score.name)} {format_number(_final(r)[f'test_{score.metric}'], '.4f')}</td></tr>")
     parts.append("</table>")
     return "".join(parts)
 
@@ -676,10 +871,12 @@ def _html(summary, figures, entries, rows, manifest, directory):
         parts.append(f"<figure><img src='data:image/png;base64,{data}' alt='{esc(name)}'>"
                      f"<figcaption>{esc(caption)}</figcaption></figure>")
     last = max(e["epoch"] for e in entries)
+    varying = _varying(rows)
     for score in SCORES.values():
         final = [e for e in entries if e["epoch"] == last and metric_names(e["output"])[0] == score.metric]
         if final:
-            parts.append(_final_table(final, score))
+            parts.append(_final_table(final, score, varying))
+    parts.append(_stopping_table(rows, varying))
     bad = [r for r in rows if r["status"] != "ok"]
     if bad:
         parts.append("<h2>Runs that did not finish ok</h2><table><tr><th>engine</th><th>seed</th>"

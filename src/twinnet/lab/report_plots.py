@@ -11,7 +11,7 @@ import numpy as np
 
 from twinnet.lab.plots import ENGINE_STYLE, pyplot
 
-__all__ = ["plot_factor", "plot_loss_overlays", "plot_time", "plot_time_ratio"]
+__all__ = ["plot_factor", "plot_gap", "plot_loss_overlays", "plot_time", "plot_time_ratio"]
 
 DPI = 110
 
@@ -80,6 +80,51 @@ def plot_factor(series, *, xlabel, path, log_x=False, title=None, metric="test a
     ax.set_title(title or f"{metric} against {xlabel}{lower}")
     ax.grid(alpha=0.3)
     ax.legend()
+    _save(fig, path)
+
+
+def plot_gap(parts, gaps, *, xlabel, metric, gap, path):
+    """Overfitting against a regularizer: train and test score (left) and their gap per engine (right).
+
+    The factor's values are drawn evenly spaced, labelled with their values: a regularizer's grid
+    holds 0 beside values a hundred times apart, which neither a linear nor a log axis shows.
+
+    Parameters
+    ----------
+    parts : dict
+        ``"train"`` and ``"test"`` -> (x, mean, std): the score over every engine, by factor value.
+    gaps : dict
+        engine -> (x, mean, std): the train-test gap, by factor value.
+    metric : str
+        ``"accuracy"`` or ``"RMSE"``.
+    gap : str
+        What the gap is, for the axis: ``"train - test accuracy"``.
+    """
+    plt = pyplot()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    values = sorted({float(v) for x, _, _ in (*parts.values(), *gaps.values()) for v in x})
+    where = {v: i for i, v in enumerate(values)}
+    for part, style in (("train", "-"), ("test", "--")):
+        x, mean, std = (np.asarray(v, dtype=float) for v in parts[part])
+        left.errorbar([where[v] for v in x], mean, yerr=std, color="black", linestyle=style, marker="o",
+                      capsize=4, label=part)
+    engines = sorted(gaps)
+    offsets = np.linspace(-0.08, 0.08, len(engines)) if len(engines) > 1 else [0.0]
+    for engine, offset in zip(engines, offsets):  # engines that agree would hide each other
+        x, mean, std = (np.asarray(v, dtype=float) for v in gaps[engine])
+        colour, line = _style(engine)
+        right.errorbar([where[v] + offset for v in x], mean, yerr=std, color=colour, linestyle=line, marker="o",
+                       capsize=4, label=engine)
+    right.axhline(0.0, color="black", linewidth=0.8)
+    for ax, ylabel, title in ((left, f"{metric} (mean ± sd over seeds)", f"train and test {metric}"),
+                              (right, f"gap: {gap}", "the gap: overfitting")):
+        ax.set_xticks(range(len(values)), [f"{v:g}" for v in values])
+        ax.set_xlim(-0.5, len(values) - 0.5)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{title} against {xlabel}")
+        ax.grid(alpha=0.3)
+        ax.legend()
     _save(fig, path)
 
 

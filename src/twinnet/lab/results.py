@@ -47,13 +47,19 @@ def format_number(value, spec, missing="-"):
 
 
 class Trained(NamedTuple):
-    """What a runner hands back: the loss per epoch, the final weights, the training time."""
+    """What a runner hands back: the loss per epoch, the final weights, the training time.
+
+    With early stopping, ``stopped_epoch`` is the epoch (counted from 1) after which it ended the
+    training, None when every epoch ran, and ``best_epoch`` the epoch whose weights were restored.
+    """
 
     loss_curve: list
     parameters: dict
     seconds: float
-    same_trajectory: bool = True  # same start and same batch order as the other engines
+    same_trajectory: bool = True  # same start, same batch order (and dropout masks) as the other engines
     note: str | None = None
+    stopped_epoch: int | None = None
+    best_epoch: int | None = None
 
 
 @dataclass
@@ -64,6 +70,11 @@ class EngineResult:
     metrics are NaN, or those of weights that are no result (a diverged run's). The metrics are
     those of the run's head (:func:`metric_names`); the others stay NaN: accuracy for classifiers,
     RMSE and R^2 for regression (in standard deviations of the targets when they were standardized).
+    The losses include the L2 penalty, as Keras's ``evaluate`` reports them; the metrics do not.
+
+    ``epochs_run`` is the number of epochs trained (``len(loss_curve)``); with early stopping,
+    ``stopped_epoch`` is the epoch (counted from 1) after which it stopped the run, None if it ran
+    every epoch, and ``best_epoch`` the epoch whose weights it restored: the final weights.
     """
 
     engine: str
@@ -85,6 +96,9 @@ class EngineResult:
     train_r2: float = float("nan")
     test_rmse: float = float("nan")
     test_r2: float = float("nan")
+    epochs_run: int | None = None
+    stopped_epoch: int | None = None
+    best_epoch: int | None = None
 
     def to_dict(self):
         """JSON-ready: NaN becomes ``None``; the final parameters are left out."""

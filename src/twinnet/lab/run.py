@@ -30,6 +30,8 @@ class LabSplit:
     for a softmax, of targets for a linear head), ``classes`` the original class labels of a
     classifier (``y`` holds their positions 0 .. K-1). ``target_scale`` is, for regression targets
     standardized on the training part, their ``(mean, standard deviation)`` per target; else None.
+    ``X_val`` and ``y_val`` are early stopping's validation part, carved from the training part
+    (``X_train`` is then the rest); None without early stopping.
     """
 
     X_train: np.ndarray
@@ -41,6 +43,13 @@ class LabSplit:
     classes: tuple | None = None
     note: str | None = None
     target_scale: tuple | None = None
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+
+    @property
+    def validation_data(self):
+        """``(X_val, y_val)`` for a fit's ``validation_data``, or None without a validation part."""
+        return None if self.X_val is None else (self.X_val, self.y_val)
 
 
 def _width(output, y, classes, config):
@@ -70,7 +79,8 @@ def load_split(config):
     features are scaled to mean 0 and variance 1 with the training part's statistics, and so are
     regression targets: a linear head's loss and RMSE are then in standard deviations of the target
     (R^2 is unchanged by the scaling), whatever the data's units. ``data.split`` leaves targets
-    alone: this is the one place they are scaled.
+    alone: this is the one place they are scaled. With ``config.early_stopping``, a validation part
+    is then carved from the (standardized) training part: see :func:`_carve_validation`.
 
     Returns
     -------
@@ -90,8 +100,33 @@ def load_split(config):
             y_train, y_test, scale = _standardized_targets(np.asarray(y_train, dtype=float),
                                                            np.asarray(y_test, dtype=float))
         y_train, y_test = np.asarray(y_train, dtype=config.dtype), np.asarray(y_test, dtype=config.dtype)
-    return LabSplit(split.X_train, split.X_test, y_train, y_test, output=output, width=width, classes=classes,
-                    note=loaded.note, target_scale=scale)
+    lab_split = LabSplit(split.X_train, split.X_test, y_train, y_test, output=output, width=width,
+                         classes=classes, note=loaded.note, target_scale=scale)
+    if config.early_stopping is not None:
+        _carve_validation(lab_split, config)
+    return lab_split
+
+
+def _carve_validation(split, config):
+    """Hold out early stopping's validation part of ``split``'s training part, in place.
+
+    ``ceil(validation_fraction * n_train)`` examples drawn with the run's seed, stratified by class
+    for classifiers, as scikit-learn's ``early_stopping`` holds them out of the data it is given:
+    after the standardization (its statistics are those of the whole training part) and before
+    training. The test part stays as it is without early stopping.
+    """
+    from twinnet import data
+
+    n_train = split.X_train.shape[0]
+    try:
+        part = data.split(split.X_train, split.y_train, test_size=config.validation_fraction, seed=config.seed,
+                          stratify=split.output != "linear")
+    except ValueError as exc:
+        why = str(exc).replace("test_size=", "validation_fraction=")
+        raise ValueError(f"early_stopping cannot hold out validation_fraction={config.validation_fraction} of the "
+                         f"{n_train} training examples of data {config.data!r} for validation: {why} Raise "
+                         "validation_fraction, or turn early stopping off.") from None
+    split.X_train, split.X_val, split.y_train, split.y_val = part.X_train, part.X_test, part.y_train, part.y_test
 
 
 def initial_parameters(config):
@@ -103,11 +138,15 @@ def initial_parameters(config):
 
 
 def network(parameters, config):
-    """``Network.from_parameters`` with the config's head, hidden activation and dtype."""
+    """``Network.from_parameters`` with the config's head, hidden activation, L2 penalty and dtype.
+
+    Its ``evaluate`` reports the loss with the L2 penalty, as the engines' loss curves (and Keras's
+    ``evaluate``) do; dropout, which only acts in training, is left out.
+    """
     from twinnet import Network
 
     return Network.from_parameters(parameters, output=config.output, hidden_activation=config.hidden_activation,
-                                   dtype=config.dtype)
+                                   l2=config.l2, dtype=config.dtype)
 
 
 def evaluate(parameters, config, split):
@@ -133,6 +172,10 @@ def _checkpoints(name, config, checkpoints):
                          f"got checkpoints={list(checkpoints)}.")
     if wanted and name in NO_CHECKPOINTS:
         raise ValueError(f"engine {name!r} cannot report intermediate checkpoints: {NO_CHECKPOINTS[name]}.")
+    if wanted and config.early_stopping is not None:
+        raise ValueError(f"checkpoints={list(checkpoints)} with early_stopping={config.early_stopping}: early "
+                         "stopping ends each run at its own epoch and restores its best weights at the end, "
+                         "so a run has no result at an earlier epoch; give no checkpoints.")
     return wanted
 
 
@@ -175,7 +218,8 @@ def run_engine(name, config, split, initial, progress=lambda epochs_done: None, 
     EngineResult
         ``status`` is ``"diverged"``, and ``error`` says how, when the loss or the weights stopped
         being finite, or the loss climbed past :data:`DIVERGENCE_FACTOR` times its start.
-        ``checkpoints`` holds the metrics at each requested epoch reached, and at the last epoch.
+        ``checkpoints`` holds the metrics at each requested epoch reached, and at the last epoch
+        (``config.epochs``; with early stopping, those of the restored best weights, wherever it stopped).
     """
     observer = _Observer(_checkpoints(name, config, checkpoints), config, split, progress)
     initial = {k: np.array(v, dtype=config.dtype) for k, v in initial.items()}
@@ -188,14 +232,16 @@ def run_engine(name, config, split, initial, progress=lambda epochs_done: None, 
         except FloatingPointError as exc:  # an engine that stops when its loss stops being finite
             seconds = time.perf_counter() - start - observer.evaluating
             return _stopped(name, config, split, exc, seconds, observer.points)
-    progress(config.epochs)
+    epochs_run = len(trained.loss_curve)  # fewer than config.epochs when early stopping ended the run
+    progress(epochs_run)
     seconds = trained.seconds - observer.evaluating
     nan = float("nan")
     result = EngineResult(
         engine=name, loss_curve=[float(v) for v in trained.loss_curve], train_loss=nan,
         train_accuracy=nan, test_loss=nan, test_accuracy=nan, seconds=seconds,
-        ms_per_epoch=1000.0 * seconds / config.epochs, same_trajectory=trained.same_trajectory,
-        note=trained.note, parameters=trained.parameters, checkpoints=observer.points)
+        ms_per_epoch=1000.0 * seconds / max(epochs_run, 1), same_trajectory=trained.same_trajectory,
+        note=trained.note, parameters=trained.parameters, checkpoints=observer.points, epochs_run=epochs_run,
+        stopped_epoch=trained.stopped_epoch, best_epoch=trained.best_epoch)
     _judge(result, config, split, initial)
     return result
 

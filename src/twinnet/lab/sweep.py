@@ -98,6 +98,7 @@ def plan(grid):
             raise ValueError(f"engine {engine!r} needs {spec.module}, which is not installed"
                              + (f": pip install 'twinnet[{spec.extra}]'." if spec.extra else "."))
     shapes, heads, inferred = {}, {}, []
+    stopping = [p for p in grid["early_stopping"] if p is not None][:1]
     for data in grid["data"]:
         for output in grid["output"]:
             split = load_split(RunConfig(data=data, output=output))
@@ -105,6 +106,9 @@ def plan(grid):
             heads[data, output] = (split.output, split.width)
             if split.note and split.note not in inferred:
                 inferred.append(split.note)
+            for patience, fraction in itertools.product(stopping, grid["validation_fraction"]):
+                # a validation part too small to carve is the grid's error, not each run's failure
+                load_split(RunConfig(data=data, output=output, early_stopping=patience, validation_fraction=fraction))
     widths = {(data, output): width for (data, _), (output, width) in heads.items()}
     runs, skipped = [], Counter()
     for spec in expand(grid, n_features={data: shape[1] for data, shape in shapes.items()}, heads=heads):
@@ -122,6 +126,9 @@ def plan(grid):
     left_out = [f"left out {n} run(s) of {why}" for why, n in skipped.items()]
     if not runs:
         raise ValueError("the grid has no run that its engines can train: " + "; ".join(left_out))
+    if stopping and len(grid["epochs"]) > 1:
+        left_out.append(f"runs with early stopping record only their last epoch, {grid['epochs'][-1]}: each ends at "
+                        "its own epoch with its best weights, so the other epoch values are no checkpoints of them")
     return runs, inferred + left_out
 
 
@@ -311,6 +318,8 @@ def _row(spec, *, status, error=None, result=None, checkpoints=(), attempts=1, t
         row["loss_curve"] = [finite_or_none(float(v)) for v in result.loss_curve]
         row["seconds"], row["ms_per_epoch"] = finite_or_none(result.seconds), finite_or_none(result.ms_per_epoch)
         row["same_trajectory"], row["note"] = result.same_trajectory, result.note
+        row["epochs_run"], row["stopped_epoch"], row["best_epoch"] = \
+            result.epochs_run, result.stopped_epoch, result.best_epoch
     return row
 
 

@@ -13,13 +13,15 @@ __all__ = ["count_kinks", "gradcheck"]
 KINKED = ("leaky_relu", "relu")
 
 
-def gradcheck(network, X, y, eps=1e-5):
-    """Compare ``network.gradients(X, y)`` with central differences of the loss.
+def gradcheck(network, X, y, eps=1e-5, masks=None):
+    """Compare ``network.gradients(X, y, masks=masks)`` with central differences of the loss.
 
     For every weight and bias ``theta_i`` the numerical gradient is
     ``(J(theta_i + eps) - J(theta_i - eps)) / (2 eps)``, ``J`` the network's head's mean loss on
     ``(X, y)``: the log-loss (sigmoid), the categorical cross-entropy (softmax) or the mean squared
-    error (linear), as :mod:`twinnet.nn.heads` computes it. The differences are taken in float64 on
+    error (linear), as :mod:`twinnet.nn.heads` computes it, plus the network's L2 penalty
+    ``l2 * sum(W**2)``, with its dropout under the fixed keep ``masks`` (dropout draws new masks at
+    every step, so a loss with random masks has no derivative to check). The differences are taken in float64 on
     an exact copy of the network and of its inputs and targets as the network sees them (cast to its
     dtype; a float32 value is representable in float64), so ``eps = 1e-5`` is meaningful for a
     float32 network too. The backpropagation side runs in the network's own dtype: for float32 the
@@ -35,6 +37,10 @@ def gradcheck(network, X, y, eps=1e-5):
         The head's targets, as :meth:`Network.fit` takes them: labels 0 and 1 (sigmoid), labels
         ``0 .. K-1`` (softmax of K units), real targets ``(m,)`` or ``(m, k)`` (linear of k units).
     eps : float, default=1e-5
+    masks : list, optional
+        Dropout's keep masks, one per hidden layer, as :meth:`Network.gradients` takes them:
+        ``masks[l]`` of shape ``(m, n_{l+1})``, 1 where a unit is kept, 0 where it is dropped (the kept
+        ones scaled by ``1 / (1 - rate)``), None for a layer of rate 0. Default: no dropout.
 
     Returns
     -------
@@ -61,20 +67,25 @@ def gradcheck(network, X, y, eps=1e-5):
     >>> net = Network([3, 4, 3], output="softmax", hidden_activation="tanh", seed=0)
     >>> max(gradcheck(net, X, y3).values()) < 1e-7
     True
+    >>> net = Network([3, 4, 1], hidden_activation="tanh", l2=0.01, dropout=0.5, seed=0)
+    >>> keep = [np.random.default_rng(1).random((20, 4)) >= 0.5]  # a fixed dropout mask
+    >>> max(gradcheck(net, X, y, masks=keep).values()) < 1e-7
+    True
     """
     from twinnet.nn.heads import HEADS
     from twinnet.nn.network import Network
 
     eps = validation.positive_number("eps", eps)
-    analytic = network.gradients(X, y)  # checks X and y
+    analytic = network.gradients(X, y, masks=masks)  # checks X, y and the masks
     # the network's own inputs (cast to its dtype), represented exactly in float64; so are a linear
     # head's targets (labels are exact in any dtype)
     X = np.asarray(X, dtype=network.dtype)
     if not HEADS[network.output].classifier:
         y = np.asarray(y, dtype=network.dtype)
     ref = Network.from_parameters(network.parameters, output=network.output,
-                                  hidden_activation=network.hidden_activation, dtype="float64")
-    theta, loss, as_gradients = ref._loss_function(X, y)
+                                  hidden_activation=network.hidden_activation, l2=network.l2,
+                                  dropout=network.dropout, dtype="float64")
+    theta, loss, as_gradients = ref._loss_function(X, y, masks)
     numeric = as_gradients(_central_differences(theta, loss, eps))
     return {key[1:]: _relative_error(g.astype(np.float64), numeric[key]) for key, g in analytic.items()}
 
@@ -98,12 +109,25 @@ def _relative_error(g, n):
     return float(np.linalg.norm(g - n) / denominator) if denominator else 0.0
 
 
-def count_kinks(network, X, eps):
+def count_kinks(network, X, eps, masks=None):
     """Number of hidden pre-activations ``Z`` with ``|Z| < eps`` at a kinked activation.
 
     Zero for smooth activations (``sigmoid``, ``tanh``). A positive count means that a central
     difference of step ``eps`` may straddle a ReLU kink and disagree with backpropagation there.
+    With dropout's keep ``masks`` (as :func:`gradcheck` takes them), the pre-activations are those
+    under the masks.
     """
     if network.hidden_activation not in KINKED:
         return 0
-    return int(sum(np.count_nonzero(np.abs(Z) < eps) for Z in network._hidden_preactivations(X)))
+    if masks is None:
+        preactivations = network._hidden_preactivations(X)
+    else:
+        from twinnet.nn import engine
+        from twinnet.nn.network import check_X
+
+        X1 = check_X(X, network.n_features, network.dtype)
+        buf = network._masked_buffers(X1, masks, backward=False)
+        with np.errstate(under="ignore"):
+            engine.forward(X1, network._layers, network._activation, network._head, buf)
+        preactivations = buf.Z
+    return int(sum(np.count_nonzero(np.abs(Z) < eps) for Z in preactivations))

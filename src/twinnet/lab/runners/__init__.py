@@ -19,7 +19,10 @@ torch         the PyTorch twin (``twinnet.torch_twin``)
 ============  ==========================================================================
 
 Every engine trains every head (sigmoid, softmax, linear) except where :func:`unsupported_reason`
-says why not.
+says why not. Regularization and training control (:data:`CONTROLS`: ``l2``, ``dropout``,
+``lr_schedule``, ``early_stopping``): numpy, keras, tf-loop and torch train them all (with dropout,
+each library draws its own masks, so those runs are not on one trajectory); sklearn trains ``l2``
+(as its ``alpha``) only; functional none.
 
 A runner is ``runner(config, split, initial, observe) -> Trained``: ``observe(epochs_done, current)``
 is called after each epoch, when the library lets us observe them, and ``current()`` returns the
@@ -32,9 +35,11 @@ import importlib.util
 from collections.abc import Callable
 from typing import NamedTuple
 
+from twinnet.lab.config import CONTROLS
 from twinnet.lab.runners import functional, keras, numpy, sklearn, torch
 
-__all__ = ["DEFAULT_ENGINES", "ENGINES", "NO_CHECKPOINTS", "Engine", "installed", "unsupported_reason"]
+__all__ = ["CONTROLS", "DEFAULT_ENGINES", "ENGINES", "NO_CHECKPOINTS", "Engine", "controls", "installed",
+           "unsupported_reason"]
 
 
 class Engine(NamedTuple):
@@ -60,6 +65,11 @@ DEFAULT_ENGINES = tuple(ENGINES)
 NO_CHECKPOINTS = {"sklearn": "scikit-learn's fit (MLPClassifier, MLPRegressor) cannot be observed between epochs"}
 
 
+def controls(config):
+    """The fields of :data:`CONTROLS` that ``config`` sets, as ``"name=value"`` texts."""
+    return [f"{name}={getattr(config, name)!r}" for name, off in CONTROLS.items() if getattr(config, name) != off]
+
+
 def installed(engine):
     """Whether the library an engine needs can be imported (without importing it)."""
     module = ENGINES[engine].module
@@ -73,6 +83,10 @@ def unsupported_reason(engine, config, n_train):
     """
     full_batch = config.batch_size is None or config.batch_size >= n_train
     binary = config.output in (None, "sigmoid")
+    used = controls(config)
+    if engine == "functional" and used:
+        return ("the notebook's functional network has no L2 penalty, dropout, learning-rate schedule or early "
+                f"stopping; got {', '.join(used)}")
     if engine == "functional" and not binary:
         return (f"the notebook's functional network is binary, one sigmoid unit with log-loss; "
                 f"got output={config.output!r}")
@@ -88,4 +102,8 @@ def unsupported_reason(engine, config, n_train):
         return ("keras_init='notebook' uses the notebook's model (ReLU, SGD, one sigmoid unit); got "
                 f"optimizer={config.optimizer!r}, hidden_activation={config.hidden_activation!r}, "
                 f"output={config.output or 'sigmoid'!r}")
+    if engine in ("keras", "tf-loop") and config.keras_init == "notebook" and (
+            config.l2 or config.dropout or config.lr_schedule is not None):
+        return ("keras_init='notebook' uses the notebook's model, compiled without L2 penalty, dropout or "
+                f"learning-rate schedule; got {', '.join(c for c in used if not c.startswith('early_stopping'))}")
     return None

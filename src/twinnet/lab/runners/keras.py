@@ -1,16 +1,22 @@
 """Runners of the ``keras`` and ``tf-loop`` engines: the Keras twin (``twinnet.keras_twin``)."""
 
 from twinnet.lab.results import Trained
+from twinnet.lab.runners._control import dropout_note, early_stopping, l2_rounding_note, stopped
 from twinnet.lab.runners._timing import timed
+
+
+def regularization(config):
+    """The twins' ``l2`` and ``dropout`` keywords of ``config``, only those it sets (the defaults are the twins')."""
+    return {key: getattr(config, key) for key in ("l2", "dropout") if getattr(config, key)}
 
 
 def _model(config, initial):
     from twinnet import keras_twin
 
     if config.keras_init == "same":
-        return keras_twin.to_keras(initial, learning_rate=config.learning_rate, optimizer=config.optimizer,
+        return keras_twin.to_keras(initial, learning_rate=config.schedule(), optimizer=config.optimizer,
                                    hidden_activation=config.hidden_activation, dtype=config.dtype,
-                                   output=config.output), None
+                                   output=config.output, **regularization(config)), None
     keras = keras_twin._import_keras()  # quietly, as every import of TensorFlow
     # Keras's global seed makes the notebook's unseeded initializers reproducible
     keras.utils.set_random_seed(config.seed)
@@ -22,12 +28,18 @@ def _run(config, split, initial, observe, how):
     from twinnet import keras_twin
 
     model, note = _model(config, initial)
+    callbacks, callback = early_stopping(config)
+    control = {} if callbacks is None else {"validation_data": split.validation_data, "callbacks": callbacks}
     history, seconds = timed(lambda: keras_twin.train(
         model, split.X_train, split.y_train, epochs=config.epochs, batch_size=config.batch_size,
-        seed=config.seed, loop=how,
+        seed=config.seed, loop=how, **control,
         on_epoch_end=lambda epoch, logs: observe(epoch + 1, lambda: keras_twin.from_keras(model))))
+    same = note is None and not config.dropout
+    if config.dropout and note is None:
+        note = dropout_note(config, "Keras")
+    notes = [n for n in (note, l2_rounding_note(config) if config.keras_init == "same" else None) if n]
     return Trained(list(history["loss"]), keras_twin.from_keras(model), seconds,
-                   same_trajectory=note is None, note=note)
+                   same_trajectory=same, note="; ".join(notes) or None, **stopped(callback))
 
 
 def run_fit(config, split, initial, observe):

@@ -16,6 +16,18 @@ Adam       ``learning_rate_init = learning_rate`` and ``epsilon = c * 1e-7``: Ad
 =========  =====================================================================================
 
 and ``loss_curve_`` is reported doubled, in our loss's units; the run's note says both.
+
+L2: scikit-learn's ``alpha`` adds ``alpha * W / b`` to the gradient of a batch of ``b`` examples
+(and ``alpha / (2 b) * sum(W**2)`` to its loss), ours ``2 * l2 * W``; scaled by ``c`` as the rest of
+its gradient, ``alpha = 2 c b l2`` (``2 * l2 * batch_size`` for a classifier), the mapping of
+:class:`twinnet.TwinNetClassifier` (``l2 = alpha / (2 c b)``). It is exact when every batch has ``b``
+examples: full batch, or a batch size that divides the training set (the shorter last batch is
+penalized more otherwise). Its ``loss_curve_`` then holds ``c * l2 * sum(W**2)``: our penalty for a
+classifier (``c = 1``) and, doubled as the regressor's curve is, for one target (``c = 1/2``); ``k``
+times ours, doubled, for ``k > 1`` targets, which are left to the other engines with L2. Dropout,
+learning-rate schedules and Keras's early stopping have no counterpart in scikit-learn's MLPs (its
+own ``early_stopping`` is another rule, on the validation score): runs with them are left to the
+other engines.
 """
 
 import warnings
@@ -57,9 +69,26 @@ def solver(config):
     return settings, config.learning_rate / c
 
 
+#: What scikit-learn's MLPs cannot do, by RunConfig field: (is it set?, why not).
+UNSUPPORTED = {
+    "dropout": (lambda c: c.dropout > 0, "have no dropout"),
+    "lr_schedule": (lambda c: c.lr_schedule is not None,
+                    "have no Keras learning-rate schedule (only 'constant', 'invscaling' and 'adaptive' rates)"),
+    "early_stopping": (lambda c: c.early_stopping is not None,
+                       "have no Keras EarlyStopping (their own early_stopping stops on the validation score after "
+                       "n_iter_no_change epochs by tol, another rule, and restores no weights)"),
+}
+
+
 def unsupported(config):
     """Why scikit-learn cannot train ``config`` (a phrase), or None."""
     name = estimator_name(config.output)
+    for field, (used, why) in UNSUPPORTED.items():
+        if used(config):
+            return f"scikit-learn's MLPClassifier and MLPRegressor {why}; got {field}={getattr(config, field)!r}"
+    if config.l2 and config.output == "linear" and config.layers is not None and config.layers[-1] > 1:
+        return (f"MLPRegressor's loss_curve_ holds the L2 penalty k/2 times where it halves the squared error, for "
+                f"k={config.layers[-1]} targets: no one factor puts its curve in our units; got l2={config.l2:g}")
     if config.hidden_activation not in ACTIVATIONS:
         return f"scikit-learn's {name} has no {config.hidden_activation!r} activation"
     if config.output == "softmax" and config.layers is not None and config.layers[-1] == 2:
@@ -90,15 +119,34 @@ def half_loss_note(config):
             "to take our steps, and its loss_curve_ is shown doubled")
 
 
+def alpha(config, batch_size):
+    """scikit-learn's ``alpha`` for our ``l2`` with batches of ``batch_size``: ``2 c b l2`` (module docstring)."""
+    return 2 * gradient_scale(config) * batch_size * config.l2
+
+
+def l2_note(config, m):
+    """How ``l2`` was mapped, and whether exactly; None without L2."""
+    if not config.l2:
+        return None
+    b = m if config.batch_size is None or config.batch_size >= m else config.batch_size
+    note = f"l2={config.l2:g} runs as alpha = 2 * {'c * ' if config.output == 'linear' else ''}l2 * batch_size = " \
+           f"{alpha(config, b):g}"
+    if m % b:
+        note += (f", exact only for full batches of {b}: the last batch of {m % b} examples (of {m}) gets "
+                 f"a {b / (m % b):.3g}x stronger penalty")
+    return note
+
+
 def _estimator(config, m):
     from sklearn.neural_network import MLPClassifier, MLPRegressor
 
     full_batch = config.batch_size is None or config.batch_size >= m
     settings, learning_rate = solver(config)
     estimator = MLPRegressor if config.output == "linear" else MLPClassifier
+    batch_size = m if full_batch else config.batch_size
     return estimator(
         hidden_layer_sizes=config.layers[1:-1], activation=ACTIVATIONS[config.hidden_activation],
-        alpha=0.0, batch_size=m if full_batch else config.batch_size, learning_rate="constant",
+        alpha=alpha(config, batch_size), batch_size=batch_size, learning_rate="constant",
         learning_rate_init=learning_rate, max_iter=1, shuffle=not full_batch,
         random_state=config.seed, tol=0.0, n_iter_no_change=config.epochs + 1, warm_start=True,
         **settings)
@@ -151,6 +199,7 @@ def run(config, split, initial, observe):
     factor = 2.0 if config.output == "linear" else 1.0
     curve = [factor * float(v) for v in clf.loss_curve_[-config.epochs:]]
     full_batch = clf.batch_size == X.shape[0]
-    notes = [half_loss_note(config), rounding_note(config) if full_batch else "scikit-learn draws its own batch order"]
+    notes = [half_loss_note(config), l2_note(config, X.shape[0]),
+             rounding_note(config) if full_batch else "scikit-learn draws its own batch order"]
     note = "; ".join(n for n in notes if n) or None
     return Trained(curve, parameters, seconds, same_trajectory=full_batch, note=note)
