@@ -5,6 +5,8 @@ import subprocess
 import sys
 import warnings
 
+import math
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -404,9 +406,15 @@ def assert_same_weights(est, mlp, atol=TRAJECTORY_ATOL):
         assert_allclose(ours[f"b{l}"][:, 0], b, rtol=0, atol=atol, err_msg=f"b{l}: TwinNet vs scikit-learn")
 
 
+def exact_alpha(head, b, l2=2.0 ** -9):
+    """The alpha whose l2 = alpha / (2 c b) float32 holds: Network, as Keras, weighs l2 rounded to float32."""
+    return 2 * SKLEARN_SCALE[head] * b * l2
+
+
 @pytest.mark.parametrize("head", sorted(PROBLEMS))
 def test_alpha_is_sklearns(head):
-    est, mlp = twins(head, learning_rate=0.1, alpha=0.5, max_iter=100, n_iter_no_change=np.inf)
+    alpha = exact_alpha(head, PROBLEMS[head][1]()[0].shape[0])
+    est, mlp = twins(head, learning_rate=0.1, alpha=alpha, max_iter=100, n_iter_no_change=np.inf)
     assert est.n_iter_ == mlp.n_iter_ == 100
     assert_same_weights(est, mlp)
     if head != "linear-3":  # with several targets, scikit-learn's loss_curve_ is not the loss it follows
@@ -419,7 +427,8 @@ def test_alpha_is_sklearns(head):
 
 def test_alpha_on_mini_batches_is_sklearns():
     X, y = binary_problem(m=120, n=4, seed=1, rule="square")
-    settings = {"hidden_layer_sizes": (6, 4), "alpha": 0.5, "max_iter": 30, "n_iter_no_change": np.inf,
+    settings = {"hidden_layer_sizes": (6, 4), "alpha": exact_alpha("sigmoid", 20), "max_iter": 30,
+                "n_iter_no_change": np.inf,
                 "batch_size": 20, "shuffle": False, "random_state": 4}  # 6 batches of 20, in order
     est = TwinNetClassifier(optimizer="sgd", learning_rate=0.1, **settings).fit(X, y)
     initial = Network([4, 6, 4, 1], init="glorot", seed=4).parameters
@@ -449,8 +458,9 @@ def test_alpha_becomes_l2(estimator, settings, b):
 @pytest.mark.parametrize("head", ["sigmoid", "softmax", "linear"])
 def test_no_improvement_rule_is_sklearns(head):
     # the training loss flattens out: more than 5 epochs in a row without gaining 1e-3 stop both
-    est, mlp = twins(head, learning_rate=0.5 if head != "linear" else 0.1, alpha=1e-2, max_iter=400, tol=1e-3,
-                     n_iter_no_change=5)
+    m = PROBLEMS[head][1]()[0].shape[0]
+    est, mlp = twins(head, learning_rate=0.5 if head != "linear" else 0.1, alpha=exact_alpha(head, m, 2.0 ** -14),
+                     max_iter=400, tol=1e-3, n_iter_no_change=5)
     assert est.n_iter_ == mlp.n_iter_ < 400 and len(est.loss_curve_) == est.n_iter_
     c = SKLEARN_SCALE[head]
     assert_allclose(est.best_loss_, mlp.best_loss_ / c, rtol=TRAJECTORY_ATOL)
@@ -479,8 +489,10 @@ def test_early_stopping_is_sklearns(head, monkeypatch):
     from sklearn.neural_network import _multilayer_perceptron
 
     monkeypatch.setattr(_multilayer_perceptron, "train_test_split", labels_split(head != "linear"))
-    est, mlp = twins(head, learning_rate=0.5 if head != "linear" else 0.1, alpha=1e-2, max_iter=400,
-                     n_iter_no_change=5, early_stopping=True, validation_fraction=0.2)
+    m = PROBLEMS[head][1]()[0].shape[0]
+    b = m - math.ceil(0.2 * m)  # the batch: the training part left after the validation split
+    est, mlp = twins(head, learning_rate=0.5 if head != "linear" else 0.1, alpha=exact_alpha(head, b, 2.0 ** -14),
+                     max_iter=400, n_iter_no_change=5, early_stopping=True, validation_fraction=0.2)
     # the same validation scores (accuracy, or R^2) every epoch, and so the same stopping epoch
     assert est.n_iter_ == mlp.n_iter_ < 400
     assert_allclose(est.validation_scores_, mlp.validation_scores_, rtol=0, atol=TRAJECTORY_ATOL)

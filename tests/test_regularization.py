@@ -42,14 +42,16 @@ def test_l2_loss_is_the_data_loss_plus_the_penalty_and_its_gradient_matches_diff
     plain = Network([4, 6, 5, width], output=output, hidden_activation="tanh", seed=1)
     net = Network.from_parameters(plain.parameters, output=output, hidden_activation="tanh", l2=0.03)
     P = net.parameters
-    penalty = 0.03 * sum(np.sum(P[f"W{l}"] ** 2) for l in (1, 2, 3))
+    # as Keras's L2 regularizer, whose Python float becomes a float32 tensor
+    penalty = float(np.float32(0.03)) * sum(np.sum(P[f"W{l}"] ** 2) for l in (1, 2, 3))
     assert net.evaluate(X, y)["loss"] == pytest.approx(plain.evaluate(X, y)["loss"] + penalty, rel=1e-14)
     for key in ("accuracy", "rmse"):  # the metrics are the data's alone
         if key in plain.evaluate(X, y):
             assert net.evaluate(X, y)[key] == plain.evaluate(X, y)[key]
     grads, data_grads = net.gradients(X, y), plain.gradients(X, y)
     for l in (1, 2, 3):  # 2 l2 W on the weights, nothing on the biases
-        assert_allclose(grads[f"dW{l}"], data_grads[f"dW{l}"] + 0.06 * P[f"W{l}"], rtol=1e-14, atol=1e-17)
+        assert_allclose(grads[f"dW{l}"], data_grads[f"dW{l}"] + 2 * float(np.float32(0.03)) * P[f"W{l}"], rtol=1e-14,
+                        atol=1e-17)
         assert_array_equal(grads[f"db{l}"], data_grads[f"db{l}"])
     numeric = _central_differences(net, X, y)
     for key, value in grads.items():  # central differences of a smooth loss: ~1e-9
@@ -73,7 +75,7 @@ def test_dropout_gradients_under_given_masks_match_differences(output, width, ma
     always = masks[0].copy()
     always[:, 0] = False
     dead = net.gradients(X, y, masks=[always, masks[1]])
-    assert_allclose(dead["dW2"][:, 0], 0.02 * P["W2"][:, 0], rtol=1e-14)
+    assert_allclose(dead["dW2"][:, 0], 2 * float(np.float32(0.01)) * P["W2"][:, 0], rtol=1e-14)
 
 
 def test_dropout_gradients_match_pytorch_autograd_under_the_same_masks():

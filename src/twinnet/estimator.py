@@ -126,7 +126,9 @@ _NOTES = """\
     training, else ``batch_size``, so the mapping is exact for every batch of ``batch_size``
     examples. When ``batch_size`` does not divide the number of training examples, the last
     batch of each epoch has ``r < b`` of them, and its penalty and weight decay are ``r / b``
-    times scikit-learn's, which divides by ``r``.
+    times scikit-learn's, which divides by ``r``. ``Network`` weighs ``l2`` rounded to float32, as
+    Keras's ``L2`` regularizer does: where float32 does not hold ``alpha / (2 * c * b)`` exactly,
+    the penalty differs from scikit-learn's by that rounding (a relative 3e-8 at most).
 
     **Stopping.** After every epoch, as ``MLPClassifier``'s ``_update_no_improvement_count``:
     without ``early_stopping``, an epoch whose training loss is above ``best_loss_ - tol`` does

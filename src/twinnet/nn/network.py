@@ -203,7 +203,9 @@ class Network:
     l2 : float, default=0.0
         Weight of an L2 penalty ``l2 * sum(W**2)`` over every layer's weights (not the biases),
         added to the loss, as Keras's ``kernel_regularizer=L2(l2)``: the loss that ``fit`` reports
-        and ``evaluate`` returns includes it, as Keras's does; the metrics do not.
+        and ``evaluate`` returns includes it, as Keras's does; the metrics do not. As in Keras,
+        ``l2`` is rounded to float32 (``L2`` turns the Python float into a float32 tensor, as the
+        optimizers' momentum and betas): ``0.01`` weighs as ``0.009999999776...``.
     dropout : float or list of float, default=0.0
         Dropout rate of every hidden layer, or one per hidden layer, each in ``[0, 1)``: during
         ``fit`` only, each hidden unit's activation is dropped with this probability and the kept
@@ -389,15 +391,17 @@ class Network:
         """``l2 * sum(W**2)`` over the layers, as Keras adds each layer's ``L2`` regularization loss."""
         if not self.l2:
             return 0.0
-        return float(sum(self.l2 * np.vdot(K, K) for K in self._kernels))
+        l2 = float(np.float32(self.l2))  # as Keras: its L2 regularizer's Python float becomes a float32 tensor
+        return float(sum(l2 * np.vdot(K, K) for K in self._kernels))
 
     def _add_l2_gradient(self, dlayers, scratch):
         """``dK_l += 2 l2 K_l`` for every layer: the penalty's gradient (the biases are not penalized).
 
         ``scratch`` holds at least the largest kernel. As TensorFlow differentiates ``l2 *
-        sum(square(K))``: ``l2 * (2 K)``, the same value as ``(2 l2) K`` (doubling is exact).
+        sum(square(K))``: ``l2 * (2 K)``, the same value as ``(2 l2) K`` (doubling is exact), with
+        ``l2`` rounded through float32 as Keras rounds it.
         """
-        decay = self.dtype.type(2 * self.l2)
+        decay = self.dtype.type(2 * float(np.float32(self.l2)))
         for K, dKb in zip(self._kernels, dlayers):
             term = np.multiply(K, decay, out=scratch[:K.size].reshape(K.shape))
             np.add(dKb[:-1], term, out=dKb[:-1])

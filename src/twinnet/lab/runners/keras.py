@@ -1,7 +1,7 @@
 """Runners of the ``keras`` and ``tf-loop`` engines: the Keras twin (``twinnet.keras_twin``)."""
 
 from twinnet.lab.results import Trained
-from twinnet.lab.runners._control import dropout_note, early_stopping, l2_rounding_note, stopped
+from twinnet.lab.runners._control import dropout_note, early_stopping, stopped
 from twinnet.lab.runners._timing import timed
 
 
@@ -37,9 +37,8 @@ def _run(config, split, initial, observe, how):
     same = note is None and not config.dropout
     if config.dropout and note is None:
         note = dropout_note(config, "Keras")
-    notes = [n for n in (note, l2_rounding_note(config) if config.keras_init == "same" else None) if n]
     return Trained(list(history["loss"]), keras_twin.from_keras(model), seconds,
-                   same_trajectory=same, note="; ".join(notes) or None, **stopped(callback))
+                   same_trajectory=same, note=note, **stopped(callback))
 
 
 def run_fit(config, split, initial, observe):

@@ -120,8 +120,11 @@ def half_loss_note(config):
 
 
 def alpha(config, batch_size):
-    """scikit-learn's ``alpha`` for our ``l2`` with batches of ``batch_size``: ``2 c b l2`` (module docstring)."""
-    return 2 * gradient_scale(config) * batch_size * config.l2
+    """scikit-learn's ``alpha`` for our ``l2`` with batches of ``batch_size``: ``2 c b l2`` (module docstring).
+
+    ``l2`` rounded to float32 first, as Keras (and so Network) weighs its penalty.
+    """
+    return 2 * gradient_scale(config) * batch_size * float(np.float32(config.l2))
 
 
 def l2_note(config, m):

@@ -1,7 +1,7 @@
 """Runner of the ``torch`` engine: the PyTorch twin (``twinnet.torch_twin``)."""
 
 from twinnet.lab.results import Trained
-from twinnet.lab.runners._control import dropout_note, early_stopping, l2_rounding_note, stopped
+from twinnet.lab.runners._control import dropout_note, early_stopping, stopped
 from twinnet.lab.runners._timing import timed
 from twinnet.lab.runners.keras import regularization
 
@@ -23,6 +23,6 @@ def run(config, split, initial, observe):
         twin, split.X_train, split.y_train, epochs=config.epochs, batch_size=config.batch_size,
         seed=config.seed, **control,
         on_epoch_end=lambda epoch, logs: observe(epoch + 1, lambda: torch_twin.from_torch(twin))))
-    notes = [n for n in (dropout_note(config, "PyTorch") if config.dropout else None, l2_rounding_note(config)) if n]
+    notes = [dropout_note(config, "PyTorch")] if config.dropout else []
     return Trained(history["loss"], torch_twin.from_torch(twin), seconds, same_trajectory=not config.dropout,
                    note="; ".join(notes) or None, **stopped(callback))
