@@ -391,8 +391,11 @@ def test_the_torch_twin_steps_a_lambda_scheduler_with_the_schedules_values():
     twin = torch_twin.to_torch(Network([3, 1], seed=0).parameters, learning_rate=schedule)
     assert isinstance(twin.scheduler, torch.optim.lr_scheduler.LambdaLR)
     assert twin.optimizer.param_groups[0]["lr"] == schedule(0)
-    twin_copy = torch_twin.TorchTwin(*twin, twin.output, twin.l2, twin.scheduler)
-    assert twin_copy.scheduler is twin.scheduler
+    import copy
+    import pickle
+
+    for copied in (copy.deepcopy(twin), pickle.loads(pickle.dumps(twin))):  # the scheduler drives the copy's optimizer
+        assert copied.scheduler.optimizer is copied.optimizer and copied.output == twin.output
 
 
 def test_torchs_own_schedulers_compute_the_same_formulas_in_float64():
