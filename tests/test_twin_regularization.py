@@ -4,8 +4,8 @@
 
 Tolerances, relative, and why:
 - float64, 1e-12 on loss and metric curves, final weights and gradients (measured, every head,
-  optimizer, batch mode and twin: at most 5e-16 on the curves, 2e-14 on a weight and 5e-15 on a
-  gradient relative to its array's largest element). Weights and gradients also get an absolute
+  optimizer, batch mode and twin: at most 5e-16 on the curves, and relative to the array's largest
+  element 3e-14 on a final weight, 5e-15 on a gradient). Weights and gradients also get an absolute
   1e-12 of their array's largest element: an element near zero is the difference of larger terms
   and carries their rounding.
 - float32: 1e-4 relative, absolute 1e-4 of the array's largest (measured 1e-6: the same formulas
