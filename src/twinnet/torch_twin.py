@@ -39,8 +39,8 @@ Why the twin agrees with ``Network``
   own values: the float32 values Keras and ``Network`` train with. torch's own
   ``ExponentialLR``, ``StepLR`` and ``CosineAnnealingLR`` compute the same formulas (the cosine
   only up to ``decay_steps``, after which it climbs again where Keras's stays) in float64,
-  recursively, so they differ from Keras's values by up to float32's resolution (about 1e-7
-  relatively): the twin follows Keras's trajectory instead, to rounding error. Under a schedule,
+  recursively, so they differ from Keras's values by float32's resolution (about 1e-7 of the
+  initial rate): the twin follows Keras's trajectory instead, to rounding error. Under a schedule,
   torch's momentum is not Keras's (torch scales the accumulated gradients by the current rate,
   Keras accumulates steps already scaled by theirs): the twin then scales each gradient by its
   step's rate and steps torch's ``SGD`` at rate 1, which is Keras's rule.

@@ -1,0 +1,100 @@
+"""examples/regularization.ipynb, executed from top to bottom in a fresh kernel as a reader runs it,
+then checked: the Keras twin follows Network where the arithmetic is the same (L2, the schedule,
+early stopping, dropout's gradients under the same masks), L2 shrinks the generalization gap, the
+figures are drawn, and the notebook stays short."""
+
+import re
+import time
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from test_notebook import NOTEBOOK, number_after, printed
+from test_quiet import tensorflow_lines
+
+REGULARIZATION = NOTEBOOK.with_name("regularization.ipynb")
+#: The notebook's promise is well under a minute (measured 27 s on two shared cores); 90 s leaves
+#: room for a loaded CI machine.
+LIMIT = 90
+#: Same arithmetic, the same batches, float64: rounding only (measured at most 9e-16).
+SAME_ARITHMETIC = 1e-12
+
+pytestmark = pytest.mark.tf
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    """The executed notebook, its printed text and its time."""
+    notebook = nbformat.read(REGULARIZATION, as_version=4)
+    client = NotebookClient(notebook, timeout=LIMIT, kernel_name="python3",
+                            resources={"metadata": {"path": str(tmp_path_factory.mktemp("regularization"))}})
+    start = time.perf_counter()
+    client.execute()  # raises CellExecutionError, with the cell and its traceback, if a cell fails
+    return notebook, printed(notebook), time.perf_counter() - start
+
+
+def test_the_committed_notebook_has_no_outputs():
+    # CI executes the notebook: stored outputs would only go stale and bloat the diff
+    notebook = nbformat.read(REGULARIZATION, as_version=4)
+    nbformat.validate(notebook)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    assert notebook.metadata.kernelspec.name == "python3"
+
+
+def test_it_runs_top_to_bottom_quickly(executed):
+    _, _, seconds = executed
+    assert seconds < LIMIT, f"the notebook took {seconds:.0f} s"
+
+
+def test_no_tensorflow_start_up_line_reaches_the_outputs(executed):
+    _, text, _ = executed
+    assert tensorflow_lines(text) == [], tensorflow_lines(text)
+
+
+@pytest.mark.parametrize("feature", ["baseline", "L2", "schedule", "early stopping"])
+def test_keras_follows_network_where_the_arithmetic_is_the_same(executed, feature):
+    _, text, _ = executed
+    match = re.search(rf"^{re.escape(feature)}: max \|Keras - NumPy\| loss over (\d+) epochs: ([-+0-9.e]+), "
+                      rf"final weight: ([-+0-9.e]+)$", text, re.MULTILINE)
+    assert match, f"the notebook did not print the {feature} agreement"
+    epochs, loss, weight = int(match.group(1)), float(match.group(2)), float(match.group(3))
+    assert epochs > 1
+    assert loss < SAME_ARITHMETIC and weight < SAME_ARITHMETIC, (feature, loss, weight)
+
+
+def test_dropout_gradients_agree_under_the_same_masks(executed):
+    _, text, _ = executed
+    assert number_after("dropout: max |Keras - NumPy| gradient under the same masks:", text) < SAME_ARITHMETIC
+
+
+def test_both_libraries_stop_at_the_same_epoch_and_restore_an_earlier_one(executed):
+    _, text, _ = executed
+    match = re.search(r"early stopping: NumPy stopped after epoch (\d+) \(best (\d+)\), "
+                      r"Keras after epoch (\d+) \(best (\d+)\)", text)
+    assert match, "the notebook did not print where early stopping stopped"
+    ours_stop, ours_best, keras_stop, keras_best = map(int, match.groups())
+    assert (ours_stop, ours_best) == (keras_stop, keras_best)
+    epochs = int(re.search(r"baseline: max \|Keras - NumPy\| loss over (\d+) epochs", text).group(1))
+    assert ours_best < ours_stop < epochs  # it stopped early, and restored the weights of an earlier epoch
+
+
+def test_the_baseline_overfits_and_l2_shrinks_the_gap(executed):
+    _, text, _ = executed
+    match = re.search(r"baseline: lowest validation loss ([0-9.]+) at epoch (\d+), ([0-9.]+) at epoch (\d+)", text)
+    assert match, "the notebook did not print the baseline's validation loss"
+    lowest, at, last, epochs = float(match.group(1)), int(match.group(2)), float(match.group(3)), int(match.group(4))
+    assert at < epochs and last > lowest  # the validation loss turned up: overfitting
+    gaps = {name.strip(): float(gap) for name, gap in
+            re.findall(r"^ *([A-Za-z][A-Za-z0-9 ]*): gap ([-0-9.]+), validation accuracy", text, re.MULTILINE)}
+    assert set(gaps) == {"baseline", "L2", "dropout", "schedule", "early stopping"}, gaps
+    assert gaps["L2"] < gaps["baseline"], gaps
+    # the closing notes' words: L2 shrinks the gap the most, dropout a little
+    assert gaps["L2"] == min(gaps.values()) and gaps["dropout"] < gaps["baseline"], gaps
+
+
+def test_every_section_draws_its_curves(executed):
+    notebook, _, _ = executed
+    images = [output for cell in notebook.cells for output in cell.get("outputs", [])
+              if "image/png" in output.get("data", {})]
+    assert len(images) == 5  # baseline, L2, dropout, schedule, early stopping: NumPy and Keras side by side
