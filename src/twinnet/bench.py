@@ -531,7 +531,7 @@ def fit_memory(workload, X, y, initial):
     from twinnet import Network
 
     config = workload.config
-    net = Network.from_parameters(initial, dtype=config.dtype)
+    net = Network.from_parameters(initial, output=config.output, dtype=config.dtype)
     itemsize = np.dtype(config.dtype).itemsize
     m = X.shape[0]
     data_bytes = m * (config.layers[0] + 1) * itemsize
@@ -616,17 +616,19 @@ class _Turn:
         self.child.close()
 
 
-def _row(kind, name):
+def _row(kind, name, workload):
+    skipped = None
     if kind == "engine":
-        from twinnet.lab.runners import ENGINES
+        from twinnet.lab.runners import ENGINES, unsupported_reason
 
         spec = ENGINES[name]
         head = {"engine": name}
+        skipped = unsupported_reason(name, workload.config, workload.n_train)  # the functional net on a softmax
     else:
         spec = ROOFLINES[name]
         head = {"library": name, "call": spec.call}
     return {**head, "status": None, "runs": 0, "ms_per_epoch_runs": [], "error": None,
-            "skipped": _skip_reason(spec.module, spec.extra), "process": None}
+            "skipped": skipped or _skip_reason(spec.module, spec.extra), "process": None}
 
 
 def _take_turns(workload, turns, threads, inputs, repeats, budget, timeout, announce):
@@ -759,8 +761,8 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
     workload, engines, rooflines, threads = _check(workload, engines, rooflines, repeats, budget, threads,
                                                    timeout)
     flops = flops_per_epoch(workload.config.layers, workload.n_train)
-    turns = [_Turn("engine", e, {**_row("engine", e), "final_loss": None}) for e in engines]
-    turns += [_Turn("roofline", lib, {**_row("roofline", lib), **_products_summary([]), "threads": None})
+    turns = [_Turn("engine", e, {**_row("engine", e, workload), "final_loss": None}) for e in engines]
+    turns += [_Turn("roofline", lib, {**_row("roofline", lib, workload), **_products_summary([]), "threads": None})
               for lib in rooflines]
     with tempfile.TemporaryDirectory(prefix="twinnet-bench-") as folder:
         # drawn once, here, where a wrong size of the data is one error, not one per child

@@ -256,7 +256,7 @@ def allocate(layer_dims, rows, dtype, *, backward=True, gather=None, dropout=Non
         buf.Z = buf.dA = [scratch[:n * rows].reshape(n, rows) for n in hidden]
         k = min(max(hidden, default=0), max(1, BLOCK // rows))
         buf.g = np.empty((k, rows), dtype)
-        # the output layer's dA is never stored: its blocks take the scratch's place
+        # one output unit's dA (an outer product) is never stored: its blocks take the scratch's place
         buf.h = scratch[:min(k, hidden[-1]) * rows].reshape(-1, rows) if hidden else None
         buf.dz = np.empty((width, rows), dtype)
     else:
@@ -352,10 +352,10 @@ def backward(X1, y, layers, kernels, activation, head, buf, dlayers):
         np.dot(A_prev, dZ.T, out=dlayers[l])  # [dK_l; db_l] = [A_{l-1}; 1] dZ_l^T
         if l:
             A = buf.A_body[l - 1]
-            if l < L - 1:
+            if l < L - 1 or dZ.shape[0] > 1:
                 dA = buf.dA[l - 1]
                 np.dot(kernels[l], dZ, out=dA)  # dA_{l-1} = W_l^T dZ_l = K_l dZ_l
-            else:  # the output layer's K_L dz (K_L is narrow: for one unit an outer product), formed by blocks
+            else:  # one output unit: K_L dz is an outer product, formed block by block and never stored
                 dA = None
             _times_derivative(activation, dA, A, M, buf, kernels[l], dZ)
             dZ = A
