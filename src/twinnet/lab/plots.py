@@ -323,8 +323,8 @@ def plot_predicted_vs_true(comparison, split, path):
     ax.legend(fontsize=9)
     agreement = _agreement(comparison, shown, net.predict(split.X_test), split.X_test)
     ax.set_title(f"Predicted against true: {shown.engine}, test RMSE {shown.test_rmse:.3f}, "
-                 f"R² {shown.test_r2:.3f}" + (f"\n{agreement}" if agreement else ""), fontsize=10)
-    fig.suptitle(textwrap.fill(describe_config(config), 90), fontsize=9)
+                 f"R² {shown.test_r2:.3f}" + (f"\n{textwrap.fill(agreement, 70)}" if agreement else ""), fontsize=10)
+    fig.suptitle(textwrap.fill(describe_config(config), 80), fontsize=9)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
