@@ -18,17 +18,11 @@ HEADS = [("sigmoid", 1, lambda: binary_problem(40, 4, rule="square")),
 
 
 def _central_differences(net, X, y, masks=None, eps=1e-6):
+    """Every parameter's central difference of the loss, per element (gradcheck's, before its norms)."""
+    from twinnet.nn.gradcheck import _central_differences as differences
+
     theta, loss, as_gradients = net._loss_function(X, y, masks)
-    numeric = np.empty_like(theta)
-    for i in range(theta.size):
-        saved = theta[i]
-        theta[i] = saved + eps
-        plus = loss()
-        theta[i] = saved - eps
-        minus = loss()
-        theta[i] = saved
-        numeric[i] = (plus - minus) / (2 * eps)
-    return as_gradients(numeric)
+    return as_gradients(differences(theta, loss, eps))
 
 
 def _masks(net, m, seed=0):

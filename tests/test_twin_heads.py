@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from problems import binary_problem, multiclass_problem, regression_problem
+from twins import TWINS, build, import_keras_twin, train, weights
 
 from twinnet import Network, torch_twin, validation
 
@@ -33,37 +34,12 @@ PROBLEMS = {
     "linear-1": ([4, 5, 1], regression_problem(M, 4, 1, seed=0)),
     "linear-2": ([4, 5, 2], regression_problem(M, 4, 2, seed=0)),
 }
-#: Twin -> how it is built and trained; the Keras ones need TensorFlow.
-# model.fit runs the TensorFlow kernels of the tf-loop: its cases are left out of CI's narrowed pass
-TWINS = [pytest.param("keras-fit", marks=[pytest.mark.tf, pytest.mark.model_fit]),
-         pytest.param("keras-tf-loop", marks=pytest.mark.tf), "torch"]
 
 
 def _output(head):
     return head.split("-")[0]
 
 
-def _keras():
-    pytest.importorskip("keras")  # TensorFlow is installed wherever these tests run (CI)
-    from twinnet import keras_twin
-
-    return keras_twin
-
-
-def _build(twin, parameters, **options):
-    if twin == "torch":
-        return torch_twin.to_torch(parameters, **options)
-    return _keras().to_keras(parameters, **options)
-
-
-def _train(twin, model, X, y, **options):
-    if twin == "torch":
-        return torch_twin.train(model, X, y, **options)
-    return _keras().train(model, X, y, loop=twin.removeprefix("keras-"), **options)
-
-
-def _weights(twin, model):
-    return torch_twin.from_torch(model) if twin == "torch" else _keras().from_keras(model)
 
 
 def _run(head, twin, optimizer, batch_size, dtype="float64", seed=3):
@@ -71,13 +47,13 @@ def _run(head, twin, optimizer, batch_size, dtype="float64", seed=3):
     dims, (X, y) = PROBLEMS[head]
     learning_rate = 0.02 if optimizer == "adam" else 0.1
     net = Network(dims, output=_output(head), seed=1, dtype=dtype)
-    model = _build(twin, net.parameters, learning_rate=learning_rate, optimizer=optimizer, output=_output(head),
+    model = build(twin, net.parameters, learning_rate=learning_rate, optimizer=optimizer, output=_output(head),
                    dtype=dtype)
-    theirs = _train(twin, model, X, y, epochs=EPOCHS, batch_size=batch_size, seed=seed)
+    theirs = train(twin, model, X, y, epochs=EPOCHS, batch_size=batch_size, seed=seed)
     assert list(theirs) == ["loss", list(theirs)[1]], "train's history puts the loss first, as Network's"
     ours = net.fit(X, y, epochs=EPOCHS, learning_rate=learning_rate, batch_size=batch_size, optimizer=optimizer,
                    seed=3).history
-    return ours, theirs, net.parameters, _weights(twin, model)
+    return ours, theirs, net.parameters, weights(twin, model)
 
 
 def _assert_twins(ours, theirs, params, twin_params, dtype, twin):
@@ -120,7 +96,7 @@ def test_a_different_batch_order_is_detected(head):
 @pytest.mark.parametrize("head", sorted(PROBLEMS))
 def test_plain_keras_fit_evaluate_predict(head):
     # model.fit, evaluate and predict with no twinnet in between: Keras's own loss and metric
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     dims, (X, y) = PROBLEMS[head]
     output = _output(head)
     net = Network(dims, output=output, seed=1)
@@ -144,7 +120,7 @@ def test_plain_keras_fit_evaluate_predict(head):
 
 @pytest.mark.tf
 def test_keras_heads_are_written_as_keras_users_write_them():
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     for head, (dims, _) in PROBLEMS.items():
         model = keras_twin.to_keras(Network(dims, output=_output(head), seed=0).parameters, learning_rate=0.1,
                                     output=_output(head))
@@ -173,8 +149,8 @@ def test_the_softmax_loss_is_computed_from_the_logits(twin):
     X, y, parameters, expected = _saturated_softmax()
     assert Network.from_parameters(parameters, output="softmax").evaluate(X, y)["loss"] == pytest.approx(
         expected, rel=1e-12)
-    model = _build(twin, parameters, learning_rate=1e-12, output="softmax")
-    first = _train(twin, model, X, y, epochs=1)["loss"][0]
+    model = build(twin, parameters, learning_rate=1e-12, output="softmax")
+    first = train(twin, model, X, y, epochs=1)["loss"][0]
     assert first == pytest.approx(expected, rel=1e-12)
     if twin == "keras-fit":  # and Keras's own evaluate
         assert model.evaluate(X, y, verbose=0)[0] == pytest.approx(expected, rel=1e-12)
@@ -218,9 +194,9 @@ def test_bad_targets_are_rejected_in_networks_words(case, twin):
     net = Network(dims, output=_output(head), seed=0)
     with pytest.raises(ValueError) as network_error:
         net.fit(X, y, epochs=1, learning_rate=0.1)
-    model = _build(twin, net.parameters, learning_rate=0.1, output=_output(head))
+    model = build(twin, net.parameters, learning_rate=0.1, output=_output(head))
     with pytest.raises(ValueError) as twin_error:
-        _train(twin, model, X, y, epochs=1)
+        train(twin, model, X, y, epochs=1)
     assert str(twin_error.value) == str(network_error.value)
     assert "y" in str(twin_error.value)  # it names the argument
 
@@ -242,7 +218,7 @@ def test_a_head_that_does_not_fit_is_rejected_in_networks_words(case, twin):
     with pytest.raises(ValueError) as network_error:
         Network.from_parameters(parameters, output=output)
     with pytest.raises(ValueError) as twin_error:
-        _build(twin, parameters, learning_rate=0.1, output=output)
+        build(twin, parameters, learning_rate=0.1, output=output)
     assert str(twin_error.value) == str(network_error.value)
     assert "output" in str(twin_error.value)
 
@@ -250,7 +226,7 @@ def test_a_head_that_does_not_fit_is_rejected_in_networks_words(case, twin):
 @pytest.mark.tf
 def test_keras_train_names_a_last_activation_that_is_no_head():
     keras = pytest.importorskip("keras")
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu")])
     model.compile(optimizer="sgd", loss="mean_squared_error")
     X, y = multiclass_problem(M, 4, 3, seed=0)
@@ -264,7 +240,7 @@ def test_keras_train_names_a_last_activation_that_is_no_head():
 def test_a_keras_model_of_another_head_reads_its_head_from_its_last_layer(head):
     # the notebook's kind of model, written by hand: train finds the head from the activation
     keras = pytest.importorskip("keras")
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     dims, (X, y) = PROBLEMS[head]
     parameters = Network(dims, output=_output(head), seed=0).parameters
     twin = keras_twin.to_keras(parameters, learning_rate=0.1, output=_output(head), dtype="float32")
@@ -284,7 +260,7 @@ def test_a_keras_model_of_another_head_reads_its_head_from_its_last_layer(head):
 @pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 def test_a_saved_linear_twin_loads_with_its_float64_metric(tmp_path):
     keras = pytest.importorskip("keras")
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     dims, (X, y) = PROBLEMS["linear-2"]
     model = keras_twin.to_keras(Network(dims, output="linear", seed=0).parameters, learning_rate=0.03,
                                 output="linear")

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from problems import binary_problem, multiclass_problem, regression_problem
+from twins import TWINS, build, import_keras_twin, train, weights
 
 from twinnet import Network, torch_twin
 from twinnet.nn import Callback, EarlyStopping
@@ -49,42 +50,17 @@ PROBLEMS = {
     "linear-2": ("linear", [4, 6, 5, 2], regression_problem(M, 4, 2, seed=0)),
 }
 HEADS = sorted(PROBLEMS)
-#: Twin -> how it is built and trained; the Keras ones need TensorFlow.
-# model.fit runs the TensorFlow kernels of the tf-loop: its cases are left out of CI's narrowed pass
-TWINS = [pytest.param("keras-fit", marks=[pytest.mark.tf, pytest.mark.model_fit]),
-         pytest.param("keras-tf-loop", marks=pytest.mark.tf), "torch"]
 #: The twins' gradients: one per library.
 LIBRARIES = [pytest.param("keras", marks=pytest.mark.tf), "torch"]
 RATES = {"sgd": 0.1, "momentum": 0.1, "adam": 0.02}
 
 
-def _keras():
-    pytest.importorskip("keras")  # TensorFlow is installed wherever these tests run (CI)
-    from twinnet import keras_twin
-
-    return keras_twin
-
-
-def _build(twin, parameters, **options):
-    if twin == "torch":
-        return torch_twin.to_torch(parameters, **options)
-    return _keras().to_keras(parameters, **options)
-
-
-def _train(twin, model, X, y, **options):
-    if twin == "torch":
-        return torch_twin.train(model, X, y, **options)
-    return _keras().train(model, X, y, loop=twin.removeprefix("keras-"), **options)
-
-
-def _weights(twin, model):
-    return torch_twin.from_torch(model) if twin == "torch" else _keras().from_keras(model)
 
 
 def _gradients(library, model, X, y, masks=None):
     if library == "torch":
         return torch_twin.gradients(model, X, y, masks=masks)
-    return _keras().gradients(model, X, y, masks=masks)
+    return import_keras_twin().gradients(model, X, y, masks=masks)
 
 
 def _assert_arrays(actual, desired, dtype, what):
@@ -112,12 +88,12 @@ def _masks(dims, rates, m, seed=0):
 def _run_l2(head, twin, optimizer, batch_size, dtype="float64", network_l2=KERAS_L2):
     output, dims, (X, y) = PROBLEMS[head]
     net = Network(dims, output=output, seed=1, l2=network_l2, dtype=dtype)
-    model = _build(twin, net.parameters, learning_rate=RATES[optimizer], optimizer=optimizer, output=output,
+    model = build(twin, net.parameters, learning_rate=RATES[optimizer], optimizer=optimizer, output=output,
                    l2=L2, dtype=dtype)
-    theirs = _train(twin, model, X, y, epochs=EPOCHS, batch_size=batch_size, seed=3)
+    theirs = train(twin, model, X, y, epochs=EPOCHS, batch_size=batch_size, seed=3)
     ours = net.fit(X, y, epochs=EPOCHS, learning_rate=RATES[optimizer], batch_size=batch_size, optimizer=optimizer,
                    seed=3).history
-    return ours, theirs, net.parameters, _weights(twin, model)
+    return ours, theirs, net.parameters, weights(twin, model)
 
 
 @pytest.mark.exact
@@ -156,7 +132,7 @@ def test_keras_weighs_the_l2_penalty_by_l2_rounded_through_float32():
     # the measurement behind KERAS_L2: Keras's L2 penalty and its gradient, on a float64 twin
     import tensorflow as tf
 
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     output, dims, _ = PROBLEMS["sigmoid"]
     parameters = Network(dims, seed=1).parameters
     model = keras_twin.to_keras(parameters, learning_rate=0.1, l2=L2)
@@ -178,7 +154,7 @@ def test_evaluate_and_gradients_include_the_penalty(head, library):
     output, dims, (X, y) = PROBLEMS[head]
     parameters = Network(dims, output=output, seed=1).parameters
     net = Network.from_parameters(parameters, output=output, l2=KERAS_L2)
-    model = _build(library, parameters, learning_rate=0.1, output=output, l2=L2)
+    model = build(library, parameters, learning_rate=0.1, output=output, l2=L2)
     _assert_arrays(_gradients(library, model, X, y), net.gradients(X, y), "float64", f"{library} gradients")
     if library == "keras":  # Keras's own evaluate: the loss with the penalty, the metric without
         scores = model.evaluate(X, y, verbose=0, return_dict=True)
@@ -200,7 +176,7 @@ def test_gradients_under_given_masks_equal_networks(head, activation, rates, dty
     parameters = Network(dims, output=output, init="he", seed=2, dtype=dtype).parameters
     options = {"output": output, "hidden_activation": activation, "dropout": rates, "dtype": dtype}
     net = Network.from_parameters(parameters, l2=KERAS_L2 if dtype == "float64" else L2, **options)
-    model = _build(library, parameters, learning_rate=0.1, l2=L2, **options)
+    model = build(library, parameters, learning_rate=0.1, l2=L2, **options)
     masks = _masks(dims, rates, M)
     ours = net.gradients(X, y, masks=masks)
     _assert_arrays(_gradients(library, model, X, y, masks=masks), ours, dtype, f"{library} gradients under masks")
@@ -214,7 +190,7 @@ def test_gradients_under_given_masks_equal_networks(head, activation, rates, dty
 @pytest.mark.tf
 @pytest.mark.parametrize("head", HEADS)
 def test_the_keras_twin_drops_in_training_only(head):
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     output, dims, (X, y) = PROBLEMS[head]
     parameters = Network(dims, output=output, seed=2).parameters
     net = Network.from_parameters(parameters, output=output)
@@ -295,9 +271,9 @@ def _bias_after_each_epoch(twin, schedule, epochs=10, steps=20):
         net.fit(X, y, epochs=epochs, batch_size=1, learning_rate=schedule,
                 on_epoch_end=lambda epoch, logs: seen.append(float(net.parameters["b1"][0, 0])))
         return seen
-    model = _build(twin, parameters, learning_rate=schedule)
-    _train(twin, model, X, y, epochs=epochs, batch_size=1,
-           on_epoch_end=lambda epoch, logs: seen.append(float(_weights(twin, model)["b1"][0, 0])))
+    model = build(twin, parameters, learning_rate=schedule)
+    train(twin, model, X, y, epochs=epochs, batch_size=1,
+           on_epoch_end=lambda epoch, logs: seen.append(float(weights(twin, model)["b1"][0, 0])))
     return seen
 
 
@@ -323,7 +299,7 @@ def test_every_step_uses_the_schedules_rate_bit_for_bit(name, twin):
 def test_the_rate_check_tells_keras_eager_values_from_its_compiled_ones():
     # the check above can fail: Keras's schedule called eagerly differs from its compiled step by an ulp
     # at many steps, and the biases those rates give are not the ones the twins reach
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     schedule = SCHEDULES["exponential"]
     eager = [float(keras_twin.keras_schedule(schedule)(k)) for k in range(200)]
     assert _expected_biases(eager) != _expected_biases([schedule(k) for k in range(200)])
@@ -332,10 +308,10 @@ def test_the_rate_check_tells_keras_eager_values_from_its_compiled_ones():
 def _run_schedule(head, twin, optimizer, schedule, dtype="float64"):
     output, dims, (X, y) = PROBLEMS[head]
     net = Network(dims, output=output, seed=1, dtype=dtype)
-    model = _build(twin, net.parameters, learning_rate=schedule, optimizer=optimizer, output=output, dtype=dtype)
-    theirs = _train(twin, model, X, y, epochs=EPOCHS, batch_size=12, seed=3)
+    model = build(twin, net.parameters, learning_rate=schedule, optimizer=optimizer, output=output, dtype=dtype)
+    theirs = train(twin, model, X, y, epochs=EPOCHS, batch_size=12, seed=3)
     ours = net.fit(X, y, epochs=EPOCHS, learning_rate=schedule, batch_size=12, optimizer=optimizer, seed=3).history
-    return ours, theirs, net.parameters, _weights(twin, model)
+    return ours, theirs, net.parameters, weights(twin, model)
 
 
 #: Short schedules for 20-step trainings, each scaled for the optimizer (Adam takes smaller steps).
@@ -375,7 +351,7 @@ def test_schedule_twin_reproduces_network_fit_float32(twin):
 @pytest.mark.parametrize("name", sorted(SCHEDULES))
 def test_the_keras_twin_trains_with_keras_own_schedule(name):
     keras = pytest.importorskip("keras")
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     schedule = SCHEDULES[name]
     model = keras_twin.to_keras(Network([3, 1], seed=0).parameters, learning_rate=schedule)
     theirs = model.optimizer._learning_rate  # Keras keeps the schedule object there
@@ -437,7 +413,7 @@ def test_torchs_own_schedulers_compute_the_same_formulas_in_float64():
 
 @pytest.mark.tf
 def test_keras_refuses_a_schedule_it_has_no_class_for():
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
 
     class Halving(LearningRateSchedule):
         def __call__(self, step):
@@ -480,12 +456,12 @@ def _run_stop(case, twin, **stop_options):
     net = Network(widths, output=output, seed=9, l2=KERAS_L2)
     options = {"monitor": monitor, "patience": 2, "restore_best_weights": True, **stop_options}
     ours_stop, their_stop = EarlyStopping(**options), EarlyStopping(**options)
-    model = _build(twin, net.parameters, learning_rate=learning_rate, optimizer=optimizer, output=output, l2=L2)
-    theirs = _train(twin, model, X, y, epochs=60, batch_size=batch_size, seed=3, validation_data=validation,
+    model = build(twin, net.parameters, learning_rate=learning_rate, optimizer=optimizer, output=output, l2=L2)
+    theirs = train(twin, model, X, y, epochs=60, batch_size=batch_size, seed=3, validation_data=validation,
                     callbacks=[their_stop])
     ours = net.fit(X, y, epochs=60, learning_rate=learning_rate, batch_size=batch_size, optimizer=optimizer, seed=3,
                    validation_data=validation, callbacks=[ours_stop]).history
-    return ours, theirs, ours_stop, their_stop, net.parameters, _weights(twin, model)
+    return ours, theirs, ours_stop, their_stop, net.parameters, weights(twin, model)
 
 
 @pytest.mark.exact
@@ -529,7 +505,7 @@ def test_mode_auto_is_resolved_as_keras_resolves_it(head, monitor):
     # twinnet passes mode="auto" resolved (METRIC_MODES); Keras's own resolution, from a fitted twin's
     # compiled metrics, is the same direction
     keras = pytest.importorskip("keras")
-    keras_twin = _keras()
+    keras_twin = import_keras_twin()
     from twinnet.nn.callbacks import METRIC_MODES
 
     output, dims, (X, y), validation = _split(head)
@@ -566,9 +542,9 @@ class _Recorder(Callback):
 def test_other_callbacks_see_the_twin_as_they_see_network(twin):
     output, dims, (X, y), validation = _split("softmax")
     net = Network(dims, output=output, seed=4)
-    model = _build(twin, net.parameters, learning_rate=0.1, output=output)
+    model = build(twin, net.parameters, learning_rate=0.1, output=output)
     ours, theirs = _Recorder(), _Recorder()
-    history = _train(twin, model, X, y, epochs=10, batch_size=8, seed=3, validation_data=validation,
+    history = train(twin, model, X, y, epochs=10, batch_size=8, seed=3, validation_data=validation,
                      callbacks=[theirs])
     net.fit(X, y, epochs=10, learning_rate=0.1, batch_size=8, seed=3, validation_data=validation, callbacks=[ours])
     keys = ["loss", "accuracy", "val_loss", "val_accuracy"]
@@ -580,7 +556,7 @@ def test_other_callbacks_see_the_twin_as_they_see_network(twin):
     # set_parameters restores a snapshot in place, as Network's
     view = theirs.model
     view.set_parameters(theirs.seen[0])
-    _assert_arrays(_weights(twin, model), theirs.seen[0], "float64", "set_parameters")
+    _assert_arrays(weights(twin, model), theirs.seen[0], "float64", "set_parameters")
 
 
 @pytest.mark.parametrize("twin", TWINS)
@@ -589,9 +565,9 @@ def test_a_monitor_that_is_not_logged_is_named_as_network_names_it(twin):
     net = Network(dims, seed=0)
     with pytest.raises(ValueError) as network_error:
         net.fit(X, y, epochs=2, learning_rate=0.1, callbacks=[EarlyStopping(monitor="val_rmse")])
-    model = _build(twin, net.parameters, learning_rate=0.1)
+    model = build(twin, net.parameters, learning_rate=0.1)
     with pytest.raises(ValueError) as twin_error:
-        _train(twin, model, X, y, epochs=2, callbacks=[EarlyStopping(monitor="val_rmse")])
+        train(twin, model, X, y, epochs=2, callbacks=[EarlyStopping(monitor="val_rmse")])
     assert str(twin_error.value) == str(network_error.value)
     assert "no 'val_rmse' in this fit's logs" in str(twin_error.value)
 
@@ -616,7 +592,7 @@ def test_bad_l2_and_dropout_are_refused_in_networks_words(case, library):
     with pytest.raises(ValueError) as network_error:
         Network.from_parameters(_parameters(), **BAD_BUILDS[case])
     with pytest.raises(ValueError) as twin_error:
-        _build(library, _parameters(), learning_rate=0.1, **BAD_BUILDS[case])
+        build(library, _parameters(), learning_rate=0.1, **BAD_BUILDS[case])
     assert str(twin_error.value) == str(network_error.value)
 
 
@@ -637,7 +613,7 @@ def test_bad_masks_are_refused_in_networks_words(case, library):
     net = Network.from_parameters(_parameters(), dropout=rate)
     with pytest.raises(ValueError) as network_error:
         net.gradients(X, y, masks=make(6))
-    model = _build(library, _parameters(), learning_rate=0.1, dropout=rate)
+    model = build(library, _parameters(), learning_rate=0.1, dropout=rate)
     with pytest.raises(ValueError) as twin_error:
         _gradients(library, model, X, y, masks=make(6))
     assert str(twin_error.value) == str(network_error.value)
@@ -655,4 +631,4 @@ def test_bad_training_options_are_refused_in_networks_words(twin, options, match
     with pytest.raises(ValueError, match=match):
         Network.from_parameters(_parameters()).fit(X, y, epochs=1, learning_rate=0.1, **options)
     with pytest.raises(ValueError, match=match):
-        _train(twin, _build(twin, _parameters(), learning_rate=0.1), X, y, epochs=1, **options)
+        train(twin, build(twin, _parameters(), learning_rate=0.1), X, y, epochs=1, **options)

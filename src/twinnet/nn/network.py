@@ -268,9 +268,7 @@ class Network:
         self.output = default_output(output, dims[-1])
         self.l2 = validation.non_negative_number("l2", l2)
         self._rates = validation.rates("dropout", dropout, len(dims) - 2)
-        self.dropout = self._rates[0] if np.ndim(dropout) == 0 and self._rates else list(self._rates)
-        if np.ndim(dropout) == 0 and not self._rates:  # no hidden layer: nothing to drop
-            self.dropout = validation.rate("dropout", dropout)
+        self.dropout = validation.rate("dropout", dropout) if np.ndim(dropout) == 0 else list(self._rates)
         self.stop_training = False
         self.layer_dims = dims
         self._head = HEADS[self.output]

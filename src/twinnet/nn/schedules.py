@@ -206,7 +206,7 @@ class LearningRateSchedule:
 
     def __repr__(self):
         config = self.get_config()
-        default = inspect.signature(type(self)).parameters["name"].default
+        default = inspect.signature(type(self)).parameters["name"].default or type(self).__name__
         if config.get("name") == default:
             del config["name"]
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
@@ -217,7 +217,22 @@ class LearningRateSchedule:
     __hash__ = None
 
 
-class ExponentialDecay(LearningRateSchedule):
+class _StepDecay(LearningRateSchedule):
+    """What ``ExponentialDecay`` and ``InverseTimeDecay`` share: Keras's four arguments and their config."""
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
+        self.initial_learning_rate = _float32_rate("initial_learning_rate", initial_learning_rate)
+        self.decay_steps = validation.positive_int("decay_steps", decay_steps)
+        self.decay_rate = _float32_rate("decay_rate", decay_rate)
+        self.staircase = _flag("staircase", staircase)
+        self.name = _name(type(self).__name__ if name is None else name)
+
+    def get_config(self):
+        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
+                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_StepDecay):
     """Keras's ``ExponentialDecay``: ``initial_learning_rate * decay_rate ** (step / decay_steps)``.
 
     With ``staircase=True`` the exponent is ``floor(step / decay_steps)``: the rate drops every
@@ -240,13 +255,6 @@ class ExponentialDecay(LearningRateSchedule):
     example = "exponential:decay_steps=100,decay_rate=0.5"
     spec_types = {"initial_learning_rate": float, "decay_steps": int, "decay_rate": float, "staircase": bool}
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="ExponentialDecay"):
-        self.initial_learning_rate = _float32_rate("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = validation.positive_int("decay_steps", decay_steps)
-        self.decay_rate = _float32_rate("decay_rate", decay_rate)
-        self.staircase = _flag("staircase", staircase)
-        self.name = _name(name)
-
     def __call__(self, step):
         # Keras: p = step / decay_steps; p = floor(p) if staircase; lr * decay_rate ** p
         # fit's graph: p = step * (1 / decay_steps)
@@ -255,12 +263,8 @@ class ExponentialDecay(LearningRateSchedule):
             p = float(math.floor(p))
         return _f32(_f32(self.initial_learning_rate) * _pow(_f32(self.decay_rate), p))
 
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
-
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepDecay):
     """Keras's ``InverseTimeDecay``: ``initial_learning_rate / (1 + decay_rate * step / decay_steps)``.
 
     With ``staircase=True``, ``step / decay_steps`` is floored.
@@ -281,13 +285,6 @@ class InverseTimeDecay(LearningRateSchedule):
     example = "inverse_time:decay_steps=100,decay_rate=0.5"
     spec_types = ExponentialDecay.spec_types
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name="InverseTimeDecay"):
-        self.initial_learning_rate = _float32_rate("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = validation.positive_int("decay_steps", decay_steps)
-        self.decay_rate = _float32_rate("decay_rate", decay_rate)
-        self.staircase = _flag("staircase", staircase)
-        self.name = _name(name)
-
     def __call__(self, step):
         # Keras: p = step / decay_steps; p = floor(p) if staircase; lr / (1 + decay_rate * p)
         step, rate = _f32(step), _f32(self.decay_rate)
@@ -296,10 +293,6 @@ class InverseTimeDecay(LearningRateSchedule):
         else:  # fit's graph: step * (decay_rate * (1 / decay_steps)), the constants folded together
             decay = _f32(step * _f32(rate * _reciprocal(self.decay_steps)))
         return _f32(_f32(self.initial_learning_rate) / _f32(1.0 + decay))
-
-    def get_config(self):
-        return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
-                "decay_rate": self.decay_rate, "staircase": self.staircase, "name": self.name}
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
