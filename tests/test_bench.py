@@ -118,6 +118,46 @@ def test_fit_memory_reference_bytes():
     assert memory["ratio"] == memory["peak_bytes"] / memory["needed_bytes"]
 
 
+def test_profile_times_each_stage_of_the_engine():
+    # TINY's engine per epoch: three forward products, the three dK, dA_1 and the output unit's
+    # outer product (one block); two hidden activations and two derivatives (one block per layer);
+    # the head's output, loss, hits and delta
+    profile = bench.profile(TINY, threads=1, repeats=2)
+    stages = {row["stage"]: row for row in profile["stages"]}
+    assert list(stages) == list(bench.STAGES) and profile["threads"] == 1
+    assert {stage: row["calls_per_epoch"] for stage, row in stages.items()} == {
+        "matrix products": 8, "hidden activations": 2, "activation derivatives": 2, "output head": 4,
+        "the rest": None}
+    assert all(row["ms_per_epoch"] > 0 for stage, row in stages.items() if stage != "the rest")
+    assert sum(row["ms_per_epoch"] for row in stages.values()) == pytest.approx(profile["ms_per_epoch"])
+    assert sum(row["share"] for row in stages.values()) == pytest.approx(1.0)
+
+
+def test_profile_leaves_the_engine_as_it_found_it(monkeypatch):
+    from twinnet import Network
+    from twinnet.nn import engine
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(Network, "fit", fail)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        bench.profile(TINY, threads=1, repeats=1)
+    assert engine.np is np
+    monkeypatch.undo()
+    bench.profile(TINY, threads=1, repeats=1)
+    assert engine.np is np
+    # the timers change no number: the same fit, profiled or not
+    X, y = bench.load_data(TINY)
+    plain = Network(list(TINY.config.layers), seed=0)
+    plain.fit(X, y, epochs=3, learning_rate=0.1)
+    timed = Network(list(TINY.config.layers), seed=0)
+    monkeypatch.setattr(engine, "np", bench._NumpyTimingDot(np.dot))
+    timed.fit(X, y, epochs=3, learning_rate=0.1)
+    for key, value in plain.parameters.items():
+        np.testing.assert_array_equal(timed.parameters[key], value, err_msg=key)
+
+
 def test_runs_time_the_epochs_after_the_first():
     from twinnet import Network
     from twinnet.data import Split
@@ -465,6 +505,24 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, cli):
     assert "Network.fit peak extra memory" in out and out.count("target: ") == 3
     assert "threads the processes report: " in out and f"numpy's openblas {blas['architecture']} {threads}" in out
     assert f"numpy {np.__version__}" in out and "sklearn " in out and f"wrote {path}" in out
+
+
+def test_cli_profile_prints_the_stages_it_saves(tmp_path, cli):
+    path = tmp_path / "bench.json"
+    status, out, err = cli("bench", "--workload", "seed", "--epochs", "3", "--engines", "numpy",
+                           "--rooflines", "numpy", "--repeats", "1", "--no-memory", "--profile", "--json", str(path))
+    assert status == 0 and err == "", err
+    (result,) = json.loads(path.read_text())["workloads"]
+    profile = result["profile"]
+    assert f"  profile of Network.fit: {profile['ms_per_epoch']:.3f} ms per epoch" in out
+    for row in profile["stages"]:
+        calls = "" if row["calls_per_epoch"] is None else f"{row['calls_per_epoch']:g}"
+        line = f"    {row['stage']:<24} {row['ms_per_epoch']:>10.3f} {row['share']:>6.1%} {calls:>6}".rstrip()
+        assert line + "\n" in out
+    status, out, err = cli("bench", "--workload", "seed", "--epochs", "2", "--engines", "numpy", "--rooflines",
+                           "numpy", "--repeats", "1", "--no-memory", "--json", str(tmp_path / "plain.json"))
+    assert status == 0 and "profile of Network.fit" not in out
+    assert "profile" not in json.loads((tmp_path / "plain.json").read_text())["workloads"][0]
 
 
 def test_cli_notes_what_failed(tmp_path, cli, monkeypatch):

@@ -81,6 +81,7 @@ __all__ = [
     "ENGINE_ORDER",
     "ROOFLINES",
     "SETTLE",
+    "STAGES",
     "START_TIMEOUT",
     "VECTOR_EXTENSIONS",
     "WORKLOADS",
@@ -92,6 +93,7 @@ __all__ = [
     "load_data",
     "machine",
     "products",
+    "profile",
     "roofline",
     "run_workload",
     "thread_pools",
@@ -552,6 +554,100 @@ def fit_memory(workload, X, y, initial):
     return {"peak_bytes": peak, "needed_bytes": needed, "data_bytes": data_bytes,
             "activation_bytes": activation_bytes, "gradient_bytes": gradient_bytes,
             "ratio": peak / needed}
+
+
+#: The stages of :func:`profile`, in the order it reports them; the last is what the others leave.
+STAGES = ("matrix products", "hidden activations", "activation derivatives", "output head", "the rest")
+
+
+class _NumpyTimingDot:
+    """NumPy as the engine sees it during :func:`profile`: ``dot`` timed, every other name NumPy's own."""
+
+    def __init__(self, dot):
+        self.dot = dot
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+
+def profile(workload, *, threads=None, repeats=3):
+    """Where the time of ``Network.fit``'s epochs goes on ``workload``: milliseconds per epoch by stage.
+
+    Trains ``workload`` with ``Network.fit`` in this process, as the bench's ``numpy`` engine does,
+    with a timer around each of the engine's kernels (:data:`STAGES`): its matrix products (every
+    ``np.dot`` of :mod:`twinnet.nn.engine`), the hidden layers' activation and its derivative (the
+    two kernels of :data:`twinnet.nn.ACTIVATIONS`) and the output head's ``output``, ``loss``,
+    ``hits`` and ``delta``. "the rest" is the epoch less those: the backward pass's elementwise
+    products, the optimizer's step and Python. The weights and the losses are those of an untimed
+    fit (the timers only read the clock). As the bench: the first epoch is not counted, and the
+    figures are those of the fastest of ``repeats`` fits.
+
+    Parameters
+    ----------
+    workload : Workload or str
+    threads : int, optional
+        BLAS threads (default: the CPUs this process may use).
+    repeats : int
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``threads``, ``ms_per_epoch`` (the whole epoch) and ``stages``, one per stage:
+        ``stage``, ``ms_per_epoch``, ``share`` (of the epoch) and ``calls_per_epoch`` (None for the
+        rest).
+    """
+    from threadpoolctl import threadpool_limits
+
+    from twinnet import Network
+    from twinnet.nn import Activation, engine
+
+    workload, _, _, threads = _check(workload, (), (), repeats, 0, threads, 1.0)
+    config = workload.config
+    X, y = load_data(workload)
+    timed_stages = STAGES[:-1]
+
+    def fit_once():
+        spent, calls, ends = dict.fromkeys(timed_stages, 0.0), dict.fromkeys(timed_stages, 0), []
+
+        def timed(stage, kernel):
+            def call(*args, **kwargs):
+                start = time.perf_counter()
+                try:
+                    return kernel(*args, **kwargs)
+                finally:
+                    spent[stage] += time.perf_counter() - start
+                    calls[stage] += 1
+            return call
+
+        def epoch_end(epoch, logs):
+            ends.append(time.perf_counter())
+            if epoch == 0:  # the first epoch is not counted
+                spent.update(dict.fromkeys(timed_stages, 0.0))
+                calls.update(dict.fromkeys(timed_stages, 0))
+
+        net = Network(list(config.layers), output=config.output, hidden_activation=config.hidden_activation,
+                      init=config.init, seed=config.seed, dtype=config.dtype)
+        act, head = net._activation, net._head
+        net._activation = Activation(timed("hidden activations", act.forward),
+                                     timed("activation derivatives", act.derivative))
+        net._head = head._replace(**{name: timed("output head", getattr(head, name))
+                                     for name in ("output", "loss", "hits", "delta")})
+        engine.np = _NumpyTimingDot(timed("matrix products", np.dot))
+        try:
+            net.fit(X, y, epochs=config.epochs, learning_rate=config.learning_rate, on_epoch_end=epoch_end)
+        finally:
+            engine.np = np
+        epochs = len(ends) - 1
+        per_epoch = {stage: spent[stage] / epochs for stage in timed_stages}
+        return (ends[-1] - ends[0]) / epochs, per_epoch, {stage: calls[stage] / epochs for stage in timed_stages}
+
+    with threadpool_limits(limits=threads, user_api="blas"):
+        fit_once()  # warm-up
+        total, spent, calls = min((fit_once() for _ in range(repeats)), key=lambda fit: fit[0])
+    spent["the rest"], calls["the rest"] = total - sum(spent.values()), None
+    return {"threads": threads, "ms_per_epoch": total * 1e3,
+            "stages": [{"stage": stage, "ms_per_epoch": spent[stage] * 1e3, "share": spent[stage] / total,
+                        "calls_per_epoch": calls[stage]} for stage in STAGES]}
 
 
 # --------------------------------------------------------------------------- engines

@@ -22,8 +22,9 @@ turns, one run each per round, never two at once. A process that fails, ends or 
 is reported as failed; the others go on.
 
 Workloads:
-  seed   1600 x 100, layers 100,20,5,1, float64, 250 epochs (the notebook's)
-  large  20000 x 784, layers 784,512,256,1, float32, 5 epochs
+  seed     1600 x 100, layers 100,20,5,1, float64, 250 epochs (the notebook's)
+  large    20000 x 784, layers 784,512,256,1, float32, 5 epochs
+  large10  20000 x 784, layers 784,512,256,10 (softmax, ten classes), float32, 5 epochs
 
 Columns: ms per epoch of the fastest run; GFLOP/s, the epoch's matrix-product FLOPs over that time;
 x numpy, the engine's time over twinnet.Network's (numpy). keras is Keras's model.fit, with its
@@ -31,7 +32,12 @@ per-epoch overhead; tf-loop, the same Keras model in a compiled tf.function loop
 Timing on a shared or busy machine is noisy: compare ratios within one run. Writes the figures,
 with the CPU, its vector extensions, the BLAS and the threads each process reports, as JSON to
 --json (default: a new ./twinnet-runs/bench-<timestamp>.json), checked before timing starts; an
-existing file is overwritten only with --force."""
+existing file is overwritten only with --force.
+
+--profile adds where Network.fit's epoch goes, in this process after the others: its matrix
+products, hidden activations, their derivatives, the output head, and the rest (the backward
+pass's elementwise products, the optimizer's step, Python), each timed around the engine's
+kernels."""
 
 
 def _epochs(text):
@@ -91,6 +97,8 @@ def register(sub):
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.add_argument("--no-memory", dest="memory", action="store_false",
                    help="do not measure Network.fit's peak memory")
+    p.add_argument("--profile", action="store_true",
+                   help="also time the stages of Network.fit's epoch (products, activations, head, the rest)")
     add_verbose(p)
     p.set_defaults(func=run)
 
@@ -125,6 +133,9 @@ def _run(args, bench, path):
                                     repeats=args.repeats, budget=args.budget, memory=args.memory,
                                     threads=threads, timeout=args.timeout,
                                     announce=announce if tty else lambda message: None)
+        if args.profile:
+            (announce if tty else lambda message: None)(f"{name}: profile of Network.fit")
+            result["profile"] = bench.profile(workload, threads=threads, repeats=min(args.repeats, 3))
         if tty:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
         print("\n" + format_result(result), flush=True)
@@ -190,6 +201,19 @@ def format_result(result):
         lines.append(f"  target: {target['target']}: {target['value']:.2f} -> "
                      f"{'met' if target['met'] else 'NOT met'}")
     lines += [f"  note: {note}" for note in notes]
+    if result.get("profile"):
+        lines.append(format_profile(result["profile"]))
+    return "\n".join(lines)
+
+
+def format_profile(profile):
+    """Where Network.fit's epoch goes, a stage a line (see :func:`twinnet.bench.profile`)."""
+    lines = [f"  profile of Network.fit: {profile['ms_per_epoch']:.3f} ms per epoch",
+             f"    {'stage':<24} {'ms/epoch':>10} {'share':>6} {'calls':>6}"]
+    for stage in profile["stages"]:
+        calls = "" if stage["calls_per_epoch"] is None else f"{stage['calls_per_epoch']:g}"
+        line = f"    {stage['stage']:<24} {stage['ms_per_epoch']:>10.3f} {stage['share']:>6.1%} {calls:>6}"
+        lines.append(line.rstrip())
     return "\n".join(lines)
 
 
