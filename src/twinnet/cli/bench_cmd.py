@@ -122,6 +122,7 @@ def _run(args, bench, path):
         print(f"\r  {message} ...".ljust(60), end="", file=sys.stderr, flush=True)
 
     tty = sys.stderr.isatty()
+    say = announce if tty else lambda message: None
     threads = args.threads or bench._usable_cpus()
     print(format_machine(bench.machine(), threads), flush=True)
     results = []
@@ -132,9 +133,9 @@ def _run(args, bench, path):
         result = bench.run_workload(workload, engines=args.engines, rooflines=args.rooflines,
                                     repeats=args.repeats, budget=args.budget, memory=args.memory,
                                     threads=threads, timeout=args.timeout,
-                                    announce=announce if tty else lambda message: None)
+                                    announce=say)
         if args.profile:
-            (announce if tty else lambda message: None)(f"{name}: profile of Network.fit")
+            say(f"{name}: profile of Network.fit")
             result["profile"] = bench.profile(workload, threads=threads, repeats=min(args.repeats, 3))
         if tty:
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
