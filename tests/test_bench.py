@@ -404,6 +404,16 @@ def test_bad_arguments(kwargs, match):
         bench.run_workload(TINY, **{"engines": ["numpy"], **kwargs})
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"workload": "mnist"}, r"Unknown workload 'mnist'"),
+    ({"repeats": 0}, r"repeats must be an integer >= 1; got repeats=0"),
+    ({"threads": 0}, r"threads must be an integer >= 1; got threads=0"),
+])
+def test_profile_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        bench.profile(**{"workload": TINY, **kwargs})
+
+
 def test_unknown_workload_name():
     with pytest.raises(ValueError, match=r"Unknown workload 'huge'. Expected one of: 'large', 'large10', 'seed'"):
         bench.run_workload("huge")
