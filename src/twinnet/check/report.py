@@ -309,11 +309,10 @@ def _top_level(report):
 
 
 def _function_table(report):
-    from rich import box
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1), collapse_padding=True)
+    table = Table(box=None, pad_edge=False, padding=(0, 1))
     table.add_column("function", no_wrap=True)
     table.add_column("result", no_wrap=True)
     table.add_column("largest error")  # the header wraps where room is short; its values do not
@@ -353,12 +352,11 @@ def _codes(report):
 def render_many(reports, *, strict=False, width=None) -> str:
     """Several files: one row per file (its name from :func:`file_names`), every top-level
     failure below the table, and one verdict line for all."""
-    from rich import box
     from rich.table import Table
     from rich.text import Text
 
     names = file_names([r.path for r in reports])
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, padding=(0, 1), collapse_padding=True)
+    table = Table(box=None, pad_edge=False, padding=(0, 1))
     table.add_column("file", overflow="fold")
     table.add_column("score", no_wrap=True, justify="right")
     table.add_column("functions 1-15", no_wrap=True)
