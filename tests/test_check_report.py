@@ -22,6 +22,7 @@ from twinnet.check.classroom import (
     MARKER,
     gradescope_result,
     prairielearn_result,
+    prepare_folder,
     write_class_report,
 )
 from twinnet.check.report import (
@@ -339,3 +340,12 @@ def test_links_planted_in_an_earlier_report_are_never_followed(tmp_path):
     (folder / MARKER).symlink_to(outside / "keep.txt")
     with pytest.raises(ValueError, match="not part of a twinnet check report"):
         write_class_report(reports, folder, force=True)
+
+
+def test_this_runs_figures_stay_beside_the_report_and_an_earlier_runs_go(tmp_path):
+    folder = prepare_folder(tmp_path / "report")  # as the CLI does, before check() draws into plots/
+    (folder / "plots").mkdir()
+    (folder / "plots" / "alice_loss_curves.png").write_bytes(b"png")
+    write_class_report(_hostile_class(), folder)
+    assert (folder / "plots" / "alice_loss_curves.png").read_bytes() == b"png"
+    assert prepare_folder(folder, force=True) == folder and os.listdir(folder) == [MARKER]

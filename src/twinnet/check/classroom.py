@@ -49,8 +49,10 @@ from twinnet.check.report import (
 
 #: Marks a folder as a class report, so that a later run may replace it.
 MARKER = ".twinnet-check-report"
+#: Where ``--plot DIR/plots`` draws the loss curves beside a report.
+PLOTS = "plots"
 #: Everything a report writes into DIR.
-ENTRIES = (MARKER, "index.html", "gradebook.csv", "feedback", "gradescope", "prairielearn")
+ENTRIES = (MARKER, "index.html", "gradebook.csv", "feedback", "gradescope", "prairielearn", PLOTS)
 FEEDBACK_WIDTH = 80
 #: What each result means, in the autograders' test descriptions and the page's legend.
 MEANING = {"PASS": "right", "UNSAFE": "right on ordinary inputs, not at extreme ones", "FAIL": "wrong",
@@ -65,7 +67,8 @@ def _is_marker(path):
 
 def prepare_folder(directory, *, force=False) -> Path:
     """Make ``directory`` ready for a report: new, empty, or an earlier report (removed, with
-    ``force``). A folder holding anything a report does not write is refused."""
+    ``force``; ``plots`` too, unless it is this run's). A folder holding anything a report does
+    not write is refused."""
     if str(directory) == "":
         raise ValueError("--report must name a folder; got ''.")
     path = Path(directory)
@@ -73,15 +76,17 @@ def prepare_folder(directory, *, force=False) -> Path:
         raise ValueError(f"--report {str(directory)!r} is a file; expected a folder.")
     path.mkdir(parents=True, exist_ok=True)
     entries = sorted(os.listdir(path))
-    if entries and not _is_marker(path / MARKER) or any(e not in ENTRIES for e in entries):
-        foreign = next((e for e in entries if e not in ENTRIES), entries[0] if entries else "")
+    ours = all(e in ENTRIES for e in entries) and (_is_marker(path / MARKER) or set(entries) <= {PLOTS})
+    if not ours:
+        foreign = next((e for e in entries if e not in ENTRIES), MARKER)
         raise ValueError(f"--report {str(directory)!r} holds {foreign!r}, which is not part of a twinnet "
                          "check report; give a new or empty folder.")
-    if len(entries) > 1 and not force:
+    if set(entries) - {MARKER, PLOTS} and not force:
         raise ValueError(f"--report {str(directory)!r} already holds a class report; choose another "
                          "folder, or add --force to replace it.")
-    for entry in entries:
-        _remove(path / entry)
+    for entry in entries:  # the figures of this run (--plot DIR/plots) stay; an earlier run's go
+        if entry != PLOTS or force:
+            _remove(path / entry)
     _write(path / MARKER, "This folder is a class report written by twinnet check --report.\n")
     return path
 

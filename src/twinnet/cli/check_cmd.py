@@ -29,8 +29,10 @@ def register(sub):
                         help="iterations of the end-to-end training, 0 for none (default: 100)")
     parser.add_argument("--seed", type=seed, default=1,
                         help="np.random.seed before both trainings (default: 1)")
-    parser.add_argument("--plot", metavar="DIR", help="draw each file's loss curves into DIR")
-    parser.add_argument("--csv", metavar="PATH", help="write one row per file and function")
+    parser.add_argument("--plot", metavar="DIR",
+                        help="draw each file's loss curves into DIR, as <name>_loss_curves.png (see --report)")
+    parser.add_argument("--csv", metavar="PATH",
+                        help="write one row per file and function, top-level failure and training")
     parser.add_argument("--json", metavar="PATH", help="write one record per file")
     parser.add_argument("--strict", action="store_true",
                         help="count UNSAFE functions as wrong: in the score, the verdict and the exit status")
@@ -40,7 +42,8 @@ def register(sub):
                         "for each file, gradebook.csv (one row per file, with its score), and "
                         "gradescope/<name>/results.json and prairielearn/<name>/results.json for those "
                         "autograders; <name> is the file's stem, made unique. DIR must be new or empty, "
-                        "or hold an earlier report (replaced only with --force)")
+                        "or hold an earlier report (replaced only with --force); --plot DIR/plots "
+                        "draws the loss curves beside it")
     parser.add_argument("--force", action="store_true", help="replace an earlier report in --report DIR")
     parser.add_argument("--jobs", type=positive_int, default=1, help="files checked at once (default: 1)")
     parser.add_argument("--no-keras", dest="keras", action="store_false",
