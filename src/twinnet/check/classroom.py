@@ -324,8 +324,9 @@ def class_page(reports, names, *, strict=False) -> str:
     warned = sum(p and any(f.status == "UNSAFE" for f in r.functions.values()) for p, r in zip(passing, reports))
     mean = sum(r.score(strict) for r in reports) / len(reports)
     body = ["<h1>twinnet check: class report</h1>",
-            f'<p class="lead">{len(reports)} files; {sum(passing)} pass ({warned} with warnings: unsafe '
-            f"functions), {len(reports) - sum(passing)} fail; mean score {mean:.1f} / {len(FUNCTIONS)}.<br>"
+            f'<p class="lead">{len(reports)} {"file" if len(reports) == 1 else "files"}; {sum(passing)} pass '
+            f"({warned} with warnings: unsafe functions), {len(reports) - sum(passing)} fail; "
+            f"mean score {mean:.1f} / {len(FUNCTIONS)}.<br>"
             f"Score: {_e(SCORE_RULE[strict])}. A file passes when every function it defines is right "
             "and its training follows the reference's cost.</p>",
             "<h2>Pass rate per function</h2>", _pass_rates(reports, strict),
