@@ -166,7 +166,9 @@ def test_each_mistake_is_diagnosed_on_exactly_the_functions_it_affects(name, rep
     for function, (status, diagnosis) in EXPECTED[name].items():
         assert got[function][0] == status, shown
         assert got[function][1].startswith(diagnosis), f"{function}: {got[function][1]!r}\n{shown}"
-    assert report.passed == (not EXPECTED[name]), shown
+    assert report.passes(strict=True) == (not EXPECTED[name]), shown
+    # unsafe functions are a warning: a file whose only findings are unsafe passes without --strict
+    assert report.passes() == all(status == "UNSAFE" for status, _ in EXPECTED[name].values()), shown
 
 
 @pytest.mark.parametrize("name", list(DEPARTURES))
@@ -193,7 +195,7 @@ def test_files_that_cannot_be_checked_say_why(reports):
     assert [f for f, r in missing.functions.items() if r.status == "MISSING"] == \
         [f for f in F.__all__ if f not in ("relu", "linear_forward")]
     for name in ("does_not_parse.py", "no_functions.py", "imports_missing.py"):
-        assert not reports[name].passed
+        assert not reports[name].passes()
 
 
 def test_a_notebook_is_checked_with_its_shell_and_magic_lines_skipped(reports):
@@ -209,7 +211,8 @@ def test_a_notebook_is_checked_with_its_shell_and_magic_lines_skipped(reports):
 def test_the_seed_reports_its_failed_data_loading_in_one_line(reports):
     report = reports["seed_exercise.py"]
     assert report.failures[0] == "line 9: FileNotFoundError: [Errno 2] No such file or directory: 'data.pickle'"
-    assert "top level: 6 of 26 statements failed (the others ran): line 9: FileNotFoundError" in render(report)
+    assert ("top level: 6 of 26 statements failed (the others ran):\n  - line 9: FileNotFoundError"
+            in render(report, width=120))
 
 
 def test_code_that_runs_forever_is_stopped_and_reported():
@@ -246,7 +249,7 @@ def test_cli_one_file_prints_the_table_and_exits_0_when_all_pass(capsys, monkeyp
     out = capsys.readouterr().out
     assert out.startswith(f"twinnet check: runs the code in {LEARNERS / 'correct.py'}")
     assert "linear_backward             PASS" in out and "FAIL" not in out
-    assert "the cost follows the reference at every iteration" in out and "Keras" not in out
+    assert "the cost follows the reference at every iteration" in " ".join(out.split()) and "Keras" not in out
 
 
 def test_without_tensorflow_the_training_is_reported_without_the_keras_twin(monkeypatch):
@@ -256,7 +259,7 @@ def test_without_tensorflow_the_training_is_reported_without_the_keras_twin(monk
     monkeypatch.setattr(keras_twin, "_import_keras", missing)
     [report] = check([LEARNERS / "correct.py"], iterations=2)
     assert report.end_to_end["departs_at"] is None and "keras" not in report.end_to_end
-    assert "Keras" not in render(report) and report.passed
+    assert "Keras" not in render(report) and report.passes()
 
 
 @pytest.mark.tf
@@ -277,7 +280,7 @@ def test_the_keras_twin_follows_the_reference_in_the_line_the_csv_and_the_figure
                    "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "plots")])
     assert status == 1
     assert "end to end: the Keras twin's cost follows the reference (largest relative difference" \
-        in capsys.readouterr().out
+        in " ".join(capsys.readouterr().out.split())
     records = json.loads((tmp_path / "c.json").read_text())
     assert [r["passed"] for r in records] == [True, False]  # the twin judges twinnet, not the learner
     for record_ in records:
@@ -307,7 +310,8 @@ def test_cli_several_files_give_one_table_a_csv_json_and_the_loss_curves(tmp_pat
     assert status == 1
     out = capsys.readouterr().out
     assert "runs the code in each of 2 files" in out
-    assert f"{paths[1]}  " in out and "departs at 1 (update_parameters)" in out
+    assert "\nupdate_skips_last_layer " in out
+    assert "departs at iteration 1 (update_parameters)" in " ".join(out.split())
     rows = list(csv.DictReader((tmp_path / "c.csv").read_text(encoding="utf-8").splitlines()))
     assert len(rows) == 2 * 16  # 15 functions and the training, per file
     bad = [(r["function"], r["result"]) for r in rows if r["result"] != "PASS"]

@@ -20,7 +20,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 from twinnet import validation
-from twinnet.check.report import FileReport, FunctionResult, add_keras, plot
+from twinnet.check.report import FileReport, FunctionResult, add_keras, file_names, plot
 from twinnet.check.runner import check_file, keras_costs
 from twinnet.check.source import read_source
 
@@ -44,7 +44,8 @@ def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs
     seed : int
         ``np.random.seed`` before both end-to-end trainings: the same initial weights.
     plot_dir : str or Path, optional
-        Draw each file's loss curves into this folder.
+        Draw each file's loss curves into this folder, as ``<name>_loss_curves.png`` with the
+        names of :func:`twinnet.check.report.file_names` (two files of one name do not clash).
     jobs : int
         Files checked at once (each in its own process).
     keras : bool
@@ -69,11 +70,25 @@ def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs
     trained = [r.end_to_end for r in reports if r.end_to_end and r.end_to_end.get("reference")]
     # one training for all files, in this thread: the twin starts from the reference's weights
     # whatever the learner wrote, and Keras's floatx is one setting for the whole process
-    costs = keras_costs(iterations, seed) if keras and trained else None
+    costs = _quietly(keras_costs, iterations, seed) if keras and trained else None
     if costs is not None:
         for e2e in trained:
             add_keras(e2e, costs)
-    for report in reports:  # pyplot is not thread-safe: the figures are drawn here too
+    for report, name in zip(reports, file_names([r.path for r in reports])):  # pyplot: not thread-safe
         if plot_dir is not None and report.end_to_end and report.end_to_end.get("learner"):
-            report.plot = plot(report, plot_dir)
+            report.plot = plot(report, plot_dir, name)
     return reports
+
+
+def _quietly(function, *args):
+    """``function(*args)`` with what TensorFlow's C++ libraries write to file descriptor 2 kept
+    off the terminal: not only its import (:func:`twinnet.keras_twin._import_keras` hides that)
+    but the lines it writes when it first makes a device or compiles a step, which
+    ``TF_CPP_MIN_LOG_LEVEL`` does not silence either. With ``TWINNET_VERBOSE`` set nothing is
+    hidden; if ``function`` raises, what was written is shown before the error."""
+    from twinnet import keras_twin
+
+    if os.environ.get(keras_twin.VERBOSE_ENV):
+        return function(*args)
+    with keras_twin._descriptor_2_captured():
+        return function(*args)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,6 +20,14 @@ TRAINING_PATH = ("initialize_parameters", "linear_forward", "sigmoid", "relu", "
                  "L_model_forward", "linear_backward", "sigmoid_backward", "relu_backward",
                  "linear_activation_backward", "L_model_backward", "update_parameters")
 CODES = {"PASS": "P", "FAIL": "F", "UNSAFE": "U", "MISSING": "-"}
+#: The results that count as right, without and with ``strict`` (a missing function passes a
+#: file, so that work in progress can be checked, but scores nothing).
+RIGHT = {False: ("PASS", "UNSAFE"), True: ("PASS",)}
+#: How the score is counted, without and with ``strict``: said wherever a score is shown.
+SCORE_RULE = {
+    False: "functions right out of 15; an unsafe one (right, except at extreme inputs) counts as right",
+    True: "functions right out of 15; an unsafe one (right, except at extreme inputs) counts as wrong (--strict)",
+}
 
 
 @dataclass
@@ -40,10 +51,16 @@ class FileReport:
     end_to_end: dict | None = None
     plot: str | None = None
 
-    @property
-    def passed(self) -> bool:
-        return (not self.error and all(r.status in ("PASS", "MISSING") for r in self.functions.values())
+    def passes(self, strict=False) -> bool:
+        """Every function found is right (an unsafe one too, unless ``strict``) and the training,
+        if any, followed the reference's cost."""
+        ok = (*RIGHT[strict], "MISSING")
+        return (not self.error and all(r.status in ok for r in self.functions.values())
                 and end_to_end_passed(self.end_to_end) is not False)
+
+    def score(self, strict=False) -> int:
+        """The functions right, out of 15 (see :data:`SCORE_RULE`)."""
+        return sum(r.status in RIGHT[strict] for r in self.functions.values())
 
     def resolve_through(self):
         """Name, for a function wrong only through the functions it calls, those that are wrong."""
@@ -80,9 +97,10 @@ class FileReport:
                    and not self.functions[n].through]
         e2e["explained_by"] = ", ".join(failing) if failing else "L_layer_model"
 
-    def to_dict(self):
+    def to_dict(self, strict=False):
         record = asdict(self)
-        record["passed"] = self.passed
+        record.update(passed=self.passes(strict), score=self.score(strict), max_score=len(FUNCTIONS),
+                      strict=strict)
         return record
 
 
@@ -128,6 +146,95 @@ def end_to_end_passed(e2e):
     return None if not e2e.get("learner") else e2e["departs_at"] is None
 
 
+def end_to_end_short(e2e) -> str:
+    """The end-to-end training's outcome in a few words."""
+    if e2e is None:
+        return "-"
+    if e2e.get("error"):
+        return f"failed: {e2e['error']}"
+    if not e2e.get("learner"):
+        return "cost not followed (L_layer_model calls neither update_parameters nor compute_cost)"
+    k = e2e["departs_at"]
+    if k is None:
+        return "follows the reference"
+    if k >= len(e2e["learner"]):
+        return f"stopped after {len(e2e['learner'])} iterations"
+    return f"departs at iteration {k} ({e2e.get('explained_by')})"
+
+
+def _names(report, *statuses):
+    return [n for n, r in report.functions.items() if r.status in statuses]
+
+
+def verdict(report, strict=False) -> str:
+    """One line: how many functions are right, which are wrong, unsafe or missing, and the outcome."""
+    if report.error:
+        return f"verdict: fails: not checked ({report.error})"
+    parts = [f"{report.score(strict)} of {len(FUNCTIONS)} right"]
+    for label, names in (("wrong", _names(report, "FAIL")),
+                         ("unsafe at extreme inputs (" + ("counted as wrong: --strict" if strict else
+                                                          "a warning; --strict counts them as wrong") + ")",
+                          _names(report, "UNSAFE")),
+                         ("missing", _names(report, "MISSING"))):
+        if names:
+            parts.append(f"{label}: {', '.join(names)}")
+    if end_to_end_passed(report.end_to_end) is False:
+        parts.append(f"end to end: {end_to_end_short(report.end_to_end)}")
+    if report.failures:
+        n = len(report.failures)
+        parts.append(f"{n} top-level {'statement' if n == 1 else 'statements'} failed")
+    return f"verdict: {outcome(report, strict)}: {'; '.join(parts)}"
+
+
+def outcome(report, strict=False) -> str:
+    """"passes", "passes with warnings" (unsafe functions, not ``strict``) or "fails"."""
+    if not report.passes(strict):
+        return "fails"
+    return "passes with warnings" if _names(report, "UNSAFE") else "passes"
+
+
+def verdict_many(reports, strict=False) -> str:
+    """One line for several files: how many pass, which fail, which pass with warnings."""
+    names = file_names([r.path for r in reports])
+    failing = [n for n, r in zip(names, reports) if not r.passes(strict)]
+    warned = [n for n, r in zip(names, reports) if r.passes(strict) and _names(r, "UNSAFE")]
+    parts = [f"{len(reports) - len(failing)} of {len(reports)} files pass"]
+    if failing:
+        parts.append(f"fail: {', '.join(failing)}")
+    if warned:
+        parts.append(f"pass with warnings (unsafe functions): {', '.join(warned)}")
+    return "verdict: " + "; ".join(parts)
+
+
+_UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _safe(text) -> str:
+    """Only letters, digits, '.', '_' and '-', never starting with a dot ('..', hidden files)."""
+    return _UNSAFE_CHARACTERS.sub("_", text).lstrip(".") or "file"
+
+
+def file_names(paths) -> list[str]:
+    """A short name for each path, unique and safe as a file name: the file's stem, prefixed by
+    its folder's name where two stems clash (``a/alice.py``, ``b/alice.py``: ``a_alice``,
+    ``b_alice``), and numbered (``-2``, ``-3``) where that still clashes. Names are compared
+    without case, for file systems that ignore it. The same paths always give the same names."""
+    paths = [Path(p) for p in paths]
+    stems = [_safe(p.stem) for p in paths]
+    clashes = {s.lower() for s in stems if sum(t.lower() == s.lower() for t in stems) > 1}
+    names = [_safe(f"{p.resolve().parent.name}_{s}") if s.lower() in clashes else s
+             for p, s in zip(paths, stems)]
+    unique, taken = [], set()
+    for name in names:
+        candidate, n = name, 1
+        while candidate.lower() in taken:
+            n += 1
+            candidate = f"{name}-{n}"
+        taken.add(candidate.lower())
+        unique.append(candidate)
+    return unique
+
+
 def _error(value):
     return "-" if value is None else f"{value:.1e}"
 
@@ -157,62 +264,137 @@ def _learner_line(e2e) -> str:
             f"of {reference[k]:.6f}), explained by {e2e['explained_by']}")
 
 
-def render(report: FileReport) -> str:
-    """One file's table, the lines above it and the end-to-end line below it."""
-    lines = [f"twinnet check: runs the code in {report.path} (in a separate process)"]
+def _console(width):
+    """A console that renders plain text (no colour, no markup: a submission's text is data) into a string."""
+    from rich.console import Console
+
+    return Console(file=io.StringIO(), width=width or shutil.get_terminal_size().columns, color_system=None,
+                   markup=False, emoji=False, highlight=False, soft_wrap=False)
+
+
+def _text(renderables, width) -> str:
+    console = _console(width)
+    for renderable in renderables:
+        console.print(renderable)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
+
+
+def _bullets(items):
+    """One item a line under a heading, wrapped lines indented under the item's first word."""
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    for item in items:
+        grid.add_row("  -", Text(item))
+    return grid
+
+
+def _top_level(report):
+    """Every top-level statement that failed, and the notes, as renderables."""
+    from rich.text import Text
+
+    parts = []
     if report.failures:
-        shown = "; ".join(report.failures[:2]) + (f"; and {len(report.failures) - 2} more"
-                                                   if len(report.failures) > 2 else "")
-        lines.append(f"top level: {len(report.failures)} of {report.statements} statements failed "
-                     f"(the others ran): {shown}")
-    if report.error:
-        lines.append(f"{report.path}: {report.error}")
-        return "\n".join(lines)
-    width = max(map(len, FUNCTIONS)) + 2
-    lines.append(f"{'function':<{width}}{'result':<8}{'largest error':<15}diagnosis")
+        parts += [Text(f"top level: {len(report.failures)} of {report.statements} statements failed "
+                       "(the others ran):"), _bullets(report.failures)]
+    if getattr(report, "imports_reference", False):
+        parts.append(Text("note: the file imports twinnet, the reference implementation"))
+    notes = getattr(report, "notes", [])
+    if notes:
+        parts += [Text("notes:"), _bullets(notes)]
+    return parts
+
+
+def _function_table(report):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, padding=(0, 1))
+    table.add_column("function", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("largest error")  # the header wraps where room is short; its values do not
+    table.add_column("diagnosis", overflow="fold")
     for name, result in report.functions.items():
-        lines.append(f"{name:<{width}}{result.status:<8}{_error(result.largest_error):<15}{result.diagnosis}"
-                     .rstrip())
-    if report.end_to_end is not None:
-        lines.append(end_to_end_line(report.end_to_end))
-    if report.plot:
-        lines.append(f"wrote {report.plot}")
-    return "\n".join(lines)
+        table.add_row(name, result.status, _error(result.largest_error), Text(result.diagnosis))
+    return table
 
 
-def render_many(reports) -> str:
-    """Several files: one row per file, one column per function."""
-    width = max(len(r.path) for r in reports) + 2
-    head = "".join(f"{k:>3}" for k in range(1, len(FUNCTIONS) + 1))
-    lines = [f"twinnet check: runs the code in each of {len(reports)} files (in separate processes)",
-             f"{'file':<{width}}{head}  end to end"]
-    for r in reports:
+def render(report: FileReport, *, strict=False, width=None) -> str:
+    """One file's table, the lines above it, the end-to-end line and the verdict below it.
+
+    ``width``: columns to wrap to (default: the terminal's); diagnoses wrap at word boundaries.
+    """
+    from rich.text import Text
+
+    parts = [Text(f"twinnet check: runs the code in {report.path} (in a separate process)"),
+             *_top_level(report)]
+    if report.error:
+        parts.append(Text(f"{report.path}: {report.error}"))
+    else:
+        parts.append(_function_table(report))
+        if report.end_to_end is not None:
+            parts.append(Text(end_to_end_line(report.end_to_end)))
+        if report.plot:
+            parts.append(Text(f"wrote {report.plot}"))
+    parts.append(Text(verdict(report, strict=strict)))
+    return _text(parts, width)
+
+
+def _codes(report):
+    """The functions' one-letter results in the exercise's order, in groups of five."""
+    codes = "".join(CODES[report.functions[n].status] for n in FUNCTIONS)
+    return " ".join(codes[k:k + 5] for k in range(0, len(codes), 5))
+
+
+def render_many(reports, *, strict=False, width=None) -> str:
+    """Several files: one row per file (its name from :func:`file_names`), every top-level
+    failure below the table, and one verdict line for all."""
+    from rich.table import Table
+    from rich.text import Text
+
+    names = file_names([r.path for r in reports])
+    table = Table(box=None, pad_edge=False, padding=(0, 1))
+    table.add_column("file", overflow="fold")
+    table.add_column("score", no_wrap=True, justify="right")
+    table.add_column("functions 1-15", no_wrap=True)
+    table.add_column("end to end", overflow="fold")
+    for name, r in zip(names, reports):
         if r.error:
-            lines.append(f"{r.path:<{width}}  {r.error}")
-            continue
-        e2e = r.end_to_end
-        e2e_text = ("-" if e2e is None else "error" if e2e.get("error") else
-                    "?" if not e2e.get("learner") else "follows" if e2e["departs_at"] is None
-                    else f"departs at {e2e['departs_at']} ({e2e.get('explained_by')})")
-        lines.append(f"{r.path:<{width}}" + "".join(f"{CODES[r.functions[n].status]:>3}" for n in FUNCTIONS)
-                     + f"  {e2e_text}")
+            table.add_row(name, f"0/{len(FUNCTIONS)}", "", Text(r.error))
+        else:
+            table.add_row(name, f"{r.score(strict=strict)}/{len(FUNCTIONS)}", _codes(r),
+                          Text(end_to_end_short(r.end_to_end)))
+    parts = [Text(f"twinnet check: runs the code in each of {len(reports)} files (in separate processes)"),
+             table]
+    for name, r in zip(names, reports):
+        details = _top_level(r)
+        if details:
+            parts += [Text(f"{name} ({r.path}):"), *details]
     # the twin trains from the reference's weights, not the learner's: one clause for all files
     keras = next((r.end_to_end for r in reports if r.end_to_end and r.end_to_end.get("keras")), None)
     if keras:
-        lines.append(f"end to end: {keras_clause(keras)}")
-    lines.append("columns: " + ", ".join(f"{k} {n}" for k, n in enumerate(FUNCTIONS, start=1)))
-    lines.append("P pass, F fail, U unsafe (right, except on saturated inputs), - missing")
-    return "\n".join(lines)
+        parts.append(Text(f"end to end: {keras_clause(keras)}"))
+    parts.append(Text("functions, in order: " + ", ".join(FUNCTIONS)))
+    parts.append(Text("P pass, F fail, U unsafe (right, except at extreme inputs), - missing; score: "
+                      + SCORE_RULE[strict]))
+    parts.append(Text(verdict_many(reports, strict=strict)))
+    return _text(parts, width)
 
 
 def write_csv(reports, path):
-    """One row per file and function (and the end-to-end training), with the diagnosis."""
+    """One row per file and function, and for each file's top-level statements that failed, its
+    notes and its end-to-end training, with the diagnosis or the reason."""
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["file", "function", "result", "largest_error", "diagnosis"])
         for r in reports:
             if r.error:
                 writer.writerow([r.path, "", "ERROR", "", r.error])
+            writer.writerows([r.path, "top level", "FAIL", "", failure] for failure in r.failures)
+            writer.writerows([r.path, "note", "", "", note] for note in getattr(r, "notes", []))
             for name, result in r.functions.items():
                 writer.writerow([r.path, name, result.status,
                                  "" if result.largest_error is None else f"{result.largest_error:.3e}",
@@ -223,21 +405,23 @@ def write_csv(reports, path):
                 writer.writerow([r.path, "end to end", status, "", end_to_end_line(e2e)])
 
 
-def write_json(reports, path):
-    Path(path).write_text(json.dumps([r.to_dict() for r in reports], indent=2, default=float) + "\n",
+def write_json(reports, path, strict=False):
+    """One record per file: its fields, and ``passed``, ``score`` and ``max_score`` as ``strict`` counts them."""
+    Path(path).write_text(json.dumps([r.to_dict(strict) for r in reports], indent=2, default=float) + "\n",
                           encoding="utf-8")
 
 
-def plot(report: FileReport, directory) -> str:
+def plot(report: FileReport, directory, name) -> str:
     """The loss curves of the end-to-end training (the learner's, the reference's and the Keras
-    twin's when it was trained) into ``directory``; the PNG's path."""
+    twin's when it was trained) into ``directory``, as ``<name>_loss_curves.png`` (``name`` from
+    :func:`file_names`); the PNG's path."""
     from twinnet._pyplot import pyplot
 
     plt = pyplot()
     e2e = report.end_to_end
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    out = directory / f"{Path(report.path).stem}_loss_curves.png"
+    out = directory / f"{name}_loss_curves.png"
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot(e2e["reference"], label="twinnet.functional (reference)", lw=2.5, alpha=0.6)
     ax.plot(e2e["learner"], label=f"{Path(report.path).name}", lw=1.2)

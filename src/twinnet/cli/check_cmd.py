@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
+
 
 def register(sub):
+    from twinnet.check.report import SCORE_RULE
     from twinnet.cli._args import non_negative_int, positive_float, positive_int, seed
 
     parser = sub.add_parser(
@@ -12,8 +16,11 @@ def register(sub):
         "notebook) on randomized cases beside twinnet's reference, say for each whether it is "
         "right and, if not, the likely mistake; train L_layer_model beside the reference (and "
         "the Keras twin, when TensorFlow is installed). The file's code is executed, in a "
-        "separate process in a temporary directory. Exit status 0 when every function found "
-        "passes, 1 otherwise, 2 for a usage error.",
+        "separate process in a temporary directory. A function that is right on ordinary inputs "
+        "but not at extreme ones (overflow, log(0)) is UNSAFE: a warning, or wrong with --strict. "
+        "Score: " + SCORE_RULE[False] + " (wrong with --strict); the end-to-end training is "
+        "reported beside it. Exit status 0 when every file passes (every function found right, "
+        "the training following the reference), 1 otherwise, 2 for a usage error.",
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="a learner's .py file or .ipynb notebook")
     parser.add_argument("--time-limit", type=positive_float, default=10.0, metavar="SECONDS",
@@ -22,9 +29,22 @@ def register(sub):
                         help="iterations of the end-to-end training, 0 for none (default: 100)")
     parser.add_argument("--seed", type=seed, default=1,
                         help="np.random.seed before both trainings (default: 1)")
-    parser.add_argument("--plot", metavar="DIR", help="draw each file's loss curves into DIR")
-    parser.add_argument("--csv", metavar="PATH", help="write one row per file and function")
+    parser.add_argument("--plot", metavar="DIR",
+                        help="draw each file's loss curves into DIR, as <name>_loss_curves.png (see --report)")
+    parser.add_argument("--csv", metavar="PATH",
+                        help="write one row per file and function, top-level failure and training")
     parser.add_argument("--json", metavar="PATH", help="write one record per file")
+    parser.add_argument("--strict", action="store_true",
+                        help="count UNSAFE functions as wrong: in the score, the verdict and the exit status")
+    parser.add_argument("--report", metavar="DIR",
+                        help="write a class report into DIR: index.html (pass rate per function, the "
+                        "most common mistakes and who made them, each file's table), feedback/<name>.txt "
+                        "for each file, gradebook.csv (one row per file, with its score), and "
+                        "gradescope/<name>/results.json and prairielearn/<name>/results.json for those "
+                        "autograders; <name> is the file's stem, made unique. DIR must be new or empty, "
+                        "or hold an earlier report (replaced only with --force); --plot DIR/plots "
+                        "draws the loss curves beside it")
+    parser.add_argument("--force", action="store_true", help="replace an earlier report in --report DIR")
     parser.add_argument("--jobs", type=positive_int, default=1, help="files checked at once (default: 1)")
     parser.add_argument("--no-keras", dest="keras", action="store_false",
                         help="do not train the Keras twin beside the reference (by default it is, when "
@@ -35,13 +55,20 @@ def register(sub):
 
 def run(args):
     from twinnet.check import check
+    from twinnet.check.classroom import prepare_folder, write_class_report
     from twinnet.check.report import render, render_many, write_csv, write_json
 
+    if args.report is not None:  # refused before any file is run, not after
+        prepare_folder(args.report, force=args.force)
     reports = check(args.paths, time_limit=args.time_limit, iterations=args.iterations, seed=args.seed,
                     plot_dir=args.plot, jobs=args.jobs, keras=args.keras)
-    print(render(reports[0]) if len(reports) == 1 else render_many(reports))
-    for path, write in ((args.csv, write_csv), (args.json, write_json)):
+    strict = args.strict
+    print(render(reports[0], strict=strict) if len(reports) == 1 else render_many(reports, strict=strict))
+    for path, write in ((args.csv, write_csv), (args.json, functools.partial(write_json, strict=strict))):
         if path:
             write(reports, path)
             print(f"wrote {path}")
-    return 0 if all(r.passed for r in reports) else 1
+    if args.report is not None:
+        write_class_report(reports, args.report, strict=strict)
+        print(f"wrote the class report into {args.report} (open {Path(args.report) / 'index.html'})")
+    return 0 if all(r.passes(strict) for r in reports) else 1
