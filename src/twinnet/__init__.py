@@ -4,6 +4,7 @@ Public names
 ------------
 - :class:`Network`, and the :class:`History` its ``fit`` returns; :func:`gradcheck` (from :mod:`twinnet.nn`).
 - :class:`TwinNetClassifier`, :class:`TwinNetRegressor`: scikit-learn estimators over ``Network``.
+- :class:`DivergenceWarning`: what ``fit`` warns when the training loss climbs (a ``UserWarning``).
 - Modules: :mod:`~twinnet.functional` (the notebook's functions), :mod:`~twinnet.data`, :mod:`~twinnet.nn`,
   :mod:`~twinnet.estimator`, :mod:`~twinnet.keras_twin`, :mod:`~twinnet.lab`, :mod:`~twinnet.bench`,
   :mod:`~twinnet.cli`.
@@ -25,6 +26,7 @@ _LAZY = {
     "TwinNetClassifier": "twinnet.estimator",
     "TwinNetRegressor": "twinnet.estimator",
     "gradcheck": "twinnet.nn",
+    "DivergenceWarning": "twinnet.nn.divergence",
 }
 _SUBMODULES = ("functional", "data", "nn", "estimator", "keras_twin", "lab", "bench", "cli")
 
