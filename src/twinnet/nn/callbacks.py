@@ -305,9 +305,9 @@ def check_verbose(value):
     return int(value)
 
 
-def _number(value):
-    """A logged value in 4 significant digits: ``0.2345``, ``1.2e-05`` (never ``0.0000``)."""
-    return format(value, ".4g")
+def _logs_text(logs):
+    """An epoch's logs, Keras's way, in 4 significant digits: ``loss: 1.2e-05 - accuracy: 0.98`` (never ``0.0000``)."""
+    return " - ".join(f"{name}: {value:.4g}" for name, value in logs.items())
 
 
 def _seconds(seconds):
@@ -360,7 +360,7 @@ class ProgbarLogger(Callback):
         self.verbose, self.epochs = check_verbose(params["verbose"]), params["epochs"]
 
     def on_train_begin(self, logs=None):
-        self._done = 0
+        self._done, self._logs, self._drawn = 0, {}, -math.inf
 
     def __enter__(self):
         if self.verbose == 1:
@@ -373,17 +373,15 @@ class ProgbarLogger(Callback):
             self._bar = Progress(TextColumn("Epoch {task.completed}/{task.total}"), BarColumn(bar_width=30),
                                  TextColumn("{task.fields[times]}"), console=console)
             self._task = self._bar.add_task("fit", total=self.epochs, times="")
-            self._logs = Text()
-            self._live = Live(Group(self._bar, self._logs), console=console)
+            self._text = Text()
+            self._live = Live(Group(self._bar, self._text), console=console)
             self._live.start()
         self._start = self._last = time.perf_counter()  # the epochs' time, not rich's start
         return self
 
     def __exit__(self, *exc_info):
         if self._live is not None:
-            spent = self._last - self._start
-            times = _clock(spent) + (f", {_seconds(spent / self._done)}/epoch" if self._done else "")
-            self._bar.update(self._task, times=times)  # the fit is over: nothing left
+            self._draw(over=True)
             self._live.stop()
             console = self._live.console
             if not (console.is_terminal or console.is_jupyter):
@@ -394,17 +392,24 @@ class ProgbarLogger(Callback):
         self._epoch_start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = self._last = time.perf_counter()
-        self._done = epoch + 1
-        text = " - ".join(f"{name}: {_number(value)}" for name, value in (logs or {}).items())
+        self._last, self._done, self._logs = time.perf_counter(), epoch + 1, logs or {}
         if self.verbose == 2:
-            print(f"Epoch {epoch + 1}/{self.epochs} - {_seconds(now - self._epoch_start)} - {text}", flush=True)
-        elif self._live is not None:
-            per_epoch = (now - self._start) / self._done
-            times = f"{_clock(now - self._start)} < {_clock(per_epoch * (self.epochs - self._done))}, " \
-                    f"{_seconds(per_epoch)}/epoch"
-            self._bar.update(self._task, completed=self._done, times=times)
-            self._logs.plain = text
+            print(f"Epoch {self._done}/{self.epochs} - {_seconds(self._last - self._epoch_start)} - "
+                  f"{_logs_text(self._logs)}", flush=True)
+        elif self._live is not None and self._last - self._drawn >= 0.1:  # rich redraws 10 times a second
+            self._draw()
+
+    def _draw(self, over=False):
+        """Bring the bar to the last epoch; ``over``: the fit is over, nothing is left."""
+        self._drawn = self._last
+        spent = self._last - self._start
+        times = _clock(spent)
+        if self._done:
+            per_epoch = spent / self._done
+            left = "" if over else f" < {_clock(per_epoch * (self.epochs - self._done))}"
+            times += f"{left}, {_seconds(per_epoch)}/epoch"
+        self._bar.update(self._task, completed=self._done, times=times)
+        self._text.plain = _logs_text(self._logs)
 
 
 def check_callbacks(callbacks, argument="callbacks"):
