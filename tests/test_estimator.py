@@ -24,7 +24,9 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from twinnet import Network, TwinNetClassifier, TwinNetRegressor
-from twinnet.estimator import _StoppingRule
+from twinnet.estimator import _OTHER_NAMES, _StoppingRule
+from twinnet.nn import Momentum
+from twinnet.nn.schedules import ExponentialDecay
 
 # Fits that run all max_iter epochs warn, as scikit-learn's MLPs do (test_convergence_warning
 # checks that they do); the other tests train on purpose for a few epochs.
@@ -320,15 +322,74 @@ def test_regressor_target_errors():
     ({"validation_fraction": 0.0}, r"validation_fraction must be a number in \(0, 1\); got validation_fraction=0.0"),
     ({"validation_fraction": 1}, r"validation_fraction must be a number in \(0, 1\); got validation_fraction=1"),
     ({"validation_fraction": 1.5, "early_stopping": True}, r"validation_fraction must be a number in \(0, 1\)"),
+    ({"learning_rate": "adaptive"}, r"got learning_rate='adaptive', which scikit-learn's MLPs take for a schedule\. "
+                                    r"twinnet has no schedule that follows the loss .*schedules\.ExponentialDecay"),
+    ({"learning_rate": "invscaling"}, r"take for a schedule\. Pass a schedule, e\.g\. learning_rate=twinnet\.nn\."
+                                      r"schedules\.InverseTimeDecay\("),
+    ({"learning_rate": "constant"}, r"Pass the rate itself \(scikit-learn's learning_rate_init\)"),
 ], ids=["zero-width", "not-sizes", "max-iter", "learning-rate", "batch-size", "optimizer",
         "activation", "init", "dtype", "alpha", "alpha-none", "tol", "n-iter-no-change", "n-iter-no-change-float",
-        "early-stopping", "fraction-zero", "fraction-one", "fraction-above"])
+        "early-stopping", "fraction-zero", "fraction-one", "fraction-above", "adaptive", "invscaling", "constant"])
 @pytest.mark.parametrize("estimator", [TwinNetClassifier, TwinNetRegressor])
 def test_bad_hyperparameters(estimator, params, match):
     X = np.random.default_rng(0).standard_normal((20, 2))
     y = np.arange(20) % 2
     with pytest.raises(ValueError, match=match):
         estimator(**params).fit(X, y)
+
+
+# An MLPClassifier habit, the twinnet keywords that say the same, and the error's words.
+@pytest.mark.parametrize("habit, ours, match", [
+    ({"learning_rate_init": 0.05}, {"learning_rate": 0.05}, r"'learning_rate_init'; twinnet calls it learning_rate\.$"),
+    ({"activation": "tanh"}, {"hidden_activation": "tanh"},
+     r"'activation'; twinnet calls it hidden_activation; scikit-learn's 'logistic' is 'sigmoid'"),
+    ({"solver": "sgd"}, {"optimizer": Momentum(momentum=0.9, nesterov=True)},
+     r"'solver'; twinnet calls it optimizer: .* optimizer=twinnet\.nn\.Momentum\(momentum=0\.9, nesterov=True\)"),
+    ({"epochs": 5, "seed": 0}, {"max_iter": 5, "random_state": 0}, r"'epochs'; the estimators call it max_iter"),
+    ({"seed": 0}, {"random_state": 0}, r"'seed'; the estimators call it random_state\.$"),
+    ({"l2": 1e-3}, {"alpha": 1e-3}, r"'l2'; the estimators take scikit-learn's alpha, on another scale"),
+], ids=["learning_rate_init", "activation", "solver", "epochs", "seed", "l2"])
+@pytest.mark.parametrize("estimator", [TwinNetClassifier, TwinNetRegressor])
+def test_mlp_keywords_name_the_class_and_twinnets_name(estimator, habit, ours, match):
+    with pytest.raises(TypeError, match=rf"^{estimator.__name__}\(\) got an unexpected keyword argument {match}"):
+        estimator(hidden_layer_sizes=(4,), **habit)
+    X, y = binary_problem(m=20, n=3, seed=0)
+    # what the error says works
+    fitted = estimator(hidden_layer_sizes=(4,), **{"max_iter": 3, "random_state": 0, **ours}).fit(X, y)
+    assert all(fitted.get_params()[key] == value for key, value in ours.items())
+    assert clone(fitted).fit(X, y).loss_curve_ == fitted.loss_curve_
+
+
+@pytest.mark.parametrize("estimator, mlp", [(TwinNetClassifier, MLPClassifier), (TwinNetRegressor, MLPRegressor)])
+def test_every_mlp_keyword_is_taken_or_redirected(estimator, mlp):
+    ours = estimator().get_params()
+    assert not set(_OTHER_NAMES) & set(ours)  # a hint for a keyword the estimators take would never show
+    for name, value in mlp().get_params().items():
+        if name not in ours:
+            with pytest.raises(TypeError) as raised:
+                estimator(**{name: value})
+            assert str(raised.value) == (f"{estimator.__name__}() got an unexpected keyword argument {name!r}; "
+                                         f"{_OTHER_NAMES[name]}.")
+
+
+@pytest.mark.parametrize("estimator", [TwinNetClassifier, TwinNetRegressor])
+def test_unknown_keywords_and_positions_name_the_class(estimator):
+    with pytest.raises(TypeError, match=rf"^{estimator.__name__}\(\) got an unexpected keyword argument 'units'; "
+                                        r"it takes hidden_layer_sizes, hidden_activation, init, .*, verbose\.$"):
+        estimator(units=3)
+    with pytest.raises(TypeError, match=rf"^{estimator.__name__}\(\): too many positional arguments; it takes "
+                                        r"hidden_layer_sizes by position, the rest by keyword\.$"):
+        estimator((4,), "tanh")
+
+
+@pytest.mark.exact  # a schedule reaches Network.fit as it is: the same operations
+def test_learning_rate_schedule_is_network_fits():
+    X, y = binary_problem(m=40, n=3, seed=1)
+    schedule = ExponentialDecay(0.1, decay_steps=2, decay_rate=0.5)
+    clf = TwinNetClassifier(hidden_layer_sizes=(4,), optimizer="sgd", learning_rate=schedule, max_iter=6,
+                            n_iter_no_change=np.inf, random_state=2).fit(X, y)
+    history = Network([3, 4, 1], init="glorot", seed=2).fit(X, y, epochs=6, learning_rate=schedule)
+    assert clf.loss_curve_ == history.history["loss"]
 
 
 @pytest.mark.parametrize("estimator", [TwinNetClassifier, TwinNetRegressor])

@@ -1,6 +1,16 @@
 """twinnet: a neural network written from scratch in NumPy, its Keras twin, and a lab comparing them.
 
-``import twinnet`` stays light: TensorFlow, Dask and matplotlib load only when a feature needs them.
+Public names
+------------
+- :class:`Network`, and the :class:`History` its ``fit`` returns; :func:`gradcheck` (from :mod:`twinnet.nn`).
+- :class:`TwinNetClassifier`, :class:`TwinNetRegressor`: scikit-learn estimators over ``Network``.
+- :class:`DivergenceWarning`: what ``fit`` warns when the training loss climbs (a ``UserWarning``).
+- Modules: :mod:`~twinnet.functional` (the notebook's functions), :mod:`~twinnet.data`, :mod:`~twinnet.nn`,
+  :mod:`~twinnet.estimator`, :mod:`~twinnet.keras_twin`, :mod:`~twinnet.lab`, :mod:`~twinnet.bench`,
+  :mod:`~twinnet.cli`.
+
+``import twinnet`` stays light: each name loads on first use, and TensorFlow, Dask and matplotlib
+only when a feature needs them.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ _LAZY = {
     "TwinNetClassifier": "twinnet.estimator",
     "TwinNetRegressor": "twinnet.estimator",
     "gradcheck": "twinnet.nn",
+    "DivergenceWarning": "twinnet.nn.divergence",
 }
 _SUBMODULES = ("functional", "data", "nn", "estimator", "keras_twin", "lab", "bench", "cli")
 
@@ -28,3 +39,8 @@ def __getattr__(name):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'twinnet' has no attribute {name!r}")
+
+
+def __dir__():
+    # dir() and help() list the lazy names without importing them (PEP 562)
+    return sorted({*globals(), *__all__})

@@ -13,7 +13,9 @@ regressor in ``sklearn.compose.TransformedTargetRegressor`` with a ``StandardSca
 scikit-learn's ``MLPRegressor``.
 
 Both take scikit-learn's ``alpha``, ``tol``, ``n_iter_no_change``, ``early_stopping`` and
-``validation_fraction`` with ``MLPClassifier``'s meanings and defaults (see the Notes of each).
+``validation_fraction`` with ``MLPClassifier``'s meanings and defaults (see the Notes of each). Its
+other keywords are refused with twinnet's name for them: ``learning_rate_init`` is
+``learning_rate``, ``activation`` is ``hidden_activation``, ``solver`` is ``optimizer``.
 
 Example
 -------
@@ -30,6 +32,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import textwrap
@@ -44,6 +47,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state, valida
 
 from twinnet import validation
 from twinnet.nn import Callback, Network
+from twinnet.nn.schedules import check_learning_rate
 
 __all__ = ["TwinNetClassifier", "TwinNetRegressor"]
 
@@ -59,7 +63,9 @@ _HYPERPARAMETERS = """\
         with plain gradient descent on few features.
     optimizer : {"sgd", "momentum", "adam"} or twinnet.nn.Optimizer, default="adam"
         Keras's update rules (see :data:`twinnet.nn.OPTIMIZERS`).
-    learning_rate : float, default=0.01
+    learning_rate : float or twinnet.nn.schedules.LearningRateSchedule, default=0.01
+        scikit-learn's ``learning_rate_init``; a schedule (``ExponentialDecay``, ...) where
+        scikit-learn names one by a string.
     max_iter : int, default=200
         Most epochs (passes over the training data); fewer run when the stopping rule ends the
         fit (see ``tol``).
@@ -92,8 +98,10 @@ _HYPERPARAMETERS = """\
     random_state : int, RandomState instance or None, default=None
         Seeds the weights and the batch order (an int is passed to ``Network`` as its ``seed``),
         and the validation split (``train_test_split``'s ``random_state``).
-    verbose : int, default=0
-        ``>= 1``: print the loss every epoch (and the validation score).
+    verbose : {"auto", 0, 1, 2} or bool, default=0
+        What ``Network.fit`` shows, on standard output: ``1`` (``"auto"``, ``True``) a progress
+        bar with the time per epoch and the time left, ``2`` one line per epoch; with
+        ``early_stopping``, also the validation score of every epoch.
 """
 
 # The attributes both estimators share after fit.
@@ -139,6 +147,51 @@ _NOTES = """\
     ``n_iter_no_change`` is ``numpy.inf``. The validation split is ``train_test_split(X, y,
     test_size=validation_fraction, random_state=random_state<stratify>)``.
 """
+
+
+#: Keywords of scikit-learn's MLPs (and of ``Network`` and Keras) that the estimators take under
+#: another name, or as an argument of something else: the keyword -> what to write instead.
+_OTHER_NAMES = {
+    "learning_rate_init": "twinnet calls it learning_rate",
+    "activation": ("twinnet calls it hidden_activation; scikit-learn's 'logistic' is 'sigmoid', and for its "
+                   "'identity' pass hidden_layer_sizes=() (a linear model)"),
+    "solver": ("twinnet calls it optimizer: 'sgd' (plain), 'momentum' or 'adam', no 'lbfgs'; scikit-learn's "
+               "'sgd' is optimizer=twinnet.nn.Momentum(momentum=0.9, nesterov=True)"),
+    "momentum": "pass optimizer=twinnet.nn.Momentum(momentum=...)",
+    "nesterovs_momentum": "pass optimizer=twinnet.nn.Momentum(nesterov=True)",
+    "beta_1": "pass optimizer=twinnet.nn.Adam(beta_1=...)",
+    "beta_2": "pass optimizer=twinnet.nn.Adam(beta_2=...)",
+    "epsilon": "pass optimizer=twinnet.nn.Adam(epsilon=...) (Keras's default 1e-7; scikit-learn's is 1e-8)",
+    "power_t": ("twinnet's decaying rates are schedules: learning_rate=twinnet.nn.schedules.InverseTimeDecay(...) "
+                "decays as 1 / (1 + step), not as scikit-learn's 1 / t**power_t"),
+    "loss": "the loss is the head's: the log-loss for TwinNetClassifier, the squared error for TwinNetRegressor",
+    "max_fun": "it belongs to solver='lbfgs', which twinnet does not have",
+    "warm_start": "every fit trains a new network; for more epochs on one, use twinnet.Network's fit",
+    "epochs": ("the estimators call it max_iter (the stopping rule may end the fit sooner; n_iter_no_change="
+               "numpy.inf runs every epoch)"),
+    "seed": "the estimators call it random_state",
+    "l2": "the estimators take scikit-learn's alpha, on another scale (see the Notes: l2 = alpha / (2 * c * b))",
+}
+
+#: scikit-learn's MLPs name a learning-rate schedule by a string; what to pass to twinnet instead.
+_MLP_LEARNING_RATES = {
+    "constant": "Pass the rate itself (scikit-learn's learning_rate_init), e.g. learning_rate=0.001",
+    "invscaling": ("Pass a schedule, e.g. learning_rate=twinnet.nn.schedules.InverseTimeDecay(0.01, "
+                   "decay_steps=100, decay_rate=1.0)"),
+    "adaptive": ("twinnet has no schedule that follows the loss (scikit-learn's divides the rate by 5 when it "
+                 "stalls); pass a float or a schedule such as twinnet.nn.schedules.ExponentialDecay(0.01, "
+                 "decay_steps=100, decay_rate=0.5)"),
+}
+
+
+def _learning_rate(value):
+    """``learning_rate`` as ``Network.fit`` takes it, or an error that redirects scikit-learn's schedule names."""
+    if isinstance(value, str) and value in _MLP_LEARNING_RATES:
+        raise validation.InvalidArgument(
+            "learning_rate", "a finite number > 0 or a schedule from twinnet.nn.schedules", value,
+            f"learning_rate must be a finite number > 0 or a schedule from twinnet.nn.schedules; got "
+            f"learning_rate={value!r}, which scikit-learn's MLPs take for a schedule. {_MLP_LEARNING_RATES[value]}.")
+    return check_learning_rate(value)
 
 
 def _with_hyperparameters(cls):
@@ -229,6 +282,21 @@ class _StoppingRule(Callback):
 class _TwinNet(BaseEstimator):
     """What both estimators share: the hyperparameters, the network's construction and training."""
 
+    def __new__(cls, *args, **kwargs):
+        # Python's own error would name _TwinNet.__init__; this one names the class called and,
+        # for a scikit-learn, Network or Keras habit, twinnet's name (see _OTHER_NAMES).
+        signature = cls.__signature__
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as error:
+            unknown = next((key for key in kwargs if key not in signature.parameters), None)
+            if unknown is None:
+                raise TypeError(f"{cls.__name__}(): {error}; it takes hidden_layer_sizes by position, the rest by "
+                                "keyword.") from None
+            hint = _OTHER_NAMES.get(unknown) or "it takes " + ", ".join(signature.parameters)
+            raise TypeError(f"{cls.__name__}() got an unexpected keyword argument {unknown!r}; {hint}.") from None
+        return super().__new__(cls)
+
     def __init__(self, hidden_layer_sizes=(20, 5), *, hidden_activation="relu", init="glorot",
                  optimizer="adam", learning_rate=0.01, max_iter=200, batch_size=None, shuffle=True,
                  alpha=0.0, tol=1e-4, n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
@@ -249,6 +317,10 @@ class _TwinNet(BaseEstimator):
         self.dtype = dtype
         self.random_state = random_state
         self.verbose = verbose
+
+    # inspect.signature (help(), scikit-learn's checks) reads __new__ before __init__: give it __init__'s.
+    __signature__ = inspect.signature(__init__)
+    __signature__ = __signature__.replace(parameters=list(__signature__.parameters.values())[1:])
 
     def _hidden(self):
         sizes = self.hidden_layer_sizes
@@ -274,6 +346,7 @@ class _TwinNet(BaseEstimator):
     def _check_hyperparameters(self):
         """The checked arguments that ``Network`` does not check itself."""
         checked = {"hidden": self._hidden(), "max_iter": validation.positive_int("max_iter", self.max_iter),
+                   "learning_rate": _learning_rate(self.learning_rate),
                    "alpha": validation.non_negative_number("alpha", self.alpha),
                    "tol": validation.non_negative_number("tol", self.tol),
                    "n_iter_no_change": _n_iter_no_change(self.n_iter_no_change),
@@ -331,7 +404,7 @@ class _TwinNet(BaseEstimator):
         network = Network([X.shape[1], *checked["hidden"], width], output=output, l2=l2,
                           hidden_activation=self.hidden_activation, init=self.init, seed=seed, dtype=self.dtype)
         rule = _StoppingRule(checked["tol"], checked["n_iter_no_change"], score, self.verbose)
-        history = network.fit(X, y, epochs=checked["max_iter"], learning_rate=self.learning_rate,
+        history = network.fit(X, y, epochs=checked["max_iter"], learning_rate=checked["learning_rate"],
                               batch_size=self.batch_size, optimizer=self.optimizer, shuffle=self.shuffle,
                               verbose=self.verbose, callbacks=[rule])
         self.network_ = network

@@ -6,9 +6,10 @@
 """
 
 from twinnet.lab.config import KERAS_INITS, MAX_SEED, RunConfig
-from twinnet.lab.results import DIVERGENCE_FACTOR, STATUSES, EngineResult, Trained
+from twinnet.lab.results import STATUSES, EngineResult, Trained
 from twinnet.lab.run import run_engine
 from twinnet.lab.runners import DEFAULT_ENGINES, ENGINES, NO_CHECKPOINTS, Engine, installed, unsupported_reason
+from twinnet.nn.divergence import DIVERGENCE_FACTOR
 from twinnet.validation import INITIALIZERS
 
 __all__ = [

@@ -6,18 +6,14 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
-__all__ = ["DIVERGENCE_FACTOR", "STATUSES", "EngineResult", "Trained", "finite_or_none", "format_number",
+__all__ = ["STATUSES", "EngineResult", "Trained", "finite_or_none", "format_number",
            "metric_names", "metric_keys"]
 
 #: How a run ended: ``ok``; ``diverged`` (its loss or weights stopped being finite, or its loss
-#: climbed past :data:`DIVERGENCE_FACTOR` times where it started); ``failed`` (an error, set by the
-#: sweep). The sweep's store rows use the same field and values.
+#: climbed past :data:`twinnet.nn.divergence.DIVERGENCE_FACTOR` times where it started, the rule
+#: ``Network.fit`` warns by); ``failed`` (an error, set by the sweep). The sweep's store rows use
+#: the same field and values.
 STATUSES = ("ok", "diverged", "failed")
-
-#: A stable step lowers the training loss; one that overshoots makes it climb, often until the
-#: network saturates at a finite but useless loss (ReLUs dead, sigmoid pinned at 0 or 1). A loss
-#: that rises past this multiple of its starting value marks such a run as diverged.
-DIVERGENCE_FACTOR = 4.0
 
 
 def metric_names(output):

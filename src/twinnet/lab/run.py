@@ -10,12 +10,14 @@ only by the weights, and turns a divergence into a ``"diverged"`` status instead
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from twinnet.lab.results import DIVERGENCE_FACTOR, EngineResult
+from twinnet.lab.results import EngineResult
 from twinnet.lab.runners import ENGINES, NO_CHECKPOINTS
+from twinnet.nn.divergence import DivergenceWarning, climbed
 from twinnet.nn.network import divergence_hint
 
 __all__ = ["LabSplit", "evaluate", "initial_parameters", "load_split", "run_engine"]
@@ -217,7 +219,7 @@ def run_engine(name, config, split, initial, progress=lambda epochs_done: None, 
     -------
     EngineResult
         ``status`` is ``"diverged"``, and ``error`` says how, when the loss or the weights stopped
-        being finite, or the loss climbed past :data:`DIVERGENCE_FACTOR` times its start.
+        being finite, or the loss climbed (:func:`twinnet.nn.divergence.climbed`).
         ``checkpoints`` holds the metrics at each requested epoch reached, and at the last epoch
         (``config.epochs``; with early stopping, those of the restored best weights, wherever it stopped).
     """
@@ -226,7 +228,8 @@ def run_engine(name, config, split, initial, progress=lambda epochs_done: None, 
     start = time.perf_counter()
     progress(0)
     # A diverging run overflows on purpose: it is reported in the result, not as warnings.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DivergenceWarning)
         try:
             trained = ENGINES[name].runner(config, split, initial, observer)
         except FloatingPointError as exc:  # an engine that stops when its loss stops being finite
@@ -279,15 +282,15 @@ def _judge(result, config, split, initial):
 
 
 def _rise(curve, initial_loss, final_loss):
-    """How the training loss climbed past DIVERGENCE_FACTOR times its start, or None.
+    """How the training loss climbed (:func:`twinnet.nn.divergence.climbed`), or None.
 
     Two views, since engines clip the loss they report differently (the notebook's cost saturates
     near 700 per wrong example): the engine's own curve, and the final weights' loss against the
     initial weights', both computed by ``Network.evaluate``.
     """
-    if curve and max(curve) > DIVERGENCE_FACTOR * curve[0]:
+    if curve and climbed(curve[0], max(curve)):
         peak = int(np.argmax(curve))
         return f"the loss climbed from {curve[0]:.3g} to {curve[peak]:.3g} at epoch {peak + 1}"
-    if final_loss > DIVERGENCE_FACTOR * initial_loss:
+    if climbed(initial_loss, final_loss):
         return f"the loss of the final weights is {final_loss:.3g}, that of the initial weights {initial_loss:.3g}"
     return None

@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import math
 import struct
+import time
 
 import numpy as np
 
 from twinnet import validation
 
-__all__ = ["METRIC_MODES", "Callback", "EarlyStopping", "LambdaCallback", "check_callbacks"]
+__all__ = ["METRIC_MODES", "VERBOSE", "Callback", "EarlyStopping", "LambdaCallback", "ProgbarLogger", "check_callbacks",
+           "check_verbose"]
 
 
 class Callback:
@@ -287,6 +289,127 @@ class EarlyStopping(Callback):
                 "mode": self.mode, "baseline": self.baseline, "restore_best_weights": self.restore_best_weights,
                 "start_from_epoch": self.start_from_epoch}
         return f"EarlyStopping({', '.join(f'{k}={v!r}' for k, v in args.items())})"
+
+
+#: ``fit``'s ``verbose``, Keras's values: what each shows (``"auto"`` is 1, as in Keras's ``fit``).
+VERBOSE = {0: "nothing", 1: "a progress bar", 2: "one line per epoch"}
+
+
+def check_verbose(value):
+    """``fit``'s ``verbose``: ``"auto"`` (1), 0, 1 or 2, or a bool (scikit-learn's), as an int."""
+    if isinstance(value, str) and value == "auto":
+        return 1
+    if not (isinstance(value, (int, np.integer, bool, np.bool_)) and value in VERBOSE):
+        raise validation.InvalidArgument(
+            "verbose", "'auto', " + ", ".join(f"{key} ({shows})" for key, shows in VERBOSE.items()), value)
+    return int(value)
+
+
+def _logs_text(logs):
+    """An epoch's logs, Keras's way, in 4 significant digits: ``loss: 1.2e-05 - accuracy: 0.98`` (never ``0.0000``)."""
+    return " - ".join(f"{name}: {value:.4g}" for name, value in logs.items())
+
+
+def _seconds(seconds):
+    """A duration in 3 significant digits: ``0.123ms``, ``12.3ms``, ``1.23s``, ``123s``."""
+    return f"{seconds * 1e3:.3g}ms" if seconds < 1 else f"{seconds:.3g}s" if seconds < 100 else f"{seconds:.0f}s"
+
+
+def _clock(seconds):
+    """A duration as a clock: ``0:01:05``."""
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
+
+
+class ProgbarLogger(Callback):
+    """What ``fit`` shows with ``verbose``: Keras's callback of that name, over the epochs of a fit.
+
+    ``fit`` adds one, last of its callbacks, when ``verbose`` is 1 or 2 (as Keras's ``fit``
+    does, and uses the caller's own instead where ``callbacks`` holds one), and closes its display
+    when the fit ends, stops or is interrupted. It writes to standard output, as Keras's and
+    scikit-learn's verbose fits do. Values have 4 significant digits (``loss: 1.2e-05``), times 3.
+
+    - ``verbose=1``: a bar over the fit's epochs (where Keras's runs over each epoch's batches:
+      twinnet's epochs take milliseconds), the time spent and the time left at the mean time per
+      epoch so far, and the last epoch's logs on the line below::
+
+          Epoch 37/100 ━━━━━━━━━━━━━━━━━━━━━━━━━━━━━━ 0:00:03 < 0:00:05, 12.3ms/epoch
+          loss: 0.2345 - accuracy: 0.9125 - val_loss: 0.3012 - val_accuracy: 0.8875
+
+      It is drawn by ``rich``, live in a terminal (in Jupyter, with ``ipywidgets``); in a file or a
+      pipe, once, as it stands at the end of the fit.
+    - ``verbose=2``: one line per epoch, for logs: the epoch, its time and its logs::
+
+          Epoch 3/10 - 12.1ms - loss: 0.2345 - accuracy: 0.9125
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from twinnet.nn import Network
+    >>> X = np.array([[0.0], [1.0]]); y = np.array([0, 1])
+    >>> _ = Network([1, 1], seed=0).fit(X, y, epochs=2, learning_rate=0.1, verbose=2)  # doctest: +ELLIPSIS
+    Epoch 1/2 - ...s - loss: 0.6... - accuracy: ...
+    Epoch 2/2 - ...s - loss: 0.6... - accuracy: ...
+    """
+
+    def __init__(self):
+        self.verbose, self.epochs, self._live = 0, None, None
+
+    def set_params(self, params):
+        super().set_params(params)
+        self.verbose, self.epochs = check_verbose(params["verbose"]), params["epochs"]
+
+    def on_train_begin(self, logs=None):
+        self._done, self._logs, self._drawn = 0, {}, -math.inf
+
+    def __enter__(self):
+        if self.verbose == 1:
+            from rich.console import Console, Group
+            from rich.live import Live
+            from rich.progress import BarColumn, Progress, TextColumn
+            from rich.text import Text
+
+            console = Console()  # of its own: standard output as it is now (a test's capture, a notebook's)
+            self._bar = Progress(TextColumn("Epoch {task.completed}/{task.total}"), BarColumn(bar_width=30),
+                                 TextColumn("{task.fields[times]}"), console=console)
+            self._task = self._bar.add_task("fit", total=self.epochs, times="")
+            self._text = Text()
+            self._live = Live(Group(self._bar, self._text), console=console)
+            self._live.start()
+        self._start = self._last = time.perf_counter()  # the epochs' time, not rich's start
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._live is not None:
+            self._draw(over=True)
+            self._live.stop()
+            console = self._live.console
+            if not (console.is_terminal or console.is_jupyter):
+                console.line()  # rich ends a terminal's display with a new line, not a file's
+            self._live = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._last, self._done, self._logs = time.perf_counter(), epoch + 1, logs or {}
+        if self.verbose == 2:
+            print(f"Epoch {self._done}/{self.epochs} - {_seconds(self._last - self._epoch_start)} - "
+                  f"{_logs_text(self._logs)}", flush=True)
+        elif self._live is not None and self._last - self._drawn >= 0.1:  # rich redraws 10 times a second
+            self._draw()
+
+    def _draw(self, over=False):
+        """Bring the bar to the last epoch; ``over``: the fit is over, nothing is left."""
+        self._drawn = self._last
+        spent = self._last - self._start
+        times = _clock(spent)
+        if self._done:
+            per_epoch = spent / self._done
+            left = "" if over else f" < {_clock(per_epoch * (self.epochs - self._done))}"
+            times += f"{left}, {_seconds(per_epoch)}/epoch"
+        self._bar.update(self._task, completed=self._done, times=times)
+        self._text.plain = _logs_text(self._logs)
 
 
 def check_callbacks(callbacks, argument="callbacks"):

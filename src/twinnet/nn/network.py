@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import warnings
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -15,7 +17,8 @@ import numpy as np
 from twinnet import validation
 from twinnet.nn import engine
 from twinnet.nn.activations import ACTIVATIONS
-from twinnet.nn.callbacks import check_callbacks
+from twinnet.nn.callbacks import ProgbarLogger, check_callbacks, check_verbose
+from twinnet.nn.divergence import DIVERGENCE_FACTOR, DivergenceWarning, climbed
 from twinnet.nn.heads import HEADS, check_targets, default_output
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
@@ -135,11 +138,17 @@ class _FitRun:
         batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
         self.optimizer = get_optimizer(optimizer)
         self.seed = net.seed if seed is None else validation.seed(seed)
-        self.verbose = validation.non_negative_int("verbose", verbose)
+        self.verbose = check_verbose(verbose)
         if on_epoch_end is not None and not callable(on_epoch_end):
             raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
         self.on_epoch_end = on_epoch_end
         self.callbacks = check_callbacks(callbacks)
+        # as Keras's fit: verbose's output is a ProgbarLogger's, the caller's or one added last
+        self.progbar = next((c for c in self.callbacks if isinstance(c, ProgbarLogger)), None)
+        if self.progbar is None and self.verbose:
+            self.progbar = ProgbarLogger()
+            self.callbacks.append(self.progbar)
+        self.diverged = False  # warned of (DivergenceWarning), once a fit
         self.validation = self._validation(net, validation_data)
         metric = net._head.metric_name
         self.names = ["loss", metric] + (["val_loss", f"val_{metric}"] if self.validation else [])
@@ -590,8 +599,10 @@ class Network:
             ``rng`` draws the masks (see :func:`twinnet.nn.engine.draw_masks`).
         validation_data : tuple (X_val, y_val), optional
             Evaluated after each epoch's updates.
-        verbose : int, default=0
-            ``0``: silent; ``>= 1``: one line per epoch.
+        verbose : {"auto", 0, 1, 2}, default=0
+            Keras's values: ``0`` silent, ``1`` (or ``"auto"``) a progress bar with the time per
+            epoch and the time left, ``2`` one line per epoch; on standard output (see
+            :class:`~twinnet.nn.callbacks.ProgbarLogger`).
         callbacks : Callback or list of Callback, optional
             From :mod:`twinnet.nn.callbacks` (``EarlyStopping``, ``LambdaCallback``, or a subclass
             of ``Callback``), called as Keras calls them: ``set_model(network)``,
@@ -617,6 +628,12 @@ class Network:
         ------
         FloatingPointError
             When the loss becomes NaN or inf, naming the epoch; the parameters stay as they were.
+
+        Warns
+        -----
+        DivergenceWarning
+            Once a fit, when the loss climbs past ``DIVERGENCE_FACTOR`` times its first epoch's
+            (:mod:`twinnet.nn.divergence`, the rule by which the lab marks a run diverged).
         """
         run = _FitRun(self, X, y, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                       optimizer=optimizer, shuffle=shuffle, seed=seed, validation_data=validation_data,
@@ -632,7 +649,8 @@ class Network:
         logs = {}
         # Overflow and NaN are detected on the loss and reported as one clear error; underflow is
         # harmless (see engine).
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), \
+                run.progbar or contextlib.nullcontext():  # the progress display closes even on an error
             for epoch in range(run.epochs):
                 for callback in run.callbacks:
                     callback.on_epoch_begin(epoch, {})
@@ -710,9 +728,12 @@ class Network:
             record["val_loss"].append(val_loss)
             record[names[3]].append(val_metric)
         history.epoch.append(epoch)
-        if run.verbose:
-            print(f"Epoch {epoch + 1}/{run.epochs} - "
-                  + " - ".join(f"{name}: {record[name][-1]:.4f}" for name in run.names), flush=True)
+        if not run.diverged and climbed(record["loss"][0], loss):
+            run.diverged = True
+            warnings.warn(DivergenceWarning(
+                f"the training loss climbed from {record['loss'][0]:.4g} to {loss:.4g} at epoch {epoch + 1} of "
+                f"{run.epochs}, past {DIVERGENCE_FACTOR:g} times its start: training diverged "
+                f"(learning_rate={run.learning_rate}); {divergence_hint(run.X1)}."), stacklevel=3)
         logs = {name: record[name][-1] for name in run.names}
         if run.on_epoch_end is not None:
             run.on_epoch_end(epoch, dict(logs))
