@@ -159,7 +159,7 @@ def run(args):
                   "where a central difference measures neither slope; a large error there is not "
                   "a bug if a smaller --eps or another --seed makes it vanish")
     if not_finite:
-        more = f" (and {len(not_finite) - 1} more activations)" if len(not_finite) > 1 else ""
+        more = f" {len(not_finite) - 1} more activation(s) likewise." if len(not_finite) > 1 else ""
         print(f"FAIL: {not_finite[0]}{more}")
         return 1
     passed = worst <= tolerance
