@@ -41,7 +41,7 @@ from twinnet import validation
 
 __all__ = [
     "DATASETS", "MAX_INFERRED_CLASSES", "Loaded", "Split", "check_dataset", "describe", "infer_output", "load",
-    "load_dataset", "load_file", "save_pickle", "split",
+    "load_dataset", "load_file", "save_pickle", "split", "standardized", "unit_scale",
 ]
 
 
@@ -963,6 +963,35 @@ def describe(X, y, output=None):
 
 
 # --------------------------------------------------------------------------- splits
+def unit_scale(values):
+    """Per column, the power of two that brings the largest magnitude of ``values`` (m, n) into [0.5, 1).
+
+    Multiplying by it is exact (short of subnormals), so statistics of ``values * unit_scale(values)``
+    are those of ``values`` scaled, bit for bit, without the overflow of squaring 1e300 or the
+    underflow of squaring 1e-300. An all-zero column gets 1.
+    """
+    largest = np.max(np.abs(values), axis=0, initial=0)
+    return np.ldexp(np.ones_like(largest), -np.frexp(largest)[1])
+
+
+def standardized(train, *others):
+    """``train`` and ``others`` with each column scaled to mean 0 and variance 1 by ``train``'s statistics.
+
+    scikit-learn's ``StandardScaler`` fitted on ``train`` (a constant column is only centred), applied
+    to the columns scaled by :func:`unit_scale` first: for any finite values, its very numbers
+    wherever it does not overflow, and no overflow where it would.
+
+    >>> standardized(np.array([[1e300], [3e300]]), np.array([[2e300]]))
+    (array([[-1.],
+           [ 1.]]), array([[0.]]))
+    """
+    from sklearn.preprocessing import StandardScaler
+
+    power = unit_scale(train)
+    scaler = StandardScaler().fit(train * power)
+    return tuple(scaler.transform(values * power) for values in (train, *others))
+
+
 @dataclass(frozen=True)
 class Split:
     """A train/test split; with standardization, the scaler was fitted on the training part only."""
@@ -1024,10 +1053,7 @@ def split(X, y, *, test_size=0.2, seed=0, stratify=True, standardize=False, dtyp
         X, y, test_size=test_size, random_state=seed, stratify=y if stratify else None
     )
     if standardize:
-        from sklearn.preprocessing import StandardScaler
-
-        scaler = StandardScaler().fit(X_train)
-        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+        X_train, X_test = standardized(X_train, X_test)
     if dtype is not None:
         X_train, X_test = X_train.astype(dtype), X_test.astype(dtype)
     return Split(X_train, X_test, y_train, y_test)

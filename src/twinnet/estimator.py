@@ -401,6 +401,12 @@ class _TwinNet(BaseEstimator):
         batch = validation.positive_int("batch_size", self.batch_size, allow_none=True)
         batch = m if batch is None else min(batch, m)
         l2 = checked["alpha"] / (2 * self._loss_scale(width) * batch)  # see the Notes: scikit-learn's alpha
+        if l2 > validation.FLOAT32_MAX:
+            raise validation.InvalidArgument(
+                "alpha", "small enough", checked["alpha"],
+                f"alpha={checked['alpha']!r} gives the network l2 = alpha / (2 * {self._loss_scale(width):g} * "
+                f"{batch}) = {l2:.3g}, beyond float32's largest {validation.FLOAT32_MAX:.2g}, in which the penalty "
+                "is weighed; give a smaller alpha.")
         network = Network([X.shape[1], *checked["hidden"], width], output=output, l2=l2,
                           hidden_activation=self.hidden_activation, init=self.init, seed=seed, dtype=self.dtype)
         rule = _StoppingRule(checked["tol"], checked["n_iter_no_change"], score, self.verbose)

@@ -126,7 +126,7 @@ class TorchTwin(tuple):
     def __new__(cls, model, optimizer, output=None, l2=0.0, scheduler=None):
         twin = super().__new__(cls, (model, optimizer))
         twin.output = None if output is None else validation.choice("output", output, validation.OUTPUTS)
-        twin.l2 = validation.non_negative_number("l2", l2)
+        twin.l2 = validation.penalty("l2", l2)
         twin.scheduler = scheduler
         twin.stop_training = False
         return twin

@@ -39,6 +39,9 @@ INITIALIZERS = ("glorot", "he", "normal")
 OPTIMIZERS = ("adam", "momentum", "sgd")
 #: Seeds reach scikit-learn's ``random_state`` and Keras's global seed, which take 32-bit integers.
 MAX_SEED = 2**32 - 1
+#: The largest float32: an ``l2`` is weighed in float32 (Keras's ``L2`` makes it a float32 tensor), where beyond
+#: this it is inf.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 class InvalidArgument(ValueError):
@@ -87,6 +90,17 @@ def non_negative_number(argument, value) -> float:
     if not (ok and math.isfinite(value) and value >= 0):
         raise InvalidArgument(argument, "a finite number >= 0", value)
     return float(value)
+
+
+def penalty(argument, value) -> float:
+    """An L2 penalty's weight: a finite number >= 0 that float32 holds (at most :data:`FLOAT32_MAX`)."""
+    value = non_negative_number(argument, value)
+    if value > FLOAT32_MAX:
+        raise InvalidArgument(argument, f"a number between 0 and {FLOAT32_MAX:.2g} (float32's range, in which the "
+                              "penalty is weighed)", value,
+                              f"{argument} must be at most {FLOAT32_MAX:.2g}, float32's largest number: Network "
+                              f"and Keras weigh the penalty in float32, where {argument}={value!r} is inf.")
+    return value
 
 
 def rate(argument, value) -> float:

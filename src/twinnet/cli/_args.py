@@ -38,9 +38,9 @@ def positive_float(text: str) -> float:
     return _checked(lambda value: validation.positive_number("value", value), text, float)
 
 
-def non_negative_float(text: str) -> float:
-    """A finite number >= 0: ``--l2``."""
-    return _checked(lambda value: validation.non_negative_number("value", value), text, float)
+def penalty(text: str) -> float:
+    """An L2 penalty's weight, finite, >= 0 and within float32's range: ``--l2``."""
+    return _checked(lambda value: validation.penalty("value", value), text, float)
 
 
 def rate(text: str) -> float:
@@ -84,7 +84,7 @@ def add_controls(parser):
     from twinnet.lab.config import MONITOR, RunConfig
 
     defaults = RunConfig()
-    parser.add_argument("--l2", type=non_negative_float, default=defaults.l2, metavar="L2",
+    parser.add_argument("--l2", type=penalty, default=defaults.l2, metavar="L2",
                         help="L2 penalty l2 * sum(W**2) over every layer's weights, added to the loss as Keras's "
                         f"kernel_regularizer=L2(l2) (default: {defaults.l2:g}, none)")
     parser.add_argument("--dropout", type=rate, default=defaults.dropout, metavar="RATE",

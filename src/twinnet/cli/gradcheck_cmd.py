@@ -10,14 +10,11 @@ DEFAULT_WIDTH = {"sigmoid": 1, "softmax": 3, "linear": 1}
 
 
 def _step(text):
-    import argparse
+    """A finite-difference step within the library's range (:data:`twinnet.nn.gradcheck.EPS_RANGE`)."""
+    from twinnet.cli._args import _checked
+    from twinnet.nn.gradcheck import check_eps
 
-    from twinnet.cli._args import positive_float
-
-    value = positive_float(text)
-    if value >= 1:  # a difference over a step of 1 or more says nothing about a derivative
-        raise argparse.ArgumentTypeError(f"expected a small step, 0 < eps < 1, got {text}")
-    return value
+    return _checked(check_eps, text, float)
 
 
 def _layers(text):
@@ -61,7 +58,7 @@ def _keep_masks(layers, m, dropout, seed):
 
 
 def register(sub):
-    from twinnet.cli._args import non_negative_float, positive_float, positive_int, rate, seed
+    from twinnet.cli._args import penalty, positive_float, positive_int, rate, seed
     from twinnet.data import DATASETS, DEFAULT_DATASET
     from twinnet.validation import ACTIVATIONS, DTYPES, INITIALIZERS, OUTPUTS
 
@@ -93,11 +90,11 @@ def register(sub):
     parser.add_argument("--dtype", default="float64", choices=list(DTYPES),
                         help="the network's dtype (default: float64)")
     parser.add_argument("--eps", type=_step, default=1e-5,
-                        help="finite-difference step, below 1 (default: 1e-5)")
+                        help="finite-difference step, between 1e-8 and 1e-2 (default: 1e-5)")
     parser.add_argument("--tolerance", type=positive_float, default=None,
                         help="largest relative error that passes "
                         f"(default: {TOLERANCES['float64']:g} for float64, {TOLERANCES['float32']:g} for float32)")
-    parser.add_argument("--l2", type=non_negative_float, default=0.0,
+    parser.add_argument("--l2", type=penalty, default=0.0,
                         help="L2 penalty l2 * sum(W**2) in the loss (default: 0)")
     parser.add_argument("--dropout", type=rate, default=0.0, metavar="RATE",
                         help="dropout rate of every hidden layer, in [0, 1), under fixed keep masks drawn from "
@@ -108,8 +105,6 @@ def register(sub):
 
 
 def run(args):
-    import numpy as np
-
     from twinnet import data
     from twinnet.lab.config import default_layers
     from twinnet.nn import Network, gradcheck
@@ -121,8 +116,7 @@ def run(args):
         default_output(args.output, args.layers[-1])
     X, y = data.load(args.data)
     X, y = X[: args.examples], y[: args.examples]
-    std = X.std(axis=0)
-    X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    (X,) = data.standardized(X)
     default = [*default_layers(X.shape[1])[:-1], DEFAULT_WIDTH[args.output]]
     layers = args.layers or default
     if layers[0] != X.shape[1]:
@@ -143,12 +137,18 @@ def run(args):
     header = f"{'activation':<12}{'parameter':<11}{'shape':<12}{'relative error':>15}"
     print(header)
     print("-" * len(header))
-    worst, kinks = 0.0, {}
+    worst, kinks, not_finite = 0.0, {}, []
     for activation in activations:
         net = Network(layers, output=args.output, hidden_activation=activation, init=args.init, l2=args.l2,
                       dropout=args.dropout, seed=args.seed, dtype=args.dtype)
         shapes = {name: value.shape for name, value in net.parameters.items()}
-        for name, error in gradcheck(net, X, y, eps=args.eps, masks=masks).items():
+        try:
+            errors = gradcheck(net, X, y, eps=args.eps, masks=masks)
+        except FloatingPointError as exc:  # no error to measure: a failure, with its reason
+            print(f"{activation:<12}{'all':<11}{'':<12}{'NaN or inf':>15}  <- not finite")
+            not_finite.append(f"{activation}: {exc}")
+            continue
+        for name, error in errors.items():
             flag = "" if error <= tolerance else "  <- too large"
             print(f"{activation:<12}{name:<11}{shapes[name]!s:<12}{error:>15.2e}{flag}")
             worst = max(worst, error)
@@ -158,6 +158,10 @@ def run(args):
             print(f"note: {count} {activation} pre-activation(s) lie within eps of the kink at 0, "
                   "where a central difference measures neither slope; a large error there is not "
                   "a bug if a smaller --eps or another --seed makes it vanish")
+    if not_finite:
+        more = f" {len(not_finite) - 1} more activation(s) likewise." if len(not_finite) > 1 else ""
+        print(f"FAIL: {not_finite[0]}{more}")
+        return 1
     passed = worst <= tolerance
     verdict = "PASS" if passed else "FAIL"
     relation = "<=" if passed else ">"

@@ -112,7 +112,7 @@ class RunConfig:
             raise ValueError(f"seed must be an integer between 0 and {MAX_SEED}; got seed=None.")
         validation.seed(self.seed)
         validation.positive_int("batch_size", self.batch_size, allow_none=True)
-        validation.non_negative_number("l2", self.l2)
+        validation.penalty("l2", self.l2)
         validation.rate("dropout", self.dropout)
         if self.lr_schedule is not None:
             self.schedule()

@@ -66,11 +66,18 @@ def _width(output, y, classes, config):
 
 
 def _standardized_targets(y_train, y_test):
-    """Targets scaled to mean 0 and standard deviation 1 on the training part (a constant target: by 1)."""
+    """Targets scaled to mean 0 and standard deviation 1 on the training part (a constant target: by 1).
+
+    Computed on the targets scaled by a power of two (exactly), so that targets near 1e300 do not overflow.
+    """
+    from twinnet.data import unit_scale
+
+    power = unit_scale(y_train)
+    y_train, y_test = y_train * power, y_test * power
     mean = y_train.mean(axis=0)
     sd = y_train.std(axis=0)
-    sd = np.where(sd > 0, sd, 1.0)  # as StandardScaler: a constant target is only centred
-    return (y_train - mean) / sd, (y_test - mean) / sd, (mean, sd)
+    sd = np.where(sd > 0, sd, power)  # as StandardScaler: a constant target is only centred
+    return (y_train - mean) / sd, (y_test - mean) / sd, (mean / power, sd / power)
 
 
 def load_split(config):
@@ -249,9 +256,15 @@ def run_engine(name, config, split, initial, progress=lambda epochs_done: None, 
     return result
 
 
+def _divergence_hint(config, split):
+    """:func:`~twinnet.nn.network.divergence_hint` of a run: its training data, l2 and constant learning rate."""
+    return divergence_hint(split.X_train, split.y_train if split.output == "linear" else None, l2=config.l2,
+                           learning_rate=None if config.lr_schedule else config.learning_rate)
+
+
 def _stopped(name, config, split, exc, seconds, points):
     """The result of an engine that raised ``FloatingPointError``: diverged."""
-    hint = divergence_hint(split.X_train)
+    hint = _divergence_hint(config, split)
     message = str(exc).rstrip(".")
     if not message.endswith(hint):  # Network's own message already gives it
         message += f"; {hint}"
@@ -262,7 +275,7 @@ def _stopped(name, config, split, exc, seconds, points):
 
 def _judge(result, config, split, initial):
     """Evaluate ``result``'s final weights into it, or mark it diverged (status and error)."""
-    hint = divergence_hint(split.X_train)
+    hint = _divergence_hint(config, split)
     curve = np.asarray(result.loss_curve, dtype=float)
     bad = np.flatnonzero(~np.isfinite(curve))
     if bad.size or not all(np.isfinite(w).all() for w in result.parameters.values()):

@@ -6,7 +6,13 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["count_kinks", "gradcheck"]
+__all__ = ["EPS_RANGE", "check_eps", "count_kinks", "gradcheck"]
+
+#: The steps at which float64 central differences measure a derivative. Each loss is rounded to about
+#: 1e-16 of itself, an error the difference divides by ``2 eps``: below 1e-8 (about the square root of
+#: float64's machine epsilon) that rounding is more than 1e-8 of the loss per unit of slope and swamps
+#: the check. Above 1e-2 the truncation of the differences (of order ``eps**2``) does.
+EPS_RANGE = (1e-8, 1e-2)
 
 #: Hidden activations whose derivative jumps at 0, where a central difference straddling the
 #: kink measures neither side's slope.
@@ -37,6 +43,7 @@ def gradcheck(network, X, y, eps=1e-5, masks=None):
         The head's targets, as :meth:`Network.fit` takes them: labels 0 and 1 (sigmoid), labels
         ``0 .. K-1`` (softmax of K units), real targets ``(m,)`` or ``(m, k)`` (linear of k units).
     eps : float, default=1e-5
+        The step, within :data:`EPS_RANGE`.
     masks : list, optional
         Dropout's keep masks, one per hidden layer, as :meth:`Network.gradients` takes them:
         ``masks[l]`` of shape ``(m, n_{l+1})``, 1 where a unit is kept, 0 where it is dropped (the kept
@@ -47,6 +54,13 @@ def gradcheck(network, X, y, eps=1e-5, masks=None):
     errors : dict of str -> float
         For ``"W1", "b1", ...``: ``||g - n|| / (||g|| + ||n||)`` with ``g`` backpropagation's and
         ``n`` the numerical gradient (Euclidean norms; 0 where both are 0).
+
+    Raises
+    ------
+    FloatingPointError
+        Where the loss, a backpropagated gradient or a finite difference is NaN or inf (the values
+        overflow at these weights and data): no relative error can be measured, and the message
+        names which one and the scales involved.
 
     Notes
     -----
@@ -75,19 +89,44 @@ def gradcheck(network, X, y, eps=1e-5, masks=None):
     from twinnet.nn.heads import HEADS
     from twinnet.nn.network import Network
 
-    eps = validation.positive_number("eps", eps)
-    analytic = network.gradients(X, y, masks=masks)  # checks X, y and the masks
-    # the network's own inputs (cast to its dtype), represented exactly in float64; so are a linear
-    # head's targets (labels are exact in any dtype)
-    X = np.asarray(X, dtype=network.dtype)
-    if not HEADS[network.output].classifier:
-        y = np.asarray(y, dtype=network.dtype)
-    ref = Network.from_parameters(network.parameters, output=network.output,
-                                  hidden_activation=network.hidden_activation, l2=network.l2,
-                                  dropout=network.dropout, dtype="float64")
-    theta, loss, as_gradients = ref._loss_function(X, y, masks)
-    numeric = as_gradients(_central_differences(theta, loss, eps))
+    eps = check_eps(eps)
+    # NaN and inf (an overflowing loss) are named below, not warned of
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        analytic = network.gradients(X, y, masks=masks)  # checks X, y and the masks
+        # the network's own inputs (cast to its dtype), represented exactly in float64; so are a linear
+        # head's targets (labels are exact in any dtype)
+        X = np.asarray(X, dtype=network.dtype)
+        if not HEADS[network.output].classifier:
+            y = np.asarray(y, dtype=network.dtype)
+        ref = Network.from_parameters(network.parameters, output=network.output,
+                                      hidden_activation=network.hidden_activation, l2=network.l2,
+                                      dropout=network.dropout, dtype="float64")
+        theta, loss, as_gradients = ref._loss_function(X, y, masks)
+        numeric = as_gradients(_central_differences(theta, loss, eps))
+        values = {"the loss": np.array(loss()),
+                  **{f"backpropagation's {key}": g for key, g in analytic.items()},
+                  **{f"the finite difference of {key[1:]}": n for key, n in numeric.items()}}
+    bad = next((what for what, value in values.items() if not np.isfinite(value).all()), None)
+    if bad:
+        scales = ", ".join(f"{name} up to {float(np.max(np.abs(value), initial=0.0)):.3g} in magnitude"
+                           for name, value in (("X", X), ("y", y), ("the weights", theta)))
+        raise FloatingPointError(
+            f"{bad} is NaN or inf at these weights and data ({network.dtype.name}"
+            f"{f', l2={network.l2:g}' if network.l2 else ''}, {scales}), so no relative error can be measured.")
     return {key[1:]: _relative_error(g.astype(np.float64), numeric[key]) for key, g in analytic.items()}
+
+
+def check_eps(eps):
+    """``eps`` as a float if it is a step within :data:`EPS_RANGE`, else :class:`InvalidArgument` naming the range."""
+    eps = validation.positive_number("eps", eps)
+    low, high = EPS_RANGE
+    if not low <= eps <= high:
+        expected = f"a number between {low:g} and {high:g}"
+        raise validation.InvalidArgument(
+            "eps", f"{expected} (below, rounding swamps the differences; above, their truncation does)", eps,
+            f"eps must be between {low:g} and {high:g} for float64 central differences: below, the rounding of "
+            f"the losses swamps their differences; above, the differences' truncation does; got eps={eps!r}.")
+    return eps
 
 
 def _central_differences(theta, loss, eps):
@@ -105,8 +144,12 @@ def _central_differences(theta, loss, eps):
 
 
 def _relative_error(g, n):
-    denominator = np.linalg.norm(g) + np.linalg.norm(n)
-    return float(np.linalg.norm(g - n) / denominator) if denominator else 0.0
+    # divided by the largest magnitude first: the norms of gradients near 1e300 do not overflow
+    scale = max(float(np.max(np.abs(g), initial=0.0)), float(np.max(np.abs(n), initial=0.0)))
+    if not scale:
+        return 0.0
+    g, n = g / scale, n / scale
+    return float(np.linalg.norm(g - n) / (np.linalg.norm(g) + np.linalg.norm(n)))
 
 
 def count_kinks(network, X, eps, masks=None):

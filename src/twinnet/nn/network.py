@@ -83,18 +83,36 @@ def check_y(y, X, dtype, name="y", *, output="sigmoid", width=1):
     return check_targets(output, y, (X.shape[0], X.shape[1] - 1), width, dtype, name)
 
 
-#: Largest feature magnitude that counts as ordinary: standardized features are a few units, so
-#: values far beyond make the first layer's pre-activations, and its gradients, huge at any sane
-#: learning rate; the fix is then the data, not the step size.
+#: Largest feature (or regression target) magnitude that counts as ordinary: standardized values are a
+#: few units, so values far beyond make the pre-activations (or the errors), and the gradients, huge at
+#: any sane learning rate; the fix is then the data, not the step size.
 LARGE_FEATURE = 1e3
+#: What diverges training whatever its step size, checked in this order: the data's name and its fix.
+_SCALE_FIXES = (
+    ("X", "standardize the features (twinnet's built-in loaders and twinnet.data.split do), "
+          "e.g. (X - X.mean(0)) / X.std(0)"),
+    ("y", "standardize the targets, e.g. sklearn.compose.TransformedTargetRegressor(regressor, "
+          "transformer=StandardScaler()) (twinnet compare does)"),
+)
 
 
-def divergence_hint(X):
-    """What to change when training diverges on ``X`` (finite): the data if its scale is extreme."""
-    largest = float(np.max(np.abs(X), initial=0.0))
-    if largest > LARGE_FEATURE:
-        return (f"X has values up to {largest:.3g} in magnitude; standardize the features "
-                "(twinnet's built-in loaders and twinnet.data.split do), e.g. (X - X.mean(0)) / X.std(0)")
+def divergence_hint(X, y=None, *, l2=0.0, learning_rate=None):
+    """What to change when training diverges on ``X`` (finite): the cause, else the learning rate.
+
+    The causes, in order: features ``X`` or a linear head's targets ``y`` (None for a classifier)
+    beyond :data:`LARGE_FEATURE` in magnitude, which a smaller step cannot tame; an ``l2`` with
+    ``l2 * learning_rate > 1`` (a constant ``learning_rate``; None for a schedule), where a plain
+    gradient step on the penalty alone, ``W -= learning_rate * 2 * l2 * W``, overshoots zero by more
+    than ``W`` itself and the weights grow without bound.
+    """
+    for (name, fix), values in zip(_SCALE_FIXES, (X, y)):
+        largest = 0.0 if values is None else float(np.max(np.abs(values), initial=0.0))
+        if largest > LARGE_FEATURE:
+            return f"{name} has values up to {largest:.3g} in magnitude; {fix}"
+    if learning_rate is not None and l2 * learning_rate > 1:
+        return (f"l2 * learning_rate = {l2 * learning_rate:.3g} > 1: each step on the penalty multiplies the "
+                f"weights by 1 - 2 * learning_rate * l2 = {1 - 2 * learning_rate * l2:.3g}; take a smaller l2 "
+                "(1e-4 to 1e-2 is usual)")
     return "try a smaller learning_rate"
 
 
@@ -275,7 +293,7 @@ class Network:
     def _setup(self, layer_dims, output, hidden_activation, init, seed, dtype, l2=0.0, dropout=0.0):
         dims = validation.layer_widths("layer_dims", layer_dims)
         self.output = default_output(output, dims[-1])
-        self.l2 = validation.non_negative_number("l2", l2)
+        self.l2 = validation.penalty("l2", l2)
         self._rates = validation.rates("dropout", dropout, len(dims) - 2)
         self.dropout = validation.rate("dropout", dropout) if np.ndim(dropout) == 0 else list(self._rates)
         self.stop_training = False
@@ -660,7 +678,8 @@ class Network:
                     break
         if not np.isfinite(self._params).all():  # the last update, which no loss has seen
             raise FloatingPointError(f"the parameters became NaN or inf in the last update (epoch {len(history.epoch)} "
-                                     f"of {run.epochs}, learning_rate={run.learning_rate}); {divergence_hint(run.X1)}.")
+                                     f"of {run.epochs}, learning_rate={run.learning_rate}); "
+                                     f"{self._divergence_hint(run)}.")
         for callback in run.callbacks:
             callback.on_train_end(logs)
         return history
@@ -711,13 +730,17 @@ class Network:
 
         return train_epoch
 
+    def _divergence_hint(self, run):
+        return divergence_hint(run.X1, None if self._head.classifier else run.y, l2=self.l2,
+                               learning_rate=None if run.schedule else run.learning_rate)
+
     def _end_epoch(self, run, history, epoch, loss, hits):
         """Record an epoch's scores (and validation's), print them, call ``on_epoch_end``; return the logs."""
         if not math.isfinite(loss):
             raise FloatingPointError(
                 f"the loss became {loss} at epoch {epoch + 1} of {run.epochs} "
                 f"(learning_rate={run.learning_rate}, optimizer={run.optimizer!r}); "
-                f"{divergence_hint(run.X1)}."
+                f"{self._divergence_hint(run)}."
             )
         record = history.history
         names = run.names

@@ -42,7 +42,7 @@ Example
 >>> from twinnet.nn.schedules import CosineDecay, parse
 >>> schedule = CosineDecay(0.0, decay_steps=100, warmup_target=0.1, warmup_steps=10)
 >>> [round(schedule(step), 4) for step in (0, 5, 10, 60, 110, 500)]
-[0.0, 0.05, 0.1, 0.0345, 0.0, 0.0]
+[0.0, 0.05, 0.1, 0.05, 0.0, 0.0]
 >>> parse("exponential:decay_steps=100,decay_rate=0.5", initial_learning_rate=0.1)
 ExponentialDecay(initial_learning_rate=0.1, decay_steps=100, decay_rate=0.5, staircase=False)
 """
@@ -144,6 +144,29 @@ def _float32_rate(argument, value, *, allow_zero=False):
     return float(value)
 
 
+#: The largest step count: Keras counts steps (``optimizer.iterations``, a schedule's step arguments) in int64.
+MAX_STEPS = 2**63 - 1
+
+
+def _steps(argument, value, minimum=1):
+    """A step count: an integer from ``minimum`` (0 or 1) to :data:`MAX_STEPS`, as a Python int."""
+    value = (validation.positive_int if minimum else validation.non_negative_int)(argument, value)
+    if value > MAX_STEPS:
+        expected = f"an integer between {minimum} and {MAX_STEPS} (Keras counts steps in int64)"
+        raise validation.InvalidArgument(argument, expected, value,
+                                         f"{argument} must be {expected}; got {argument}={_shown(value)}.")
+    return value
+
+
+def _shown(value):
+    """An integer as a message echoes it: in full up to 20 digits, else its first digits and its length."""
+    try:
+        text = str(value)
+    except ValueError:  # past Python's limit on converting integers to text
+        return "an integer of more than 4300 digits"
+    return text if len(text) <= 20 else f"{text[:10]}...({len(text)} digits)"
+
+
 def _fraction(argument, value):
     ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
     if not (ok and math.isfinite(value) and 0 <= value <= 1):
@@ -205,9 +228,12 @@ class LearningRateSchedule:
         return f"{self.kind}:{','.join(items)}"
 
     def __repr__(self):
-        config = self.get_config()
-        default = inspect.signature(type(self)).parameters["name"].default or type(self).__name__
-        if config.get("name") == default:
+        try:
+            config = dict(self.get_config())
+        except NotImplementedError:  # a user's schedule need not describe itself
+            config = {}
+        name = inspect.signature(type(self)).parameters.get("name")  # a user's schedule may take none
+        if "name" in config and config["name"] == ((name and name.default) or type(self).__name__):
             del config["name"]
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in config.items())})"
 
@@ -222,7 +248,7 @@ class _StepDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self.initial_learning_rate = _float32_rate("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = validation.positive_int("decay_steps", decay_steps)
+        self.decay_steps = _steps("decay_steps", decay_steps)
         self.decay_rate = _float32_rate("decay_rate", decay_rate)
         self.staircase = _flag("staircase", staircase)
         self.name = _name(type(self).__name__ if name is None else name)
@@ -321,6 +347,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         boundaries = [int(b) for b in boundaries]
         if boundaries[0] < 0 or any(a >= b for a, b in zip(boundaries, boundaries[1:])):
             raise validation.InvalidArgument("boundaries", "strictly increasing steps >= 0", boundaries)
+        boundaries = [_steps(f"boundaries[{i}]", b, minimum=0) for i, b in enumerate(boundaries)]
         if np.ndim(values) != 1 or len(values) != len(boundaries) + 1:
             raise validation.InvalidArgument(
                 "values", f"a list of len(boundaries) + 1 = {len(boundaries) + 1} learning rates", values,
@@ -376,13 +403,13 @@ class CosineDecay(LearningRateSchedule):
                  warmup_steps=0):
         self.initial_learning_rate = _float32_rate("initial_learning_rate", initial_learning_rate,
                                                    allow_zero=warmup_target is not None)
-        self.decay_steps = validation.positive_int("decay_steps", decay_steps)
+        self.decay_steps = _steps("decay_steps", decay_steps)
         self.alpha = _fraction("alpha", alpha)
         self.name = _name(name)
         self.warmup_target = None if warmup_target is None else _float32_rate("warmup_target", warmup_target)
         if isinstance(warmup_steps, bool):
             raise validation.InvalidArgument("warmup_steps", "an integer >= 0", warmup_steps)
-        self.warmup_steps = validation.non_negative_int("warmup_steps", warmup_steps)
+        self.warmup_steps = _steps("warmup_steps", warmup_steps, minimum=0)
         if self.warmup_steps and self.warmup_target is None:
             raise validation.InvalidArgument(
                 "warmup_target", "the learning rate reached at the end of the warm-up", None,
@@ -456,11 +483,12 @@ def parse(text, *, initial_learning_rate=None, argument="schedule"):
     CosineDecay(initial_learning_rate=0.0, decay_steps=500, alpha=0.0, warmup_target=0.2, warmup_steps=50)
     """
     def refuse(message, expected=_FORM):
-        return validation.InvalidArgument(argument, expected, text, f"{argument} {text!r}: {message}")
+        return validation.InvalidArgument(argument, expected, text, f"{argument} {quoted}: {message}")
 
     if not isinstance(text, str):
         raise validation.InvalidArgument(argument, _FORM, text, f"{argument} must be a string {_FORM}; "
                                                                  f"got {argument}={text!r}.")
+    quoted = repr(text) if len(text) <= 100 else f"{text[:60]!r}...({len(text)} characters)"
     kind, _, body = text.strip().partition(":")
     kind = kind.strip()
     if kind not in SCHEDULES:
@@ -492,7 +520,7 @@ def parse(text, *, initial_learning_rate=None, argument="schedule"):
         return cls(**kwargs)
     except validation.InvalidArgument as exc:
         raise validation.InvalidArgument(exc.argument, exc.expected, exc.value,
-                                         f"{exc} (in {argument} {text!r})") from None
+                                         f"{exc} (in {argument} {quoted})") from None
 
 
 def _split_items(body):
