@@ -39,6 +39,9 @@ class FileReport:
     functions: dict = field(default_factory=dict)  # name -> FunctionResult, in the exercise's order
     end_to_end: dict | None = None
     plot: str | None = None
+    notes: list = field(default_factory=list)  # what reading the file left out (a notebook's magics)
+    imports_reference: str = ""  # where the file imports twinnet: none of its functions is credited
+    sandbox: str = ""  # what the file ran in: "bwrap" or "none"
 
     @property
     def passed(self) -> bool:
@@ -165,6 +168,8 @@ def render(report: FileReport) -> str:
                                                    if len(report.failures) > 2 else "")
         lines.append(f"top level: {len(report.failures)} of {report.statements} statements failed "
                      f"(the others ran): {shown}")
+    if report.notes:
+        lines.append(f"notes: {'; '.join(report.notes)}")
     if report.error:
         lines.append(f"{report.path}: {report.error}")
         return "\n".join(lines)
