@@ -239,7 +239,13 @@ def _parse_facts(run, report):
 
 
 def _check(run, report, iterations, seed):
-    loaded = run.start()
+    try:
+        loaded = run.start()
+    except _Stopped:
+        if run.parsed is not None:  # the statements skipped before the budget was spent
+            places, _ = _parse_facts(run, report)
+            report.failures = [f"{run.source.where(*places[k])}: {why}, skipped" for k, why in run.skipped]
+        raise
     places, defined = _parse_facts(run, report)
     if report.error:
         return

@@ -186,6 +186,8 @@ class Child:
             code = self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return "did not end"
+        if self.mode == "bwrap" and code > 128:  # bwrap passes on a signal as 128 + its number
+            code = 128 - code
         if code < 0:
             name = signal.Signals(-code).name
             return {"SIGXCPU": "ran out of CPU time (SIGXCPU)"}.get(name, f"killed by {name}")

@@ -85,7 +85,7 @@ def notebook_cells(path):
             if magic not in PYTHON_CELL_MAGICS:
                 notes.append(f"{label}: a %%{magic} cell is not Python; skipped")
                 continue
-            text = "\n" + text.partition("\n")[2]  # the magic's line left blank: the lines keep their numbers
+            text = "# " + text  # the magic's line a comment: the lines keep their numbers
         try:
             text = transform(text)
         except Exception:  # noqa: BLE001  (left as it is: the child's parser says what is wrong)
