@@ -8,8 +8,8 @@ import numpy as np
 
 
 class Payload:
-    def __reduce__(self):  # in the parent, this would set an environment variable: the proof
-        return (os.environ.__setitem__, ("TWINNET_HOSTILE_UNPICKLED", "1"))
+    def __reduce__(self):  # in the parent, this sets an environment variable: the proof
+        return (exec, ("import os; os.environ['TWINNET_HOSTILE_UNPICKLED'] = '1'",))
 
 
 def relu(Z):
