@@ -1,10 +1,11 @@
 """``twinnet check``: grade a learner's own implementation of the exercise's 15 functions.
 
-Each function the learner's file defines (under the exercise's name) runs on randomized cases
-beside :mod:`twinnet.functional`, in a separate process with a time limit; a wrong one is matched
-against a table of classic mistakes (:mod:`twinnet.check.diagnose`), and ``L_layer_model`` is
-trained beside the reference (and the Keras twin, when TensorFlow is installed) from the same
-initial weights.
+Each function the learner's file defines (under the exercise's name) runs on randomized cases in
+a sandboxed process of its own (:mod:`twinnet.check.sandbox`: the submission is untrusted, see
+docs/check-threat-model.md); its raw outputs are compared here with :mod:`twinnet.functional`'s,
+a wrong one is matched against a table of classic mistakes (:mod:`twinnet.check.diagnose`), and
+``L_layer_model`` is trained beside the reference (and the Keras twin, when TensorFlow is
+installed) from the same initial weights.
 
 Example
 -------
@@ -18,27 +19,53 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from twinnet import validation
+from twinnet.check import sandbox as S
 from twinnet.check.report import FileReport, FunctionResult, add_keras, file_names, plot
 from twinnet.check.runner import check_file, keras_costs
-from twinnet.check.source import read_source
+from twinnet.check.source import SUFFIXES, check_path
 
-__all__ = ["FileReport", "FunctionResult", "check"]
+__all__ = ["FileReport", "FunctionResult", "check", "find_files"]
 
 
-def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs=1,
-          keras=True) -> list[FileReport]:
+def find_files(paths) -> list[Path]:
+    """The learners' files: each path a ``.py`` file, a notebook, or a folder searched for both
+    (leaving out hidden folders, such as Jupyter's ``.ipynb_checkpoints``)."""
+    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not paths:
+        raise ValueError("paths is empty: give at least one .py file, .ipynb notebook or folder.")
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            inside = sorted(p for p in path.rglob("*") if p.suffix in SUFFIXES and not p.is_dir()
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not inside:
+                raise ValueError(f"no .py file or .ipynb notebook in the folder {str(path)!r}")
+            found += inside
+        else:
+            found.append(check_path(path))
+    return found
+
+
+def check(paths, *, time_limit=10.0, budget=None, iterations=100, seed=1, plot_dir=None, jobs=None,
+          keras=True, sandbox="auto", memory=1024) -> list[FileReport]:
     """Check each learner's file in ``paths``: one :class:`FileReport` per file, in order.
 
     Parameters
     ----------
     paths : str, Path or a list of them
-        ``.py`` files or ``.ipynb`` notebooks. Their code is executed, in a child process started
-        in a temporary directory.
+        ``.py`` files, ``.ipynb`` notebooks, or folders holding them. Their code is executed, each
+        file in a sandboxed process of its own; a file that cannot be read or checked gets its own
+        report with ``error`` set, and the others are checked all the same.
     time_limit : float
         Seconds allowed to each top-level statement, to the cases of each function, and to the
-        end-to-end training; past it the process is killed.
+        end-to-end training, counted from when the learner's code starts; past it the process is
+        killed.
+    budget : float, optional
+        Seconds allowed to all of a file's code, restarts included (default: 6 * ``time_limit``);
+        what is left unchecked once it is spent fails, saying so.
     iterations : int
         Iterations of the end-to-end training (0: none).
     seed : int
@@ -46,27 +73,33 @@ def check(paths, *, time_limit=10.0, iterations=100, seed=1, plot_dir=None, jobs
     plot_dir : str or Path, optional
         Draw each file's loss curves into this folder, as ``<name>_loss_curves.png`` with the
         names of :func:`twinnet.check.report.file_names` (two files of one name do not clash).
-    jobs : int
-        Files checked at once (each in its own process).
+    jobs : int, optional
+        Files checked at once, each in its own process (default: the number of CPU cores).
     keras : bool
         Also train the Keras twin (float64, plain SGD) from the reference's initial weights and
         compare its cost with the reference's, when a file defines ``L_layer_model`` and
         TensorFlow is installed; importing TensorFlow takes several seconds.
+    sandbox : {"auto", "bwrap", "none"}
+        ``bwrap``: each file runs in a bubblewrap sandbox (no network, no file outside its own
+        temporary folder but its own folder, read-only); ``none``: only resource limits and its own
+        session; ``auto``: bwrap where it works.
+    memory : int
+        Megabytes of address space allowed to each file's process.
     """
     time_limit = validation.positive_number("time_limit", time_limit)
+    budget = 6 * time_limit if budget is None else validation.positive_number("budget", budget)
     iterations = validation.non_negative_int("iterations", iterations)
-    jobs = validation.positive_int("jobs", jobs)
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
-    if not paths:
-        raise ValueError("paths is empty: give at least one .py file or .ipynb notebook.")
-    for path in paths:  # usage errors (a missing file, another kind of file) before running anything
-        read_source(path)
+    jobs = os.cpu_count() or 1 if jobs is None else validation.positive_int("jobs", jobs)
+    memory = validation.positive_int("memory", memory)
+    files = find_files(paths)  # usage errors (a missing file, another kind of file) before running anything
+    mode = S.resolve(sandbox)
 
     def one(path):
-        return check_file(path, time_limit=time_limit, iterations=iterations, seed=seed)
+        return check_file(path, time_limit=time_limit, budget=budget, iterations=iterations, seed=seed,
+                          sandbox=mode, memory=memory)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # threads only wait: the work is in processes
-        reports = list(pool.map(one, paths))
+        reports = list(pool.map(one, files))
     trained = [r.end_to_end for r in reports if r.end_to_end and r.end_to_end.get("reference")]
     # one training for all files, in this thread: the twin starts from the reference's weights
     # whatever the learner wrote, and Keras's floatx is one setting for the whole process

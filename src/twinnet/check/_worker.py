@@ -1,332 +1,393 @@
-"""The child process of ``twinnet check``: runs the learner's code and checks its functions.
+"""The child process of ``twinnet check``: runs a learner's code, and nothing else, in its sandbox.
 
-Everything the learner wrote runs here, never in the ``twinnet`` process: the parent
-(:mod:`twinnet.check.runner`) kills this process when a statement or a function takes too long.
+Run as a script, ``python -I -S _worker.py READ_FD WRITE_FD PACKAGES``, by
+:mod:`twinnet.check.runner`. It needs only the standard library and NumPy (PACKAGES: the folders
+of NumPy and SciPy, where twinnet is not importable; SciPy for the reference in phase two). It
+parses the learner's code before running any of it, runs it, calls its functions on the inputs
+the parent sends and sends back their raw outputs; every comparison and verdict is made by the
+parent.
+
+The protocol, shared with the parent: a message is a 4-byte length, a JSON header and the
+``.npy`` bytes of the arrays it holds (written and read with ``allow_pickle=False``). Nothing in
+a message can run code when it is read, and every length is bounded before it is read.
 """
 
 from __future__ import annotations
 
-import ast
-import builtins
-import contextlib
-import copy
-import inspect
-import io
-import itertools
-import os
 import sys
-import types
-import warnings
 
-import numpy as np
+if __name__ == "__main__":  # before NumPy's import: the only packages this process may import
+    sys.path[:0] = sys.argv[3].split(":")
 
-from twinnet import functional as F
-from twinnet.check import cases as C
-from twinnet.check import diagnose as D
-from twinnet.check.compare import compare, mutated
+import ast  # noqa: E402
+import dis  # noqa: E402
+import io  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import select  # noqa: E402
+import struct  # noqa: E402
+import time  # noqa: E402
+import types  # noqa: E402
+import warnings  # noqa: E402
 
-FUNCTIONS = tuple(F.__all__)
-FD_EPS = 1e-6
-# central differences of a smooth cost: error ~eps^2 + rounding / eps ~ 1e-10 against gradients
-# of order 1e-2 .. 1, so 1e-6 relative separates a right gradient from a wrong one by far
-FD_RTOL = 1e-6
-E2E_DIMS, E2E_RATE = C.NOTEBOOK_DIMS, 0.1  # the notebook's network and rate on its 100-feature data
-# costs of two correct implementations drift apart by rounding only (measured: 4e-16 relative over
-# 100 iterations for the exercise's own code); a wrong gradient moves the cost by more than 1e-3
-E2E_RTOL = 1e-9
+import numpy as np  # noqa: E402
+
+MAX_HEADER = 4 << 20  # bytes of one message's JSON header
+MAX_DATA = 64 << 20  # bytes of the arrays of one message (the largest a check sends: ~5 MB)
+MAX_ARRAYS = 10_000
+MAX_DEPTH = 40  # nesting of lists, tuples and dicts in one value
+_LENGTH = struct.Struct("<Q")
 
 
-def main(conn, text, filename, workdir, skip, progress):
-    """Entry point of the process: load the code, then answer the parent's requests until "stop"."""
-    from threadpoolctl import threadpool_limits
+class ProtocolError(Exception):
+    """A message that breaks the protocol: too long, malformed, late, or the other side is gone."""
 
-    # one BLAS thread: the cases are small, several files may be checked at once, and OpenBLAS's
-    # threads spin on a busy machine, which slows training many times over
-    threadpool_limits(1)
-    os.chdir(workdir)
-    sys.path.insert(0, os.path.dirname(os.path.abspath(filename)))
-    warnings.simplefilter("ignore")
-    namespace, report = load(text, filename, skip, progress)
-    conn.send(report)
-    for name in FUNCTIONS:  # the reference stands in for what the file does not define
-        namespace.setdefault(name, getattr(F, name))
-    while True:
+
+# -- values <-> JSON and .npy bytes ---------------------------------------------------------------
+
+def encode(value, arrays, depth=0):
+    """``value`` as JSON-able data; its arrays are appended to ``arrays`` as ``.npy`` bytes."""
+    if depth > MAX_DEPTH:
+        return {"o": "a value nested too deep"}
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.asarray(value)
+        if array.dtype.hasobject:
+            return {"o": "an array of Python objects"}
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, array, allow_pickle=False)
+        arrays.append(buffer.getvalue())
+        return {"s" if isinstance(value, np.generic) else "a": len(arrays) - 1}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return {"l" if isinstance(value, list) else "t": [encode(v, arrays, depth + 1) for v in value]}
+    if isinstance(value, dict):
+        return {"d": [[encode(k, arrays, depth + 1), encode(v, arrays, depth + 1)] for k, v in value.items()]}
+    return {"o": type(value).__name__}
+
+
+_OTHERS = {}
+
+
+def _other(name):
+    """A stand-in for a value that is not data (a function, a module...): a type of that name."""
+    name = str(name)[:100]
+    if name not in _OTHERS:
+        _OTHERS[name] = type(name, (), {"__repr__": lambda self: f"<{type(self).__name__}>"})
+    return _OTHERS[name]()
+
+
+def decode(data, arrays, depth=0):
+    """The value :func:`encode` made, from untrusted data: a bad one raises :class:`ProtocolError`."""
+    if depth > MAX_DEPTH:
+        raise ProtocolError("a value nested too deep")
+    if data is None or isinstance(data, (bool, int, float, str)):
+        return data
+    if not (isinstance(data, dict) and len(data) == 1):
+        raise ProtocolError("a malformed value")
+    [(tag, body)] = data.items()
+    if tag in ("a", "s") and isinstance(body, int) and not isinstance(body, bool) and 0 <= body < len(arrays):
+        array = arrays[body]
+        return array[()] if tag == "s" and array.ndim == 0 else array
+    if tag in ("l", "t") and isinstance(body, list):
+        items = [decode(v, arrays, depth + 1) for v in body]
+        return items if tag == "l" else tuple(items)
+    if tag == "d" and isinstance(body, list):
+        out = {}
+        for pair in body:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise ProtocolError("a malformed dict")
+            key = decode(pair[0], arrays, depth + 1)
+            try:
+                out[key] = decode(pair[1], arrays, depth + 1)
+            except TypeError:  # an unhashable key
+                raise ProtocolError("a malformed dict key") from None
+        return out
+    if tag == "o":
+        return _other(body)
+    raise ProtocolError("a malformed value")
+
+
+def _read_array(data):
+    try:
+        return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
+    except (ValueError, OSError, EOFError, TypeError) as exc:
+        raise ProtocolError(f"a malformed array ({exc})") from None
+
+
+# -- messages -------------------------------------------------------------------------------------
+
+def send(fd, kind, body=None):
+    arrays = []
+    header = json.dumps({"kind": kind, "body": encode(body, arrays)}, allow_nan=True).encode()
+    lengths = json.dumps([len(a) for a in arrays]).encode()
+    message = b"".join([_LENGTH.pack(len(header)), header, _LENGTH.pack(len(lengths)), lengths, *arrays])
+    view = memoryview(message)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read(fd, n, deadline):
+    chunks, left = [], n
+    while left:
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise ProtocolError("the other side closed the connection")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def receive(fd, deadline=None):
+    """The next message as ``(kind, body)``; ``TimeoutError`` once ``deadline`` (monotonic) passes."""
+    (size,) = _LENGTH.unpack(_read(fd, _LENGTH.size, deadline))
+    if size > MAX_HEADER:
+        raise ProtocolError(f"a header of {size} bytes")
+    try:
+        header = json.loads(_read(fd, size, deadline))
+        (size,) = _LENGTH.unpack(_read(fd, _LENGTH.size, deadline))
+        lengths = json.loads(_read(fd, size, deadline)) if size <= MAX_HEADER else None
+    except (ValueError, RecursionError):
+        raise ProtocolError("a malformed header") from None
+    if not (isinstance(header, dict) and isinstance(header.get("kind"), str) and isinstance(lengths, list)
+            and len(lengths) <= MAX_ARRAYS and all(isinstance(n, int) and n >= 0 for n in lengths)
+            and sum(lengths) <= MAX_DATA):
+        raise ProtocolError("a malformed header")
+    arrays = [_read_array(_read(fd, n, deadline)) for n in lengths]
+    return header["kind"], decode(header.get("body"), arrays)
+
+
+# -- the learner's code ---------------------------------------------------------------------------
+
+def _error(exc, memory=None):
+    if isinstance(exc, MemoryError) and memory:
+        return f"MemoryError: used more than {memory} MB of memory"
+    return f"{type(exc).__name__}: {exc}".strip().rstrip(":")[:500]
+
+
+def _limit(limits):
+    """The resource limits, lowered for good before any of the learner's code runs."""
+    import resource
+
+    for name, value in limits.items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def _takes_reference(tree):
+    """The line of the first import of twinnet (``import twinnet``, ``from twinnet... import``, or a
+    string naming it, as ``importlib.import_module("twinnet.functional")`` takes), or None."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            names = [node.value]
+        else:
+            continue
+        if any(name == "twinnet" or name.startswith("twinnet.") for name in names):
+            return node.lineno
+    return None
+
+
+def _is_ipython(statement):
+    """Whether IPython's input transformer made this statement (``get_ipython().system(...)``)."""
+    return any(isinstance(node, ast.Name) and node.id == "get_ipython" for node in ast.walk(statement))
+
+
+def parse(cells):
+    """Each cell's syntax tree: what the parent must know before any of the learner's code runs.
+
+    Returns the statements, as (cell, tree) pairs, and the facts: each statement's place, the
+    exercise's functions that a ``def`` defines, where the code names twinnet, and notes on the
+    cells skipped.
+    """
+    statements, places, defined, notes, takes = [], [], set(), [], None
+    for k, (label, text) in enumerate(cells):
         try:
-            request, argument = conn.recv()
-        except EOFError:  # the parent is gone
-            return
-        if request == "stop":
-            return
-        if request == "check":
-            conn.send(check_function(namespace, argument, report["found"], report["failed_imports"]))
-        elif request == "train":
-            conn.send(train(namespace, **argument))
+            tree = ast.parse(text, filename=label or "<learner>")
+        except SyntaxError as exc:
+            if len(cells) == 1:
+                return [], {"error": f"does not parse: line {exc.lineno or 0}: {exc.msg}"}
+            notes.append([k, exc.lineno or 0, f"does not parse ({exc.msg}); the cell was skipped"])
+            continue
+        except (RecursionError, MemoryError, ValueError) as exc:  # nesting too deep, a null byte
+            if len(cells) == 1:
+                return [], {"error": f"does not parse: {_error(exc)}"}
+            notes.append([k, 0, f"does not parse ({_error(exc)}); the cell was skipped"])
+            continue
+        line = _takes_reference(tree)
+        if line is not None and takes is None:
+            takes = [k, line]
+        defined |= {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)}
+        for statement in tree.body:
+            if _is_ipython(statement):
+                notes.append([k, statement.lineno, "IPython syntax (a magic, a shell command or help) skipped"])
+                continue
+            statements.append((k, statement))
+            places.append([k, statement.lineno])
+    if not cells:
+        return [], {"error": "holds no code"}
+    return statements, {"places": places, "defined": sorted(defined), "takes_reference": takes,
+                        "notes": notes, "error": ""}
 
 
-@contextlib.contextmanager
-def _quiet():
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        yield
-
-
-def _error(exc):
-    return f"{type(exc).__name__}: {exc}".strip().rstrip(":")
-
-
-def load(text, filename, skip, progress):
+def load(statements, skip, filename, memory, reply):
     """Execute the module statement by statement: one that fails does not stop the next ones, so
     the functions are defined even when the data loading above them fails."""
-    namespace = {"__name__": "__main__", "__file__": filename, "__builtins__": builtins}
-    tree = ast.parse(text, filename=filename)
+    namespace = {"__name__": "__main__", "__file__": filename, "__builtins__": __builtins__}
     failures, failed_imports = [], {}
-    for k, statement in enumerate(tree.body):
+    for k, (cell, statement) in enumerate(statements):
         if k in skip:
             continue
-        progress.value = k
-        code = compile(ast.Module([statement], type_ignores=[]), filename, "exec")
+        reply("statement", k)
         try:
-            with _quiet():
-                exec(code, namespace)  # noqa: S102  (running the learner's file is the point)
+            code = compile(ast.Module([statement], type_ignores=[]), filename, "exec")
+            exec(code, namespace)  # noqa: S102  (running the learner's file is the point)
         except BaseException as exc:  # noqa: BLE001  (SystemExit and KeyboardInterrupt are the learner's too)
-            failures.append((statement.lineno, _error(exc)))
+            failures.append([cell, statement.lineno, _error(exc, memory)])
             if isinstance(statement, (ast.Import, ast.ImportFrom)):
                 for alias in statement.names:
-                    failed_imports[alias.asname or alias.name.split(".")[0]] = _error(exc)
-    progress.value = -1
-    found = [name for name in FUNCTIONS if isinstance(namespace.get(name), types.FunctionType)]
-    # failed_imports: the names that a failed top-level import would have defined -> its error
-    return namespace, {"statements": len(tree.body), "failures": failures, "found": found,
-                       "failed_imports": failed_imports}
+                    failed_imports[alias.asname or alias.name.split(".")[0]] = _error(exc, memory)
+    return namespace, failures, failed_imports
 
 
-class Outcome:
-    """One case, run by the learner's function and by the reference."""
-
-    def __init__(self, case, expected, received=None, raised=None, changed=(), float_errors=(),
-                 names="the result"):
-        self.case, self.expected, self.received, self.raised = case, expected, received, raised
-        self.changed, self.float_errors = list(changed), sorted(set(float_errors))
-        self.difference = None if raised else compare(expected, received, names)
-        self.fd_message = None
-
-    @property
-    def ok(self):
-        return not self.raised and self.difference.ok and not self.changed and not self.fd_message
-
-    @property
-    def safe(self):
-        return self.ok and not self.float_errors
-
-    @property
-    def message(self):
-        if self.raised:
-            return f"raised {self.raised}"
-        if not self.difference.ok:
-            return self.difference.message
-        if self.fd_message:
-            return self.fd_message
-        if self.changed:
-            return f"changes its argument {' and '.join(self.changed)} in place"
-        return ", ".join(self.float_errors) + " in a floating-point operation" if self.float_errors else ""
+def _global_names(function):
+    names, codes = set(), [function.__code__]
+    while codes:  # nested functions and comprehensions have code objects of their own
+        code = codes.pop()
+        names |= {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
+        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return names
 
 
-def _call(function, case, float_errors):
-    args = copy.deepcopy(case.args)
-    if case.seed is not None:
-        np.random.seed(case.seed)
+def facts(function, namespace, functions):
+    """What the function reads as globals: the exercise's functions it calls, and the names that
+    hold data or are not defined at all (the arguments it should have used instead). Plain lists:
+    they shape a diagnosis's words, never a verdict."""
+    names = _global_names(function)
+    builtin = vars(__builtins__) if isinstance(__builtins__, types.ModuleType) else __builtins__
+    data = sorted(n for n in names if n not in functions and (
+        (n not in namespace and n not in builtin)
+        or (n in namespace and not callable(namespace[n]) and not isinstance(namespace[n], types.ModuleType))))
+    return {"calls": [n for n in functions if n in names and n != function.__name__], "globals": data}
+
+
+def call(function, args, seed):
+    """One call of the learner's function: what it returned or raised, its arguments after the
+    call (to see what it changed in place) and the floating-point errors it met."""
+    float_errors = []
+    if seed is not None:
+        np.random.seed(seed)
     old = np.seterrcall(lambda kind, flag: float_errors.append(kind))
+    outcome = {"args": args, "result": None, "raised": None}
     try:
-        with _quiet(), np.errstate(over="call", divide="call", invalid="call", under="ignore"):
-            return function(*args), args
+        with np.errstate(over="call", divide="call", invalid="call", under="ignore"):
+            outcome["result"] = function(*args)
+    except Exception as exc:  # noqa: BLE001  (whatever the learner's function raises is its result)
+        outcome["raised"] = _error(exc, call.memory)
     finally:
         np.seterrcall(old)
+    outcome["float_errors"] = sorted(set(float_errors))
+    return outcome
 
 
-def run_case(function, reference, case, may_change=(), names="the result"):
-    expected, _ = _call(reference, case, [])
-    float_errors = []
-    try:
-        received, args = _call(function, case, float_errors)
-    except Exception as exc:  # noqa: BLE001  (whatever the learner's function raises is its result)
-        return Outcome(case, expected, raised=_error(exc), float_errors=float_errors)
-    arguments = list(inspect.signature(reference).parameters)
-    changed = [arguments[k] for k, (before, after) in enumerate(zip(case.args, args))
-               if arguments[k] not in may_change and mutated(before, after)]
-    return Outcome(case, expected, received, changed=changed, float_errors=float_errors, names=names)
+call.memory = None
 
 
-def _cost(X, Y, parameters):
-    return F.compute_cost(F.L_model_forward(X, parameters)[0], Y)
+class _Unchecked:
+    """``validation`` for the reference in phase two: its inputs are the parent's, already valid."""
+
+    def __getattr__(self, name):
+        return lambda argument, value, *rest, **options: value
 
 
-def finite_difference_check(outcome):
-    """L_model_backward's dW and db against central differences of the reference's cost."""
-    _, Y, caches = outcome.case.args
-    X = caches[0][0][0]
-    parameters = {}
-    for l, ((_, W, b), _) in enumerate(caches, start=1):
-        parameters["W" + str(l)], parameters["b" + str(l)] = W, b
-    for key, value in parameters.items():
-        numeric = np.zeros_like(value)
-        for index in np.ndindex(value.shape):
-            shifted = {k: v.copy() for k, v in parameters.items()}
-            shifted[key][index] = value[index] + FD_EPS
-            up = _cost(X, Y, shifted)
-            shifted[key][index] = value[index] - FD_EPS
-            numeric[index] = (up - _cost(X, Y, shifted)) / (2 * FD_EPS)
-        received = outcome.received.get("d" + key)
-        if np.shape(received) != numeric.shape:
-            continue  # the comparison with the reference reports it
-        scale = max(np.max(np.abs(numeric)), 1e-8)
-        error = np.max(np.abs(np.asarray(received) - numeric)) / scale
-        if error > FD_RTOL:
-            outcome.fd_message = (f"d{key} differs from the finite-difference gradient of the cost by "
-                                  f"{error:.1e} (relative)")
-            return
-
-
-def run_cases(function, name, cases):
-    reference, names = getattr(F, name), D.OUTPUTS.get(name, "the result")
-    outcomes = [run_case(function, reference, case, D.MAY_CHANGE.get(name, ()), names) for case in cases]
-    if name == "L_model_backward":
-        for outcome in outcomes:
-            if outcome.ok and not outcome.case.saturated and not outcome.case.notebook:
-                finite_difference_check(outcome)
-    return outcomes
-
-
-@contextlib.contextmanager
-def _reference_helpers(namespace, helpers):
-    saved = {h: namespace[h] for h in helpers}
-    namespace.update({h: getattr(F, h) for h in helpers})
-    try:
-        yield
-    finally:
-        namespace.update(saved)
-
-
-def _matches(apply, outcomes):
-    """Whether a mistake's outputs equal the learner's on every case (and at least one returned)."""
-    returned = False
-    for o in outcomes:
-        try:
-            wrong = apply(o.case, o.expected)
-        except Exception:  # noqa: BLE001  (the mistake cannot run on this case: the learner's must not either)
-            if o.raised is None:
-                return False
-            continue
-        if o.raised is not None or not compare(wrong, o.received).ok:
-            return False
-        returned = True
-    return returned
-
-
-def _compose(first, second):
-    return lambda case, out: second.apply(case, first.apply(case, out))
-
-
-def diagnose(name, function, namespace, outcomes, failed_imports):
-    """The likely mistake behind the failing ordinary ``outcomes`` of the learner's function."""
-    variants = D.VARIANTS.get(name, [])
-    for variant in variants:
-        if _matches(variant.apply, outcomes):
-            return variant.diagnosis
-    for first, second in itertools.combinations(variants, 2):
-        if _matches(_compose(first, second), outcomes):
-            return f"two mistakes: {first.diagnosis}; and {second.diagnosis}"
-    failed = [o for o in outcomes if not o.ok]
-    if all(not o.raised and o.difference.ok and not o.fd_message for o in failed):
-        return f"changes its argument {' and '.join(failed[0].changed)} in place; work on a copy"
-    imports = [n for n in D.globals_read(function, namespace) if n in failed_imports]
-    if imports:
-        return f"uses {imports[0]}, whose import failed: {failed_imports[imports[0]]}"
-    read = D.globals_read(function, namespace)
-    if read:
-        return (f"reads the global{'s' if len(read) > 1 else ''} {', '.join(read)} instead of its "
-                f"arguments ({_smallest(failed)})")
-    notebook = [o for o in outcomes if o.case.notebook]
-    if notebook and all(o.ok for o in notebook):
-        return (f"hard-coded shapes: right for the notebook's shapes ({notebook[0].case.label}) but "
-                f"not for others: {_smallest(failed)}")
-    return _smallest(failed)
-
-
-def _smallest(failed):
-    o = min(failed, key=lambda o: o.case.size)
-    return f"on {o.case.label}: {o.message}"
-
-
-def check_function(namespace, name, found, failed_imports):
-    """Run every case of function ``name``; a plain dict for the parent."""
-    function = namespace[name]
-    cases = C.cases_for(name)
-    outcomes = run_cases(function, name, cases)
-    helpers = D.calls(function, [f for f in found if f != name])
-    if helpers:
-        with _reference_helpers(namespace, helpers):
-            alone = run_cases(function, name, cases)
-    else:
-        alone = outcomes
-    ordinary = [o for o in outcomes if not o.case.saturated]
-    errors = [o.difference.error if o.difference else np.nan for o in ordinary]
-    # no single number when a failing case could not be compared at all (it raised, or a shape)
-    measurable = not any(np.isnan(e) for o, e in zip(ordinary, errors) if not o.ok)
-    finite = [e for e in errors if not np.isnan(e)]
-    result = {"status": "PASS", "largest_error": max(finite) if finite and measurable else None,
-              "diagnosis": "", "calls": helpers, "through": False, "case": None}
-    failing = next((o for o in ordinary if not o.ok), None) or next((o for o in outcomes if not o.safe), None)
-    if failing is None:
-        return result
-    result["case"] = {"label": failing.case.label, "message": failing.message}
-    alone_ordinary = [o for o in alone if not o.case.saturated]
-    if any(not o.ok for o in ordinary):
-        result["status"] = "FAIL"
-        if helpers and all(o.ok for o in alone_ordinary):
-            result["through"] = True
-        else:
-            result["diagnosis"] = diagnose(name, function, namespace, alone_ordinary, failed_imports)
-    else:
-        result["status"] = "UNSAFE"
-        if helpers and all(o.safe for o in alone):
-            result["through"] = True
-        else:
-            bad = next(o for o in alone if not o.safe)
-            result["diagnosis"] = D.SAFETY.get(name) or f"on {bad.case.label}: {bad.message}"
-    return result
-
-
-def train(namespace, X, Y, iterations, seed):
-    """The learner's L_layer_model and the reference's, from the same seed, on ``X`` and ``Y``
-    (columns): both cost curves, the learner's measured by the reference's cost on its parameters."""
-    np.random.seed(seed)
-    _, reference = F.L_layer_model(X, Y, E2E_DIMS, E2E_RATE, iterations, return_costs=True)
+def train(namespace, X, Y, dims, rate, iterations, seed):
+    """The learner's L_layer_model from ``np.random.seed(seed)``: the parameters each call of its
+    update_parameters received and the costs its compute_cost returned, for the parent to follow."""
     seen = {"update_parameters": [], "compute_cost": []}
 
     def spy(name):
         real = namespace[name]
 
         def recorded(*args, **kwargs):
-            if name == "update_parameters":  # the parameters of this iteration, before its update
+            if name == "update_parameters" and len(seen[name]) <= iterations:
                 parameters = args[0] if args else kwargs["parameters"]
-                seen[name].append(float(_cost(X, Y, parameters)))
+                seen[name].append({k: np.array(v, dtype=float) for k, v in dict(parameters).items()})
             result = real(*args, **kwargs)
-            if name == "compute_cost":
+            if name == "compute_cost" and len(seen[name]) <= iterations:
                 seen[name].append(float(np.squeeze(result)))
             return result
         return recorded
 
-    saved = {name: namespace[name] for name in seen}
-    namespace.update({name: spy(name) for name in seen})
+    saved = {name: namespace[name] for name in seen if name in namespace}
+    namespace.update({name: spy(name) for name in saved})
     error = None
     try:
         np.random.seed(seed)
-        with _quiet(), np.errstate(all="ignore"):
-            namespace["L_layer_model"](X, Y, list(E2E_DIMS), E2E_RATE, iterations, False)
+        with np.errstate(all="ignore"):
+            namespace["L_layer_model"](X, Y, list(dims), rate, iterations, False)
     except Exception as exc:  # noqa: BLE001  (whatever the learner's training raises is reported)
-        error = _error(exc)
+        error = _error(exc, call.memory)
     finally:
         namespace.update(saved)
-    source = next((name for name in seen if seen[name]), None)
-    return {"reference": reference, "learner": seen[source] if source else [], "measured_by": source,
-            "error": error, "layers": E2E_DIMS, "learning_rate": E2E_RATE,
-            "seed": seed, "rtol": E2E_RTOL}
+    return {"parameters": seen["update_parameters"], "costs": seen["compute_cost"], "error": error}
+
+
+def main():
+    """Answer the parent's requests until it closes the connection or says "stop"."""
+    read_fd, write_fd = int(sys.argv[1]), int(sys.argv[2])
+    sys.argv[:] = [sys.argv[0]]
+    warnings.simplefilter("ignore")
+
+    def reply(kind, body=None):
+        send(write_fd, kind, body)
+
+    reply("ready")
+    kind, request = receive(read_fd)
+    if kind != "load":
+        return
+    _limit(request["limits"])
+    call.memory = request["memory"]
+    statements, parsed = parse(request["cells"])
+    reply("parsed", parsed)
+    if parsed["error"] or parsed["takes_reference"]:
+        return
+    filename, functions = request["filename"], request["functions"]
+    sys.argv[:] = [filename]
+    sys.path.insert(0, os.path.dirname(filename))
+    namespace, failures, failed_imports = load(statements, set(request["skip"]), filename,
+                                               call.memory, reply)
+    found = [n for n in functions if n in parsed["defined"] and isinstance(namespace.get(n), types.FunctionType)]
+    reply("loaded", {"found": found, "failures": failures, "failed_imports": failed_imports,
+                     "facts": {n: facts(namespace[n], namespace, functions) for n in found}})
+    reference = None
+    while True:
+        kind, request = receive(read_fd)
+        if kind == "call":
+            saved = {h: namespace[h] for h in request["helpers"]}
+            namespace.update({h: reference[h] for h in request["helpers"]})
+            try:
+                reply("outputs", [call(namespace[request["name"]], list(case["args"]), case["seed"])
+                                  for case in request["cases"]])
+            finally:
+                namespace.update(saved)
+        elif kind == "train":
+            reply("trained", train(namespace, **request))
+        elif kind == "reference":  # phase two, after every verdict's outputs were sent
+            reference = {"validation": _Unchecked(), "__name__": "reference"}
+            exec(compile(request, "twinnet/functional.py", "exec"), reference)  # noqa: S102  (our own code)
+            reply("ready")
+        else:
+            return
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except ProtocolError:  # the parent is gone
+        pass

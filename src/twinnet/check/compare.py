@@ -97,4 +97,4 @@ def mutated(before, after) -> bool:
     if isinstance(before, np.ndarray):
         return not isinstance(after, np.ndarray) or before.shape != after.shape or \
             not np.array_equal(before, after, equal_nan=True)
-    return before != after
+    return type(before) is not type(after) or before != after

@@ -8,8 +8,6 @@ of one function compose, so two mistakes at once are recognised as well.
 
 from __future__ import annotations
 
-import dis
-import types
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -39,32 +37,33 @@ def _m(case):
 
 
 def _redraw(case, order):
-    """initialize_parameters drawing as ``order(layer_dims)`` does: the draw-order mistakes."""
-    np.random.seed(case.seed)
-    return order(case.args[0])
+    """initialize_parameters drawing as ``order(layer_dims, randn)`` does: the draw-order mistakes.
+    ``randn`` draws what ``np.random.randn`` draws after ``np.random.seed(case.seed)``, without
+    touching NumPy's global state (several files are judged at once)."""
+    return order(case.args[0], np.random.RandomState(case.seed).randn)
 
 
-def _w_transposed(dims):
+def _w_transposed(dims, randn):
     parameters = {}
     for l in range(1, len(dims)):
-        parameters["W" + str(l)] = np.random.randn(dims[l - 1], dims[l]).T * 0.1
+        parameters["W" + str(l)] = randn(dims[l - 1], dims[l]).T * 0.1
         parameters["b" + str(l)] = np.zeros((dims[l], 1))
     return parameters
 
 
-def _last_layer_first(dims):
+def _last_layer_first(dims, randn):
     parameters = {}
     for l in reversed(range(1, len(dims))):
-        parameters["W" + str(l)] = np.random.randn(dims[l], dims[l - 1]) * 0.1
+        parameters["W" + str(l)] = randn(dims[l], dims[l - 1]) * 0.1
         parameters["b" + str(l)] = np.zeros((dims[l], 1))
     return parameters
 
 
-def _b_drawn(dims):
+def _b_drawn(dims, randn):
     parameters = {}
     for l in range(1, len(dims)):
-        parameters["W" + str(l)] = np.random.randn(dims[l], dims[l - 1]) * 0.1
-        parameters["b" + str(l)] = np.random.randn(dims[l], 1) * 0.1
+        parameters["W" + str(l)] = randn(dims[l], dims[l - 1]) * 0.1
+        parameters["b" + str(l)] = randn(dims[l], 1) * 0.1
     return parameters
 
 
@@ -191,29 +190,3 @@ SAFETY = {
     "L_model_backward": "divides by zero where AL is exactly 1 (or 0): 0 / 0 in dAL; replace a zero "
                         "denominator by a tiny number",
 }
-
-
-def _global_names(function):
-    names, codes = set(), [function.__code__]
-    while codes:  # nested functions and comprehensions have code objects of their own
-        code = codes.pop()
-        names |= {i.argval for i in dis.get_instructions(code) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME")}
-        codes += [c for c in code.co_consts if isinstance(c, types.CodeType)]
-    return names
-
-
-def globals_read(function, namespace) -> list[str]:
-    """Module-level names the function reads that hold data, or that are not defined at all (not
-    functions, modules, classes or builtins): the arguments it should have used instead."""
-    builtins = namespace.get("__builtins__", {})
-    builtins = builtins if isinstance(builtins, dict) else vars(builtins)
-    return sorted(name for name in _global_names(function)
-                  if (name not in namespace and name not in builtins)
-                  or (name in namespace and not callable(namespace[name])
-                      and not isinstance(namespace[name], types.ModuleType)))
-
-
-def calls(function, names) -> list[str]:
-    """Which of ``names`` the function reads as globals: the exercise's functions it calls."""
-    found = _global_names(function)
-    return [n for n in names if n in found and n != function.__name__]

@@ -50,6 +50,9 @@ class FileReport:
     functions: dict = field(default_factory=dict)  # name -> FunctionResult, in the exercise's order
     end_to_end: dict | None = None
     plot: str | None = None
+    notes: list = field(default_factory=list)  # what reading the file left out (a notebook's magics)
+    imports_reference: str = ""  # where the file imports twinnet: none of its functions is credited
+    sandbox: str = ""  # what the file ran in: "bwrap" or "none"
 
     def passes(self, strict=False) -> bool:
         """Every function found is right (an unsafe one too, unless ``strict``) and the training,
@@ -301,7 +304,8 @@ def _top_level(report):
         parts += [Text(f"top level: {len(report.failures)} of {report.statements} statements failed "
                        "(the others ran):"), _bullets(report.failures)]
     if getattr(report, "imports_reference", False):
-        parts.append(Text("note: the file imports twinnet, the reference implementation"))
+        parts.append(Text("note: the file imports twinnet, the reference implementation: none of its "
+                          "functions is credited"))
     notes = getattr(report, "notes", [])
     if notes:
         parts += [Text("notes:"), _bullets(notes)]

@@ -1,29 +1,41 @@
-"""Run one learner's file in a child process, under time limits, and collect its results.
+"""Check one learner's file: run it in its sandbox, ask for its functions' outputs, judge them here.
 
-The child (:mod:`twinnet.check._worker`) is started with ``spawn``: a fresh interpreter that shares
-nothing with this one. A top-level statement that runs longer than the time limit, or kills its
-process, is skipped and the file loaded again without it; a function that does is reported as
-failing, and the next function gets a fresh process.
+The child (:mod:`twinnet.check._worker`, in :mod:`twinnet.check.sandbox`) parses the code and
+says which of the exercise's functions a ``def`` defines before any of it runs; then it runs it
+statement by statement. A statement that runs past the time limit, or ends the process, is
+skipped and the file loaded again without it; a function that does is reported as failing and
+the next one gets a fresh process. The time limit starts when the learner's code starts, and all
+of the file's learner time is bounded by its budget.
+
+Phase one asks for the outputs that the verdicts are computed from (every function, and the
+training); only then does phase two give the child the reference, to find which failing
+functions are wrong only through the functions they call: a cheat there can change the words of
+a diagnosis, never a verdict.
 """
 
 from __future__ import annotations
 
 import functools
-import multiprocessing
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from twinnet import data
 from twinnet import functional as F
-from twinnet.check import _worker
+from twinnet.check import cases as C
+from twinnet.check import verdict
+from twinnet.check._worker import ProtocolError
 from twinnet.check.report import FileReport, FunctionResult
-from twinnet.check.source import parse, read_source
+from twinnet.check.sandbox import START_TIME, Child
+from twinnet.check.source import read_source
 
-POLL = 0.05  # seconds between looks at a busy child
+FUNCTIONS = verdict.FUNCTIONS
 TRAINING_DATA = "synthetic"  # shaped like the exercise's data.pickle: 100 features, 1600 to train on
+E2E_DIMS, E2E_RATE = C.NOTEBOOK_DIMS, 0.1  # the notebook's network and rate on its 100-feature data
+# costs of two correct implementations drift apart by rounding only (measured: 4e-16 relative over
+# 100 iterations for the exercise's own code); a wrong gradient moves the cost by more than 1e-3
+E2E_RTOL = 1e-9
+OPEN_FILES, PROCESSES, FILE_SIZE = 64, 16, 64 << 20
 
 
 @functools.cache
@@ -32,6 +44,20 @@ def training_data():
     X, y = data.load(TRAINING_DATA)
     s = data.split(X, y, test_size=0.2, seed=0)
     return s.X_train.T.copy(), s.y_train.reshape(1, -1).astype(float)
+
+
+def _initial(seed):
+    # the draws of the learner's np.random.seed(seed), without touching this process's global
+    # state: np.random.randn is the global RandomState's standard_normal
+    return np.random.RandomState(seed)
+
+
+@functools.cache
+def reference_costs(iterations, seed):
+    """The reference's cost at each iteration of the end-to-end training."""
+    X, Y = training_data()
+    _, costs = F.L_layer_model(X, Y, E2E_DIMS, E2E_RATE, iterations, return_costs=True, rng=_initial(seed))
+    return costs
 
 
 def keras_costs(iterations, seed):
@@ -45,11 +71,9 @@ def keras_costs(iterations, seed):
     from twinnet import keras_twin
 
     X, Y = training_data()
-    # the draws of the worker's np.random.seed(seed), without touching this process's global
-    # state: np.random.randn is the global RandomState's standard_normal
-    initial = F.initialize_parameters(_worker.E2E_DIMS, rng=np.random.RandomState(seed))
+    initial = F.initialize_parameters(E2E_DIMS, rng=_initial(seed))
     try:
-        model = keras_twin.to_keras(initial, learning_rate=_worker.E2E_RATE)
+        model = keras_twin.to_keras(initial, learning_rate=E2E_RATE)
     except ModuleNotFoundError:  # raised by keras_twin when TensorFlow is missing
         return None
     # full batch: each epoch's loss is the cost before its one update, the iteration's cost as
@@ -60,123 +84,254 @@ def keras_costs(iterations, seed):
     return history["loss"]
 
 
+def _learner_costs(trained, iterations):
+    """The learner's cost curve, measured here by the reference's cost of the parameters its
+    update_parameters received (else what its compute_cost returned), and how it was measured."""
+    X, Y = training_data()
+    shapes = {key: value.shape for key, value in F.initialize_parameters(E2E_DIMS, rng=_initial(0)).items()}
+    parameters = trained.get("parameters")
+    if isinstance(parameters, list) and parameters:
+        for p in parameters[:iterations + 1]:
+            if not (isinstance(p, dict) and {k: np.shape(v) for k, v in p.items()} == shapes
+                    and all(isinstance(v, np.ndarray) and v.dtype.kind in "biuf" for v in p.values())):
+                raise ValueError(f"update_parameters received parameters other than the layers {E2E_DIMS}' "
+                                 "W1 ... b3")
+        with np.errstate(all="ignore"):
+            return [float(verdict._cost(X, Y, p)) for p in parameters[:iterations + 1]], "update_parameters"
+    costs = trained.get("costs")
+    if isinstance(costs, list) and costs:
+        return [float(c) for c in costs[:iterations + 1]], "compute_cost"
+    return [], None
+
+
 class _Stopped(Exception):
-    """The child ran past its time limit (``timed_out``) or died."""
+    """The child ran past its time limit (``why`` says so), died, broke the protocol, or the file's
+    time budget is spent (``budget``)."""
 
-    def __init__(self, timed_out, exitcode=None):
-        super().__init__()
-        self.timed_out, self.exitcode = timed_out, exitcode
+    def __init__(self, why, budget=False):
+        super().__init__(why)
+        self.why, self.budget = why, budget
 
 
-class _Child:
-    def __init__(self, text, filename, workdir, skip):
-        context = multiprocessing.get_context("spawn")
-        self.progress = context.Value("i", -1)
-        self.conn, theirs = context.Pipe()
-        self.process = context.Process(target=_worker.main, daemon=True,
-                                       args=(theirs, text, filename, workdir, skip, self.progress))
-        self.process.start()
-        theirs.close()
+def _sanitized(value, kind, limit=1000):
+    """``value`` when it is a list of ``kind`` (at most ``limit`` long), else an empty list."""
+    return value[:limit] if isinstance(value, list) and all(isinstance(v, kind) for v in value) else []
 
-    def receive(self, time_limit, per_statement=False):
-        """The child's next message; ``per_statement``: the limit applies to each statement loaded."""
-        started, statement = time.monotonic(), self.progress.value
-        while not self.conn.poll(POLL):
-            if not self.process.is_alive() and not self.conn.poll():
-                raise _Stopped(False, self.process.exitcode)
-            if per_statement and self.progress.value != statement:
-                started, statement = time.monotonic(), self.progress.value
-            if time.monotonic() - started > time_limit:
-                self.kill()
-                raise _Stopped(True)
+
+def _places(value, limit=1000):
+    """The [cell, line, text] triples in ``value`` (the child's notes and failures)."""
+    return [v for v in _sanitized(value, list, limit) if len(v) == 3 and isinstance(v[0], int)
+            and isinstance(v[1], int) and isinstance(v[2], str)]
+
+
+class _File:
+    """One file's child process, restarted as needed, and the learner time left to it."""
+
+    def __init__(self, path, source, *, mode, time_limit, budget, memory):
+        self.path, self.source, self.mode = path, source, mode
+        self.time_limit, self.left, self.memory = time_limit, budget, memory
+        self.budget = budget
+        self.skip, self.skipped, self.child, self.parsed = set(), [], None, None
+
+    def _wait(self, kind, reset=None):
+        """The child's next message of ``kind``, within the time limit and the budget; ``reset``
+        handles the messages that start the limit again (a new statement)."""
+        started = time.monotonic()
+        deadline = started + min(self.time_limit, self.left)
         try:
-            return self.conn.recv()
-        except EOFError:
-            raise _Stopped(False, self.process.exitcode) from None
+            while True:
+                got, body = self.child.receive(deadline)
+                if got == kind:
+                    return body
+                if reset is None or got != "statement":
+                    raise ProtocolError(f"sent {got!r} where {kind!r} was due")
+                reset(body)
+                self.left -= time.monotonic() - started
+                started = time.monotonic()
+                deadline = started + min(self.time_limit, self.left)
+        except TimeoutError:
+            budget = self.left <= self.time_limit
+            raise _Stopped(f"the file's time budget of {self.budget:g} s is spent" if budget else
+                           f"did not finish within {self.time_limit:g} s (an infinite loop?)", budget) from None
+        except ProtocolError as exc:
+            self.child.process.poll()
+            why = (f"ended the checking process ({self.child.exit_status()})" if self.child.process.returncode
+                   is not None or "closed" in str(exc) else f"broke the checking protocol: {exc}")
+            raise _Stopped(why) from None
+        finally:
+            self.left -= time.monotonic() - started
 
-    def ask(self, request, argument, time_limit):
-        self.conn.send((request, argument))
-        return self.receive(time_limit)
+    def start(self):
+        """A child with the file loaded: statements that hang or crash it are skipped."""
+        while True:
+            self.close()
+            self.child = Child(self.mode, self.path)
+            try:
+                self.child.receive(time.monotonic() + START_TIME)  # its own start is not the learner's time
+            except (TimeoutError, ProtocolError):
+                raise _Stopped(f"the checking process did not start ({self.child.exit_status()})") from None
+            limits = {"RLIMIT_AS": self.memory << 20, "RLIMIT_CPU": int(self.budget) + 30, "RLIMIT_CORE": 0,
+                      "RLIMIT_NPROC": PROCESSES, "RLIMIT_FSIZE": FILE_SIZE, "RLIMIT_NOFILE": OPEN_FILES}
+            self.child.send("load", {"cells": self.source.cells, "skip": sorted(self.skip),
+                                     "filename": str(self.child.path), "functions": list(FUNCTIONS),
+                                     "memory": self.memory, "limits": limits})
+            parsed = self._wait("parsed")
+            if self.parsed is None:  # sent before any of the learner's code ran: believed
+                self.parsed = parsed
+            if parsed.get("error") or parsed.get("takes_reference"):
+                return None
+            current = [-1]
+            try:
+                return self._wait("loaded", reset=lambda k: current.__setitem__(0, k))
+            except _Stopped as stop:
+                if stop.budget or current[0] < 0:
+                    raise
+                self.skip.add(current[0])
+                self.skipped.append((current[0], "ran longer than the time limit" if "did not finish" in stop.why
+                                     else stop.why.replace("ended the checking process", "ended the process")))
 
-    def kill(self):
-        self.process.kill()
-        self.process.join()
+    def ask(self, kind, body, reply):
+        self.child.send(kind, body)
+        return self._wait(reply)
 
     def close(self):
-        if self.process.is_alive():
-            try:
-                self.conn.send(("stop", None))
-            except OSError:
-                pass
-            self.process.join(timeout=2)
-        if self.process.is_alive():
-            self.kill()
-        self.conn.close()
+        if self.child is not None:
+            self.child.kill()
+            self.child = None
 
 
-def _start(text, filename, workdir, skip, time_limit, skipped):
-    """A child with the file loaded; statements that hang or crash it are added to ``skip``."""
-    while True:
-        child = _Child(text, filename, workdir, frozenset(skip))
-        try:
-            return child, child.receive(time_limit, per_statement=True)
-        except _Stopped as stop:
-            statement = child.progress.value
-            child.close()
-            if statement < 0:
-                raise RuntimeError(f"the checking process failed to start (exit status {stop.exitcode})") from None
-            skip.add(statement)
-            skipped.append((statement, "ran longer than the time limit" if stop.timed_out
-                            else f"ended the process (exit status {stop.exitcode})"))
-
-
-def check_file(path, *, time_limit=10.0, iterations=100, seed=1) -> FileReport:
+def check_file(path, *, time_limit=10.0, budget=60.0, iterations=100, seed=1, sandbox="none",
+               memory=1024) -> FileReport:
     """Check the exercise's functions that the file at ``path`` defines; see :func:`twinnet.check.check`."""
-    source = read_source(path)
-    report = FileReport(str(path))
+    report = FileReport(str(path), sandbox=sandbox)
     try:
-        tree = parse(source, str(path))
-    except ValueError as exc:
+        source = read_source(path)
+    except (ValueError, OSError) as exc:
         report.error = str(exc)
         return report
-    lines = [statement.lineno for statement in tree.body]
-    skip, skipped = set(), []
-    with tempfile.TemporaryDirectory(prefix="twinnet-check-") as workdir:
-        child, loaded = _start(source.text, str(Path(path).resolve()), workdir, skip, time_limit, skipped)
-        try:
-            report.statements = loaded["statements"]
-            report.failures = [f"{source.where(line)}: {message}" for line, message in loaded["failures"]]
-            report.failures += [f"{source.where(lines[k])}: {why}, skipped" for k, why in skipped]
-            report.found = loaded["found"]
-            if not report.found:
-                report.error = ("defines none of the exercise's 15 functions (looked for "
-                                + ", ".join(_worker.FUNCTIONS) + ")")
-                return report
-            for name in _worker.FUNCTIONS:
-                if name not in report.found:
-                    report.functions[name] = FunctionResult("MISSING")
-                    continue
-                try:
-                    reply = child.ask("check", name, time_limit)
-                    report.functions[name] = FunctionResult(**reply)
-                except _Stopped as stop:
-                    why = (f"did not finish within {time_limit:g} s (an infinite loop?)" if stop.timed_out
-                           else f"ended the checking process (exit status {stop.exitcode})")
-                    report.functions[name] = FunctionResult("FAIL", diagnosis=why)
-                    child.close()
-                    child, _ = _start(source.text, str(Path(path).resolve()), workdir, skip, time_limit, [])
-            report.resolve_through()
-            if "L_layer_model" in report.found and iterations:
-                try:
-                    X, Y = training_data()
-                    report.end_to_end = child.ask("train", {"X": X, "Y": Y, "iterations": iterations,
-                                                            "seed": seed}, time_limit)
-                    report.end_to_end["data"] = f"{TRAINING_DATA} ({Y.shape[1]} examples)"
-                except _Stopped as stop:
-                    report.end_to_end = {"error": f"training did not finish within {time_limit:g} s"
-                                         if stop.timed_out else f"training ended the process "
-                                         f"(exit status {stop.exitcode})"}
-                report.explain_end_to_end()
-        finally:
-            child.close()
+    report.notes = list(source.notes)
+    run = _File(path, source, mode=sandbox, time_limit=time_limit, budget=budget, memory=memory)
+    try:
+        _check(run, report, iterations, seed)
+    except _Stopped as stop:
+        report.error = stop.why
+    finally:
+        run.close()  # every process of the submission is gone before its report is returned
+    report.resolve_through()
+    if report.end_to_end is not None:
+        report.explain_end_to_end()
     return report
+
+
+def _parse_facts(run, report):
+    parsed = run.parsed
+    places = [p for p in _sanitized(parsed.get("places"), list, 100_000) if len(p) == 2]
+    report.statements = len(places)
+    report.notes += [f"{run.source.where(cell, line) if line else run.source.cells[cell][0]}: {text}"
+                     for cell, line, text in _places(parsed.get("notes"))]
+    if parsed.get("error"):
+        report.error = str(parsed["error"])[:500]
+    elif parsed.get("takes_reference"):
+        where = run.source.where(*parsed["takes_reference"])
+        report.imports_reference = where
+        report.error = f"takes the reference: {where} imports twinnet, so none of its functions is credited"
+    return places, set(_sanitized(parsed.get("defined"), str, 10_000))
+
+
+def _check(run, report, iterations, seed):
+    try:
+        loaded = run.start()
+    except _Stopped:
+        if run.parsed is not None:  # the statements skipped before the budget was spent
+            places, _ = _parse_facts(run, report)
+            report.failures = [f"{run.source.where(*places[k])}: {why}, skipped" for k, why in run.skipped]
+        raise
+    places, defined = _parse_facts(run, report)
+    if report.error:
+        return
+    report.failures = [f"{run.source.where(cell, line)}: {message[:500]}"
+                       for cell, line, message in _places(loaded.get("failures"))]
+    report.failures += [f"{run.source.where(*places[k])}: {why}, skipped" for k, why in run.skipped]
+    # a function counts only when the file's own source defines it with a def
+    report.found = [n for n in FUNCTIONS if n in _sanitized(loaded.get("found"), str) and n in defined]
+    if not report.found:
+        report.error = "defines none of the exercise's 15 functions (looked for " + ", ".join(FUNCTIONS) + ")"
+        return
+    facts = loaded.get("facts") if isinstance(loaded.get("facts"), dict) else {}
+    facts = {n: {k: _sanitized((facts.get(n) or {}).get(k), str) for k in ("calls", "globals")} for n in report.found}
+    failed_imports = {str(k): str(v)[:500] for k, v in (loaded.get("failed_imports") or {}).items()} \
+        if isinstance(loaded.get("failed_imports"), dict) else {}
+    judged, stopped = {}, ""
+    for name in FUNCTIONS:  # phase one: every output a verdict is computed from
+        if name not in report.found:
+            report.functions[name] = FunctionResult("MISSING")
+        elif run.child is None:
+            report.functions[name] = FunctionResult("FAIL", diagnosis=f"not checked: {stopped}")
+        else:
+            try:
+                outcomes = verdict.outcomes(name, run.ask("call", {"name": name, "helpers": [], "cases": _cases(name)},
+                                                          "outputs"))
+                judged[name] = outcomes
+                report.functions[name] = verdict.judge(name, outcomes, facts[name], report.found, failed_imports)
+            except _Stopped as stop:
+                report.functions[name] = FunctionResult("FAIL", diagnosis=stop.why)
+                stopped = _restart(run, stop)
+            except ValueError as exc:  # a reply that does not hold the cases' outputs
+                report.functions[name] = FunctionResult("FAIL", diagnosis=f"sent a reply twinnet cannot read: {exc}")
+                stopped = _restart(run, None)
+    if "L_layer_model" in report.found and iterations and run.child is not None:
+        report.end_to_end = _train(run, iterations, seed)
+    _phase_two(run, report, judged, facts, failed_imports)
+
+
+def _cases(name):
+    return [{"args": list(case.args), "seed": case.seed} for case in verdict.reference(name)[0]]
+
+
+def _restart(run, stop):
+    """A fresh child after one that failed, unless the budget is spent; why there is none."""
+    run.close()
+    if stop is not None and stop.budget:
+        return stop.why
+    try:
+        run.start()
+    except _Stopped as again:
+        run.close()
+        return again.why
+    return ""
+
+
+def _train(run, iterations, seed):
+    X, Y = training_data()
+    e2e = {"reference": reference_costs(iterations, seed), "learner": [], "measured_by": None, "error": None,
+           "layers": E2E_DIMS, "learning_rate": E2E_RATE, "seed": seed, "rtol": E2E_RTOL,
+           "data": f"{TRAINING_DATA} ({Y.shape[1]} examples)"}
+    try:
+        trained = run.ask("train", {"X": X, "Y": Y, "dims": E2E_DIMS, "rate": E2E_RATE, "iterations": iterations,
+                                    "seed": seed}, "trained")
+        e2e["error"] = None if trained.get("error") is None else str(trained["error"])[:500]
+        e2e["learner"], e2e["measured_by"] = _learner_costs(trained, iterations)
+    except _Stopped as stop:
+        e2e["error"] = f"training {stop.why}"
+        run.close()
+    except (ValueError, TypeError) as exc:
+        e2e["error"] = str(exc)
+    return e2e
+
+
+def _phase_two(run, report, judged, facts, failed_imports):
+    """Which failing functions are wrong only through the functions they call: their outputs with
+    those replaced by the reference's. Every verdict is already computed: this only words them."""
+    todo = [n for n in judged if report.functions[n].status != "PASS" and report.functions[n].calls]
+    if not todo or run.child is None:
+        return
+    try:
+        run.ask("reference", verdict.reference_source(), "ready")
+        for name in todo:
+            alone = verdict.outcomes(name, run.ask("call", {"name": name, "helpers": report.functions[name].calls,
+                                                            "cases": _cases(name)}, "outputs"))
+            result = verdict.judge(name, judged[name], facts[name], report.found, failed_imports, alone)
+            if result.status == report.functions[name].status:  # never a verdict from this phase
+                report.functions[name] = result
+    except (_Stopped, ValueError):
+        pass  # the diagnoses of phase one stand

@@ -1,58 +1,109 @@
-"""Read a learner's file: a ``.py`` module or the code cells of an ``.ipynb`` notebook."""
+"""Read a learner's file: a ``.py`` module, or the code cells of an ``.ipynb`` notebook.
+
+Nothing here parses the learner's Python: the child process does, in its sandbox. A notebook is
+read by this module run as a script in a process of its own (``python -I source.py NOTEBOOK``,
+bounded in memory and time), where IPython's own input transformer turns magics, ``!`` commands
+and ``?`` help into Python calls that the child then skips with a note.
+"""
 
 from __future__ import annotations
 
-import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
 SUFFIXES = (".py", ".ipynb")
+MAX_BYTES = {".py": 4 << 20, ".ipynb": 64 << 20}  # a notebook holds its outputs (figures) too
+NOTEBOOK_TIME = 120  # seconds to read one notebook
+NOTEBOOK_MEMORY = 2 << 30  # bytes of address space for it
+#: Cell magics whose body is Python: the body is checked, the magic line left out.
+PYTHON_CELL_MAGICS = ("time", "timeit", "capture", "prun")
 
 
 class Source(NamedTuple):
-    """The learner's code as one text, and where each of its lines came from."""
+    """The learner's code as cells (a ``.py`` file is one cell, labelled ""), and notes on what
+    reading it left out."""
 
-    text: str
-    origins: list  # origins[lineno - 1]: "line 12" or "cell 3, line 2"
+    cells: list  # [label, text]: the label as the learner sees the cell ("cell 3 (In [7])")
+    notes: list
 
-    def where(self, lineno: int) -> str:
-        return self.origins[lineno - 1] if 0 < lineno <= len(self.origins) else f"line {lineno}"
+    def where(self, cell: int, lineno: int) -> str:
+        label = self.cells[cell][0] if 0 <= cell < len(self.cells) else ""
+        return f"{label}, line {lineno}" if label else f"line {lineno}"
 
 
-def read_source(path) -> Source:
-    """The code of ``path``; notebook cells are joined, shell (``!``) and magic (``%``) lines blanked.
-
-    Raises ``FileNotFoundError`` for a missing file and ``ValueError`` for another kind of file.
-    """
+def check_path(path) -> Path:
+    """``path`` as a Path, when it names a ``.py`` file or a notebook that exists."""
     path = Path(path)
     if path.suffix not in SUFFIXES:
         raise ValueError(f"PATH must be a .py file or an .ipynb notebook; got {str(path)!r}.")
     if not path.is_file():
         raise FileNotFoundError(f"no such file: {str(path)!r}")
-    if path.suffix == ".py":
-        text = path.read_text(encoding="utf-8", errors="replace")
-        return Source(text, [f"line {k}" for k in range(1, text.count("\n") + 2)])
+    return path
+
+
+def read_source(path) -> Source:
+    """The code of ``path``. Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for
+    another kind of file, one too large, or a notebook that cannot be read."""
+    path = check_path(path)
+    size, limit = path.stat().st_size, MAX_BYTES[path.suffix]
+    if size > limit:
+        raise ValueError(f"is {size / 2**20:.1f} MB; twinnet check reads {path.suffix} files up to "
+                         f"{limit / 2**20:.0f} MB")
+    if path.suffix == ".py":  # utf-8-sig: a byte-order mark (Windows Notepad) is not code
+        return Source([["", path.read_bytes().decode("utf-8-sig", errors="replace")]], [])
+    try:
+        done = subprocess.run([sys.executable, "-I", __file__, str(path.resolve())], capture_output=True,
+                              timeout=NOTEBOOK_TIME, stdin=subprocess.DEVNULL)
+        read = json.loads(done.stdout)
+    except subprocess.TimeoutExpired:
+        read = {"error": f"reading it took longer than {NOTEBOOK_TIME} s"}
+    except ValueError:
+        read = {"error": f"the reader ended with status {done.returncode}"}
+    if read.get("error"):
+        raise ValueError(f"is not a readable notebook: {read['error']}")
+    return Source(read["cells"], read["notes"])
+
+
+def notebook_cells(path):
+    """The code cells of a notebook, IPython syntax transformed, and notes on the cells left out."""
     import nbformat
+    from IPython.core.inputtransformer2 import TransformerManager
 
+    transform = TransformerManager().transform_cell
+    notebook = nbformat.read(path, as_version=4)
+    cells, notes = [], []
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    for number, cell in enumerate(code, start=1):
+        count = cell.get("execution_count")
+        label = f"cell {number}" + (f" (In [{count}])" if count else "")
+        text = cell.source.lstrip("\ufeff")
+        if text.startswith("%%"):
+            magic = (text[2:].split() or [""])[0]
+            if magic not in PYTHON_CELL_MAGICS:
+                notes.append(f"{label}: a %%{magic} cell is not Python; skipped")
+                continue
+            text = "# " + text  # the magic's line a comment: the lines keep their numbers
+        try:
+            text = transform(text)
+        except Exception:  # noqa: BLE001  (left as it is: the child's parser says what is wrong)
+            pass
+        cells.append([label, text])
+    return {"cells": cells, "notes": notes}
+
+
+def main(path):
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (NOTEBOOK_MEMORY, NOTEBOOK_MEMORY))
     try:
-        notebook = nbformat.read(path, as_version=4)
+        read = notebook_cells(path)
     except Exception as exc:  # noqa: BLE001  (nbformat raises several kinds for a damaged file)
-        raise ValueError(f"{str(path)!r} is not a readable notebook: {exc}") from None
-    lines, origins = [], []
-    cells = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    for number, cell in enumerate(cells, start=1):
-        for k, line in enumerate(cell.source.splitlines(), start=1):
-            # IPython syntax is not Python: a blank line keeps the numbering of the rest
-            lines.append("" if line.lstrip().startswith(("!", "%")) else line)
-            origins.append(f"cell {number}, line {k}")
-    return Source("\n".join(lines) + "\n", origins + ["end of file"])
+        read = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    print(json.dumps(read))
 
 
-def parse(source: Source, filename: str) -> ast.Module:
-    """The module's syntax tree; a ``SyntaxError`` becomes a one-line ``ValueError`` with its place."""
-    try:
-        return ast.parse(source.text, filename=filename)
-    except SyntaxError as exc:
-        raise ValueError(
-            f"does not parse: {source.where(exc.lineno or 0)}: {exc.msg}"
-        ) from None
+if __name__ == "__main__":
+    main(sys.argv[1])

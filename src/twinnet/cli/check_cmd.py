@@ -13,18 +13,30 @@ def register(sub):
     parser = sub.add_parser(
         "check", help="check your own implementation of the exercise's functions",
         description="Run the exercise's functions defined in each PATH (a .py file or an .ipynb "
-        "notebook) on randomized cases beside twinnet's reference, say for each whether it is "
-        "right and, if not, the likely mistake; train L_layer_model beside the reference (and "
-        "the Keras twin, when TensorFlow is installed). The file's code is executed, in a "
-        "separate process in a temporary directory. A function that is right on ordinary inputs "
-        "but not at extreme ones (overflow, log(0)) is UNSAFE: a warning, or wrong with --strict. "
-        "Score: " + SCORE_RULE[False] + " (wrong with --strict); the end-to-end training is "
-        "reported beside it. Exit status 0 when every file passes (every function found right, "
-        "the training following the reference), 1 otherwise, 2 for a usage error.",
+        "notebook, or a folder of them) on randomized cases beside twinnet's reference, say for each "
+        "whether it is right and, if not, the likely mistake; train L_layer_model beside the "
+        "reference (and the Keras twin, when TensorFlow is installed). Each file's code is "
+        "executed in a sandboxed process of its own, which sees its own folder read-only and "
+        "writes only in a temporary folder; its outputs are compared in twinnet's process. "
+        "A function that is right on ordinary inputs but not at extreme ones (overflow, log(0)) "
+        "is UNSAFE: a warning, or wrong with --strict. Score: " + SCORE_RULE[False] + " (wrong "
+        "with --strict); the end-to-end training is reported beside it. Exit status 0 when every "
+        "file passes (every function found right, the training following the reference), 1 "
+        "otherwise, 2 for a usage error.",
     )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="a learner's .py file or .ipynb notebook")
+    parser.add_argument("paths", nargs="+", metavar="PATH",
+                        help="a learner's .py file or .ipynb notebook, or a folder searched for them")
     parser.add_argument("--time-limit", type=positive_float, default=10.0, metavar="SECONDS",
-                        help="per top-level statement, per function and for the training (default: 10)")
+                        help="per top-level statement, per function and for the training, from when the "
+                        "learner's code starts (default: 10)")
+    parser.add_argument("--budget", type=positive_float, metavar="SECONDS",
+                        help="for all of one file's code, restarts included (default: 6 x --time-limit)")
+    parser.add_argument("--memory", type=positive_int, default=1024, metavar="MB",
+                        help="address space of each file's process (default: 1024)")
+    parser.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                        help="bwrap: each file in a bubblewrap sandbox (new user, PID, network and mount "
+                        "namespaces); none: resource limits and a session of its own only, which a "
+                        "hostile file can escape; auto: bwrap where it works (default)")
     parser.add_argument("--iterations", type=non_negative_int, default=100,
                         help="iterations of the end-to-end training, 0 for none (default: 100)")
     parser.add_argument("--seed", type=seed, default=1,
@@ -45,7 +57,7 @@ def register(sub):
                         "or hold an earlier report (replaced only with --force); --plot DIR/plots "
                         "draws the loss curves beside it")
     parser.add_argument("--force", action="store_true", help="replace an earlier report in --report DIR")
-    parser.add_argument("--jobs", type=positive_int, default=1, help="files checked at once (default: 1)")
+    parser.add_argument("--jobs", type=positive_int, help="files checked at once (default: the number of cores)")
     parser.add_argument("--no-keras", dest="keras", action="store_false",
                         help="do not train the Keras twin beside the reference (by default it is, when "
                         "a file defines L_layer_model and TensorFlow is installed; importing "
@@ -54,14 +66,21 @@ def register(sub):
 
 
 def run(args):
-    from twinnet.check import check
+    import sys
+
+    from twinnet.check import check, find_files
+    from twinnet.check import sandbox as S
     from twinnet.check.classroom import prepare_folder, write_class_report
     from twinnet.check.report import render, render_many, write_csv, write_json
 
+    files, mode = find_files(args.paths), S.resolve(args.sandbox)
     if args.report is not None:  # refused before any file is run, not after
         prepare_folder(args.report, force=args.force)
-    reports = check(args.paths, time_limit=args.time_limit, iterations=args.iterations, seed=args.seed,
-                    plot_dir=args.plot, jobs=args.jobs, keras=args.keras)
+    if mode == "none" and len(files) > 1:
+        print(S.none_warning(len(files), args.sandbox), file=sys.stderr)
+    reports = check(files, time_limit=args.time_limit, budget=args.budget, iterations=args.iterations,
+                    seed=args.seed, plot_dir=args.plot, jobs=args.jobs, keras=args.keras, sandbox=mode,
+                    memory=args.memory)
     strict = args.strict
     print(render(reports[0], strict=strict) if len(reports) == 1 else render_many(reports, strict=strict))
     for path, write in ((args.csv, write_csv), (args.json, functools.partial(write_json, strict=strict))):

@@ -1,0 +1,238 @@
+"""``twinnet check`` against hostile submissions (tests/learners/hostile/), under both sandboxes.
+
+docs/check-threat-model.md says what each sandbox promises. Under ``none`` the promises are the
+ones twinnet's own process keeps: nothing the child sends is unpickled, every verdict is computed
+here, resource limits, the session killed, stdout out of reach. The filesystem, the network and
+detached processes are held only under ``bwrap``, and are tested there. CI must run both: there a
+missing bubblewrap fails these tests instead of skipping them.
+"""
+
+import os
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from twinnet.check import check
+from twinnet.check.sandbox import bwrap_problem
+from twinnet.cli import main
+
+HOSTILE = Path(__file__).parent / "learners" / "hostile"
+LEARNERS = Path(__file__).parent / "learners"
+MODES = ["bwrap", "none"]
+SECRET = "TWINNET_SECRET_FOR_THE_HOSTILE_TESTS"
+
+
+def _need(mode):
+    if mode == "bwrap" and bwrap_problem():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the bwrap sandbox: {bwrap_problem()} (install bubblewrap)")
+        pytest.skip(f"bubblewrap cannot sandbox here: {bwrap_problem()}")
+
+
+def _processes_with(text):
+    """PIDs whose command line holds ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.fixture(scope="module", params=MODES)
+def hostile(request, tmp_path_factory):
+    """The whole corpus checked as one class folder, with the canaries its attacks aim at."""
+    mode = request.param
+    _need(mode)
+    root = tmp_path_factory.mktemp(f"hostile-{mode}")
+    folder = root / "class"
+    shutil.copytree(HOSTILE, folder)
+    (folder / "victim.txt").write_text("victim")
+    (root / "keep").mkdir()
+    (root / "keep" / "file.txt").write_text("keep")
+    (root / "secret.txt").write_text("secret")
+    token = uuid.uuid4().hex
+    (folder / "token.txt").write_text(token)
+    (folder / "data.pickle").write_bytes(pickle.dumps({"scale": 1.0}))
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    (folder / "port.txt").write_text(str(listener.getsockname()[1]))
+    os.environ[SECRET] = "secret"
+    try:
+        reports = check([folder], sandbox=mode, time_limit=5, budget=12, iterations=0, keras=False, jobs=4,
+                        memory=512)
+    finally:
+        del os.environ[SECRET]
+    running = _processes_with(token) + _processes_with(str(folder))  # the orphans; a sandbox's bwrap
+    time.sleep(2.5)  # what a detached process would do after twinnet exits
+    try:
+        reached = listener.accept()[0].recv(16)
+    except OSError:
+        reached = b""
+    listener.close()
+    yield SimpleNamespace(mode=mode, root=root, folder=folder, running=running, reached=reached,
+                          reports={Path(r.path).name: r for r in reports})
+    for pid in _processes_with(token):  # under none, a detached process may be left: the test says so
+        os.kill(pid, 9)
+
+
+def _statuses(report):
+    return {name: result.status for name, result in report.functions.items() if result.status != "MISSING"}
+
+
+def test_importing_the_reference_is_reported_and_credits_nothing(hostile):
+    report = hostile.reports["import_reference.py"]
+    assert report.error == "takes the reference: line 2 imports twinnet, so none of its functions is credited"
+    assert report.imports_reference == "line 2" and report.functions == {} and not report.passed
+
+
+def test_the_reference_cannot_be_reached_at_run_time(hostile):
+    report = hostile.reports["import_reference_hidden.py"]
+    assert _statuses(report) == {"relu": "FAIL", "linear_backward": "FAIL"}
+    assert "ModuleNotFoundError: No module named 'twinnet'" in report.functions["relu"].case["message"]
+
+
+def test_patching_the_checker_changes_no_verdict(hostile):
+    report = hostile.reports["patch_checker.py"]
+    assert report.functions["linear_backward"].status == "FAIL"
+    assert report.functions["linear_backward"].diagnosis.startswith("missing 1/m in dW")
+    assert not report.passed
+
+
+@pytest.mark.parametrize("name", ["forged_reply.py", "pickle_reply.py"])
+def test_a_forged_or_pickled_reply_is_not_believed_nor_unpickled(hostile, name):
+    report = hostile.reports[name]
+    assert report.functions["relu"].status == "FAIL" and not report.passed
+    assert "TWINNET_HOSTILE_UNPICKLED" not in os.environ
+
+
+def test_the_other_files_verdicts_stand(hostile):
+    assert _statuses(hostile.reports["bom.py"]) == {"relu": "PASS"}
+    assert not hostile.reports["bom.py"].error
+
+
+def test_memory_is_bounded_and_named(hostile):
+    report = hostile.reports["memory_hog.py"]
+    assert report.functions["relu"].status == "FAIL"
+    assert "MemoryError: used more than 512 MB of memory" in report.functions["relu"].diagnosis
+    assert report.functions["sigmoid"].status == "UNSAFE"  # the process lived on
+
+
+def test_sleeping_statements_spend_one_budget(hostile):
+    # 5 s per statement, 12 s in all: two statements are skipped, the third spends what is left
+    report = hostile.reports["sleeper.py"]
+    assert report.failures == ["line 4: ran longer than the time limit, skipped",
+                               "line 5: ran longer than the time limit, skipped"]
+    assert report.error == "the file's time budget of 12 s is spent" and not report.passed
+
+
+def test_a_process_that_ends_itself_is_reported(hostile):
+    report = hostile.reports["dies.py"]
+    assert report.failures == ["line 6: SystemExit: 3"]
+    assert report.functions["relu"].diagnosis == "ended the checking process (exit status 7)"
+    assert report.functions["sigmoid"].diagnosis == "ended the checking process (killed by SIGKILL)"
+    assert report.functions["linear_forward"].status == "FAIL"
+
+
+def test_a_notebook_with_magics_and_a_data_file_is_checked(hostile):
+    report = hostile.reports["magics_and_data.ipynb"]
+    assert report.failures == [] and not report.error
+    assert _statuses(report) == {"relu": "PASS", "linear_forward": "PASS"}  # SCALE came from data.pickle
+    assert report.notes == [
+        "cell 2 (In [2]): a %%bash cell is not Python; skipped",
+        "cell 3 (In [3]), line 1: IPython syntax (a magic, a shell command or help) skipped",
+        "cell 4 (In [4]), line 1: IPython syntax (a magic, a shell command or help) skipped",
+        "cell 4 (In [4]), line 2: IPython syntax (a magic, a shell command or help) skipped",
+        "cell 5 (In [5]), line 1: does not parse ('(' was never closed); the cell was skipped",
+    ]
+
+
+def test_the_session_is_killed(hostile):
+    # without a sandbox, the grandchild that left the session in a session of its own may outlive it
+    assert len(hostile.running) <= {"bwrap": 0, "none": 1}[hostile.mode], hostile.running
+
+
+@pytest.mark.parametrize("hostile", ["bwrap"], indirect=True)  # without a sandbox it has the user's rights
+def test_no_file_outside_the_temporary_folder_changes(hostile):
+    assert (hostile.folder / "victim.txt").read_text() == "victim"
+    assert (hostile.root / "keep" / "file.txt").read_text() == "keep"
+    assert not (hostile.root / "outside.txt").exists()
+    assert not (hostile.root / "orphan_was_here").exists()  # the detached process died with the sandbox
+    assert hostile.reports["escape_files.py"].functions["relu"].status == "PASS"
+
+
+@pytest.mark.parametrize("hostile", ["bwrap"], indirect=True)
+def test_nothing_outside_is_read_and_the_network_is_off(hostile):
+    assert _statuses(hostile.reports["escape_reads.py"]) == {"relu": "PASS"}  # it read nothing it sought
+    assert _statuses(hostile.reports["network.py"]) == {"relu": "PASS"}
+    assert hostile.reached == b""
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_output_and_fake_result_lines_never_reach_twinnets_output(mode, tmp_path):
+    _need(mode)
+    shutil.copy(HOSTILE / "output_flood.py", tmp_path)
+    done = subprocess.run([sys.executable, "-m", "twinnet", "check", str(tmp_path / "output_flood.py"), "--sandbox",
+                           mode, "--iterations", "0", "--no-keras", "--time-limit", "30"],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(
+                              Path(__file__).parents[1] / "src")})
+    assert done.returncode == 1, done.stderr
+    assert "FORGED-LINE" not in done.stdout + done.stderr
+    assert "relu                        FAIL" in done.stdout
+
+
+BOMBS = {
+    "sum_bomb.py": "x = " + "+".join(["1"] * 300_000) + "\n",
+    "nested_bomb.py": "x = " + "(" * 100_000 + "1" + ")" * 100_000 + "\n",
+    "huge.py": "# " + "x" * (5 << 20) + "\n",
+    "broken.ipynb": "{ this is not json",
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_bad_file_gets_its_own_row_and_the_batch_finishes(mode, tmp_path, capsys):
+    _need(mode)
+    for name, text in BOMBS.items():
+        (tmp_path / name).write_text(text)
+    (tmp_path / "a_folder.py").mkdir()  # a folder named like a file is searched, not read
+    shutil.copy(HOSTILE / "bom.py", tmp_path / "a_folder.py" / "ok.py")
+    status = main(["check", str(tmp_path), "--sandbox", mode, "--iterations", "0", "--no-keras",
+                   "--csv", str(tmp_path / "c.csv"), "--time-limit", "30"])
+    assert status == 1
+    out = capsys.readouterr().out
+    rows = (tmp_path / "c.csv").read_text().splitlines()
+    assert any("ok.py,relu,PASS" in row for row in rows), out
+    errors = {row.split(",")[0].rsplit("/", 1)[1]: row for row in rows if ",,ERROR," in row}
+    assert sorted(errors) == sorted(BOMBS), out
+    assert "does not parse" in errors["sum_bomb.py"] and "does not parse" in errors["nested_bomb.py"]
+    assert "is 5.0 MB; twinnet check reads .py files up to 4 MB" in errors["huge.py"]
+    assert "is not a readable notebook" in errors["broken.ipynb"]
+    assert "Traceback" not in out
+
+
+def test_several_files_without_a_sandbox_say_what_that_risks(tmp_path, cli):
+    for name in ("a.py", "b.py"):
+        shutil.copy(HOSTILE / "bom.py", tmp_path / name)
+    status, _, err = cli("check", tmp_path, "--sandbox", "none", "--iterations", 0, "--no-keras")
+    assert status == 0
+    assert err.startswith("twinnet check: warning: checking 2 files without a sandbox (--sandbox none): each "
+                          "runs with your permissions and can read and change your files")
+    assert len(err.splitlines()) == 1
+
+
+def test_a_learners_module_beside_the_file_is_imported(tmp_path):
+    # the folder is visible read-only: a helper module handed in beside the file is found
+    shutil.copy(LEARNERS / "imports_missing.py", tmp_path)
+    (tmp_path / "my_activations.py").write_text("import numpy as np\n\n\ndef relu(Z):\n    return np.maximum(0, Z)\n")
+    [report] = check([tmp_path / "imports_missing.py"], iterations=0, keras=False)
+    assert report.failures == [] and _statuses(report) == {"relu": "PASS", "linear_forward": "PASS"}
