@@ -93,7 +93,7 @@ def _statuses(report):
 def test_importing_the_reference_is_reported_and_credits_nothing(hostile):
     report = hostile.reports["import_reference.py"]
     assert report.error == "takes the reference: line 2 imports twinnet, so none of its functions is credited"
-    assert report.imports_reference == "line 2" and report.functions == {} and not report.passed
+    assert report.imports_reference == "line 2" and report.functions == {} and not report.passes()
 
 
 def test_the_reference_cannot_be_reached_at_run_time(hostile):
@@ -106,13 +106,13 @@ def test_patching_the_checker_changes_no_verdict(hostile):
     report = hostile.reports["patch_checker.py"]
     assert report.functions["linear_backward"].status == "FAIL"
     assert report.functions["linear_backward"].diagnosis.startswith("missing 1/m in dW")
-    assert not report.passed
+    assert not report.passes()
 
 
 @pytest.mark.parametrize("name", ["forged_reply.py", "pickle_reply.py"])
 def test_a_forged_or_pickled_reply_is_not_believed_nor_unpickled(hostile, name):
     report = hostile.reports[name]
-    assert report.functions["relu"].status == "FAIL" and not report.passed
+    assert report.functions["relu"].status == "FAIL" and not report.passes()
     assert "TWINNET_HOSTILE_UNPICKLED" not in os.environ
 
 
@@ -133,7 +133,7 @@ def test_sleeping_statements_spend_one_budget(hostile):
     report = hostile.reports["sleeper.py"]
     assert report.failures == ["line 4: ran longer than the time limit, skipped",
                                "line 5: ran longer than the time limit, skipped"]
-    assert report.error == "the file's time budget of 12 s is spent" and not report.passed
+    assert report.error == "the file's time budget of 12 s is spent" and not report.passes()
 
 
 def test_a_process_that_ends_itself_is_reported(hostile):
