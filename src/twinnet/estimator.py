@@ -15,8 +15,8 @@ scikit-learn's ``MLPRegressor``.
 Both take scikit-learn's ``alpha``, ``tol``, ``n_iter_no_change``, ``early_stopping`` and
 ``validation_fraction`` with ``MLPClassifier``'s meanings and defaults (see the Notes of each).
 
-Example
--------
+Examples
+--------
 >>> from sklearn.datasets import load_digits
 >>> from sklearn.model_selection import cross_val_score
 >>> from sklearn.pipeline import make_pipeline

@@ -6,8 +6,8 @@ against a table of classic mistakes (:mod:`twinnet.check.diagnose`), and ``L_lay
 trained beside the reference (and the Keras twin, when TensorFlow is installed) from the same
 initial weights.
 
-Example
--------
+Examples
+--------
 >>> from twinnet.check import check
 >>> [report] = check(["my_exercise.py"])                          # doctest: +SKIP
 >>> report.functions["linear_backward"].diagnosis                  # doctest: +SKIP
