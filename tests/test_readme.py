@@ -1,10 +1,12 @@
-"""README.md, executed as a new user would follow it, so that the documentation cannot drift.
+"""README.md and the pages of docs/, executed as a new user would follow them, so that the
+documentation cannot drift.
 
 Every fenced ```bash block runs with ``bash -euo pipefail`` and every ```python block with Python,
-in README's order, in one temporary working directory (``data.pickle`` written by one block is read
-by a later one); a block preceded by the comment ``<!-- readme-test: in the clone -->`` runs in the
-repository's root instead, because README says to run it from a clone (``pip install -e ...``). Each
-block must exit with status 0.
+page by page (README first, then docs/*.md by name), each page's blocks in its order in one
+temporary working directory of the page's own (``data.pickle`` written by one block is read by a
+later one of the same page); a block preceded by the comment ``<!-- readme-test: in the clone -->``
+runs in the repository's root instead, because the page says to run it from a clone
+(``pip install -e ...``). Each block must exit with status 0.
 
 A ```text block is the output README promises for the nearest block above it that runs: each of its
 lines must appear in that block's output (stdout and stderr together), in order; ``...`` stands for
@@ -24,24 +26,28 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 IN_THE_CLONE = "<!-- readme-test: in the clone -->"
-# README's Quickstart runs the whole test suite with this command: it is what CI runs, and the suite
-# includes this test, so running it here would recurse. It is the one command not executed.
-NOT_RUN = "bash .ci/run"
+# The commands not executed. The Quickstart's test command is what CI runs, and the suite includes
+# this test, so running it here would recurse. The virtual environment it starts with is the one
+# this test already runs in: a block's activation would end with its own process anyway.
+NOT_RUN = ("bash .ci/run", "python3 -m venv .venv && . .venv/bin/activate")
 TIMEOUT = 600  # seconds per block; the slowest, the Quickstart's pip install and compare, takes ~1 min
 
 
 @dataclass
 class Block:
-    line: int  # README line of the opening fence
+    page: str  # the file, relative to the repository's root
+    line: int  # the page's line of the opening fence
     language: str
     code: str
     in_the_clone: bool
     expected: list  # the text blocks promised as its output
 
 
-def parse_readme(text):
-    """The fenced blocks of ``text`` that run, each with the output blocks that follow it."""
+def parse_readme(text, page="README.md"):
+    """The fenced blocks of ``text`` (the page ``page``) that run, each with the output blocks that
+    follow it."""
     blocks, lines, i = [], text.splitlines(), 0
     previous = ""  # the last non-blank line before a fence
     while i < len(lines):
@@ -52,23 +58,24 @@ def parse_readme(text):
             continue
         end = next((j for j in range(i + 1, len(lines)) if lines[j].rstrip() == "```"), None)
         if end is None:
-            raise ValueError(f"README.md line {i + 1}: a fenced block that is never closed")
+            raise ValueError(f"{page} line {i + 1}: a fenced block that is never closed")
         language, body = fence.group(1), "\n".join(lines[i + 1:end]) + "\n"
         if language in ("bash", "python"):
-            if body.strip() != NOT_RUN:
-                blocks.append(Block(i + 1, language, body, previous == IN_THE_CLONE, []))
+            if body.strip() not in NOT_RUN:
+                blocks.append(Block(page, i + 1, language, body, previous == IN_THE_CLONE, []))
         elif language == "text":
             if not blocks:
-                raise ValueError(f"README.md line {i + 1}: an output block before any command")
+                raise ValueError(f"{page} line {i + 1}: an output block before any command")
             blocks[-1].expected.append(body)
         else:
-            raise ValueError(f"README.md line {i + 1}: a ```{language} block: use bash, python or "
+            raise ValueError(f"{page} line {i + 1}: a ```{language} block: use bash, python or "
                              "text, so that the test knows what to do with it")
         previous, i = "", end + 1
     return blocks
 
 
-BLOCKS = parse_readme(README.read_text(encoding="utf-8"))
+BLOCKS = [block for path in PAGES
+          for block in parse_readme(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
 
 
 def _normalize(line):
@@ -119,19 +126,30 @@ def run_block(block, workdir):
 
 @pytest.fixture(scope="module")
 def readme_run(tmp_path_factory):
-    """Every block run once, in README's order: block line -> (exit status, output)."""
-    workdir = tmp_path_factory.mktemp("readme")
-    return {block.line: run_block(block, workdir) for block in BLOCKS}
+    """``readme_run(page)``: the page's blocks, each run once, in the page's order, in a folder of the
+    page's own: block line -> (exit status, output). A page runs when its first block's test asks
+    for it, so that pytest's time limit bounds one page's run, not the whole documentation's."""
+    runs = {}
+
+    def run(page):
+        if page not in runs:
+            workdir = tmp_path_factory.mktemp(Path(page).stem)
+            runs[page] = {block.line: run_block(block, workdir) for block in BLOCKS if block.page == page}
+        return runs[page]
+    return run
 
 
 def test_readme_is_parsed_into_the_blocks_it_shows():
     text = README.read_text(encoding="utf-8")
     fences = re.findall(r"^```(bash|python)$", text, flags=re.M)
-    assert len(BLOCKS) == len(fences) - 1  # all but the Quickstart's `bash .ci/run`
-    quickstart = BLOCKS[0]
+    readme_blocks = [block for block in BLOCKS if block.page == "README.md"]
+    assert len(readme_blocks) == len(fences) - len(NOT_RUN)  # all but the Quickstart's venv and tests
+    quickstart = readme_blocks[0]
     assert quickstart.in_the_clone and quickstart.code == 'pip install -e ".[tf,plot]" && twinnet compare\n'
-    assert f"```bash\n{NOT_RUN}\n```" in text  # the Quickstart's second command, as CI runs it
+    tests, venv = (text.index(f"```bash\n{command}\n```") for command in NOT_RUN)
+    assert venv < text.index(quickstart.code) < tests  # the Quickstart: a venv, then the two commands
     assert (ROOT / ".ci" / "run").is_file()
+    assert {block.page for block in BLOCKS} > {"README.md", "docs/check.md", "docs/lab.md"}
 
 
 def test_missing_line_follows_order_and_ellipses():
@@ -169,10 +187,10 @@ def test_links_within_the_page_point_to_headings():
         assert target in anchors, f"README links to #{target}, but no heading has that anchor"
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"line{b.line}-{b.language}" for b in BLOCKS])
+@pytest.mark.parametrize("block", BLOCKS, ids=[f"{b.page}:line{b.line}-{b.language}" for b in BLOCKS])
 def test_block_runs_and_prints_what_readme_promises(block, readme_run):
-    status, output = readme_run[block.line]
-    shown = f"README.md line {block.line}:\n{block.code}\n--- output (last 4000 characters) ---\n{output[-4000:]}"
+    status, output = readme_run(block.page)[block.line]
+    shown = f"{block.page} line {block.line}:\n{block.code}\n--- output (last 4000 characters) ---\n{output[-4000:]}"
     assert status == 0, f"exit status {status}\n{shown}"
     for expected in block.expected:
         missing = missing_line(expected, output)

@@ -49,8 +49,8 @@ with respect to the data), ``2 m n_l n_{l-1}`` floating-point operations each. E
 GFLOP/s is this count over its time, so the column compares times, not the work each library
 chooses to do.
 
-Example
--------
+Examples
+--------
 >>> from twinnet.bench import Workload, run_workload
 >>> from twinnet.lab import RunConfig
 >>> tiny = Workload("tiny", RunConfig(data="gaussian", layers=(8, 4, 1), epochs=3), n_train=64)

@@ -7,8 +7,8 @@ shape ``(m,)`` for the classifier heads (``sigmoid``: labels 0/1, ``softmax``: l
 ``(m,)`` or ``(m, k)`` for regression targets (``linear``). Built-ins declare their head; a file's
 head is inferred from its labels (:func:`infer_output`) unless it is given.
 
-Example
--------
+Examples
+--------
 >>> from twinnet import data
 >>> X, y = data.load("moons")
 >>> s = data.split(X, y, test_size=0.2, seed=0, standardize=True)
@@ -222,8 +222,8 @@ def infer_output(y, *, source="data"):
         Labels that are not real numbers, contain NaN or inf, are empty, or hold a single whole
         number (no head can be inferred from one value).
 
-    Example
-    -------
+    Examples
+    --------
     >>> infer_output([0.0, 1.0, 2.0, 1.0], source="d.csv")[0]
     'softmax'
     >>> infer_output(np.arange(200))[0]
@@ -861,8 +861,8 @@ def load_dataset(source=DEFAULT_DATASET, *, output=None, max_bytes=None):
         head, a classifier's original label values in sorted order (None for ``"linear"``), and the
         inference note (None unless the head was inferred).
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = load_dataset("iris")
     >>> d.X.shape, d.output, d.classes.tolist(), d.note
     ((150, 4), 'softmax', [0, 1, 2], None)

@@ -17,8 +17,8 @@ Both take scikit-learn's ``alpha``, ``tol``, ``n_iter_no_change``, ``early_stopp
 other keywords are refused with twinnet's name for them: ``learning_rate_init`` is
 ``learning_rate``, ``activation`` is ``hidden_activation``, ``solver`` is ``optimizer``.
 
-Example
--------
+Examples
+--------
 >>> from sklearn.datasets import load_digits
 >>> from sklearn.model_selection import cross_val_score
 >>> from sklearn.pipeline import make_pipeline

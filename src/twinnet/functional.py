@@ -22,8 +22,8 @@ The backward pass and the update ignore floating-point *underflow*: near a satur
 gradient may round to a subnormal number or to 0, which is harmless next to the terms of order 1 it
 meets. Overflow, invalid operations and division by zero keep the caller's ``np.errstate``.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from twinnet import functional as F
 >>> np.random.seed(1)

@@ -68,8 +68,8 @@ Why the twin agrees with the NumPy network to rounding error
   are called as ``fit`` calls Keras's, against a view of the model with ``stop_training``,
   ``parameters`` and ``set_parameters``, what ``Network`` offers them.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from twinnet import Network, keras_twin
 >>> X = np.random.default_rng(0).standard_normal((64, 3)); y = (X[:, 0] > 0).astype(int)
@@ -335,8 +335,8 @@ def keras_schedule(schedule):
     keras.optimizers.schedules.LearningRateSchedule
         ``keras.optimizers.schedules.<Class>.from_config(schedule.get_config())``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from twinnet.nn.schedules import ExponentialDecay
     >>> keras_schedule(ExponentialDecay(0.1, decay_steps=100, decay_rate=0.5)).get_config()["decay_rate"]
     0.5
@@ -431,8 +431,8 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
         with the head's loss (computed from the logits, see the module's notes) and metric
         (:data:`KERAS_HEADS`).
 
-    Example
-    -------
+    Examples
+    --------
     >>> from twinnet import Network, keras_twin
     >>> net = Network([4, 8, 3], output="softmax", seed=0)
     >>> model = keras_twin.to_keras(net.parameters, learning_rate=0.1, output="softmax", dropout=0.5)
@@ -593,8 +593,8 @@ def gradients(model, X, y, masks=None):
     grads : dict
         ``{"dW1": (n1, n0), "db1": (n1, 1), ...}`` in the model's dtype.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from twinnet import Network, keras_twin
     >>> X = np.random.default_rng(0).standard_normal((8, 3)); y = (X[:, 0] > 0).astype(int)

@@ -47,8 +47,8 @@ Why the twin agrees with ``Network``
 - Callbacks. ``train(callbacks=[...])`` runs twinnet's callbacks against the twin, which offers
   what ``Network`` offers them: ``stop_training``, ``parameters`` and ``set_parameters``.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from twinnet import Network, torch_twin
 >>> X = np.random.default_rng(0).standard_normal((64, 3)); y = (X[:, 0] > 0).astype(int)
@@ -213,8 +213,8 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
         in the loss), in ``eval()`` mode; ``optimizer`` over its parameters; ``output``, the head;
         ``l2``; ``scheduler``, the ``LambdaLR`` of a schedule or ``None``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> from twinnet import Network, torch_twin
     >>> net = Network([4, 8, 3], output="softmax", seed=0)
     >>> twin = torch_twin.to_torch(net.parameters, learning_rate=0.1, output="softmax", dropout=0.5)

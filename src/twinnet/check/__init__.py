@@ -7,8 +7,8 @@ a wrong one is matched against a table of classic mistakes (:mod:`twinnet.check.
 ``L_layer_model`` is trained beside the reference (and the Keras twin, when TensorFlow is
 installed) from the same initial weights.
 
-Example
--------
+Examples
+--------
 >>> from twinnet.check import check
 >>> [report] = check(["my_exercise.py"])                          # doctest: +SKIP
 >>> report.functions["linear_backward"].diagnosis                  # doctest: +SKIP

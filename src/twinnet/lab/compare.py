@@ -1,7 +1,7 @@
 """Compare: one configuration, several engines, one set of initial weights, one table.
 
-Example
--------
+Examples
+--------
 >>> from twinnet.lab import RunConfig, compare
 >>> result = compare(RunConfig(data="moons", epochs=20), engines=["functional", "numpy"])
 >>> [row["engine"] for row in result.rows()]

@@ -5,8 +5,8 @@ A grid maps each key of :data:`GRID_KEYS` to a list of values. It expands into o
 checkpoints of one training run (a run trained for 1000 epochs records its metrics at 100 and 250
 on the way), so they do not multiply the number of runs.
 
-Example
--------
+Examples
+--------
 >>> from twinnet.lab.grid import check_grid, expand
 >>> grid = check_grid({"data": "moons", "layers": [[2, 8, 1]], "learning_rate": [0.1, 1.0],
 ...                    "epochs": [10, 50], "seeds": [0, 1], "engines": ["functional"]})

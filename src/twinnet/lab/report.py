@@ -6,8 +6,8 @@ PNG figures of :mod:`twinnet.lab.report_plots`, and ``report.html``: one self-co
 figures embedded and a generated summary that answers the notebook's closing question in words and
 numbers: where the engines agree, where either wins, by how much.
 
-Example
--------
+Examples
+--------
 >>> from twinnet.lab.report import build_report
 >>> paths = build_report("twinnet-runs/sweep")  # doctest: +SKIP
 """

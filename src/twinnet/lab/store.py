@@ -9,8 +9,8 @@ before the run counts as done, so a sweep killed at any moment loses no finished
 last line is torn, and :func:`read_results` reports and skips it while :class:`ResultStore` cuts it
 off before appending.
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> from twinnet.lab.store import ResultStore, read_results
 >>> d = tempfile.mkdtemp()

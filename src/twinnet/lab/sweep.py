@@ -7,8 +7,8 @@ as it arrives, so that a sweep killed at any moment resumes where it stopped. On
 comes back as a row saying so. A worker process that dies takes its runs with it; they are
 retried, alone, and a run that kills its worker ``max_attempts`` times is recorded as failed.
 
-Example
--------
+Examples
+--------
 >>> import tempfile
 >>> from twinnet.lab import grid, sweep
 >>> from twinnet.lab.store import ResultStore

@@ -19,8 +19,8 @@ Public names
   :data:`OPTIMIZERS` (``SGD``, ``Momentum``, ``Adam``, with Keras 3's exact update rules and
   defaults), :data:`SCHEDULES`. :data:`DTYPES` is :data:`twinnet.validation.DTYPES`.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from twinnet.nn import Network
 >>> X = np.random.default_rng(0).standard_normal((100, 4)); y = (X.sum(axis=1) > 0).astype(int)

@@ -5,8 +5,8 @@ into a caller's buffer (``out=``) and allocate nothing. Every derivative here is
 the activation's *output* ``A = g(Z)``, as scikit-learn's ``DERIVATIVES`` are, so once the forward
 pass is done the engine may reuse the ``Z`` buffer as scratch for the derivative.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from twinnet.nn import ACTIVATIONS
 >>> Z = np.array([[-1.0, 0.0, 2.0]])

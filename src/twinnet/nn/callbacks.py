@@ -12,8 +12,8 @@ callbacks and stops.
 The model a callback sees offers ``stop_training``, ``parameters`` (copies of the weights, the
 notebook's dict) and ``set_parameters(parameters)`` (restores them in place).
 
-Example
--------
+Examples
+--------
 >>> from twinnet.nn.callbacks import EarlyStopping
 >>> stop = EarlyStopping(monitor="loss", patience=2)
 >>> class Model:  # what fit gives its callbacks, reduced to what EarlyStopping uses
@@ -85,8 +85,8 @@ class LambdaCallback(Callback):
     on_train_begin, on_train_end : callable, optional
         Called as ``f(logs)``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> losses = []
     >>> record = LambdaCallback(on_epoch_end=lambda epoch, logs: losses.append(logs["loss"]))
     """

@@ -119,8 +119,8 @@ def epoch_batches(rng, m, batch_size, shuffle):
         be shorter. The Keras twin feeds its batches in this order; ``Network.fit`` draws them
         with the same :class:`BatchOrder`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> [b.tolist() for b in epoch_batches(np.random.default_rng(0), 5, 2, shuffle=False)]
     [[0, 1], [2, 3], [4]]

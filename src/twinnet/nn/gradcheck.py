@@ -69,8 +69,8 @@ def gradcheck(network, X, y, eps=1e-5, masks=None):
     tells, and a smaller ``eps`` or another seed tells such a kink from a bug. A gradient scaled by
     ``s`` shows as ``|s - 1| / (s + 1)`` for every parameter (1/3 for a factor 2).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from twinnet import Network, gradcheck
     >>> X = np.random.default_rng(0).standard_normal((20, 3)); y = (X[:, 0] > 0).astype(int)

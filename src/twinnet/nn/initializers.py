@@ -6,8 +6,8 @@ in order ``W1, W2, ...`` from ``np.random.default_rng(seed)`` and casts them to 
 float32 and a float64 network built with the same seed start from the same weights up to rounding.
 ``np.random.seed`` does not affect them.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from twinnet.nn import INITIALIZERS
 >>> W = INITIALIZERS["glorot"](np.random.default_rng(0), 4, 3)

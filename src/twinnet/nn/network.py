@@ -268,8 +268,8 @@ class Network:
     are views into one flat vector; ``parameters`` and :meth:`from_parameters` convert to and from
     the notebook's dict, the project's common currency.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> from twinnet import Network
     >>> X = np.random.default_rng(0).standard_normal((200, 3)); y = (X[:, 0] > 0).astype(int)
@@ -360,8 +360,8 @@ class Network:
         Network
             Its ``init`` is ``None``: the weights came from ``parameters``.
 
-        Example
-        -------
+        Examples
+        --------
         >>> from twinnet import functional as F
         >>> net = Network.from_parameters(F.initialize_parameters([4, 3, 1]))
         >>> net.layer_dims

@@ -21,8 +21,8 @@ An optimizer object holds hyperparameters only until :meth:`Optimizer.build`, wh
 at its start: each ``fit`` call starts from a fresh state (zero moments, step count 0), whether
 the optimizer is given by name or as an object.
 
-Example
--------
+Examples
+--------
 >>> import numpy as np
 >>> from twinnet.nn import Adam
 >>> w = np.array([1.0, -2.0]); g = np.array([0.5, 0.5])

@@ -37,8 +37,8 @@ Public names
 ``"exponential:decay_steps=100,decay_rate=0.5"``) and :func:`check_learning_rate` (``fit``'s
 check of its ``learning_rate``).
 
-Example
--------
+Examples
+--------
 >>> from twinnet.nn.schedules import CosineDecay, parse
 >>> schedule = CosineDecay(0.0, decay_steps=100, warmup_target=0.1, warmup_steps=10)
 >>> [round(schedule(step), 4) for step in (0, 5, 10, 60, 110, 500)]
@@ -477,8 +477,8 @@ def parse(text, *, initial_learning_rate=None, argument="schedule"):
     InvalidArgument
         Naming ``argument``, the key at fault and the expected form.
 
-    Example
-    -------
+    Examples
+    --------
     >>> parse("cosine:decay_steps=500,warmup_steps=50,warmup_target=0.2", initial_learning_rate=0.0)
     CosineDecay(initial_learning_rate=0.0, decay_steps=500, alpha=0.0, warmup_target=0.2, warmup_steps=50)
     """
