@@ -221,9 +221,11 @@ def read_rows(directory):
     """The usable result rows of a sweep directory, and one warning per line left out.
 
     The report only reads: a line it cannot use (cut short, not JSON, binary, longer than any run
-    of the sweep writes, a second row of one run, or not a result row: a field of the wrong type
-    or out of its range) is named in a warning and skipped, and the report is built from the rest.
-    Lines are read one at a time within :func:`twinnet.lab.store.line_limit`.
+    of the sweep writes, a second row of one run, a row beyond the manifest's ``n_runs``, or not a
+    result row: a field of the wrong type or out of its range) is named in a warning and skipped,
+    and the report is built from the rest. Lines are read one at a time within
+    :func:`twinnet.lab.store.line_limit`, and at most ``n_runs`` rows are kept: memory stays
+    bounded whatever the file holds.
 
     Returns
     -------
@@ -233,8 +235,7 @@ def read_rows(directory):
     Raises
     ------
     ValueError
-        The manifest is damaged, or the results are not a regular file or bigger than the
-        manifest's runs can take (:func:`twinnet.lab.store.read_lines`).
+        The manifest is damaged, or the results are not a regular file.
     """
     manifest = read_manifest(directory)
     path = Path(directory) / RESULTS
@@ -253,7 +254,8 @@ def read_rows(directory):
                 why = str(exc)
             else:
                 why = _problem(row) or (f"a second row of run {row['run_id'][:40]!r}" if row["run_id"] in seen
-                                        else None)
+                                        else f"more rows than the manifest's n_runs={manifest['n_runs']}"
+                                        if len(rows) == manifest["n_runs"] else None)
         if why:
             warnings.append(f"{path}: skipped line {number}: {why}.")
         else:

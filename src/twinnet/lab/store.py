@@ -148,14 +148,15 @@ def _counts(value):
 
 
 #: What a manifest holds, each field as :meth:`ResultStore.create` and ``record_session`` write it:
-#: field -> (test, the expectation in words). ``sessions`` and ``data`` hold more below.
+#: field -> (test, the expectation in words); each session is checked by _SESSION.
 _MANIFEST = {
     "grid_hash": (lambda v: isinstance(v, str), "a string"),
     "n_runs": (_count, "an integer >= 0"),
     "grid": (lambda v: isinstance(v, dict), "an object"),
     "sessions": (lambda v: isinstance(v, list) and all(isinstance(s, dict) for s in v), "a list of objects"),
-    "data": (lambda v: isinstance(v, dict) and all(isinstance(f, dict) for f in v.values()),
-             "an object of data fingerprints"),
+    "data": (lambda v: isinstance(v, dict) and all(isinstance(f, dict) and _count(f.get("bytes"))
+                                                   and isinstance(f.get("sha256"), str) for f in v.values()),
+             "an object of data fingerprints (bytes and sha256)"),
 }
 #: A session of the manifest: what the report reads of it.
 _SESSION = {
@@ -247,7 +248,7 @@ def read_lines(directory, manifest):
     Raises
     ------
     ValueError
-        The file is not a regular file, or is bigger than the manifest's ``n_runs`` rows can take.
+        The file is not a regular file.
     """
     from twinnet.data import open_regular
 
@@ -255,12 +256,8 @@ def read_lines(directory, manifest):
     if not path.exists() and not path.is_symlink():
         return
     limit = line_limit(manifest)
-    file, size = open_regular(path, "a sweep's results file")
+    file, _ = open_regular(path, "a sweep's results file")
     with file:
-        most = (manifest["n_runs"] + 1) * limit  # n_runs rows and a torn line
-        if size > most:
-            raise ValueError(f"{path}: {size:,} bytes, more than the manifest's n_runs={manifest['n_runs']} rows "
-                             f"can take ({most:,}); the file was edited, or is not this sweep's.")
         number = 0
         while line := file.readline(limit + 1):
             number += 1
