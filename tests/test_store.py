@@ -1,6 +1,7 @@
 """The sweep's crash-safe results store: append, read back, corrupted lines, one writer at a time."""
 
 import os
+import re
 
 import pytest
 
@@ -62,6 +63,59 @@ def test_a_corrupted_line_before_the_last_is_an_error(tmp_path):
     path.write_bytes(b"garbage\n" + path.read_bytes())
     with pytest.raises(ValueError, match="line 1 is corrupted"):
         read_results(tmp_path / "sweep")
+
+
+def test_a_long_torn_last_line_is_cut_off_on_resume_without_being_held(tmp_path, capsys):
+    import tracemalloc
+
+    store = _store(tmp_path)
+    store.append({"run_id": "r0", "status": "ok"})
+    store.close()
+    path = tmp_path / "sweep" / RESULTS
+    good = path.read_bytes()
+    with open(path, "ab") as f:
+        f.write(b'{"run_id": "r1", "note": "' + b"x" * 6_000_000 + b'"}\n')
+    tracemalloc.start()
+    try:
+        resumed = ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "skipped corrupted last line 2 (over a line's limit, longer than 1,048,576 bytes)" in capsys.readouterr().err
+    assert path.read_bytes() == good and resumed.done == {"r0"} and peak < 3_000_000
+
+
+@pytest.mark.parametrize("line, why", [
+    (b'{"run_id": "r1", "seed": ' + b"9" * 40 + b"}", "the integer 999999999999... is beyond ±2**53"),
+    (b'{"run_id": "r1", "loss": NaN}', "NaN is not a number"),
+    (b'{"run_id": "r1", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+])
+def test_a_line_no_sweep_writes_before_the_last_is_an_error(tmp_path, line, why):
+    store = _store(tmp_path)
+    store.append({"run_id": "r0", "status": "ok"})
+    path = tmp_path / "sweep" / RESULTS
+    path.write_bytes(line + b"\n" + path.read_bytes())
+    with pytest.raises(ValueError, match=re.escape(f"line 1 is corrupted ({why}")):
+        read_results(tmp_path / "sweep")
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda m: m.update(n_runs="3"), "n_runs is '3', expected an integer >= 0"),
+    (lambda m: m["sessions"].append({"seconds": 1.0}), "no 'sessions\\[0\\].where'"),
+    (lambda m: m.update(data={"moons": 5}), "data is"),
+    (lambda m: m.update(grid_hash=None), "grid_hash"),
+])
+def test_an_edited_manifest_is_refused_by_resume_in_one_line(tmp_path, edit, match):
+    import json
+
+    _store(tmp_path).close()
+    path = tmp_path / "sweep" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=match) as info:
+        ResultStore.resume(tmp_path / "sweep", grid_hash="h1")
+    assert str(info.value).startswith(str(path)) and "\n" not in str(info.value)
 
 
 def test_store_refuses_other_sweeps_and_other_directories(tmp_path):

@@ -406,7 +406,7 @@ DEFAULT_MAX_BYTES = 4 * 2**30
 MAX_BYTES_ENV = "TWINNET_MAX_BYTES"
 
 
-def _max_bytes(max_bytes):
+def check_max_bytes(max_bytes):
     """``max_bytes`` as given, else ``$TWINNET_MAX_BYTES``, else 4 GiB; checked."""
     name = "max_bytes"
     if max_bytes is None:
@@ -650,8 +650,11 @@ def _read_pickle(file, size, source, max_bytes):
     return features, labels
 
 
-def _npz_member(zf, key, source, max_bytes, values_before=0):
-    """One array of an .npz, its header checked before NumPy allocates what it declares."""
+def npz_member(zf, key, source, max_bytes, values_before=0, check=None):
+    """One array of an .npz, its header checked before NumPy allocates what it declares.
+
+    ``check(shape, dtype)``, when given, sees the header first and raises to refuse the array.
+    """
     fmt = np.lib.format
     infos = [info for info in zf.infolist() if info.filename == f"{key}.npy"]
     if len(infos) != 1:
@@ -670,6 +673,8 @@ def _npz_member(zf, key, source, max_bytes, values_before=0):
         header = f.tell()
     if dtype.hasobject:
         raise ValueError(f"{source}: the .npz holds object arrays, which are refused.")
+    if check is not None:
+        check(shape, dtype)
     nbytes = math.prod(shape) * dtype.itemsize
     need = 8 * values_before + max(nbytes, 8 * math.prod(shape))  # as read, or as float64
     if need > max_bytes:
@@ -687,8 +692,8 @@ def _npz_member(zf, key, source, max_bytes, values_before=0):
 def _read_npz(file, size, source, max_bytes):
     try:
         with zipfile.ZipFile(file) as zf:
-            features = _npz_member(zf, "features", source, max_bytes)
-            labels = _npz_member(zf, "labels", source, max_bytes, features.size)
+            features = npz_member(zf, "features", source, max_bytes)
+            labels = npz_member(zf, "labels", source, max_bytes, features.size)
     except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, NotImplementedError,
             zlib.error) as exc:
         if str(exc).startswith(source):
@@ -775,11 +780,20 @@ READERS = {
 }
 
 
-def _load_file(path, max_bytes, output):
-    path = Path(path)
+def open_regular(path, expected="a data file"):
+    """Open ``path`` to read bytes, refusing what is not a regular file; return the file and its size.
+
+    A FIFO, device or socket (or a link to one) is refused at once rather than read forever or
+    waited on; the messages name ``path`` and say what was ``expected``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not a regular file, or it cannot be opened (the system's reason is in the message).
+    """
     source = str(path)
-    max_bytes = _max_bytes(max_bytes)
-    reader = READERS.get(path.suffix.lower())
     try:
         # O_NONBLOCK: opening a FIFO with no writer returns at once (to be refused), not never.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -787,23 +801,32 @@ def _load_file(path, max_bytes, output):
         raise FileNotFoundError(f"{source}: no such file.") from None
     except OSError as exc:
         if exc.errno == errno.ENXIO:  # a socket
-            raise ValueError(f"{source}: is not a regular file (a socket); expected a data file.") from None
+            raise ValueError(f"{source}: is not a regular file (a socket); expected {expected}.") from None
         raise ValueError(f"{source}: cannot be opened ({exc.strerror}).") from None
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         if stat.S_ISDIR(st.st_mode):
-            raise ValueError(f"{source}: is a directory, expected a data file.")
-        raise ValueError(f"{source}: is not a regular file (a FIFO, device or socket); expected a data file.")
-    with open(fd, "rb") as file:
+            raise ValueError(f"{source}: is a directory, expected {expected}.")
+        raise ValueError(f"{source}: is not a regular file (a FIFO, device or socket); expected {expected}.")
+    return open(fd, "rb"), st.st_size
+
+
+def _load_file(path, max_bytes, output):
+    path = Path(path)
+    source = str(path)
+    max_bytes = check_max_bytes(max_bytes)
+    reader = READERS.get(path.suffix.lower())
+    file, size = open_regular(path)
+    with file:
         if reader is None:
             raise ValueError(
                 f"{source}: unknown file type {path.suffix!r}; expected one of "
                 + ", ".join(sorted(READERS)) + "."
             )
-        if st.st_size == 0:
+        if size == 0:
             raise ValueError(f"{source}: the file is empty.")
-        X, y = reader(file, st.st_size, source, max_bytes)
+        X, y = reader(file, size, source, max_bytes)
     return _validated(X, y, source, output)
 
 

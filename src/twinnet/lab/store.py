@@ -24,16 +24,62 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["FORMAT", "LOCK", "MANIFEST", "RESULTS", "ResultStore", "read_manifest", "read_results"]
+from twinnet import validation
+
+__all__ = ["FORMAT", "LOCK", "MANIFEST", "MAX_INT", "RESULTS", "ResultStore", "line_limit", "loads", "read_lines",
+           "read_manifest", "read_results"]
 
 MANIFEST = "manifest.json"
 RESULTS = "results.jsonl"
 LOCK = "sweep.lock"
 FORMAT = "twinnet-sweep/1"
+
+# The files of a sweep directory may have been edited by hand: they are read within bounds.
+#: The largest integer the store reads: those a float64 holds exactly, as JSON readers everywhere
+#: hold numbers (RFC 8259, section 6). A bigger one was not written by a sweep.
+MAX_INT = 2**53
+#: The most bytes of a manifest: its grid, a few hundred bytes per session and per data set.
+MANIFEST_BYTES = 2**22
+#: The most bytes of a result line: the fixed part of a row (configuration, versions, machine, an
+#: error message) in ROW_BYTES, and EPOCH_BYTES per epoch of its loss curve and checkpoints (a
+#: float is at most 24 characters and a comma); see :func:`line_limit`.
+ROW_BYTES = 2**20
+EPOCH_BYTES = 32
+
+
+def _int(text):
+    if len(text.lstrip("-")) > 16 or abs(int(text)) > MAX_INT:
+        raise ValueError(f"the integer {text[:12]}{'...' if len(text) > 12 else ''} is beyond ±2**53")
+    return int(text)
+
+
+def _float(text):
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:12]} is beyond the range of a float")
+    return value
+
+
+def _constant(name):
+    raise ValueError(f"{name} is not a number")
+
+
+def loads(text):
+    """One JSON document of a sweep directory, parsed strictly.
+
+    Raises ``ValueError`` for what :func:`json.dumps` with ``allow_nan=False`` never writes (NaN,
+    Infinity, a number beyond a float's range), for an integer beyond :data:`MAX_INT`, and for nesting
+    deeper than Python's parser goes (which would otherwise be a ``RecursionError``).
+    """
+    try:
+        return json.loads(text, parse_int=_int, parse_float=_float, parse_constant=_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply to be a sweep's") from None
 
 
 @contextlib.contextmanager
@@ -89,6 +135,58 @@ def _write_manifest(directory, manifest):
     os.replace(tmp, Path(directory) / MANIFEST)
 
 
+def _count(value):
+    return validation.is_int(value) and value >= 0
+
+
+def _seconds(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _counts(value):
+    return isinstance(value, dict) and all(_count(n) for n in value.values())
+
+
+#: What a manifest holds, each field as :meth:`ResultStore.create` and ``record_session`` write it:
+#: field -> (test, the expectation in words); each session is checked by _SESSION.
+_MANIFEST = {
+    "grid_hash": (lambda v: isinstance(v, str), "a string"),
+    "n_runs": (_count, "an integer >= 0"),
+    "grid": (lambda v: isinstance(v, dict), "an object"),
+    "sessions": (lambda v: isinstance(v, list) and all(isinstance(s, dict) for s in v), "a list of objects"),
+    "data": (lambda v: isinstance(v, dict) and all(isinstance(f, dict) and _count(f.get("bytes"))
+                                                   and isinstance(f.get("sha256"), str) for f in v.values()),
+             "an object of data fingerprints (bytes and sha256)"),
+}
+#: A session of the manifest: what the report reads of it.
+_SESSION = {
+    "seconds": (_seconds, "a number >= 0"),
+    "where": (lambda v: isinstance(v, str), "a string"),
+    "threads": (lambda v: validation.is_int(v) and v >= 1, "an integer >= 1"),
+    "counts": (_counts, "an object of counts"),
+}
+
+
+def _shown(value):
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_manifest(manifest, path):
+    """Raise a one-line ValueError naming the first field of ``manifest`` that a sweep never wrote."""
+    checks = [(key, test, expected, manifest) for key, (test, expected) in _MANIFEST.items()
+              if key in manifest or key != "data"]
+    for i, session in enumerate(manifest.get("sessions") if isinstance(manifest.get("sessions"), list) else []):
+        checks += [(f"sessions[{i}].{key}", test, expected, session) for key, (test, expected) in _SESSION.items()]
+    for name, test, expected, holder in checks:
+        key = name.rsplit(".", 1)[-1]
+        if key not in holder:
+            raise ValueError(f"{path}: the manifest has no {name!r}; the file was edited or damaged.")
+        if not test(holder[key]):
+            raise ValueError(f"{path}: the manifest's {name} is {_shown(holder[key])}, expected {expected}; "
+                             "the file was edited or damaged.")
+
+
 def read_manifest(directory):
     """Read and check ``DIR/manifest.json``.
 
@@ -97,55 +195,112 @@ def read_manifest(directory):
     FileNotFoundError
         ``directory`` does not exist.
     ValueError
-        ``directory`` is not a sweep directory (no manifest, or one this module did not write).
+        ``directory`` is not a sweep directory (no manifest, or one this module did not write: not a
+        regular file, bigger than :data:`MANIFEST_BYTES`, not strict JSON, or a field of the wrong
+        type); the message is one line naming the file and the problem.
     """
+    from twinnet.data import open_regular
+
     directory = Path(directory)
     path = directory / MANIFEST
     try:
         if not directory.is_dir():
             raise FileNotFoundError(f"{directory}: no such directory.")
-        if not path.is_file():
+        if not path.exists():
             raise ValueError(f"{directory}: not a sweep directory (no {MANIFEST}); run "
                              f"'twinnet sweep --out {directory}' first.")
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        file, size = open_regular(path, "a sweep manifest")
+        with file:
+            if size > MANIFEST_BYTES:
+                raise ValueError(f"{path}: {size:,} bytes, more than a sweep's manifest takes "
+                                 f"({MANIFEST_BYTES:,}); the file was edited or damaged.")
+            raw = file.read(size + 1)  # not more: read(n) takes n bytes at once
+        manifest = loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: corrupted manifest ({str(exc)[:100]}).") from None
+    except (FileNotFoundError, ValueError) as exc:
+        if str(exc).startswith((str(directory), str(path))):
+            raise
         raise ValueError(f"{path}: corrupted manifest ({exc}).") from None
-    except FileNotFoundError:
-        raise
     except OSError as exc:  # a name too long, no permission to read
         raise ValueError(f"{directory}: cannot read the sweep there ({exc.strerror or exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ValueError(f"{path}: not a twinnet sweep manifest (expected format {FORMAT!r}).")
+    _check_manifest(manifest, path)
     return manifest
 
 
-def _scan(path):
+def line_limit(manifest):
+    """The most bytes a line of the sweep's results may take: :data:`ROW_BYTES` and
+    :data:`EPOCH_BYTES` per epoch of the longest run in its grid."""
+    epochs = manifest["grid"].get("epochs")
+    last = max((e for e in epochs if _count(e)), default=0) if isinstance(epochs, list) else 0
+    return ROW_BYTES + EPOCH_BYTES * last
+
+
+def read_lines(directory, manifest):
+    """The lines of a sweep's results, read within bounds: ``(number, line, ended)`` for each.
+
+    ``line`` is the line's bytes without its newline, or None for a line longer than
+    :func:`line_limit` (read past in small pieces, never held); ``ended`` is False for a last line
+    without its newline. A missing results file has no lines.
+
+    Raises
+    ------
+    ValueError
+        The file is not a regular file.
+    """
+    from twinnet.data import open_regular
+
+    path = Path(directory) / RESULTS
+    if not path.exists() and not path.is_symlink():
+        return
+    limit = line_limit(manifest)
+    file, _ = open_regular(path, "a sweep's results file")
+    with file:
+        number = 0
+        while line := file.readline(limit + 1):
+            number += 1
+            if len(line) > limit and not line.endswith(b"\n"):
+                while line and not line.endswith(b"\n"):  # the rest of a line too long to keep
+                    line = file.readline(2**16)
+                yield number, None, line.endswith(b"\n")
+            else:
+                yield number, line.removesuffix(b"\n"), line.endswith(b"\n")
+
+
+def _scan(directory, manifest):
     """Parsed rows of a results file, the byte length of its good part, and a warning or None."""
-    raw = path.read_bytes() if path.is_file() else b""
-    *lines, tail = raw.split(b"\n")  # tail: bytes after the last newline, b"" unless torn
-    rows, good_end = [], 0
-    for number, line in enumerate(lines, start=1):
+    path = Path(directory) / RESULTS
+    rows, good_end, torn = [], 0, None
+    for number, line, ended in read_lines(directory, manifest):
+        if torn:
+            raise ValueError(f"{path}: line {torn[0]} is corrupted ({torn[2]}); only the last line "
+                             "can be cut short by a crash, so the file was edited or damaged.")
+        if not ended:
+            # A line without its newline was being written when the sweep died: its run never counted.
+            torn = (number, line, "no end of line")
+            continue
         try:
-            row = json.loads(line)
+            if line is None:
+                raise ValueError(f"longer than {line_limit(manifest):,} bytes")
+            row = loads(line)
             if not isinstance(row, dict) or "run_id" not in row:
                 raise ValueError("not a result row")
-        except (ValueError, UnicodeDecodeError) as exc:
-            if number < len(lines) or tail:
-                raise ValueError(f"{path}: line {number} is corrupted ({exc}); only the last line "
-                                 "can be cut short by a crash, so the file was edited or damaged.") from None
-            return rows, good_end, _torn(path, number, line, exc)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            torn = (number, line, type(exc).__name__)
+            continue
+        except ValueError as exc:
+            torn = (number, line, str(exc))
+            continue
         rows.append(row)
         good_end += len(line) + 1
-    if tail:
-        # A line without its newline was being written when the sweep died: its run never counted.
-        return rows, good_end, _torn(path, len(lines) + 1, tail, "no end of line")
-    return rows, good_end, None
+    return rows, good_end, torn and _torn(path, *torn)
 
 
 def _torn(path, number, line, why):
-    why = type(why).__name__ if isinstance(why, Exception) else why
-    return (f"{path}: skipped corrupted last line {number} ({len(line)} bytes, {why}), "
-            "probably cut short by a crash.")
+    size = "over a line's limit" if line is None else f"{len(line)} bytes"
+    return f"{path}: skipped corrupted last line {number} ({size}, {why}), probably cut short by a crash."
 
 
 def read_results(directory, *, warn=True):
@@ -158,8 +313,7 @@ def read_results(directory, *, warn=True):
     -------
     list of dict
     """
-    read_manifest(directory)
-    rows, _, warning = _scan(Path(directory) / RESULTS)
+    rows, _, warning = _scan(directory, read_manifest(directory))
     if warning and warn:
         print(f"warning: {warning}", file=sys.stderr)
     return rows
@@ -264,7 +418,7 @@ class ResultStore:
                                      f"started (then {_describe(then)}, now {_describe(now)}); restore "
                                      "it, or start a new sweep in another --out.")
             path = Path(directory) / RESULTS
-            rows, good_end, warning = _scan(path)
+            rows, good_end, warning = _scan(directory, manifest)
             if warning:
                 print(f"warning: {warning} It is removed; that run will be done again.", file=sys.stderr)
                 with _writing(directory, f"repair {RESULTS}"), open(path, "r+b") as f:

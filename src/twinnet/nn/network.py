@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import math
 import os
@@ -32,8 +33,16 @@ FILE_FORMAT = "twinnet.Network"
 #: 2 added ``output`` (the head); a version-1 file has the sigmoid head.
 FILE_FORMAT_VERSION = 2
 _METADATA_KEY = "__metadata__"
-# What reading a damaged or foreign file can raise (json's errors are ValueErrors).
-_CORRUPTED = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+# What reading a damaged or foreign file can raise (json's errors are ValueErrors; zipfile raises
+# NotImplementedError for an unknown compression and RuntimeError for an encrypted entry).
+_CORRUPTED = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError,
+              RuntimeError)
+#: The metadata is a few hundred bytes of JSON; an entry that declares more is not ours.
+_METADATA_MAX_BYTES = 2**16
+#: ``save`` stores the arrays uncompressed, and weights compress little (``np.savez_compressed``
+#: gains a few percent on them): arrays that would inflate to more than this many times the size of
+#: the file are a zip bomb, refused before anything is inflated.
+_MAX_INFLATION = 100
 
 
 # --------------------------------------------------------------------------- validation
@@ -808,14 +817,22 @@ class Network:
     def load(cls, path):
         """Read a network written by :meth:`save`.
 
+        The file is untrusted: its metadata and every array's header are checked before the arrays are
+        read, so what it may allocate is bounded by the widths its metadata declares, by
+        ``$TWINNET_MAX_BYTES`` (default 4 GiB, as :func:`twinnet.data.load`) and by 100 times the
+        size of the file (a zip bomb inflates more).
+
         Raises
         ------
         FileNotFoundError
             No such file.
         NetworkFileError
-            A ``ValueError``: the file is not a twinnet Network: not an ``.npz`` archive, corrupted
-            or truncated, without the metadata, of another format, or with arrays that do not fit it.
+            A ``ValueError``: the file is not a twinnet Network: not a regular file, not an ``.npz``
+            archive, corrupted or truncated, without the metadata, of another format, with metadata
+            or arrays that do not fit it, or bigger than those bounds.
         """
+        from twinnet import data  # the trust boundary: its bounded readers of untrusted files
+
         path = Path(path)
         source = str(path)
         if not path.exists():
@@ -827,36 +844,22 @@ class Network:
             return NetworkFileError(f"{source}: not a twinnet Network file ({why}).")
 
         try:
-            archive = np.load(path, allow_pickle=False)
-            if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise invalid("a single .npy array, not an .npz archive")
-            with archive:
-                if _METADATA_KEY not in archive.files:
-                    raise invalid(f"no {_METADATA_KEY!r} entry; found {sorted(archive.files)}")
-                meta = json.loads(str(archive[_METADATA_KEY][()]))
-                arrays = {key: archive[key] for key in archive.files if key != _METADATA_KEY}
-        except NetworkFileError:
-            raise
+            file, size = data.open_regular(path, "a model file")
+            with file:
+                if file.read(6) == np.lib.format.MAGIC_PREFIX:
+                    raise NetworkFileError("a single .npy array, not an .npz archive")
+                with zipfile.ZipFile(file) as archive:
+                    meta, arrays = _read_archive(archive, size, source, data.check_max_bytes(None))
+        except (NetworkFileError, validation.InvalidArgument) as exc:  # the reason, said by the checks
+            raise invalid(str(exc).rstrip(".")) from None
         except _CORRUPTED as exc:
-            raise invalid(f"unreadable or corrupted: {type(exc).__name__}: {exc}") from None
-        if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
-            found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-            raise invalid(f"metadata format is {found!r}, expected {FILE_FORMAT!r}")
-        version = meta.get("format_version")
-        if not validation.is_int(version) or version > FILE_FORMAT_VERSION:
-            raise invalid(f"format_version {version!r}; this twinnet reads up to {FILE_FORMAT_VERSION}")
+            why = str(exc).removeprefix(f"{source}: ").rstrip(".")[:200]
+            raise invalid(f"unreadable or corrupted: {type(exc).__name__}: {why}") from None
         try:
-            dtype = validation.dtype(meta.get("dtype"))
-            for key, value in arrays.items():
-                if value.dtype != dtype:
-                    raise ValueError(f"array {key!r} is {value.dtype}, the metadata says {dtype}")
-            output = meta.get("output", "sigmoid") if version >= 2 else "sigmoid"
+            output = meta.get("output", "sigmoid") if meta["format_version"] >= 2 else "sigmoid"
             net = cls.from_parameters(arrays, output=output, hidden_activation=meta.get("hidden_activation"),
-                                      l2=meta.get("l2", 0.0), dropout=meta.get("dropout", 0.0), dtype=dtype,
-                                      seed=meta.get("seed"))
-            if net.layer_dims != meta.get("layer_dims"):
-                raise ValueError(f"the arrays give layer_dims={net.layer_dims}, the metadata says "
-                                 f"{meta.get('layer_dims')}")
+                                      l2=meta.get("l2", 0.0), dropout=meta.get("dropout", 0.0),
+                                      dtype=meta["dtype"], seed=meta.get("seed"))
             init = meta.get("init")
             if init is not None:
                 validation.choice("init", init, INITIALIZERS)
@@ -884,6 +887,98 @@ class Network:
         return (f"Network({self.layer_dims}, {output}hidden_activation={self.hidden_activation!r}, {extra}"
                 f"init={self.init!r}, seed={self.seed!r}, dtype={self.dtype.name!r})")
 
+
+#: The fields :meth:`Network._metadata` writes; a file with others is not one of ours.
+_METADATA_FIELDS = {"format", "format_version", "layer_dims", "output", "hidden_activation", "init", "l2", "dropout",
+                    "seed", "dtype", "twinnet_version"}
+
+
+# --------------------------------------------------------------------------- reading a file
+# Each check raises NetworkFileError with the reason alone; Network.load adds the file's name.
+def _read_metadata(archive, source):
+    """The metadata of an archive: a JSON object of known fields, read within _METADATA_MAX_BYTES."""
+    from twinnet import data
+
+    size = archive.getinfo(f"{_METADATA_KEY}.npy").file_size
+    if size > _METADATA_MAX_BYTES:
+        raise NetworkFileError(f"the metadata declares {size:,} bytes; a Network's takes a few hundred, "
+                               f"at most {_METADATA_MAX_BYTES:,}")
+    text = data.npz_member(archive, _METADATA_KEY, source, _METADATA_MAX_BYTES)
+    if text.dtype.kind != "U" or text.shape != ():
+        raise NetworkFileError(f"the metadata is an array of {text.dtype} and shape {text.shape}, not a JSON string")
+    try:
+        meta = json.loads(str(text[()]))
+    except RecursionError:
+        raise NetworkFileError("the metadata's JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise NetworkFileError(f"the metadata is not valid JSON ({str(exc)[:100]})") from None
+    if not isinstance(meta, dict):
+        raise NetworkFileError(f"the metadata is not a JSON object but a {type(meta).__name__}")
+    if meta.get("format") != FILE_FORMAT:
+        raise NetworkFileError(f"metadata format is {str(meta.get('format'))[:40]!r}, expected {FILE_FORMAT!r}")
+    version = meta.get("format_version")
+    if not (validation.is_int(version) and 1 <= version <= FILE_FORMAT_VERSION):
+        raise NetworkFileError(f"format_version {str(version)[:40]}; this twinnet reads 1 to {FILE_FORMAT_VERSION}")
+    unknown = sorted(key[:40] for key in meta.keys() - _METADATA_FIELDS)
+    if unknown:
+        raise NetworkFileError(f"the metadata has unknown field(s) {unknown[:5]}")
+    missing = [key for key in ("layer_dims", "dtype") if key not in meta]
+    if missing:
+        raise NetworkFileError(f"the metadata has no {missing[0]!r}")
+    meta["layer_dims"] = validation.layer_widths("layer_dims", meta["layer_dims"])
+    meta["dtype"] = validation.dtype(meta["dtype"])
+    if not isinstance(meta.get("twinnet_version", ""), str):
+        raise validation.InvalidArgument("twinnet_version", "a string", meta["twinnet_version"])
+    return meta
+
+
+def _read_archive(archive, size, source, max_bytes):
+    """The metadata and the arrays of an open archive of ``size`` bytes: each array of the name, dtype
+    and shape the metadata declares, read only once the bytes they take are known to be in bounds."""
+    from twinnet import data
+
+    names = [info.filename for info in archive.infolist()]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise NetworkFileError(f"the archive holds {twice[0][:40]!r} twice")
+    if f"{_METADATA_KEY}.npy" not in names:
+        raise NetworkFileError(f"no {_METADATA_KEY!r} entry; found {sorted(n[:40] for n in names)[:10]}")
+    meta = _read_metadata(archive, source)
+    dims, dtype = meta["layer_dims"], meta["dtype"]
+    too_big = f"(raise it with ${data.MAX_BYTES_ENV} if the network is meant to be that big)"
+    if max(dims) > max_bytes:
+        raise NetworkFileError(f"layer_dims declares a layer of more units than the limit of {max_bytes:,} bytes "
+                               + too_big)
+    shown = str(dims) if len(str(dims)) <= 80 else f"{str(dims)[:60]}... ({len(dims)} widths)"
+    shapes = {}
+    for l, (n_in, n_out) in enumerate(itertools.pairwise(dims), start=1):
+        shapes[f"W{l}"], shapes[f"b{l}"] = (n_out, n_in), (n_out, 1)
+    expected = {f"{key}.npy" for key in (*shapes, _METADATA_KEY)}
+    missing, extra = sorted(expected - set(names)), sorted(set(names) - expected)
+    if missing or extra:
+        found = (f"{what} {[n.removesuffix('.npy')[:40] for n in keys[:5]]}"
+                 for what, keys in (("missing", missing), ("unexpected", extra)) if keys)
+        raise NetworkFileError(f"layer_dims {shown} needs the arrays {sorted(shapes)[:10]}: " + "; ".join(found))
+    # zipfile reads no more of an entry than its declared size, and npz_member checks each array's
+    # header against that size: together they bound what reading the arrays can allocate.
+    need = max(sum(info.file_size for info in archive.infolist()), engine.n_params(dims) * dtype.itemsize)
+    if need > max_bytes:
+        raise NetworkFileError(f"the arrays of layer_dims {shown} would take {need:,} bytes, more than the limit "
+                               f"of {max_bytes:,} " + too_big)
+    if need > _MAX_INFLATION * size:
+        raise NetworkFileError(f"the arrays of layer_dims {shown} would take {need:,} bytes, more than "
+                               f"{_MAX_INFLATION} times its size ({size:,} bytes): a zip bomb, not a network's weights")
+    def fits(key, expected):
+        def check(shape, found):
+            if found != dtype:
+                raise NetworkFileError(f"array {key!r} is {found}, the metadata says {dtype}")
+            if shape != expected:
+                raise NetworkFileError(f"array {key!r} has shape {shape}; layer_dims {shown} make it {expected}")
+        return check
+
+    arrays = {key: data.npz_member(archive, key, source, max_bytes, check=fits(key, shape))
+              for key, shape in shapes.items()}
+    return meta, arrays
 
 def _r2(z, y):
     """scikit-learn's ``r2_score(y, z, multioutput="uniform_average")`` for columns ``(k, m)``."""
