@@ -1,8 +1,10 @@
-"""examples/numpy_vs_tensorflow.ipynb, executed from top to bottom in a fresh kernel as a reader
-runs it, then checked: the functional network, Network and the Keras twin agree, the figures are
-drawn, the sweep and its report ran, and the whole notebook takes under five minutes."""
+"""examples/numpy_vs_tensorflow.ipynb, executed from top to bottom twice in one kernel, as a reader
+runs it and runs it again, then checked: the functional network, Network and the Keras twin agree,
+the figures are drawn, the sweep and its report ran, the whole notebook takes under five minutes,
+and it wrote only into its own folder of ``twinnet-runs/``."""
 
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -18,16 +20,36 @@ NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "numpy_vs_tensorfl
 FIVE_MINUTES = 300  # the notebook's promise on two cores (measured: about 60 s on two shared cores)
 
 
+#: Where the notebook writes everything, in the folder it runs in.
+OUT = Path("twinnet-runs", "numpy_vs_tensorflow")
+
+
+def run_twice(path, workdir, *, timeout):
+    """Run the notebook at ``path`` from top to bottom twice in one kernel (two "Run All"), in
+    ``workdir`` beside a copy of it; return it, as the second run left it, and each run's seconds.
+
+    Raises CellExecutionError, with the cell and its traceback, if a cell fails.
+    """
+    shutil.copy(path, workdir)
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(workdir)}})
+    seconds = []
+    with client.setup_kernel():
+        for _ in range(2):
+            start = time.perf_counter()
+            for index, cell in enumerate(notebook.cells):
+                client.execute_cell(cell, index)
+            seconds.append(time.perf_counter() - start)
+    return notebook, seconds
+
+
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
-    """The executed notebook, the directory it ran in (data.pickle, net.npz, sweep/) and its time."""
-    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    """The notebook after its second run, the directory it ran in, and the seconds of each run."""
     workdir = tmp_path_factory.mktemp("notebook")
-    client = NotebookClient(notebook, timeout=FIVE_MINUTES, kernel_name="python3",
-                            resources={"metadata": {"path": str(workdir)}})
-    start = time.perf_counter()
-    client.execute()  # raises CellExecutionError, with the cell and its traceback, if a cell fails
-    return notebook, workdir, time.perf_counter() - start
+    notebook, seconds = run_twice(NOTEBOOK, workdir, timeout=FIVE_MINUTES)
+    return notebook, workdir, seconds
 
 
 def printed(notebook):
@@ -60,7 +82,17 @@ def test_the_committed_notebooks_have_no_outputs(path):
 
 def test_it_runs_top_to_bottom_in_under_five_minutes(executed):
     _, _, seconds = executed
-    assert seconds < FIVE_MINUTES, f"the notebook took {seconds:.0f} s"
+    assert max(seconds) < FIVE_MINUTES, f"the notebook's two runs took {seconds[0]:.0f} s and {seconds[1]:.0f} s"
+
+
+def test_it_writes_only_into_its_folder_of_twinnet_runs_which_git_ignores(executed):
+    _, workdir, _ = executed
+    assert sorted(path.name for path in workdir.iterdir()) == [NOTEBOOK.name, "twinnet-runs"]
+    assert [path.name for path in (workdir / "twinnet-runs").iterdir()] == [OUT.name]
+    assert sorted(path.name for path in (workdir / OUT).iterdir()) == ["data.pickle", "my_attempt.py", "net.npz",
+                                                                        "sweep"]
+    ignored = (NOTEBOOK.parents[1] / ".gitignore").read_text().splitlines()
+    assert "twinnet-runs/" in ignored  # at any depth: examples/twinnet-runs/ too
 
 
 def test_no_tensorflow_start_up_line_reaches_the_outputs(executed):
@@ -74,7 +106,7 @@ def test_the_data_comes_from_the_built_in_set_and_from_a_pickle(executed):
     notebook, workdir, _ = executed
     text = printed(notebook)
     assert "same as the built-in set: True" in text
-    X, y = data.load(workdir / "data.pickle")  # the file the notebook wrote, in the exercise's format
+    X, y = data.load(workdir / OUT / "data.pickle")  # the file the notebook wrote, in the exercise's format
     assert X.shape == (2000, 100) and y.shape == (2000,)
     assert "train (1600, 100) test (400, 100)" in text
 
@@ -112,7 +144,7 @@ def test_the_sweep_ran_and_its_report_is_shown(executed):
     text = printed(notebook)
     assert "sweep: 24 ok in" in text  # 3 networks x 2 learning rates x 2 seeds x 2 engines
     assert "- Agreement, tf-loop vs numpy: over 12 runs paired by configuration and seed" in text
-    assert (workdir / "sweep" / "report.html").is_file()
+    assert (workdir / OUT / "sweep" / "report.html").is_file()
     images = [output for cell in notebook.cells for output in cell.get("outputs", [])
               if "image/png" in output.get("data", {})]
     assert len(images) == 5  # the two loss curves and their difference, and four report figures
@@ -126,7 +158,7 @@ def test_the_closing_times_cover_every_implementation(executed):
 
 def test_the_closing_check_names_the_learners_slip(executed):
     text = printed(executed[0])
-    assert "twinnet check: runs the code in my_attempt.py" in text
+    assert f"twinnet check: runs the code in {OUT / 'my_attempt.py'}" in text
     assert re.search(r"linear_backward +FAIL .*missing 1/m in db", text)
     assert re.search(r"relu_backward +PASS", text)
 

@@ -5,8 +5,15 @@ Every fenced ```bash block runs with ``bash -euo pipefail`` and every ```python 
 page by page (README first, then docs/*.md by name), each page's blocks in its order in one
 temporary working directory of the page's own (``data.pickle`` written by one block is read by a
 later one of the same page); a block preceded by the comment ``<!-- readme-test: in the clone -->``
-runs in the repository's root instead, because the page says to run it from a clone
-(``pip install -e ...``). Each block must exit with status 0.
+runs in a copy of the repository instead (the files git tracks or would track), because the page
+says to run it from a clone (``pip install -e ...``). Each block must exit with status 0.
+
+The blocks run in a throwaway virtual environment on this interpreter that sees every package this
+interpreter sees (``pip install -e`` then finds them installed, and installs only twinnet, from the
+copy, into it). Its ``bin`` is first on ``PATH``, holding ``python`` and every command of those
+packages (``pip``, ``dask``, ...) run by it, so that no block reaches another Python's programs,
+installs into another Python, or changes this interpreter's twinnet. The checkout is left as it
+was: a test says so.
 
 A ```text block is the output README promises for the nearest block above it that runs: each of its
 lines must appear in that block's output (stdout and stderr together), in order; ``...`` stands for
@@ -17,9 +24,12 @@ import os
 import re
 import shutil
 import signal
+import site
 import subprocess
-import sys
+import sysconfig
+import venv
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -76,6 +86,7 @@ def parse_readme(text, page="README.md"):
 
 BLOCKS = [block for path in PAGES
           for block in parse_readme(path.read_text(encoding="utf-8"), str(path.relative_to(ROOT)))]
+PAGES_RUN = list(dict.fromkeys(block.page for block in BLOCKS))  # the pages that have blocks to run
 
 
 def _normalize(line):
@@ -96,16 +107,65 @@ def missing_line(expected, output):
     return None
 
 
-def run_block(block, workdir):
-    """Run one block; return its exit status and its output (stdout and stderr together)."""
+def git(*args):
+    """The output of ``git ARGS`` in the checkout."""
+    return subprocess.run(["git", "-C", str(ROOT), *args], check=True, capture_output=True, text=True).stdout
+
+
+def checkout_state():
+    """What ``git status`` says of the checkout, ignored files included (README's runs write ./twinnet-runs)."""
+    return git("status", "--porcelain", "--ignored", "--untracked-files=all").splitlines()
+
+
+def copy_checkout(clone):
+    """Copy the files of the checkout that git tracks or would track (not the ignored ones) to ``clone``."""
+    for name in git("ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0"):
+        if name and (ROOT / name).is_file():  # a file deleted from the checkout is in the index still
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+
+
+#: A command of the environment: its entry point, run by the environment's Python. As pip writes
+#: them, it runs only as the main script: a process that multiprocessing starts imports the script
+#: again (Dask's nanny starts its worker so).
+COMMAND = """#!{python}
+import sys
+from importlib.metadata import EntryPoint
+
+if __name__ == "__main__":
+    sys.exit(EntryPoint(None, {value!r}, None).load()())
+"""
+
+
+def user_environment(folder):
+    """A virtual environment in ``folder`` on this interpreter, seeing its packages; returns the
+    variables of a shell that activated it, as a user's are (no ``PYTHONPATH``)."""
+    venv.create(folder, with_pip=False, symlinks=True)
+    bin_ = folder / "bin"
+    site_packages = Path(sysconfig.get_path("purelib", vars={"base": str(folder), "platbase": str(folder)}))
+    # read after the environment's own .pth files (the name sorts last): twinnet installed into it
+    # comes first on the path, and this interpreter's packages (their .pth files too) follow
+    dirs = [*site.getsitepackages(), *([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])]
+    (site_packages / "zz-running-interpreter.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({d!r})" for d in dirs) + "\n")
+    for command in entry_points(group="console_scripts"):
+        path = bin_ / command.name
+        if not path.exists():
+            path.write_text(COMMAND.format(python=bin_ / "python", value=command.value))
+            path.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    return {**env, "VIRTUAL_ENV": str(folder), "PATH": os.pathsep.join([str(bin_), env.get("PATH", "")])}
+
+
+def run_block(block, cwd, env):
+    """Run one block in ``cwd``; return its exit status and its output (stdout and stderr together)."""
     if block.language == "bash":
         command = ["bash", "-euo", "pipefail", "-c", block.code]
     else:
-        command = [sys.executable, "-c", block.code]
-    cwd = ROOT if block.in_the_clone else workdir
+        command = [str(Path(env["VIRTUAL_ENV"], "bin", "python")), "-c", block.code]
     # its own process group, so that what a block starts in the background (README's Dask
     # scheduler and workers) is stopped with it even when the block fails half-way
-    process = subprocess.Popen(command, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+    process = subprocess.Popen(command, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
         output, _ = process.communicate(timeout=TIMEOUT)
@@ -117,26 +177,37 @@ def run_block(block, workdir):
         os.killpg(process.pid, signal.SIGTERM)
     except ProcessLookupError:  # nothing left running: the usual case
         pass
-    if block.in_the_clone:
-        # README's compare writes into ./twinnet-runs (git-ignored) of the clone: leave no trace
-        for folder in set(re.findall(r"wrote (twinnet-runs/[^/\s]+)/", output)):
-            shutil.rmtree(ROOT / folder, ignore_errors=True)
     return process.returncode, output
+
+
+@dataclass
+class ReadmeRun:
+    results: dict  # page -> {block line -> (exit status, output)}
+    clone: Path  # the copy of the checkout the blocks "in the clone" run in
+    env: dict  # the blocks' environment variables
+    before: list  # the checkout's git status before any block ran
+    base: Path  # the folder of the pages' working folders
+
+    def page(self, page):
+        if page not in self.results:
+            workdir = self.base / Path(page).stem
+            workdir.mkdir()
+            self.results[page] = {block.line: run_block(block, self.clone if block.in_the_clone else workdir,
+                                                        self.env)
+                                  for block in BLOCKS if block.page == page}
+        return self.results[page]
 
 
 @pytest.fixture(scope="module")
 def readme_run(tmp_path_factory):
-    """``readme_run(page)``: the page's blocks, each run once, in the page's order, in a folder of the
-    page's own: block line -> (exit status, output). A page runs when its first block's test asks
-    for it, so that pytest's time limit bounds one page's run, not the whole documentation's."""
-    runs = {}
-
-    def run(page):
-        if page not in runs:
-            workdir = tmp_path_factory.mktemp(Path(page).stem)
-            runs[page] = {block.line: run_block(block, workdir) for block in BLOCKS if block.page == page}
-        return runs[page]
-    return run
+    """The copy of the checkout and the environment the blocks run in; ``readme_run.page(page)``
+    runs the page's blocks once, in the page's order, in a folder of the page's own, and returns
+    block line -> (exit status, output). A page runs when its first block's test asks for it, so
+    that pytest's time limit bounds one page's run, not the whole documentation's."""
+    base = tmp_path_factory.mktemp("readme")
+    clone = base / "clone"
+    copy_checkout(clone)
+    return ReadmeRun({}, clone, user_environment(base / "venv"), checkout_state(), base)
 
 
 def test_readme_is_parsed_into_the_blocks_it_shows():
@@ -189,9 +260,25 @@ def test_links_within_the_page_point_to_headings():
 
 @pytest.mark.parametrize("block", BLOCKS, ids=[f"{b.page}:line{b.line}-{b.language}" for b in BLOCKS])
 def test_block_runs_and_prints_what_readme_promises(block, readme_run):
-    status, output = readme_run(block.page)[block.line]
+    status, output = readme_run.page(block.page)[block.line]
     shown = f"{block.page} line {block.line}:\n{block.code}\n--- output (last 4000 characters) ---\n{output[-4000:]}"
     assert status == 0, f"exit status {status}\n{shown}"
     for expected in block.expected:
         missing = missing_line(expected, output)
         assert missing is None, f"promised output line not found: {missing!r}\n{shown}"
+
+
+def test_the_blocks_leave_the_checkout_as_it_was(readme_run):
+    for page in PAGES_RUN:  # the pages the tests above ran are not run again
+        readme_run.page(page)
+    before, after = readme_run.before, checkout_state()
+    assert after == before, "the pages' blocks changed the checkout:\n" + "\n".join(sorted(set(after) ^ set(before)))
+
+
+def test_the_blocks_ran_the_copys_twinnet_installed_into_their_environment(readme_run):
+    # the Quickstart's pip install -e, run in the copy, put the copy's twinnet into the environment
+    where = "import shutil, twinnet; print(twinnet.__file__); print(shutil.which('twinnet'))"
+    found = subprocess.run(["python", "-c", where], env=readme_run.env, capture_output=True, text=True,
+                           check=True).stdout.split()
+    assert found == [str(readme_run.clone / "src" / "twinnet" / "__init__.py"),
+                     str(Path(readme_run.env["VIRTUAL_ENV"], "bin", "twinnet"))], found

@@ -3,9 +3,11 @@ summary, the figures, the HTML in a real headless browser, and the bad-input con
 
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from collections import defaultdict
 
 import numpy as np
@@ -97,6 +99,44 @@ def test_every_figure_is_a_png_and_embedded_in_the_html(report):
     page = (out / "report.html").read_text()
     assert page.count("src='data:image/png;base64,") == len(FIGURES)
     assert "src='http" not in page and "src=\"http" not in page  # self-contained
+
+
+@pytest.mark.parametrize(("sizes", "labelled"), [
+    ([2141, 2561, 5101], ["2141", "2561", "5101"]),  # the notebook's three networks, within one decade
+    ([100, 105, 1000, 100000], ["100", "1000", "100000"]),  # 105: too close to 100 on this span to label
+])
+def test_the_time_figures_label_the_network_sizes(monkeypatch, tmp_path, sizes, labelled):
+    from twinnet.lab import report_plots
+
+    drawn = []
+    monkeypatch.setattr(report_plots, "_save", lambda fig, path: drawn.append(fig))
+    ones = np.ones(len(sizes))
+    report_plots.plot_time({"numpy": (sizes, ones, 0 * ones)}, tmp_path / "time.png")
+    report_plots.plot_time_ratio({"keras": (sizes, ones)}, "numpy", tmp_path / "ratio.png")
+    for fig in drawn:
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        assert [label.get_text() for label in ax.get_xticklabels()] == labelled
+        assert not ax.xaxis.get_minor_ticks()
+        report_plots.pyplot().close(fig)
+    assert len(drawn) == 2
+
+
+#: twinnet's pyplot after ``SETUP``: the backend it draws with.
+BACKEND = "{setup}; from twinnet._pyplot import pyplot; print(pyplot().get_backend())"
+
+
+@pytest.mark.parametrize(("setup", "mplbackend", "backend"), [
+    ("pass", None, "agg"),  # a terminal's twinnet: files only
+    ("import matplotlib; matplotlib.use('svg'); import matplotlib.pyplot", None, "svg"),  # a notebook's own pyplot
+    ("pass", "svg", "svg"),  # a Jupyter kernel names its inline backend so
+])
+def test_twinnet_keeps_a_backend_chosen_before_it_draws(setup, mplbackend, backend):
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env.update({"MPLBACKEND": mplbackend} if mplbackend else {})
+    done = subprocess.run([sys.executable, "-c", BACKEND.format(setup=setup)], env=env, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip().lower() == backend, done.stderr
 
 
 # A script appended to a copy of the report: once the page has loaded, it writes into the DOM how

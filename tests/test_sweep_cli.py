@@ -93,11 +93,15 @@ def test_workers_limit_blas_and_tensorflow_to_their_share(tmp_path):
 @contextlib.contextmanager
 def _dask_processes(tmp_path):
     """A ``dask scheduler`` and two ``dask worker`` processes on localhost, killed afterwards;
-    yields the scheduler's address and the processes, the scheduler first."""
+    yields the scheduler's address and the processes, the scheduler first.
+
+    Both run on this interpreter (``python -m dask``), not on whatever ``dask`` is first on ``PATH``:
+    another installation's Dask would differ in version, and its ``VersionMismatchWarning``s
+    would reach the sweep's standard error."""
     info = tmp_path / "scheduler.json"
     # each in its own process group, so that the teardown reaches the workers' nanny children too
-    common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True}
-    procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+    common = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "start_new_session": True, "cwd": tmp_path}
+    procs = [subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
                                "--scheduler-file", str(info), "--no-dashboard"], **common)]
     try:
         deadline, address = time.time() + 60, None
@@ -106,8 +110,8 @@ def _dask_processes(tmp_path):
                 address = json.loads(info.read_text())["address"]
             time.sleep(0.2)
         assert address, "the Dask scheduler wrote no address within 60 s"
-        procs.append(subprocess.Popen(["dask", "worker", address, "--nworkers", "2", "--nthreads", "1",
-                                       "--no-dashboard"], **common))
+        procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nworkers", "2",
+                                       "--nthreads", "1", "--no-dashboard"], **common))
         from distributed import Client
 
         with Client(address, timeout=60) as client:  # both workers up, however loaded the machine

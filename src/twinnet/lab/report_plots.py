@@ -21,18 +21,33 @@ def _style(engine):
     return colour, line
 
 
-def _plain_log_ticks(ax, axes="xy"):
-    # "2000" and "0.5" rather than 2x10^3 and 5x10^-1 on the log axes; minor ticks labelled at
-    # 2 and 5 times a power of ten only, so that the labels do not overlap
+def _plain_log_ticks(axis):
+    # "2" and "0.5" rather than 2x10^0 and 5x10^-1 on a log axis; minor ticks labelled at 2 and 5
+    # times a power of ten only, so that the labels do not overlap
     from matplotlib.ticker import FuncFormatter
 
     def minor(value, _):
         mantissa = round(value / 10 ** np.floor(np.log10(value))) if value > 0 else 0
         return f"{value:g}" if mantissa in (2, 5) else ""
 
-    for axis in [{"x": ax.xaxis, "y": ax.yaxis}[name] for name in axes]:
-        axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-        axis.set_minor_formatter(FuncFormatter(minor))
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(FuncFormatter(minor))
+
+
+def _size_ticks(ax, sizes):
+    # one tick at each network size, labelled with its parameter count, and no other: a sweep's
+    # sizes often lie within one decade, where a log axis has no power of ten to label. A size
+    # closer to the previous label than a tenth of the axis's span goes unlabelled (no overlap).
+    from matplotlib.ticker import NullLocator
+
+    sizes = sorted({float(n) for n in sizes})
+    room = np.log10(sizes[-1] / sizes[0]) / 10
+    ticks = sizes[:1]
+    for n in sizes[1:]:
+        if np.log10(n / ticks[-1]) >= room:
+            ticks.append(n)
+    ax.set_xticks(ticks, [f"{n:.0f}" for n in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
 
 
 def _save(fig, path):
@@ -141,7 +156,8 @@ def plot_time(series, path):
         ax.errorbar(n, ms, yerr=sd, color=colour, linestyle=line, marker="o", capsize=4, label=engine)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _plain_log_ticks(ax)
+    _size_ticks(ax, [size for sizes, *_ in series.values() for size in sizes])
+    _plain_log_ticks(ax.yaxis)
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel("ms per epoch")
     ax.set_title("training time per epoch against network size")
@@ -165,7 +181,8 @@ def plot_time_ratio(series, reference, path):
     ax.axhline(1.0, color="black", linewidth=0.8)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _plain_log_ticks(ax)
+    _size_ticks(ax, [size for sizes, _ in series.values() for size in sizes])
+    _plain_log_ticks(ax.yaxis)
     ax.set_xlabel("trainable parameters")
     ax.set_ylabel(f"time per epoch relative to {reference}")
     ax.set_title(f"time ratio to {reference} (below 1: faster)")
