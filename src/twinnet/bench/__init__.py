@@ -27,7 +27,8 @@ from twinnet.bench.host import cpu_record, machine
 from twinnet.bench.memory import fit_memory
 from twinnet.bench.profiling import STAGES, profile
 from twinnet.bench.turns import run_workload
-from twinnet.bench.workloads import ENGINE_ORDER, WORKLOADS, Workload, flops_per_epoch, load_data, products, resolve_threads
+from twinnet.bench.workloads import (ENGINE_ORDER, WORKLOADS, Workload, flops_per_epoch, load_data, products,
+                                     resolve_threads)
 
 __all__ = [
     "ENGINE_ORDER",
