@@ -232,7 +232,7 @@ def _restored(gemm):
 
 
 def fastest_layouts(layers, m, dtype, samples, budget, gemm=None):
-    """The fastest layout and thread count of each product of :func:`products`, with one library.
+    """The fastest layout and thread count of each product of :func:`~twinnet.bench.products`, with one library.
 
     Each product is timed once in each of its eight layouts (:func:`gemm_variants`), with each of
     the library's thread counts (NumPy's BLAS: its threads and, if it has more, one); the two
@@ -297,7 +297,7 @@ def products_summary(rows):
 def roofline(layers, m, dtype, *, epochs=2, repeats=1, samples=5, budget=0.5):
     """Time of one epoch's matrix products alone with NumPy's BLAS, in this process.
 
-    Each product of :func:`products` is first timed alone in every layout and thread count to find
+    Each product of :func:`~twinnet.bench.products` is first timed alone in every layout and thread count to find
     its fastest (see :func:`fastest_layouts`); then the products, each in its fastest form, are
     run for ``epochs`` epochs, ``repeats`` times, and timed as the engines are, from the end of the
     first epoch to the end of the last. (:func:`twinnet.bench.run_workload` does the same with

@@ -138,7 +138,7 @@ def _take_turns(workload, turns, threads, inputs, repeats, budget, timeout, anno
 
 
 def _measure_memory(workload, threads, inputs, timeout, announce):
-    """:func:`fit_memory` in a child of its own: ``(memory, None)`` or ``(None, why it failed)``."""
+    """:func:`~twinnet.bench.fit_memory` in a child of its own: ``(memory, None)`` or ``(None, why it failed)``."""
     from twinnet.bench.processes import Child, ChildFailed
 
     announce(f"{workload.name}: memory")
@@ -175,24 +175,24 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
     """Benchmark ``engines`` and the roofline of each library of ``rooflines`` on ``workload``.
 
     Each engine, each library and the memory measurement run in a fresh process of their own (see
-    the module's timing protocol); this process imports neither TensorFlow nor PyTorch. Ctrl-C
+    the module's docstring); this process imports neither TensorFlow nor PyTorch. Ctrl-C
     (``KeyboardInterrupt``) stops every child before it propagates.
 
     Parameters
     ----------
     workload : Workload or str
-        A :class:`Workload` or a key of :data:`WORKLOADS`.
+        A :class:`~twinnet.bench.Workload` or a key of :data:`~twinnet.bench.WORKLOADS`.
     engines : sequence of str
         Keys of :data:`twinnet.lab.ENGINES`; run (and reported) in :data:`ENGINE_ORDER`. Those
         whose library is not installed are reported as skipped.
     rooflines : sequence of str
-        Keys of :data:`ROOFLINES`; those not installed are reported as skipped.
+        Keys of :data:`~twinnet.bench.ROOFLINES`; those not installed are reported as skipped.
     repeats : int
         Timed runs per engine and library, at most.
     budget : float
         Seconds of timed runs after which an engine stops repeating (after at least one run).
     memory : bool
-        Measure ``Network.fit``'s peak memory (:func:`fit_memory`).
+        Measure ``Network.fit``'s peak memory (:func:`~twinnet.bench.fit_memory`).
     threads : int, optional
         Threads of every child's BLAS, OpenMP, TensorFlow (intra- and inter-op) and PyTorch;
         default: the CPUs this process may use.
@@ -205,15 +205,15 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
     Returns
     -------
     dict
-        JSON-ready: ``workload`` (:meth:`Workload.record`), ``flops_per_epoch``, ``threads`` (the
+        JSON-ready: ``workload`` (:meth:`~twinnet.bench.Workload.record`), ``flops_per_epoch``, ``threads`` (the
         count and the environment variables every child got), ``engines`` (one row per engine:
         ``engine``, ``status`` (``ok``, ``diverged``, ``failed``, or None when skipped),
         ``ms_per_epoch`` of its fastest run, ``gflops``, ``vs_numpy`` = its time / numpy's,
         ``runs``, ``ms_per_epoch_runs``, ``final_loss``, ``error``, ``skipped``, ``process``: the
         child's pid, versions and threads), ``rooflines`` (one row per library, the same fields
         with ``library`` and ``call`` for ``engine``, no loss, plus ``flops``, ``threads``,
-        ``products`` as :func:`roofline` gives them and ``products_ms``), ``roofline`` (the
-        fastest library's row, or None), ``numpy_vs_roofline``, ``memory`` (:func:`fit_memory`'s
+        ``products`` as :func:`~twinnet.bench.roofline` gives them and ``products_ms``), ``roofline`` (the
+        fastest library's row, or None), ``numpy_vs_roofline``, ``memory`` (:func:`~twinnet.bench.fit_memory`'s
         dict or None) with ``memory_error``, and ``targets``.
     """
     from twinnet.bench.processes import close_all
