@@ -19,6 +19,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 from twinnet import bench
+from twinnet.bench import gemm, host, profiling, turns, worker
 from twinnet.lab import RunConfig
 
 TINY = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
@@ -40,13 +41,10 @@ def test_products_and_flops_of_the_notebook_network():
 
 
 def _gemm(library):
-    if library == "numpy":
-        return bench._NumpyGemm()
-    if importlib.util.find_spec(library) is None:
-        pytest.skip(f"needs {library}")
-    from twinnet import _bench_worker
-
-    return _bench_worker.GEMMS[library]()
+    module = gemm.ROOFLINES[library].module
+    if module is not None and importlib.util.find_spec(module) is None:
+        pytest.skip(f"needs {module}")
+    return gemm.GEMMS[library]()
 
 
 @pytest.mark.parametrize("library", list(bench.ROOFLINES))
@@ -59,7 +57,7 @@ def test_every_gemm_layout_computes_the_same_product(library, dtype):
     rng = np.random.default_rng(0)
     A = rng.standard_normal((3, 5)).astype(dtype)
     B = rng.standard_normal((5, 4)).astype(dtype)
-    numpy_labels = [label for label, _ in bench._gemm_variants(3, 5, 4, np.dtype(dtype), rng)]
+    numpy_labels = [label for label, _ in gemm.gemm_variants(3, 5, 4, np.dtype(dtype), rng)]
     assert [label for label, _ in variants] == numpy_labels  # every library's layouts named alike
     for label, fn in variants:
         C = np.asarray(fn())
@@ -74,7 +72,7 @@ def test_roofline_runs_each_product_in_its_fastest_layout():
     assert roof["flops"] == bench.flops_per_epoch([6, 4, 1], 32)
     assert roof["products_ms"] == pytest.approx(1e3 * sum(p["seconds"] for p in roof["products"]))
     assert len(roof["ms_per_epoch_runs"]) == 2 and roof["ms_per_epoch"] == min(roof["ms_per_epoch_runs"]) > 0
-    labels = {label for label, _ in bench._gemm_variants(1, 1, 1, np.dtype("float64"), np.random.default_rng(0))}
+    labels = {label for label, _ in gemm.gemm_variants(1, 1, 1, np.dtype("float64"), np.random.default_rng(0))}
     for p in roof["products"]:
         assert p["flops"] == 2 * np.prod(p["shape"]) and p["seconds"] > 0
         assert p["layout"] in labels and 1 <= p["threads"] <= roof["threads"]
@@ -84,9 +82,9 @@ def test_roofline_runs_restore_the_blas_threads():
     from threadpoolctl import threadpool_info, threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        _, plan = bench._fastest_layouts([6, 4, 1], 32, "float64", samples=1, budget=0.01)
+        _, plan = gemm.fastest_layouts([6, 4, 1], 32, "float64", samples=1, budget=0.01)
         plan = [(2, calls) for _, calls in plan]  # run with two threads, then restore one
-        run = bench._run_products(plan, 3)
+        run = gemm.run_products(plan, 3)
         assert {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"} == {1}
     assert run.epochs == 2 and run.seconds > 0
 
@@ -152,7 +150,7 @@ def test_profile_leaves_the_engine_as_it_found_it(monkeypatch):
     plain = Network(list(TINY.config.layers), seed=0)
     plain.fit(X, y, epochs=3, learning_rate=0.1)
     timed = Network(list(TINY.config.layers), seed=0)
-    monkeypatch.setattr(engine, "np", bench._NumpyTimingDot(np.dot))
+    monkeypatch.setattr(engine, "np", profiling._NumpyTimingDot(np.dot))
     timed.fit(X, y, epochs=3, learning_rate=0.1)
     for key, value in plain.parameters.items():
         np.testing.assert_array_equal(timed.parameters[key], value, err_msg=key)
@@ -166,7 +164,7 @@ def test_runs_time_the_epochs_after_the_first():
     split = Split(X, X[:0], y, y[:0])
     initial = Network(list(TINY.config.layers), seed=0).parameters
     for engine, timed in [("numpy", 2), ("functional", 2), ("sklearn", 3)]:  # sklearn: its whole fit
-        run = bench._train(engine, TINY, split, initial)
+        run = worker.train(engine, TINY, split, initial)
         assert run.epochs == timed and run.seconds > 0, engine
 
 
@@ -272,7 +270,7 @@ EVERY_ENGINE = textwrap.dedent("""
 
 @pytest.mark.skipif(not HAVE_TF_AND_TORCH, reason="needs torch and TensorFlow")
 def test_every_engine_and_library_in_a_process_of_its_own():
-    src = os.path.dirname(os.path.dirname(bench.__file__))
+    src = os.path.dirname(os.path.dirname(os.path.dirname(bench.__file__)))
     done = subprocess.run([sys.executable, "-c", EVERY_ENGINE], capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": src})
     assert done.returncode == 0, done.stderr[-3000:]
@@ -302,7 +300,7 @@ def test_every_engine_and_library_in_a_process_of_its_own():
 
 
 def test_missing_library_is_skipped_with_the_extra_to_install(monkeypatch):
-    monkeypatch.setattr(bench, "_installed", lambda module: module != "torch")
+    monkeypatch.setattr(turns, "_installed", lambda module: module != "torch")
     result = bench.run_workload(TINY, engines=["numpy", "torch"], rooflines=["numpy", "torch"], repeats=1,
                                 memory=False)
     torch_row, torch_roof = result["engines"][1], result["rooflines"][1]
@@ -325,7 +323,7 @@ def test_a_diverging_engine_is_reported_not_raised():
 
 
 def test_a_process_that_fails_crashes_or_hangs_gives_a_failed_row(monkeypatch):
-    from twinnet._bench_worker import FAULT_ENV
+    from twinnet.bench.worker import FAULT_ENV
 
     monkeypatch.setenv(FAULT_ENV, "functional=crash,sklearn=hang@warm_up,roofline:numpy=raise,memory=crash@start")
     result = bench.run_workload(TINY, engines=["numpy", "functional", "sklearn"], rooflines=["numpy"], repeats=2,
@@ -346,7 +344,7 @@ def test_a_process_that_fails_crashes_or_hangs_gives_a_failed_row(monkeypatch):
 
 
 def test_a_child_that_dies_is_quoted(monkeypatch):
-    from twinnet._bench_worker import FAULT_ENV
+    from twinnet.bench.worker import FAULT_ENV
 
     monkeypatch.setenv(FAULT_ENV, "numpy=explode")  # not a fault: every child stops at its start, and says why
     result = bench.run_workload(TINY, engines=["numpy"], rooflines=[], repeats=1, memory=False)
@@ -433,9 +431,9 @@ def test_machine_record(monkeypatch):
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     info = bench.machine()
     assert set(info) == MACHINE_KEYS
-    assert set(info["vector_extensions"]) <= set(bench.VECTOR_EXTENSIONS)
+    assert set(info["vector_extensions"]) <= set(host.VECTOR_EXTENSIONS)
     assert info["library_variables"] == {"OPENBLAS_CORETYPE": "Haswell", **{
-        k: os.environ[k] for k in bench.LIBRARY_VARIABLES if k in os.environ and k != "OPENBLAS_CORETYPE"}}
+        k: os.environ[k] for k in host.LIBRARY_VARIABLES if k in os.environ and k != "OPENBLAS_CORETYPE"}}
     blas = info["numpy_blas"]
     assert blas["package"] == "numpy" and blas["user_api"] == "blas" and blas["num_threads"] >= 1
     assert {"internal_api", "version", "architecture"} <= set(blas)
@@ -462,13 +460,13 @@ model name\t: some other line that is not read
 def test_cpu_record_from_cpuinfo_and_without_it(tmp_path, monkeypatch):
     path = tmp_path / "cpuinfo"
     path.write_text(ZEN4)
-    monkeypatch.setattr(bench, "_CPUINFO", str(path))
+    monkeypatch.setattr(host, "_CPUINFO", str(path))
     assert bench.cpu_record() == {
         "cpu": "AMD EPYC 9R14 96-Core Processor", "cpu_id": "AuthenticAMD family 25 model 17 stepping 1",
         "vector_extensions": ["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512cd", "avx512bw",
                               "avx512vl", "avx512_vnni", "avx512_bf16"],
         "vector_extensions_from": str(path)}
-    monkeypatch.setattr(bench, "_CPUINFO", str(tmp_path / "missing"))  # not Linux: NumPy's dispatch says
+    monkeypatch.setattr(host, "_CPUINFO", str(tmp_path / "missing"))  # not Linux: NumPy's dispatch says
     record = bench.cpu_record()
     assert record["vector_extensions_from"] == "numpy" and record["cpu_id"] is None and record["cpu"]
     from numpy._core._multiarray_umath import __cpu_features__
@@ -489,7 +487,7 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, cli):
     assert result["workload"]["name"] == "seed" and result["workload"]["epochs"] == 2
     lines = out.splitlines()
     machine = saved["machine"]
-    threads = bench._usable_cpus()
+    threads = bench.resolve_threads(None)
     assert lines[0] == (f"machine: {machine['cpu']} ({machine['cpu_id']}), {machine['usable_cpus']} of "
                         f"{machine['cpus']} CPUs usable; {' '.join(machine['vector_extensions'])}")
     blas = machine["numpy_blas"]
@@ -536,10 +534,10 @@ def test_cli_profile_prints_the_stages_it_saves(tmp_path, cli):
 
 
 def test_cli_notes_what_failed(tmp_path, cli, monkeypatch):
-    from twinnet._bench_worker import FAULT_ENV
+    from twinnet.bench.worker import FAULT_ENV
 
     monkeypatch.setenv(FAULT_ENV, "functional=raise@warm_up")
-    monkeypatch.setattr(bench, "_installed", lambda module: module != "torch")
+    monkeypatch.setattr(turns, "_installed", lambda module: module != "torch")
     status, out, err = cli("bench", "--workload", "seed", "--epochs", "2", "--engines", "numpy,functional,torch",
                            "--rooflines", "numpy,torch", "--repeats", "1", "--no-memory", "--json",
                            str(tmp_path / "b.json"))

@@ -123,7 +123,7 @@ def _run(args, bench, path):
 
     tty = sys.stderr.isatty()
     say = announce if tty else lambda message: None
-    threads = args.threads or bench._usable_cpus()
+    threads = bench.resolve_threads(args.threads)
     print(format_machine(bench.machine(), threads), flush=True)
     results = []
     for name in args.workload or list(bench.WORKLOADS):

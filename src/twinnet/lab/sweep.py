@@ -59,7 +59,7 @@ _HANDSHAKE_MAX = 1 << 16
 
 # Thread-count variables read by BLAS, OpenMP (PyTorch) and TensorFlow when they start: set in a
 # worker before its first run imports them. threadpoolctl covers BLAS libraries already loaded.
-_THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 
 
@@ -247,7 +247,7 @@ def limit_threads(threads, libraries=()):
     """
     from threadpoolctl import threadpool_limits
 
-    for name in _THREAD_ENV:  # read by the libraries that this process loads later
+    for name in THREAD_ENV:  # read by the libraries that this process loads later
         os.environ[name] = str(threads)
     threadpool_limits(limits=threads)  # the BLAS libraries already loaded, for the worker's life
     if "tensorflow" in libraries:
