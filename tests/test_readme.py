@@ -118,8 +118,9 @@ def run_block(block, workdir):
     except ProcessLookupError:  # nothing left running: the usual case
         pass
     if block.in_the_clone:
-        # README's compare writes into ./twinnet-runs (git-ignored) of the clone: leave no trace
-        for folder in set(re.findall(r"wrote (twinnet-runs/[^/\s]+)/", output)):
+        # README's compare and the class reports write into ./twinnet-runs (git-ignored) of the
+        # clone, and say where: leave no trace
+        for folder in set(re.findall(r"\b(twinnet-runs/[^/\s()]+)", output)):
             shutil.rmtree(ROOT / folder, ignore_errors=True)
     return process.returncode, output
 
