@@ -1,7 +1,9 @@
 """The notebook's network as small functions: the readable reference engine.
 
-Every function keeps the name, signature, shapes, dictionary keys and caches of the user's exercise
-(``seed/numpy_vs_tensorflow_notebook.txt``), so code written against the notebook runs unchanged.
+Every function keeps the name, signature, shapes, dictionary keys and caches of the exercise this
+module follows (a classic notebook: ReLU hidden layers, one sigmoid output, log-loss, gradient
+descent, written as 15 functions; described in docs/network.md and worked through in
+``examples/numpy_vs_tensorflow.ipynb``), so code written against the notebook runs unchanged.
 Columns are examples: ``X`` has shape ``(n_features, m)`` and ``Y`` has shape ``(1, m)``.
 
 Three places where the notebook is numerically unsafe are fixed without changing any value it
