@@ -203,6 +203,13 @@ def seed(value, argument="seed", *, allow_none=True):
     return None if value is None else int(value)
 
 
+def patience(argument, value):
+    """``None`` (no early stopping) or a patience, an integer >= 0 (not a bool: ``True`` is no patience)."""
+    if value is not None and not (is_int(value) and value >= 0):
+        raise InvalidArgument(argument, "None or a patience, an integer >= 0", value)
+    return None if value is None else int(value)
+
+
 def steps(argument, value, minimum=1) -> int:
     """A step count: an integer from ``minimum`` (0 or 1) to :data:`MAX_STEPS`, as a Python int."""
     value = (positive_int if minimum else non_negative_int)(argument, value)

@@ -110,8 +110,7 @@ class RunConfig:
         validation.rate("dropout", self.dropout)
         if self.lr_schedule is not None:
             self.schedule()
-        if self.early_stopping is not None:
-            validation.non_negative_int("early_stopping", self.early_stopping)  # a patience
+        validation.patience("early_stopping", self.early_stopping)
         validation.fraction("validation_fraction", self.validation_fraction)
         validation.fraction("test_size", self.test_size)
         validation.flag("standardize", self.standardize)
