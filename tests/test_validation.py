@@ -44,7 +44,7 @@ def test_features_keeps_the_array_and_its_dtype():
 def test_same_examples_says_both_shapes():
     with pytest.raises(InvalidArgument, match=r"^features and labels have different numbers of examples: "
                        r"features.shape=\(4, 2\), labels.shape=\(3,\)\.$"):
-        validation.same_examples(np.ones((4, 2)), np.ones(3), "features", "labels")
+        validation.same_examples((4, 2), (3,), "features", "labels")
 
 
 @pytest.mark.parametrize("interval, inside, outside", [

@@ -300,7 +300,7 @@ def _check_features(X, y, source):
         except (ValueError, TypeError) as exc:  # ragged lists, or nested past NumPy's 64 dimensions
             raise validation.InvalidArgument("labels", "an array", type(y).__name__,
                                              f"labels must be an array ({str(exc)[:120]}).") from None
-        validation.same_examples(X, y, "features", "labels")
+        validation.same_examples(X.shape, y.shape, "features", "labels")
     except validation.InvalidArgument as exc:
         raise validation.InvalidArgument(exc.argument, exc.expected, exc.value, f"{source}: {exc}") from None
     return X.astype(np.float32 if X.dtype == np.float32 else np.float64, copy=False), y
@@ -1018,7 +1018,7 @@ def split(X, y, *, test_size=0.2, seed=0, stratify=True, standardize=False, dtyp
 
     test_size = validation.fraction("test_size", test_size)
     X, y = validation.features(X), np.asarray(y)
-    validation.same_examples(X, y)
+    validation.same_examples(X.shape, y.shape)
     if y.ndim > 2:
         raise validation.InvalidArgument("y", "of shape (m,) or (m, k)", y.shape,
                                          f"y must be of shape (m,) or (m, k); got y.shape={y.shape}.")

@@ -325,12 +325,12 @@ def features(X, argument="X", *, dtype=None) -> np.ndarray:
     return X
 
 
-def same_examples(X, y, x_argument="X", y_argument="y"):
-    """Check that ``y`` (an ndarray) has one row per example of ``X`` (an ndarray)."""
-    if y.ndim == 0 or y.shape[0] != X.shape[0]:
-        raise InvalidArgument(y_argument, f"{X.shape[0]} rows, one per example of {x_argument}", y.shape,
+def same_examples(x_shape, y_shape, x_argument="X", y_argument="y"):
+    """Check that the targets of shape ``y_shape`` have one row per example of the ``X`` of shape ``x_shape``."""
+    if len(y_shape) == 0 or y_shape[0] != x_shape[0]:
+        raise InvalidArgument(y_argument, f"{x_shape[0]} rows, one per example of {x_argument}", y_shape,
                               f"{x_argument} and {y_argument} have different numbers of examples: "
-                              f"{x_argument}.shape={X.shape}, {y_argument}.shape={y.shape}.")
+                              f"{x_argument}.shape={x_shape}, {y_argument}.shape={y_shape}.")
 
 
 def parameters_widths(parameters, argument="parameters", *, dtype=None, output_width=1, finite=True) -> list[int]:
