@@ -336,7 +336,7 @@ class _TwinNet(BaseEstimator):
                                  "has 1. Set early_stopping=False or add examples.")
             least_val = least_train = max(2, classes.size)
         n_val = max(math.ceil(fraction * m), least_val)
-        if m - n_val < least_train:
+        if m - n_val < least_train:  # "n_samples=": the words scikit-learn's check_fit2d_1sample looks for
             raise ValueError(f"early_stopping with validation_fraction={self.validation_fraction!r} holds out {n_val} "
                              f"of the n_samples={m} examples (at least {least_val}), which leaves {m - n_val} to train "
                              f"on; at least {least_train} needed. Lower validation_fraction, set "
@@ -574,7 +574,7 @@ class TwinNetRegressor(RegressorMixin, _TwinNet):
         checked = self._check_hyperparameters()
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True)
         if sp.issparse(y):
-            raise ValueError(f"y must be a dense array of shape (n_samples,) or (n_samples, n_targets); "
+            raise ValueError(f"y must be a dense array of shape (m,) or (m, n_targets); "
                              f"got a sparse {y.format} matrix of shape {y.shape}. Use y.toarray().")
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         self._train(X, y, checked, n_outputs, "linear")
