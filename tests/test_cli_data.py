@@ -171,7 +171,7 @@ HEAD_ERRORS = [  # file, its content, extra arguments, error
     ("wide.npz", (np.ones((3, 2)), np.ones((3, 2))), ["--output", "softmax"],
      r"labels must be 1-D of shape \(m,\) for output 'softmax'; got shape \(3, 2\) .*needs output 'linear'"),
     ("lengths.npz", (np.ones((3, 2)), np.ones(4)), [], r"features.shape=\(3, 2\), labels.shape=\(4,\)"),
-    ("empty.npz", (np.ones((0, 2)), np.ones(0)), [], r"the data set is empty \(features.shape=\(0, 2\)\)"),
+    ("empty.npz", (np.ones((0, 2)), np.ones(0)), [], r"features is empty: features.shape=\(0, 2\)"),
     ("three.csv", "1,2,0\n3,4,1\n5,6,2\n", ["--output", "sigmoid"],
      r"got 3 distinct values: 0, 1, 2 \(pass --output softmax"),
     ("one.csv", "1,2,1\n3,4,1\n", [], r"labels hold one value only \(1\): no head can be inferred"),

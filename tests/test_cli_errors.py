@@ -95,11 +95,12 @@ CONTROLS = [
     ([*SWEEP, "--l2", "0,nan"], "grid key 'l2': l2 must be a finite number >= 0; got l2=nan"),
     ([*SWEEP, "--l2", "a"], "argument --l2: expected numbers >= 0 such as 0,0.001,0.01, got 'a'"),
     ([*SWEEP, "--dropout", "0,1"], "grid key 'dropout': dropout must be a number in [0, 1); got dropout=1.0"),
-    ([*SWEEP, "--early-stopping", "none,-2"], "grid key 'early_stopping': early_stopping must be an integer >= 0"),
+    ([*SWEEP, "--early-stopping", "none,-2"], "grid key 'early_stopping': early_stopping must be None or a "
+                                                    "patience, an integer >= 0"),
     ([*SWEEP, "--early-stopping", "never"], "argument --early-stopping: expected patiences such as none,5,20"),
     ([*SWEEP, "--lr-schedule", "none", "--lr-schedule", "inverse_time:decay_steps=10"],
      "argument --lr-schedule: schedule 'inverse_time:decay_steps=10': inverse_time needs decay_rate"),
-    ([*SWEEP, "--validation-fraction", "1.5"], "grid key 'validation_fraction': validation_fraction must be a float "
+    ([*SWEEP, "--validation-fraction", "1.5"], "grid key 'validation_fraction': validation_fraction must be a number "
                                                "in (0, 1); got validation_fraction=1.5"),
     ([*SWEEP, "--data", "iris", "--early-stopping", "3", "--validation-fraction", "0.01"],
      "early_stopping cannot hold out validation_fraction=0.01"),

@@ -201,8 +201,8 @@ CHECK_ERRORS = [  # X, y, output, match
     (X4, np.ones((4, 2, 1)), "linear", r"labels must be of shape \(m,\) or \(m, k\); got shape \(4, 2, 1\)"),
     (X4, np.ones((3, 2)), "linear",
      r"different numbers of examples: features.shape=\(4, 2\), labels.shape=\(3, 2\)"),
-    (np.ones((0, 2)), np.ones((0, 2)), "linear", r"the data set is empty \(features.shape=\(0, 2\)\)"),
-    (np.ones((0, 2)), np.ones(0), "softmax", "the data set is empty"),
+    (np.ones((0, 2)), np.ones((0, 2)), "linear", r"features is empty: features.shape=\(0, 2\)"),
+    (np.ones((0, 2)), np.ones(0), "softmax", "features is empty"),
     (X4, [0, 1, 0, 1], "tanh", r"Unknown output 'tanh'. Expected one of: 'linear', 'sigmoid', 'softmax'\."),
     (X4, [0, 1, 0, 1], None, "Unknown output None"),
 ]
@@ -345,7 +345,7 @@ BAD_TARGET_FILES = [  # file name, (X, y) or text, output, match
     ("inf.pickle", (np.ones((3, 2)), [[0.5, 1], [1, 2], [2, -np.inf]]), "linear", r"NaN or inf \(first at row 2\)"),
     ("nan.csv", "1,2,0.5\n3,4,nan\n", "linear", "nan.csv: labels contain NaN or inf"),
     ("lengths.npz", (np.ones((3, 2)), np.ones((4, 2))), None, r"features.shape=\(3, 2\), labels.shape=\(4, 2\)"),
-    ("empty.npz", (np.ones((0, 2)), np.ones((0, 3))), None, "the data set is empty"),
+    ("empty.npz", (np.ones((0, 2)), np.ones((0, 3))), None, "features is empty"),
     ("two-d.npz", (np.ones((3, 2)), np.ones((3, 2))), "softmax", "needs output 'linear'"),
     ("classes.csv", "1,2,0\n3,4,1\n5,6,2\n", "sigmoid", r"got 3 distinct values: 0, 1, 2 \(pass --output softmax"),
 ]
@@ -441,5 +441,6 @@ def test_split_needs_enough_of_every_class(y, match):
 
 
 def test_split_names_mismatched_lengths():
-    with pytest.raises(ValueError, match=r"got X.shape=\(10, 2\), y.shape=\(9,\)"):
+    with pytest.raises(ValueError, match=r"X and y have different numbers of examples: "
+                       r"X.shape=\(10, 2\), y.shape=\(9,\)"):
         data.split(np.ones((10, 2)), np.arange(9.0))

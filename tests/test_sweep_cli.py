@@ -209,7 +209,7 @@ def _sweep_made(tmp_path):
     (["sweep", "--out", "{tmp}/s"], "empty grid: give --preset notebook, --grid FILE or grid options"),
     (["sweep", "--grid", "{tmp}/bad.toml", "--out", "{tmp}/s"], "Unknown grid key 'learnig_rate'"),
     (["sweep", "--grid", "{tmp}/type.toml", "--out", "{tmp}/s"],
-     "grid key 'seeds': seeds must be integers between 0 and 4294967295; got 'one'"),
+     "grid key 'seeds': seed must be an integer between 0 and 4294967295; got seed='one'"),
     (["sweep", "--grid", "{tmp}/absent.toml"], "no such file"),
     (["sweep", "--data", "moons", "--layers", "100,20,1", "--out", "{tmp}/s"],
      "layers=100,20,1 starts with 100 inputs, but data 'moons' has 2 features"),

@@ -291,31 +291,19 @@ class Loaded(NamedTuple):
 
 
 def _check_features(X, y, source):
-    """``X`` as a finite real (m, n) float array; ``y`` as an array with as many rows."""
+    """``X`` as a finite real (m, n) float array (:func:`twinnet.validation.features`); ``y`` as an
+    array with as many rows. A refusal names ``source``."""
     try:
-        X, y = np.asarray(X), np.asarray(y)
-    except (ValueError, TypeError) as exc:  # ragged lists, or nested past NumPy's 64 dimensions
-        raise ValueError(f"{source}: features and labels must be arrays ({str(exc)[:120]}).") from None
-    if X.dtype.kind not in "biuf":  # complex would be cast to its real part, silently
-        raise ValueError(f"{source}: features must be real numbers; got dtype {X.dtype}.")
-    if X.ndim != 2:
-        raise ValueError(
-            f"{source}: features must be 2-D of shape (m, n_features); got shape {X.shape}."
-        )
-    if y.ndim == 0 or X.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"{source}: features and labels have different numbers of examples: "
-            f"features.shape={X.shape}, labels.shape={y.shape}."
-        )
-    if X.shape[0] == 0 or X.shape[1] == 0:
-        raise ValueError(f"{source}: the data set is empty (features.shape={X.shape}).")
-    X = X.astype(np.float32 if X.dtype == np.float32 else np.float64, copy=False)
-    if not np.isfinite(X).all():
-        bad = np.argwhere(~np.isfinite(X))[0]
-        raise ValueError(
-            f"{source}: features contain NaN or inf (first at row {bad[0]}, column {bad[1]})."
-        )
-    return X, y
+        X = validation.features(X, "features")
+        try:
+            y = np.asarray(y)
+        except (ValueError, TypeError) as exc:  # ragged lists, or nested past NumPy's 64 dimensions
+            raise validation.InvalidArgument("labels", "an array", type(y).__name__,
+                                             f"labels must be an array ({str(exc)[:120]}).") from None
+        validation.same_examples(X.shape, y.shape, "features", "labels")
+    except validation.InvalidArgument as exc:
+        raise validation.InvalidArgument(exc.argument, exc.expected, exc.value, f"{source}: {exc}") from None
+    return X.astype(np.float32 if X.dtype == np.float32 else np.float64, copy=False), y
 
 
 def _classes(y, source, output):
@@ -1051,14 +1039,12 @@ def split(X, y, *, test_size=0.2, seed=0, stratify=True, standardize=False, dtyp
     """
     from sklearn.model_selection import train_test_split
 
-    if not (isinstance(test_size, float) and 0 < test_size < 1):
-        raise ValueError(f"test_size must be a float in (0, 1); got test_size={test_size!r}.")
-    X, y = np.asarray(X), np.asarray(y)
-    if X.ndim != 2 or y.ndim not in (1, 2) or X.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"X must be of shape (m, n_features) and y of shape (m,) or (m, k) with as many examples; "
-            f"got X.shape={X.shape}, y.shape={y.shape}."
-        )
+    test_size = validation.fraction("test_size", test_size)
+    X, y = validation.features(X), np.asarray(y)
+    validation.same_examples(X.shape, y.shape)
+    if y.ndim > 2:
+        raise validation.InvalidArgument("y", "of shape (m,) or (m, k)", y.shape,
+                                         f"y must be of shape (m,) or (m, k); got y.shape={y.shape}.")
     m = X.shape[0]
     n_test = int(np.ceil(test_size * m))
     classes = y.ndim == 1 and y.dtype.kind in "biu"  # floats and (m, k) targets are regression targets

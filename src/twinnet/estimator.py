@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 import textwrap
 import warnings
 
@@ -205,27 +204,6 @@ def _with_hyperparameters(cls):
     return cls
 
 
-def _n_iter_no_change(value):
-    """An integer >= 1 or ``numpy.inf``, as scikit-learn's MLPs take it."""
-    if not ((validation.is_int(value) and value >= 1) or (isinstance(value, (float, np.floating)) and value == np.inf)):
-        raise validation.InvalidArgument("n_iter_no_change", "an integer >= 1 or numpy.inf", value)
-    return value if value == np.inf else int(value)
-
-
-def _fraction(argument, value):
-    """A number strictly between 0 and 1, as a Python float."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not (ok and 0 < value < 1):
-        raise validation.InvalidArgument(argument, "a number in (0, 1)", value)
-    return float(value)
-
-
-def _boolean(argument, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise validation.InvalidArgument(argument, "True or False", value)
-    return bool(value)
-
-
 class _StoppingRule(Callback):
     """scikit-learn's MLP stopping rule as a callback of :meth:`Network.fit` (Keras's call order).
 
@@ -322,36 +300,21 @@ class _TwinNet(BaseEstimator):
     __signature__ = inspect.signature(__init__)
     __signature__ = __signature__.replace(parameters=list(__signature__.parameters.values())[1:])
 
-    def _hidden(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, numbers.Integral) else sizes
-        try:
-            sizes = list(sizes)
-        except TypeError:
-            sizes = None
-        if sizes is None or not all(validation.is_int(s) and s >= 1 for s in sizes):
-            raise ValueError(
-                "hidden_layer_sizes must be a positive int or a tuple of positive ints, e.g. (20, 5); "
-                f"got hidden_layer_sizes={self.hidden_layer_sizes!r}."
-            )
-        return [int(s) for s in sizes]
-
     def _seed(self):
-        if self.random_state is None or (
-            isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool)
-        ):
+        if self.random_state is None or validation.is_int(self.random_state):
             return self.random_state
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _check_hyperparameters(self):
         """The checked arguments that ``Network`` does not check itself."""
-        checked = {"hidden": self._hidden(), "max_iter": validation.positive_int("max_iter", self.max_iter),
+        checked = {"hidden": validation.hidden_sizes("hidden_layer_sizes", self.hidden_layer_sizes),
+                   "max_iter": validation.positive_int("max_iter", self.max_iter),
                    "learning_rate": _learning_rate(self.learning_rate),
                    "alpha": validation.non_negative_number("alpha", self.alpha),
                    "tol": validation.non_negative_number("tol", self.tol),
-                   "n_iter_no_change": _n_iter_no_change(self.n_iter_no_change),
-                   "early_stopping": _boolean("early_stopping", self.early_stopping),
-                   "validation_fraction": _fraction("validation_fraction", self.validation_fraction)}
+                   "n_iter_no_change": validation.positive_int_or_inf("n_iter_no_change", self.n_iter_no_change),
+                   "early_stopping": validation.flag("early_stopping", self.early_stopping),
+                   "validation_fraction": validation.fraction("validation_fraction", self.validation_fraction)}
         return checked
 
     def _split(self, X, y, stratify, fraction, random_state):
@@ -373,7 +336,7 @@ class _TwinNet(BaseEstimator):
                                  "has 1. Set early_stopping=False or add examples.")
             least_val = least_train = max(2, classes.size)
         n_val = max(math.ceil(fraction * m), least_val)
-        if m - n_val < least_train:
+        if m - n_val < least_train:  # "n_samples=": the words scikit-learn's check_fit2d_1sample looks for
             raise ValueError(f"early_stopping with validation_fraction={self.validation_fraction!r} holds out {n_val} "
                              f"of the n_samples={m} examples (at least {least_val}), which leaves {m - n_val} to train "
                              f"on; at least {least_train} needed. Lower validation_fraction, set "
@@ -611,7 +574,7 @@ class TwinNetRegressor(RegressorMixin, _TwinNet):
         checked = self._check_hyperparameters()
         X, y = validate_data(self, X, y, dtype=(np.float64, np.float32), multi_output=True, y_numeric=True)
         if sp.issparse(y):
-            raise ValueError(f"y must be a dense array of shape (n_samples,) or (n_samples, n_targets); "
+            raise ValueError(f"y must be a dense array of shape (m,) or (m, n_targets); "
                              f"got a sparse {y.format} matrix of shape {y.shape}. Use y.toarray().")
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         self._train(X, y, checked, n_outputs, "linear")

@@ -42,6 +42,12 @@ MAX_SEED = 2**32 - 1
 #: The largest float32: an ``l2`` is weighed in float32 (Keras's ``L2`` makes it a float32 tensor), where beyond
 #: this it is inf.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: The largest step count: Keras counts steps (``optimizer.iterations``, a schedule's step arguments) in int64.
+MAX_STEPS = 2**63 - 1
+#: The smallest normal float32: below it TensorFlow flushes to 0.
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+#: The parts of the unit interval a fraction is checked against, each with its test.
+INTERVALS = {"(0, 1)": lambda v: 0 < v < 1, "[0, 1)": lambda v: 0 <= v < 1, "[0, 1]": lambda v: 0 <= v <= 1}
 
 
 class InvalidArgument(ValueError):
@@ -61,6 +67,25 @@ def is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
+def is_real(value) -> bool:
+    """True for Python and NumPy integers and floats, not for ``bool`` (nor complex, strings, arrays)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def flag(argument, value) -> bool:
+    """``True`` or ``False`` (NumPy's too), as a Python bool; not 0 and 1."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidArgument(argument, "True or False", value)
+    return bool(value)
+
+
+def name(argument, value) -> str:
+    """A non-empty string."""
+    if not isinstance(value, str) or not value:
+        raise InvalidArgument(argument, "a non-empty string", value)
+    return value
+
+
 def choice(argument, value, options, *, alternative=None, ordered=False):
     """``value`` if it is one of ``options``; else ``Unknown <argument> ...``.
 
@@ -76,19 +101,49 @@ def choice(argument, value, options, *, alternative=None, ordered=False):
     return value
 
 
-def positive_number(argument, value) -> float:
-    """A finite real number > 0 (a learning rate, a tolerance, a step), as a Python float."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):
+def positive_number(argument, value, *, dtype=None) -> float:
+    """A finite real number > 0 (a learning rate, a tolerance, a step), as a Python float.
+
+    With ``dtype``, also at most that dtype's largest number (an engine holds it in ``dtype``).
+    """
+    if not (is_real(value) and math.isfinite(value) and value > 0):
         raise InvalidArgument(argument, "a finite number > 0", value)
+    largest = float(np.finfo(dtype).max) if dtype is not None else math.inf
+    if value > largest:
+        raise InvalidArgument(argument, f"a number > 0 and at most {largest:.3g}", value,
+                              f"{argument}={value:g} is beyond the range of {np.dtype(dtype).name} (largest "
+                              f"{largest:.3g}); give a smaller {argument}.")
     return float(value)
 
 
 def non_negative_number(argument, value) -> float:
     """A finite real number >= 0 (a penalty's weight), as a Python float."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value >= 0):
+    if not (is_real(value) and math.isfinite(value) and value >= 0):
         raise InvalidArgument(argument, "a finite number >= 0", value)
+    return float(value)
+
+
+def float32_rate(argument, value, *, allow_zero=False) -> float:
+    """A rate Keras computes with in float32 (a schedule's learning or decay rate): finite, > 0 (or 0
+    where allowed) and a normal float32, between :data:`FLOAT32_TINY` and :data:`FLOAT32_MAX`."""
+    if not (is_real(value) and math.isfinite(value) and (value > 0 or (allow_zero and value == 0))):
+        raise InvalidArgument(argument, f"a finite number {'>=' if allow_zero else '>'} 0", value)
+    if value != 0 and not (FLOAT32_TINY <= value <= FLOAT32_MAX):
+        raise InvalidArgument(
+            argument, "a number between 1.2e-38 and 3.4e38", value,
+            f"{argument} must be between 1.2e-38 and 3.4e38, the range of float32 in which Keras computes "
+            f"schedules; got {argument}={value!r}.")
+    return float(value)
+
+
+def fraction(argument, value, interval="(0, 1)") -> float:
+    """A number in a part of the unit interval, one of :data:`INTERVALS`, as a Python float.
+
+    ``(0, 1)``: a part held out (``test_size``, ``validation_fraction``); ``[0, 1)``: a dropout
+    rate, Adam's ``beta_1``; ``[0, 1]``: ``momentum``, a schedule's ``alpha``.
+    """
+    if not (is_real(value) and INTERVALS[interval](value)):
+        raise InvalidArgument(argument, f"a number in {interval}", value)
     return float(value)
 
 
@@ -105,10 +160,7 @@ def penalty(argument, value) -> float:
 
 def rate(argument, value) -> float:
     """A probability in ``[0, 1)`` (a dropout rate), as a Python float."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not (ok and 0 <= value < 1):
-        raise InvalidArgument(argument, "a number in [0, 1)", value)
-    return float(value)
+    return fraction(argument, value, "[0, 1)")
 
 
 def rates(argument, value, count) -> tuple:
@@ -135,19 +187,66 @@ def positive_int(argument, value, *, allow_none=False):
 
 
 def non_negative_int(argument, value) -> int:
-    """An integer >= 0 (a count that may be zero, a verbosity level), as a Python int."""
-    if not (is_int(value) or isinstance(value, bool)) or value < 0:
+    """An integer >= 0, not a bool (a count that may be zero, a patience), as a Python int."""
+    if not is_int(value) or value < 0:
         raise InvalidArgument(argument, "an integer >= 0", value)
     return int(value)
 
 
-def seed(value, argument="seed"):
-    """``None`` or an integer in ``0 .. MAX_SEED``."""
-    if value is not None and not (is_int(value) and 0 <= value <= MAX_SEED):
+def seed(value, argument="seed", *, allow_none=True):
+    """``None`` (where allowed) or an integer in ``0 .. MAX_SEED``."""
+    if not ((allow_none and value is None) or (is_int(value) and 0 <= value <= MAX_SEED)):
         expected = f"an integer between 0 and {MAX_SEED}"
         raise InvalidArgument(argument, expected, value,
-                              f"{argument} must be None or {expected}; got {argument}={value!r}.")
+                              f"{argument} must be {'None or ' if allow_none else ''}{expected}; "
+                              f"got {argument}={value!r}.")
     return None if value is None else int(value)
+
+
+def patience(argument, value):
+    """``None`` (no early stopping) or a patience, an integer >= 0 (not a bool: ``True`` is no patience)."""
+    if value is not None and not (is_int(value) and value >= 0):
+        raise InvalidArgument(argument, "None or a patience, an integer >= 0", value)
+    return None if value is None else int(value)
+
+
+def steps(argument, value, minimum=1) -> int:
+    """A step count: an integer from ``minimum`` (0 or 1) to :data:`MAX_STEPS`, as a Python int."""
+    value = (positive_int if minimum else non_negative_int)(argument, value)
+    if value > MAX_STEPS:
+        expected = f"an integer between {minimum} and {MAX_STEPS} (Keras counts steps in int64)"
+        raise InvalidArgument(argument, expected, value,
+                              f"{argument} must be {expected}; got {argument}={_digits(value)}.")
+    return value
+    return value
+
+
+def _digits(value):
+    """An integer as a message echoes it: in full up to 20 digits, else its first digits and its length."""
+    try:
+        text = str(value)
+    except ValueError:  # past Python's limit on converting integers to text
+        return "an integer of more than 4300 digits"
+    return text if len(text) <= 20 else f"{text[:10]}...({len(text)} digits)"
+
+
+def positive_int_or_inf(argument, value):
+    """An integer >= 1 or ``numpy.inf`` (scikit-learn's ``n_iter_no_change``): an int, or ``inf``."""
+    if not ((is_int(value) and value >= 1) or (isinstance(value, (float, np.floating)) and value == np.inf)):
+        raise InvalidArgument(argument, "an integer >= 1 or numpy.inf", value)
+    return value if value == np.inf else int(value)
+
+
+def hidden_sizes(argument, value) -> list[int]:
+    """Hidden layers' widths as scikit-learn's MLPs take them: a positive int or a sequence of them."""
+    sizes = [value] if is_int(value) else value
+    try:
+        sizes = list(sizes)
+    except TypeError:
+        sizes = None
+    if sizes is None or not all(is_int(s) and s >= 1 for s in sizes):
+        raise InvalidArgument(argument, "a positive int or a tuple of positive ints, e.g. (20, 5)", value)
+    return [int(s) for s in sizes]
 
 
 def dtype(value, argument="dtype") -> np.dtype:
@@ -178,6 +277,60 @@ def layer_widths(argument, value, *, output_width=None) -> list[int]:
                               f"the output layer must have width {output_width} (one sigmoid unit); "
                               f"got {argument}={dims}.")
     return dims
+
+
+def features(X, argument="X", *, dtype=None) -> np.ndarray:
+    """Examples as rows: ``X`` as a dense, real, finite ndarray of shape ``(m, n_features)``, both >= 1.
+
+    The one check of every ``X`` (``Network``, the twins, :mod:`twinnet.data`); scikit-learn's
+    estimators keep ``validate_data``, whose messages its estimator checks expect. The array keeps its
+    dtype; with ``dtype`` its values must be finite once cast to it (1e39 is inf in float32).
+
+    >>> features([[1.0, 2.0]]).shape
+    (1, 2)
+    >>> features([[1.0, float("nan")]])
+    Traceback (most recent call last):
+    ...
+    twinnet.validation.InvalidArgument: X contains NaN or inf (first at row 0, column 1).
+    """
+    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
+        raise InvalidArgument(argument, "a dense array", type(X).__name__,
+                              f"{argument} is a sparse matrix; pass a dense array ({argument}.toarray()).")
+    try:
+        X = np.asarray(X)
+    except (ValueError, TypeError) as exc:  # ragged lists, or nested past NumPy's 64 dimensions
+        raise InvalidArgument(argument, "an array", type(X).__name__,
+                              f"{argument} must be an array ({str(exc)[:120]}).") from None
+    if X.dtype.kind not in "biuf":  # complex would be cast to its real part, silently
+        raise InvalidArgument(argument, "real numbers", X.dtype,
+                              f"{argument} must hold real numbers; got dtype {X.dtype}.")
+    if X.ndim != 2:
+        hint = f" (a single example? use {argument}.reshape(1, -1))" if X.ndim == 1 else ""
+        raise InvalidArgument(argument, "2-D of shape (m, n_features)", X.shape,
+                              f"{argument} must be 2-D of shape (m, n_features), rows as examples; got "
+                              f"{argument}.shape={X.shape}{hint}.")
+    if 0 in X.shape:
+        raise InvalidArgument(argument, "at least one example and one feature", X.shape,
+                              f"{argument} is empty: {argument}.shape={X.shape}; need at least one example "
+                              "and one feature.")
+    cast = X
+    if dtype is not None:
+        with np.errstate(over="ignore"):  # beyond the dtype's range becomes inf: reported below
+            cast = X.astype(dtype, copy=False)
+    if not np.isfinite(cast).all():
+        row, col = np.argwhere(~np.isfinite(cast))[0]
+        where = f", in {np.dtype(dtype).name}" if dtype is not None else ""
+        raise InvalidArgument(argument, "finite", "NaN or inf",
+                              f"{argument} contains NaN or inf (first at row {row}, column {col}{where}).")
+    return X
+
+
+def same_examples(x_shape, y_shape, x_argument="X", y_argument="y"):
+    """Check that the targets of shape ``y_shape`` have one row per example of the ``X`` of shape ``x_shape``."""
+    if len(y_shape) == 0 or y_shape[0] != x_shape[0]:
+        raise InvalidArgument(y_argument, f"{x_shape[0]} rows, one per example of {x_argument}", y_shape,
+                              f"{x_argument} and {y_argument} have different numbers of examples: "
+                              f"{x_argument}.shape={x_shape}, {y_argument}.shape={y_shape}.")
 
 
 def parameters_widths(parameters, argument="parameters", *, dtype=None, output_width=1, finite=True) -> list[int]:

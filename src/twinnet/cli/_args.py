@@ -50,11 +50,7 @@ def rate(text: str) -> float:
 
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1: ``--validation-fraction``."""
-    def check(value):
-        if not (isinstance(value, float) and 0 < value < 1):
-            raise validation.InvalidArgument("value", "a number in (0, 1)", value)
-        return value
-    return _checked(check, text, float)
+    return _checked(lambda value: validation.fraction("value", value), text, float)
 
 
 def schedule_spec(text: str) -> str:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-import numpy as np
 
 from twinnet import validation
 
@@ -103,27 +102,18 @@ class RunConfig:
         validation.dtype(self.dtype)
         validation.choice("keras_init", self.keras_init, KERAS_INITS)
         validation.positive_int("epochs", self.epochs)
-        validation.positive_number("learning_rate", self.learning_rate)
-        largest = float(np.finfo(self.dtype).max)
-        if self.learning_rate > largest:  # the engines hold it in dtype: it would be inf
-            raise ValueError(f"learning_rate={self.learning_rate:g} is beyond the range of {self.dtype} "
-                             f"(largest {largest:.3g}); give a smaller learning_rate.")
-        if self.seed is None:  # the split and the initial weights must be reproducible
-            raise ValueError(f"seed must be an integer between 0 and {MAX_SEED}; got seed=None.")
-        validation.seed(self.seed)
+        # the engines hold it in dtype: beyond its range it would be inf
+        validation.positive_number("learning_rate", self.learning_rate, dtype=self.dtype)
+        validation.seed(self.seed, allow_none=False)  # the split and the initial weights must be reproducible
         validation.positive_int("batch_size", self.batch_size, allow_none=True)
         validation.penalty("l2", self.l2)
         validation.rate("dropout", self.dropout)
         if self.lr_schedule is not None:
             self.schedule()
-        if self.early_stopping is not None:
-            if isinstance(self.early_stopping, bool):  # True is no patience
-                raise validation.InvalidArgument("early_stopping", "None or a patience, an integer >= 0",
-                                                 self.early_stopping)
-            validation.non_negative_int("early_stopping", self.early_stopping)
-        fraction = self.validation_fraction
-        if not (isinstance(fraction, float) and 0 < fraction < 1):
-            raise validation.InvalidArgument("validation_fraction", "a float in (0, 1)", fraction)
+        validation.patience("early_stopping", self.early_stopping)
+        validation.fraction("validation_fraction", self.validation_fraction)
+        validation.fraction("test_size", self.test_size)
+        validation.flag("standardize", self.standardize)
         if self.output is not None:
             validation.choice("output", self.output, validation.OUTPUTS)
         if self.layers is not None:

@@ -48,10 +48,7 @@ def _field(name, convert=lambda value: value):
 
 
 def _seed(value):
-    # validation.seed's range, without its None: every run of a sweep must be reproducible
-    if value is None or not (validation.is_int(value) and 0 <= value <= validation.MAX_SEED):
-        raise ValueError(f"seeds must be integers between 0 and {validation.MAX_SEED}; got {value!r}.")
-    return int(value)
+    return validation.seed(value, allow_none=False)  # every run of a sweep must be reproducible
 
 
 def _none(*spellings):

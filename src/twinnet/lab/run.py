@@ -54,15 +54,13 @@ class LabSplit:
         return None if self.X_val is None else (self.X_val, self.y_val)
 
 
-def _width(output, y, classes, config):
-    """The output width a head needs on targets ``y``; a sigmoid on more than two classes is refused."""
+def _width(output, y, classes):
+    """The output width a head needs on targets ``y`` (a sigmoid's are two classes: the loader checked)."""
     if output == "linear":
         return 1 if y.ndim == 1 else int(y.shape[1])
-    n_classes = len(classes) if classes is not None else int(np.max(y, initial=1)) + 1
-    if output == "sigmoid" and n_classes > 2:
-        raise ValueError(f"output='sigmoid' is one unit for two classes, but data {config.data!r} has "
-                         f"{n_classes} classes; use output='softmax' (--output softmax).")
-    return 1 if output == "sigmoid" else n_classes
+    if output == "sigmoid":
+        return 1
+    return len(classes) if classes is not None else int(np.max(y, initial=1)) + 1
 
 
 def _standardized_targets(y_train, y_test):
@@ -100,7 +98,7 @@ def load_split(config):
     loaded = data.load_dataset(config.data, output=config.output)
     output = loaded.output
     classes = None if loaded.classes is None else tuple(loaded.classes)
-    width = _width(output, np.asarray(loaded.y), classes, config)
+    width = _width(output, np.asarray(loaded.y), classes)
     split = data.split(loaded.X, loaded.y, test_size=config.test_size, seed=config.seed,
                        stratify=output != "linear", standardize=config.standardize, dtype=config.dtype)
     y_train, y_test, scale = split.y_train, split.y_test, None

@@ -34,8 +34,6 @@ array([ 0.9, -2.1])
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from twinnet import validation
@@ -86,15 +84,6 @@ def keras_cast(value, dtype):
     return np.dtype(dtype).type(np.float32(value))
 
 
-def _check_fraction(name, value, *, closed_right=False):
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(value) and 0 <= value and (value <= 1 if closed_right else value < 1)
-    if not ok:
-        bound = "[0, 1]" if closed_right else "[0, 1)"
-        raise ValueError(f"{name} must be a number in {bound}; got {name}={value!r}.")
-    return float(value)
-
-
 class SGD(Optimizer):
     """Plain gradient descent, the notebook's update: ``w = w - learning_rate * g``."""
 
@@ -118,7 +107,7 @@ class Momentum(Optimizer):
     name = "momentum"
 
     def __init__(self, momentum=0.9, nesterov=False):
-        self.momentum = _check_fraction("momentum", momentum, closed_right=True)
+        self.momentum = validation.fraction("momentum", momentum, "[0, 1]")
         self.nesterov = bool(nesterov)
 
     def build(self, size, dtype):
@@ -162,8 +151,8 @@ class Adam(Optimizer):
     name = "adam"
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
-        self.beta_1 = _check_fraction("beta_1", beta_1)
-        self.beta_2 = _check_fraction("beta_2", beta_2)
+        self.beta_1 = validation.fraction("beta_1", beta_1, "[0, 1)")
+        self.beta_2 = validation.fraction("beta_2", beta_2, "[0, 1)")
         self.epsilon = validation.positive_number("epsilon", epsilon)
 
     def build(self, size, dtype):

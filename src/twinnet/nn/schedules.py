@@ -78,8 +78,7 @@ __all__ = [
 # and rounded once to float32 is the float32 op exactly (53 >= 2 * 24 + 2 bits), so ``_f32(a * b)``
 # is TensorFlow's float32 product, without NumPy's scalar overhead and overflow warnings.
 _FLOAT32 = struct.Struct("f")
-_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32; below it TensorFlow flushes to 0
-_MAX = float(np.finfo(np.float32).max)
+_TINY = validation.FLOAT32_TINY  # below it TensorFlow flushes to 0
 
 
 def _f32(x):
@@ -128,62 +127,6 @@ def _pow(x, y):
 def _reciprocal(c):
     """``1 / c`` for a constant divisor: grappler's rewrite of ``x / c`` into ``x * (1 / c)``."""
     return _f32(1.0 / _f32(c))
-
-
-# --------------------------------------------------------------------------- argument checks
-def _float32_rate(argument, value, *, allow_zero=False):
-    """A learning rate or decay rate: finite, > 0 (or 0 where allowed), and a normal float32."""
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and (value > 0 or (allow_zero and value == 0))):
-        raise validation.InvalidArgument(argument, f"a finite number {'>=' if allow_zero else '>'} 0", value)
-    if value != 0 and not (_TINY <= value <= _MAX):
-        raise validation.InvalidArgument(
-            argument, "a number between 1.2e-38 and 3.4e38", value,
-            f"{argument} must be between 1.2e-38 and 3.4e38, the range of float32 in which Keras computes "
-            f"schedules; got {argument}={value!r}.")
-    return float(value)
-
-
-#: The largest step count: Keras counts steps (``optimizer.iterations``, a schedule's step arguments) in int64.
-MAX_STEPS = 2**63 - 1
-
-
-def _steps(argument, value, minimum=1):
-    """A step count: an integer from ``minimum`` (0 or 1) to :data:`MAX_STEPS`, as a Python int."""
-    value = (validation.positive_int if minimum else validation.non_negative_int)(argument, value)
-    if value > MAX_STEPS:
-        expected = f"an integer between {minimum} and {MAX_STEPS} (Keras counts steps in int64)"
-        raise validation.InvalidArgument(argument, expected, value,
-                                         f"{argument} must be {expected}; got {argument}={_shown(value)}.")
-    return value
-
-
-def _shown(value):
-    """An integer as a message echoes it: in full up to 20 digits, else its first digits and its length."""
-    try:
-        text = str(value)
-    except ValueError:  # past Python's limit on converting integers to text
-        return "an integer of more than 4300 digits"
-    return text if len(text) <= 20 else f"{text[:10]}...({len(text)} digits)"
-
-
-def _fraction(argument, value):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and 0 <= value <= 1):
-        raise validation.InvalidArgument(argument, "a number in [0, 1]", value)
-    return float(value)
-
-
-def _flag(argument, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise validation.InvalidArgument(argument, "True or False", value)
-    return bool(value)
-
-
-def _name(value):
-    if not isinstance(value, str) or not value:
-        raise validation.InvalidArgument("name", "a non-empty string", value)
-    return value
 
 
 # --------------------------------------------------------------------------- the schedules
@@ -247,11 +190,11 @@ class _StepDecay(LearningRateSchedule):
     """What ``ExponentialDecay`` and ``InverseTimeDecay`` share: Keras's four arguments and their config."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        self.initial_learning_rate = _float32_rate("initial_learning_rate", initial_learning_rate)
-        self.decay_steps = _steps("decay_steps", decay_steps)
-        self.decay_rate = _float32_rate("decay_rate", decay_rate)
-        self.staircase = _flag("staircase", staircase)
-        self.name = _name(type(self).__name__ if name is None else name)
+        self.initial_learning_rate = validation.float32_rate("initial_learning_rate", initial_learning_rate)
+        self.decay_steps = validation.steps("decay_steps", decay_steps)
+        self.decay_rate = validation.float32_rate("decay_rate", decay_rate)
+        self.staircase = validation.flag("staircase", staircase)
+        self.name = validation.name("name", type(self).__name__ if name is None else name)
 
     def get_config(self):
         return {"initial_learning_rate": self.initial_learning_rate, "decay_steps": self.decay_steps,
@@ -347,15 +290,15 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         boundaries = [int(b) for b in boundaries]
         if boundaries[0] < 0 or any(a >= b for a, b in zip(boundaries, boundaries[1:])):
             raise validation.InvalidArgument("boundaries", "strictly increasing steps >= 0", boundaries)
-        boundaries = [_steps(f"boundaries[{i}]", b, minimum=0) for i, b in enumerate(boundaries)]
+        boundaries = [validation.steps(f"boundaries[{i}]", b, minimum=0) for i, b in enumerate(boundaries)]
         if np.ndim(values) != 1 or len(values) != len(boundaries) + 1:
             raise validation.InvalidArgument(
                 "values", f"a list of len(boundaries) + 1 = {len(boundaries) + 1} learning rates", values,
                 f"values must hold len(boundaries) + 1 = {len(boundaries) + 1} learning rates, one per interval "
                 f"(before, between and after boundaries={boundaries}); got values={values!r}.")
         self.boundaries = boundaries
-        self.values = [_float32_rate(f"values[{i}]", v) for i, v in enumerate(values)]
-        self.name = _name(name)
+        self.values = [validation.float32_rate(f"values[{i}]", v) for i, v in enumerate(values)]
+        self.name = validation.name("name", name)
 
     def __call__(self, step):
         # Keras sums value_i * (boundary_{i-1} < step <= boundary_i) over the intervals: exactly one
@@ -401,15 +344,13 @@ class CosineDecay(LearningRateSchedule):
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, name="CosineDecay", warmup_target=None,
                  warmup_steps=0):
-        self.initial_learning_rate = _float32_rate("initial_learning_rate", initial_learning_rate,
+        self.initial_learning_rate = validation.float32_rate("initial_learning_rate", initial_learning_rate,
                                                    allow_zero=warmup_target is not None)
-        self.decay_steps = _steps("decay_steps", decay_steps)
-        self.alpha = _fraction("alpha", alpha)
-        self.name = _name(name)
-        self.warmup_target = None if warmup_target is None else _float32_rate("warmup_target", warmup_target)
-        if isinstance(warmup_steps, bool):
-            raise validation.InvalidArgument("warmup_steps", "an integer >= 0", warmup_steps)
-        self.warmup_steps = _steps("warmup_steps", warmup_steps, minimum=0)
+        self.decay_steps = validation.steps("decay_steps", decay_steps)
+        self.alpha = validation.fraction("alpha", alpha, "[0, 1]")
+        self.name = validation.name("name", name)
+        self.warmup_target = None if warmup_target is None else validation.float32_rate("warmup_target", warmup_target)
+        self.warmup_steps = validation.steps("warmup_steps", warmup_steps, minimum=0)
         if self.warmup_steps and self.warmup_target is None:
             raise validation.InvalidArgument(
                 "warmup_target", "the learning rate reached at the end of the warm-up", None,
@@ -451,8 +392,7 @@ def check_learning_rate(value, argument="learning_rate"):
     """``fit``'s ``learning_rate``: a finite number > 0 (as a Python float) or a :class:`LearningRateSchedule`."""
     if isinstance(value, LearningRateSchedule):
         return value
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if not (ok and math.isfinite(value) and value > 0):
+    if not (validation.is_real(value) and math.isfinite(value) and value > 0):
         raise validation.InvalidArgument(
             argument, "a finite number > 0 or a schedule from twinnet.nn.schedules", value,
             f"{argument} must be a finite number > 0 or a schedule such as "
