@@ -1,5 +1,5 @@
-"""The twins' softmax and linear heads: Keras (``model.fit`` and the ``tf.function`` loop) and PyTorch,
-built from the same parameters and trained on the same batches, follow ``Network.fit``.
+"""The twins' heads: Keras (``model.fit`` and the ``tf.function`` loop) and PyTorch, built from the
+same parameters and trained on the same batches, follow ``Network.fit``.
 
 Tolerances, loss curve, metric and final weights, relative:
 - float64: 1e-12 (measured, every head, optimizer, batch mode and twin: at most 5e-16 on the
@@ -9,7 +9,8 @@ Tolerances, loss curve, metric and final weights, relative:
   difference of (measured 3e-13 relative on such an element over 8 epochs).
 - float32: 1e-4, absolute 1e-6 (measured at most 2e-6 on the loss and 6e-7 relative to the
   weights' scale: the same update rules, rounded in another order, over a few epochs).
-The sigmoid head's agreement is in test_keras_twin.py and test_torch_twin.py.
+Cases rotate (tests/twins.py): each twin runs every optimizer in each dtype, the heads and batch
+modes in turn; Keras's ``model.fit`` gets one case.
 """
 
 import copy
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from problems import binary_problem, multiclass_problem, regression_problem
-from twins import TWINS, build, import_keras_twin, train, weights
+from twins import LOOPS, TWINS, build, import_keras_twin, rotate, train, weights
 
 from twinnet import Network, torch_twin, validation
 
@@ -30,6 +31,7 @@ M = 40  # examples; batch_size=12 makes three batches of 12 and one of 4, shuffl
 
 #: Head -> (layer widths, data): 4 features, one hidden layer of 5 units.
 PROBLEMS = {
+    "sigmoid": ([4, 5, 1], binary_problem(M, 4, seed=0)),
     "softmax": ([4, 5, 3], multiclass_problem(M, 4, 3, seed=0)),
     "linear-1": ([4, 5, 1], regression_problem(M, 4, 1, seed=0)),
     "linear-2": ([4, 5, 2], regression_problem(M, 4, 2, seed=0)),
@@ -68,32 +70,28 @@ def _assert_twins(ours, theirs, params, twin_params, dtype, twin):
 
 
 @pytest.mark.exact
-@pytest.mark.parametrize("twin", TWINS)
-@pytest.mark.parametrize("batch_size", [None, 12], ids=["full-batch", "mini-batch"])
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-@pytest.mark.parametrize("head", sorted(PROBLEMS))
-def test_twin_reproduces_network_fit_float64(head, optimizer, batch_size, twin):
-    _assert_twins(*_run(head, twin, optimizer, batch_size), "float64", twin)
+@pytest.mark.parametrize("twin, dtype, optimizer, head, batch_size", rotate(
+    [(twin, dtype, optimizer) for twin in LOOPS for dtype in ["float64", "float32"]
+     for optimizer in ["sgd", "momentum", "adam"]] + [("keras-fit", "float64", "adam")],
+    head=sorted(PROBLEMS), batch_size=[12, None]))
+def test_twin_reproduces_network_fit(twin, dtype, optimizer, head, batch_size):
+    # each twin has its own optimizers, with hyperparameters rounded through float32, its own batch
+    # loop and its own head table: twin x dtype x optimizer, the heads and batch modes in turn (three
+    # optimizers a dtype: each twin runs both batch modes in each dtype, and every head)
+    _assert_twins(*_run(head, twin, optimizer, batch_size, dtype=dtype), dtype, twin)
 
 
-@pytest.mark.exact
-@pytest.mark.parametrize("twin", TWINS)
-@pytest.mark.parametrize("head", sorted(PROBLEMS))
-def test_twin_reproduces_network_fit_float32(head, twin):
-    _assert_twins(*_run(head, twin, "adam", 12, dtype="float32"), "float32", twin)
-
-
-@pytest.mark.parametrize("head", sorted(PROBLEMS))
-def test_a_different_batch_order_is_detected(head):
+@pytest.mark.parametrize("head, twin", rotate([(head,) for head in sorted(PROBLEMS)], twin=LOOPS))
+def test_a_different_batch_order_is_detected(head, twin):
     # the agreement above is not automatic: another seed gives another mini-batch trajectory
-    ours, theirs, _, _ = _run(head, "torch", "sgd", 12, seed=4)
+    ours, theirs, _, _ = _run(head, twin, "sgd", 12, seed=4)
     assert np.max(np.abs(np.subtract(ours["loss"], theirs["loss"]))) > 1e-6
 
 
 # --------------------------------------------------------------------------- Keras as its users use it
 @pytest.mark.tf
 @pytest.mark.exact
-@pytest.mark.parametrize("head", sorted(PROBLEMS))
+@pytest.mark.parametrize("head", ["linear-1", "linear-2", "softmax"])  # sigmoid: test_keras_twin.py
 def test_plain_keras_fit_evaluate_predict(head):
     # model.fit, evaluate and predict with no twinnet in between: Keras's own loss and metric
     keras_twin = import_keras_twin()

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 from problems import binary_problem, multiclass_problem, regression_problem
-from twins import TWINS, build, import_keras_twin, train, weights
+from twins import LOOPS, TWINS, build, import_keras_twin, rotate, train, weights
 
 from twinnet import Network, torch_twin
 from twinnet.nn import Callback, EarlyStopping
@@ -53,6 +53,9 @@ HEADS = sorted(PROBLEMS)
 #: The twins' gradients: one per library.
 LIBRARIES = [pytest.param("keras", marks=pytest.mark.tf), "torch"]
 RATES = {"sgd": 0.1, "momentum": 0.1, "adam": 0.02}
+OPTIMIZERS = sorted(RATES)
+BATCH_SIZES = [None, 12]  # full batch, mini-batches
+DTYPES = ["float64", "float32"]
 
 
 
@@ -97,28 +100,21 @@ def _run_l2(head, twin, optimizer, batch_size, dtype="float64", network_l2=KERAS
 
 
 @pytest.mark.exact
-@pytest.mark.parametrize("twin", TWINS)
-@pytest.mark.parametrize("batch_size", [None, 12], ids=["full-batch", "mini-batch"])
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-@pytest.mark.parametrize("head", HEADS)
-def test_l2_twin_reproduces_network_fit_float64(head, optimizer, batch_size, twin):
-    ours, theirs, params, twin_params = _run_l2(head, twin, optimizer, batch_size)
-    _assert_histories(theirs, ours, "float64", twin)
-    _assert_arrays(twin_params, params, "float64", f"final weights, {twin} vs Network")
-
-
-@pytest.mark.exact
-@pytest.mark.parametrize("twin", TWINS)
-@pytest.mark.parametrize("head", HEADS)
-def test_l2_twin_reproduces_network_fit_float32(head, twin):
+@pytest.mark.parametrize("twin, batch_size, dtype, head, optimizer", rotate(
+    [(twin, batch_size, dtype) for twin in LOOPS for batch_size in BATCH_SIZES for dtype in DTYPES]
+    + [("keras-fit", 12, "float64")], head=HEADS, optimizer=OPTIMIZERS))
+def test_l2_twin_reproduces_network_fit(twin, batch_size, dtype, head, optimizer):
+    # each twin adds the penalty in its own batch loop, weighed in its dtype: twin x batch x dtype;
+    # the penalty is one term of the loss before the optimizer, whatever the head: those rotate.
     # float32: float32(l2) is l2 in the network's dtype, on both sides
-    ours, theirs, params, twin_params = _run_l2(head, twin, "adam", 12, dtype="float32", network_l2=L2)
-    _assert_histories(theirs, ours, "float32", twin)
-    _assert_arrays(twin_params, params, "float32", f"final weights, {twin} vs Network")
+    ours, theirs, params, twin_params = _run_l2(head, twin, optimizer, batch_size, dtype=dtype,
+                                                network_l2=KERAS_L2 if dtype == "float64" else L2)
+    _assert_histories(theirs, ours, dtype, f"{twin}, {head}, {optimizer}")
+    _assert_arrays(twin_params, params, dtype, f"final weights, {twin} vs Network")
 
 
 @pytest.mark.exact
-@pytest.mark.parametrize("twin", TWINS)
+@pytest.mark.parametrize("twin", LOOPS)
 def test_the_same_l2_on_both_sides_gives_the_same_run(twin):
     # Network(l2=0.01) weighs by float32(0.01), as Keras and the PyTorch twin do (before Network
     # rounded it, the curves parted by 1.2e-9 on the loss and 9e-8 on a weight)
@@ -165,13 +161,18 @@ def test_evaluate_and_gradients_include_the_penalty(head, library):
 
 
 # --------------------------------------------------------------------------- dropout
+#: Dropout rates of the two hidden layers: both drop, or only the second (the first's mask is None).
+DROPOUTS = {"both": [0.3, 0.5], "second": [0.0, 0.5]}
+
+
 @pytest.mark.exact
-@pytest.mark.parametrize("library", LIBRARIES)
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("rates", [[0.3, 0.5], [0.0, 0.5]], ids=["both", "second"])
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
-@pytest.mark.parametrize("head", HEADS)
-def test_gradients_under_given_masks_equal_networks(head, activation, rates, dtype, library):
+@pytest.mark.parametrize("library, dtype, dropout, head, activation", rotate(
+    [(library, dtype, dropout) for library in ("keras", "torch") for dtype in DTYPES for dropout in DROPOUTS],
+    head=HEADS, activation=["relu", "tanh", "sigmoid"]))
+def test_gradients_under_given_masks_equal_networks(library, dtype, dropout, head, activation):
+    # each library replays the masks, and which layers drop, in its own dtype: library x dtype x
+    # dropout; the mask multiplies the activation's output, whatever the activation and the head
+    rates = DROPOUTS[dropout]
     output, dims, (X, y) = PROBLEMS[head]
     parameters = Network(dims, output=output, init="he", seed=2, dtype=dtype).parameters
     options = {"output": output, "hidden_activation": activation, "dropout": rates, "dtype": dtype}
@@ -188,8 +189,9 @@ def test_gradients_under_given_masks_equal_networks(head, activation, rates, dty
 
 
 @pytest.mark.tf
-@pytest.mark.parametrize("head", HEADS)
-def test_the_keras_twin_drops_in_training_only(head):
+@pytest.mark.parametrize("head, loop", [pytest.param("linear-1", "fit", marks=pytest.mark.model_fit),
+                                        ("sigmoid", "tf-loop")])
+def test_the_keras_twin_drops_in_training_only(head, loop):
     keras_twin = import_keras_twin()
     output, dims, (X, y) = PROBLEMS[head]
     parameters = Network(dims, output=output, seed=2).parameters
@@ -202,12 +204,11 @@ def test_the_keras_twin_drops_in_training_only(head):
     assert model.evaluate(X, y, verbose=0) == pytest.approx(list(net.evaluate(X, y).values())[:2], rel=1e-12)
     training = np.asarray(model(X, training=True))
     assert np.max(np.abs(training.reshape(expected.shape) - expected)) > 1e-3  # the layers do drop when training
-    for loop in ("fit", "tf-loop"):  # and training runs with Keras's own masks
-        history = keras_twin.train(model, X, y, epochs=2, batch_size=12, loop=loop)
-        assert np.isfinite(history["loss"]).all()
+    history = keras_twin.train(model, X, y, epochs=2, batch_size=12, loop=loop)  # with Keras's own masks
+    assert np.isfinite(history["loss"]).all()
 
 
-@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("head", ["linear-2", "softmax"])  # the Keras twin's test has the other two
 def test_the_torch_twin_drops_in_training_only_with_masks_seeded_by_train(head):
     import torch
 
@@ -287,9 +288,9 @@ def _expected_biases(rates, epochs=10, steps=20):
 
 
 @pytest.mark.exact
-@pytest.mark.parametrize("twin", ["network", *TWINS])
-@pytest.mark.parametrize("name", sorted(SCHEDULES))
-def test_every_step_uses_the_schedules_rate_bit_for_bit(name, twin):
+@pytest.mark.parametrize("twin, name", rotate(
+    [(twin, name) for twin in ["network", *LOOPS] for name in sorted(SCHEDULES)] + [("keras-fit", "exponential")]))
+def test_every_step_uses_the_schedules_rate_bit_for_bit(twin, name):
     schedule = SCHEDULES[name]
     expected = _expected_biases([schedule(k) for k in range(200)])
     assert _bias_after_each_epoch(twin, schedule) == expected
@@ -328,23 +329,16 @@ def _short_schedule(name, optimizer):
 
 
 @pytest.mark.exact
-@pytest.mark.parametrize("twin", TWINS)
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
-@pytest.mark.parametrize("name", sorted(SCHEDULES))
-def test_schedule_twin_reproduces_network_fit(name, optimizer, twin):
-    head = HEADS[sorted(SCHEDULES).index(name) % len(HEADS)]  # every head, in turn
-    ours, theirs, params, twin_params = _run_schedule(head, twin, optimizer, _short_schedule(name, optimizer))
-    _assert_histories(theirs, ours, "float64", f"{twin}, {name}, {head}")
-    _assert_arrays(twin_params, params, "float64", f"final weights, {twin} vs Network")
-
-
-@pytest.mark.exact
-@pytest.mark.parametrize("twin", TWINS)
-def test_schedule_twin_reproduces_network_fit_float32(twin):
-    ours, theirs, params, twin_params = _run_schedule("softmax", twin, "adam", _short_schedule("cosine", "adam"),
-                                                      dtype="float32")
-    _assert_histories(theirs, ours, "float32", twin)
-    _assert_arrays(twin_params, params, "float32", f"final weights, {twin} vs Network")
+@pytest.mark.parametrize("twin, optimizer, name, head, dtype", rotate(
+    [(twin, optimizer) for twin in LOOPS for optimizer in OPTIMIZERS] + [("keras-fit", "adam")],
+    name=sorted(SCHEDULES), head=HEADS, dtype=DTYPES))
+def test_schedule_twin_reproduces_network_fit(twin, optimizer, name, head, dtype):
+    # each twin's optimizer reads the rate at each step (torch's momentum and Adam correct for a rate
+    # that changes): twin x optimizer; every step's rate of each schedule in each twin is the test above
+    ours, theirs, params, twin_params = _run_schedule(head, twin, optimizer, _short_schedule(name, optimizer),
+                                                      dtype=dtype)
+    _assert_histories(theirs, ours, dtype, f"{twin}, {name}, {head}")
+    _assert_arrays(twin_params, params, dtype, f"final weights, {twin} vs Network")
 
 
 @pytest.mark.tf
@@ -465,9 +459,9 @@ def _run_stop(case, twin, **stop_options):
 
 
 @pytest.mark.exact
-@pytest.mark.parametrize("twin", TWINS)
-@pytest.mark.parametrize("case", sorted(STOPS))
-def test_early_stopping_stops_and_restores_as_network(case, twin):
+@pytest.mark.parametrize("twin, case", rotate(
+    [(twin, case) for twin in LOOPS for case in sorted(STOPS)] + [("keras-fit", "softmax-val_loss")]))
+def test_early_stopping_stops_and_restores_as_network(twin, case):
     ours, theirs, ours_stop, their_stop, params, twin_params = _run_stop(case, twin)
     assert 0 < ours_stop.best_epoch < ours_stop.stopped_epoch < 59, "the case stops early and restores"
     assert len(theirs["loss"]) == len(ours["loss"]) == ours_stop.stopped_epoch + 1

@@ -2,16 +2,42 @@
 
 ``keras-fit`` is Keras's ``model.fit``, ``keras-tf-loop`` the compiled ``tf.function`` step, ``torch``
 the PyTorch twin; the Keras ones need TensorFlow.
+
+Cases rotate rather than multiply (:func:`rotate`): a feature's test runs the product of the
+parameters that interact in it (each twin has its own step, batch loop and dtype handling, so the
+twin is nearly always one of them) while the others (the head, the optimizer, ...) take their values
+in turn, each at least once. ``model.fit`` runs the TensorFlow kernels of the tf-loop, ten times
+slower: a feature gets one ``keras-fit`` case, the rest go to :data:`LOOPS`.
 """
 
 import pytest
 
 from twinnet import torch_twin
 
-#: Twin -> how it is built and trained; the Keras ones need TensorFlow.
-# model.fit runs the TensorFlow kernels of the tf-loop: its cases are left out of CI's narrowed pass
-TWINS = [pytest.param("keras-fit", marks=[pytest.mark.tf, pytest.mark.model_fit]),
-         pytest.param("keras-tf-loop", marks=pytest.mark.tf), "torch"]
+#: Twin -> its marks: the Keras ones need TensorFlow; model.fit runs the TensorFlow kernels of the
+#: tf-loop, so its cases are left out of CI's narrowed pass. ("keras": the Keras twin's gradients.)
+_MARKS = {"keras-fit": [pytest.mark.tf, pytest.mark.model_fit], "keras-tf-loop": [pytest.mark.tf], "torch": [],
+          "keras": [pytest.mark.tf]}
+TWINS = [pytest.param(twin, marks=_MARKS[twin]) for twin in ("keras-fit", "keras-tf-loop", "torch")]
+#: The twins each feature runs in full: all but model.fit.
+LOOPS = ["keras-tf-loop", "torch"]
+
+
+def rotate(kept, **rotating):
+    """``pytest.mark.parametrize`` cases: each row of ``kept``, then the rotating parameters' values in turn.
+
+    A ``kept`` row is a tuple; the arguments are named in that order, then
+    in the order of ``rotating``. Case ``i`` takes ``values[i % len(values)]`` of each rotating
+    parameter, so each of its values appears once the cases are as many. A case carries its twin's
+    marks, and its id names every value.
+    """
+    cases = []
+    for i, row in enumerate(kept):
+        values = (*row, *(choices[i % len(choices)] for choices in rotating.values()))
+        marks = [mark for value in values if isinstance(value, str) for mark in _MARKS.get(value, [])]
+        cases.append(pytest.param(*values, marks=marks,
+                                  id="-".join("full-batch" if v is None else str(v) for v in values)))
+    return cases
 
 
 def import_keras_twin():
