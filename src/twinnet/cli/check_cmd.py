@@ -87,7 +87,7 @@ def run(args):
                     sandbox=mode, memory=args.memory)
     strict = args.strict
     print(render(reports[0], strict=strict) if len(reports) == 1 else render_many(reports, strict=strict))
-    print(f"cases drawn with --case-seed {reports[0].case_seed} (give it to check on the same cases again)")
+    print(f"cases drawn with --case-seed {reports[0].case_seed}; give it to draw the same ones again")
     for path, write in ((args.csv, write_csv), (args.json, functools.partial(write_json, strict=strict))):
         if path:
             write(reports, path)
