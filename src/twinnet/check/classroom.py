@@ -328,7 +328,8 @@ def class_page(reports, names, *, strict=False) -> str:
             f"({warned} with warnings: unsafe functions), {len(reports) - sum(passing)} fail; "
             f"mean score {mean:.1f} / {len(FUNCTIONS)}. Each ran in the sandbox "
             f"{_e(', '.join(sorted({r.sandbox or '-' for r in reports})))}, on the cases drawn with "
-            f"--case-seed {_e(', '.join(sorted({str(r.case_seed) for r in reports})))}.<br>"
+            f"<code style=\"white-space: nowrap\">--case-seed "
+            f"{_e(', '.join(sorted({str(r.case_seed) for r in reports})))}</code>.<br>"
             f"Score: {_e(SCORE_RULE[strict])}. A file passes when every function it defines is right "
             "and its training follows the reference's cost.</p>",
             "<h2>Pass rate per function</h2>", _pass_rates(reports, strict),
