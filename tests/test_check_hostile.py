@@ -236,3 +236,66 @@ def test_a_learners_module_beside_the_file_is_imported(tmp_path):
     (tmp_path / "my_activations.py").write_text("import numpy as np\n\n\ndef relu(Z):\n    return np.maximum(0, Z)\n")
     [report] = check([tmp_path / "imports_missing.py"], iterations=0, keras=False)
     assert report.failures == [] and _statuses(report) == {"relu": "PASS", "linear_forward": "PASS"}
+
+
+def test_outputs_hard_coded_for_the_cases_of_one_seed_fail_on_a_fresh_draw(hostile):
+    # the corpus ran with a case seed drawn for the run: the outputs recorded for seed 0 are wrong
+    report = hostile.reports["hard_coded_outputs.py"]
+    assert report.case_seed is not None
+    assert _statuses(report) == {"compute_cost": "FAIL", "accuracy": "FAIL"}
+
+
+def test_outputs_hard_coded_for_the_cases_of_one_seed_pass_only_on_those_cases():
+    # what the fixture exploits: with --case-seed 0 the cases are the recorded ones
+    path = HOSTILE / "hard_coded_outputs.py"
+    [known] = check([path], sandbox="none", iterations=0, keras=False, case_seed=0)
+    [other] = check([path], sandbox="none", iterations=0, keras=False, case_seed=1)
+    assert _statuses(known) == {"compute_cost": "PASS", "accuracy": "PASS"}
+    assert _statuses(other) == {"compute_cost": "FAIL", "accuracy": "FAIL"}
+
+
+def test_a_process_that_stops_reading_cannot_block_twinnet(hostile):
+    # it answers for relu itself and sleeps: the next request, larger than a pipe, times out
+    report = hostile.reports["stops_reading.py"]
+    assert report.functions["relu"].status == "FAIL"
+    assert report.functions["linear_activation_forward"].diagnosis == "did not finish within 5 s (an infinite loop?)"
+    assert report.functions["sigmoid"].status == "UNSAFE"
+
+
+def test_an_array_header_claiming_terabytes_is_refused_not_allocated(hostile):
+    report = hostile.reports["huge_array_reply.py"]
+    assert report.functions["relu"].diagnosis == ("broke the checking protocol: a malformed array (8 bytes for "
+                                                  "the shape (1000000000000,) of float64)")
+    assert report.functions["sigmoid"].status == "UNSAFE"  # checked, the batch went on
+
+
+def test_the_other_submissions_of_the_folder_cannot_be_read_in_the_sandbox(hostile):
+    # under none the submission has the teacher's rights: it reads them (the threat model says so)
+    status = hostile.reports["reads_classmates.py"].functions["relu"].status
+    assert status == {"bwrap": "PASS", "none": "FAIL"}[hostile.mode]
+
+
+def test_a_symbolic_link_is_not_checked_in_place_of_the_file_it_names(tmp_path):
+    # else a.py -> /home/teacher/solution.py is graded as the student's, with its folder bound
+    (tmp_path / "key").mkdir()
+    shutil.copy(LEARNERS / "correct.py", tmp_path / "key" / "solution.py")
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "a.py").symlink_to(tmp_path / "key" / "solution.py")
+    [report] = check([tmp_path / "class"], sandbox="none", iterations=0, keras=False)
+    assert report.error == "is a symbolic link; twinnet check reads only regular files (give the file it points to)"
+    assert report.functions == {} and not report.passes()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_terminal_cannot_be_written_through_dev_tty(mode, tmp_path):
+    # twinnet under a terminal of its own (script): the submission's session has no terminal
+    _need(mode)
+    shutil.copy(HOSTILE / "writes_tty.py", tmp_path)
+    command = (f"{sys.executable} -m twinnet check {tmp_path / 'writes_tty.py'} --sandbox {mode} --iterations 0 "
+               "--no-keras")
+    done = subprocess.run(["script", "-qec", command, str(tmp_path / "typescript")], capture_output=True,
+                          timeout=300, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    seen = (tmp_path / "typescript").read_text(errors="replace")
+    assert done.returncode == 0 and "relu                        PASS" in seen, seen
+    assert "TTY-LINE" not in seen

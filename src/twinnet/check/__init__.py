@@ -18,6 +18,7 @@ Examples
 from __future__ import annotations
 
 import os
+import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -49,8 +50,8 @@ def find_files(paths) -> list[Path]:
     return found
 
 
-def check(paths, *, time_limit=10.0, budget=None, iterations=100, seed=1, plot_dir=None, jobs=None,
-          keras=True, sandbox="auto", memory=1024) -> list[FileReport]:
+def check(paths, *, time_limit=10.0, budget=None, iterations=100, seed=1, case_seed=None, plot_dir=None,
+          jobs=None, keras=True, sandbox="auto", memory=1024) -> list[FileReport]:
     """Check each learner's file in ``paths``: one :class:`FileReport` per file, in order.
 
     Parameters
@@ -70,6 +71,11 @@ def check(paths, *, time_limit=10.0, budget=None, iterations=100, seed=1, plot_d
         Iterations of the end-to-end training (0: none).
     seed : int
         ``np.random.seed`` before both end-to-end trainings: the same initial weights.
+    case_seed : int, optional
+        What the randomized cases are drawn from, the same for every file of the run (default: a
+        new one each run, drawn from ``secrets``, so that no file can hard-code the outputs the
+        cases expect; the learner's process never sees it, only the inputs). Each report's
+        ``case_seed`` says which it was: give it to draw the same cases again.
     plot_dir : str or Path, optional
         Draw each file's loss curves into this folder, as ``<name>_loss_curves.png`` with the
         names of :func:`twinnet.check.report.file_names` (two files of one name do not clash).
@@ -91,12 +97,18 @@ def check(paths, *, time_limit=10.0, budget=None, iterations=100, seed=1, plot_d
     iterations = validation.non_negative_int("iterations", iterations)
     jobs = os.cpu_count() or 1 if jobs is None else validation.positive_int("jobs", jobs)
     memory = validation.positive_int("memory", memory)
+    case_seed = secrets.randbits(32) if case_seed is None else validation.seed(case_seed, "case_seed")
     files = find_files(paths)  # usage errors (a missing file, another kind of file) before running anything
     mode = S.resolve(sandbox)
 
+    resolved = [path.resolve() for path in files]
+
     def one(path):
-        return check_file(path, time_limit=time_limit, budget=budget, iterations=iterations, seed=seed,
-                          sandbox=mode, memory=memory)
+        # a class folder holds every submission: under bwrap the others' files cannot be opened
+        here = path.resolve()
+        hidden = [other for other in resolved if other != here and other.is_relative_to(here.parent)]
+        return check_file(path, case_seed=case_seed, time_limit=time_limit, budget=budget, iterations=iterations,
+                          seed=seed, sandbox=mode, memory=memory, hidden=hidden)
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:  # threads only wait: the work is in processes
         reports = list(pool.map(one, files))

@@ -23,6 +23,7 @@ import ast  # noqa: E402
 import dis  # noqa: E402
 import io  # noqa: E402
 import json  # noqa: E402
+import math  # noqa: E402
 import os  # noqa: E402
 import select  # noqa: E402
 import struct  # noqa: E402
@@ -108,23 +109,45 @@ def decode(data, arrays, depth=0):
     raise ProtocolError("a malformed value")
 
 
+_HEADERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+
+
 def _read_array(data):
+    """An array from its ``.npy`` bytes, once its header's shape and type are seen to hold exactly
+    the bytes that follow (a header that claims terabytes is refused, not allocated)."""
+    stream = io.BytesIO(data)
     try:
-        return np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError, TypeError) as exc:
+        version = np.lib.format.read_magic(stream)
+        if version not in _HEADERS:
+            raise ValueError(f"version {version}")
+        shape, _, dtype = _HEADERS[version](stream)
+        if dtype.hasobject or dtype.itemsize == 0 or math.prod(shape) * dtype.itemsize != len(data) - stream.tell():
+            raise ValueError(f"{len(data) - stream.tell()} bytes for the shape {shape} of {dtype}")
+        stream.seek(0)
+        return np.lib.format.read_array(stream, allow_pickle=False)
+    except (ValueError, OSError, EOFError, TypeError, SyntaxError) as exc:
         raise ProtocolError(f"a malformed array ({exc})") from None
 
 
 # -- messages -------------------------------------------------------------------------------------
 
-def send(fd, kind, body=None):
+def send(fd, kind, body=None, deadline=None):
+    """Write one message; with a ``deadline`` (monotonic; ``fd`` non-blocking), ``TimeoutError``
+    once it passes: a child that stops reading cannot block the parent."""
     arrays = []
     header = json.dumps({"kind": kind, "body": encode(body, arrays)}, allow_nan=True).encode()
     lengths = json.dumps([len(a) for a in arrays]).encode()
     message = b"".join([_LENGTH.pack(len(header)), header, _LENGTH.pack(len(lengths)), lengths, *arrays])
     view = memoryview(message)
     while view:
-        view = view[os.write(fd, view):]
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([], [fd], [], wait)[1]:
+                raise TimeoutError
+        try:
+            view = view[os.write(fd, view):]
+        except BlockingIOError:  # the pipe filled up between select and write
+            pass
 
 
 def _read(fd, n, deadline):

@@ -326,7 +326,10 @@ def class_page(reports, names, *, strict=False) -> str:
     body = ["<h1>twinnet check: class report</h1>",
             f'<p class="lead">{len(reports)} {"file" if len(reports) == 1 else "files"}; {sum(passing)} pass '
             f"({warned} with warnings: unsafe functions), {len(reports) - sum(passing)} fail; "
-            f"mean score {mean:.1f} / {len(FUNCTIONS)}.<br>"
+            f"mean score {mean:.1f} / {len(FUNCTIONS)}. Each ran in the sandbox "
+            f"{_e(', '.join(sorted({r.sandbox or '-' for r in reports})))}, on the cases drawn with "
+            f"<code style=\"white-space: nowrap\">--case-seed "
+            f"{_e(', '.join(sorted({str(r.case_seed) for r in reports})))}</code>.<br>"
             f"Score: {_e(SCORE_RULE[strict])}. A file passes when every function it defines is right "
             "and its training follows the reference's cost.</p>",
             "<h2>Pass rate per function</h2>", _pass_rates(reports, strict),

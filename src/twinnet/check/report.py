@@ -53,6 +53,7 @@ class FileReport:
     notes: list = field(default_factory=list)  # what reading the file left out (a notebook's magics)
     imports_reference: str = ""  # where the file imports twinnet: none of its functions is credited
     sandbox: str = ""  # what the file ran in: "bwrap" or "none"
+    case_seed: int | None = None  # what the cases were drawn from (--case-seed draws them again)
 
     def passes(self, strict=False) -> bool:
         """Every function found is right (an unsafe one too, unless ``strict``) and the training,

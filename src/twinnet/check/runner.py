@@ -127,18 +127,21 @@ def _places(value, limit=1000):
 class _File:
     """One file's child process, restarted as needed, and the learner time left to it."""
 
-    def __init__(self, path, source, *, mode, time_limit, budget, memory):
-        self.path, self.source, self.mode = path, source, mode
+    def __init__(self, path, source, *, mode, time_limit, budget, memory, hidden):
+        self.path, self.source, self.mode, self.hidden = path, source, mode, hidden
         self.time_limit, self.left, self.memory = time_limit, budget, memory
         self.budget = budget
         self.skip, self.skipped, self.child, self.parsed = set(), [], None, None
 
-    def _wait(self, kind, reset=None):
-        """The child's next message of ``kind``, within the time limit and the budget; ``reset``
-        handles the messages that start the limit again (a new statement)."""
+    def _wait(self, kind, reset=None, request=None):
+        """The child's next message of ``kind``, within the time limit and the budget, after
+        sending it ``request`` (kind, body) in the same time; ``reset`` handles the messages that
+        start the limit again (a new statement)."""
         started = time.monotonic()
         deadline = started + min(self.time_limit, self.left)
         try:
+            if request is not None:
+                self.child.send(*request, deadline=deadline)
             while True:
                 got, body = self.child.receive(deadline)
                 if got == kind:
@@ -165,17 +168,16 @@ class _File:
         """A child with the file loaded: statements that hang or crash it are skipped."""
         while True:
             self.close()
-            self.child = Child(self.mode, self.path)
+            self.child = Child(self.mode, self.path, self.hidden)
             try:
                 self.child.receive(time.monotonic() + START_TIME)  # its own start is not the learner's time
             except (TimeoutError, ProtocolError):
                 raise _Stopped(f"the checking process did not start ({self.child.exit_status()})") from None
             limits = {"RLIMIT_AS": self.memory << 20, "RLIMIT_CPU": int(self.budget) + 30, "RLIMIT_CORE": 0,
                       "RLIMIT_NPROC": PROCESSES, "RLIMIT_FSIZE": FILE_SIZE, "RLIMIT_NOFILE": OPEN_FILES}
-            self.child.send("load", {"cells": self.source.cells, "skip": sorted(self.skip),
-                                     "filename": str(self.child.path), "functions": list(FUNCTIONS),
-                                     "memory": self.memory, "limits": limits})
-            parsed = self._wait("parsed")
+            parsed = self._wait("parsed", request=("load", {
+                "cells": self.source.cells, "skip": sorted(self.skip), "filename": str(self.child.path),
+                "functions": list(FUNCTIONS), "memory": self.memory, "limits": limits}))
             if self.parsed is None:  # sent before any of the learner's code ran: believed
                 self.parsed = parsed
             if parsed.get("error") or parsed.get("takes_reference"):
@@ -191,8 +193,7 @@ class _File:
                                      else stop.why.replace("ended the checking process", "ended the process")))
 
     def ask(self, kind, body, reply):
-        self.child.send(kind, body)
-        return self._wait(reply)
+        return self._wait(reply, request=(kind, body))
 
     def close(self):
         if self.child is not None:
@@ -200,19 +201,21 @@ class _File:
             self.child = None
 
 
-def check_file(path, *, time_limit=10.0, budget=60.0, iterations=100, seed=1, sandbox="none",
-               memory=1024) -> FileReport:
-    """Check the exercise's functions that the file at ``path`` defines; see :func:`twinnet.check.check`."""
-    report = FileReport(str(path), sandbox=sandbox)
+def check_file(path, *, case_seed, time_limit=10.0, budget=60.0, iterations=100, seed=1, sandbox="none",
+               memory=1024, hidden=()) -> FileReport:
+    """Check the exercise's functions that the file at ``path`` defines on the cases drawn from
+    ``case_seed``; ``hidden``: the other submissions in its folder, which its sandbox cannot open.
+    See :func:`twinnet.check.check`."""
+    report = FileReport(str(path), sandbox=sandbox, case_seed=case_seed)
     try:
         source = read_source(path)
     except (ValueError, OSError) as exc:
         report.error = str(exc)
         return report
     report.notes = list(source.notes)
-    run = _File(path, source, mode=sandbox, time_limit=time_limit, budget=budget, memory=memory)
+    run = _File(path, source, mode=sandbox, time_limit=time_limit, budget=budget, memory=memory, hidden=hidden)
     try:
-        _check(run, report, iterations, seed)
+        _check(run, report, iterations, seed, case_seed)
     except _Stopped as stop:
         report.error = stop.why
     finally:
@@ -238,7 +241,7 @@ def _parse_facts(run, report):
     return places, set(_sanitized(parsed.get("defined"), str, 10_000))
 
 
-def _check(run, report, iterations, seed):
+def _check(run, report, iterations, seed, case_seed):
     try:
         loaded = run.start()
     except _Stopped:
@@ -269,8 +272,9 @@ def _check(run, report, iterations, seed):
             report.functions[name] = FunctionResult("FAIL", diagnosis=f"not checked: {stopped}")
         else:
             try:
-                outcomes = verdict.outcomes(name, run.ask("call", {"name": name, "helpers": [], "cases": _cases(name)},
-                                                          "outputs"))
+                outcomes = verdict.outcomes(name, run.ask("call", {"name": name, "helpers": [],
+                                                                   "cases": _cases(name, case_seed)}, "outputs"),
+                                            case_seed)
                 judged[name] = outcomes
                 report.functions[name] = verdict.judge(name, outcomes, facts[name], report.found, failed_imports)
             except _Stopped as stop:
@@ -281,11 +285,12 @@ def _check(run, report, iterations, seed):
                 stopped = _restart(run, None)
     if "L_layer_model" in report.found and iterations and run.child is not None:
         report.end_to_end = _train(run, iterations, seed)
-    _phase_two(run, report, judged, facts, failed_imports)
+    _phase_two(run, report, judged, facts, failed_imports, case_seed)
 
 
-def _cases(name):
-    return [{"args": list(case.args), "seed": case.seed} for case in verdict.reference(name)[0]]
+def _cases(name, case_seed):
+    """What the child gets of the cases: their inputs (and np.random.seed's), never ``case_seed``."""
+    return [{"args": list(case.args), "seed": case.seed} for case in verdict.reference(name, case_seed)[0]]
 
 
 def _restart(run, stop):
@@ -319,7 +324,7 @@ def _train(run, iterations, seed):
     return e2e
 
 
-def _phase_two(run, report, judged, facts, failed_imports):
+def _phase_two(run, report, judged, facts, failed_imports, case_seed):
     """Which failing functions are wrong only through the functions they call: their outputs with
     those replaced by the reference's. Every verdict is already computed: this only words them."""
     todo = [n for n in judged if report.functions[n].status != "PASS" and report.functions[n].calls]
@@ -329,7 +334,7 @@ def _phase_two(run, report, judged, facts, failed_imports):
         run.ask("reference", verdict.reference_source(), "ready")
         for name in todo:
             alone = verdict.outcomes(name, run.ask("call", {"name": name, "helpers": report.functions[name].calls,
-                                                            "cases": _cases(name)}, "outputs"))
+                                                            "cases": _cases(name, case_seed)}, "outputs"), case_seed)
             result = verdict.judge(name, judged[name], facts[name], report.found, failed_imports, alone)
             if result.status == report.functions[name].status:  # never a verdict from this phase
                 report.functions[name] = result

@@ -96,8 +96,9 @@ def _bind(source, target=None):
     return ["--symlink", os.readlink(source), target] if source.is_symlink() else ["--ro-bind", str(source), target]
 
 
-def _bwrap_command(folder, work, command, info_fd):
-    """bwrap's command line: what the child sees is only what is bound here."""
+def _bwrap_command(folder, work, command, info_fd, hidden=()):
+    """bwrap's command line: what the child sees is only what is bound here; the files ``hidden``
+    (other submissions under ``folder``) are there, but cannot be opened."""
     args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--clearenv",
             "--proc", "/proc", "--dev", "/dev"]
     for system in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache"):
@@ -114,6 +115,8 @@ def _bwrap_command(folder, work, command, info_fd):
     for scratch in ("/tmp", str(work)):
         args += (["--size", str(TMP_SIZE)] if _tmpfs_size_option() else []) + ["--tmpfs", scratch]
     args += ["--ro-bind", str(folder), str(folder)]
+    for other in hidden:
+        args += ["--ro-bind", "/dev/null", str(other)]
     for entry in sorted(folder.iterdir())[:MAX_ENTRIES]:  # the submission's data files, where it looks
         args += ["--symlink", str(entry), str(work / entry.name)]
     args += ["--chdir", str(work), "--remount-ro", "/"]
@@ -127,11 +130,12 @@ def _bwrap_command(folder, work, command, info_fd):
 class Child:
     """The learner's process: started, asked, and killed with everything it started."""
 
-    def __init__(self, mode, path):
+    def __init__(self, mode, path, hidden=()):
         self.mode, self.path = mode, Path(path).resolve()
         folder = self.path.parent
         theirs_in, self.to_child = os.pipe()
         self.from_child, theirs_out = os.pipe()
+        os.set_blocking(self.to_child, False)  # sends have a deadline (see send)
         pass_fds = [theirs_in, theirs_out]
         self._tmp = tempfile.TemporaryDirectory(prefix="twinnet-check-")
         tmp = Path(self._tmp.name)
@@ -141,7 +145,7 @@ class Child:
             pass_fds.append(info_write)
             command = _bwrap_command(folder, SANDBOX_WORK, [
                 str(Path(sys.executable).resolve()), "-I", "-S", "/check/worker.py", str(theirs_in),
-                str(theirs_out), ":".join(_packages())], info_write)
+                str(theirs_out), ":".join(_packages())], info_write, hidden)
             env, cwd = ENVIRONMENT, tmp
         else:
             work = tmp / "work"
@@ -169,9 +173,10 @@ class Child:
         except ValueError:
             return None
 
-    def send(self, kind, body=None):
+    def send(self, kind, body, deadline):
+        """``TimeoutError`` when the child has not taken the message by ``deadline``."""
         try:
-            _worker.send(self.to_child, kind, body)
+            _worker.send(self.to_child, kind, body, deadline)
         except OSError:  # the child is gone: the next receive says so
             pass
 

@@ -46,7 +46,9 @@ def check_path(path) -> Path:
 
 def read_source(path) -> Source:
     """The code of ``path``. Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for
-    another kind of file, one too large, or a notebook that cannot be read."""
+    another kind of file, a symbolic link, one too large, or a notebook that cannot be read."""
+    if Path(path).is_symlink():  # else a submission could stand for any file the teacher can read
+        raise ValueError("is a symbolic link; twinnet check reads only regular files (give the file it points to)")
     path = check_path(path)
     size, limit = path.stat().st_size, MAX_BYTES[path.suffix]
     if size > limit:

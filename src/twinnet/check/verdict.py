@@ -39,10 +39,11 @@ def _call(function, case):
         return function(*args, **rng)
 
 
-@functools.cache
-def reference(name):
-    """The cases of function ``name`` and the reference's output on each: the same for every file."""
-    cases = C.cases_for(name)
+@functools.lru_cache(maxsize=2 * len(FUNCTIONS))
+def reference(name, seed):
+    """The cases of function ``name`` drawn from ``seed`` and the reference's output on each: the
+    same for every file of a run."""
+    cases = C.cases_for(name, seed)
     return cases, [_call(getattr(F, name), case) for case in cases]
 
 
@@ -97,16 +98,16 @@ def _changed(name, before, after):
             if arguments[k] not in D.MAY_CHANGE.get(name, ()) and mutated(b, a)]
 
 
-def outcomes(name, replies):
-    """The outcomes of every case of ``name``, from the learner's process's ``replies``."""
-    cases, expected = reference(name)
+def outcomes(name, replies, seed):
+    """The outcomes of every case of ``name`` drawn from ``seed``, from the learner's process's ``replies``."""
+    cases, expected = reference(name, seed)
     if not (isinstance(replies, list) and len(replies) == len(cases) and all(isinstance(r, dict) for r in replies)):
         raise ValueError("a reply that does not match the cases sent")
     found = [Outcome(name, case, out, reply) for case, out, reply in zip(cases, expected, replies)]
     if name == "L_model_backward":
         for k, outcome in enumerate(found):
             if outcome.ok and not outcome.case.saturated and not outcome.case.notebook:
-                finite_difference_check(k, outcome)
+                finite_difference_check(k, outcome, seed)
     return found
 
 
@@ -114,10 +115,10 @@ def _cost(X, Y, parameters):
     return F.compute_cost(F.L_model_forward(X, parameters)[0], Y)
 
 
-@functools.cache
-def numeric_gradients(k):
-    """Central differences of the reference's cost at L_model_backward's case ``k``."""
-    _, Y, caches = reference("L_model_backward")[0][k].args
+@functools.lru_cache(maxsize=16)
+def numeric_gradients(k, seed):
+    """Central differences of the reference's cost at L_model_backward's case ``k`` of ``seed``."""
+    _, Y, caches = reference("L_model_backward", seed)[0][k].args
     X = caches[0][0][0]
     parameters = {}
     for l, ((_, W, b), _) in enumerate(caches, start=1):
@@ -135,9 +136,9 @@ def numeric_gradients(k):
     return gradients
 
 
-def finite_difference_check(k, outcome):
+def finite_difference_check(k, outcome, seed):
     """L_model_backward's dW and db against central differences of the reference's cost."""
-    for key, numeric in numeric_gradients(k).items():
+    for key, numeric in numeric_gradients(k, seed).items():
         received = outcome.received.get(key)
         if np.shape(received) != numeric.shape:
             continue  # the comparison with the reference reports it

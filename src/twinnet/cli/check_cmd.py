@@ -41,6 +41,10 @@ def register(sub):
                         help="iterations of the end-to-end training, 0 for none (default: 100)")
     parser.add_argument("--seed", type=seed, default=1,
                         help="np.random.seed before both trainings (default: 1)")
+    parser.add_argument("--case-seed", type=seed, metavar="N",
+                        help="draw the randomized cases from N, to check again on the same cases (default: a "
+                        "new seed each run, so that no file can hard-code the expected outputs; it is printed "
+                        "at the end)")
     parser.add_argument("--plot", metavar="DIR",
                         help="draw each file's loss curves into DIR, as <name>_loss_curves.png (see --report)")
     parser.add_argument("--csv", metavar="PATH",
@@ -79,10 +83,11 @@ def run(args):
     if mode == "none" and len(files) > 1:
         print(S.none_warning(len(files), args.sandbox), file=sys.stderr)
     reports = check(files, time_limit=args.time_limit, budget=args.budget, iterations=args.iterations,
-                    seed=args.seed, plot_dir=args.plot, jobs=args.jobs, keras=args.keras, sandbox=mode,
-                    memory=args.memory)
+                    seed=args.seed, case_seed=args.case_seed, plot_dir=args.plot, jobs=args.jobs, keras=args.keras,
+                    sandbox=mode, memory=args.memory)
     strict = args.strict
     print(render(reports[0], strict=strict) if len(reports) == 1 else render_many(reports, strict=strict))
+    print(f"cases drawn with --case-seed {reports[0].case_seed}; give it to draw the same ones again")
     for path, write in ((args.csv, write_csv), (args.json, functools.partial(write_json, strict=strict))):
         if path:
             write(reports, path)
