@@ -40,7 +40,7 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Optimizer"]
+__all__ = ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Optimizer", "defaults", "get_optimizer", "keras_cast"]
 
 
 class Optimizer:
@@ -48,6 +48,8 @@ class Optimizer:
 
     #: Name in :data:`OPTIMIZERS`.
     name = ""
+    #: The class of ``keras.optimizers`` that this one reproduces, with the same keyword arguments.
+    keras = ""
 
     def build(self, size, dtype):
         """Reset the state for a flat parameter vector of ``size`` elements of ``dtype``."""
@@ -99,6 +101,7 @@ class SGD(Optimizer):
     """Plain gradient descent, the notebook's update: ``w = w - learning_rate * g``."""
 
     name = "sgd"
+    keras = "SGD"
 
     def apply(self, params, grads, learning_rate):
         # Keras: variable.assign_sub(gradient * learning_rate)
@@ -116,6 +119,7 @@ class Momentum(Optimizer):
     """
 
     name = "momentum"
+    keras = "SGD"
 
     def __init__(self, momentum=0.9, nesterov=False):
         self.momentum = _check_fraction("momentum", momentum, closed_right=True)
@@ -160,6 +164,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    keras = "Adam"
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         self.beta_1 = _check_fraction("beta_1", beta_1)
@@ -199,12 +204,21 @@ class Adam(Optimizer):
 
 
 #: Optimizer name (:data:`twinnet.validation.OPTIMIZERS`) -> class; ``OPTIMIZERS[name]()`` has
-#: Keras's defaults.
+#: Keras's defaults, the one table of them (:func:`defaults`).
 OPTIMIZERS = {
     "adam": Adam,
     "momentum": Momentum,
     "sgd": SGD,
 }
+
+
+def defaults(name):
+    """The hyperparameters of ``OPTIMIZERS[name]()``, Keras's defaults: what every twin and runner reads.
+
+    >>> defaults("adam")
+    {'beta_1': 0.9, 'beta_2': 0.999, 'epsilon': 1e-07}
+    """
+    return OPTIMIZERS[name]().get_config()
 
 
 def get_optimizer(optimizer):
