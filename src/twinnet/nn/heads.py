@@ -33,7 +33,7 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["HEADS", "Head", "KerasHead", "TorchHead", "check_targets", "default_output", "head"]
+__all__ = ["DEFAULT_OUTPUT", "HEADS", "Head", "KerasHead", "TorchHead", "check_targets", "default_output", "head"]
 
 
 # --------------------------------------------------------------------------- sigmoid and log-loss
@@ -350,6 +350,11 @@ class Head(NamedTuple):
     torch: TorchHead
 
     @property
+    def binary(self):
+        """Whether it classifies two classes with one unit (the sigmoid)."""
+        return self.classifier and self.widths[1] == 1
+
+    @property
     def metric_name(self):
         """The training metric, the history's key: ``"accuracy"`` or ``"rmse"``."""
         return self.metrics[0]
@@ -415,7 +420,7 @@ def default_output(output, width, argument="output"):
                 argument, "'softmax' or 'linear' for an output layer wider than 1", output,
                 f"{argument} must be given for an output layer of width {width}: output='softmax' for "
                 f"{width} classes or output='linear' for {width} regression targets.")
-        return "sigmoid"
+        return DEFAULT_OUTPUT
     output = validation.choice(argument, output, HEADS)
     fewest, most = HEADS[output].widths
     if width < fewest or (most is not None and width > most):
@@ -432,6 +437,10 @@ def check_targets(output, y, X_shape, width, dtype, name="y"):
     return HEADS[output].targets(y, X_shape, width, dtype, name)
 
 
+#: The notebook's head, the default for one output unit and for a file or run that names none.
+DEFAULT_OUTPUT = "sigmoid"
+
+
 def head(output):
     """The row of ``output``, a name of :data:`HEADS` or ``None``, the notebook's sigmoid."""
-    return HEADS["sigmoid" if output is None else output]
+    return HEADS[DEFAULT_OUTPUT if output is None else output]

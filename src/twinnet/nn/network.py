@@ -19,7 +19,7 @@ from twinnet.nn import engine, trainer
 from twinnet.nn.activations import ACTIVATIONS
 from twinnet.nn.callbacks import ProgbarLogger, check_verbose
 from twinnet.nn.divergence import DIVERGENCE_FACTOR, DivergenceWarning, climbed
-from twinnet.nn.heads import HEADS, check_targets, default_output
+from twinnet.nn.heads import DEFAULT_OUTPUT, HEADS, check_targets, default_output
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
@@ -72,7 +72,7 @@ def check_X(X, n_features, dtype, name="X"):
     return X1
 
 
-def check_y(y, X, dtype, name="y", *, output="sigmoid", width=1):
+def check_y(y, X, dtype, name="y", *, output=DEFAULT_OUTPUT, width=1):
     """Targets checked for the head ``output`` of ``width`` units: ``(y, y_aux)`` in the engine's layout.
 
     ``X`` is the checked ``X1`` whose examples ``y`` labels. For the sigmoid head ``y`` is the row
@@ -794,7 +794,7 @@ class Network:
             for key, value in arrays.items():
                 if value.dtype != dtype:
                     raise ValueError(f"array {key!r} is {value.dtype}, the metadata says {dtype}")
-            output = meta.get("output", "sigmoid") if version >= 2 else "sigmoid"
+            output = meta.get("output", DEFAULT_OUTPUT) if version >= 2 else DEFAULT_OUTPUT
             net = cls.from_parameters(arrays, output=output, hidden_activation=meta.get("hidden_activation"),
                                       l2=meta.get("l2", 0.0), dropout=meta.get("dropout", 0.0), dtype=dtype,
                                       seed=meta.get("seed"))
@@ -818,12 +818,12 @@ class Network:
 
     def __setstate__(self, state):
         meta, parameters = state["meta"], state["parameters"]
-        self._setup(meta["layer_dims"], meta.get("output", "sigmoid"), meta["hidden_activation"], meta["init"],
+        self._setup(meta["layer_dims"], meta.get("output", DEFAULT_OUTPUT), meta["hidden_activation"], meta["init"],
                     meta["seed"], meta["dtype"], meta.get("l2", 0.0), meta.get("dropout", 0.0))
         self._copy_in(parameters)
 
     def __repr__(self):
-        output = "" if self.output == "sigmoid" else f"output={self.output!r}, "
+        output = "" if self.output == DEFAULT_OUTPUT else f"output={self.output!r}, "
         extra = (f"l2={self.l2!r}, " if self.l2 else "") + (f"dropout={self.dropout!r}, " if any(self._rates) else "")
         return (f"Network({self.layer_dims}, {output}hidden_activation={self.hidden_activation!r}, {extra}"
                 f"init={self.init!r}, seed={self.seed!r}, dtype={self.dtype.name!r})")
