@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 
 from twinnet._pyplot import pyplot
-from twinnet.nn.heads import head
+from twinnet.nn.heads import HEADS, head
 
 __all__ = ["COMPARE_FIGURES", "ENGINE_STYLE", "LOSS_NAMES", "describe_config", "plot_confusion_matrix",
            "plot_decision_boundaries", "plot_loss_curves", "plot_predicted_vs_true", "pyplot"]
@@ -31,7 +31,7 @@ ENGINE_STYLE = {
 DIFF_FLOOR = 1e-18
 
 #: Each head's loss, as the figures name it.
-LOSS_NAMES = {"sigmoid": "log-loss", "softmax": "cross-entropy", "linear": "mean squared error"}
+LOSS_NAMES = {name: row.loss_name for name, row in HEADS.items()}
 
 #: Colours of the classes, in the order of their labels (matplotlib's tab10, then tab20's pale ones).
 CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -125,7 +125,7 @@ def plot_loss_curves(comparison, path):
                      xytext=(-3, -3), textcoords="offset points", rotation=90, ha="right", va="top", fontsize=8,
                      color="grey")
     penalty = " + L2 penalty" if config.l2 else ""
-    top.set_ylabel(f"training loss ({LOSS_NAMES[config.output or 'sigmoid']}{penalty})")
+    top.set_ylabel(f"training loss ({head(config.output).loss_name}{penalty})")
     top.set_title("Training loss per epoch, all engines from the same initial weights", fontsize=12)
     top.grid(alpha=0.3)
     legend_title = "* own start, batch order or dropout masks" if any(
