@@ -330,7 +330,8 @@ class Head(NamedTuple):
     ``predict(buf)`` returns the predictions as ``Network.predict`` does; ``columns(a)`` turns the
     probabilities or logits ``(K, m)`` into ``predict_proba``'s layout; ``targets(y, X_shape, width,
     dtype, name)`` checks the user's targets and returns ``(y, y_aux)`` in the engine's layout;
-    ``keras`` and ``torch`` are the same head in the twins. ``loss_name`` names the loss in plots;
+    ``keras`` and ``torch`` are the same head in the twins; ``sklearn_scale(width)`` is ``c``, the
+    gradient of scikit-learn's MLP loss over ours for ``width`` outputs. ``loss_name`` names the loss in plots;
     ``data_width`` says what a data set of ``{width}`` outputs (``{s}``: a plural's ``s``) is for it.
     """
 
@@ -349,6 +350,7 @@ class Head(NamedTuple):
     targets: Callable
     keras: KerasHead
     torch: TorchHead
+    sklearn_scale: Callable
     loss_name: str
     data_width: str
 
@@ -383,6 +385,16 @@ def _linear_more(buf, y):
     return {"r2": _r2(buf, y)}
 
 
+def _same_scale(width):
+    return 1.0  # MLPClassifier's log-loss is ours
+
+
+def _half_squared_error_scale(width):
+    # MLPRegressor's loss is half the mean squared error and its gradient that of the summed squared
+    # error over 2: (p - y) / m at the output, where ours is 2 (p - y) / (m k)
+    return width / 2
+
+
 def _transposed(y):
     return y.T
 
@@ -399,7 +411,7 @@ HEADS = {
         ("accuracy",), _sigmoid_output, _log_loss, _sigmoid_delta, _sigmoid_hits, _fraction, _none,
         _sigmoid_predict, _row, _binary_targets,
         KerasHead("sigmoid", "binary_crossentropy", "accuracy", _keras_sigmoid_hits),
-        TorchHead("binary_cross_entropy_with_logits", _transposed, _torch_sigmoid_hits),  # (m, 1)
+        TorchHead("binary_cross_entropy_with_logits", _transposed, _torch_sigmoid_hits), _same_scale,  # (m, 1)
         "log-loss", "is binary (a sigmoid head: one unit)"),
     "softmax": Head(
         True, (2, None), "a softmax head needs an output layer of width K >= 2 (one unit per class); got "
@@ -407,13 +419,13 @@ HEADS = {
         ("accuracy",), _softmax_output, _cross_entropy, _softmax_delta, _softmax_hits, _fraction, _none,
         _softmax_predict, _rows, _class_targets,
         KerasHead("softmax", "sparse_categorical_crossentropy", "accuracy", _keras_softmax_hits),
-        TorchHead("cross_entropy", _labels, _torch_softmax_hits),  # int64 labels (m,)
+        TorchHead("cross_entropy", _labels, _torch_softmax_hits), _same_scale,  # int64 labels (m,)
         "cross-entropy", "has {width} classes (a softmax head: one unit per class)"),
     "linear": Head(
         False, (1, None), "", ("rmse", "r2"), _linear_output, _squared_error, _linear_delta, _squared_errors,
         _root_mean, _linear_more, _linear_predict, _rows, _value_targets,
         KerasHead("linear", "mean_squared_error", "rmse", _keras_squared_errors),
-        TorchHead("mse_loss", _transposed, _torch_squared_errors),  # (m, k)
+        TorchHead("mse_loss", _transposed, _torch_squared_errors), _half_squared_error_scale,  # (m, k)
         "mean squared error", "has {width} regression target{s} (a linear head: one unit per target)"),
 }
 

@@ -63,7 +63,7 @@ def estimator_name(output):
 
 def gradient_scale(config):
     """``c``: scikit-learn's gradient over ours, ``k / 2`` for ``k`` regression targets, 1 for classifiers."""
-    return config.layers[-1] / 2 if _regression(config) else 1.0
+    return head(config.output).sklearn_scale(None if config.layers is None else config.layers[-1])
 
 
 def loss_scale(config):
