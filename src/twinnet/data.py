@@ -38,7 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from twinnet import validation
-from twinnet.nn.heads import head
+from twinnet.nn.heads import DEFAULT_OUTPUT, head
 
 __all__ = [
     "DATASETS", "MAX_INFERRED_CLASSES", "Loaded", "Split", "check_dataset", "describe", "infer_output", "load",
@@ -363,7 +363,7 @@ def _validated(X, y, source, output):
     return Loaded(X, labels, output, classes, note)
 
 
-def check_dataset(X, y, *, source="data", output="sigmoid"):
+def check_dataset(X, y, *, source="data", output=DEFAULT_OUTPUT):
     """Validate a data set for one output head and return it as ``(features, labels)`` arrays.
 
     Parameters

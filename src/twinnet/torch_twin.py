@@ -70,7 +70,7 @@ import numpy as np
 from twinnet import validation
 from twinnet.nn import Network, epoch_batches, trainer
 from twinnet.nn.heads import HEADS, default_output
-from twinnet.nn.optimizers import defaults, keras_cast
+from twinnet.nn.optimizers import OPTIMIZERS, defaults, keras_cast
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
 
 # Network's checks of the data, so that the twin rejects what Network rejects, in the same words
@@ -139,13 +139,9 @@ def _activation(torch, name):
 
 
 def _optimizer(torch, name, params, learning_rate):
-    # Network's (and Keras's) defaults, from the one table (twinnet.nn.optimizers.defaults)
-    options = defaults(name)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=learning_rate, betas=(options["beta_1"], options["beta_2"]),
-                                eps=options["epsilon"])
-    momentum = float(keras_cast(options["momentum"], "float64")) if "momentum" in options else 0.0
-    return torch.optim.SGD(params, lr=learning_rate, momentum=momentum, nesterov=options.get("nesterov", False))
+    # Network's optimizer with its (Keras's) defaults, as torch's class and arguments
+    optimizer = OPTIMIZERS[name]()
+    return getattr(torch.optim, optimizer.torch)(params, lr=learning_rate, **optimizer.torch_options())
 
 
 def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64",

@@ -37,7 +37,7 @@ import numpy as np
 from twinnet.lab.results import Trained
 from twinnet.lab.runners._timing import timed
 from twinnet.nn.heads import head
-from twinnet.nn.optimizers import defaults
+from twinnet.nn.optimizers import OPTIMIZERS, defaults
 
 #: Our hidden activations -> scikit-learn's names (it has no leaky ReLU).
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
@@ -45,11 +45,8 @@ ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
 #: Keras's Adam epsilon, from the one table of defaults.
 EPSILON = defaults("adam")["epsilon"]
 
-#: Our optimizers as scikit-learn's solver settings, with Keras's defaults (twinnet.nn.optimizers.defaults).
-SOLVERS = {"sgd": {"solver": "sgd", "momentum": 0.0},
-           "momentum": {"solver": "sgd", "momentum": defaults("momentum")["momentum"],
-                        "nesterovs_momentum": defaults("momentum")["nesterov"]},
-           "adam": {"solver": "adam", **defaults("adam")}}
+#: Our optimizers, with their (Keras's) defaults, as scikit-learn's solver settings (None: it has none).
+SOLVERS = {name: cls().sklearn_options() for name, cls in OPTIMIZERS.items()}
 
 
 def _regression(config):
@@ -101,6 +98,8 @@ def unsupported(config):
     if config.l2 and _regression(config) and config.layers is not None and config.layers[-1] > 1:
         return (f"MLPRegressor's loss_curve_ holds the L2 penalty k/2 times where it halves the squared error, for "
                 f"k={config.layers[-1]} targets: no one factor puts its curve in our units; got l2={config.l2:g}")
+    if SOLVERS[config.optimizer] is None:
+        return f"scikit-learn's {name} has no solver for optimizer={config.optimizer!r}"
     if config.hidden_activation not in ACTIVATIONS:
         return f"scikit-learn's {name} has no {config.hidden_activation!r} activation"
     if head(config.output).classifier and config.layers is not None and config.layers[-1] == 2:
