@@ -331,8 +331,8 @@ class Head(NamedTuple):
     probabilities or logits ``(K, m)`` into ``predict_proba``'s layout; ``targets(y, X_shape, width,
     dtype, name)`` checks the user's targets and returns ``(y, y_aux)`` in the engine's layout;
     ``keras`` and ``torch`` are the same head in the twins; ``sklearn_scale(width)`` is ``c``, the
-    gradient of scikit-learn's MLP loss over ours for ``width`` outputs. ``loss_name`` names the loss in plots;
-    ``data_width`` says what a data set of ``{width}`` outputs (``{s}``: a plural's ``s``) is for it.
+    gradient of scikit-learn's MLP loss over ours for ``width`` outputs. ``loss_name`` names the
+    loss in plots; ``data_width`` says what a data set of ``{width}`` outputs (``{s}``: a plural's ``s``) is for it.
     """
 
     classifier: bool
@@ -406,27 +406,35 @@ def _labels(y):
 #: Output head name (:data:`twinnet.validation.OUTPUTS`) -> its row.
 HEADS = {
     "sigmoid": Head(
-        True, (1, 1), "a sigmoid head has one output unit; got an output layer of width {width}. Use "
-        "output='softmax' for {width} classes or output='linear' for {width} regression targets.",
-        ("accuracy",), _sigmoid_output, _log_loss, _sigmoid_delta, _sigmoid_hits, _fraction, _none,
-        _sigmoid_predict, _row, _binary_targets,
-        KerasHead("sigmoid", "binary_crossentropy", "accuracy", _keras_sigmoid_hits),
-        TorchHead("binary_cross_entropy_with_logits", _transposed, _torch_sigmoid_hits), _same_scale,  # (m, 1)
-        "log-loss", "is binary (a sigmoid head: one unit)"),
+        classifier=True, widths=(1, 1),
+        width_rule="a sigmoid head has one output unit; got an output layer of width {width}. Use output='softmax' "
+                   "for {width} classes or output='linear' for {width} regression targets.",
+        metrics=("accuracy",), output=_sigmoid_output, loss=_log_loss, delta=_sigmoid_delta,
+        metric_sum=_sigmoid_hits, metric=_fraction, more_metrics=_none, predict=_sigmoid_predict, columns=_row,
+        targets=_binary_targets,
+        keras=KerasHead("sigmoid", "binary_crossentropy", "accuracy", _keras_sigmoid_hits),
+        torch=TorchHead("binary_cross_entropy_with_logits", _transposed, _torch_sigmoid_hits),  # (m, 1)
+        sklearn_scale=_same_scale, loss_name="log-loss", data_width="is binary (a sigmoid head: one unit)"),
     "softmax": Head(
-        True, (2, None), "a softmax head needs an output layer of width K >= 2 (one unit per class); got "
-        "width {width}. Use output='sigmoid' for two classes with one unit.",
-        ("accuracy",), _softmax_output, _cross_entropy, _softmax_delta, _softmax_hits, _fraction, _none,
-        _softmax_predict, _rows, _class_targets,
-        KerasHead("softmax", "sparse_categorical_crossentropy", "accuracy", _keras_softmax_hits),
-        TorchHead("cross_entropy", _labels, _torch_softmax_hits), _same_scale,  # int64 labels (m,)
-        "cross-entropy", "has {width} classes (a softmax head: one unit per class)"),
+        classifier=True, widths=(2, None),
+        width_rule="a softmax head needs an output layer of width K >= 2 (one unit per class); got width {width}. "
+                   "Use output='sigmoid' for two classes with one unit.",
+        metrics=("accuracy",), output=_softmax_output, loss=_cross_entropy, delta=_softmax_delta,
+        metric_sum=_softmax_hits, metric=_fraction, more_metrics=_none, predict=_softmax_predict, columns=_rows,
+        targets=_class_targets,
+        keras=KerasHead("softmax", "sparse_categorical_crossentropy", "accuracy", _keras_softmax_hits),
+        torch=TorchHead("cross_entropy", _labels, _torch_softmax_hits),  # int64 labels (m,)
+        sklearn_scale=_same_scale, loss_name="cross-entropy",
+        data_width="has {width} classes (a softmax head: one unit per class)"),
     "linear": Head(
-        False, (1, None), "", ("rmse", "r2"), _linear_output, _squared_error, _linear_delta, _squared_errors,
-        _root_mean, _linear_more, _linear_predict, _rows, _value_targets,
-        KerasHead("linear", "mean_squared_error", "rmse", _keras_squared_errors),
-        TorchHead("mse_loss", _transposed, _torch_squared_errors), _half_squared_error_scale,  # (m, k)
-        "mean squared error", "has {width} regression target{s} (a linear head: one unit per target)"),
+        classifier=False, widths=(1, None), width_rule="",
+        metrics=("rmse", "r2"), output=_linear_output, loss=_squared_error, delta=_linear_delta,
+        metric_sum=_squared_errors, metric=_root_mean, more_metrics=_linear_more, predict=_linear_predict,
+        columns=_rows, targets=_value_targets,
+        keras=KerasHead("linear", "mean_squared_error", "rmse", _keras_squared_errors),
+        torch=TorchHead("mse_loss", _transposed, _torch_squared_errors),  # (m, k)
+        sklearn_scale=_half_squared_error_scale, loss_name="mean squared error",
+        data_width="has {width} regression target{s} (a linear head: one unit per target)"),
 }
 
 
