@@ -23,6 +23,7 @@ from problems import binary_problem, multiclass_problem, regression_problem
 from twins import LOOPS, TWINS, build, import_keras_twin, rotate, train, weights
 
 from twinnet import Network, torch_twin, validation
+from twinnet.nn.heads import HEADS
 
 TOL = {"float64": {"rtol": 1e-12, "atol": 1e-14}, "float32": {"rtol": 1e-4, "atol": 1e-6}}
 LOSS_TOL = {"float64": {"rtol": 1e-12, "atol": 0}, "float32": {"rtol": 1e-4, "atol": 0}}
@@ -122,11 +123,12 @@ def test_keras_heads_are_written_as_keras_users_write_them():
     for head, (dims, _) in PROBLEMS.items():
         model = keras_twin.to_keras(Network(dims, output=_output(head), seed=0).parameters, learning_rate=0.1,
                                     output=_output(head))
-        expected = keras_twin.KERAS_HEADS[_output(head)]
+        expected = HEADS[_output(head)].keras
         assert model.layers[-1].activation.__name__ == expected.activation
         assert model.loss == expected.loss
-    # one entry per head of the project's vocabulary, in each twin
-    assert sorted(keras_twin.KERAS_HEADS) == sorted(torch_twin.TORCH_HEADS) == sorted(validation.OUTPUTS)
+    # one row per head of the project's vocabulary, each with its Keras and PyTorch forms
+    assert sorted(HEADS) == sorted(validation.OUTPUTS)
+    assert all(head.keras.loss and head.torch.loss for head in HEADS.values())
 
 
 SATURATED = 40.0  # a logit so large that the softmax's other probabilities are ~4e-18, below Keras's clip 1e-7
@@ -242,7 +244,7 @@ def test_a_keras_model_of_another_head_reads_its_head_from_its_last_layer(head):
     dims, (X, y) = PROBLEMS[head]
     parameters = Network(dims, output=_output(head), seed=0).parameters
     twin = keras_twin.to_keras(parameters, learning_rate=0.1, output=_output(head), dtype="float32")
-    activation = keras_twin.KERAS_HEADS[_output(head)].activation
+    activation = HEADS[_output(head)].keras.activation
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(5, activation="relu"),
                               keras.layers.Dense(dims[-1], activation=activation)])
     model.set_weights(twin.get_weights())

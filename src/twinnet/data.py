@@ -38,6 +38,7 @@ from typing import NamedTuple
 import numpy as np
 
 from twinnet import validation
+from twinnet.nn.heads import DEFAULT_OUTPUT, head
 
 __all__ = [
     "DATASETS", "MAX_INFERRED_CLASSES", "Loaded", "Split", "check_dataset", "describe", "infer_output", "load",
@@ -314,7 +315,7 @@ def _classes(y, source, output):
             "(a target of shape (m, k) needs output 'linear')."
         )
     classes, index = np.unique(y, return_inverse=True)
-    if output == "sigmoid" and classes.size != 2:
+    if head(output).binary and classes.size != 2:
         hint = ""
         if classes.size > 2:
             whole = y.dtype.kind in "biu" or bool(np.all(classes == np.trunc(classes)))
@@ -343,14 +344,14 @@ def _validated(X, y, source, output):
     note = None
     if output is None:
         output, note = infer_output(y, source=source)
-    if output == "linear":
+    if not head(output).classifier:
         y = y.astype(np.float32 if y.dtype == np.float32 else np.float64, copy=False)
         return Loaded(X, y, output, None, note)
     labels, classes = _classes(y, source, output)
     return Loaded(X, labels, output, classes, note)
 
 
-def check_dataset(X, y, *, source="data", output="sigmoid"):
+def check_dataset(X, y, *, source="data", output=DEFAULT_OUTPUT):
     """Validate a data set for one output head and return it as ``(features, labels)`` arrays.
 
     Parameters

@@ -45,7 +45,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, check_random_state, validate_data
 
 from twinnet import validation
-from twinnet.nn import Callback, Network
+from twinnet.nn import HEADS, Callback, Network
 from twinnet.nn.schedules import check_learning_rate
 
 __all__ = ["TwinNetClassifier", "TwinNetRegressor"]
@@ -363,11 +363,12 @@ class _TwinNet(BaseEstimator):
         m = X.shape[0]
         batch = validation.positive_int("batch_size", self.batch_size, allow_none=True)
         batch = m if batch is None else min(batch, m)
-        l2 = checked["alpha"] / (2 * self._loss_scale(width) * batch)  # see the Notes: scikit-learn's alpha
+        c = HEADS[output].sklearn_scale(width)
+        l2 = checked["alpha"] / (2 * c * batch)  # see the Notes: scikit-learn's alpha
         if l2 > validation.FLOAT32_MAX:
             raise validation.InvalidArgument(
                 "alpha", "small enough", checked["alpha"],
-                f"alpha={checked['alpha']!r} gives the network l2 = alpha / (2 * {self._loss_scale(width):g} * "
+                f"alpha={checked['alpha']!r} gives the network l2 = alpha / (2 * {c:g} * "
                 f"{batch}) = {l2:.3g}, beyond float32's largest {validation.FLOAT32_MAX:.2g}, in which the penalty "
                 "is weighed; give a smaller alpha.")
         network = Network([X.shape[1], *checked["hidden"], width], output=output, l2=l2,
@@ -433,10 +434,6 @@ class TwinNetClassifier(ClassifierMixin, _TwinNet):
     _LOSS_SCALE_TEXT = "``c = 1``: the same mean log-loss (cross-entropy for more than two classes)"
     _STRATIFY_TEXT = ", stratify=y"
     _VALIDATION_SCORE = "accuracy"  # scikit-learn's score for a classifier
-
-    @staticmethod
-    def _loss_scale(width):
-        return 1.0
 
     def fit(self, X, y):
         """Train a new network on ``(X, y)``.
@@ -548,10 +545,6 @@ class TwinNetRegressor(RegressorMixin, _TwinNet):
                         "its ``learning_rate_init = 2 * learning_rate``")
     _STRATIFY_TEXT = ""
     _VALIDATION_SCORE = "r2"  # scikit-learn's score for a regressor
-
-    @staticmethod
-    def _loss_scale(width):
-        return width / 2
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -14,7 +14,7 @@ bias of shape ``(n_l,)``.
 Why the twin agrees with the NumPy network to rounding error
 -----------------------------------------------------------
 - The heads. The last ``Dense`` layer has the head's activation, as a Keras user writes it, and the
-  model is compiled with the head's loss and metric (:data:`KERAS_HEADS`): ``"sigmoid"`` with
+  model is compiled with the head's loss and metric (``HEADS[output].keras``): ``"sigmoid"`` with
   ``binary_crossentropy`` and ``accuracy``; ``"softmax"`` with ``sparse_categorical_crossentropy``
   on the integer labels and ``accuracy`` (Keras picks its sparse categorical accuracy); ``"linear"``
   with ``mean_squared_error`` and ``RootMeanSquaredError(name="rmse")``, Network's metric.
@@ -85,14 +85,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
-from typing import NamedTuple
 
 import numpy as np
 
 from twinnet import validation
-from twinnet.nn import Network, epoch_batches
-from twinnet.nn.callbacks import METRIC_MODES, EarlyStopping, check_callbacks
+from twinnet.nn import Network, epoch_batches, trainer
+from twinnet.nn.callbacks import METRIC_MODES, EarlyStopping
+from twinnet.nn.heads import HEADS
+from twinnet.nn.optimizers import OPTIMIZERS as _OPTIMIZERS
 
 # Network's checks of X and y, so that the twin rejects what Network rejects, in the same words
 from twinnet.nn.network import check_X, check_y
@@ -102,7 +102,6 @@ from twinnet.validation import DTYPES
 __all__ = [
     "DTYPES",
     "HIDDEN_ACTIVATIONS",
-    "KERAS_HEADS",
     "KERAS_OPTIMIZERS",
     "OPTIMIZERS",
     "TRAIN_ENGINES",
@@ -118,28 +117,9 @@ __all__ = [
 ]
 
 #: Optimizer name (:data:`twinnet.validation.OPTIMIZERS`) -> the Keras optimizer class and keyword
-#: arguments that ``Network``'s optimizer of that name reproduces exactly.
-KERAS_OPTIMIZERS = {
-    "sgd": ("SGD", {}),
-    "momentum": ("SGD", {"momentum": 0.9, "nesterov": False}),
-    "adam": ("Adam", {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
-}
-
-
-class KerasHead(NamedTuple):
-    """How a twin's head is written in Keras: the last layer's activation, the loss and the metric."""
-
-    activation: str
-    loss: str
-    metric: str  # "accuracy", or "rmse": Keras's RootMeanSquaredError under Network's name
-
-
-#: Output head (:data:`twinnet.validation.OUTPUTS`) -> its Keras form (see the module's notes).
-KERAS_HEADS = {
-    "sigmoid": KerasHead("sigmoid", "binary_crossentropy", "accuracy"),
-    "softmax": KerasHead("softmax", "sparse_categorical_crossentropy", "accuracy"),
-    "linear": KerasHead("linear", "mean_squared_error", "rmse"),
-}
+#: arguments that ``Network``'s optimizer of that name reproduces exactly: its class's ``keras`` and
+#: its defaults (the one table, :func:`twinnet.nn.optimizers.defaults`).
+KERAS_OPTIMIZERS = {name: (cls.keras, cls().get_config()) for name, cls in _OPTIMIZERS.items()}
 #: How :func:`train` runs the training: Keras's ``model.fit`` or a compiled ``tf.function`` step.
 TRAIN_LOOPS = ("fit", "tf-loop")
 TRAIN_ENGINES = TRAIN_LOOPS  # the earlier name
@@ -429,7 +409,7 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
         A ``keras.Sequential`` (see the module's notes on the dtype): ``Dense`` layers with
         kernels ``W_l.T`` and biases ``b_l[:, 0]``, the last with the head's activation, compiled
         with the head's loss (computed from the logits, see the module's notes) and metric
-        (:data:`KERAS_HEADS`).
+        (``HEADS[output].keras``).
 
     Examples
     --------
@@ -447,7 +427,7 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     # against the output width, of l2 and of the dropout rates, via Network, in its words
     net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, l2=l2,
                                   dropout=dropout, dtype=dtype)
-    head = KERAS_HEADS[net.output]
+    head = HEADS[net.output].keras
     parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype, biases (n_l, 1)
     rates = validation.rates("dropout", dropout, L - 1)
     keras = _import_keras()
@@ -474,7 +454,7 @@ def _keras_metric(keras, name, dtype):
 
 
 def _model_output(model):
-    """The head of a Keras model, read from its last ``Dense`` layer's activation (:data:`KERAS_HEADS`).
+    """The head of a Keras model, read from its last ``Dense`` layer's activation (``HEADS[output].keras``).
 
     Raises
     ------
@@ -484,12 +464,12 @@ def _model_output(model):
     dense = [layer for layer in model.layers if layer.weights]
     activation = getattr(dense[-1], "activation", None) if dense else None
     name = getattr(activation, "__name__", repr(activation))
-    for output, head in KERAS_HEADS.items():
-        if head.activation == name:
+    for output, head in HEADS.items():
+        if head.keras.activation == name:
             return output
     raise ValueError(
         f"the model's last layer must have a head's activation: one of "
-        f"{', '.join(repr(h.activation) for h in KERAS_HEADS.values())} (see keras_twin.KERAS_HEADS); "
+        f"{', '.join(repr(h.keras.activation) for h in HEADS.values())} (see twinnet.nn.heads.HEADS); "
         f"got {name!r}.")
 
 
@@ -503,20 +483,16 @@ def from_keras(model):
         layers' dtype.
     """
     keras = _import_keras()
-    parameters = {}
     dense = [layer for layer in model.layers if layer.weights]
-    for l, layer in enumerate(dense, start=1):
+    for layer in dense:
         if not isinstance(layer, keras.layers.Dense) or not layer.use_bias:
             raise ValueError(
                 f"from_keras expects Dense layers with biases only; layer {layer.name!r} is a "
                 f"{type(layer).__name__}."
             )
-        kernel, bias = layer.get_weights()
-        parameters[f"W{l}"] = np.ascontiguousarray(kernel.T)
-        parameters[f"b{l}"] = bias.reshape(-1, 1)
-    if not parameters:
+    if not dense:
         raise ValueError("from_keras: the model has no Dense layers.")
-    return parameters
+    return _as_parameters([weight for layer in dense for weight in layer.get_weights()])
 
 
 def _model_dtype(model):
@@ -560,13 +536,13 @@ def _dropout_rates(model):
     return rates[:-1]
 
 
-def _keep_masks(parameters, output, rates, X, masks, dtype):
-    """``masks`` checked by ``Network``, in its words, as arrays of ``dtype``; ``None`` stays ``None``."""
+def _keep_masks(model, rates, m, masks, dtype):
+    """``masks`` checked (:func:`twinnet.nn.trainer.check_masks`), as arrays of ``dtype``; ``None`` stays ``None``."""
     if masks is None:
         return None
-    net = Network.from_parameters(parameters, output=output, dropout=list(rates), dtype=dtype)
-    net._masked_buffers(check_X(X, net.n_features, dtype), masks, backward=False)  # the one check of masks
-    return [None if mask is None else np.asarray(mask, dtype=dtype) for mask in masks]
+    hidden = [layer.units for layer in model.layers if layer.weights][:-1]
+    return [None if mask is None else np.asarray(mask, dtype=dtype)
+            for mask in trainer.check_masks(masks, hidden, rates, m)]
 
 
 def gradients(model, X, y, masks=None):
@@ -609,7 +585,7 @@ def gradients(model, X, y, masks=None):
     dtype, output = description[:2]
     X, y = _data(X, y, description)
     rates = _dropout_rates(model)
-    masks = _keep_masks(from_keras(model), output, rates, X, masks, dtype)
+    masks = _keep_masks(model, rates, X.shape[0], masks, dtype)
     keras = _import_keras()
     import tensorflow as tf
 
@@ -626,8 +602,7 @@ def gradients(model, X, y, masks=None):
             # the compiled loss from the logits, plus the model's losses: the L2 penalties
             loss = model.compute_loss(x=x, y=t, y_pred=h, training=True)
         grads = [g.numpy() for g in tape.gradient(loss, variables)]
-    return {key: value for l in range(len(grads) // 2) for key, value in
-            ((f"dW{l + 1}", np.ascontiguousarray(grads[2 * l].T)), (f"db{l + 1}", grads[2 * l + 1].reshape(-1, 1)))}
+    return _as_parameters(grads, "d")
 
 
 def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop="fit", validation_data=None,
@@ -684,22 +659,14 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
         the training.
     """
     loop = validation.choice("loop", engine or loop, TRAIN_LOOPS)
-    epochs = validation.positive_int("epochs", epochs)
-    batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
-    seed = validation.seed(seed)
-    if on_epoch_end is not None and not callable(on_epoch_end):
-        raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
-    callbacks = check_callbacks(callbacks)
+    epochs, batch_size, seed, callbacks = trainer.check_arguments(
+        epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, on_epoch_end=on_epoch_end,
+        validation_data=validation_data)
     description = _describe(model)
     dtype, output = description[:2]
     X, y = _data(X, y, description)
-    val = None
-    if validation_data is not None:
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise ValueError("validation_data must be a tuple (X_val, y_val).")
-        val = _data(*validation_data, description, names=("X_val", "y_val"))
-    metric = KERAS_HEADS[output].metric
-    names = ["loss", metric] + (["val_loss", f"val_{metric}"] if val else [])
+    val = None if validation_data is None else _data(*validation_data, description, names=("X_val", "y_val"))
+    names = trainer.history_names(HEADS[output], val)
     for callback in callbacks:
         if isinstance(callback, EarlyStopping):  # Network's error for a metric this fit does not log, up front
             callback._monitored(dict.fromkeys(names, 0.0))
@@ -756,10 +723,10 @@ def _keras_callbacks(model, callbacks, on_epoch_end, names):
     return out, copy_back
 
 
-def _as_parameters(weights):
-    """``model.get_weights()`` of ``Dense`` layers (kernel, bias, ...) as the parameters dict."""
-    return {key: value for l in range(len(weights) // 2) for key, value in
-            ((f"W{l + 1}", np.ascontiguousarray(weights[2 * l].T)), (f"b{l + 1}", weights[2 * l + 1].reshape(-1, 1)))}
+def _as_parameters(weights, prefix=""):
+    """Kernels and biases of ``Dense`` layers (kernel, bias, ...) as the parameters dict (or gradients, ``"d"``)."""
+    return trainer.as_parameters([(np.ascontiguousarray(kernel.T), bias) for kernel, bias in zip(weights[::2],
+                                                                                               weights[1::2])], prefix)
 
 
 class _KerasView:
@@ -785,13 +752,9 @@ class _KerasView:
         """Replace the weights by ``parameters`` (the notebook's dict, of this architecture)."""
         current = from_keras(self.model)
         widths = [current["W1"].shape[1]] + [current[f"b{l}"].shape[0] for l in range(1, len(current) // 2 + 1)]
-        dims = validation.parameters_widths(parameters, dtype=current["W1"].dtype, output_width=None)
-        if dims != widths:
-            raise validation.InvalidArgument("parameters", f"the widths {widths}", dims,
-                                             f"parameters have the widths {dims}; this model has {widths}.")
         dense = [layer for layer in self.model.layers if layer.weights]
-        for l, layer in enumerate(dense, start=1):
-            layer.set_weights([np.asarray(parameters[f"W{l}"]).T, np.asarray(parameters[f"b{l}"])[:, 0]])
+        for layer, (W, b) in zip(dense, trainer.parameter_layers(parameters, widths, current["W1"].dtype, "model")):
+            layer.set_weights([W.T, b[:, 0]])
 
 
 @functools.cache
@@ -853,45 +816,16 @@ def _train_fit(model, X, y, epochs, batches, val, callbacks):
     return model.fit(stream, steps_per_epoch=len(batches[0]), **options).history
 
 
-def _sigmoid_hits(tf, p, t):
-    return tf.reduce_sum(tf.cast(tf.equal(tf.cast(p > 0.5, t.dtype), t), tf.int64))  # the notebook's rule
-
-
-def _softmax_hits(tf, p, t):
-    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, axis=1), t[:, 0]), tf.int64))  # the first of equal ones
-
-
-def _squared_errors(tf, p, t):
-    # each example's mean over the outputs of the squared error, summed: the data's alone, without
-    # the L2 penalty, as Keras's RootMeanSquaredError and Network's rmse
-    return tf.reduce_sum(tf.reduce_mean(tf.square(p - t), axis=1))
-
-
-def _fraction(total, m):
-    return total / m
-
-
-def _root_mean(total, m):
-    return math.sqrt(total / m)
-
-
-#: Output head -> (the step's sum behind its metric, the epoch's metric from (that sum over the epoch, m)),
-#: as ``Network``'s heads compute them (:mod:`twinnet.nn.heads`).
-_LOOP_METRICS = {
-    "sigmoid": (_sigmoid_hits, _fraction),
-    "softmax": (_softmax_hits, _fraction),
-    "linear": (_squared_errors, _root_mean),
-}
-
-
 def _train_loop(model, X, y, epochs, batches, val, callbacks, output, names):
+    """The ``"tf-loop"``: a compiled step, driven by the trainer contract with Keras's ``CallbackList``."""
     import tensorflow as tf
 
     keras = _import_keras()
     variables = model.trainable_variables
     optimizer = model.optimizer
     optimizer.build(variables)
-    metric_sum, epoch_metric = _LOOP_METRICS[output]
+    head = HEADS[output]
+    metric_sum = head.keras.metric_sum
     spec = [tf.TensorSpec((None, X.shape[1]), X.dtype), tf.TensorSpec((None, y.shape[1]), y.dtype)]
 
     @tf.function(input_signature=spec)
@@ -909,34 +843,22 @@ def _train_loop(model, X, y, epochs, batches, val, callbacks, output, names):
         p = model(x, training=False)
         return model.compute_loss(x=x, y=t, y_pred=p, training=False), metric_sum(tf, p, t)
 
+    X_t, y_t = tf.constant(X), tf.constant(y)
+
+    def batch_step(idx):  # None: the full batch, the data itself
+        loss, total = step(X_t, y_t) if idx is None else step(tf.gather(X_t, idx), tf.gather(y_t, idx))
+        return float(loss), float(total)
+
+    def validation_score():
+        val_loss, val_total = score(*val)
+        return float(val_loss), head.metric(float(val_total), val[0].shape[0])
+
     # Keras's own driver of callbacks, as fit's: EarlyStopping is Keras's, called as fit calls it
     steps = 1 if batches is None else len(batches[0])
     callback_list = keras.callbacks.CallbackList(callbacks, model=model, verbose=0, epochs=epochs, steps=steps)
-    X_t, y_t = tf.constant(X), tf.constant(y)
-    m = X.shape[0]
     history = {name: [] for name in names}
-    model.stop_training = False
-    callback_list.on_train_begin()
-    logs = None
-    for epoch in range(epochs):
-        callback_list.on_epoch_begin(epoch)
-        if batches is None:  # the loss as computed, not rescaled by m / m, as Network records it
-            loss, total = (float(v) for v in step(X_t, y_t))
-        else:
-            loss_sum = total = 0.0
-            for idx in batches[epoch]:
-                batch_loss, batch_total = step(tf.gather(X_t, idx), tf.gather(y_t, idx))
-                loss_sum += float(batch_loss) * len(idx)  # Keras's mean weighted by batch size
-                total += float(batch_total)
-            loss = loss_sum / m
-        logs = {"loss": loss, names[1]: epoch_metric(total, m)}
-        if val is not None:
-            val_loss, val_total = (float(v) for v in score(*val))
-            logs.update({names[2]: val_loss, names[3]: epoch_metric(val_total, val[0].shape[0])})
-        for name in names:
-            history[name].append(logs[name])
-        callback_list.on_epoch_end(epoch, dict(logs))
-        if model.stop_training:
-            break
-    callback_list.on_train_end(logs)
+    trainer.run_epochs(model, callback_list, epochs,
+                       lambda epoch: trainer.epoch_mean(batch_step, [None] if batches is None else batches[epoch],
+                                                        X.shape[0]),
+                       head, X.shape[0], names, history, score=None if val is None else validation_score)
     return history

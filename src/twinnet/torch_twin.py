@@ -12,7 +12,7 @@ its bias as ``(n_l,)``, where the parameters dict has a column ``(n_l, 1)``.
 Why the twin agrees with ``Network``
 ------------------------------------
 - The loss. The model outputs logits and the head's loss is computed from them, as ``Network``
-  does and as a PyTorch user writes it (:data:`TORCH_HEADS`): ``binary_cross_entropy_with_logits``
+  does and as a PyTorch user writes it (``HEADS[output].torch``): ``binary_cross_entropy_with_logits``
   (sigmoid; ``BCEWithLogitsLoss``), ``cross_entropy`` on the integer labels (softmax;
   ``CrossEntropyLoss``, whose ``log_softmax`` shifts by the maximum logit as TensorFlow and
   ``Network`` do), ``mse_loss`` (linear; the mean over examples and outputs, ``Network``'s loss).
@@ -64,57 +64,26 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Callable
-from typing import NamedTuple
 
 import numpy as np
 
 from twinnet import validation
-from twinnet.nn import Network, epoch_batches
-from twinnet.nn.callbacks import check_callbacks
-from twinnet.nn.heads import default_output
-from twinnet.nn.optimizers import keras_cast
+from twinnet.nn import Network, epoch_batches, trainer
+from twinnet.nn.heads import HEADS, default_output
+from twinnet.nn.optimizers import OPTIMIZERS, defaults, keras_cast
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
 
 # Network's checks of the data, so that the twin rejects what Network rejects, in the same words
 from twinnet.nn.network import check_X, check_y
 
-__all__ = ["ADAM_EPSILON", "TORCH_HEADS", "TorchTwin", "from_torch", "gradients", "to_torch", "train"]
-
-#: Keras's ``Adam`` epsilon, which ``Network`` follows.
-ADAM_EPSILON = 1e-7
-
-
-class TorchHead(NamedTuple):
-    """How a twin's head is trained in PyTorch, from the model's logits ``z`` of shape (m, n_L)."""
-
-    loss: str  # the function of torch.nn.functional: loss(z, targets), the batch mean
-    targets: Callable  # Network's checked targets (n_L, m) or (1, m) -> the loss's layout
-    hits: Callable  # (torch, z, targets) -> the batch's count of correct labels, as Network's heads
-    metric: str  # Network's history key: the epoch's hits / m, or the root of its mean loss
-
-
-def _sigmoid_hits(torch, z, y):
-    return int(((torch.sigmoid(z) > 0.5) == (y == 1)).sum())  # the notebook's rule, on the probability
-
-
-def _softmax_hits(torch, z, y):
-    return int((torch.softmax(z, dim=1).argmax(dim=1) == y).sum())  # the first of equal ones, as np.argmax
-
-
-#: Output head (:data:`twinnet.validation.OUTPUTS`) -> its loss in PyTorch (see the module's notes).
-TORCH_HEADS = {
-    "sigmoid": TorchHead("binary_cross_entropy_with_logits", lambda y: y.T, _sigmoid_hits, "accuracy"),  # (m, 1)
-    "softmax": TorchHead("cross_entropy", lambda y: y[0], _softmax_hits, "accuracy"),  # int64 labels (m,)
-    "linear": TorchHead("mse_loss", lambda y: y.T, None, "rmse"),  # (m, k)
-}
+__all__ = ["TorchTwin", "from_torch", "gradients", "to_torch", "train"]
 
 
 class TorchTwin(tuple):
     """A model and its optimizer, as :func:`to_torch` makes them, and how they are trained.
 
     Unpacks as ``model, optimizer``. ``output`` names the head, hence the loss :func:`train`
-    computes from the model's logits (:data:`TORCH_HEADS`); ``None``, as for a plain tuple
+    computes from the model's logits (its head's ``torch``); ``None``, as for a plain tuple
     ``(model, optimizer)``, means ``Network``'s default: the sigmoid for one output unit. ``l2``
     weighs the L2 penalty added to that loss (0: none), ``scheduler`` is the learning-rate
     scheduler stepped after each update (``None``: a constant rate).
@@ -146,14 +115,10 @@ class TorchTwin(tuple):
         linears = _linears(torch, self.model)
         widths = [linears[0].in_features] + [linear.out_features for linear in linears]
         dtype = np.dtype(str(linears[0].weight.dtype).removeprefix("torch."))
-        dims = validation.parameters_widths(parameters, dtype=dtype, output_width=None)
-        if dims != widths:
-            raise validation.InvalidArgument("parameters", f"the widths {widths}", dims,
-                                             f"parameters have the widths {dims}; this twin has {widths}.")
         with torch.no_grad():
-            for l, linear in enumerate(linears, start=1):
-                linear.weight.copy_(torch.as_tensor(np.asarray(parameters[f"W{l}"], dtype)))
-                linear.bias.copy_(torch.as_tensor(np.asarray(parameters[f"b{l}"], dtype)[:, 0]))
+            for linear, (W, b) in zip(linears, trainer.parameter_layers(parameters, widths, dtype, "twin")):
+                linear.weight.copy_(torch.as_tensor(np.asarray(W, dtype)))
+                linear.bias.copy_(torch.as_tensor(np.asarray(b, dtype)[:, 0]))
 
     def __reduce__(self):
         return type(self), (self.model, self.optimizer, self.output, self.l2, self.scheduler)
@@ -174,10 +139,9 @@ def _activation(torch, name):
 
 
 def _optimizer(torch, name, params, learning_rate):
-    if name == "adam":
-        return torch.optim.Adam(params, lr=learning_rate, betas=(0.9, 0.999), eps=ADAM_EPSILON)
-    momentum = float(keras_cast(0.9, "float64")) if name == "momentum" else 0.0
-    return torch.optim.SGD(params, lr=learning_rate, momentum=momentum)
+    # Network's optimizer with its (Keras's) defaults, as torch's class and arguments
+    optimizer = OPTIMIZERS[name]()
+    return getattr(torch.optim, optimizer.torch)(params, lr=learning_rate, **optimizer.torch_options())
 
 
 def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64",
@@ -269,13 +233,11 @@ def from_torch(model):
     linears = _linears(torch, module)
     if not linears:
         raise ValueError("from_torch: the model has no Linear layers.")
-    parameters = {}
     for l, linear in enumerate(linears, start=1):
         if linear.bias is None:
             raise ValueError(f"from_torch expects Linear layers with biases; layer {l} has none.")
-        parameters[f"W{l}"] = linear.weight.detach().numpy().copy()
-        parameters[f"b{l}"] = linear.bias.detach().numpy().reshape(-1, 1).copy()
-    return parameters
+    return trainer.as_parameters([(linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy())
+                                  for linear in linears])
 
 
 def _check_twin(twin):
@@ -302,7 +264,7 @@ def _data(torch, X, y, description, names=("X", "y")):
     """``X`` and ``y`` checked as ``Network.fit`` checks them, as tensors in the layout of the head's loss."""
     n_features, dtype, output, width = description
     X1 = check_X(X, n_features, dtype, name=names[0])  # X in dtype with a column of ones appended
-    y = TORCH_HEADS[output].targets(check_y(y, X1, dtype, names[1], output=output, width=width)[0])
+    y = HEADS[output].torch.targets(check_y(y, X1, dtype, names[1], output=output, width=width)[0])
     return torch.as_tensor(np.ascontiguousarray(X1[:, :-1])), torch.as_tensor(np.ascontiguousarray(y))
 
 
@@ -370,18 +332,17 @@ def gradients(twin, X, y, masks=None):
     n_features, dtype, output, width = description
     X, y = _data(torch, X, y, description)
     rates = _dropout_rates(torch, twin.model)
-    if masks is not None:  # Network's check of the masks, in its words
-        net = Network.from_parameters(from_torch(twin.model), output=output, dropout=rates, dtype=dtype)
-        net._masked_buffers(check_X(X.numpy(), n_features, dtype), masks, backward=False)
-        masks = [None if mask is None else np.asarray(mask, dtype=dtype) for mask in masks]
     linears = _linears(torch, twin.model)
+    if masks is not None:  # the one check of the masks
+        hidden = [linear.out_features for linear in linears[:-1]]
+        masks = [None if mask is None else np.asarray(mask, dtype=dtype)
+                 for mask in trainer.check_masks(masks, hidden, rates, X.shape[0])]
     weights = [p for linear in linears for p in (linear.weight, linear.bias)]
-    loss = getattr(torch.nn.functional, TORCH_HEADS[output].loss)(_forward(torch, twin.model, X, masks), y)
+    loss = getattr(torch.nn.functional, HEADS[output].torch.loss)(_forward(torch, twin.model, X, masks), y)
     if twin.l2:
         loss = loss + _penalty(torch, twin.model, twin.l2, dtype)
-    grads = [g.numpy() for g in torch.autograd.grad(loss, weights)]
-    return {key: value for l in range(len(linears)) for key, value in
-            ((f"dW{l + 1}", grads[2 * l].copy()), (f"db{l + 1}", grads[2 * l + 1].reshape(-1, 1).copy()))}
+    grads = [g.numpy().copy() for g in torch.autograd.grad(loss, weights)]
+    return trainer.as_parameters(zip(grads[::2], grads[1::2]), "d")
 
 
 def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, validation_data=None, callbacks=None,
@@ -428,75 +389,45 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, valid
     """
     import torch
 
+    epochs, batch_size, seed, callbacks = trainer.check_arguments(
+        epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, on_epoch_end=on_epoch_end,
+        validation_data=validation_data)
     twin, *description = _check_twin(twin)
-    n_features, dtype, output, width = description
-    epochs = validation.positive_int("epochs", epochs)
-    batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
-    seed = validation.seed(seed)
-    if on_epoch_end is not None and not callable(on_epoch_end):
-        raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
-    callbacks = check_callbacks(callbacks)
-    head = TORCH_HEADS[output]
+    dtype, output = description[1:3]
+    head = HEADS[output]
     X, y = _data(torch, X, y, description)
-    val = None
-    if validation_data is not None:
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise ValueError("validation_data must be a tuple (X_val, y_val).")
-        val = _data(torch, *validation_data, description, names=("X_val", "y_val"))
-    names = ["loss", head.metric] + (["val_loss", f"val_{head.metric}"] if val else [])
+    val = None if validation_data is None else _data(torch, *validation_data, description, names=("X_val", "y_val"))
+    names = trainer.history_names(head, val)
     m, rng = X.shape[0], np.random.default_rng(seed)
     full_batch = batch_size is None or batch_size >= m
-    step = _Step(twin, head, dtype)
+    step = _Step(twin, head.torch, dtype, X, y)
     history = {name: [] for name in names}
-    twin.stop_training = False
     params = {"verbose": 0, "epochs": epochs, "steps": 1 if full_batch else math.ceil(m / batch_size)}
-    for callback in callbacks:
-        callback.set_model(twin)
-        callback.set_params(params)
-    for callback in callbacks:
-        callback.on_train_begin({})
-    logs, training = {}, twin.model.training
-    # the dropout masks from torch's generator, seeded for this call only
-    with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
-        if seed is not None:
-            torch.default_generator.manual_seed(seed)
-        try:
-            for epoch in range(epochs):
-                for callback in callbacks:
-                    callback.on_epoch_begin(epoch, {})
-                twin.model.train()
-                if full_batch:  # the data itself, not a copy; the loss as computed, not rescaled by m / m
-                    loss, total = step(X, y)
-                else:
-                    loss_sum = total = 0
-                    for batch in epoch_batches(rng, m, batch_size, shuffle):
-                        index = torch.as_tensor(batch)
-                        batch_loss, batch_total = step(X[index], y[index])
-                        loss_sum += batch_loss * len(batch)  # Keras's mean weighted by batch size
-                        total += batch_total
-                    loss = loss_sum / m
-                twin.model.eval()
-                logs = {"loss": loss, head.metric: _metric(head, total, m)}
-                if val is not None:
-                    logs.update(zip(names[2:], _score(torch, twin, head, dtype, *val)))
-                for name in names:
-                    history[name].append(logs[name])
-                if on_epoch_end is not None:
-                    on_epoch_end(epoch, {"loss": loss})
-                for callback in callbacks:
-                    callback.on_epoch_end(epoch, logs)
-                if twin.stop_training:
-                    break
-        finally:
-            twin.model.train(training)
-    for callback in callbacks:
-        callback.on_train_end(logs)
+    callback_list = trainer.CallbackList(callbacks, twin, params, on_epoch_end, loss_only=True)
+
+    def train_epoch(epoch):
+        twin.model.train()
+        batches = [None] if full_batch else [torch.as_tensor(b) for b in epoch_batches(rng, m, batch_size, shuffle)]
+        loss, total = trainer.epoch_mean(step, batches, m)
+        twin.model.eval()
+        return loss, total
+
+    @contextlib.contextmanager
+    def context():
+        training = twin.model.training
+        # the dropout masks from torch's generator, seeded for this call only
+        with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
+            if seed is not None:
+                torch.default_generator.manual_seed(seed)
+            try:
+                yield
+            finally:
+                twin.model.train(training)
+
+    score = None if val is None else (lambda: _score(torch, twin, head.torch, dtype, *val))
+    trainer.run_epochs(twin, callback_list, epochs, train_epoch, head, m, names, history, score=score,
+                       context=context())
     return history
-
-
-def _metric(head, total, m):
-    """The epoch's metric from the sum of its batches' hits (or squared errors times rows), as Network's heads."""
-    return math.sqrt(total / m) if head.hits is None else total / m
 
 
 def _score(torch, twin, head, dtype, X, y):
@@ -505,17 +436,21 @@ def _score(torch, twin, head, dtype, X, y):
         z = twin.model(X)
         data = getattr(torch.nn.functional, head.loss)(z, y)
         loss = data + _penalty(torch, twin.model, twin.l2, dtype) if twin.l2 else data
-        total = data.item() * len(X) if head.hits is None else head.hits(torch, z, y)
-    return loss.item(), _metric(head, total, len(X))
+        total = head.metric_sum(torch, z, y, data)
+    return loss.item(), HEADS[twin.output].metric(total, len(X))
 
 
 class _Step:
-    """One optimizer step on a batch; returns the batch's loss before the update and its metric's sum."""
+    """One optimizer step on a batch (an index tensor, or None: all of ``X``).
 
-    def __init__(self, twin, head, dtype):
+    Returns the batch's loss before the update and its metric's sum.
+    """
+
+    def __init__(self, twin, head, dtype, X, y):
         import torch
 
         self.torch, self.model, self.optimizer, self.head, self.t = torch, twin.model, twin.optimizer, head, 0
+        self.X, self.y = X, y
         self.l2, self.dtype, self.scheduler = twin.l2, dtype, twin.scheduler
         self.loss = getattr(torch.nn.functional, head.loss)
         self.adam = isinstance(self.optimizer, torch.optim.Adam)
@@ -523,15 +458,17 @@ class _Step:
             group.get("momentum") for group in self.optimizer.param_groups)
         self.settings = [(group["lr"], group["eps"]) if self.adam else None for group in self.optimizer.param_groups]
 
-    def __call__(self, xb, yb):
+    def __call__(self, index):
         torch = self.torch
+        # the full batch is the data itself, not a copy
+        xb, yb = (self.X, self.y) if index is None else (self.X[index], self.y[index])
         self.optimizer.zero_grad()
         z = self.model(xb)
         data = self.loss(z, yb)
         loss = data + _penalty(torch, self.model, self.l2, self.dtype) if self.l2 else data
         loss.backward()
         with torch.no_grad():  # the metric sees the data's loss alone, as Network's
-            total = data.item() * len(xb) if self.head.hits is None else self.head.hits(torch, z, yb)
+            total = self.head.metric_sum(torch, z, yb, data)
         self.t += 1
         groups = self.optimizer.param_groups
         if self.adam:
@@ -565,4 +502,4 @@ def _keras_adam(learning_rate, beta_1, beta_2, t):
     c1, c2 = 1 - beta_1**t, 1 - beta_2**t
     k1 = 1 - float(keras_cast(beta_1, "float64")) ** t
     k2 = 1 - float(keras_cast(beta_2, "float64")) ** t
-    return learning_rate * math.sqrt(k2) / k1 * c1 / math.sqrt(c2), ADAM_EPSILON / math.sqrt(c2)
+    return learning_rate * math.sqrt(k2) / k1 * c1 / math.sqrt(c2), defaults("adam")["epsilon"] / math.sqrt(c2)

@@ -30,7 +30,7 @@ def profile(workload, *, threads=None, repeats=3):
     with a timer around each of the engine's kernels (:data:`STAGES`): its matrix products (every
     ``np.dot`` of :mod:`twinnet.nn.engine`), the hidden layers' activation and its derivative (the
     two kernels of :data:`twinnet.nn.ACTIVATIONS`) and the output head's ``output``, ``loss``,
-    ``hits`` and ``delta``. "the rest" is the epoch less those: the backward pass's elementwise
+    ``metric_sum`` and ``delta``. "the rest" is the epoch less those: the backward pass's elementwise
     products, the optimizer's step and Python. The weights and the losses are those of an untimed
     fit (the timers only read the clock). As the bench: the first epoch is not counted, and the
     figures are those of the fastest of ``repeats`` fits.
@@ -102,7 +102,7 @@ def _timed_fit(config, X, y):
     net._activation = Activation(stages["hidden activations"].wrap(act.forward),
                                  stages["activation derivatives"].wrap(act.derivative))
     net._head = head._replace(**{name: stages["output head"].wrap(getattr(head, name))
-                                 for name in ("output", "loss", "hits", "delta")})
+                                 for name in ("output", "loss", "metric_sum", "delta")})
     engine.np = _NumpyTimingDot(stages["matrix products"].wrap(np.dot))
     try:
         net.fit(X, y, epochs=config.epochs, learning_rate=config.learning_rate, on_epoch_end=epoch_end)

@@ -15,6 +15,7 @@ import numpy as np
 
 from twinnet import validation
 from twinnet.lab.config import RunConfig, default_layers
+from twinnet.nn.heads import head
 
 #: Engines in the order they are run and printed: ``numpy`` (``twinnet.Network``) first, the
 #: reference of the relative times.
@@ -124,7 +125,7 @@ def load_data(workload):
     if config.data == "gaussian":
         rng = np.random.default_rng(0)
         X = rng.standard_normal((workload.n_train, n_features), dtype=config.dtype)
-        if config.output == "softmax":  # the class whose random direction X points most to
+        if not head(config.output).binary:  # softmax: the class whose random direction X points most to
             return X, np.argmax(X @ rng.standard_normal((n_features, config.layers[-1])).astype(config.dtype), axis=1)
         y = (X @ rng.standard_normal(n_features).astype(config.dtype) > 0).astype(np.int64)
         return X, y

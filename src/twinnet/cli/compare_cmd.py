@@ -15,6 +15,7 @@ from twinnet.cli._args import (
     positive_int,
     seed,
 )
+from twinnet.nn.heads import head
 
 DESCRIPTION = """\
 Train the same network with several engines, from the same initial weights, on the same data
@@ -165,13 +166,13 @@ _CLASSIFIER_COLUMNS = (("train\nloss", "train_loss", ".6f"), ("train\nacc", "tra
                       ("test\nacc", "test_accuracy", ".4f"))
 _REGRESSION_COLUMNS = (("train\nMSE", "train_loss", ".6f"), ("train\nRMSE", "train_rmse", ".4f"),
                        ("test\nRMSE", "test_rmse", ".4f"), ("test\nR²", "test_r2", ".4f"))
-#: The table's metric columns per head: (header, row key, format).
-METRIC_COLUMNS = {"sigmoid": _CLASSIFIER_COLUMNS, "softmax": _CLASSIFIER_COLUMNS, "linear": _REGRESSION_COLUMNS}
+#: The table's metric columns per head's training metric (its row's ``metric_name``): (header, row key, format).
+METRIC_COLUMNS = {"accuracy": _CLASSIFIER_COLUMNS, "rmse": _REGRESSION_COLUMNS}
 
 
 def _units(comparison):
     """What the regression columns measure, for the caption; None for classifiers."""
-    if comparison.config.output != "linear":
+    if head(comparison.config.output).classifier:
         return None
     if "target_sd" in comparison.data:
         return ("loss (MSE) and RMSE in (squared) standard deviations of the target, standardized on the "
@@ -202,7 +203,7 @@ def _table(comparison):
                   f"{comparison.data['n_train']} train / {comparison.data['n_test']} test examples{held_out}",
                   caption=caption, title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD,
                   pad_edge=False, collapse_padding=True)
-    metrics = METRIC_COLUMNS[comparison.config.output]
+    metrics = METRIC_COLUMNS[head(comparison.config.output).metric_name]
     # two-line headers keep the table within 80 columns
     for header in ("engine", *(h for h, _, _ in metrics), "time\n(s)", "ms per\nepoch", "speed vs\nkeras fit",
                    "max\n|Δloss|", *(("stopped", "best") if stopping else ())):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from twinnet.nn.heads import head
+
 #: ``inspect`` lists this many classes (or targets) at most; the rest are counted.
 SHOWN = 20
 
@@ -70,7 +72,7 @@ def run_inspect(args):
     print(f"examples    {info['examples']}")
     print(f"features    {info['features']}")
     print(f"dtype       {info['dtype']}")
-    if loaded.output == "linear":
+    if not head(loaded.output).classifier:
         k = info["targets"]
         print(f"output      linear ({k} target{'s' if k > 1 else ''})")
         stats = [info[f"target_{key}"] for key in ("min", "max", "mean", "std")]

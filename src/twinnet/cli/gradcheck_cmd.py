@@ -5,8 +5,16 @@ from __future__ import annotations
 #: Largest relative error that passes, by dtype: float64 differences are exact to ~1e-9, float32
 #: backpropagation rounds at ~1e-7 per operation.
 TOLERANCES = {"float64": 1e-6, "float32": 1e-4}
-#: Output width of the default layers, by head: one sigmoid unit, three classes, one target.
-DEFAULT_WIDTH = {"sigmoid": 1, "softmax": 3, "linear": 1}
+#: Output width of the default layers for a head of several classes.
+DEFAULT_CLASSES = 3
+
+
+def _default_width(output):
+    """The default layers' output width: one unit for a sigmoid or a linear head, three classes for a softmax."""
+    from twinnet.nn.heads import head
+
+    row = head(output)
+    return DEFAULT_CLASSES if row.classifier and not row.binary else 1
 
 
 def _step(text):
@@ -35,11 +43,14 @@ def _targets(output, y, m, width, seed):
     import numpy as np
 
     rng = np.random.default_rng(seed)
-    if output == "softmax":
-        return rng.integers(0, width, size=m), f"random labels 0..{width - 1}"
-    if output == "linear":
+    from twinnet.nn.heads import head
+
+    row = head(output)
+    if not row.classifier:
         shape = (m,) if width == 1 else (m, width)
         return rng.standard_normal(shape), "random normal targets"
+    if not row.binary:
+        return rng.integers(0, width, size=m), f"random labels 0..{width - 1}"
     return y, "the data's labels"
 
 
@@ -117,7 +128,7 @@ def run(args):
     X, y = data.load(args.data)
     X, y = X[: args.examples], y[: args.examples]
     (X,) = data.standardized(X)
-    default = [*default_layers(X.shape[1])[:-1], DEFAULT_WIDTH[args.output]]
+    default = [*default_layers(X.shape[1])[:-1], _default_width(args.output)]
     layers = args.layers or default
     if layers[0] != X.shape[1]:
         raise ValueError(

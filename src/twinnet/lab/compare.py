@@ -34,6 +34,7 @@ from twinnet.lab.results import EngineResult, finite_or_none, metric_keys
 # preparation lives in twinnet.lab.run; kept importable from here, where it used to be
 from twinnet.lab.run import initial_parameters, load_split, run_engine
 from twinnet.lab.runners import DEFAULT_ENGINES, ENGINES, installed, unsupported_reason
+from twinnet.nn.heads import DEFAULT_OUTPUT, head
 from twinnet.nn.network import LARGE_FEATURE
 
 __all__ = [
@@ -60,7 +61,7 @@ def csv_fields(output, early_stopping=False):
 
 
 #: The classifiers' columns (the notebook's sigmoid head).
-CSV_FIELDS = csv_fields("sigmoid")
+CSV_FIELDS = csv_fields(DEFAULT_OUTPUT)
 
 
 @dataclass
@@ -178,7 +179,7 @@ def _control_notes(config, split):
     if config.lr_schedule is not None:
         notes.append(f"learning rate of update k: {config.schedule()!r}(k), the value Keras's fit uses")
     if split.X_val is not None:
-        how = "stratified by class, " if config.output != "linear" else ""
+        how = "stratified by class, " if head(config.output).classifier else ""
         notes.append(f"early stopping: patience {config.early_stopping} on val_loss of {split.X_val.shape[0]} "
                      f"validation examples (validation_fraction {config.validation_fraction:g} of the training part, "
                      f"{how}the same for every engine); each engine trains on the other {split.X_train.shape[0]} "

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, replace
 
 
 from twinnet import validation
+from twinnet.nn.heads import HEADS
 
 __all__ = ["CONTROLS", "DEFAULT_HIDDEN", "KERAS_INITS", "MAX_SEED", "MONITOR", "RunConfig", "default_layers"]
 
@@ -50,13 +51,6 @@ def default_layers(n_features, width=1):
     return (n_features, *DEFAULT_HIDDEN, width)
 
 
-#: How each head's output width is said in a message about the data it must fit.
-_WIDTH_OF = {
-    "sigmoid": lambda width: "is binary (a sigmoid head: one unit)",
-    "softmax": lambda width: f"has {width} classes (a softmax head: one unit per class)",
-    "linear": lambda width: (f"has {width} regression target{'s' if width > 1 else ''} "
-                             "(a linear head: one unit per target)"),
-}
 
 
 @dataclass(frozen=True)
@@ -179,7 +173,7 @@ class RunConfig:
                              f"{n_features} features; the first width must be {n_features}.")
         if width is not None and output is not None and layers[-1] != width:
             raise ValueError(f"layers={shown} ends with {layers[-1]} unit{'s' if layers[-1] > 1 else ''}, but data "
-                             f"{self.data!r} {_WIDTH_OF[output](width)}; the last width must be {width}.")
+                             f"{self.data!r} {HEADS[output].describe_data(width)}; the last width must be {width}.")
         return replace(self, layers=layers, output=default_output(output, layers[-1]))
 
     def to_dict(self):

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from twinnet import validation
 from twinnet.lab.config import CONTROLS, RunConfig, default_layers
+from twinnet.nn.heads import DEFAULT_OUTPUT
 
 __all__ = ["GRID_KEYS", "PRESETS", "RunSpec", "check_grid", "expand", "grid_hash", "load_toml"]
 
@@ -218,7 +219,7 @@ class RunSpec:
         :data:`CONTROLS`, and ``validation_fraction`` without early stopping; so runs stored before
         them keep their ids (a sweep of then resumes now)."""
         identity = {**self.record(), "seed": self.config.seed, "engine": self.engine}
-        if identity["output"] in (None, "sigmoid"):
+        if identity["output"] in (None, DEFAULT_OUTPUT):
             del identity["output"]
         for key, off in CONTROLS.items():
             if identity[key] == off:

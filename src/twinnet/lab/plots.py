@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 
 from twinnet._pyplot import pyplot
+from twinnet.nn.heads import HEADS, head
 
 __all__ = ["COMPARE_FIGURES", "ENGINE_STYLE", "LOSS_NAMES", "describe_config", "plot_confusion_matrix",
            "plot_decision_boundaries", "plot_loss_curves", "plot_predicted_vs_true", "pyplot"]
@@ -30,7 +31,7 @@ ENGINE_STYLE = {
 DIFF_FLOOR = 1e-18
 
 #: Each head's loss, as the figures name it.
-LOSS_NAMES = {"sigmoid": "log-loss", "softmax": "cross-entropy", "linear": "mean squared error"}
+LOSS_NAMES = {name: row.loss_name for name, row in HEADS.items()}
 
 #: Colours of the classes, in the order of their labels (matplotlib's tab10, then tab20's pale ones).
 CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -70,7 +71,7 @@ def _agreement(comparison, shown, predictions, X):
 
     same, other = [], []
     others = [r for r in comparison.results if r is not shown and r.status == "ok" and r.parameters is not None]
-    if comparison.config.output == "linear":
+    if not head(comparison.config.output).classifier:
         gaps = [f"{r.engine} {np.max(np.abs(network(r.parameters, comparison.config).predict(X) - predictions)):.1e}"
                 for r in others]
         return f"the other engines' test predictions differ from {shown.engine}'s by at most: {', '.join(gaps)}" \
@@ -124,7 +125,7 @@ def plot_loss_curves(comparison, path):
                      xytext=(-3, -3), textcoords="offset points", rotation=90, ha="right", va="top", fontsize=8,
                      color="grey")
     penalty = " + L2 penalty" if config.l2 else ""
-    top.set_ylabel(f"training loss ({LOSS_NAMES[config.output or 'sigmoid']}{penalty})")
+    top.set_ylabel(f"training loss ({head(config.output).loss_name}{penalty})")
     top.set_title("Training loss per epoch, all engines from the same initial weights", fontsize=12)
     top.grid(alpha=0.3)
     legend_title = "* own start, batch order or dropout masks" if any(
@@ -198,15 +199,16 @@ def plot_decision_boundaries(comparison, split, path, *, resolution=200):
     config = comparison.config
     if split.X_train.shape[1] != 2:
         raise ValueError(f"decision boundaries need 2 features; got {split.X_train.shape[1]}.")
-    if config.output == "linear":
-        raise ValueError("decision boundaries need a classifier's head (sigmoid or softmax); got output='linear'.")
+    if not head(config.output).classifier:
+        raise ValueError("decision boundaries need a classifier's head (sigmoid or softmax); "
+                         f"got output={config.output!r}.")
     from twinnet.lab.run import network
 
     results = [r for r in comparison.results if r.status == "ok" and r.parameters is not None]
     if not results:
         return None
     g0, g1, grid = _grid(split, config.dtype, resolution)
-    k = config.layers[-1] if config.output == "softmax" else 2
+    k = _classes(config)
     names = _class_names(comparison, k)
     colours = CLASS_COLOURS if k > 2 else ("#08519c", "#a50f15")
     cols = min(3, len(results))
@@ -216,7 +218,7 @@ def plot_decision_boundaries(comparison, split, path, *, resolution=200):
     filled = None
     for ax, r in zip(axes.flat, results):
         net = network(r.parameters, config)
-        if config.output == "softmax":
+        if not head(config.output).binary:
             _softmax_panel(ax, net, g0, g1, grid, colours)
         else:
             filled = _binary_panel(ax, net, g0, g1, grid)
@@ -240,10 +242,15 @@ def plot_decision_boundaries(comparison, split, path, *, resolution=200):
         fig.colorbar(filled, ax=axes, shrink=0.85, label="predicted probability of class 1 (black line: 0.5)")
     what = "black lines: where the predicted class changes; paler: top probability below 0.75, palest below 0.5"
     fig.suptitle("Decision boundaries: " + describe_config(config)
-                 + (f"\n{what}" if config.output == "softmax" else ""), fontsize=10)
+                 + ("" if head(config.output).binary else f"\n{what}"), fontsize=10)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _classes(config):
+    """The number of classes of a classifier's run: two for one unit, else one per unit."""
+    return 2 if head(config.output).binary else config.layers[-1]
 
 
 def plot_confusion_matrix(comparison, split, path):
@@ -259,7 +266,7 @@ def plot_confusion_matrix(comparison, split, path):
         return None
     config = comparison.config
     predictions = network(shown.parameters, config).predict(split.X_test)
-    k = config.layers[-1] if config.output == "softmax" else 2
+    k = _classes(config)
     counts = np.zeros((k, k), dtype=np.int64)
     np.add.at(counts, (np.asarray(split.y_test, dtype=np.int64), predictions), 1)
     names = _class_names(comparison, k)
@@ -333,9 +340,9 @@ def plot_predicted_vs_true(comparison, split, path):
 #: The figures ``twinnet compare`` draws beside the loss curves: (file name, whether the
 #: comparison calls for it, the function that draws it).
 COMPARE_FIGURES = (
-    ("decision_boundary.png", lambda c: c.data["n_features"] == 2 and c.config.output != "linear",
+    ("decision_boundary.png", lambda c: c.data["n_features"] == 2 and head(c.config.output).classifier,
      plot_decision_boundaries),
-    ("confusion_matrix.png", lambda c: c.config.output == "softmax" and c.config.layers[-1] > 2,
+    ("confusion_matrix.png", lambda c: head(c.config.output).classifier and c.config.layers[-1] > 2,
      plot_confusion_matrix),
-    ("predicted_vs_true.png", lambda c: c.config.output == "linear", plot_predicted_vs_true),
+    ("predicted_vs_true.png", lambda c: not head(c.config.output).classifier, plot_predicted_vs_true),
 )

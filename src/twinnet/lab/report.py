@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from twinnet.lab.config import CONTROLS, RunConfig
-from twinnet.lab.plots import LOSS_NAMES
+from twinnet.nn.heads import DEFAULT_OUTPUT, HEADS
 from twinnet.lab.results import STATUSES, finite_or_none, format_number, metric_keys, metric_names
 from twinnet.lab.store import RESULTS, line_limit, loads, read_lines, read_manifest
 from twinnet.nn.engine import n_params
@@ -181,7 +181,7 @@ def _problem(row):
         row["status"] = _legacy_status(row.get("error"))
     if isinstance(row.get("config"), dict):
         if row["config"].get("output") is None:
-            row["config"]["output"] = "sigmoid"
+            row["config"]["output"] = DEFAULT_OUTPUT
         for key, off in _ADDED_FIELDS.items():
             row["config"].setdefault(key, off)
     kinds = {"run_id": str, "engine": str, "status": str, "seed": int, "n_parameters": int, "config": dict,
@@ -443,7 +443,7 @@ def _loss_panels(ok_rows, fields, limit=9):
             columns = list(zip(*stack))
             curves[engine] = ([statistics.fmean(c) for c in columns], [min(c) for c in columns],
                               [max(c) for c in columns])
-        panels.append((_label(config, fields), curves, LOSS_NAMES[config["output"]]))
+        panels.append((_label(config, fields), curves, HEADS[config["output"]].loss_name))
     return panels, max(0, len(by_config) - limit)
 
 

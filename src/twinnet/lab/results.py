@@ -22,9 +22,9 @@ def metric_names(output):
     Classifiers (sigmoid, softmax): ``("accuracy",)``; regression (linear): ``("rmse", "r2")``.
     ``output=None`` is the notebook's sigmoid.
     """
-    from twinnet.nn.heads import HEADS
+    from twinnet.nn.heads import head
 
-    return ("accuracy",) if HEADS[output or "sigmoid"].classifier else ("rmse", "r2")
+    return head(output).metrics
 
 
 def metric_keys(output):

@@ -18,6 +18,7 @@ import numpy as np
 from twinnet.lab.results import EngineResult
 from twinnet.lab.runners import ENGINES, NO_CHECKPOINTS
 from twinnet.nn.divergence import DivergenceWarning, climbed
+from twinnet.nn.heads import head
 from twinnet.nn.network import divergence_hint
 
 __all__ = ["LabSplit", "evaluate", "initial_parameters", "load_split", "run_engine"]
@@ -56,9 +57,9 @@ class LabSplit:
 
 def _width(output, y, classes):
     """The output width a head needs on targets ``y`` (a sigmoid's are two classes: the loader checked)."""
-    if output == "linear":
+    if not head(output).classifier:
         return 1 if y.ndim == 1 else int(y.shape[1])
-    if output == "sigmoid":
+    if head(output).binary:
         return 1
     return len(classes) if classes is not None else int(np.max(y, initial=1)) + 1
 
@@ -100,9 +101,9 @@ def load_split(config):
     classes = None if loaded.classes is None else tuple(loaded.classes)
     width = _width(output, np.asarray(loaded.y), classes)
     split = data.split(loaded.X, loaded.y, test_size=config.test_size, seed=config.seed,
-                       stratify=output != "linear", standardize=config.standardize, dtype=config.dtype)
+                       stratify=head(output).classifier, standardize=config.standardize, dtype=config.dtype)
     y_train, y_test, scale = split.y_train, split.y_test, None
-    if output == "linear":
+    if not head(output).classifier:
         if config.standardize:
             y_train, y_test, scale = _standardized_targets(np.asarray(y_train, dtype=float),
                                                            np.asarray(y_test, dtype=float))
@@ -127,7 +128,7 @@ def _carve_validation(split, config):
     n_train = split.X_train.shape[0]
     try:
         part = data.split(split.X_train, split.y_train, test_size=config.validation_fraction, seed=config.seed,
-                          stratify=split.output != "linear")
+                          stratify=head(split.output).classifier)
     except ValueError as exc:
         why = str(exc).replace("test_size=", "validation_fraction=")
         raise ValueError(f"early_stopping cannot hold out validation_fraction={config.validation_fraction} of the "
@@ -256,7 +257,7 @@ def run_engine(name, config, split, initial, progress=lambda epochs_done: None, 
 
 def _divergence_hint(config, split):
     """:func:`~twinnet.nn.network.divergence_hint` of a run: its training data, l2 and constant learning rate."""
-    return divergence_hint(split.X_train, split.y_train if split.output == "linear" else None, l2=config.l2,
+    return divergence_hint(split.X_train, None if head(split.output).classifier else split.y_train, l2=config.l2,
                            learning_rate=None if config.lr_schedule else config.learning_rate)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["HEADS", "Head", "check_targets", "default_output"]
+__all__ = ["DEFAULT_OUTPUT", "HEADS", "Head", "KerasHead", "TorchHead", "check_targets", "default_output", "head"]
 
 
 # --------------------------------------------------------------------------- sigmoid and log-loss
@@ -75,6 +75,7 @@ def _sigmoid_delta(y, buf, m):
 
 
 def _sigmoid_hits(y_aux, buf, loss):
+    # the count of correct labels
     hit = buf.hit
     np.greater(buf.p, 0.5, out=hit)  # the notebook's rule
     np.equal(hit, y_aux, out=hit)
@@ -166,13 +167,89 @@ def _linear_delta(y, buf, m):
     np.multiply(buf.dz, 2 / (m * buf.dz.shape[0]), out=buf.dz)
 
 
-def _linear_hits(y_aux, buf, loss):
-    return loss * buf.rows  # sums to the epoch's mean squared error times m
+def _squared_errors(y_aux, buf, loss):
+    # the sum over the batch of each example's mean squared error (over the outputs): the batch's mean
+    # squared error times its rows; over an epoch, its mean squared error times m
+    return loss * buf.rows
 
 
 def _linear_predict(buf):
     z = buf.z
     return z[0].copy() if z.shape[0] == 1 else z.T.copy()
+
+
+# --------------------------------------------------------------------------- layouts and more metrics
+def _row(a):
+    return a[0].copy()  # one unit: (1, m) -> (m,)
+
+
+def _rows(a):
+    return a.T.copy()  # K units: (K, m) -> (m, K)
+
+
+def _r2(buf, y):
+    """scikit-learn's ``r2_score(y, z, multioutput="uniform_average")`` for columns ``(k, m)``."""
+    z = buf.z
+    residual = ((y - z) ** 2).sum(axis=1)
+    total = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
+    constant = total == 0
+    scores = np.where(constant, (residual == 0).astype(float), 1 - residual / np.where(constant, 1, total))
+    return float(scores.mean())
+
+
+# --------------------------------------------------------------------------- the twins' counterparts
+# Each takes the framework's module (imported by the twin, so that twinnet imports neither).
+def _keras_sigmoid_hits(tf, p, t):
+    return tf.reduce_sum(tf.cast(tf.equal(tf.cast(p > 0.5, t.dtype), t), tf.int64))  # the notebook's rule
+
+
+def _keras_softmax_hits(tf, p, t):
+    return tf.reduce_sum(tf.cast(tf.equal(tf.argmax(p, axis=1), t[:, 0]), tf.int64))  # the first of equal ones
+
+
+def _keras_squared_errors(tf, p, t):
+    # each example's mean over the outputs of the squared error, summed: the data's alone, without
+    # the L2 penalty, as Keras's RootMeanSquaredError and Network's rmse
+    return tf.reduce_sum(tf.reduce_mean(tf.square(p - t), axis=1))
+
+
+def _torch_sigmoid_hits(torch, z, y, loss):
+    return int(((torch.sigmoid(z) > 0.5) == (y == 1)).sum())  # the notebook's rule, on the probability
+
+
+def _torch_softmax_hits(torch, z, y, loss):
+    return int((torch.softmax(z, dim=1).argmax(dim=1) == y).sum())  # the first of equal ones, as np.argmax
+
+
+def _torch_squared_errors(torch, z, y, loss):
+    return loss.item() * len(z)  # the batch's mean squared error times its rows, as Network's
+
+
+class KerasHead(NamedTuple):
+    """A head as a Keras user writes it: the last ``Dense`` layer's activation, ``compile``'s loss and metric.
+
+    ``metric`` is ``"accuracy"`` (Keras picks the binary or sparse categorical one) or ``"rmse"``
+    (Keras's ``RootMeanSquaredError`` under Network's name); ``metric_sum(tf, p, t)`` is the
+    batch's sum behind the metric in the twin's ``tf.function`` loop, as :attr:`Head.metric_sum`.
+    """
+
+    activation: str
+    loss: str
+    metric: str
+    metric_sum: Callable
+
+
+class TorchHead(NamedTuple):
+    """A head as a PyTorch user writes it, from the model's logits ``z`` of shape ``(m, n_L)``.
+
+    ``loss`` names the function of ``torch.nn.functional`` (the batch mean); ``targets`` turns
+    Network's checked targets ``(n_L, m)`` or ``(1, m)`` into its layout; ``metric_sum(torch, z, y,
+    loss)`` is the batch's sum behind the metric, as :attr:`Head.metric_sum`.
+    """
+
+    loss: str
+    targets: Callable
+    metric_sum: Callable
 
 
 # --------------------------------------------------------------------------- targets
@@ -240,25 +317,56 @@ def _shown(values):
 
 # --------------------------------------------------------------------------- the table
 class Head(NamedTuple):
-    """An output head: the output layer's activation, its loss, the loss's gradient, its metric.
+    """An output head, one row: everything that differs from one head to another.
 
+    ``classifier``: whether it predicts labels; ``widths``: the fewest and most output units it
+    accepts (``None``: any number) and, in ``width_rule``, what to say otherwise.
     ``output(z, buf)`` fills ``buf.p`` (and what the loss needs) from the logits ``buf.z``;
     ``loss(z, y, buf)`` returns the batch's mean loss (after ``output``); ``delta(y, buf, m)``
-    writes ``dL/dz`` into ``buf.dz`` (after ``output``); ``hits(y_aux, buf, loss)`` returns the
-    batch's contribution to the metric, and ``metric(total, m)`` turns the epoch's sum into it;
-    ``predict(buf)`` returns the predictions as ``Network.predict`` does; ``targets(y, X_shape, width,
-    dtype, name)`` checks the user's targets and returns ``(y, y_aux)`` in the engine's layout.
+    writes ``dL/dz`` into ``buf.dz`` (after ``output``); ``metric_sum(y_aux, buf, loss)`` returns
+    the batch's sum behind the metric (its count of correct labels, or its squared errors) and
+    ``metric(total, m)`` turns the epoch's sum into the metric ``metrics[0]``; ``more_metrics(buf,
+    y)`` the others of ``metrics`` that ``evaluate`` reports (after ``output``);
+    ``predict(buf)`` returns the predictions as ``Network.predict`` does; ``columns(a)`` turns the
+    probabilities or logits ``(K, m)`` into ``predict_proba``'s layout; ``targets(y, X_shape, width,
+    dtype, name)`` checks the user's targets and returns ``(y, y_aux)`` in the engine's layout;
+    ``keras`` and ``torch`` are the same head in the twins; ``sklearn_scale(width)`` is ``c``, the
+    gradient of scikit-learn's MLP loss over ours for ``width`` outputs. ``loss_name`` names the
+    loss in plots; ``data_width`` says what a data set of ``{width}`` outputs (``{s}``: a plural's ``s``) is for it.
     """
 
     classifier: bool
-    metric_name: str
+    widths: tuple
+    width_rule: str
+    metrics: tuple
     output: Callable
     loss: Callable
     delta: Callable
-    hits: Callable
+    metric_sum: Callable
     metric: Callable
+    more_metrics: Callable
     predict: Callable
+    columns: Callable
     targets: Callable
+    keras: KerasHead
+    torch: TorchHead
+    sklearn_scale: Callable
+    loss_name: str
+    data_width: str
+
+    def describe_data(self, width):
+        """What data of ``width`` outputs (classes or targets) is for this head, in a sentence's words."""
+        return self.data_width.format(width=width, s="s" if width > 1 else "")
+
+    @property
+    def binary(self):
+        """Whether it classifies two classes with one unit (the sigmoid)."""
+        return self.classifier and self.widths[1] == 1
+
+    @property
+    def metric_name(self):
+        """The training metric, the history's key: ``"accuracy"`` or ``"rmse"``."""
+        return self.metrics[0]
 
 
 def _fraction(total, m):
@@ -269,14 +377,64 @@ def _root_mean(total, m):
     return math.sqrt(total / m)
 
 
-#: Output head name (:data:`twinnet.validation.OUTPUTS`) -> its kernels.
+def _none(buf, y):
+    return {}
+
+
+def _linear_more(buf, y):
+    return {"r2": _r2(buf, y)}
+
+
+def _same_scale(width):
+    return 1.0  # MLPClassifier's log-loss is ours
+
+
+def _half_squared_error_scale(width):
+    # MLPRegressor's loss is half the mean squared error and its gradient that of the summed squared
+    # error over 2: (p - y) / m at the output, where ours is 2 (p - y) / (m k)
+    return width / 2
+
+
+def _transposed(y):
+    return y.T
+
+
+def _labels(y):
+    return y[0]
+
+
+#: Output head name (:data:`twinnet.validation.OUTPUTS`) -> its row.
 HEADS = {
-    "sigmoid": Head(True, "accuracy", _sigmoid_output, _log_loss, _sigmoid_delta, _sigmoid_hits, _fraction,
-                    _sigmoid_predict, _binary_targets),
-    "softmax": Head(True, "accuracy", _softmax_output, _cross_entropy, _softmax_delta, _softmax_hits, _fraction,
-                    _softmax_predict, _class_targets),
-    "linear": Head(False, "rmse", _linear_output, _squared_error, _linear_delta, _linear_hits, _root_mean,
-                   _linear_predict, _value_targets),
+    "sigmoid": Head(
+        classifier=True, widths=(1, 1),
+        width_rule="a sigmoid head has one output unit; got an output layer of width {width}. Use output='softmax' "
+                   "for {width} classes or output='linear' for {width} regression targets.",
+        metrics=("accuracy",), output=_sigmoid_output, loss=_log_loss, delta=_sigmoid_delta,
+        metric_sum=_sigmoid_hits, metric=_fraction, more_metrics=_none, predict=_sigmoid_predict, columns=_row,
+        targets=_binary_targets,
+        keras=KerasHead("sigmoid", "binary_crossentropy", "accuracy", _keras_sigmoid_hits),
+        torch=TorchHead("binary_cross_entropy_with_logits", _transposed, _torch_sigmoid_hits),  # (m, 1)
+        sklearn_scale=_same_scale, loss_name="log-loss", data_width="is binary (a sigmoid head: one unit)"),
+    "softmax": Head(
+        classifier=True, widths=(2, None),
+        width_rule="a softmax head needs an output layer of width K >= 2 (one unit per class); got width {width}. "
+                   "Use output='sigmoid' for two classes with one unit.",
+        metrics=("accuracy",), output=_softmax_output, loss=_cross_entropy, delta=_softmax_delta,
+        metric_sum=_softmax_hits, metric=_fraction, more_metrics=_none, predict=_softmax_predict, columns=_rows,
+        targets=_class_targets,
+        keras=KerasHead("softmax", "sparse_categorical_crossentropy", "accuracy", _keras_softmax_hits),
+        torch=TorchHead("cross_entropy", _labels, _torch_softmax_hits),  # int64 labels (m,)
+        sklearn_scale=_same_scale, loss_name="cross-entropy",
+        data_width="has {width} classes (a softmax head: one unit per class)"),
+    "linear": Head(
+        classifier=False, widths=(1, None), width_rule="",
+        metrics=("rmse", "r2"), output=_linear_output, loss=_squared_error, delta=_linear_delta,
+        metric_sum=_squared_errors, metric=_root_mean, more_metrics=_linear_more, predict=_linear_predict,
+        columns=_rows, targets=_value_targets,
+        keras=KerasHead("linear", "mean_squared_error", "rmse", _keras_squared_errors),
+        torch=TorchHead("mse_loss", _transposed, _torch_squared_errors),  # (m, k)
+        sklearn_scale=_half_squared_error_scale, loss_name="mean squared error",
+        data_width="has {width} regression target{s} (a linear head: one unit per target)"),
 }
 
 
@@ -292,18 +450,12 @@ def default_output(output, width, argument="output"):
                 argument, "'softmax' or 'linear' for an output layer wider than 1", output,
                 f"{argument} must be given for an output layer of width {width}: output='softmax' for "
                 f"{width} classes or output='linear' for {width} regression targets.")
-        return "sigmoid"
+        return DEFAULT_OUTPUT
     output = validation.choice(argument, output, HEADS)
-    if output == "sigmoid" and width != 1:
-        raise validation.InvalidArgument(
-            argument, "one unit for a sigmoid head", output,
-            f"a sigmoid head has one output unit; got an output layer of width {width}. "
-            f"Use output='softmax' for {width} classes or output='linear' for {width} regression targets.")
-    if output == "softmax" and width < 2:
-        raise validation.InvalidArgument(
-            argument, "at least two units for a softmax head", output,
-            "a softmax head needs an output layer of width K >= 2 (one unit per class); got width 1. "
-            "Use output='sigmoid' for two classes with one unit.")
+    fewest, most = HEADS[output].widths
+    if width < fewest or (most is not None and width > most):
+        expected = f"one unit for a {output} head" if most == 1 else f"at least {fewest} units for a {output} head"
+        raise validation.InvalidArgument(argument, expected, output, HEADS[output].width_rule.format(width=width))
     return output
 
 
@@ -313,3 +465,12 @@ def check_targets(output, y, X_shape, width, dtype, name="y"):
     ``X_shape`` is the shape ``(m, n_features)`` of the examples ``y`` belongs to.
     """
     return HEADS[output].targets(y, X_shape, width, dtype, name)
+
+
+#: The notebook's head, the default for one output unit and for a file or run that names none.
+DEFAULT_OUTPUT = "sigmoid"
+
+
+def head(output):
+    """The row of ``output``, a name of :data:`HEADS` or ``None``, the notebook's sigmoid."""
+    return HEADS[DEFAULT_OUTPUT if output is None else output]

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from twinnet import validation
-from twinnet.nn import engine
+from twinnet.nn import engine, trainer
 from twinnet.nn.activations import ACTIVATIONS
-from twinnet.nn.callbacks import ProgbarLogger, check_callbacks, check_verbose
+from twinnet.nn.callbacks import ProgbarLogger, check_verbose
 from twinnet.nn.divergence import DIVERGENCE_FACTOR, DivergenceWarning, climbed
-from twinnet.nn.heads import HEADS, check_targets, default_output
+from twinnet.nn.heads import DEFAULT_OUTPUT, HEADS, check_targets, default_output
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
@@ -81,7 +81,7 @@ def check_X(X, n_features, dtype, name="X"):
     return X1
 
 
-def check_y(y, X, dtype, name="y", *, output="sigmoid", width=1):
+def check_y(y, X, dtype, name="y", *, output=DEFAULT_OUTPUT, width=1):
     """Targets checked for the head ``output`` of ``width`` units: ``(y, y_aux)`` in the engine's layout.
 
     ``X`` is the checked ``X1`` whose examples ``y`` labels. For the sigmoid head ``y`` is the row
@@ -159,17 +159,15 @@ class _FitRun:
                  validation_data, verbose, callbacks, on_epoch_end):
         self.X1 = check_X(X, net.n_features, net.dtype)
         self.y, self.y_aux = net._check_y(y, self.X1)
-        self.epochs = validation.positive_int("epochs", epochs)
+        self.epochs, batch_size, seed, self.callbacks = trainer.check_arguments(
+            epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, on_epoch_end=on_epoch_end,
+            validation_data=validation_data)
         self.learning_rate = check_learning_rate(learning_rate)
         self.schedule = self.learning_rate if isinstance(self.learning_rate, LearningRateSchedule) else None
-        batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
         self.optimizer = get_optimizer(optimizer)
-        self.seed = net.seed if seed is None else validation.seed(seed)
+        self.seed = net.seed if seed is None else seed
         self.verbose = check_verbose(verbose)
-        if on_epoch_end is not None and not callable(on_epoch_end):
-            raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
         self.on_epoch_end = on_epoch_end
-        self.callbacks = check_callbacks(callbacks)
         # as Keras's fit: verbose's output is a ProgbarLogger's, the caller's or one added last
         self.progbar = next((c for c in self.callbacks if isinstance(c, ProgbarLogger)), None)
         if self.progbar is None and self.verbose:
@@ -177,16 +175,13 @@ class _FitRun:
             self.callbacks.append(self.progbar)
         self.diverged = False  # warned of (DivergenceWarning), once a fit
         self.validation = self._validation(net, validation_data)
-        metric = net._head.metric_name
-        self.names = ["loss", metric] + (["val_loss", f"val_{metric}"] if self.validation else [])
+        self.names = trainer.history_names(net._head, self.validation)
         self._allocate(net, batch_size, shuffle)
 
     @staticmethod
     def _validation(net, validation_data):
         if validation_data is None:
             return None
-        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
-            raise ValueError("validation_data must be a tuple (X_val, y_val).")
         X_val = check_X(validation_data[0], net.n_features, net.dtype, name="X_val")
         y_val, y_val_aux = net._check_y(validation_data[1], X_val, name="y_val")
         return X_val, y_val, y_val_aux, engine.allocate(net.layer_dims, X_val.shape[0], net.dtype, backward=False)
@@ -332,16 +327,12 @@ class Network:
     @property
     def parameters(self):
         """Copies of the weights: ``{"W1": (n1, n0), "b1": (n1, 1), ..., "WL": (nL, n_{L-1}), "bL": (nL, 1)}``."""
-        return self._as_dict(self._layers, "W", "b")
+        return self._as_dict(self._layers)
 
     @staticmethod
-    def _as_dict(layers, w, b):
+    def _as_dict(layers, prefix=""):
         # [K_l; b_l] -> the notebook's W_l = K_l^T (n_l, n_{l-1}) and b_l (n_l, 1), as C-ordered copies
-        out = {}
-        for l, Kb in enumerate(layers, start=1):
-            out[f"{w}{l}"] = Kb[:-1].T.copy()
-            out[f"{b}{l}"] = Kb[-1:].T.copy()
-        return out
+        return trainer.as_parameters([(Kb[:-1].T.copy(), Kb[-1].copy()) for Kb in layers], prefix)
 
     @classmethod
     def from_parameters(cls, parameters, *, output=None, hidden_activation="relu", l2=0.0, dropout=0.0, dtype=None,
@@ -396,10 +387,7 @@ class Network:
 
         With :attr:`parameters`, a snapshot and its restoration (``EarlyStopping`` uses the pair).
         """
-        dims = validation.parameters_widths(parameters, dtype=self.dtype, output_width=None)
-        if dims != self.layer_dims:
-            raise validation.InvalidArgument("parameters", f"the widths {self.layer_dims}", dims,
-                                             f"parameters have the widths {dims}; this Network has {self.layer_dims}.")
+        trainer.parameter_layers(parameters, self.layer_dims, self.dtype, "Network")
         self._copy_in(parameters)
 
     # ----------------------------------------------------------------------- inference
@@ -419,7 +407,7 @@ class Network:
         with np.errstate(under="ignore"):
             z = engine.forward(X1, self._layers, self._activation, head, buf)
             loss = head.loss(z, y, buf)
-        return loss + self._penalty(), head.metric(head.hits(y_aux, buf, loss), X1.shape[0])
+        return loss + self._penalty(), head.metric(head.metric_sum(y_aux, buf, loss), X1.shape[0])
 
     def _penalty(self):
         """``l2 * sum(W**2)`` over the layers, as Keras adds each layer's ``L2`` regularization loss."""
@@ -452,7 +440,7 @@ class Network:
         """
         self._classifier_only("decision_function")
         z = self._forward(check_X(X, self.n_features, self.dtype)).z
-        return z[0].copy() if self.output == "sigmoid" else z.T.copy()
+        return self._head.columns(z)
 
     def predict_proba(self, X):
         """Class probabilities: of class 1 for the sigmoid head, of each class for a softmax.
@@ -467,7 +455,7 @@ class Network:
         """
         self._classifier_only("predict_proba")
         p = self._forward(check_X(X, self.n_features, self.dtype)).p
-        return p[0].copy() if self.output == "sigmoid" else p.T.copy()
+        return self._head.columns(p)
 
     def predict(self, X):
         """Predictions: labels for a classifier, values for a linear head.
@@ -498,10 +486,7 @@ class Network:
         y, y_aux = self._check_y(y, X1)
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
         loss, metric = self._scores(X1, y, y_aux, buf)
-        scores = {"loss": loss, self._head.metric_name: metric}
-        if not self._head.classifier:
-            scores["r2"] = _r2(buf.z, y)
-        return scores
+        return {"loss": loss, self._head.metric_name: metric, **self._head.more_metrics(buf, y)}
 
     def gradients(self, X, y, *, masks=None):
         """Gradients of the mean loss on ``(X, y)`` (with the L2 penalty) with respect to every parameter.
@@ -532,30 +517,14 @@ class Network:
             engine.backward(X1, y, self._layers, self._kernels, self._activation, self._head, buf, dlayers)
         if self.l2:
             self._add_l2_gradient(dlayers, np.empty_like(self._params))
-        return self._as_dict(dlayers, "dW", "db")
+        return self._as_dict(dlayers, "d")
 
     def _masked_buffers(self, X1, masks, backward):
         """Buffers for ``X1``; with ``masks``, dropout's multipliers set from them (see :meth:`gradients`)."""
         if masks is None:
             return engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=backward)
-        hidden = self.layer_dims[1:-1]
-        if not any(self._rates):
-            raise ValueError("masks are dropout's keep masks, but this Network has no dropout (dropout=0).")
-        if not isinstance(masks, (list, tuple)) or len(masks) != len(hidden):
-            raise ValueError(f"masks must be a list of {len(hidden)} keep masks, one per hidden layer; "
-                             f"got {masks!r:.80}.")
-        keep = []
-        for l, (mask, n, rate) in enumerate(zip(masks, hidden, self._rates)):
-            if not rate:
-                if mask is not None:
-                    raise ValueError(f"masks[{l}] must be None: hidden layer {l + 1} has dropout rate 0.")
-                keep.append(None)
-                continue
-            mask = np.asarray(mask)
-            if mask.shape != (X1.shape[0], n) or not np.isin(mask, (0, 1)).all():
-                raise ValueError(f"masks[{l}] must be 0/1 of shape ({X1.shape[0]}, {n}) (examples x units of hidden "
-                                 f"layer {l + 1}); got shape {mask.shape}.")
-            keep.append(mask.T)
+        keep = [None if mask is None else mask.T
+                for mask in trainer.check_masks(masks, self.layer_dims[1:-1], self._rates, X1.shape[0])]
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=backward, dropout=self._rates)
         engine.set_masks(keep, self._rates, buf)
         return buf
@@ -586,7 +555,7 @@ class Network:
                 return head.loss(z, y, buf) + self._penalty()
 
         def as_gradients(g):
-            return self._as_dict(engine.unflatten(g, self.layer_dims), "dW", "db")
+            return self._as_dict(engine.unflatten(g, self.layer_dims), "d")
 
         return self._params, loss, as_gradients
 
@@ -666,31 +635,18 @@ class Network:
                       optimizer=optimizer, shuffle=shuffle, seed=seed, validation_data=validation_data,
                       verbose=verbose, callbacks=callbacks, on_epoch_end=on_epoch_end)
         history = History({name: [] for name in run.names}, params=run.params())
-        train_epoch = self._epoch_trainer(run)
-        self.stop_training = False
-        for callback in run.callbacks:
-            callback.set_model(self)
-            callback.set_params(history.params)
-        for callback in run.callbacks:
-            callback.on_train_begin({})
-        logs = {}
+        callbacks = trainer.CallbackList(run.callbacks, self, history.params, run.on_epoch_end)
+        context = contextlib.ExitStack()
         # Overflow and NaN are detected on the loss and reported as one clear error; underflow is
         # harmless (see engine).
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"), \
-                run.progbar or contextlib.nullcontext():  # the progress display closes even on an error
-            for epoch in range(run.epochs):
-                for callback in run.callbacks:
-                    callback.on_epoch_begin(epoch, {})
-                loss, hits = train_epoch()
-                logs = self._end_epoch(run, history, epoch, loss, hits)
-                if self.stop_training:
-                    break
-        if not np.isfinite(self._params).all():  # the last update, which no loss has seen
-            raise FloatingPointError(f"the parameters became NaN or inf in the last update (epoch {len(history.epoch)} "
-                                     f"of {run.epochs}, learning_rate={run.learning_rate}); "
-                                     f"{self._divergence_hint(run)}.")
-        for callback in run.callbacks:
-            callback.on_train_end(logs)
+        context.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"))
+        if run.progbar:  # the progress display closes even on an error
+            context.enter_context(run.progbar)
+        score = (lambda: self._scores(*run.validation)) if run.validation else None
+        trainer.run_epochs(self, callbacks, run.epochs, self._epoch_trainer(run), self._head, run.X1.shape[0],
+                           run.names, history.history, score=score,
+                           recorded=lambda epoch, loss: self._recorded(run, history, epoch, loss), context=context,
+                           finished=lambda: self._check_finite(run, history))
         return history
 
     def _epoch_trainer(self, run):
@@ -705,20 +661,23 @@ class Network:
         dropout = any(rates)
         scratch = np.empty(max(K.size for K in kernels), self.dtype) if l2 else None
 
-        def step(Xb, yb, yb_aux, b):
+        def step(s):
+            Xb, yb, yb_aux, b = batch(s)
             if dropout:
                 engine.draw_masks(rng, rates, b)
             z = engine.forward(Xb, layers, act, head, b)
             loss = head.loss(z, yb, b)
-            hits = head.hits(yb_aux, b, loss)  # the metrics see the data's loss alone
+            total = head.metric_sum(yb_aux, b, loss)  # the metrics see the data's loss alone
             engine.backward(Xb, yb, layers, kernels, act, head, b, dlayers)
             if l2:
                 loss += self._penalty()
                 self._add_l2_gradient(dlayers, scratch)
             optimizer.apply(params, grads, learning_rate if schedule is None else schedule(optimizer.iterations))
-            return loss, hits
+            return loss, total
 
         def batch(s):
+            if s.stop - s.start == m:  # the full batch: the data itself
+                return X1, y, y_aux, run.buf
             b = run.buf if s.stop - s.start == batches.rows else run.tail
             if not batches.shuffle:
                 return X1[s], y[:, s], None if y_aux is None else y_aux[:, s], b
@@ -726,52 +685,37 @@ class Network:
             return (np.take(X1, idx, axis=0, out=b.X, mode="clip"), np.take(y, idx, axis=1, out=b.y, mode="clip"),
                     None if y_aux is None else np.take(y_aux, idx, axis=1, out=b.y_aux, mode="clip"), b)
 
-        def train_epoch():
-            slices = batches.draw()
-            if len(slices) == 1:  # full batch: the loss as computed, not rescaled by m / m
-                return step(X1, y, y_aux, run.buf)
-            loss_sum, hits = 0.0, 0
-            for s in slices:
-                batch_loss, batch_hits = step(*batch(s))
-                loss_sum += batch_loss * (s.stop - s.start)  # Keras's mean weighted by batch size
-                hits += batch_hits
-            return loss_sum / m, hits
+        def train_epoch(epoch):
+            loss, total = trainer.epoch_mean(step, batches.draw(), m, rows=lambda s: s.stop - s.start)
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {loss} at epoch {epoch + 1} of {run.epochs} "
+                    f"(learning_rate={run.learning_rate}, optimizer={run.optimizer!r}); "
+                    f"{self._divergence_hint(run)}.")
+            return loss, total
 
         return train_epoch
+
+    def _check_finite(self, run, history):
+        if not np.isfinite(self._params).all():  # the last update, which no loss has seen
+            raise FloatingPointError(f"the parameters became NaN or inf in the last update (epoch {len(history.epoch)} "
+                                     f"of {run.epochs}, learning_rate={run.learning_rate}); "
+                                     f"{self._divergence_hint(run)}.")
 
     def _divergence_hint(self, run):
         return divergence_hint(run.X1, None if self._head.classifier else run.y, l2=self.l2,
                                learning_rate=None if run.schedule else run.learning_rate)
 
-    def _end_epoch(self, run, history, epoch, loss, hits):
-        """Record an epoch's scores (and validation's), print them, call ``on_epoch_end``; return the logs."""
-        if not math.isfinite(loss):
-            raise FloatingPointError(
-                f"the loss became {loss} at epoch {epoch + 1} of {run.epochs} "
-                f"(learning_rate={run.learning_rate}, optimizer={run.optimizer!r}); "
-                f"{self._divergence_hint(run)}."
-            )
-        record = history.history
-        names = run.names
-        record["loss"].append(loss)
-        record[names[1]].append(self._head.metric(hits, run.X1.shape[0]))
-        if run.validation:
-            val_loss, val_metric = self._scores(*run.validation)
-            record["val_loss"].append(val_loss)
-            record[names[3]].append(val_metric)
+    def _recorded(self, run, history, epoch, loss):
+        """After an epoch is recorded: its number in the history, and the warning of a climbing loss."""
         history.epoch.append(epoch)
-        if not run.diverged and climbed(record["loss"][0], loss):
+        first = history.history["loss"][0]
+        if not run.diverged and climbed(first, loss):
             run.diverged = True
             warnings.warn(DivergenceWarning(
-                f"the training loss climbed from {record['loss'][0]:.4g} to {loss:.4g} at epoch {epoch + 1} of "
+                f"the training loss climbed from {first:.4g} to {loss:.4g} at epoch {epoch + 1} of "
                 f"{run.epochs}, past {DIVERGENCE_FACTOR:g} times its start: training diverged "
-                f"(learning_rate={run.learning_rate}); {divergence_hint(run.X1)}."), stacklevel=3)
-        logs = {name: record[name][-1] for name in run.names}
-        if run.on_epoch_end is not None:
-            run.on_epoch_end(epoch, dict(logs))
-        for callback in run.callbacks:
-            callback.on_epoch_end(epoch, logs)
-        return logs
+                f"(learning_rate={run.learning_rate}); {divergence_hint(run.X1)}."), stacklevel=5)
 
     # ----------------------------------------------------------------------- files
     def _metadata(self):
@@ -856,7 +800,7 @@ class Network:
             why = str(exc).removeprefix(f"{source}: ").rstrip(".")[:200]
             raise invalid(f"unreadable or corrupted: {type(exc).__name__}: {why}") from None
         try:
-            output = meta.get("output", "sigmoid") if meta["format_version"] >= 2 else "sigmoid"
+            output = meta.get("output", DEFAULT_OUTPUT) if meta["format_version"] >= 2 else DEFAULT_OUTPUT
             net = cls.from_parameters(arrays, output=output, hidden_activation=meta.get("hidden_activation"),
                                       l2=meta.get("l2", 0.0), dropout=meta.get("dropout", 0.0),
                                       dtype=meta["dtype"], seed=meta.get("seed"))
@@ -877,12 +821,12 @@ class Network:
 
     def __setstate__(self, state):
         meta, parameters = state["meta"], state["parameters"]
-        self._setup(meta["layer_dims"], meta.get("output", "sigmoid"), meta["hidden_activation"], meta["init"],
+        self._setup(meta["layer_dims"], meta.get("output", DEFAULT_OUTPUT), meta["hidden_activation"], meta["init"],
                     meta["seed"], meta["dtype"], meta.get("l2", 0.0), meta.get("dropout", 0.0))
         self._copy_in(parameters)
 
     def __repr__(self):
-        output = "" if self.output == "sigmoid" else f"output={self.output!r}, "
+        output = "" if self.output == DEFAULT_OUTPUT else f"output={self.output!r}, "
         extra = (f"l2={self.l2!r}, " if self.l2 else "") + (f"dropout={self.dropout!r}, " if any(self._rates) else "")
         return (f"Network({self.layer_dims}, {output}hidden_activation={self.hidden_activation!r}, {extra}"
                 f"init={self.init!r}, seed={self.seed!r}, dtype={self.dtype.name!r})")
@@ -979,11 +923,3 @@ def _read_archive(archive, size, source, max_bytes):
     arrays = {key: data.npz_member(archive, key, source, max_bytes, check=fits(key, shape))
               for key, shape in shapes.items()}
     return meta, arrays
-
-def _r2(z, y):
-    """scikit-learn's ``r2_score(y, z, multioutput="uniform_average")`` for columns ``(k, m)``."""
-    residual = ((y - z) ** 2).sum(axis=1)
-    total = ((y - y.mean(axis=1, keepdims=True)) ** 2).sum(axis=1)
-    constant = total == 0
-    scores = np.where(constant, (residual == 0).astype(float), 1 - residual / np.where(constant, 1, total))
-    return float(scores.mean())

@@ -38,7 +38,7 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Optimizer"]
+__all__ = ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Optimizer", "defaults", "get_optimizer", "keras_cast"]
 
 
 class Optimizer:
@@ -46,6 +46,10 @@ class Optimizer:
 
     #: Name in :data:`OPTIMIZERS`.
     name = ""
+    #: The class of ``keras.optimizers`` that this one reproduces, with :meth:`get_config` as arguments.
+    keras = ""
+    #: The class of ``torch.optim`` that takes the same steps with :meth:`torch_options`.
+    torch = ""
 
     def build(self, size, dtype):
         """Reset the state for a flat parameter vector of ``size`` elements of ``dtype``."""
@@ -69,6 +73,14 @@ class Optimizer:
         """Hyperparameters, as keyword arguments of the constructor."""
         return {}
 
+    def torch_options(self):
+        """Keyword arguments of :attr:`torch`'s class (besides ``lr``) for the same steps."""
+        return {}
+
+    def sklearn_options(self):
+        """scikit-learn's MLP solver settings for the same steps, or None where it has no such solver."""
+        return None
+
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
@@ -88,6 +100,13 @@ class SGD(Optimizer):
     """Plain gradient descent, the notebook's update: ``w = w - learning_rate * g``."""
 
     name = "sgd"
+    keras = torch = "SGD"
+
+    def torch_options(self):
+        return {"momentum": 0.0}
+
+    def sklearn_options(self):
+        return {"solver": "sgd", "momentum": 0.0}
 
     def apply(self, params, grads, learning_rate):
         # Keras: variable.assign_sub(gradient * learning_rate)
@@ -105,6 +124,7 @@ class Momentum(Optimizer):
     """
 
     name = "momentum"
+    keras = torch = "SGD"
 
     def __init__(self, momentum=0.9, nesterov=False):
         self.momentum = validation.fraction("momentum", momentum, "[0, 1]")
@@ -132,6 +152,13 @@ class Momentum(Optimizer):
     def get_config(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
+    def torch_options(self):
+        # the float32-rounded momentum that Keras uses (see the module's notes)
+        return {"momentum": float(keras_cast(self.momentum, "float64")), "nesterov": self.nesterov}
+
+    def sklearn_options(self):
+        return {"solver": "sgd", "momentum": self.momentum, "nesterovs_momentum": self.nesterov}
+
 
 class Adam(Optimizer):
     """Keras's ``Adam(beta_1=0.9, beta_2=0.999, epsilon=1e-7)``.
@@ -149,6 +176,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    keras = torch = "Adam"
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         self.beta_1 = validation.fraction("beta_1", beta_1, "[0, 1)")
@@ -186,14 +214,31 @@ class Adam(Optimizer):
     def get_config(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
+    def torch_options(self):
+        # torch's step differs from Keras's in its epsilon and bias corrections: torch_twin sets its
+        # lr and eps at each step so that it is Keras's (torch_twin._keras_adam)
+        return {"betas": (self.beta_1, self.beta_2), "eps": self.epsilon}
+
+    def sklearn_options(self):
+        return {"solver": "adam", "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
 
 #: Optimizer name (:data:`twinnet.validation.OPTIMIZERS`) -> class; ``OPTIMIZERS[name]()`` has
-#: Keras's defaults.
+#: Keras's defaults, the one table of them (:func:`defaults`).
 OPTIMIZERS = {
     "adam": Adam,
     "momentum": Momentum,
     "sgd": SGD,
 }
+
+
+def defaults(name):
+    """The hyperparameters of ``OPTIMIZERS[name]()``, Keras's defaults: what every twin and runner reads.
+
+    >>> defaults("adam")
+    {'beta_1': 0.9, 'beta_2': 0.999, 'epsilon': 1e-07}
+    """
+    return OPTIMIZERS[name]().get_config()
 
 
 def get_optimizer(optimizer):

@@ -37,6 +37,7 @@ from typing import NamedTuple
 
 from twinnet.lab.config import CONTROLS
 from twinnet.lab.runners import functional, keras, numpy, sklearn, torch
+from twinnet.nn.heads import head
 
 __all__ = ["CONTROLS", "DEFAULT_ENGINES", "ENGINES", "NO_CHECKPOINTS", "Engine", "controls", "installed",
            "unsupported_reason"]
@@ -82,7 +83,7 @@ def unsupported_reason(engine, config, n_train):
     ``config.output`` None is the notebook's sigmoid head.
     """
     full_batch = config.batch_size is None or config.batch_size >= n_train
-    binary = config.output in (None, "sigmoid")
+    binary = head(config.output).binary
     used = controls(config)
     if engine == "functional" and used:
         return ("the notebook's functional network has no L2 penalty, dropout, learning-rate schedule or early "

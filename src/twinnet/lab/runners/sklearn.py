@@ -36,27 +36,36 @@ import numpy as np
 
 from twinnet.lab.results import Trained
 from twinnet.lab.runners._timing import timed
+from twinnet.nn.heads import head
+from twinnet.nn.optimizers import OPTIMIZERS, defaults
 
 #: Our hidden activations -> scikit-learn's names (it has no leaky ReLU).
 ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
 
-#: Keras's Adam epsilon.
-EPSILON = 1e-7
+#: Keras's Adam epsilon, from the one table of defaults.
+EPSILON = defaults("adam")["epsilon"]
 
-#: Our optimizers as scikit-learn's solver settings.
-SOLVERS = {"sgd": {"solver": "sgd", "momentum": 0.0},
-           "momentum": {"solver": "sgd", "momentum": 0.9, "nesterovs_momentum": False},
-           "adam": {"solver": "adam", "beta_1": 0.9, "beta_2": 0.999, "epsilon": EPSILON}}
+#: Our optimizers, with their (Keras's) defaults, as scikit-learn's solver settings (None: it has none).
+SOLVERS = {name: cls().sklearn_options() for name, cls in OPTIMIZERS.items()}
+
+
+def _regression(config):
+    return not head(config.output).classifier
 
 
 def estimator_name(output):
     """``"MLPRegressor"`` for the linear head, ``"MLPClassifier"`` for the classifiers."""
-    return "MLPRegressor" if output == "linear" else "MLPClassifier"
+    return "MLPClassifier" if head(output).classifier else "MLPRegressor"
 
 
 def gradient_scale(config):
     """``c``: scikit-learn's gradient over ours, ``k / 2`` for ``k`` regression targets, 1 for classifiers."""
-    return config.layers[-1] / 2 if config.output == "linear" else 1.0
+    return head(config.output).sklearn_scale(None if config.layers is None else config.layers[-1])
+
+
+def loss_scale(config):
+    """Our loss over scikit-learn's: 2 for the regressor (it minimizes half the squared error), else 1."""
+    return 2.0 if _regression(config) else 1.0
 
 
 def solver(config):
@@ -86,12 +95,14 @@ def unsupported(config):
     for field, (used, why) in UNSUPPORTED.items():
         if used(config):
             return f"scikit-learn's MLPClassifier and MLPRegressor {why}; got {field}={getattr(config, field)!r}"
-    if config.l2 and config.output == "linear" and config.layers is not None and config.layers[-1] > 1:
+    if config.l2 and _regression(config) and config.layers is not None and config.layers[-1] > 1:
         return (f"MLPRegressor's loss_curve_ holds the L2 penalty k/2 times where it halves the squared error, for "
                 f"k={config.layers[-1]} targets: no one factor puts its curve in our units; got l2={config.l2:g}")
+    if SOLVERS[config.optimizer] is None:
+        return f"scikit-learn's {name} has no solver for optimizer={config.optimizer!r}"
     if config.hidden_activation not in ACTIVATIONS:
         return f"scikit-learn's {name} has no {config.hidden_activation!r} activation"
-    if config.output == "softmax" and config.layers is not None and config.layers[-1] == 2:
+    if head(config.output).classifier and config.layers is not None and config.layers[-1] == 2:
         return ("MLPClassifier trains two classes with one logistic unit, not a softmax of two; "
                 "use output='sigmoid' for it")
     return None
@@ -108,7 +119,7 @@ def rounding_note(config):
 
 def half_loss_note(config):
     """The linear head's mapping, said where its results are shown; None for classifiers."""
-    if config.output != "linear":
+    if not _regression(config):
         return None
     c = gradient_scale(config)
     k = config.layers[-1]
@@ -132,7 +143,7 @@ def l2_note(config, m):
     if not config.l2:
         return None
     b = m if config.batch_size is None or config.batch_size >= m else config.batch_size
-    note = f"l2={config.l2:g} runs as alpha = 2 * {'c * ' if config.output == 'linear' else ''}l2 * batch_size = " \
+    note = f"l2={config.l2:g} runs as alpha = 2 * {'c * ' if _regression(config) else ''}l2 * batch_size = " \
            f"{alpha(config, b):g}"
     if m % b:
         note += (f", exact only for full batches of {b}: the last batch of {m % b} examples (of {m}) gets "
@@ -145,7 +156,7 @@ def _estimator(config, m):
 
     full_batch = config.batch_size is None or config.batch_size >= m
     settings, learning_rate = solver(config)
-    estimator = MLPRegressor if config.output == "linear" else MLPClassifier
+    estimator = MLPRegressor if _regression(config) else MLPClassifier
     batch_size = m if full_batch else config.batch_size
     return estimator(
         hidden_layer_sizes=config.layers[1:-1], activation=ACTIVATIONS[config.hidden_activation],
@@ -181,7 +192,7 @@ def _fit_from(clf, config, X, y, initial):
 def _check_classes(config, y):
     # MLPClassifier sizes its output layer by the classes present in y
     present = np.unique(y)
-    expected = 2 if config.output in (None, "sigmoid") else config.layers[-1]
+    expected = 2 if head(config.output).widths[1] == 1 else config.layers[-1]  # one unit: two classes
     if present.size != expected:
         raise ValueError(f"MLPClassifier sizes its output by the classes in the training labels: they hold "
                          f"{present.size} classes, the network's head needs {expected}; use another seed "
@@ -190,7 +201,7 @@ def _check_classes(config, y):
 
 def run(config, split, initial, observe):
     X, y = split.X_train, split.y_train
-    if config.output != "linear":
+    if not _regression(config):
         _check_classes(config, y)
     clf = _estimator(config, X.shape[0])
     seconds = _fit_from(clf, config, X, y, initial)
@@ -199,7 +210,7 @@ def run(config, split, initial, observe):
         parameters[f"W{l}"], parameters[f"b{l}"] = np.ascontiguousarray(W.T), b.reshape(-1, 1)
     # warm_start keeps appending to loss_curve_: the last `epochs` entries are this run's; the
     # regressor's are half the mean squared error (module docstring)
-    factor = 2.0 if config.output == "linear" else 1.0
+    factor = loss_scale(config)
     curve = [factor * float(v) for v in clf.loss_curve_[-config.epochs:]]
     full_batch = clf.batch_size == X.shape[0]
     notes = [half_loss_note(config), l2_note(config, X.shape[0]),
