@@ -349,3 +349,20 @@ def test_ordinary_backward_cases_hold_no_output_of_exactly_0_or_1(case_seed):
     for case in cases_for("L_model_backward", case_seed):
         AL = case.args[0]
         assert case.saturated or np.all((AL >= np.finfo(float).tiny) & (AL < 1)), case.label
+
+
+@pytest.mark.parametrize("seed", [0, 1, 21, 1996358292, 4294967295])
+def test_saturated_forward_cases_overflow_a_naive_sigmoid_on_every_draw(seed):
+    """The exercise's sigmoid, 1 / (1 + exp(-Z)), is UNSAFE on every draw of the cases, not on most:
+    a teacher's two runs give one verdict (a draw once left L_model_forward's Z above -745)."""
+    from twinnet.check.cases import cases_for
+
+    def naive(Z):
+        return 1 / (1 + np.exp(-Z))
+
+    [(A, W, b, _)] = [c.args for c in cases_for("linear_activation_forward", seed) if c.saturated]
+    [(X, p)] = [c.args for c in cases_for("L_model_forward", seed) if c.saturated]
+    for output in (lambda: naive(W @ A + b),
+                   lambda: naive(p["W2"] @ np.maximum(p["W1"] @ X + p["b1"], 0) + p["b2"])):
+        with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
+            output()

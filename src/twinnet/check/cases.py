@@ -120,7 +120,10 @@ def linear_activation_forward(rng):
                   notebook=nb)
              for p, n, m, nb in _shapes() for activation in ("relu", "sigmoid")]
     A, W, b = _layer(rng, 3, 2, 4)
-    cases.append(Case("sigmoid, saturated: W * 1000", (A, W * 1000, b, "sigmoid"), saturated=True))
+    # whatever the draw, the first example reaches Z = [-1000, 1000]: exp(1000) overflows float64
+    A[:, 0], b = 0.0, np.array([[-1000.0], [1000.0]])
+    cases.append(Case("sigmoid, saturated: W * 1000, b = [-1000, 1000]", (A, W * 1000, b, "sigmoid"),
+                      saturated=True))
     return cases
 
 
@@ -133,8 +136,13 @@ def L_model_forward(rng):
     dims = [3, 4, 1]
     parameters = _parameters(rng, dims)
     parameters["W2"] = parameters["W2"] * 1000
-    cases.append(Case(f"{_net_label(dims, 6)}, saturated: W2 * 1000",
-                      (rng.standard_normal((3, 6)), parameters), saturated=True))
+    # whatever the draw, the first example's hidden units are 0 (X = 0, b1 <= 0), so its output's
+    # Z is b2 = -1000: exp(1000) overflows float64
+    parameters["b1"], parameters["b2"] = -np.abs(parameters["b1"]), np.array([[-1000.0]])
+    X = rng.standard_normal((3, 6))
+    X[:, 0] = 0.0
+    cases.append(Case(f"{_net_label(dims, 6)}, saturated: W2 * 1000, b2 = -1000", (X, parameters),
+                      saturated=True))
     return cases
 
 
