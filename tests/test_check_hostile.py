@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import pytest
 
 from twinnet.check import check
+from twinnet.check.report import WHERE
 from twinnet.check.sandbox import bwrap_problem
 from twinnet.cli import main
 
@@ -189,6 +190,7 @@ def test_output_and_fake_result_lines_never_reach_twinnets_output(mode, tmp_path
     assert done.returncode == 1, done.stderr
     assert "FORGED-LINE" not in done.stdout + done.stderr
     assert "relu                        FAIL" in done.stdout
+    assert f"output_flood.py ({WHERE[mode]})" in " ".join(done.stdout.split()[:14])  # the first line says where it ran
 
 
 BOMBS = {
@@ -223,8 +225,10 @@ def test_one_bad_file_gets_its_own_row_and_the_batch_finishes(mode, tmp_path, ca
 def test_several_files_without_a_sandbox_say_what_that_risks(tmp_path, cli):
     for name in ("a.py", "b.py"):
         shutil.copy(HOSTILE / "bom.py", tmp_path / name)
-    status, _, err = cli("check", tmp_path, "--sandbox", "none", "--iterations", 0, "--no-keras")
+    status, out, err = cli("check", tmp_path, "--sandbox", "none", "--iterations", 0, "--no-keras")
     assert status == 0
+    assert " ".join(out.split()).startswith("twinnet check: runs the code in each of 2 files (in a separate process, "
+                                            "not sandboxed)")
     assert err.startswith("twinnet check: warning: checking 2 files without a sandbox (--sandbox none): each "
                           "runs with your permissions and can read and change your files")
     assert len(err.splitlines()) == 1

@@ -334,7 +334,7 @@ def render(report: FileReport, *, strict=False, width=None) -> str:
     """
     from rich.text import Text
 
-    parts = [Text(f"twinnet check: runs the code in {report.path} (in a separate process)"),
+    parts = [Text(f"twinnet check: runs the code in {report.path} ({_where([report])})"),
              *_top_level(report)]
     if report.error:
         parts.append(Text(f"{report.path}: {report.error}"))
@@ -346,6 +346,14 @@ def render(report: FileReport, *, strict=False, width=None) -> str:
             parts.append(Text(f"wrote {report.plot}"))
     parts.append(Text(verdict(report, strict=strict)))
     return _text(parts, width)
+
+
+WHERE = {"bwrap": "in a bubblewrap sandbox", "none": "in a separate process, not sandboxed"}
+
+
+def _where(reports) -> str:
+    """What the files ran in, as the first line says it."""
+    return ", ".join(WHERE.get(m, "in a separate process") for m in sorted({r.sandbox for r in reports}))
 
 
 def _codes(report):
@@ -372,7 +380,7 @@ def render_many(reports, *, strict=False, width=None) -> str:
         else:
             table.add_row(name, f"{r.score(strict=strict)}/{len(FUNCTIONS)}", _codes(r),
                           Text(end_to_end_short(r.end_to_end)))
-    parts = [Text(f"twinnet check: runs the code in each of {len(reports)} files (in separate processes)"),
+    parts = [Text(f"twinnet check: runs the code in each of {len(reports)} files ({_where(reports)})"),
              table]
     for name, r in zip(names, reports):
         details = _top_level(r)
