@@ -86,7 +86,8 @@ def test_the_tables_name_modules_that_exist():
     assert len(LAYERS) >= 10 and len(LAB) >= 5
     named = [name for rows in (LAYERS, LAB) for names in rows for name in names]
     assert len(named) == len(set(named)), "a module is named in two rows"
-    assert not [name for name in named if name not in MODULES], "the tables name modules that do not exist"
+    missing = [name for name in named if name not in MODULES]
+    assert not missing, f"the tables of {ARCHITECTURE.name} name modules that do not exist: {missing}"
 
 
 @pytest.mark.parametrize("name", sorted(MODULES))
