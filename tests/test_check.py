@@ -16,7 +16,7 @@ import pytest
 
 import twinnet.check
 from twinnet import functional as F
-from twinnet import keras_twin
+from twinnet import quiet
 from twinnet.check import check
 from twinnet.check import diagnose as D
 from twinnet.check.cases import cases_for
@@ -263,7 +263,7 @@ def test_without_tensorflow_the_training_is_reported_without_the_keras_twin(monk
     def missing():
         raise ModuleNotFoundError("TensorFlow is not installed; the Keras twin needs it")
 
-    monkeypatch.setattr(keras_twin, "_import_keras", missing)
+    monkeypatch.setattr(quiet, "import_keras", missing)
     [report] = check([LEARNERS / "correct.py"], iterations=2)
     assert report.end_to_end["departs_at"] is None and "keras" not in report.end_to_end
     assert "Keras" not in render(report) and report.passes()

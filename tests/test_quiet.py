@@ -113,7 +113,7 @@ def test_verbose_lets_the_workers_tensorflow_lines_through(tmp_path):
 
 
 #: twinnet's quiet import of Keras and TensorFlow, then the log level it leaves set.
-IMPORT = ("import os; from twinnet import keras_twin; keras_twin._import_keras(); "
+IMPORT = ("import os; from twinnet import quiet; quiet.import_keras(); "
           "print(os.environ.get('TF_CPP_MIN_LOG_LEVEL'))")
 
 
@@ -164,11 +164,11 @@ def test_a_missing_dependency_of_tensorflow_is_named_not_taken_for_tensorflow(tm
 
 
 def test_descriptor_2_is_hidden_during_the_block_and_shown_when_it_fails(capfd):
-    from twinnet.keras_twin import _descriptor_2_captured
+    from twinnet.quiet import descriptor_2_captured
 
-    with _descriptor_2_captured():
+    with descriptor_2_captured():
         os.write(2, b"I0000 written while loading\n")
-    with pytest.raises(ImportError, match="boom"), _descriptor_2_captured():
+    with pytest.raises(ImportError, match="boom"), descriptor_2_captured():
         os.write(2, b"E0000 written while failing\n")
         raise ImportError("boom")
     os.write(2, b"after the block\n")  # the descriptor is back
@@ -178,9 +178,9 @@ def test_descriptor_2_is_hidden_during_the_block_and_shown_when_it_fails(capfd):
 
 
 def test_tensorflow_missing_is_said_with_the_fix(monkeypatch):
-    from twinnet import keras_twin
+    from twinnet import quiet
 
     monkeypatch.setitem(sys.modules, "keras", None)  # `import keras` fails as when it is not installed
     monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # restored afterwards, if the import sets it
     with pytest.raises(ModuleNotFoundError, match=r"TensorFlow is not installed; .*'twinnet\[tf\]'"):
-        keras_twin._import_keras()
+        quiet.import_keras()

@@ -88,7 +88,7 @@ import functools
 
 import numpy as np
 
-from twinnet import validation
+from twinnet import quiet, validation
 from twinnet.nn import Network, epoch_batches, trainer
 from twinnet.nn.callbacks import METRIC_MODES, EarlyStopping
 from twinnet.nn.heads import HEADS
@@ -128,79 +128,6 @@ OPTIMIZERS = KERAS_OPTIMIZERS
 HIDDEN_ACTIVATIONS = validation.ACTIVATIONS
 
 
-#: Set to a non-empty value (``twinnet ... --verbose`` does) to let TensorFlow's start-up messages through.
-VERBOSE_ENV = "TWINNET_VERBOSE"
-
-
-def _import_keras():
-    """Import Keras 3 and TensorFlow, keeping TensorFlow's start-up messages off standard error.
-
-    Every import of TensorFlow in twinnet goes through here, sweep workers' included. Since
-    TensorFlow 2.19, ``TF_CPP_MIN_LOG_LEVEL`` no longer silences the lines its C++ libraries write
-    to file descriptor 2 while they load (absl's ``WARNING: All log messages before
-    absl::InitializeLog() ...``, ``I0000 ... port.cc] oneDNN custom operations are on ...``;
-    tensorflow/tensorflow#100442), so the import runs with that descriptor sent to a temporary file;
-    the variable is still set, for TensorFlow's later messages. With :data:`VERBOSE_ENV` set
-    nothing is hidden; when the import fails, what it wrote is shown before the error.
-    """
-    import os
-    import sys
-
-    if "tensorflow" in sys.modules or os.environ.get(VERBOSE_ENV):
-        return _import_keras_now()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _descriptor_2_captured():
-        return _import_keras_now()
-
-
-def _import_keras_now():
-    try:
-        import keras
-        import tensorflow  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("keras", "tensorflow"):  # a broken installation: its own message
-            raise
-        raise ModuleNotFoundError(
-            "TensorFlow is not installed; the Keras twin needs it: pip install 'twinnet[tf]'"
-        ) from None
-    return keras
-
-
-@contextlib.contextmanager
-def _descriptor_2_captured():
-    """Send file descriptor 2 to a temporary file inside the block; if the block raises, show the file.
-
-    Python's ``sys.stderr``, when it writes to descriptor 2, is pointed at a copy of the original
-    for the block, so that other threads (a progress bar) still reach the terminal.
-    """
-    import os
-    import sys
-    import tempfile
-
-    try:
-        python_on_2 = sys.stderr.fileno() == 2
-    except (AttributeError, OSError, ValueError):  # a notebook's or a test's stream object
-        python_on_2 = False
-    with tempfile.TemporaryFile() as file:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        os.dup2(file.fileno(), 2)
-        failed = True
-        try:
-            # entered just below, as the nullcontext is
-            terminal = open(saved, "w", closefd=False) if python_on_2 else contextlib.nullcontext(sys.stderr)  # noqa: SIM115
-            with terminal as stream, contextlib.redirect_stderr(stream):
-                yield
-            failed = False
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            if failed:  # what the libraries wrote while failing is part of the error
-                file.seek(0)
-                sys.stderr.write(file.read().decode(errors="replace"))
-                sys.stderr.flush()
-
-
 @contextlib.contextmanager
 def floatx(dtype):
     """Set ``keras.config.floatx()`` to ``dtype`` inside the block, restoring it afterwards.
@@ -211,7 +138,7 @@ def floatx(dtype):
     whole process, so a model of another dtype must not be trained in another thread meanwhile.
     """
     dtype = validation.dtype(dtype).name
-    keras = _import_keras()
+    keras = quiet.import_keras()
     previous = keras.config.floatx()
     keras.config.set_floatx(dtype)
     try:
@@ -223,7 +150,7 @@ def floatx(dtype):
 @functools.cache
 def _twin_sequential():
     """The class ``TwinSequential``, defined on first use so that importing twinnet needs no Keras."""
-    keras = _import_keras()
+    keras = quiet.import_keras()
 
     # Registered so that keras.models.load_model finds the class of a saved twin.
     @keras.saving.register_keras_serializable(package="twinnet")
@@ -292,7 +219,7 @@ def make_optimizer(name, learning_rate, *, dtype=None):
     """
     validation.choice("optimizer", name, KERAS_OPTIMIZERS)
     learning_rate = check_learning_rate(learning_rate)
-    keras = _import_keras()
+    keras = quiet.import_keras()
     if isinstance(learning_rate, LearningRateSchedule):
         learning_rate = keras_schedule(learning_rate)
     cls, options = KERAS_OPTIMIZERS[name]
@@ -328,7 +255,7 @@ def keras_schedule(schedule):
             "learning_rate", f"a float or one of twinnet's schedules {names}", schedule,
             f"learning_rate must be a float or a schedule with a Keras twin ({names} from "
             f"twinnet.nn.schedules); got {type(schedule).__module__}.{type(schedule).__qualname__}.")
-    keras = _import_keras()
+    keras = quiet.import_keras()
     return getattr(keras.optimizers.schedules, type(schedule).__name__).from_config(schedule.get_config())
 
 
@@ -362,7 +289,7 @@ def keras_model(layers_dims, learning_rate):
     """
     dims = validation.layer_widths("layers_dims", layers_dims, output_width=1)
     learning_rate = validation.positive_number("learning_rate", learning_rate)
-    keras = _import_keras()
+    keras = quiet.import_keras()
     model = keras.Sequential([keras.Input(shape=(dims[0],))])
     for l in range(1, len(dims)):
         activation = "sigmoid" if l == len(dims) - 1 else "relu"
@@ -430,7 +357,7 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     head = HEADS[net.output].keras
     parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype, biases (n_l, 1)
     rates = validation.rates("dropout", dropout, L - 1)
-    keras = _import_keras()
+    keras = quiet.import_keras()
     model = _twin_sequential()([keras.Input(shape=(net.n_features,), dtype=dtype)])
     for l in range(1, L + 1):
         W, b = parameters[f"W{l}"], parameters[f"b{l}"]
@@ -482,7 +409,7 @@ def from_keras(model):
         ``W_l = kernel.T`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, in the
         layers' dtype.
     """
-    keras = _import_keras()
+    keras = quiet.import_keras()
     dense = [layer for layer in model.layers if layer.weights]
     for layer in dense:
         if not isinstance(layer, keras.layers.Dense) or not layer.use_bias:
@@ -519,7 +446,7 @@ def _data(X, y, model_description, names=("X", "y")):
 
 def _dropout_rates(model):
     """The dropout rate after each hidden ``Dense`` layer (0 where no ``Dropout`` follows it)."""
-    keras = _import_keras()
+    keras = quiet.import_keras()
     rates = []
     for layer in model.layers:
         if isinstance(layer, keras.layers.Dense):
@@ -586,7 +513,7 @@ def gradients(model, X, y, masks=None):
     X, y = _data(X, y, description)
     rates = _dropout_rates(model)
     masks = _keep_masks(model, rates, X.shape[0], masks, dtype)
-    keras = _import_keras()
+    keras = quiet.import_keras()
     import tensorflow as tf
 
     variables = model.trainable_variables
@@ -700,7 +627,7 @@ def _keras_callbacks(model, callbacks, on_epoch_end, names):
 
     ``on_epoch_end`` first, then the twinnet callbacks in order, as ``Network.fit`` calls them.
     """
-    keras = _import_keras()
+    keras = quiet.import_keras()
     out, stops = [], []
     if on_epoch_end is not None:
         out.append(keras.callbacks.LambdaCallback(
@@ -760,7 +687,7 @@ class _KerasView:
 @functools.cache
 def _callback_adapter():
     """The Keras callback that calls a twinnet callback, defined on first use (no Keras at import)."""
-    keras = _import_keras()
+    keras = quiet.import_keras()
 
     class TwinnetCallback(keras.callbacks.Callback):
         """A twinnet callback called by Keras: against a :class:`_KerasView`, with ``Network``'s logs."""
@@ -820,7 +747,7 @@ def _train_loop(model, X, y, epochs, batches, val, callbacks, output, names):
     """The ``"tf-loop"``: a compiled step, driven by the trainer contract with Keras's ``CallbackList``."""
     import tensorflow as tf
 
-    keras = _import_keras()
+    keras = quiet.import_keras()
     variables = model.trainable_variables
     optimizer = model.optimizer
     optimizer.build(variables)

@@ -41,7 +41,7 @@ class Child:
 
     def __init__(self, job):
         import twinnet
-        from twinnet.keras_twin import VERBOSE_ENV
+        from twinnet.quiet import VERBOSE_ENV
         from twinnet.lab.sweep import THREAD_ENV
 
         source = os.path.dirname(os.path.dirname(os.path.abspath(twinnet.__file__)))

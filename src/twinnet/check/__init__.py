@@ -127,13 +127,13 @@ def check(paths, *, time_limit=10.0, budget=None, iterations=100, seed=1, case_s
 
 def _quietly(function, *args):
     """``function(*args)`` with what TensorFlow's C++ libraries write to file descriptor 2 kept
-    off the terminal: not only its import (:func:`twinnet.keras_twin._import_keras` hides that)
+    off the terminal: not only its import (:func:`twinnet.quiet.import_keras` hides that)
     but the lines it writes when it first makes a device or compiles a step, which
     ``TF_CPP_MIN_LOG_LEVEL`` does not silence either. With ``TWINNET_VERBOSE`` set nothing is
     hidden; if ``function`` raises, what was written is shown before the error."""
-    from twinnet import keras_twin
+    from twinnet import quiet
 
-    if os.environ.get(keras_twin.VERBOSE_ENV):
+    if os.environ.get(quiet.VERBOSE_ENV):
         return function(*args)
-    with keras_twin._descriptor_2_captured():
+    with quiet.descriptor_2_captured():
         return function(*args)

@@ -151,7 +151,7 @@ def apply_verbose(args):
     """With ``--verbose``, let TensorFlow's messages through, in this process and in its workers."""
     import os
 
-    from twinnet.keras_twin import VERBOSE_ENV
+    from twinnet.quiet import VERBOSE_ENV
 
     if args.verbose:
         os.environ[VERBOSE_ENV] = "1"  # read where TensorFlow is imported; inherited by workers

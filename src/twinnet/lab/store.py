@@ -199,7 +199,7 @@ def read_manifest(directory):
         regular file, bigger than :data:`MANIFEST_BYTES`, not strict JSON, or a field of the wrong
         type); the message is one line naming the file and the problem.
     """
-    from twinnet.data import open_regular
+    from twinnet.safe_io import open_regular
 
     directory = Path(directory)
     path = directory / MANIFEST
@@ -250,7 +250,7 @@ def read_lines(directory, manifest):
     ValueError
         The file is not a regular file.
     """
-    from twinnet.data import open_regular
+    from twinnet.safe_io import open_regular
 
     path = Path(directory) / RESULTS
     if not path.exists() and not path.is_symlink():

@@ -251,9 +251,9 @@ def limit_threads(threads, libraries=()):
         os.environ[name] = str(threads)
     threadpool_limits(limits=threads)  # the BLAS libraries already loaded, for the worker's life
     if "tensorflow" in libraries:
-        from twinnet.keras_twin import _import_keras
+        from twinnet.quiet import import_keras
 
-        _import_keras()  # TensorFlow's start-up messages kept off the terminal, as in the main process
+        import_keras()  # TensorFlow's start-up messages kept off the terminal, as in the main process
         import tensorflow as tf
 
         try:

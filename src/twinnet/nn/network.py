@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from twinnet import validation
+from twinnet import safe_io, validation
 from twinnet.nn import engine, trainer
 from twinnet.nn.activations import ACTIVATIONS
 from twinnet.nn.callbacks import ProgbarLogger, check_verbose
@@ -775,8 +775,6 @@ class Network:
             archive, corrupted or truncated, without the metadata, of another format, with metadata
             or arrays that do not fit it, or bigger than those bounds.
         """
-        from twinnet import data  # the trust boundary: its bounded readers of untrusted files
-
         path = Path(path)
         source = str(path)
         if not path.exists():
@@ -788,12 +786,12 @@ class Network:
             return NetworkFileError(f"{source}: not a twinnet Network file ({why}).")
 
         try:
-            file, size = data.open_regular(path, "a model file")
+            file, size = safe_io.open_regular(path, "a model file")
             with file:
                 if file.read(6) == np.lib.format.MAGIC_PREFIX:
                     raise NetworkFileError("a single .npy array, not an .npz archive")
                 with zipfile.ZipFile(file) as archive:
-                    meta, arrays = _read_archive(archive, size, source, data.check_max_bytes(None))
+                    meta, arrays = _read_archive(archive, size, source, safe_io.check_max_bytes(None))
         except (NetworkFileError, validation.InvalidArgument) as exc:  # the reason, said by the checks
             raise invalid(str(exc).rstrip(".")) from None
         except _CORRUPTED as exc:
@@ -841,13 +839,11 @@ _METADATA_FIELDS = {"format", "format_version", "layer_dims", "output", "hidden_
 # Each check raises NetworkFileError with the reason alone; Network.load adds the file's name.
 def _read_metadata(archive, source):
     """The metadata of an archive: a JSON object of known fields, read within _METADATA_MAX_BYTES."""
-    from twinnet import data
-
     size = archive.getinfo(f"{_METADATA_KEY}.npy").file_size
     if size > _METADATA_MAX_BYTES:
         raise NetworkFileError(f"the metadata declares {size:,} bytes; a Network's takes a few hundred, "
                                f"at most {_METADATA_MAX_BYTES:,}")
-    text = data.npz_member(archive, _METADATA_KEY, source, _METADATA_MAX_BYTES)
+    text = safe_io.npz_member(archive, _METADATA_KEY, source, _METADATA_MAX_BYTES)
     if text.dtype.kind != "U" or text.shape != ():
         raise NetworkFileError(f"the metadata is an array of {text.dtype} and shape {text.shape}, not a JSON string")
     try:
@@ -879,8 +875,6 @@ def _read_metadata(archive, source):
 def _read_archive(archive, size, source, max_bytes):
     """The metadata and the arrays of an open archive of ``size`` bytes: each array of the name, dtype
     and shape the metadata declares, read only once the bytes they take are known to be in bounds."""
-    from twinnet import data
-
     names = [info.filename for info in archive.infolist()]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
@@ -889,7 +883,7 @@ def _read_archive(archive, size, source, max_bytes):
         raise NetworkFileError(f"no {_METADATA_KEY!r} entry; found {sorted(n[:40] for n in names)[:10]}")
     meta = _read_metadata(archive, source)
     dims, dtype = meta["layer_dims"], meta["dtype"]
-    too_big = f"(raise it with ${data.MAX_BYTES_ENV} if the network is meant to be that big)"
+    too_big = f"(raise it with ${safe_io.MAX_BYTES_ENV} if the network is meant to be that big)"
     if max(dims) > max_bytes:
         raise NetworkFileError(f"layer_dims declares a layer of more units than the limit of {max_bytes:,} bytes "
                                + too_big)
@@ -920,6 +914,6 @@ def _read_archive(archive, size, source, max_bytes):
                 raise NetworkFileError(f"array {key!r} has shape {shape}; layer_dims {shown} make it {expected}")
         return check
 
-    arrays = {key: data.npz_member(archive, key, source, max_bytes, check=fits(key, shape))
+    arrays = {key: safe_io.npz_member(archive, key, source, max_bytes, check=fits(key, shape))
               for key, shape in shapes.items()}
     return meta, arrays

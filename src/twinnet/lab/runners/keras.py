@@ -11,13 +11,13 @@ def regularization(config):
 
 
 def _model(config, initial):
-    from twinnet import keras_twin
+    from twinnet import keras_twin, quiet
 
     if config.keras_init == "same":
         return keras_twin.to_keras(initial, learning_rate=config.schedule(), optimizer=config.optimizer,
                                    hidden_activation=config.hidden_activation, dtype=config.dtype,
                                    output=config.output, **regularization(config)), None
-    keras = keras_twin._import_keras()  # quietly, as every import of TensorFlow
+    keras = quiet.import_keras()
     # Keras's global seed makes the notebook's unseeded initializers reproducible
     keras.utils.set_random_seed(config.seed)
     return keras_twin.keras_model(list(config.layers), config.learning_rate), \
