@@ -6,7 +6,7 @@ size and its targets. Every check goes through :mod:`twinnet.validation`.
 
 Regularization and training control are plain values, so that a configuration stays JSON- and
 CSV-friendly: ``l2`` and ``dropout`` are numbers, ``lr_schedule`` a command-line spec of
-:func:`twinnet.nn.schedules.parse` (built by :meth:`RunConfig.schedule`) and ``early_stopping`` a
+:func:`twinnet.nn.schedule_parse.parse` (built by :meth:`RunConfig.schedule`) and ``early_stopping`` a
 patience (built by :meth:`RunConfig.early_stopping_callback`).
 
 Early stopping monitors ``val_loss`` on a validation part carved from the training part:
@@ -124,11 +124,11 @@ class RunConfig:
         Raises
         ------
         ValueError
-            ``lr_schedule`` is not a spec :func:`twinnet.nn.schedules.parse` reads, naming it.
+            ``lr_schedule`` is not a spec :func:`twinnet.nn.schedule_parse.parse` reads, naming it.
         """
         if self.lr_schedule is None:
             return self.learning_rate
-        from twinnet.nn.schedules import parse
+        from twinnet.nn.schedule_parse import parse
 
         return parse(self.lr_schedule, initial_learning_rate=self.learning_rate, argument="lr_schedule")
 
