@@ -573,7 +573,7 @@ BAD_FIT = [
     ("empty", lambda n: n.fit(np.empty((0, 3)), np.empty(0), epochs=1, learning_rate=0.1), r"X is empty"),
     ("1-d", lambda n: n.predict(np.ones(3)), r"X must be 2-D .*reshape\(1, -1\)"),
     ("lengths", lambda n: n.fit(X3, Y3[:10], epochs=1, learning_rate=0.1),
-     r"X and y have different numbers of samples: X.shape=\(40, 3\), y.shape=\(10,\)"),
+     r"X and y have different numbers of examples: X.shape=\(40, 3\), y.shape=\(10,\)"),
     ("learning-rate-zero", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0),
      r"learning_rate must be a finite number > 0 or a schedule .*; got learning_rate=0\."),
     ("learning-rate-negative", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=-0.1), r"learning_rate=-0.1"),
