@@ -138,11 +138,8 @@ def relu(Z):
     return A, cache
 
 
-#: The notebook's two activations, name -> forward function ``Z -> (A, cache)``. (Not
-#: :data:`twinnet.nn.ACTIVATIONS`, the engine's in-place kernels of the hidden activations.)
+#: The notebook's two activations, name -> forward function ``Z -> (A, cache)``.
 FORWARDS = {"sigmoid": sigmoid, "relu": relu}
-#: The earlier name of :data:`FORWARDS`, kept for code that used it.
-ACTIVATIONS = FORWARDS
 
 
 def linear_activation_forward(A_prev, W, b, activation):

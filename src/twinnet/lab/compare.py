@@ -187,7 +187,7 @@ def _control_notes(config, split):
     return notes
 
 
-def compare(config=RunConfig(), engines=None, *, engine_progress=None, progress=None):  # noqa: B008  (frozen: a safe default)
+def compare(config=RunConfig(), engines=None, *, engine_progress=None):  # noqa: B008  (frozen: a safe default)
     """Train every engine on ``config`` from one set of initial weights.
 
     Parameters
@@ -199,14 +199,11 @@ def compare(config=RunConfig(), engines=None, *, engine_progress=None, progress=
         ``config``.
     engine_progress : callable, optional
         ``engine_progress(engine, epochs_done)``, called as each engine's training advances.
-    progress : callable, optional
-        The earlier name of ``engine_progress``, kept for code that used it.
 
     Returns
     -------
     Comparison
     """
-    engine_progress = engine_progress or progress
     config.validate()
     split = load_split(config)
     config = config.with_layers(split.X_train.shape[1], output=split.output, width=split.width)
