@@ -31,7 +31,6 @@ from twinnet.lab.config import RunConfig
 from twinnet.lab.environment import environment
 from twinnet.lab.results import EngineResult, finite_or_none, metric_keys
 
-# preparation lives in twinnet.lab.run; kept importable from here, where it used to be
 from twinnet.lab.run import initial_parameters, load_split, run_engine
 from twinnet.lab.runners import DEFAULT_ENGINES, ENGINES, installed, unsupported_reason
 from twinnet.nn.heads import DEFAULT_OUTPUT, head
@@ -42,8 +41,6 @@ __all__ = [
     "Comparison",
     "csv_fields",
     "compare",
-    "initial_parameters",
-    "load_split",
     "resolve_engines",
 ]
 

@@ -51,7 +51,7 @@ __all__ = [
 
 #: Seconds to wait for a Dask scheduler (and its first worker) before saying it does not answer.
 SCHEDULER_TIMEOUT = 8
-# A Dask scheduler's handshake is a few dozen bytes (58 in distributed 2026.8); a longer first
+# A Dask scheduler's handshake is a few dozen bytes; a longer first
 # message is another protocol's bytes read as a length.
 _HANDSHAKE_MAX = 1 << 16
 
