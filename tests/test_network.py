@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal, assert_array_max_ulp
 from problems import binary_problem
 
-from twinnet import data, nn, validation
+from twinnet import data, validation
 from twinnet import functional as F
 from twinnet.nn import (
     ACTIVATIONS,
@@ -312,7 +312,6 @@ def test_the_tables_are_keyed_by_the_vocabularies():
     assert sorted(ACTIVATIONS) == sorted(validation.ACTIVATIONS)
     assert sorted(INITIALIZERS) == sorted(validation.INITIALIZERS)
     assert sorted(OPTIMIZERS) == sorted(validation.OPTIMIZERS)
-    assert nn.DTYPES is nn.network.DTYPES is validation.DTYPES
 
 
 def test_epoch_batches():

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from twinnet import validation
 from twinnet.nn.heads import HEADS
 
-__all__ = ["CONTROLS", "DEFAULT_HIDDEN", "KERAS_INITS", "MAX_SEED", "MONITOR", "RunConfig", "default_layers"]
+__all__ = ["CONTROLS", "DEFAULT_HIDDEN", "KERAS_INITS", "MONITOR", "RunConfig", "default_layers"]
 
 #: The notebook's hidden layers: ``layers=None`` means ``(n_features, *DEFAULT_HIDDEN, width)``, the
 #: width of the data's head (1 for a sigmoid, K for a K-class softmax, k for k regression targets).
@@ -33,8 +33,6 @@ DEFAULT_HIDDEN = (20, 5)
 #: ``same``: Keras starts from the shared initial weights; ``notebook``: from the notebook's
 #: ``keras_model`` with Keras's own random initialization.
 KERAS_INITS = ("same", "notebook")
-
-MAX_SEED = validation.MAX_SEED
 
 #: RunConfig fields of regularization and training control, and the value that turns each off.
 CONTROLS = {"l2": 0.0, "dropout": 0.0, "lr_schedule": None, "early_stopping": None}

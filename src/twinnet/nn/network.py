@@ -24,7 +24,6 @@ from twinnet.nn.heads import DEFAULT_OUTPUT, HEADS, check_targets, default_outpu
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
-from twinnet.validation import DTYPES  # noqa: F401  (kept here for code that imported it from this module)
 
 __all__ = ["History", "Network", "NetworkFileError"]
 
