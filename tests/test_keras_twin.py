@@ -331,7 +331,7 @@ def test_to_keras_checks_parameters_as_network_does(parameters, options, match):
     (lambda X, y: (X, np.where(y == 1, 2, 0)), r"y must contain only the labels 0 and 1 \(binary\); got also: 2"),
     (lambda X, y: (X, y - 1), r"y must contain only the labels 0 and 1 \(binary\); got also: -1"),
     (lambda X, y: (X, np.where(y == 1, np.nan, 0.0)), r"y contains NaN or inf\."),
-    (lambda X, y: (X, y[:-1]), r"X and y have different numbers of samples: X.shape=\(48, 4\), y.shape=\(47,\)"),
+    (lambda X, y: (X, y[:-1]), r"X and y have different numbers of examples: X.shape=\(48, 4\), y.shape=\(47,\)"),
     (lambda X, y: (X, y.astype(str)), r"y must hold the labels 0 and 1; got dtype <U"),
     (lambda X, y: (X, np.stack([y, y], axis=1)),
      r"y must be of shape \(m,\) \(or a column \(m, 1\)\).*; got y.shape=\(48, 2\)"),
