@@ -12,7 +12,7 @@ from problems import binary_problem, regression_problem
 from twinnet import Network, TwinNetClassifier, TwinNetRegressor, data, gradcheck
 from twinnet.cli import main
 from twinnet.lab.config import RunConfig
-from twinnet.nn import schedules
+from twinnet.nn import schedule_parse, schedules
 from twinnet.validation import InvalidArgument
 
 HUGE = int("9" * 400)  # the 400-digit step count
@@ -150,7 +150,7 @@ def test_sweep_refuses_an_l2_beyond_float32(cli, tmp_path):
 def test_schedule_step_counts_beyond_int64_are_refused(spec, argument):
     with pytest.raises(InvalidArgument, match=rf"{argument} must be an integer between \d and 9223372036854775807 "
                                               r"\(Keras counts steps in int64\)"):
-        schedules.parse(spec, initial_learning_rate=0.1)
+        schedule_parse.parse(spec, initial_learning_rate=0.1)
 
 
 def test_schedule_step_counts_up_to_int64_work():

@@ -188,7 +188,7 @@ BAD_TARGETS = [
     ("wrong-width", "linear", 2, np.ones((4, 3)), r"y must be of shape \(m, 2\), one column per output of this "
      r"linear head of width 2; got y.shape=\(4, 3\)"),
     ("1-d-for-2-outputs", "linear", 2, np.ones(4), r"y must be of shape \(m, 2\)"),
-    ("wrong-length", "linear", 1, np.ones(5), r"X and y have different numbers of samples: X.shape=\(4, 3\), "
+    ("wrong-length", "linear", 1, np.ones(5), r"X and y have different numbers of examples: X.shape=\(4, 3\), "
      r"y.shape=\(5,\)"),
     ("complex-target", "linear", 1, np.ones(4) * 1j, r"y must hold real numbers \(regression targets\)"),
 ]

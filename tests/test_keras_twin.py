@@ -30,7 +30,7 @@ def data():
     return X, y
 
 
-def _twins(data, *, optimizer="sgd", batch_size=None, dtype="float64", engine="fit",
+def _twins(data, *, optimizer="sgd", batch_size=None, dtype="float64", loop="fit",
            hidden_activation="relu", epochs=12):
     X, y = data
     learning_rate = 0.02 if optimizer == "adam" else 0.3
@@ -39,7 +39,7 @@ def _twins(data, *, optimizer="sgd", batch_size=None, dtype="float64", engine="f
                                 hidden_activation=hidden_activation, dtype=dtype)
     ours = net.fit(X, y, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size,
                    optimizer=optimizer, seed=3)
-    theirs = keras_twin.train(model, X, y, epochs=epochs, batch_size=batch_size, seed=3, loop=engine)
+    theirs = keras_twin.train(model, X, y, epochs=epochs, batch_size=batch_size, seed=3, loop=loop)
     return ours.history, theirs, net.parameters, keras_twin.from_keras(model)
 
 
@@ -167,7 +167,7 @@ def test_a_saved_twin_loads_as_a_twin(data, tmp_path):
 @pytest.mark.exact
 @pytest.mark.parametrize("hidden_activation", sorted(set(validation.ACTIVATIONS) - {"leaky_relu"}))
 def test_twin_reproduces_every_hidden_activation(data, hidden_activation):
-    _assert_twins(*_twins(data, hidden_activation=hidden_activation, batch_size=10, engine="tf-loop",
+    _assert_twins(*_twins(data, hidden_activation=hidden_activation, batch_size=10, loop="tf-loop",
                           epochs=6), "float64")
 
 
@@ -178,27 +178,23 @@ def test_leaky_relu_slope_is_float32_in_tensorflow(data):
     slope = -float(keras.activations.leaky_relu(np.array([-1.0]))[0])
     assert slope == float(np.float32(0.2)) != 0.2
     ours, theirs, params, keras_params = _twins(data, hidden_activation="leaky_relu", batch_size=10,
-                                                engine="tf-loop", epochs=6)
+                                                loop="tf-loop", epochs=6)
     assert_allclose(theirs["loss"], ours["loss"], rtol=1e-7)
     for key in params:
         assert_allclose(keras_params[key], params[key], rtol=1e-7, atol=1e-10, err_msg=key)
 
 
-def test_the_twins_vocabularies_are_the_projects():
-    # one home for each vocabulary: the old names of keras_twin are the same objects
-    assert keras_twin.HIDDEN_ACTIVATIONS is validation.ACTIVATIONS
-    assert keras_twin.DTYPES is validation.DTYPES
-    assert keras_twin.OPTIMIZERS is keras_twin.KERAS_OPTIMIZERS
+def test_the_twins_optimizers_are_the_projects():
     assert sorted(keras_twin.KERAS_OPTIMIZERS) == sorted(validation.OPTIMIZERS)
 
 
-@pytest.mark.parametrize("engine", keras_twin.TRAIN_LOOPS)
+@pytest.mark.parametrize("loop", keras_twin.TRAIN_LOOPS)
 @pytest.mark.parametrize("batch_size", [None, 10])
-def test_on_epoch_end_gets_epoch_and_logs_like_a_keras_callback(data, engine, batch_size):
+def test_on_epoch_end_gets_epoch_and_logs_like_a_keras_callback(data, loop, batch_size):
     X, y = data
     model = keras_twin.to_keras(Network(LAYERS, seed=0).parameters, learning_rate=0.1)
     seen = []
-    history = keras_twin.train(model, X, y, epochs=3, batch_size=batch_size, loop=engine,
+    history = keras_twin.train(model, X, y, epochs=3, batch_size=batch_size, loop=loop,
                                on_epoch_end=lambda epoch, logs: seen.append((epoch, logs)))
     assert seen == [(epoch, {"loss": loss}) for epoch, loss in enumerate(history["loss"])]
     assert all(type(logs["loss"]) is float for _, logs in seen)
@@ -237,7 +233,7 @@ def test_loss_is_computed_from_the_logits(data):
     expected = np.mean(np.where(y == 0, 30.0 + np.log1p(np.exp(-30.0)), np.log1p(np.exp(-30.0))))
     loss = model.evaluate(X, y.reshape(-1, 1).astype(float), verbose=0)[0]
     assert loss == pytest.approx(expected, rel=1e-12)
-    for options in ({"loop": "fit"}, {"loop": "tf-loop"}, {"engine": "tf-loop"}):  # engine=: the earlier name
+    for options in ({"loop": "fit"}, {"loop": "tf-loop"}):
         model = keras_twin.to_keras(parameters, learning_rate=1e-12)
         first = keras_twin.train(model, X, y, epochs=1, **options)["loss"][0]
         assert first == pytest.approx(expected, rel=1e-9), options
@@ -335,7 +331,7 @@ def test_to_keras_checks_parameters_as_network_does(parameters, options, match):
     (lambda X, y: (X, np.where(y == 1, 2, 0)), r"y must contain only the labels 0 and 1 \(binary\); got also: 2"),
     (lambda X, y: (X, y - 1), r"y must contain only the labels 0 and 1 \(binary\); got also: -1"),
     (lambda X, y: (X, np.where(y == 1, np.nan, 0.0)), r"y contains NaN or inf\."),
-    (lambda X, y: (X, y[:-1]), r"X and y have different numbers of samples: X.shape=\(48, 4\), y.shape=\(47,\)"),
+    (lambda X, y: (X, y[:-1]), r"X and y have different numbers of examples: X.shape=\(48, 4\), y.shape=\(47,\)"),
     (lambda X, y: (X, y.astype(str)), r"y must hold the labels 0 and 1; got dtype <U"),
     (lambda X, y: (X, np.stack([y, y], axis=1)),
      r"y must be of shape \(m,\) \(or a column \(m, 1\)\).*; got y.shape=\(48, 2\)"),
@@ -368,7 +364,6 @@ def test_train_checks_x_in_the_models_dtype(data):
 
 @pytest.mark.parametrize("options, match", [
     ({"loop": "eager"}, r"Unknown loop 'eager'. Expected one of: 'fit', 'tf-loop'"),
-    ({"engine": "eager"}, r"Unknown loop 'eager'. Expected one of: 'fit', 'tf-loop'"),  # the earlier name
     ({"epochs": 0}, r"epochs must be an integer >= 1; got epochs=0"),
     ({"epochs": 2.0}, r"epochs must be an integer >= 1; got epochs=2.0"),
     ({"batch_size": 0}, r"batch_size must be an integer >= 1 or None; got batch_size=0"),

@@ -22,7 +22,7 @@ from twinnet.lab.run import initial_parameters, load_split
 from twinnet.lab.runners import unsupported_reason
 from twinnet.lab.store import RESULTS, read_results
 from twinnet.nn.callbacks import EarlyStopping
-from twinnet.nn.schedules import parse
+from twinnet.nn.schedule_parse import parse
 
 SPEC = "exponential:decay_steps=5,decay_rate=0.5"
 TWINS = [e for e, module in (("torch", "torch"), ("tf-loop", "tensorflow")) if importlib.util.find_spec(module)]
@@ -237,7 +237,7 @@ def test_the_overfitting_sentence_is_computed_from_the_rows(tests, says):
 
 
 def test_rows_stored_before_regularization_still_report(tmp_path):
-    from twinnet.lab.report import read_rows
+    from twinnet.lab.rows import read_rows
     from twinnet.lab.store import ResultStore
 
     old = _row("numpy", 0, 0.0, 0.0, 1.0, 0.9)

@@ -11,7 +11,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal, assert_array_max_ulp
 from problems import binary_problem
 
-from twinnet import data, nn, validation
+from twinnet import data, validation
 from twinnet import functional as F
 from twinnet.nn import (
     ACTIVATIONS,
@@ -312,7 +312,6 @@ def test_the_tables_are_keyed_by_the_vocabularies():
     assert sorted(ACTIVATIONS) == sorted(validation.ACTIVATIONS)
     assert sorted(INITIALIZERS) == sorted(validation.INITIALIZERS)
     assert sorted(OPTIMIZERS) == sorted(validation.OPTIMIZERS)
-    assert nn.DTYPES is nn.network.DTYPES is validation.DTYPES
 
 
 def test_epoch_batches():
@@ -573,7 +572,7 @@ BAD_FIT = [
     ("empty", lambda n: n.fit(np.empty((0, 3)), np.empty(0), epochs=1, learning_rate=0.1), r"X is empty"),
     ("1-d", lambda n: n.predict(np.ones(3)), r"X must be 2-D .*reshape\(1, -1\)"),
     ("lengths", lambda n: n.fit(X3, Y3[:10], epochs=1, learning_rate=0.1),
-     r"X and y have different numbers of samples: X.shape=\(40, 3\), y.shape=\(10,\)"),
+     r"X and y have different numbers of examples: X.shape=\(40, 3\), y.shape=\(10,\)"),
     ("learning-rate-zero", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0),
      r"learning_rate must be a finite number > 0 or a schedule .*; got learning_rate=0\."),
     ("learning-rate-negative", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=-0.1), r"learning_rate=-0.1"),

@@ -10,7 +10,7 @@ import tracemalloc
 import pytest
 
 from twinnet.cli import main
-from twinnet.lab.report import read_rows
+from twinnet.lab.rows import read_rows
 from twinnet.lab.store import MANIFEST, RESULTS, read_manifest
 
 SWEEP = ["--data", "moons", "--layers", "2,4,1", "--learning-rate", "0.1", "--epochs", "5,10", "--seeds", "0,1",

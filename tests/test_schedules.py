@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from twinnet.nn import schedules
+from twinnet.nn import float32
 from twinnet.nn.schedules import (
     SCHEDULES,
     CosineDecay,
@@ -13,8 +13,8 @@ from twinnet.nn.schedules import (
     InverseTimeDecay,
     PiecewiseConstantDecay,
     check_learning_rate,
-    parse,
 )
+from twinnet.nn.schedule_parse import parse
 from twinnet.validation import InvalidArgument
 
 STEPS = 2001  # steps 0 .. 2000
@@ -165,7 +165,7 @@ def test_without_the_c_library_values_stay_within_float32_rounding(case, monkeyp
     """
     cls, kwargs = CASES[case]
     exact = ours(cls, kwargs)
-    monkeypatch.setattr(schedules, "_libm", lambda: None)
+    monkeypatch.setattr(float32, "_libm", lambda: None)
     fallback = ours(cls, kwargs)
     scale = max(v for k, v in kwargs.items() if k in ("initial_learning_rate", "warmup_target", "values")
                 for v in (v if isinstance(v, list) else [v]))

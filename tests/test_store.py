@@ -171,7 +171,7 @@ def test_a_new_sweep_that_never_ran_is_discarded_and_the_users_folder_kept(tmp_p
 def test_a_regression_row_round_trips_through_the_store_and_into_the_report(tmp_path):
     from twinnet.lab import grid as G
     from twinnet.lab import sweep
-    from twinnet.lab.report import read_rows
+    from twinnet.lab.rows import read_rows
 
     runs, _ = sweep.plan(G.check_grid({"data": "diabetes", "layers": [10, 4, 1], "epochs": [2, 4],
                                        "engines": ["numpy"]}))

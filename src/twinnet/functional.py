@@ -6,23 +6,9 @@ descent, written as 15 functions; described in docs/network.md and worked throug
 ``examples/numpy_vs_tensorflow.ipynb``), so code written against the notebook runs unchanged.
 Columns are examples: ``X`` has shape ``(n_features, m)`` and ``Y`` has shape ``(1, m)``.
 
-Three places where the notebook is numerically unsafe are fixed without changing any value it
-computes correctly, beyond rounding:
-
-- ``sigmoid`` (and ``sigmoid_backward``) is :func:`scipy.special.expit`, which never overflows and
-  raises no floating-point error for any finite ``Z``, and is faster than a stable formula written
-  in NumPy. It is within 2 ulps of the notebook's ``1 / (1 + exp(-Z))`` wherever that
-  formula does not overflow (bit for bit in float64 where NumPy's ``exp`` is the C library's, as on
-  AVX2 CPUs), except that results below the dtype's smallest normal number may be flushed to 0.
-- ``compute_cost`` takes ``log`` of ``max(AL, tiny)`` and ``max(1 - AL, tiny)``: only an ``AL`` of
-  exactly 0 or 1 (or a subnormal) is affected, and the cost stays finite.
-- ``L_model_backward`` replaces a denominator below the smallest normal number of the dtype (0, or
-  a subnormal ``AL``) by that number, so ``1 / AL`` cannot overflow; every other ``AL`` enters the
-  textbook formula untouched.
-
-The backward pass and the update ignore floating-point *underflow*: near a saturated sigmoid a
-gradient may round to a subnormal number or to 0, which is harmless next to the terms of order 1 it
-meets. Overflow, invalid operations and division by zero keep the caller's ``np.errstate``.
+The notebook's three numerically unsafe places (``sigmoid``, ``compute_cost``'s ``log``,
+``L_model_backward``'s ``1 / AL``) are made safe without changing any value it computes correctly,
+beyond rounding: how, in ``docs/network.md``.
 
 Examples
 --------
@@ -138,11 +124,8 @@ def relu(Z):
     return A, cache
 
 
-#: The notebook's two activations, name -> forward function ``Z -> (A, cache)``. (Not
-#: :data:`twinnet.nn.ACTIVATIONS`, the engine's in-place kernels of the hidden activations.)
+#: The notebook's two activations, name -> forward function ``Z -> (A, cache)``.
 FORWARDS = {"sigmoid": sigmoid, "relu": relu}
-#: The earlier name of :data:`FORWARDS`, kept for code that used it.
-ACTIVATIONS = FORWARDS
 
 
 def linear_activation_forward(A_prev, W, b, activation):

@@ -3,70 +3,13 @@
 ``keras_model`` is the notebook's function with its bug fixed; ``to_keras`` / ``from_keras`` convert
 the parameters dict (the project's common currency) to and from a compiled Keras model; ``train``
 trains such a model the way ``twinnet.Network.fit`` trains the NumPy network, either with Keras's
-``model.fit`` (engine ``"fit"``) or with a compiled ``tf.function`` step (engine ``"tf-loop"``), so
-that the two loss curves can be compared number by number. TensorFlow is imported only when one of
-these functions is called.
+``model.fit`` (loop ``"fit"``) or with a compiled ``tf.function`` step (loop ``"tf-loop"``), so
+that the two loss curves can be compared number by number (why they agree: ``docs/twins.md``).
+TensorFlow is imported only when one of these functions is called.
 
 Layouts: the parameters dict holds ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape
 ``(n_l, 1)``; a Keras ``Dense`` layer holds the transpose, a kernel of shape ``(n_{l-1}, n_l)`` and a
 bias of shape ``(n_l,)``.
-
-Why the twin agrees with the NumPy network to rounding error
------------------------------------------------------------
-- The heads. The last ``Dense`` layer has the head's activation, as a Keras user writes it, and the
-  model is compiled with the head's loss and metric (``HEADS[output].keras``): ``"sigmoid"`` with
-  ``binary_crossentropy`` and ``accuracy``; ``"softmax"`` with ``sparse_categorical_crossentropy``
-  on the integer labels and ``accuracy`` (Keras picks its sparse categorical accuracy); ``"linear"``
-  with ``mean_squared_error`` and ``RootMeanSquaredError(name="rmse")``, Network's metric.
-  ``predict`` therefore returns probabilities (or values), as a Keras user expects.
-- The loss. Keras 3's ``binary_crossentropy`` and ``sparse_categorical_crossentropy`` in the
-  TensorFlow backend do not clip the probabilities when they come from a sigmoid or a softmax:
-  they recognise the activation's output (the ``Sigmoid`` or ``Softmax`` op in a compiled graph,
-  or the ``_keras_logits`` attribute Keras attaches to both activations' outputs) and compute
-  ``tf.nn.sigmoid_cross_entropy_with_logits`` or ``tf.nn.sparse_softmax_cross_entropy_with_logits``
-  on the logits. Those are the functions ``Network`` computes, in the same order of operations
-  (see :mod:`twinnet.nn.heads`). The clipping to ``[1e-7, 1 - 1e-7]`` applies only to a
-  probability tensor with no logits behind it. The tests check this on saturated outputs, where
-  the two differ. (A linear last layer with ``from_logits=True`` would agree too, but its
-  ``predict`` would return logits, and :func:`train` reads the head from the last activation.)
-  ``mean_squared_error`` is the mean over the outputs, then over the batch: ``Network``'s loss.
-- The dtype. Keras casts float inputs to ``keras.config.floatx()`` (float32 by default) in
-  ``fit``, ``evaluate`` and ``predict`` (its array data adapter does, before the model sees them),
-  and creates the loss tracker, the compiled loss and an optimizer's learning-rate variable in
-  ``floatx``, whatever the layers' dtype: a float64 model fed float64 data this way trains on
-  float32-rounded inputs (about 1e-6 away from ``Network``'s curve). ``to_keras`` therefore
-  returns a ``TwinSequential``, a ``keras.Sequential`` whose ``compile``, ``fit``, ``evaluate``
-  and ``predict`` run with ``floatx`` set to the model's own dtype and restored on return: a
-  float64 twin is float64 throughout under a plain ``model.fit(X, y)``, and the caller's
-  ``floatx`` is never left changed.
-- The hyperparameters. Keras rounds a Python-float momentum or beta through float32 even for
-  float64 variables (see :func:`make_optimizer`); ``Network`` rounds them the same way.
-- One exception: TensorFlow's ``LeakyRelu`` op stores its slope as a float32 attribute, so the
-  ``leaky_relu`` of a float64 Keras model has slope ``float32(0.2) = 0.20000000298...`` where
-  ``Network`` uses 0.2; float64 curves with that activation agree to about 1e-8, not 1e-15.
-- The batches. ``train`` draws each epoch's batches with ``twinnet.nn.epoch_batches`` from
-  ``np.random.default_rng(seed)``, exactly as ``Network.fit`` does, and feeds them in that order.
-- L2. ``to_keras(l2=...)`` gives every ``Dense`` layer ``kernel_regularizer=keras.regularizers.L2(l2)``,
-  whose penalty ``l2 * sum(square(kernel))`` Keras adds to the loss it reports and differentiates.
-  Keras's ``L2`` casts its Python-float ``l2`` to the kernel's dtype with ``ops.cast``, through
-  float32 as momentum (see :func:`make_optimizer`): a float64 twin's ``L2(0.01)`` weighs its penalty
-  by ``float32(0.01) = 0.009999999776...``, relatively 2.2e-8 less, and its gradient is
-  ``float32(l2) * (2 * kernel)``. A ``Network`` with the same weight agrees to rounding error only
-  if it rounds ``l2`` the same way, or for a weight that float32 holds exactly (a power of two).
-- Dropout. ``to_keras(dropout=...)`` puts ``keras.layers.Dropout(rate)`` after each hidden layer's
-  activation. Keras draws its own masks, which no other library reproduces; :func:`gradients`
-  replays given masks instead (TensorFlow's order of operations, ``x * (1 / (1 - rate)) * mask``),
-  so that one step under the same masks can be compared with ``Network.gradients``. ``predict``
-  and ``evaluate`` never drop: Keras calls the layer with ``training=False`` there.
-- Learning-rate schedules. A schedule from :mod:`twinnet.nn.schedules` becomes Keras's own class
-  of the same name, built from its ``get_config()``; both compute the float32 values Keras's
-  compiled step uses (``fit``'s, and the ``tf.function`` step of the ``"tf-loop"``).
-- Callbacks. ``train(callbacks=[...])`` takes twinnet callbacks. An ``EarlyStopping`` runs as Keras's
-  own ``keras.callbacks.EarlyStopping`` with the same arguments, in both loops (the ``"tf-loop"``
-  drives it with Keras's ``CallbackList``, as ``fit`` does); its ``stopped_epoch``, ``best_epoch``,
-  ``best``, ``wait`` and ``best_weights`` are copied back onto the twinnet object. Other callbacks
-  are called as ``fit`` calls Keras's, against a view of the model with ``stop_training``,
-  ``parameters`` and ``set_parameters``, what ``Network`` offers them.
 
 Examples
 --------
@@ -97,14 +40,9 @@ from twinnet.nn.optimizers import OPTIMIZERS as _OPTIMIZERS
 # Network's checks of X and y, so that the twin rejects what Network rejects, in the same words
 from twinnet.nn.network import check_X, check_y
 from twinnet.nn.schedules import SCHEDULES, LearningRateSchedule, check_learning_rate
-from twinnet.validation import DTYPES
 
 __all__ = [
-    "DTYPES",
-    "HIDDEN_ACTIVATIONS",
     "KERAS_OPTIMIZERS",
-    "OPTIMIZERS",
-    "TRAIN_ENGINES",
     "TRAIN_LOOPS",
     "floatx",
     "from_keras",
@@ -122,10 +60,6 @@ __all__ = [
 KERAS_OPTIMIZERS = {name: (cls.keras, cls().get_config()) for name, cls in _OPTIMIZERS.items()}
 #: How :func:`train` runs the training: Keras's ``model.fit`` or a compiled ``tf.function`` step.
 TRAIN_LOOPS = ("fit", "tf-loop")
-TRAIN_ENGINES = TRAIN_LOOPS  # the earlier name
-# Earlier names, kept for code that used them: the vocabularies live in twinnet.validation.
-OPTIMIZERS = KERAS_OPTIMIZERS
-HIDDEN_ACTIVATIONS = validation.ACTIVATIONS
 
 
 @contextlib.contextmanager
@@ -348,15 +282,12 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     """
     learning_rate = check_learning_rate(learning_rate)
     validation.choice("optimizer", optimizer, KERAS_OPTIMIZERS)
-    validation.choice("hidden_activation", hidden_activation, validation.ACTIVATIONS)
-    dtype = validation.dtype(dtype).name
     # the one check of the dict (keys, shapes, widths, real and finite values in dtype), of the head
-    # against the output width, of l2 and of the dropout rates, via Network, in its words
+    # against the output width, of the activation, dtype, l2 and dropout rates, via Network, in its words
     net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, l2=l2,
                                   dropout=dropout, dtype=dtype)
-    head = HEADS[net.output].keras
+    head, dtype, rates = HEADS[net.output].keras, net.dtype.name, net.dropout_rates
     parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype, biases (n_l, 1)
-    rates = validation.rates("dropout", dropout, L - 1)
     keras = quiet.import_keras()
     model = _twin_sequential()([keras.Input(shape=(net.n_features,), dtype=dtype)])
     for l in range(1, L + 1):
@@ -533,7 +464,7 @@ def gradients(model, X, y, masks=None):
 
 
 def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop="fit", validation_data=None,
-          callbacks=None, on_epoch_end=None, engine=None):
+          callbacks=None, on_epoch_end=None):
     """Train a compiled twin exactly as ``Network.fit`` trains the NumPy network.
 
     Parameters
@@ -572,8 +503,6 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
         Called as ``on_epoch_end(epoch, logs)`` after each epoch, as a Keras callback's method of
         that name (and as ``Network.fit`` calls it): ``epoch`` counts from 0 and ``logs`` is
         ``{"loss": float}``, the epoch's loss as ``history["loss"]`` records it.
-    engine : {"fit", "tf-loop"}, optional
-        The earlier name of ``loop``, kept for code that used it.
 
     Returns
     -------
@@ -585,7 +514,7 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
         metric's ``val_`` version with ``validation_data``. Fewer epochs if a callback stopped
         the training.
     """
-    loop = validation.choice("loop", engine or loop, TRAIN_LOOPS)
+    loop = validation.choice("loop", loop, TRAIN_LOOPS)
     epochs, batch_size, seed, callbacks = trainer.check_arguments(
         epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, on_epoch_end=on_epoch_end,
         validation_data=validation_data)

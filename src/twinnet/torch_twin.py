@@ -3,49 +3,11 @@
 ``to_torch`` / ``from_torch`` convert the parameters dict (the project's common currency) to and
 from a ``torch.nn.Sequential`` of ``Linear`` layers with its ``torch.optim`` optimizer; ``train``
 trains it the way ``twinnet.Network.fit`` trains the NumPy network, drawing each epoch's batches
-with ``twinnet.nn.epoch_batches``, so that the two loss curves can be compared number by number.
-PyTorch is imported only when one of these functions is called.
+with ``twinnet.nn.epoch_batches``, so that the two loss curves can be compared number by number
+(why they agree: ``docs/twins.md``). PyTorch is imported only when one of these functions is called.
 
 Layouts: ``torch.nn.Linear`` stores its weight as ``(n_l, n_{l-1})``, the notebook's layout, and
 its bias as ``(n_l,)``, where the parameters dict has a column ``(n_l, 1)``.
-
-Why the twin agrees with ``Network``
-------------------------------------
-- The loss. The model outputs logits and the head's loss is computed from them, as ``Network``
-  does and as a PyTorch user writes it (``HEADS[output].torch``): ``binary_cross_entropy_with_logits``
-  (sigmoid; ``BCEWithLogitsLoss``), ``cross_entropy`` on the integer labels (softmax;
-  ``CrossEntropyLoss``, whose ``log_softmax`` shifts by the maximum logit as TensorFlow and
-  ``Network`` do), ``mse_loss`` (linear; the mean over examples and outputs, ``Network``'s loss).
-  The head travels with the twin (:class:`TorchTwin`'s ``output``), since the model itself ends
-  in the logits whatever the head.
-- The hyperparameters. Keras, and ``Network`` after it, round momentum and the betas through
-  float32 (see :mod:`twinnet.nn.optimizers`); the twin hands ``torch.optim.SGD`` the same
-  float32-rounded momentum, so that its updates are Keras's to rounding of the last bit.
-- Adam. torch adds ``eps`` to ``sqrt(v) / sqrt(1 - beta_2**t)``, Keras to ``sqrt(v)``, and torch's
-  bias corrections ``1 - beta**t`` use the exact betas where Keras rounds them through float32
-  (a difference of about 1e-5 in the first steps): before each step ``train`` sets torch's ``lr``
-  and ``eps`` so that its step is Keras's (:func:`_keras_adam`).
-- L2. ``to_torch(l2=...)`` adds ``l2 * sum(W**2)`` over every ``Linear`` layer's weight (not the
-  biases) to the loss that is reported and differentiated, as Keras's ``kernel_regularizer=L2(l2)``
-  and ``Network`` do; ``l2`` is rounded through float32 first, as Keras's ``L2`` rounds it (see
-  :mod:`twinnet.keras_twin`). (torch's ``weight_decay`` would add ``2 l2 W`` to the gradient of
-  the biases too, and leave the reported loss without the penalty.)
-- Dropout. ``to_torch(dropout=...)`` puts ``torch.nn.Dropout(rate)`` after each hidden layer's
-  activation. The model is returned in ``eval()`` mode, where it never drops; :func:`train`
-  switches it to ``train()`` mode while it trains (torch's masks, from torch's generator, seeded
-  by ``train``'s ``seed``), and :func:`gradients` replays given masks.
-- Learning-rate schedules. A schedule from :mod:`twinnet.nn.schedules` drives the optimizer through
-  ``torch.optim.lr_scheduler.LambdaLR``, stepped after each update, which hands it the schedule's
-  own values: the float32 values Keras and ``Network`` train with. torch's own
-  ``ExponentialLR``, ``StepLR`` and ``CosineAnnealingLR`` compute the same formulas (the cosine
-  only up to ``decay_steps``, after which it climbs again where Keras's stays) in float64,
-  recursively, so they differ from Keras's values by float32's resolution (about 1e-7 of the
-  initial rate): the twin follows Keras's trajectory instead, to rounding error. Under a schedule,
-  torch's momentum is not Keras's (torch scales the accumulated gradients by the current rate,
-  Keras accumulates steps already scaled by theirs): the twin then scales each gradient by its
-  step's rate and steps torch's ``SGD`` at rate 1, which is Keras's rule.
-- Callbacks. ``train(callbacks=[...])`` runs twinnet's callbacks against the twin, which offers
-  what ``Network`` offers them: ``stop_training``, ``parameters`` and ``set_parameters``.
 
 Examples
 --------
@@ -188,16 +150,14 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     """
     learning_rate = check_learning_rate(learning_rate)
     validation.choice("optimizer", optimizer, validation.OPTIMIZERS)
-    validation.choice("hidden_activation", hidden_activation, validation.ACTIVATIONS)
-    dtype = validation.dtype(dtype).name
     # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype), of
-    # the head against the output width, of l2 and of the dropout rates, in its words
+    # the head against the output width, of the activation, dtype, l2 and dropout rates, in its words
     net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, l2=l2,
                                   dropout=dropout, dtype=dtype)
     import torch
 
+    dtype, rates = net.dtype.name, net.dropout_rates
     parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype
-    rates = validation.rates("dropout", dropout, L - 1)
     modules = []
     for l in range(1, L + 1):
         W = parameters[f"W{l}"]

@@ -123,6 +123,15 @@ def non_negative_number(argument, value) -> float:
     return float(value)
 
 
+def finite_number(argument, value, *, allow_none=False):
+    """A finite real number of either sign (a tolerance, a baseline), as a Python float; or ``None`` where allowed."""
+    if allow_none and value is None:
+        return None
+    if not (is_real(value) and math.isfinite(value)):
+        raise InvalidArgument(argument, "None or a finite number" if allow_none else "a finite number", value)
+    return float(value)
+
+
 def float32_rate(argument, value, *, allow_zero=False) -> float:
     """A rate Keras computes with in float32 (a schedule's learning or decay rate): finite, > 0 (or 0
     where allowed) and a normal float32, between :data:`FLOAT32_TINY` and :data:`FLOAT32_MAX`."""

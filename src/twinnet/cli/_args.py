@@ -54,9 +54,9 @@ def fraction(text: str) -> float:
 
 
 def schedule_spec(text: str) -> str:
-    """A learning-rate schedule's spec, checked by :func:`twinnet.nn.schedules.parse` (its initial
+    """A learning-rate schedule's spec, checked by :func:`twinnet.nn.schedule_parse.parse` (its initial
     learning rate, unless the spec gives one, is the run's learning rate: checked with the run)."""
-    from twinnet.nn.schedules import parse
+    from twinnet.nn.schedule_parse import parse
 
     try:
         parse(text, initial_learning_rate=1.0)  # the form alone: the run's learning rate comes later

@@ -31,7 +31,6 @@ from twinnet.lab.config import RunConfig
 from twinnet.lab.environment import environment
 from twinnet.lab.results import EngineResult, finite_or_none, metric_keys
 
-# preparation lives in twinnet.lab.run; kept importable from here, where it used to be
 from twinnet.lab.run import initial_parameters, load_split, run_engine
 from twinnet.lab.runners import DEFAULT_ENGINES, ENGINES, installed, unsupported_reason
 from twinnet.nn.heads import DEFAULT_OUTPUT, head
@@ -42,8 +41,6 @@ __all__ = [
     "Comparison",
     "csv_fields",
     "compare",
-    "initial_parameters",
-    "load_split",
     "resolve_engines",
 ]
 
@@ -187,7 +184,7 @@ def _control_notes(config, split):
     return notes
 
 
-def compare(config=RunConfig(), engines=None, *, engine_progress=None, progress=None):  # noqa: B008  (frozen: a safe default)
+def compare(config=RunConfig(), engines=None, *, engine_progress=None):  # noqa: B008  (frozen: a safe default)
     """Train every engine on ``config`` from one set of initial weights.
 
     Parameters
@@ -199,14 +196,11 @@ def compare(config=RunConfig(), engines=None, *, engine_progress=None, progress=
         ``config``.
     engine_progress : callable, optional
         ``engine_progress(engine, epochs_done)``, called as each engine's training advances.
-    progress : callable, optional
-        The earlier name of ``engine_progress``, kept for code that used it.
 
     Returns
     -------
     Comparison
     """
-    engine_progress = engine_progress or progress
     config.validate()
     split = load_split(config)
     config = config.with_layers(split.X_train.shape[1], output=split.output, width=split.width)

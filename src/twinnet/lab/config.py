@@ -6,7 +6,7 @@ size and its targets. Every check goes through :mod:`twinnet.validation`.
 
 Regularization and training control are plain values, so that a configuration stays JSON- and
 CSV-friendly: ``l2`` and ``dropout`` are numbers, ``lr_schedule`` a command-line spec of
-:func:`twinnet.nn.schedules.parse` (built by :meth:`RunConfig.schedule`) and ``early_stopping`` a
+:func:`twinnet.nn.schedule_parse.parse` (built by :meth:`RunConfig.schedule`) and ``early_stopping`` a
 patience (built by :meth:`RunConfig.early_stopping_callback`).
 
 Early stopping monitors ``val_loss`` on a validation part carved from the training part:
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, replace
 from twinnet import validation
 from twinnet.nn.heads import HEADS
 
-__all__ = ["CONTROLS", "DEFAULT_HIDDEN", "KERAS_INITS", "MAX_SEED", "MONITOR", "RunConfig", "default_layers"]
+__all__ = ["CONTROLS", "DEFAULT_HIDDEN", "KERAS_INITS", "MONITOR", "RunConfig", "default_layers"]
 
 #: The notebook's hidden layers: ``layers=None`` means ``(n_features, *DEFAULT_HIDDEN, width)``, the
 #: width of the data's head (1 for a sigmoid, K for a K-class softmax, k for k regression targets).
@@ -33,8 +33,6 @@ DEFAULT_HIDDEN = (20, 5)
 #: ``same``: Keras starts from the shared initial weights; ``notebook``: from the notebook's
 #: ``keras_model`` with Keras's own random initialization.
 KERAS_INITS = ("same", "notebook")
-
-MAX_SEED = validation.MAX_SEED
 
 #: RunConfig fields of regularization and training control, and the value that turns each off.
 CONTROLS = {"l2": 0.0, "dropout": 0.0, "lr_schedule": None, "early_stopping": None}
@@ -124,11 +122,11 @@ class RunConfig:
         Raises
         ------
         ValueError
-            ``lr_schedule`` is not a spec :func:`twinnet.nn.schedules.parse` reads, naming it.
+            ``lr_schedule`` is not a spec :func:`twinnet.nn.schedule_parse.parse` reads, naming it.
         """
         if self.lr_schedule is None:
             return self.learning_rate
-        from twinnet.nn.schedules import parse
+        from twinnet.nn.schedule_parse import parse
 
         return parse(self.lr_schedule, initial_learning_rate=self.learning_rate, argument="lr_schedule")
 

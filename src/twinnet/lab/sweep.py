@@ -31,10 +31,9 @@ import time
 import warnings
 from collections import Counter
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
-from twinnet.lab.environment import environment
 from twinnet.lab.results import finite_or_none
+from twinnet.lab.rows import result_row
 
 __all__ = [
     "SCHEDULER_TIMEOUT",
@@ -42,7 +41,6 @@ __all__ = [
     "SweepOutcome",
     "check_scheduler",
     "data_fingerprints",
-    "environment",
     "execute_run",
     "executor",
     "libraries",
@@ -53,7 +51,7 @@ __all__ = [
 
 #: Seconds to wait for a Dask scheduler (and its first worker) before saying it does not answer.
 SCHEDULER_TIMEOUT = 8
-# A Dask scheduler's handshake is a few dozen bytes (58 in distributed 2026.8); a longer first
+# A Dask scheduler's handshake is a few dozen bytes; a longer first
 # message is another protocol's bytes read as a length.
 _HANDSHAKE_MAX = 1 << 16
 
@@ -302,27 +300,6 @@ def libraries(runs):
     return tuple(sorted({ENGINES[r.engine].module for r in runs} & {"tensorflow", "torch"}))
 
 
-def _row(spec, *, status, error=None, result=None, checkpoints=(), attempts=1, threads=1):
-    env, layers = environment(), spec.config.layers
-    row = {
-        "run_id": spec.run_id, "engine": spec.engine, "seed": spec.config.seed, "config": spec.record(),
-        "status": status, "error": error,
-        "n_parameters": sum(a * b + a for b, a in itertools.pairwise(layers)),
-        "checkpoints": list(checkpoints),
-        "loss_curve": [], "seconds": None, "ms_per_epoch": None,
-        "attempts": attempts, "threads": threads, "pid": os.getpid(),
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "versions": dict(env["versions"]), "machine": env["machine"],
-    }
-    if result is not None:
-        row["loss_curve"] = [finite_or_none(float(v)) for v in result.loss_curve]
-        row["seconds"], row["ms_per_epoch"] = finite_or_none(result.seconds), finite_or_none(result.ms_per_epoch)
-        row["same_trajectory"], row["note"] = result.same_trajectory, result.note
-        row["epochs_run"], row["stopped_epoch"], row["best_epoch"] = \
-            result.epochs_run, result.stopped_epoch, result.best_epoch
-    return row
-
-
 def execute_run(spec, threads=1, attempt=1):
     """Train one run and return its result row; never raises.
 
@@ -350,11 +327,11 @@ def execute_run(spec, threads=1, attempt=1):
         result = run_engine(spec.engine, config, split, initial_parameters(config),
                             checkpoints=spec.checkpoints)
     except Exception as exc:  # noqa: BLE001  (any failure of one run is data, not a crash)
-        return _row(spec, status="failed", error=f"{type(exc).__name__}: {exc}", attempts=attempt,
+        return result_row(spec, status="failed", error=f"{type(exc).__name__}: {exc}", attempts=attempt,
                     threads=threads)
     checkpoints = [{k: finite_or_none(float(v)) if k != "epoch" else int(v) for k, v in point.items()}
                    for point in result.checkpoints]
-    return _row(spec, status=result.status, error=result.error, result=result, checkpoints=checkpoints,
+    return result_row(spec, status=result.status, error=result.error, result=result, checkpoints=checkpoints,
                 attempts=attempt, threads=threads)
 
 
@@ -587,7 +564,7 @@ def _execute(todo, where, run, finish, max_attempts):
                 suspects.extend(lost)
             elif lost and tries[lost[0].run_id] >= max_attempts:
                 spec = lost[0]  # it ran alone: its worker's death is its own doing
-                finish(_row(spec, status="failed", attempts=tries[spec.run_id], threads=where.threads,
+                finish(result_row(spec, status="failed", attempts=tries[spec.run_id], threads=where.threads,
                             error=f"the worker process died {tries[spec.run_id]} times running "
                                   f"this run ({type(exc).__name__})"))
                 pending.pop(spec.run_id)

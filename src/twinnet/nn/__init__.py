@@ -17,7 +17,7 @@ Public names
   :mod:`twinnet.validation`: :data:`ACTIVATIONS` (hidden activations, forward and derivative
   kernels), :data:`HEADS` (output heads with their losses), :data:`INITIALIZERS` and
   :data:`OPTIMIZERS` (``SGD``, ``Momentum``, ``Adam``, with Keras 3's exact update rules and
-  defaults), :data:`SCHEDULES`. :data:`DTYPES` is :data:`twinnet.validation.DTYPES`.
+  defaults), :data:`SCHEDULES`.
 
 Examples
 --------
@@ -46,11 +46,9 @@ from twinnet.nn.schedules import (
     LearningRateSchedule,
     PiecewiseConstantDecay,
 )
-from twinnet.validation import DTYPES
 
 __all__ = [
     "ACTIVATIONS",
-    "DTYPES",
     "HEADS",
     "INITIALIZERS",
     "OPTIMIZERS",

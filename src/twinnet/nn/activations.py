@@ -88,7 +88,8 @@ def leaky_relu_derivative(A, out):
     return np.maximum(out, LEAKY_RELU_SLOPE, out=out)
 
 
-#: Hidden activation name -> kernels. The output layer is always one sigmoid unit.
+#: Hidden activation name (:data:`twinnet.validation.ACTIVATIONS`) -> kernels. The output layer is
+#: its head's (:data:`twinnet.nn.heads.HEADS`).
 ACTIVATIONS = {
     "leaky_relu": Activation(leaky_relu, leaky_relu_derivative),
     "relu": Activation(relu, relu_derivative),

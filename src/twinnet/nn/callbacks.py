@@ -30,12 +30,12 @@ Examples
 from __future__ import annotations
 
 import math
-import struct
 import time
 
 import numpy as np
 
 from twinnet import validation
+from twinnet.nn.float32 import cast32
 
 __all__ = ["METRIC_MODES", "VERBOSE", "Callback", "EarlyStopping", "LambdaCallback", "ProgbarLogger", "check_callbacks",
            "check_verbose"]
@@ -126,15 +126,6 @@ def _train_hook(function):
 METRIC_MODES = {"loss": "min", "accuracy": "max", "rmse": "min"}
 
 _MODES = ("auto", "min", "max")
-_FLOAT32 = struct.Struct("f")
-
-
-def _float32(x):
-    """``x`` as Keras's comparison ops see a Python float under TensorFlow: a float32 tensor."""
-    try:
-        return _FLOAT32.unpack(_FLOAT32.pack(x))[0]
-    except OverflowError:
-        return math.copysign(math.inf, x)
 
 
 class EarlyStopping(Callback):
@@ -200,26 +191,16 @@ class EarlyStopping(Callback):
                 f"EarlyStopping(monitor={monitor!r}, mode='auto'): cannot tell whether {monitor!r} should decrease "
                 f"or increase; fit logs {', '.join(METRIC_MODES)} and their val_ versions. "
                 f"Pass mode='min' or mode='max'.")
-        ok = isinstance(min_delta, (int, float, np.integer, np.floating)) and not isinstance(min_delta, bool)
-        if not (ok and math.isfinite(min_delta)):
-            raise validation.InvalidArgument("min_delta", "a finite number", min_delta)
-        if baseline is not None and not (isinstance(baseline, (int, float, np.integer, np.floating))
-                                         and not isinstance(baseline, bool) and math.isfinite(baseline)):
-            raise validation.InvalidArgument("baseline", "None or a finite number", baseline)
-        if not isinstance(restore_best_weights, (bool, np.bool_)):
-            raise validation.InvalidArgument("restore_best_weights", "True or False", restore_best_weights)
-        for name, value in (("patience", patience), ("verbose", verbose), ("start_from_epoch", start_from_epoch)):
-            if isinstance(value, bool):
-                raise validation.InvalidArgument(name, "an integer >= 0", value)
+        min_delta = validation.finite_number("min_delta", min_delta)
+        self.baseline = validation.finite_number("baseline", baseline, allow_none=True)
+        self.restore_best_weights = validation.flag("restore_best_weights", restore_best_weights)
         self.patience = validation.non_negative_int("patience", patience)
         self.verbose = validation.non_negative_int("verbose", verbose)
         self.start_from_epoch = validation.non_negative_int("start_from_epoch", start_from_epoch)
-        self.baseline = None if baseline is None else float(baseline)
-        self.restore_best_weights = bool(restore_best_weights)
         # Keras's direction, and min_delta signed as Keras signs it once it has chosen the direction:
         # an improvement is monitor_op(current - min_delta, reference).
         self._increasing = (self.mode if self.mode != "auto" else METRIC_MODES[monitor.removeprefix("val_")]) == "max"
-        self.min_delta = abs(float(min_delta)) * (1 if self._increasing else -1)
+        self.min_delta = abs(min_delta) * (1 if self._increasing else -1)
         self.wait = 0
         self.stopped_epoch = 0
         self.best = None
@@ -281,7 +262,7 @@ class EarlyStopping(Callback):
         # TensorFlow turns into float32 tensors before comparing.
         if reference is None:
             return True
-        value, reference = _float32(value - self.min_delta), _float32(reference)
+        value, reference = cast32(value - self.min_delta), cast32(reference)
         return value > reference if self._increasing else value < reference
 
     def __repr__(self):

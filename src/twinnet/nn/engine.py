@@ -232,9 +232,7 @@ class Buffers:
 
 
 #: Elements of the ``g'`` scratch (512 kB in float32, 1 MB in float64): a block of rows of a hidden
-#: layer is processed through it while it stays in cache. Measured with ``twinnet bench --profile``
-#: on 20000 examples: blocks of 2^14 elements (one row of 20000) cost three NumPy calls per row,
-#: 15.9 ms per epoch in the derivative passes and the rest; blocks of 2^17 elements, 10.5 ms.
+#: layer is processed through it while it stays in cache (the timing that chose it: docs/benchmarks.md).
 BLOCK = 1 << 17
 
 

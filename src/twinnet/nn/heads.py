@@ -306,8 +306,8 @@ def _as_labels(y, X_shape, name, labels, mapping):
 
 
 def _length_or_shape(name, y, X_shape, expected):
-    if y.ndim >= 1 and y.shape[0] != X_shape[0]:
-        return ValueError(f"X and {name} have different numbers of samples: X.shape={X_shape}, {name}.shape={y.shape}.")
+    if y.ndim >= 1:
+        validation.same_examples(X_shape, y.shape, "X", name)
     return ValueError(f"{name} must be {expected}; got {name}.shape={y.shape}.")
 
 

@@ -24,7 +24,6 @@ from twinnet.nn.heads import DEFAULT_OUTPUT, HEADS, check_targets, default_outpu
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
-from twinnet.validation import DTYPES  # noqa: F401  (kept here for code that imported it from this module)
 
 __all__ = ["History", "Network", "NetworkFileError"]
 
@@ -55,29 +54,13 @@ def check_X(X, n_features, dtype, name="X"):
 
     ``X1`` is a new C-ordered array in ``dtype`` with a last column of ones (the bias input).
     """
-    if hasattr(X, "toarray") or hasattr(X, "tocsr"):
-        raise ValueError(f"{name} is a sparse matrix; pass a dense array ({name}.toarray()).")
-    X = np.asarray(X)
-    if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)
-            or X.dtype == bool):
-        raise ValueError(f"{name} must hold real numbers; got dtype {X.dtype}.")
-    if X.ndim != 2:
-        hint = f" (a single example? use {name}.reshape(1, -1))" if X.ndim == 1 else ""
-        raise ValueError(
-            f"{name} must be 2-D of shape (m, n_features), rows as examples; got "
-            f"{name}.shape={X.shape}{hint}."
-        )
-    if X.shape[0] == 0:
-        raise ValueError(f"{name} is empty: {name}.shape={X.shape}; need at least one example.")
+    X = validation.features(X, name, dtype=dtype)
     if X.shape[1] != n_features:
         raise ValueError(
             f"{name} has {X.shape[1]} features, but this Network expects {n_features} "
             f"(layer_dims[0]={n_features}); {name}.shape={X.shape}."
         )
-    X1 = engine.augment(X, dtype)  # a float64 beyond float32's range becomes inf: reported below
-    if not np.isfinite(X1).all():
-        row, col = np.argwhere(~np.isfinite(X1))[0]
-        raise ValueError(f"{name} contains NaN or inf (first at row {row}, column {col}, in {dtype}).")
+    X1 = engine.augment(X, dtype)
     return X1
 
 
@@ -299,7 +282,7 @@ class Network:
         self.output = default_output(output, dims[-1])
         self.l2 = validation.penalty("l2", l2)
         self._rates = validation.rates("dropout", dropout, len(dims) - 2)
-        self.dropout = validation.rate("dropout", dropout) if np.ndim(dropout) == 0 else list(self._rates)
+        self.dropout = float(dropout) if np.ndim(dropout) == 0 else list(self._rates)  # checked by rates
         self.stop_training = False
         self.layer_dims = dims
         self._head = HEADS[self.output]
@@ -376,6 +359,11 @@ class Network:
         net._setup(dims, output, hidden_activation, None, seed, dtype, l2, dropout)
         net._copy_in(parameters)
         return net
+
+    @property
+    def dropout_rates(self):
+        """The dropout rate of each hidden layer, a tuple (0.0 where it has none)."""
+        return self._rates
 
     def _copy_in(self, parameters):
         for l, Kb in enumerate(self._layers, start=1):

@@ -40,7 +40,7 @@ from twinnet.nn.heads import head
 from twinnet.nn.optimizers import OPTIMIZERS, defaults
 
 #: Our hidden activations -> scikit-learn's names (it has no leaky ReLU).
-ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
+SKLEARN_ACTIVATIONS = {"relu": "relu", "tanh": "tanh", "sigmoid": "logistic"}
 
 #: Keras's Adam epsilon, from the one table of defaults.
 EPSILON = defaults("adam")["epsilon"]
@@ -100,7 +100,7 @@ def unsupported(config):
                 f"k={config.layers[-1]} targets: no one factor puts its curve in our units; got l2={config.l2:g}")
     if SOLVERS[config.optimizer] is None:
         return f"scikit-learn's {name} has no solver for optimizer={config.optimizer!r}"
-    if config.hidden_activation not in ACTIVATIONS:
+    if config.hidden_activation not in SKLEARN_ACTIVATIONS:
         return f"scikit-learn's {name} has no {config.hidden_activation!r} activation"
     if head(config.output).classifier and config.layers is not None and config.layers[-1] == 2:
         return ("MLPClassifier trains two classes with one logistic unit, not a softmax of two; "
@@ -159,7 +159,7 @@ def _estimator(config, m):
     estimator = MLPRegressor if _regression(config) else MLPClassifier
     batch_size = m if full_batch else config.batch_size
     return estimator(
-        hidden_layer_sizes=config.layers[1:-1], activation=ACTIVATIONS[config.hidden_activation],
+        hidden_layer_sizes=config.layers[1:-1], activation=SKLEARN_ACTIVATIONS[config.hidden_activation],
         alpha=alpha(config, batch_size), batch_size=batch_size, learning_rate="constant",
         learning_rate_init=learning_rate, max_iter=1, shuffle=not full_batch,
         random_state=config.seed, tol=0.0, n_iter_no_change=config.epochs + 1, warm_start=True,
