@@ -23,6 +23,7 @@ from twinnet.nn import (
     Momentum,
     Network,
     NetworkFileError,
+    RMSprop,
     engine,
     epoch_batches,
 )
@@ -212,30 +213,39 @@ def test_adam_steps_by_hand():
 
 @pytest.mark.exact
 @pytest.mark.tf
-@pytest.mark.parametrize("name", [*sorted(OPTIMIZERS), "nesterov"])
+@pytest.mark.parametrize("name", [*sorted(OPTIMIZERS), "nesterov", "rmsprop-centered"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_optimizers_step_like_keras(name, dtype):
     keras = pytest.importorskip("keras")
-    kwargs = {"sgd": {}, "momentum": {"momentum": 0.9}, "adam": {},
-              "nesterov": {"momentum": 0.9, "nesterov": True}}[name]
-    cls = keras.optimizers.Adam if name == "adam" else keras.optimizers.SGD
+    import tensorflow as tf
+
+    kwargs = {"sgd": {}, "momentum": {"momentum": 0.9}, "adam": {}, "rmsprop": {},
+              "nesterov": {"momentum": 0.9, "nesterov": True},
+              "rmsprop-centered": {"momentum": 0.9, "centered": True}}[name]
+    cls = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+           "rmsprop-centered": keras.optimizers.RMSprop}.get(name, keras.optimizers.SGD)
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal(7).astype(dtype)
     grads = rng.standard_normal((5, 7)).astype(dtype)
     variable = keras.Variable(w0, dtype=dtype)
     rate = 2.0**-6  # exact in float32, to which Keras rounds its learning rate by default
     theirs = cls(learning_rate=rate, **kwargs)
-    ours = Momentum(nesterov=True) if name == "nesterov" else OPTIMIZERS[name]()
+    ours = {"nesterov": Momentum(nesterov=True), "rmsprop-centered": RMSprop(momentum=0.9, centered=True)}.get(
+        name) or OPTIMIZERS[name]()
     w = w0.copy()
     ours.build(w.size, w.dtype)
+    # compiled, as fit's step and the twin's tf-loop run it (TensorFlow's graph optimizer rewrites
+    # RMSprop's division by a square root: see twinnet.nn.RMSprop)
+    step = tf.function(lambda g: theirs.apply_gradients([(g, variable)]))
     for g in grads:
-        theirs.apply_gradients([(keras.ops.convert_to_tensor(g), variable)])
+        step(tf.constant(g))
         ours.apply(w, g.copy(), learning_rate=rate)
     # The same rules with the same scalars (momentum and the betas go through float32 on both
     # sides), but not the same code: TensorFlow's kernels and NumPy's vector paths may round a step
-    # differently on another CPU. Measured: bit for bit on AVX2 CPUs, float64 included; 1 ulp in
-    # float32 Adam on an AVX-512 CPU (Zen 4). A rounding difference moves a weight by at most about
-    # one ulp per step, so 5 steps bound it.
+    # differently on another CPU. Measured: bit for bit on AVX2 CPUs, float64 included (RMSprop too,
+    # whose float32 rsqrt is exact on 7 elements, TensorFlow's scalar path); 1 ulp in float32 Adam on
+    # an AVX-512 CPU (Zen 4). A rounding difference moves a weight by at most about one ulp per
+    # step, so 5 steps bound it.
     assert_array_max_ulp(w, np.asarray(variable), maxulp=5)
 
 
@@ -582,8 +592,8 @@ BAD_FIT = [
     ("epochs-float", lambda n: n.fit(X3, Y3, epochs=2.5, learning_rate=0.1), r"epochs=2.5"),
     ("batch-size-zero", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, batch_size=0),
      r"batch_size must be an integer >= 1 or None; got batch_size=0"),
-    ("unknown-optimizer", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, optimizer="rmsprop"),
-     r"Unknown optimizer 'rmsprop'. Expected one of: 'adam', 'momentum', 'sgd'"),
+    ("unknown-optimizer", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, optimizer="adamw"),
+     r"Unknown optimizer 'adamw'. Expected one of: 'adam', 'momentum', 'rmsprop', 'sgd'"),
     ("validation-shape", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, validation_data=(X3,)),
      r"validation_data must be a tuple \(X_val, y_val\)"),
     ("validation-features", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, validation_data=(X3[:, :1], Y3)),

@@ -210,7 +210,7 @@ def test_functional_refuses_what_the_notebook_cannot_train():
 
 
 @pytest.mark.parametrize("options, match", [
-    ({"optimizer": "adamw"}, r"Unknown optimizer 'adamw'. Expected one of: 'adam', 'momentum', 'sgd'"),
+    ({"optimizer": "adamw"}, r"Unknown optimizer 'adamw'. Expected one of: 'adam', 'momentum', 'rmsprop', 'sgd'"),
     ({"hidden_activation": "gelu"}, r"Unknown hidden_activation 'gelu'. Expected one of: 'leaky_relu'"),
     ({"init": "xavier"}, r"Unknown init 'xavier'. Expected one of: 'glorot', 'he', 'normal'"),
     ({"dtype": "float16"}, r"dtype must be 'float32' or 'float64'; got dtype='float16'"),
