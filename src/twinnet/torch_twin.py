@@ -491,6 +491,7 @@ class _Step:
         if self.rmsprop:  # at the rate the scheduler set, if any
             with torch.no_grad():
                 _keras_rmsprop(torch, self.optimizer)
+            self.optimizer._opt_called = True  # as torch's own step records it for the scheduler's check
         else:
             self.optimizer.step()
         if self.adam:  # the optimizer's own settings back, for the next call of train
