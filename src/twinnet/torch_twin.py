@@ -516,11 +516,12 @@ def _keras_adam(learning_rate, epsilon, beta_1, beta_2, t):
 
 
 def _keras_rmsprop(torch, optimizer):
-    """Keras's RMSprop step (:class:`twinnet.nn.RMSprop`'s, op by op) with a ``torch.optim.RMSprop``'s
-    hyperparameters, on its parameters, in its state (torch's names, so that its own ``step`` could go on).
+    """Keras's RMSprop step on a ``torch.optim.RMSprop``'s parameters, with its hyperparameters, in its state.
 
-    torch's own step divides by ``sqrt(v) + eps`` (module notes); this one multiplies by
-    ``1 / sqrt(v + eps)`` (centered: ``1 / sqrt(v - (a * a - eps))``), as Keras's compiled step does.
+    :class:`twinnet.nn.RMSprop`'s step, op by op. torch's own step divides by ``sqrt(v) + eps`` (module
+    notes); this one multiplies by ``1 / sqrt(v + eps)`` (centered: ``1 / sqrt(v - (a * a - eps))``), as
+    Keras's compiled step does. The state keeps torch's names (``square_avg``, ``grad_avg``,
+    ``momentum_buffer``, ``step``), so that torch's own ``step`` could go on from it.
     """
     for group in optimizer.param_groups:
         rho, epsilon, momentum, learning_rate = group["alpha"], group["eps"], group["momentum"], group["lr"]
