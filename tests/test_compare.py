@@ -178,7 +178,7 @@ def test_an_earlier_runs_results_are_kept_unless_force(tmp_path, cli):
     (["--learning-rate", "0"], "argument --learning-rate: expected a finite number > 0, got 0"),
     (["--learning-rate", "-0.1"], "argument --learning-rate: expected a finite number > 0, got -0.1"),
     (["--engines", "numpy,jax"], "unknown engine 'jax'; expected a comma-separated list of: functional, numpy, keras"),
-    (["--optimizer", "adamw"], "invalid choice: 'adamw' (choose from 'adam', 'momentum', 'sgd')"),
+    (["--optimizer", "adamw"], "invalid choice: 'adamw' (choose from 'adam', 'momentum', 'rmsprop', 'sgd')"),
     (["--hidden-activation", "gelu"], "invalid choice: 'gelu' (choose from 'leaky_relu', 'relu', 'sigmoid', 'tanh')"),
     (["--init", "xavier"], "invalid choice: 'xavier' (choose from 'glorot', 'he', 'normal')"),
     (["--dtype", "float16"], "invalid choice: 'float16'"),
@@ -249,6 +249,18 @@ def test_compare_with_keras_engines(tmp_path, cli):
     for engine in ("keras", "tf-loop"):
         assert summary[engine]["max_loss_diff"] < 1e-12, summary[engine]
     assert table_rows(out)["keras"][-2] == "1.0x"
+
+
+def test_compare_with_rmsprop(tmp_path, cli):
+    # --optimizer rmsprop reaches every engine that has it; the torch twin takes Keras's step
+    status, out, err = cli("compare", "--data", "moons", "--epochs", "5", "--learning-rate", "0.01",
+                           "--engines", "numpy,torch", "--batch-size", "64", "--optimizer", "rmsprop",
+                           "--no-progress", "--out", str(tmp_path))
+    assert status == 0, err
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["config"]["optimizer"] == "rmsprop"
+    summary = {row["engine"]: row for row in results["summary"]}
+    assert summary["torch"]["max_loss_diff"] < 1e-12, summary["torch"]
 
 
 @pytest.mark.tf

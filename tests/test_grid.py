@@ -136,7 +136,7 @@ def test_defaults_are_the_notebook_experiment_and_scalars_are_one_value_lists():
      "grid key 'dtype': dtype must be 'float32' or 'float64'; got dtype='float16'"),
     ({"data": [""]}, "grid key 'data': data must be a data set's name or a file's path; got data=''"),
     ({"engines": ["jax"]}, "grid key 'engines': Unknown engines 'jax'. Expected one of: "),
-    ({"optimizer": ["rmsprop"]}, "grid key 'optimizer': Unknown optimizer 'rmsprop'. Expected one of: 'adam'"),
+    ({"optimizer": ["adamw"]}, "grid key 'optimizer': Unknown optimizer 'adamw'. Expected one of: 'adam'"),
     ({"hidden_activation": ["gelu"]}, "grid key 'hidden_activation': Unknown hidden_activation 'gelu'"),
     ({"init": ["zeros"]}, "grid key 'init': Unknown init 'zeros'"),
     ({"l2": [-0.1]}, r"grid key 'l2': l2 must be a finite number >= 0; got l2=-0.1"),

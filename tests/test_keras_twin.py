@@ -273,8 +273,8 @@ def _parameters():
 @pytest.mark.parametrize("call, match", [
     (lambda: keras_twin.to_keras(_parameters(), learning_rate=0),
      r"learning_rate must be a finite number > 0 or a schedule such as .*; got learning_rate=0"),
-    (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, optimizer="rmsprop"),
-     r"Unknown optimizer 'rmsprop'. Expected one of: 'adam', 'momentum', 'sgd'"),
+    (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, optimizer="adamw"),
+     r"Unknown optimizer 'adamw'. Expected one of: 'adam', 'momentum', 'rmsprop', 'sgd'"),
     (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, hidden_activation="elu"),
      r"Unknown hidden_activation 'elu'"),
     (lambda: keras_twin.to_keras(_parameters(), learning_rate=0.1, dtype="float16"),

@@ -23,6 +23,7 @@ from twinnet.nn import (
     Momentum,
     Network,
     NetworkFileError,
+    RMSprop,
     engine,
     epoch_batches,
 )
@@ -211,31 +212,59 @@ def test_adam_steps_by_hand():
 
 
 @pytest.mark.exact
+def test_rmsprop_steps_by_hand():
+    # rho = 0.9 and 1 - rho stay exact (Keras does not cast them); epsilon = 1e-7 under the root.
+    # t = 1: v = 0.1 g^2 = (0.025, 0.00625); sqrt(v + 1e-7) = (0.158114199235869, 0.0790575739572117)
+    #   step = 0.1 g / sqrt(v + 1e-7) = (0.316227133563203, -0.316225236225067)
+    assert_allclose(steps(RMSprop(), 1), [1 - 0.316227133563203, -2 + 0.316225236225067], rtol=1e-14)
+    # t = 2: v = 0.9 v + 0.1 g^2 = (0.0475, 0.011875); step = (0.229415492380697, -0.229414767915678)
+    assert_allclose(steps(RMSprop(), 2), [0.454357374056100, -1.454359995859255], rtol=1e-14)
+    # centered, momentum 0.5: a = 0.1 g = (0.05, -0.025); v - a^2 + 1e-7 = (0.0225001, 0.0056251)
+    #   t = 1: s = 0.1 g / sqrt(0.0225001, 0.0056251) = (0.333332592595062, -0.333330370409876)
+    #   t = 2: a = (0.095, -0.0475), v - a^2 + 1e-7 = (0.0384751, 0.00961885),
+    #   increment = (0.254906039705596, -0.254905045928261), s = 0.5 s + increment
+    #   = (0.421572336003127, -0.421570231133199); w = w0 - s1 - s2
+    assert_allclose(steps(RMSprop(momentum=0.5, centered=True), 2), [0.245095071401811, -1.245099398456925],
+                    rtol=1e-14)
+    # float32 follows the same rule with float32 scalars
+    assert_allclose(steps(RMSprop(centered=True), 2, np.float32), steps(RMSprop(centered=True), 2), rtol=1e-6)
+
+
+@pytest.mark.exact
 @pytest.mark.tf
-@pytest.mark.parametrize("name", [*sorted(OPTIMIZERS), "nesterov"])
+@pytest.mark.parametrize("name", [*sorted(OPTIMIZERS), "nesterov", "rmsprop-centered"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_optimizers_step_like_keras(name, dtype):
     keras = pytest.importorskip("keras")
-    kwargs = {"sgd": {}, "momentum": {"momentum": 0.9}, "adam": {},
-              "nesterov": {"momentum": 0.9, "nesterov": True}}[name]
-    cls = keras.optimizers.Adam if name == "adam" else keras.optimizers.SGD
+    import tensorflow as tf
+
+    kwargs = {"sgd": {}, "momentum": {"momentum": 0.9}, "adam": {}, "rmsprop": {},
+              "nesterov": {"momentum": 0.9, "nesterov": True},
+              "rmsprop-centered": {"momentum": 0.9, "centered": True}}[name]
+    cls = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop,
+           "rmsprop-centered": keras.optimizers.RMSprop}.get(name, keras.optimizers.SGD)
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal(7).astype(dtype)
     grads = rng.standard_normal((5, 7)).astype(dtype)
     variable = keras.Variable(w0, dtype=dtype)
     rate = 2.0**-6  # exact in float32, to which Keras rounds its learning rate by default
     theirs = cls(learning_rate=rate, **kwargs)
-    ours = Momentum(nesterov=True) if name == "nesterov" else OPTIMIZERS[name]()
+    ours = {"nesterov": Momentum(nesterov=True), "rmsprop-centered": RMSprop(momentum=0.9, centered=True)}.get(
+        name) or OPTIMIZERS[name]()
     w = w0.copy()
     ours.build(w.size, w.dtype)
+    # compiled, as fit's step and the twin's tf-loop run it (TensorFlow's graph optimizer rewrites
+    # RMSprop's division by a square root: see twinnet.nn.RMSprop)
+    step = tf.function(lambda g: theirs.apply_gradients([(g, variable)]))
     for g in grads:
-        theirs.apply_gradients([(keras.ops.convert_to_tensor(g), variable)])
+        step(tf.constant(g))
         ours.apply(w, g.copy(), learning_rate=rate)
     # The same rules with the same scalars (momentum and the betas go through float32 on both
     # sides), but not the same code: TensorFlow's kernels and NumPy's vector paths may round a step
-    # differently on another CPU. Measured: bit for bit on AVX2 CPUs, float64 included; 1 ulp in
-    # float32 Adam on an AVX-512 CPU (Zen 4). A rounding difference moves a weight by at most about
-    # one ulp per step, so 5 steps bound it.
+    # differently on another CPU. Measured: bit for bit on AVX2 CPUs, float64 included (RMSprop too,
+    # whose float32 rsqrt is exact on 7 elements, TensorFlow's scalar path); 1 ulp in float32 Adam on
+    # an AVX-512 CPU (Zen 4). A rounding difference moves a weight by at most about one ulp per
+    # step, so 5 steps bound it.
     assert_array_max_ulp(w, np.asarray(variable), maxulp=5)
 
 
@@ -581,8 +610,8 @@ BAD_FIT = [
     ("epochs-float", lambda n: n.fit(X3, Y3, epochs=2.5, learning_rate=0.1), r"epochs=2.5"),
     ("batch-size-zero", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, batch_size=0),
      r"batch_size must be an integer >= 1 or None; got batch_size=0"),
-    ("unknown-optimizer", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, optimizer="rmsprop"),
-     r"Unknown optimizer 'rmsprop'. Expected one of: 'adam', 'momentum', 'sgd'"),
+    ("unknown-optimizer", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, optimizer="adamw"),
+     r"Unknown optimizer 'adamw'. Expected one of: 'adam', 'momentum', 'rmsprop', 'sgd'"),
     ("validation-shape", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, validation_data=(X3,)),
      r"validation_data must be a tuple \(X_val, y_val\)"),
     ("validation-features", lambda n: n.fit(X3, Y3, epochs=1, learning_rate=0.1, validation_data=(X3[:, :1], Y3)),
@@ -622,6 +651,13 @@ BAD_BUILD = [
     ("momentum", lambda: Momentum(momentum=1.5), r"momentum must be a number in \[0, 1\]"),
     ("beta", lambda: Adam(beta_1=1.0), r"beta_1 must be a number in \[0, 1\)"),
     ("epsilon", lambda: Adam(epsilon=0), r"epsilon must be a finite number > 0"),
+    ("rho", lambda: RMSprop(rho=1.0), r"rho must be a number in \[0, 1\); got rho=1.0"),
+    ("rho-negative", lambda: RMSprop(rho=-0.1), r"rho must be a number in \[0, 1\); got rho=-0.1"),
+    ("rmsprop-momentum", lambda: RMSprop(momentum=1), r"momentum must be a number in \[0, 1\); got momentum=1"),
+    ("rmsprop-epsilon", lambda: RMSprop(epsilon=-1e-7), r"epsilon must be a finite number > 0; got epsilon=-1e-07"),
+    ("rmsprop-epsilon-nan", lambda: RMSprop(epsilon=float("nan")), r"epsilon must be a finite number > 0; got"),
+    ("rmsprop-centered", lambda: RMSprop(centered=1), r"centered must be True or False; got centered=1"),
+    ("rmsprop-centered-str", lambda: RMSprop(centered="yes"), r"centered must be True or False; got centered='yes'"),
     ("params-not-dict", lambda: Network.from_parameters([1, 2]), r"parameters must be a dict"),
     ("params-keys", lambda: Network.from_parameters({"W1": np.ones((1, 2))}), r"missing \['b1'\]"),
     ("params-extra", lambda: Network.from_parameters({**W_B, "dW1": 1}), r"unexpected \['dW1'\]"),

@@ -5,6 +5,7 @@ with the tolerances stated at each test.
 """
 
 import importlib.util
+import re
 
 import numpy as np
 import pytest
@@ -68,13 +69,13 @@ def test_sklearn_mini_batch_draws_its_own_order():
 
 
 @pytest.mark.exact
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "rmsprop"])
 @pytest.mark.parametrize("batch_size", [None, 50])
 def test_torch_agrees_with_numpy(optimizer, batch_size):
     # Same start, same batches, Keras's update rules: the torch twin (twinnet.torch_twin) hands
     # torch Keras's float32-rounded momentum and makes its Adam step Keras's, so that only the
     # order of rounding differs (measured ~1e-15; tests/test_torch_twin.py holds the twin itself).
-    learning_rate = 0.01 if optimizer == "adam" else 0.3
+    learning_rate = 0.01 if optimizer in ("adam", "rmsprop") else 0.3
     result_numpy = _run("numpy", optimizer=optimizer, batch_size=batch_size, learning_rate=learning_rate,
                         hidden_activation="leaky_relu")[0]
     result_torch = _run("torch", optimizer=optimizer, batch_size=batch_size, learning_rate=learning_rate,
@@ -182,6 +183,19 @@ def test_default_engines_skip_unsupported_configurations_with_a_note():
     assert any("no 'leaky_relu' activation" in n for n in notes)
 
 
+def test_rmsprop_leaves_sklearn_out_with_the_reason():
+    # scikit-learn's MLPs have no RMSprop (RMSprop.sklearn_options() is None): left out by default, an
+    # error when asked for
+    config = RunConfig(data="moons", optimizer="rmsprop").with_layers(2)
+    names, notes = resolve_engines(None, config, 320)
+    assert "sklearn" not in names and "numpy" in names and "torch" in names
+    reason = ("scikit-learn's MLPClassifier has no solver for optimizer='rmsprop' (its solvers are 'sgd', with or "
+              "without momentum, 'adam' and 'lbfgs')")
+    assert f"sklearn skipped: {reason}" in notes
+    with pytest.raises(ValueError, match=re.escape(f"engine 'sklearn' cannot run this configuration: {reason}")):
+        resolve_engines(["numpy", "sklearn"], config, 320)
+
+
 def test_missing_library_is_skipped_by_default_and_an_error_when_asked(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -210,7 +224,7 @@ def test_functional_refuses_what_the_notebook_cannot_train():
 
 
 @pytest.mark.parametrize("options, match", [
-    ({"optimizer": "adamw"}, r"Unknown optimizer 'adamw'. Expected one of: 'adam', 'momentum', 'sgd'"),
+    ({"optimizer": "adamw"}, r"Unknown optimizer 'adamw'. Expected one of: 'adam', 'momentum', 'rmsprop', 'sgd'"),
     ({"hidden_activation": "gelu"}, r"Unknown hidden_activation 'gelu'. Expected one of: 'leaky_relu'"),
     ({"init": "xavier"}, r"Unknown init 'xavier'. Expected one of: 'glorot', 'he', 'normal'"),
     ({"dtype": "float16"}, r"dtype must be 'float32' or 'float64'; got dtype='float16'"),

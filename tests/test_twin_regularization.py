@@ -52,7 +52,7 @@ PROBLEMS = {
 HEADS = sorted(PROBLEMS)
 #: The twins' gradients: one per library.
 LIBRARIES = [pytest.param("keras", marks=pytest.mark.tf), "torch"]
-RATES = {"sgd": 0.1, "momentum": 0.1, "adam": 0.02}
+RATES = {"sgd": 0.1, "momentum": 0.1, "adam": 0.02, "rmsprop": 0.02}
 OPTIMIZERS = sorted(RATES)
 BATCH_SIZES = [None, 12]  # full batch, mini-batches
 DTYPES = ["float64", "float32"]
@@ -315,9 +315,10 @@ def _run_schedule(head, twin, optimizer, schedule, dtype="float64"):
     return ours, theirs, net.parameters, weights(twin, model)
 
 
-#: Short schedules for 20-step trainings, each scaled for the optimizer (Adam takes smaller steps).
+#: Short schedules for 20-step trainings, each scaled for the optimizer (Adam's and RMSprop's steps are
+#: about the rate, whatever the gradient).
 def _short_schedule(name, optimizer):
-    scale = 0.2 if optimizer == "adam" else 1.0
+    scale = RATES[optimizer] / RATES["sgd"]
     return {
         "exponential": ExponentialDecay(0.1 * scale, decay_steps=3, decay_rate=0.5),
         "exponential-staircase": ExponentialDecay(0.1 * scale, decay_steps=7, decay_rate=0.3, staircase=True),

@@ -60,7 +60,7 @@ _HYPERPARAMETERS = """\
     init : {"glorot", "he", "normal"}, default="glorot"
         Weight initializer; ``"normal"`` is the notebook's ``randn * 0.1``, which trains slowly
         with plain gradient descent on few features.
-    optimizer : {"sgd", "momentum", "adam"} or twinnet.nn.Optimizer, default="adam"
+    optimizer : {"sgd", "momentum", "adam", "rmsprop"} or twinnet.nn.Optimizer, default="adam"
         Keras's update rules (see :data:`twinnet.nn.OPTIMIZERS`).
     learning_rate : float or twinnet.nn.schedules.LearningRateSchedule, default=0.01
         scikit-learn's ``learning_rate_init``; a schedule (``ExponentialDecay``, ...) where
@@ -154,7 +154,7 @@ _OTHER_NAMES = {
     "learning_rate_init": "twinnet calls it learning_rate",
     "activation": ("twinnet calls it hidden_activation; scikit-learn's 'logistic' is 'sigmoid', and for its "
                    "'identity' pass hidden_layer_sizes=() (a linear model)"),
-    "solver": ("twinnet calls it optimizer: 'sgd' (plain), 'momentum' or 'adam', no 'lbfgs'; scikit-learn's "
+    "solver": ("twinnet calls it optimizer: 'sgd' (plain), 'momentum', 'adam' or 'rmsprop', no 'lbfgs'; scikit-learn's "
                "'sgd' is optimizer=twinnet.nn.Momentum(momentum=0.9, nesterov=True)"),
     "momentum": "pass optimizer=twinnet.nn.Momentum(momentum=...)",
     "nesterovs_momentum": "pass optimizer=twinnet.nn.Momentum(nesterov=True)",

@@ -36,6 +36,7 @@ from twinnet.nn import Network, epoch_batches, trainer
 from twinnet.nn.callbacks import METRIC_MODES, EarlyStopping
 from twinnet.nn.heads import HEADS
 from twinnet.nn.optimizers import OPTIMIZERS as _OPTIMIZERS
+from twinnet.nn.optimizers import get_optimizer
 
 # Network's checks of X and y, so that the twin rejects what Network rejects, in the same words
 from twinnet.nn.network import check_X, check_y
@@ -130,11 +131,13 @@ def _twin_sequential():
 
 
 def make_optimizer(name, learning_rate, *, dtype=None):
-    """A Keras optimizer by twinnet name: ``"sgd"``, ``"momentum"`` (SGD, 0.9) or ``"adam"``.
+    """A Keras optimizer by twinnet name (``"sgd"``, ``"momentum"``: SGD, 0.9, ...) or for an optimizer object.
 
     Parameters
     ----------
-    name : {"sgd", "momentum", "adam"}
+    name : {"sgd", "momentum", "adam", "rmsprop"} or twinnet.nn.Optimizer
+        A name has Keras's defaults; an object (``twinnet.nn.RMSprop(centered=True)``) its own
+        hyperparameters (its class's ``keras`` with its ``get_config()``).
     learning_rate : float or LearningRateSchedule
         A constant, or a schedule from :mod:`twinnet.nn.schedules`, which becomes Keras's own
         schedule of the same class (see :func:`keras_schedule`).
@@ -151,15 +154,14 @@ def make_optimizer(name, learning_rate, *, dtype=None):
     0.8999999761581421; ``Network``'s optimizers round them the same way, so that the twin is
     Keras exactly as users write it.
     """
-    validation.choice("optimizer", name, KERAS_OPTIMIZERS)
+    optimizer = get_optimizer(name)
     learning_rate = check_learning_rate(learning_rate)
     keras = quiet.import_keras()
     if isinstance(learning_rate, LearningRateSchedule):
         learning_rate = keras_schedule(learning_rate)
-    cls, options = KERAS_OPTIMIZERS[name]
     # Keras optimizers take no dtype: the learning-rate variable is created in floatx()
     with contextlib.nullcontext() if dtype is None else floatx(dtype):
-        return getattr(keras.optimizers, cls)(learning_rate=learning_rate, **options)
+        return getattr(keras.optimizers, optimizer.keras)(learning_rate=learning_rate, **optimizer.get_config())
 
 
 def keras_schedule(schedule):
@@ -248,8 +250,9 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     learning_rate : float or LearningRateSchedule
         A constant, or a schedule from :mod:`twinnet.nn.schedules`, which becomes Keras's own
         schedule of that class (:func:`keras_schedule`).
-    optimizer : {"sgd", "momentum", "adam"}
-        Keras ``SGD()``, ``SGD(momentum=0.9)`` or ``Adam(epsilon=1e-7)``, Network's optimizers.
+    optimizer : {"sgd", "momentum", "adam", "rmsprop"} or twinnet.nn.Optimizer
+        Keras ``SGD()``, ``SGD(momentum=0.9)``, ``Adam(epsilon=1e-7)`` or ``RMSprop()``, Network's
+        optimizers; an optimizer object gives its own hyperparameters (:func:`make_optimizer`).
     hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu"}
     dtype : {"float64", "float32"}
         Dtype of the layers, the data the model is fed, the optimizer's learning rate and the
@@ -281,7 +284,7 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     (['Dense', 'Dropout', 'Dense'], 'sparse_categorical_crossentropy')
     """
     learning_rate = check_learning_rate(learning_rate)
-    validation.choice("optimizer", optimizer, KERAS_OPTIMIZERS)
+    optimizer = get_optimizer(optimizer)
     # the one check of the dict (keys, shapes, widths, real and finite values in dtype), of the head
     # against the output width, of the activation, dtype, l2 and dropout rates, via Network, in its words
     net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, l2=l2,

@@ -32,7 +32,7 @@ import numpy as np
 from twinnet import validation
 from twinnet.nn import Network, epoch_batches, trainer
 from twinnet.nn.heads import HEADS, default_output
-from twinnet.nn.optimizers import OPTIMIZERS, defaults, keras_cast
+from twinnet.nn.optimizers import get_optimizer, keras_cast
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
 
 # Network's checks of the data, so that the twin rejects what Network rejects, in the same words
@@ -63,7 +63,7 @@ class TorchTwin(tuple):
         return twin
 
     model = property(lambda self: self[0], doc="torch.nn.Sequential of Linear layers and activations, ending in logits")
-    optimizer = property(lambda self: self[1], doc="torch.optim.SGD or torch.optim.Adam over the model's parameters")
+    optimizer = property(lambda self: self[1], doc="torch.optim.SGD, Adam or RMSprop over the model's parameters")
 
     @property
     def parameters(self):
@@ -100,9 +100,8 @@ def _activation(torch, name):
             "leaky_relu": lambda: torch.nn.LeakyReLU(0.2)}[name]()
 
 
-def _optimizer(torch, name, params, learning_rate):
-    # Network's optimizer with its (Keras's) defaults, as torch's class and arguments
-    optimizer = OPTIMIZERS[name]()
+def _optimizer(torch, optimizer, params, learning_rate):
+    # Network's optimizer (a name: with Keras's defaults), as torch's class and arguments
     return getattr(torch.optim, optimizer.torch)(params, lr=learning_rate, **optimizer.torch_options())
 
 
@@ -119,8 +118,9 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
         A constant, or a schedule from :mod:`twinnet.nn.schedules`: the optimizer is then made
         with a rate of 1 and driven by ``torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)``,
         whose rate at step ``k`` is ``1 * schedule(k)``, exactly Keras's value (module notes).
-    optimizer : {"sgd", "momentum", "adam"}
-        ``torch.optim.SGD``, ``SGD(momentum=0.9)`` or ``Adam``, set up as Network's optimizers.
+    optimizer : {"sgd", "momentum", "adam", "rmsprop"} or twinnet.nn.Optimizer
+        ``torch.optim.SGD``, ``SGD(momentum=0.9)``, ``Adam`` or ``RMSprop``, set up as Network's
+        optimizers (a name with Keras's defaults, an object with its own hyperparameters).
     hidden_activation : {"relu", "tanh", "sigmoid", "leaky_relu"}
     dtype : {"float64", "float32"}
     output : {"sigmoid", "softmax", "linear"}, optional
@@ -149,7 +149,7 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     ('softmax', ['Linear', 'ReLU', 'Dropout', 'Linear'], False)
     """
     learning_rate = check_learning_rate(learning_rate)
-    validation.choice("optimizer", optimizer, validation.OPTIMIZERS)
+    optimizer = get_optimizer(optimizer)
     # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype), of
     # the head against the output width, of the activation, dtype, l2 and dropout rates, in its words
     net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, l2=l2,
@@ -414,7 +414,8 @@ class _Step:
         self.l2, self.dtype, self.scheduler = twin.l2, dtype, twin.scheduler
         self.loss = getattr(torch.nn.functional, head.loss)
         self.adam = isinstance(self.optimizer, torch.optim.Adam)
-        self.momentum_scheduled = self.scheduler is not None and any(
+        self.rmsprop = isinstance(self.optimizer, torch.optim.RMSprop)  # Keras's step, taken by _keras_rmsprop
+        self.momentum_scheduled = self.scheduler is not None and not self.rmsprop and any(
             group.get("momentum") for group in self.optimizer.param_groups)
         self.settings = [(group["lr"], group["eps"]) if self.adam else None for group in self.optimizer.param_groups]
 
@@ -433,8 +434,8 @@ class _Step:
         groups = self.optimizer.param_groups
         if self.adam:
             rates = self.scheduler.get_last_lr() if self.scheduler else [lr for lr, _ in self.settings]
-            for group, learning_rate in zip(groups, rates):
-                group["lr"], group["eps"] = _keras_adam(learning_rate, *group["betas"], self.t)
+            for group, learning_rate, (_, eps) in zip(groups, rates, self.settings):
+                group["lr"], group["eps"] = _keras_adam(learning_rate, eps, *group["betas"], self.t)
         elif self.momentum_scheduled:
             # torch's momentum accumulates gradients and scales the sum by the step's rate (buf = m buf + g,
             # w -= lr buf), Keras's accumulates steps (v = m v - lr g, w += v): the same for a constant rate,
@@ -443,7 +444,12 @@ class _Step:
                 for p in group["params"]:
                     p.grad.mul_(learning_rate)
                 group["lr"] = 1.0
-        self.optimizer.step()
+        if self.rmsprop:  # at the rate the scheduler set, if any
+            with torch.no_grad():
+                _keras_rmsprop(torch, self.optimizer)
+            self.optimizer._opt_called = True  # as torch's own step records it for the scheduler's check
+        else:
+            self.optimizer.step()
         if self.adam:  # the optimizer's own settings back, for the next call of train
             for group, (learning_rate, eps) in zip(groups, self.settings):
                 group["lr"], group["eps"] = learning_rate, eps
@@ -452,14 +458,45 @@ class _Step:
         return loss.item(), total
 
 
-def _keras_adam(learning_rate, beta_1, beta_2, t):
+def _keras_adam(learning_rate, epsilon, beta_1, beta_2, t):
     """torch's ``lr`` and ``eps`` at step ``t`` that make its Adam step Keras's (module notes).
 
     torch: ``w -= lr / c1 * m / (sqrt(v) / sqrt(c2) + eps)`` with ``c = 1 - beta**t`` of the exact
-    betas; Keras: ``w -= learning_rate * sqrt(k2) / k1 * m / (sqrt(v) + 1e-7)`` with ``k = 1 - beta**t``
+    betas; Keras: ``w -= learning_rate * sqrt(k2) / k1 * m / (sqrt(v) + epsilon)`` with ``k = 1 - beta**t``
     of the float32-rounded betas. ``m`` and ``v`` are updated alike by both.
     """
     c1, c2 = 1 - beta_1**t, 1 - beta_2**t
     k1 = 1 - float(keras_cast(beta_1, "float64")) ** t
     k2 = 1 - float(keras_cast(beta_2, "float64")) ** t
-    return learning_rate * math.sqrt(k2) / k1 * c1 / math.sqrt(c2), defaults("adam")["epsilon"] / math.sqrt(c2)
+    return learning_rate * math.sqrt(k2) / k1 * c1 / math.sqrt(c2), epsilon / math.sqrt(c2)
+
+
+def _keras_rmsprop(torch, optimizer):
+    """Keras's RMSprop step on a ``torch.optim.RMSprop``'s parameters, with its hyperparameters, in its state.
+
+    :class:`twinnet.nn.RMSprop`'s step, op by op. torch's own step divides by ``sqrt(v) + eps`` (module
+    notes); this one multiplies by ``1 / sqrt(v + eps)`` (centered: ``1 / sqrt(v - (a * a - eps))``), as
+    Keras's compiled step does. The state keeps torch's names (``square_avg``, ``grad_avg``,
+    ``momentum_buffer``, ``step``), so that torch's own ``step`` could go on from it.
+    """
+    for group in optimizer.param_groups:
+        rho, epsilon, momentum, learning_rate = group["alpha"], group["eps"], group["momentum"], group["lr"]
+        for p in group["params"]:
+            g, state = p.grad, optimizer.state[p]
+            if not state:
+                state.update(step=torch.tensor(0.0), square_avg=torch.zeros_like(p))
+                if momentum > 0:
+                    state["momentum_buffer"] = torch.zeros_like(p)
+                if group["centered"]:
+                    state["grad_avg"] = torch.zeros_like(p)
+            state["step"] += 1
+            v = state["square_avg"].mul_(rho).add_(g * g * (1 - rho))  # v = rho * v + (1 - rho) * g * g
+            if group["centered"]:
+                a = state["grad_avg"].mul_(rho).add_(g * (1 - rho))  # a = rho * a + (1 - rho) * g
+                denominator = v - (a * a - epsilon)
+            else:
+                denominator = v + epsilon
+            increment = g * learning_rate * torch.sqrt(denominator).reciprocal_()
+            if momentum > 0:
+                increment = state["momentum_buffer"].mul_(momentum).add_(increment)
+            p.sub_(increment)

@@ -35,8 +35,8 @@ ACTIVATIONS = ("leaky_relu", "relu", "sigmoid", "tanh")
 OUTPUTS = ("linear", "sigmoid", "softmax")
 #: Weight initializers of ``Network`` (``normal`` is the notebook's ``randn * 0.1``).
 INITIALIZERS = ("glorot", "he", "normal")
-#: Optimizers, each reproduced exactly from Keras's ``SGD``, ``SGD(momentum=0.9)`` and ``Adam``.
-OPTIMIZERS = ("adam", "momentum", "sgd")
+#: Optimizers, each reproduced exactly from Keras's ``SGD``, ``SGD(momentum=0.9)``, ``Adam`` and ``RMSprop``.
+OPTIMIZERS = ("adam", "momentum", "rmsprop", "sgd")
 #: Seeds reach scikit-learn's ``random_state`` and Keras's global seed, which take 32-bit integers.
 MAX_SEED = 2**32 - 1
 #: The largest float32: an ``l2`` is weighed in float32 (Keras's ``L2`` makes it a float32 tensor), where beyond

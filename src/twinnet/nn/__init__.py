@@ -16,7 +16,7 @@ Public names
 - Tables of components, ``name -> implementation``, keyed by the vocabularies of
   :mod:`twinnet.validation`: :data:`ACTIVATIONS` (hidden activations, forward and derivative
   kernels), :data:`HEADS` (output heads with their losses), :data:`INITIALIZERS` and
-  :data:`OPTIMIZERS` (``SGD``, ``Momentum``, ``Adam``, with Keras 3's exact update rules and
+  :data:`OPTIMIZERS` (``SGD``, ``Momentum``, ``Adam``, ``RMSprop``, with Keras 3's exact update rules and
   defaults), :data:`SCHEDULES`.
 
 Examples
@@ -37,7 +37,7 @@ from twinnet.nn.gradcheck import gradcheck
 from twinnet.nn.heads import HEADS
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.network import History, Network, NetworkFileError
-from twinnet.nn.optimizers import OPTIMIZERS, SGD, Adam, Momentum, Optimizer
+from twinnet.nn.optimizers import OPTIMIZERS, SGD, Adam, Momentum, Optimizer, RMSprop
 from twinnet.nn.schedules import (
     SCHEDULES,
     CosineDecay,
@@ -69,6 +69,7 @@ __all__ = [
     "NetworkFileError",
     "Optimizer",
     "PiecewiseConstantDecay",
+    "RMSprop",
     "epoch_batches",
     "gradcheck",
 ]

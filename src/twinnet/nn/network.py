@@ -570,7 +570,7 @@ class Network:
         batch_size : int, optional
             ``None`` (default) or ``>= m``: full-batch gradient descent, one update per epoch, as
             the notebook trains. Otherwise mini-batches of ``batch_size`` (the last one shorter).
-        optimizer : {"sgd", "momentum", "adam"} or Optimizer, default="sgd"
+        optimizer : {"sgd", "momentum", "adam", "rmsprop"} or Optimizer, default="sgd"
             Plain gradient descent, or Keras's ``SGD(momentum=0.9)`` and ``Adam()`` exactly; pass
             ``Momentum(...)`` or ``Adam(...)`` for other hyperparameters. Each call to ``fit``
             starts the optimizer afresh (zero moments, step count 0).

@@ -38,7 +38,8 @@ import numpy as np
 
 from twinnet import validation
 
-__all__ = ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Optimizer", "defaults", "get_optimizer", "keras_cast"]
+__all__ = ["OPTIMIZERS", "SGD", "Adam", "Momentum", "Optimizer", "RMSprop", "defaults", "get_optimizer",
+           "keras_cast"]
 
 
 class Optimizer:
@@ -223,11 +224,95 @@ class Adam(Optimizer):
         return {"solver": "adam", "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
+class RMSprop(Optimizer):
+    """Keras's ``RMSprop(rho=0.9, momentum=0.0, epsilon=1e-7, centered=False)``.
+
+    With ``v`` (and ``a``, ``s``) starting at 0::
+
+        v = rho * v + (1 - rho) * g * g
+        a = rho * a + (1 - rho) * g                      # centered only
+        denominator = v - (a * a - epsilon) if centered else v + epsilon
+        increment = (learning_rate * g) * (1 / sqrt(denominator))
+        s = momentum * s + increment; w = w - s          # momentum > 0
+        w = w - increment                                # momentum == 0
+
+    ``epsilon`` is added under the square root, as Keras does; PyTorch's ``RMSprop`` adds it to
+    ``sqrt(v)``, so no choice of its ``eps`` takes Keras's steps (torch_twin takes them itself,
+    :func:`twinnet.torch_twin._keras_rmsprop`). Keras combines ``rho``, ``1 - rho``, ``momentum``
+    and ``epsilon`` with the variables directly, without ``ops.cast``: they keep their Python
+    values, rounded to the variables' dtype (not through float32, unlike SGD's momentum).
+
+    Keras writes ``(learning_rate * g) / sqrt(denominator)`` and ``v - a * a + epsilon``;
+    TensorFlow's graph optimizer (grappler, which runs on every ``tf.function``: ``fit``'s step and
+    the twin's tf-loop) rewrites the division by a square root as a product with ``rsqrt`` and the
+    centered denominator as ``v - (a * a - epsilon)``, and that is what Keras computes: so do we,
+    with ``1 / sqrt(denominator)`` for ``rsqrt``, TensorFlow's float64 ``rsqrt`` bit for bit on AVX2
+    CPUs. Its float32 ``rsqrt`` (on arrays of 8 or more) is an approximation refined by a Newton
+    step, within about 2 ulps of ``1 / sqrt``: float32 steps agree to a few ulps, not to the bit.
+    (Keras run eagerly divides, as written: about 1 ulp a step from these.)
+    """
+
+    name = "rmsprop"
+    keras = torch = "RMSprop"
+
+    def __init__(self, rho=0.9, momentum=0.0, epsilon=1e-7, centered=False):
+        self.rho = validation.fraction("rho", rho, "[0, 1)")
+        self.momentum = validation.fraction("momentum", momentum, "[0, 1)")
+        self.epsilon = validation.positive_number("epsilon", epsilon)
+        self.centered = validation.flag("centered", centered)
+
+    def build(self, size, dtype):
+        super().build(size, dtype)
+        self.velocity = np.zeros(size, dtype)
+        self.average_gradient = np.zeros(size, dtype) if self.centered else None
+        self.moment = np.zeros(size, dtype) if self.momentum > 0 else None
+        self._scratch = np.empty(size, dtype)
+
+    def apply(self, params, grads, learning_rate):
+        rho, v, s = self.rho, self.velocity, self._scratch
+        np.multiply(v, rho, out=v)
+        np.multiply(grads, grads, out=s)
+        np.multiply(s, 1 - rho, out=s)
+        np.add(v, s, out=v)  # v = rho * v + (1 - rho) * g * g
+        if self.centered:
+            a = self.average_gradient
+            np.multiply(a, rho, out=a)
+            np.multiply(grads, 1 - rho, out=s)
+            np.add(a, s, out=a)  # a = rho * a + (1 - rho) * g
+            np.multiply(a, a, out=s)
+            np.subtract(s, self.epsilon, out=s)
+            np.subtract(v, s, out=s)  # v - (a * a - epsilon), as grappler rewrites it
+        else:
+            np.add(v, self.epsilon, out=s)
+        np.sqrt(s, out=s)
+        np.divide(1, s, out=s)
+        np.multiply(grads, learning_rate, out=grads)
+        np.multiply(grads, s, out=grads)  # increment = (learning_rate * g) * rsqrt(denominator)
+        if self.moment is not None:
+            np.multiply(self.moment, self.momentum, out=self.moment)
+            np.add(self.moment, grads, out=self.moment)  # s = momentum * s + increment
+            grads = self.moment
+        np.subtract(params, grads, out=params)
+        self.iterations += 1
+
+    def get_config(self):
+        return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon, "centered": self.centered}
+
+    def torch_options(self):
+        # torch's names for the same hyperparameters; its step puts epsilon outside the square root,
+        # so torch_twin takes Keras's step itself with them (torch_twin._keras_rmsprop)
+        return {"alpha": self.rho, "eps": self.epsilon, "momentum": self.momentum, "centered": self.centered}
+
+    def sklearn_options(self):
+        return None  # scikit-learn's MLPs have the solvers 'sgd' (with momentum), 'adam' and 'lbfgs', no RMSprop
+
+
 #: Optimizer name (:data:`twinnet.validation.OPTIMIZERS`) -> class; ``OPTIMIZERS[name]()`` has
 #: Keras's defaults, the one table of them (:func:`defaults`).
 OPTIMIZERS = {
     "adam": Adam,
     "momentum": Momentum,
+    "rmsprop": RMSprop,
     "sgd": SGD,
 }
 

@@ -99,7 +99,8 @@ def unsupported(config):
         return (f"MLPRegressor's loss_curve_ holds the L2 penalty k/2 times where it halves the squared error, for "
                 f"k={config.layers[-1]} targets: no one factor puts its curve in our units; got l2={config.l2:g}")
     if SOLVERS[config.optimizer] is None:
-        return f"scikit-learn's {name} has no solver for optimizer={config.optimizer!r}"
+        return (f"scikit-learn's {name} has no solver for optimizer={config.optimizer!r} (its solvers are 'sgd', "
+                "with or without momentum, 'adam' and 'lbfgs')")
     if config.hidden_activation not in SKLEARN_ACTIVATIONS:
         return f"scikit-learn's {name} has no {config.hidden_activation!r} activation"
     if head(config.output).classifier and config.layers is not None and config.layers[-1] == 2:

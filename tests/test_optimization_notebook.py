@@ -1,0 +1,81 @@
+"""examples/optimization.ipynb, executed from top to bottom twice in one kernel, as a reader runs it
+and runs it again, then checked: the Keras twin follows Network with each optimizer (mini-batch
+gradient descent, momentum, RMSprop, Adam), the closing notes' story holds (gradient descent stays
+on the plateau, RMSprop and Adam leave it at once, momentum later), the figures are drawn, the
+notebook stays short, and it writes no file."""
+
+import re
+
+import pytest
+from test_notebook import NOTEBOOK, printed, run_twice
+from test_quiet import tensorflow_lines
+
+OPTIMIZATION = NOTEBOOK.with_name("optimization.ipynb")
+#: The notebook's promise is well under a minute: measured 18 s for a second run, 62 s for the first,
+#: which imports TensorFlow (18 s of it), on two cores under a load average of 11; 90 s, as for
+#: the regularization notebook, leaves room for a loaded CI machine.
+LIMIT = 90
+#: Same arithmetic, the same batches, float64: rounding only (measured at most 4.4e-16).
+SAME_ARITHMETIC = 1e-12
+OPTIMIZERS = ["mini-batch GD", "momentum", "RMSprop", "Adam"]
+
+pytestmark = pytest.mark.tf
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("optimization")
+    notebook, seconds = run_twice(OPTIMIZATION, workdir, timeout=LIMIT)
+    return notebook, printed(notebook), seconds, workdir
+
+
+def _losses(text, name):
+    match = re.search(rf"^{re.escape(name)}: training loss ([0-9.]+) at epoch 1, ([0-9.]+) at epoch 5, "
+                      rf"([0-9.]+) at epoch (\d+)$", text, re.MULTILINE)
+    assert match, f"the notebook did not print the {name} losses"
+    return float(match.group(1)), float(match.group(2)), float(match.group(3))
+
+
+def test_it_runs_top_to_bottom_quickly(executed):
+    seconds = executed[2]
+    assert max(seconds) < LIMIT, f"the notebook's two runs took {seconds[0]:.0f} s and {seconds[1]:.0f} s"
+
+
+def test_it_writes_no_file(executed):
+    workdir = executed[3]
+    assert [path.name for path in workdir.iterdir()] == [OPTIMIZATION.name]
+
+
+def test_no_tensorflow_start_up_line_reaches_the_outputs(executed):
+    text = executed[1]
+    assert tensorflow_lines(text) == [], tensorflow_lines(text)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_keras_follows_network_with_each_optimizer(executed, name):
+    text = executed[1]
+    match = re.search(rf"^{re.escape(name)}: max \|Keras - NumPy\| loss over (\d+) epochs: ([-+0-9.e]+), "
+                      rf"final weight: ([-+0-9.e]+)$", text, re.MULTILINE)
+    assert match, f"the notebook did not print the {name} agreement"
+    epochs, loss, weight = int(match.group(1)), float(match.group(2)), float(match.group(3))
+    assert epochs > 1
+    assert loss < SAME_ARITHMETIC and weight < SAME_ARITHMETIC, (name, loss, weight)
+
+
+def test_the_closing_notes_hold(executed):
+    text = executed[1]
+    losses = {name: _losses(text, name) for name in OPTIMIZERS}
+    plateau = 0.693  # log 2: the network predicts 0.5 everywhere
+    # gradient descent stays on the plateau; every other optimizer leaves it
+    assert losses["mini-batch GD"][2] > plateau - 0.05, losses
+    assert all(losses[name][2] < 0.4 for name in ["momentum", "RMSprop", "Adam"]), losses
+    # RMSprop and Adam leave it at once (by epoch 5), momentum later; Adam a little after RMSprop
+    assert losses["momentum"][1] > plateau - 0.05 and losses["Adam"][1] < plateau - 0.1, losses
+    assert losses["RMSprop"][1] < losses["Adam"][1], losses
+
+
+def test_every_section_draws_its_curves(executed):
+    notebook = executed[0]
+    images = [output for cell in notebook.cells for output in cell.get("outputs", [])
+              if "image/png" in output.get("data", {})]
+    assert len(images) == 5  # each optimizer, NumPy and Keras side by side; the four together
