@@ -147,7 +147,8 @@ if __name__ == "__main__":
 #: pip's settings in the blocks' environment. pip reads a ``--no-X`` flag's variable as the value
 #: of X, so "0" switches it off: ``PIP_NO_BUILD_ISOLATION=0`` builds with this interpreter's
 #: setuptools (which pyproject.toml's build requirement is met by) instead of downloading one, and
-#: ``PIP_NO_WARN_CONFLICTS=0`` skips the scan of every installed package after the install.
+#: ``PIP_NO_WARN_CONFLICTS=0`` skips the scan of every installed package after the install; and
+#: pip does not ask the package index for a newer pip.
 FAST_PIP = {"PIP_NO_BUILD_ISOLATION": "0", "PIP_NO_WARN_CONFLICTS": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
