@@ -7,14 +7,10 @@ notebook stays short, and it writes no file."""
 import re
 
 import pytest
-from test_notebook import NOTEBOOK, printed, run_twice
+from test_notebook import HANG, NOTEBOOK, printed, run_twice
 from test_quiet import tensorflow_lines
 
 OPTIMIZATION = NOTEBOOK.with_name("optimization.ipynb")
-#: The notebook's promise is well under a minute: measured 18 s for a second run, 62 s for the first,
-#: which imports TensorFlow (18 s of it), on two cores under a load average of 11; 90 s, as for
-#: the regularization notebook, leaves room for a loaded CI machine.
-LIMIT = 90
 #: Same arithmetic, the same batches, float64: rounding only (measured at most 4.4e-16).
 SAME_ARITHMETIC = 1e-12
 OPTIMIZERS = ["mini-batch GD", "momentum", "RMSprop", "Adam"]
@@ -25,8 +21,8 @@ pytestmark = pytest.mark.tf
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("optimization")
-    notebook, seconds = run_twice(OPTIMIZATION, workdir, timeout=LIMIT)
-    return notebook, printed(notebook), seconds, workdir
+    notebook = run_twice(OPTIMIZATION, workdir, timeout=HANG)
+    return notebook, printed(notebook), workdir
 
 
 def _losses(text, name):
@@ -36,13 +32,8 @@ def _losses(text, name):
     return float(match.group(1)), float(match.group(2)), float(match.group(3))
 
 
-def test_it_runs_top_to_bottom_quickly(executed):
-    seconds = executed[2]
-    assert max(seconds) < LIMIT, f"the notebook's two runs took {seconds[0]:.0f} s and {seconds[1]:.0f} s"
-
-
 def test_it_writes_no_file(executed):
-    workdir = executed[3]
+    workdir = executed[2]
     assert [path.name for path in workdir.iterdir()] == [OPTIMIZATION.name]
 
 

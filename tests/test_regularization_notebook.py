@@ -7,13 +7,10 @@ import re
 from typing import NamedTuple
 
 import pytest
-from test_notebook import NOTEBOOK, number_after, printed, run_twice
+from test_notebook import HANG, NOTEBOOK, number_after, printed, run_twice
 from test_quiet import tensorflow_lines
 
 REGULARIZATION = NOTEBOOK.with_name("regularization.ipynb")
-#: The notebook's promise is well under a minute (measured 27 s on two shared cores); 90 s leaves
-#: room for a loaded CI machine.
-LIMIT = 90
 #: Same arithmetic, the same batches, float64: rounding only (measured at most 9e-16).
 SAME_ARITHMETIC = 1e-12
 
@@ -23,20 +20,14 @@ pytestmark = pytest.mark.tf
 class Executed(NamedTuple):
     notebook: object  # as its second run left it
     text: str  # what it printed
-    seconds: list  # of each run
     workdir: object  # the folder it ran in
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("regularization")
-    notebook, seconds = run_twice(REGULARIZATION, workdir, timeout=LIMIT)
-    return Executed(notebook, printed(notebook), seconds, workdir)
-
-
-def test_it_runs_top_to_bottom_quickly(executed):
-    seconds = executed.seconds
-    assert max(seconds) < LIMIT, f"the notebook's two runs took {seconds[0]:.0f} s and {seconds[1]:.0f} s"
+    notebook = run_twice(REGULARIZATION, workdir, timeout=HANG)
+    return Executed(notebook, printed(notebook), workdir)
 
 
 def test_it_writes_no_file(executed):
