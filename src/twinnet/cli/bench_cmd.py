@@ -34,6 +34,10 @@ with the CPU, its vector extensions, the BLAS and the threads each process repor
 --json (default: a new ./twinnet-runs/bench-<timestamp>.json), checked before timing starts; an
 existing file is overwritten only with --force.
 
+--busy runs it all beside one competing process per CPU this process may use, each a pure
+Python spin loop, started before the first workload and stopped after the last (on an error or
+Ctrl-C too): what the engines give on a machine busy with other work.
+
 --profile adds where Network.fit's epoch goes, in this process after the others: its matrix
 products, hidden activations, their derivatives, the output head, and the rest (the backward
 pass's elementwise products, the optimizer's step, Python), each timed around the engine's
@@ -97,6 +101,8 @@ def register(sub):
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.add_argument("--no-memory", dest="memory", action="store_false",
                    help="do not measure Network.fit's peak memory")
+    p.add_argument("--busy", action="store_true",
+                   help="run beside one competing busy process per CPU, started and stopped by the bench")
     p.add_argument("--profile", action="store_true",
                    help="also time the stages of Network.fit's epoch (products, activations, head, the rest)")
     add_verbose(p)
@@ -114,7 +120,8 @@ def run(args):
 def _run(args, bench, path):
     import json
     import sys
-    from dataclasses import replace
+
+    from twinnet.bench.busy import busy
 
     apply_verbose(args)
 
@@ -124,8 +131,22 @@ def _run(args, bench, path):
     tty = sys.stderr.isatty()
     say = announce if tty else lambda message: None
     threads = bench.resolve_threads(args.threads)
-    print(format_machine(bench.machine(), threads), flush=True)
+    competing = bench.resolve_threads(None) if args.busy else 0
+    print(format_machine(bench.machine(), threads, competing), flush=True)
     results = []
+    with busy(competing):
+        _run_workloads(args, bench, threads, say, tty, results)
+    info = bench.machine(results)
+    print("\n" + format_processes(info, results))
+    path.write_text(json.dumps({"machine": info, "busy_processes": competing, "workloads": results}, indent=2) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+def _run_workloads(args, bench, threads, say, tty, results):
+    import sys
+    from dataclasses import replace
+
     for name in args.workload or list(bench.WORKLOADS):
         workload = bench.WORKLOADS[name]
         if args.epochs is not None:
@@ -141,11 +162,6 @@ def _run(args, bench, path):
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
         print("\n" + format_result(result), flush=True)
         results.append(result)
-    info = bench.machine(results)
-    print("\n" + format_processes(info, results))
-    path.write_text(json.dumps({"machine": info, "workloads": results}, indent=2) + "\n")
-    print(f"wrote {path}")
-    return 0
 
 
 def _bytes(n):
@@ -218,17 +234,20 @@ def format_profile(profile):
     return "\n".join(lines)
 
 
-def format_machine(info, threads):
-    """Two lines: the CPU and its vector extensions; NumPy's BLAS and how the processes are run."""
+def format_machine(info, threads, busy=0):
+    """The CPU and its vector extensions; NumPy's BLAS and how the processes are run; a note when the BLAS
+    runs older kernels than the CPU has (:func:`twinnet.bench.host.kernel_note`)."""
     blas = info["numpy_blas"]
     blas = (f"NumPy {info['versions'].get('numpy')} on {blas['internal_api']} {blas['version']}"
             + (f" ({blas['architecture']} kernels)" if blas.get("architecture") else "")) if blas else \
         f"NumPy {info['versions'].get('numpy')} (no BLAS found by threadpoolctl)"
     cpu = info["cpu"] + (f" ({info['cpu_id']})" if info.get("cpu_id") else "")
     extensions = " ".join(info["vector_extensions"]) or "none found"
+    note = f"\n  note: {info['kernel_note']}" if info.get("kernel_note") else ""
+    competing = f"; beside {busy} busy process{'es' if busy != 1 else ''} (--busy)" if busy else ""
     return (f"machine: {cpu}, {info['usable_cpus']} of {info['cpus']} CPUs usable; {extensions}\n"
             f"  {blas}; each engine and roofline library in a process of its own, one at a time, "
-            f"{threads} thread{'s' if threads != 1 else ''} each")
+            f"{threads} thread{'s' if threads != 1 else ''} each{competing}{note}")
 
 
 def format_processes(info, results):
