@@ -21,6 +21,7 @@ from numpy.testing import assert_allclose
 from twinnet import bench
 from twinnet.bench import gemm, host, profiling, turns, worker
 from twinnet.lab import RunConfig
+from twinnet.lab.sweep import THREAD_ENV
 
 TINY = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
                       n_train=50)
@@ -258,6 +259,7 @@ EVERY_ENGINE = textwrap.dedent("""
     import json, os, sys
     from twinnet import bench
     from twinnet.lab import RunConfig
+from twinnet.lab.sweep import THREAD_ENV
     tiny = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
                           n_train=50)
     # keras left out for time: it is tf-loop's runner and process, with model.fit for the loop
@@ -413,7 +415,8 @@ def test_profile_bad_arguments(kwargs, match):
 
 
 def test_unknown_workload_name():
-    with pytest.raises(ValueError, match=r"Unknown workload 'huge'. Expected one of: 'large', 'large10', 'seed'"):
+    with pytest.raises(ValueError,
+                       match=r"Unknown workload 'huge'. Expected one of: 'digits10', 'large', 'large10', 'seed'"):
         bench.run_workload("huge")
 
 
@@ -537,6 +540,24 @@ def test_cli_busy_runs_beside_one_spinning_process_per_cpu_and_stops_them(tmp_pa
     assert f"beside {cpus} busy process" in out
     assert json.loads((tmp_path / "b.json").read_text())["busy_processes"] == cpus
     assert _children() == before, "a process of the bench outlived it"
+
+
+def test_cli_threads_auto_and_batch_size(tmp_path, cli, monkeypatch):
+    # auto: the children get no thread variables, and Network chooses (twinnet.nn.threads)
+    for name in THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "b.json"
+    status, out, err = cli("bench", "--workload", "digits10", "--epochs", "2", "--batch-size", "256", "--engines",
+                           "numpy", "--rooflines", "numpy", "--repeats", "1", "--no-memory", "--threads", "auto",
+                           "--json", path)
+    assert status == 0, err
+    assert "each library's own threads (--threads auto)" in out
+    assert "digits10: 1437 x 64, layers 64,64,32,10, float64, 2 epochs, batches of 256 adam lr 0.001" in out
+    (result,) = json.loads(path.read_text())["workloads"]
+    assert result["threads"] == {"threads": "auto", "environment": {}}
+    assert result["workload"]["batch_size"] == 256 and result["engines"][0]["status"] == "ok"
+    # the roofline is the full batch's products: no ratio, no target, for mini-batches
+    assert result["numpy_vs_roofline"] is None and result["targets"] == []
 
 
 # --------------------------------------------------------------------------- the command

@@ -25,6 +25,8 @@ Workloads:
   seed     1600 x 100, layers 100,20,5,1, float64, 250 epochs (the notebook's)
   large    20000 x 784, layers 784,512,256,1, float32, 5 epochs
   large10  20000 x 784, layers 784,512,256,10 (softmax, ten classes), float32, 5 epochs
+  digits10 1437 x 64, layers 64,64,32,10 (softmax), float64, Adam, 30 epochs (the digits data set's
+           training part; its small products show the cost of threads: try --batch-size 16 .. 256)
 
 Columns: ms per epoch of the fastest run; GFLOP/s, the epoch's matrix-product FLOPs over that time;
 x numpy, the engine's time over twinnet.Network's (numpy). keras is Keras's model.fit, with its
@@ -63,6 +65,10 @@ def _seconds(text, *, positive=False):
     return value
 
 
+def _threads(text):
+    return text if text == "auto" else positive_int(text)
+
+
 def _libraries(text):
     from twinnet.bench import ROOFLINES
 
@@ -81,6 +87,9 @@ def register(sub):
                    help="workload to run; repeat for several (default: all)")
     p.add_argument("--epochs", type=_epochs, default=None,
                    help="override the workloads' epochs (>= 2)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="train the engines on mini-batches of this size (default: the workload's, full batch; "
+                   "the roofline stays the full batch's products)")
     p.add_argument("--engines", type=name_list(ENGINE_ORDER), default=list(ENGINE_ORDER), metavar="E1,E2,...",
                    help=f"engines to time (default: {','.join(ENGINE_ORDER)}; those not installed "
                    "are skipped)")
@@ -91,8 +100,9 @@ def register(sub):
                    help="timed runs per engine, at most (default: 10)")
     p.add_argument("--budget", type=_seconds, default=3.0, metavar="SECONDS",
                    help="an engine stops repeating once its runs took this long (default: 3)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="threads of every process's libraries (default: the CPUs this process may use)")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="threads of every process's libraries (default: the CPUs this process may use); "
+                   "auto: each library's own choice (Network's: one per CPU no other process is using)")
     p.add_argument("--timeout", type=lambda text: _seconds(text, positive=True), default=300.0, metavar="SECONDS",
                    help="a process that takes longer to warm up or do one run is stopped and reported "
                    "as failed (default: 300; to start, at least 120)")
@@ -151,6 +161,8 @@ def _run_workloads(args, bench, threads, say, tty, results):
         workload = bench.WORKLOADS[name]
         if args.epochs is not None:
             workload = replace(workload, config=replace(workload.config, epochs=args.epochs))
+        if args.batch_size is not None:
+            workload = replace(workload, config=replace(workload.config, batch_size=args.batch_size))
         result = bench.run_workload(workload, engines=args.engines, rooflines=args.rooflines,
                                     repeats=args.repeats, budget=args.budget, memory=args.memory,
                                     threads=threads, timeout=args.timeout,
@@ -182,8 +194,9 @@ def format_result(result):
     from twinnet.bench import products
 
     w = result["workload"]
+    batches = f"batches of {w['batch_size']}" if w["batch_size"] else "full-batch"
     lines = [(f"{w['name']}: {w['n_train']} x {w['layers'][0]}, layers {','.join(map(str, w['layers']))}, "
-             f"{w['dtype']}, {w['epochs']} epochs, full-batch SGD lr {w['learning_rate']}; "
+             f"{w['dtype']}, {w['epochs']} epochs, {batches} {w['optimizer']} lr {w['learning_rate']}; "
              f"{result['flops_per_epoch'] / 1e6:.1f} MFLOP per epoch"),
              f"  {'engine':<12} {'ms/epoch':>10} {'GFLOP/s':>8} {'x numpy':>8} {'final loss':>11} {'runs':>5}"]
     notes = []
@@ -245,9 +258,11 @@ def format_machine(info, threads, busy=0):
     extensions = " ".join(info["vector_extensions"]) or "none found"
     note = f"\n  note: {info['kernel_note']}" if info.get("kernel_note") else ""
     competing = f"; beside {busy} busy process{'es' if busy != 1 else ''} (--busy)" if busy else ""
+    threads = ("each library's own threads (--threads auto)" if threads == "auto" else
+               f"{threads} thread{'s' if threads != 1 else ''} each")
     return (f"machine: {cpu}, {info['usable_cpus']} of {info['cpus']} CPUs usable; {extensions}\n"
             f"  {blas}; each engine and roofline library in a process of its own, one at a time, "
-            f"{threads} thread{'s' if threads != 1 else ''} each{competing}{note}")
+            f"{threads}{competing}{note}")
 
 
 def format_processes(info, results):
