@@ -259,7 +259,6 @@ EVERY_ENGINE = textwrap.dedent("""
     import json, os, sys
     from twinnet import bench
     from twinnet.lab import RunConfig
-from twinnet.lab.sweep import THREAD_ENV
     tiny = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
                           n_train=50)
     # keras left out for time: it is tf-loop's runner and process, with model.fit for the loop
