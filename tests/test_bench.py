@@ -21,6 +21,7 @@ from numpy.testing import assert_allclose
 from twinnet import bench
 from twinnet.bench import gemm, host, profiling, turns, worker
 from twinnet.lab import RunConfig
+from twinnet.lab.sweep import THREAD_ENV
 
 TINY = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
                       n_train=50)
@@ -413,7 +414,8 @@ def test_profile_bad_arguments(kwargs, match):
 
 
 def test_unknown_workload_name():
-    with pytest.raises(ValueError, match=r"Unknown workload 'huge'. Expected one of: 'large', 'large10', 'seed'"):
+    with pytest.raises(ValueError,
+                       match=r"Unknown workload 'huge'. Expected one of: 'digits10', 'large', 'large10', 'seed'"):
         bench.run_workload("huge")
 
 
@@ -424,7 +426,7 @@ def test_workload_record_round_trip():
 
 # --------------------------------------------------------------------------- the machine
 MACHINE_KEYS = {"host", "platform", "processor", "cpu", "cpus", "usable_cpus", "blas", "cpu_id", "vector_extensions",
-                "vector_extensions_from", "numpy_blas", "thread_pools", "library_variables", "versions"}
+                "vector_extensions_from", "numpy_blas", "thread_pools", "library_variables", "versions", "kernel_note"}
 
 
 def test_machine_record(monkeypatch):
@@ -474,6 +476,89 @@ def test_cpu_record_from_cpuinfo_and_without_it(tmp_path, monkeypatch):
     assert ("avx2" in record["vector_extensions"]) == __cpu_features__.get("AVX2", False)
 
 
+AVX512 = ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl"]
+AVX2 = ["sse4_2", "avx", "avx2", "fma"]
+
+
+@pytest.mark.parametrize(("extensions", "kernel", "variables", "note"), [
+    (AVX512, "Haswell", {"OPENBLAS_CORETYPE": "Haswell"},
+     "NumPy's OpenBLAS runs its Haswell kernels (AVX2) on a CPU with AVX-512: OPENBLAS_CORETYPE=Haswell forces "
+     "them; unset it for the run (env -u OPENBLAS_CORETYPE twinnet ...) to let OpenBLAS pick this CPU's own"),
+    (AVX512, "Haswell", {},
+     "NumPy's OpenBLAS runs its Haswell kernels (AVX2) on a CPU with AVX-512: OpenBLAS 0.3.31 does not know this "
+     "CPU; a newer NumPy may, or OPENBLAS_CORETYPE=SkylakeX forces its AVX-512 kernels"),
+    (AVX2, "Sandybridge", {"OPENBLAS_CORETYPE": "SANDYBRIDGE"},
+     "NumPy's OpenBLAS runs its Sandybridge kernels (AVX) on a CPU with AVX2: OPENBLAS_CORETYPE=SANDYBRIDGE forces "
+     "them; unset it for the run (env -u OPENBLAS_CORETYPE twinnet ...) to let OpenBLAS pick this CPU's own"),
+    (AVX2, "Haswell", {"OPENBLAS_CORETYPE": "Haswell"}, None),  # the best this CPU has
+    (AVX2, "Zen", {}, None),
+    (AVX512, "SkylakeX", {}, None),
+    (AVX512, "Cooperlake", {}, None),
+    (AVX512, "NeoverseN1", {}, None),  # a kernel not in the table is not judged
+    (["asimd"], "Haswell", {}, None),  # nor a CPU without the table's extensions
+], ids=["avx512-haswell-forced", "avx512-haswell-chosen", "avx2-sandybridge-forced", "avx2-haswell", "avx2-zen",
+        "avx512-skylakex", "avx512-cooperlake", "unknown-kernel", "arm"])
+def test_kernel_note_says_when_the_blas_runs_older_kernels_than_the_cpu(extensions, kernel, variables, note):
+    blas = {"internal_api": "openblas", "version": "0.3.31", "architecture": kernel}
+    assert host.kernel_note(extensions, blas, variables) == note
+    assert host.kernel_note(extensions, {**blas, "internal_api": "mkl"}, variables) is None
+    assert host.kernel_note(extensions, None, variables) is None
+
+
+def _children():
+    """Pids of this process's living children (Linux's /proc)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rpartition(b")")[2].split()
+        except (OSError, ValueError):
+            continue
+        if entry.isdigit() and int(fields[1]) == os.getpid() and fields[0] != b"Z":
+            pids.append(int(entry))
+    return pids
+
+
+def test_cli_busy_runs_beside_one_spinning_process_per_cpu_and_stops_them(tmp_path, cli, monkeypatch):
+    from twinnet.bench import busy
+
+    started = []
+    spin = busy.busy
+
+    def spy(processes):
+        started.append(processes)
+        return spin(processes)
+
+    monkeypatch.setattr(busy, "busy", spy)
+    before = _children()
+    status, out, err = cli("bench", "--workload", "seed", "--epochs", "2", "--engines", "numpy", "--rooflines",
+                           "numpy", "--repeats", "1", "--no-memory", "--busy", "--json", tmp_path / "b.json")
+    assert status == 0, err
+    cpus = bench.resolve_threads(None)
+    assert started == [cpus]
+    assert f"beside {cpus} busy process" in out
+    assert json.loads((tmp_path / "b.json").read_text())["busy_processes"] == cpus
+    assert _children() == before, "a process of the bench outlived it"
+
+
+def test_cli_threads_auto_and_batch_size(tmp_path, cli, monkeypatch):
+    # auto: the children get no thread variables, and Network chooses (twinnet.nn.threads)
+    for name in THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "b.json"
+    status, out, err = cli("bench", "--workload", "digits10", "--epochs", "2", "--batch-size", "256", "--engines",
+                           "numpy", "--rooflines", "numpy", "--repeats", "1", "--no-memory", "--threads", "auto",
+                           "--json", path)
+    assert status == 0, err
+    assert "each library's own threads (--threads auto)" in out
+    assert "digits10: 1437 x 64, layers 64,64,32,10, float64, 2 epochs, batches of 256 adam lr 0.001" in out
+    (result,) = json.loads(path.read_text())["workloads"]
+    assert result["threads"] == {"threads": "auto", "environment": {}}
+    assert result["workload"]["batch_size"] == 256 and result["engines"][0]["status"] == "ok"
+    # the roofline is the full batch's products: no ratio, no target, for mini-batches
+    assert result["numpy_vs_roofline"] is None and result["targets"] == []
+
+
 # --------------------------------------------------------------------------- the command
 def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, cli):
     path = tmp_path / "out" / "bench.json"
@@ -481,7 +566,8 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, cli):
                            "--rooflines", "numpy", "--repeats", "2", "--json", str(path))
     assert status == 0 and err == "", err  # no progress line when stderr is not a terminal
     saved = json.loads(path.read_text())
-    assert set(saved) == {"machine", "workloads"} and set(saved["machine"]) == MACHINE_KEYS
+    assert set(saved) == {"machine", "busy_processes", "workloads"} and set(saved["machine"]) == MACHINE_KEYS
+    assert saved["busy_processes"] == 0
     (result,) = saved["workloads"]
     check_consistent(result, ["numpy", "sklearn"])
     assert result["workload"]["name"] == "seed" and result["workload"]["epochs"] == 2

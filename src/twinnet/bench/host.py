@@ -23,6 +23,45 @@ LIBRARY_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS
                      "DNNL_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY", "NPY_DISABLE_CPU_FEATURES", "OMP_WAIT_POLICY",
                      "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 
+#: OpenBLAS's x86 kernels (its core names, threadpoolctl's ``architecture``) and the widest vector
+#: extension each uses, as :data:`VECTOR_EXTENSIONS` names it; those not here are not judged.
+OPENBLAS_KERNELS = {"SapphireRapids": "avx512f", "Cooperlake": "avx512f", "SkylakeX": "avx512f",
+                    "Haswell": "avx2", "Zen": "avx2", "Excavator": "avx2", "Sandybridge": "avx",
+                    "Bulldozer": "avx", "Piledriver": "avx", "Steamroller": "avx", "Nehalem": "sse4_2"}
+#: The extensions above, widest first, each with the kernel of OpenBLAS that uses it.
+KERNEL_FOR = {"avx512f": "SkylakeX", "avx2": "Haswell", "avx": "Sandybridge", "sse4_2": "Nehalem"}
+_EXTENSION_NAMES = {"avx512f": "AVX-512", "avx2": "AVX2", "avx": "AVX", "sse4_2": "SSE4.2"}
+
+
+def kernel_note(vector_extensions, blas, variables):
+    """One line when NumPy's OpenBLAS runs older kernels than the CPU supports, saying why and what to do; else None.
+
+    Parameters
+    ----------
+    vector_extensions : list of str
+        The CPU's (:func:`cpu_record`).
+    blas : dict or None
+        NumPy's BLAS as :func:`machine` records it (``internal_api``, ``version``, ``architecture``).
+    variables : dict
+        The :data:`LIBRARY_VARIABLES` set in the environment.
+    """
+    if not blas or blas.get("internal_api") != "openblas" or blas.get("architecture") not in OPENBLAS_KERNELS:
+        return None
+    kernel = blas["architecture"]
+    ladder = list(KERNEL_FOR)
+    best = next((e for e in ladder if e in vector_extensions), None)
+    used = OPENBLAS_KERNELS[kernel]
+    if best is None or ladder.index(best) >= ladder.index(used):
+        return None
+    older = (f"NumPy's OpenBLAS runs its {kernel} kernels ({_EXTENSION_NAMES[used]}) on a CPU with "
+             f"{_EXTENSION_NAMES[best]}")
+    forced = variables.get("OPENBLAS_CORETYPE")
+    if forced:
+        return (f"{older}: OPENBLAS_CORETYPE={forced} forces them; unset it for the run "
+                f"(env -u OPENBLAS_CORETYPE twinnet ...) to let OpenBLAS pick this CPU's own")
+    return (f"{older}: OpenBLAS {blas.get('version')} does not know this CPU; a newer NumPy may, "
+            f"or OPENBLAS_CORETYPE={KERNEL_FOR[best]} forces its {_EXTENSION_NAMES[best]} kernels")
+
 
 def cpu_record():
     """The CPU: ``cpu`` (its model name), ``cpu_id`` (vendor, family, model, stepping, where Linux
@@ -85,8 +124,8 @@ def machine(results=()):
     ``version``, ``architecture``: its kernels, ``num_threads`` by default); ``thread_pools`` of
     this process (:func:`thread_pools`); ``library_variables``, those of :data:`LIBRARY_VARIABLES`
     set in this process's environment (the bench's children get their thread variables from
-    ``threads``); and ``versions``, this process's, with those the children of ``results``
-    (:func:`run_workload`'s) report: TensorFlow's and PyTorch's are loaded only there.
+    ``threads``); ``kernel_note`` (:func:`kernel_note`); and ``versions``, this process's, with those
+    the children of ``results`` (:func:`run_workload`'s) report: TensorFlow's and PyTorch's are loaded only there.
     """
     from twinnet.lab.environment import environment
 
@@ -98,9 +137,11 @@ def machine(results=()):
     for result in results:
         for row in [*result["engines"], *result["rooflines"]]:
             versions.update((row.get("process") or {}).get("versions", {}))
-    return {**record["machine"], **cpu_record(), "numpy_blas": numpy_blas, "thread_pools": pools,
-            "library_variables": {key: os.environ[key] for key in LIBRARY_VARIABLES if key in os.environ},
-            "versions": versions}
+    cpu = cpu_record()
+    variables = {key: os.environ[key] for key in LIBRARY_VARIABLES if key in os.environ}
+    return {**record["machine"], **cpu, "numpy_blas": numpy_blas, "thread_pools": pools,
+            "library_variables": variables, "versions": versions,
+            "kernel_note": kernel_note(cpu["vector_extensions"], numpy_blas, variables)}
 
 
 def _package(filepath):

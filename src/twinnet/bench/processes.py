@@ -36,7 +36,7 @@ class Child:
     ----------
     job : dict
         The job (see :mod:`twinnet.bench.worker`); ``job["threads"]`` also goes to the thread variables
-        of its environment, read by the libraries as they load.
+        of its environment, read by the libraries as they load (none for ``"auto"``).
     """
 
     def __init__(self, job):
@@ -45,7 +45,8 @@ class Child:
         from twinnet.lab.sweep import THREAD_ENV
 
         source = os.path.dirname(os.path.dirname(os.path.abspath(twinnet.__file__)))
-        env = {**os.environ, **dict.fromkeys(THREAD_ENV, str(job["threads"])),
+        limits = {} if job["threads"] == "auto" else dict.fromkeys(THREAD_ENV, str(job["threads"]))
+        env = {**os.environ, **limits,
                # this twinnet, not another one installed in the environment
                "PYTHONPATH": os.pathsep.join([source, *filter(None, [os.environ.get("PYTHONPATH")])])}
         self.label = job["label"]

@@ -55,7 +55,7 @@ def profile(workload, *, threads=None, repeats=3):
     validation.positive_int("repeats", repeats)
     threads = resolve_threads(threads)
     X, y = load_data(workload)
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with threadpool_limits(limits=None if threads == "auto" else threads, user_api="blas"):
         _timed_fit(workload.config, X, y)  # warm-up
         total, spent, calls = min((_timed_fit(workload.config, X, y) for _ in range(repeats)),
                                   key=lambda fit: fit[0])

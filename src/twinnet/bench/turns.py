@@ -193,9 +193,9 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
         Seconds of timed runs after which an engine stops repeating (after at least one run).
     memory : bool
         Measure ``Network.fit``'s peak memory (:func:`~twinnet.bench.fit_memory`).
-    threads : int, optional
+    threads : int or "auto", optional
         Threads of every child's BLAS, OpenMP, TensorFlow (intra- and inter-op) and PyTorch;
-        default: the CPUs this process may use.
+        default: the CPUs this process may use; ``"auto"``: each library's own choice.
     timeout : float
         Seconds a child may take to warm up or for one run (to start: at least
         :data:`START_TIMEOUT`) before it is stopped and its row reported as failed.
@@ -250,9 +250,12 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
     _figures(roof_rows, flops, base)
     fastest = min((r for r in roof_rows if r["ms_per_epoch"]), key=lambda r: r["ms_per_epoch"], default=None)
     result = {"workload": workload.record(), "flops_per_epoch": flops,
-              "threads": {"threads": threads, "environment": dict.fromkeys(THREAD_ENV, str(threads))},
+              "threads": {"threads": threads,
+                          "environment": {} if threads == "auto" else dict.fromkeys(THREAD_ENV, str(threads))},
               "engines": engine_rows, "rooflines": roof_rows, "roofline": dict(fastest) if fastest else None,
-              "numpy_vs_roofline": base / fastest["ms_per_epoch"] if base and fastest else None,
+              # the roofline is the full batch's products: no bound on mini-batch training
+              "numpy_vs_roofline": (base / fastest["ms_per_epoch"]
+                                    if base and fastest and not workload.config.batch_size else None),
               "memory": memory_figures, "memory_error": memory_error}
     result["targets"] = _targets(workload, result)
     return result

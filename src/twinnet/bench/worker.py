@@ -158,6 +158,7 @@ def train(engine, workload, split, initial):
     if engine == "numpy":  # Network.fit as a user calls it
         net = Network.from_parameters(initial, output=config.output, dtype=config.dtype)
         history = net.fit(split.X_train, split.y_train, epochs=config.epochs, learning_rate=config.learning_rate,
+                          batch_size=config.batch_size, optimizer=config.optimizer, seed=config.seed,
                           on_epoch_end=lambda epoch, logs: ends.append(time.perf_counter()))
         loss = history.history["loss"][-1]
     else:

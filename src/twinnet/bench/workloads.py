@@ -22,7 +22,7 @@ from twinnet.nn.heads import head
 ENGINE_ORDER = ("numpy", "functional", "sklearn", "torch", "tf-loop", "keras")
 
 #: Data a workload can train on.
-DATA = ("gaussian", "synthetic")
+DATA = ("gaussian", "synthetic", "digits10")
 
 
 @dataclass(frozen=True)
@@ -33,10 +33,10 @@ class Workload:
     ----------
     name : str
     config : RunConfig
-        Its ``layers`` (input first, output 1), ``epochs`` (at least 2: the first epoch is not
-        timed), ``dtype``, ``learning_rate`` and ``init`` are the workload's; it trains full-batch
-        SGD. Its ``data`` is ``"synthetic"``: the training part (80 %, standardized) of the built-in
-        data set shaped like the notebook's, or ``"gaussian"``: ``n_train`` standard normal examples
+        Its ``layers`` (input first), ``output``, ``epochs`` (at least 2: the first epoch is not
+        timed), ``dtype``, ``learning_rate``, ``init``, ``optimizer`` and ``batch_size`` are the
+        workload's. Its ``data`` is ``"synthetic"`` or ``"digits10"``: the training part (80 %,
+        standardized) of that built-in data set, or ``"gaussian"``: ``n_train`` standard normal examples
         labelled by the sign of a random linear function (a fixed seed), or for a softmax head of
         ``K`` units by the largest of ``K`` random linear functions.
     n_train : int
@@ -82,6 +82,10 @@ WORKLOADS = {
     "large10": Workload("large10", RunConfig(data="gaussian", layers=(784, 512, 256, 10), output="softmax", epochs=5,
                                              dtype="float32", learning_rate=0.01, init="glorot"), 20000,
                         speedup_target=1.1, roofline_target=1.1),
+    # small products, where threads cost more than they give on a busy machine: the issue's
+    # mini-batch training (twinnet bench --batch-size); its roofline stays the full batch's products
+    "digits10": Workload("digits10", RunConfig(data="digits10", layers=(64, 64, 32, 10), output="softmax",
+                                               epochs=30, optimizer="adam", learning_rate=0.001), 1437),
 }
 
 
@@ -102,7 +106,10 @@ def resolve_workload(workload):
 
 
 def resolve_threads(threads):
-    """``threads`` checked, or by default the CPUs this process may use."""
+    """``threads`` checked, or by default the CPUs this process may use; ``"auto"``: each library's own
+    choice (``Network``'s: :mod:`twinnet.nn.threads`)."""
+    if threads == "auto":
+        return threads
     if threads is not None:
         return validation.positive_int("threads", threads)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -25,6 +25,8 @@ Workloads:
   seed     1600 x 100, layers 100,20,5,1, float64, 250 epochs (the notebook's)
   large    20000 x 784, layers 784,512,256,1, float32, 5 epochs
   large10  20000 x 784, layers 784,512,256,10 (softmax, ten classes), float32, 5 epochs
+  digits10 1437 x 64, layers 64,64,32,10 (softmax), float64, Adam, 30 epochs (the digits data set's
+           training part; its small products show the cost of threads: try --batch-size 16 .. 256)
 
 Columns: ms per epoch of the fastest run; GFLOP/s, the epoch's matrix-product FLOPs over that time;
 x numpy, the engine's time over twinnet.Network's (numpy). keras is Keras's model.fit, with its
@@ -33,6 +35,10 @@ Timing on a shared or busy machine is noisy: compare ratios within one run. Writ
 with the CPU, its vector extensions, the BLAS and the threads each process reports, as JSON to
 --json (default: a new ./twinnet-runs/bench-<timestamp>.json), checked before timing starts; an
 existing file is overwritten only with --force.
+
+--busy runs it all beside one competing process per CPU this process may use, each a pure
+Python spin loop, started before the first workload and stopped after the last (on an error or
+Ctrl-C too): what the engines give on a machine busy with other work.
 
 --profile adds where Network.fit's epoch goes, in this process after the others: its matrix
 products, hidden activations, their derivatives, the output head, and the rest (the backward
@@ -59,6 +65,10 @@ def _seconds(text, *, positive=False):
     return value
 
 
+def _threads(text):
+    return text if text == "auto" else positive_int(text)
+
+
 def _libraries(text):
     from twinnet.bench import ROOFLINES
 
@@ -77,6 +87,9 @@ def register(sub):
                    help="workload to run; repeat for several (default: all)")
     p.add_argument("--epochs", type=_epochs, default=None,
                    help="override the workloads' epochs (>= 2)")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="train the engines on mini-batches of this size (default: the workload's, full batch; "
+                   "the roofline stays the full batch's products)")
     p.add_argument("--engines", type=name_list(ENGINE_ORDER), default=list(ENGINE_ORDER), metavar="E1,E2,...",
                    help=f"engines to time (default: {','.join(ENGINE_ORDER)}; those not installed "
                    "are skipped)")
@@ -87,8 +100,9 @@ def register(sub):
                    help="timed runs per engine, at most (default: 10)")
     p.add_argument("--budget", type=_seconds, default=3.0, metavar="SECONDS",
                    help="an engine stops repeating once its runs took this long (default: 3)")
-    p.add_argument("--threads", type=positive_int, default=None,
-                   help="threads of every process's libraries (default: the CPUs this process may use)")
+    p.add_argument("--threads", type=_threads, default=None,
+                   help="threads of every process's libraries (default: the CPUs this process may use); "
+                   "auto: each library's own choice (Network's: one per CPU no other process is using)")
     p.add_argument("--timeout", type=lambda text: _seconds(text, positive=True), default=300.0, metavar="SECONDS",
                    help="a process that takes longer to warm up or do one run is stopped and reported "
                    "as failed (default: 300; to start, at least 120)")
@@ -97,6 +111,8 @@ def register(sub):
     p.add_argument("--force", action="store_true", help="overwrite an existing --json file")
     p.add_argument("--no-memory", dest="memory", action="store_false",
                    help="do not measure Network.fit's peak memory")
+    p.add_argument("--busy", action="store_true",
+                   help="run beside one competing busy process per CPU, started and stopped by the bench")
     p.add_argument("--profile", action="store_true",
                    help="also time the stages of Network.fit's epoch (products, activations, head, the rest)")
     add_verbose(p)
@@ -114,7 +130,8 @@ def run(args):
 def _run(args, bench, path):
     import json
     import sys
-    from dataclasses import replace
+
+    from twinnet.bench.busy import busy
 
     apply_verbose(args)
 
@@ -124,12 +141,28 @@ def _run(args, bench, path):
     tty = sys.stderr.isatty()
     say = announce if tty else lambda message: None
     threads = bench.resolve_threads(args.threads)
-    print(format_machine(bench.machine(), threads), flush=True)
+    competing = bench.resolve_threads(None) if args.busy else 0
+    print(format_machine(bench.machine(), threads, competing), flush=True)
     results = []
+    with busy(competing):
+        _run_workloads(args, bench, threads, say, tty, results)
+    info = bench.machine(results)
+    print("\n" + format_processes(info, results))
+    path.write_text(json.dumps({"machine": info, "busy_processes": competing, "workloads": results}, indent=2) + "\n")
+    print(f"wrote {path}")
+    return 0
+
+
+def _run_workloads(args, bench, threads, say, tty, results):
+    import sys
+    from dataclasses import replace
+
     for name in args.workload or list(bench.WORKLOADS):
         workload = bench.WORKLOADS[name]
         if args.epochs is not None:
             workload = replace(workload, config=replace(workload.config, epochs=args.epochs))
+        if args.batch_size is not None:
+            workload = replace(workload, config=replace(workload.config, batch_size=args.batch_size))
         result = bench.run_workload(workload, engines=args.engines, rooflines=args.rooflines,
                                     repeats=args.repeats, budget=args.budget, memory=args.memory,
                                     threads=threads, timeout=args.timeout,
@@ -141,11 +174,6 @@ def _run(args, bench, path):
             print("\r" + " " * 60 + "\r", end="", file=sys.stderr, flush=True)
         print("\n" + format_result(result), flush=True)
         results.append(result)
-    info = bench.machine(results)
-    print("\n" + format_processes(info, results))
-    path.write_text(json.dumps({"machine": info, "workloads": results}, indent=2) + "\n")
-    print(f"wrote {path}")
-    return 0
 
 
 def _bytes(n):
@@ -166,8 +194,9 @@ def format_result(result):
     from twinnet.bench import products
 
     w = result["workload"]
+    batches = f"batches of {w['batch_size']}" if w["batch_size"] else "full-batch"
     lines = [(f"{w['name']}: {w['n_train']} x {w['layers'][0]}, layers {','.join(map(str, w['layers']))}, "
-             f"{w['dtype']}, {w['epochs']} epochs, full-batch SGD lr {w['learning_rate']}; "
+             f"{w['dtype']}, {w['epochs']} epochs, {batches} {w['optimizer']} lr {w['learning_rate']}; "
              f"{result['flops_per_epoch'] / 1e6:.1f} MFLOP per epoch"),
              f"  {'engine':<12} {'ms/epoch':>10} {'GFLOP/s':>8} {'x numpy':>8} {'final loss':>11} {'runs':>5}"]
     notes = []
@@ -218,17 +247,22 @@ def format_profile(profile):
     return "\n".join(lines)
 
 
-def format_machine(info, threads):
-    """Two lines: the CPU and its vector extensions; NumPy's BLAS and how the processes are run."""
+def format_machine(info, threads, busy=0):
+    """The CPU and its vector extensions; NumPy's BLAS and how the processes are run; a note when the BLAS
+    runs older kernels than the CPU has (:func:`twinnet.bench.host.kernel_note`)."""
     blas = info["numpy_blas"]
     blas = (f"NumPy {info['versions'].get('numpy')} on {blas['internal_api']} {blas['version']}"
             + (f" ({blas['architecture']} kernels)" if blas.get("architecture") else "")) if blas else \
         f"NumPy {info['versions'].get('numpy')} (no BLAS found by threadpoolctl)"
     cpu = info["cpu"] + (f" ({info['cpu_id']})" if info.get("cpu_id") else "")
     extensions = " ".join(info["vector_extensions"]) or "none found"
+    note = f"\n  note: {info['kernel_note']}" if info.get("kernel_note") else ""
+    competing = f"; beside {busy} busy process{'es' if busy != 1 else ''} (--busy)" if busy else ""
+    threads = ("each library's own threads (--threads auto)" if threads == "auto" else
+               f"{threads} thread{'s' if threads != 1 else ''} each")
     return (f"machine: {cpu}, {info['usable_cpus']} of {info['cpus']} CPUs usable; {extensions}\n"
             f"  {blas}; each engine and roofline library in a process of its own, one at a time, "
-            f"{threads} thread{'s' if threads != 1 else ''} each")
+            f"{threads}{competing}{note}")
 
 
 def format_processes(info, results):

@@ -237,7 +237,8 @@ def check_scheduler(address, timeout=SCHEDULER_TIMEOUT):
 
 # --------------------------------------------------------------------------- one run, in a worker
 def limit_threads(threads, libraries=()):
-    """Limit this process's thread pools to ``threads``, importing ``libraries`` now.
+    """Limit this process's thread pools to ``threads`` (``"auto"``: leave them as the libraries set
+    them), importing ``libraries`` now.
 
     Called once in each worker when it starts, with the libraries of every engine of the sweep: a
     worker then loads TensorFlow once, before its first run, instead of growing by hundreds of
@@ -245,9 +246,11 @@ def limit_threads(threads, libraries=()):
     """
     from threadpoolctl import threadpool_limits
 
-    for name in THREAD_ENV:  # read by the libraries that this process loads later
-        os.environ[name] = str(threads)
-    threadpool_limits(limits=threads)  # the BLAS libraries already loaded, for the worker's life
+    limit = threads != "auto"
+    if limit:
+        for name in THREAD_ENV:  # read by the libraries that this process loads later
+            os.environ[name] = str(threads)
+        threadpool_limits(limits=threads)  # the BLAS libraries already loaded, for the worker's life
     if "tensorflow" in libraries:
         from twinnet.quiet import import_keras
 
@@ -255,14 +258,16 @@ def limit_threads(threads, libraries=()):
         import tensorflow as tf
 
         try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(threads)
+            if limit:
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
         except RuntimeError:  # TensorFlow already ran in this process, with these limits
             pass
     if "torch" in libraries:
         import torch
 
-        torch.set_num_threads(threads)
+        if limit:
+            torch.set_num_threads(threads)
 
 
 def ignore_interrupts():

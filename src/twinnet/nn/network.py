@@ -24,6 +24,7 @@ from twinnet.nn.heads import DEFAULT_OUTPUT, HEADS, check_targets, default_outpu
 from twinnet.nn.initializers import INITIALIZERS
 from twinnet.nn.optimizers import get_optimizer
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
+from twinnet.nn.threads import blas_threads
 
 __all__ = ["History", "Network", "NetworkFileError"]
 
@@ -385,7 +386,7 @@ class Network:
     def _forward(self, X1):
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
         # A saturated output underflows harmlessly (see engine); other errors stay the caller's.
-        with np.errstate(under="ignore"):
+        with np.errstate(under="ignore"), blas_threads(X1.shape[0], self.layer_dims):
             engine.forward(X1, self._layers, self._activation, self._head, buf)
         return buf
 
@@ -473,7 +474,8 @@ class Network:
         X1 = check_X(X, self.n_features, self.dtype)
         y, y_aux = self._check_y(y, X1)
         buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
-        loss, metric = self._scores(X1, y, y_aux, buf)
+        with blas_threads(X1.shape[0], self.layer_dims):
+            loss, metric = self._scores(X1, y, y_aux, buf)
         return {"loss": loss, self._head.metric_name: metric, **self._head.more_metrics(buf, y)}
 
     def gradients(self, X, y, *, masks=None):
@@ -500,7 +502,7 @@ class Network:
         buf = self._masked_buffers(X1, masks, backward=True)
         grads = np.empty_like(self._params)
         dlayers = engine.unflatten(grads, self.layer_dims)
-        with np.errstate(under="ignore"):
+        with np.errstate(under="ignore"), blas_threads(X1.shape[0], self.layer_dims):
             engine.forward(X1, self._layers, self._activation, self._head, buf)
             engine.backward(X1, y, self._layers, self._kernels, self._activation, self._head, buf, dlayers)
         if self.l2:
@@ -630,6 +632,8 @@ class Network:
         context.enter_context(np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"))
         if run.progbar:  # the progress display closes even on an error
             context.enter_context(run.progbar)
+        context.enter_context(blas_threads(max(run.batches.rows, run.validation[0].shape[0] if run.validation else 0),
+                                           self.layer_dims))
         score = (lambda: self._scores(*run.validation)) if run.validation else None
         trainer.run_epochs(self, callbacks, run.epochs, self._epoch_trainer(run), self._head, run.X1.shape[0],
                            run.names, history.history, score=score,
