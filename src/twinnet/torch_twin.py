@@ -183,8 +183,8 @@ def _model_parameters(torch, module, value, prefix="", moving=True):
     layers, norms = [], []
     for linear, norm in _structure(torch, module):
         layers.append((value(linear.weight), None if linear.bias is None else value(linear.bias)))
-        tensors = {} if norm is None else {name: tensor for name, tensor in (("gamma", norm.weight), ("beta", norm.bias))
-                                           if tensor.requires_grad}
+        pairs = () if norm is None else (("gamma", norm.weight), ("beta", norm.bias))
+        tensors = {name: tensor for name, tensor in pairs if tensor.requires_grad}
         if norm is not None and moving:
             tensors.update(moving_mean=norm.running_mean, moving_variance=norm.running_var)
         norms.append({name: value(tensor) for name, tensor in tensors.items()})
@@ -526,7 +526,7 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, valid
 
 
 def _keep_running_var(norm, inputs):
-    """Before a ``BatchNorm1d``'s training step: its ``running_var``, which torch will update with the unbiased variance."""
+    """Before a ``BatchNorm1d``'s training step: its ``running_var``, which torch updates with the unbiased variance."""
     if norm.training:
         norm.keras_running_var = norm.running_var.clone()
 

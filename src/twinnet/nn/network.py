@@ -436,7 +436,8 @@ class Network:
             norm = self._norm
             arrays = trainer.norm_arrays(parameters, self.batch_norm, len(self.layer_dims) - 2)
             for l, values in enumerate(arrays):
-                for name, target in zip(("gamma", "beta", *batchnorm.MOVING), (norm.gamma[l], norm.beta[l], *norm.moving[l])):
+                targets = (norm.gamma[l], norm.beta[l], *norm.moving[l])
+                for name, target in zip(("gamma", "beta", *batchnorm.MOVING), targets):
                     if name in values:
                         target[...] = values[name]
 
@@ -730,7 +731,7 @@ class Network:
             Xb, yb, yb_aux, b = batch(s)
             if dropout:
                 engine.draw_masks(rng, rates, b)
-            z = engine.forward(Xb, layers, act, head, b, norm, training=True)
+            z = engine.forward(Xb, layers, act, head, b, norm, True)  # training: the batch's statistics
             if norm is not None:  # as Keras's layer, in its training forward pass
                 for moving, stats in zip(norm.moving, b.stats):
                     batchnorm.update_moving(moving, stats, norm.options.momentum)
