@@ -44,8 +44,8 @@ HEADS = sorted(PROBLEMS)
 RATES = {"sgd": 0.1, "momentum": 0.1, "adam": 0.02}
 OPTIMIZERS = sorted(RATES)
 DTYPES = ["float64", "float32"]
-OPTIONS = {"defaults": True, "momentum-0.9": BatchNorm(momentum=0.9, epsilon=1e-2), "no-center": BatchNorm(center=False),
-           "no-scale": BatchNorm(scale=False)}
+OPTIONS = {"defaults": True, "momentum-0.9": BatchNorm(momentum=0.9, epsilon=1e-2),
+           "no-center": BatchNorm(center=False), "no-scale": BatchNorm(scale=False)}
 #: The twins' gradients, one per library ("keras" carries the tf mark, see twins.py).
 LIBRARIES = ["keras", "torch"]
 
