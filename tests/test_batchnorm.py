@@ -292,3 +292,31 @@ def test_engine_allocates_the_statistics_only_with_batch_norm():
     buf = engine.allocate([3, 4, 2, 1], 7, np.float64, batch_norm=True)
     assert [s.shape for s in buf.stats] == [(5, 4), (5, 2)] and [x.shape for x in buf.xhat] == [(4, 7), (2, 7)]
     assert engine.allocate([3, 4, 2, 1], 7, np.float64).stats is None
+
+
+# --------------------------------------------------------------------------- estimators
+@pytest.mark.parametrize("batch_norm", [True, BatchNorm(momentum=0.9, center=False)])
+def test_the_estimators_take_batch_norm_and_clone_it(batch_norm):
+    from sklearn.base import clone
+
+    from twinnet import TwinNetClassifier, TwinNetRegressor
+
+    X, y = binary_problem(40, 3, seed=1)
+    clf = TwinNetClassifier(hidden_layer_sizes=(4,), batch_norm=batch_norm, optimizer="sgd", learning_rate=0.1,
+                            max_iter=5, n_iter_no_change=np.inf, random_state=2).fit(X, y)
+    assert clf.get_params()["batch_norm"] is batch_norm and clone(clf).get_params()["batch_norm"] == batch_norm
+    history = Network([3, 4, 1], init="glorot", batch_norm=batch_norm, seed=2).fit(X, y, epochs=5, learning_rate=0.1)
+    assert clf.loss_curve_ == history.history["loss"]
+    assert clf.network_.batch_norm == (BatchNorm() if batch_norm is True else batch_norm)
+    assert clone(clf).fit(X, y).loss_curve_ == clf.loss_curve_
+    X, y = regression_problem(40, 3, seed=1)
+    assert "moving_mean1" in TwinNetRegressor(hidden_layer_sizes=(4,), batch_norm=batch_norm, max_iter=2,
+                                              n_iter_no_change=np.inf).fit(X, y).network_.parameters
+
+
+def test_the_estimators_refuse_a_bad_batch_norm_at_fit():
+    from twinnet import TwinNetClassifier
+
+    X, y = binary_problem(20, 3, seed=1)
+    with pytest.raises(InvalidArgument, match="batch_norm must be True, False or twinnet.nn.BatchNorm"):
+        TwinNetClassifier(batch_norm="yes").fit(X, y)
