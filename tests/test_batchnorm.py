@@ -320,3 +320,71 @@ def test_the_estimators_refuse_a_bad_batch_norm_at_fit():
     X, y = binary_problem(20, 3, seed=1)
     with pytest.raises(InvalidArgument, match="batch_norm must be True, False or twinnet.nn.BatchNorm"):
         TwinNetClassifier(batch_norm="yes").fit(X, y)
+
+
+# --------------------------------------------------------------------------- the lab
+def _lab_twins():
+    import importlib.util
+
+    return [e for e, module in (("torch", "torch"), ("tf-loop", "tensorflow")) if importlib.util.find_spec(module)]
+
+
+@pytest.mark.parametrize("engine", _lab_twins())
+def test_the_lab_twins_follow_numpy_with_batch_norm(engine):
+    # float64, mini-batches of 32 (the last of 24): the curves agree to rounding (1e-15 measured)
+    from twinnet.lab import RunConfig, run_engine
+    from twinnet.lab.run import initial_parameters, load_split
+
+    config = RunConfig(data="iris", layers=(4, 8, 3), epochs=4, batch_size=32, batch_norm=True).validate()
+    split = load_split(config)
+    config = config.with_layers(4, output=split.output, width=split.width)
+    initial = initial_parameters(config)
+    assert "moving_mean1" in initial
+    numpy, twin = (run_engine(e, config, split, initial) for e in ("numpy", engine))
+    assert twin.same_trajectory, twin.note
+    assert np.max(np.abs(np.subtract(twin.loss_curve, numpy.loss_curve))) < 1e-12
+    assert twin.test_loss == pytest.approx(numpy.test_loss, abs=1e-12)  # the moving statistics: inference
+
+
+@pytest.mark.parametrize("options, engine, says", [
+    ({}, "sklearn", "have no batch normalization; got batch_norm=True"),
+    ({}, "functional", "has no L2 penalty, dropout, batch normalization, learning-rate schedule or early stopping; "
+                       "got batch_norm=True"),
+    ({"keras_init": "notebook"}, "keras", "compiled without L2 penalty, dropout, batch normalization"),
+    ({"batch_size": 17}, "torch", "torch's BatchNorm1d cannot train on a batch of one example, which "
+                                  "batch_size=17 leaves of 120 training examples"),
+])
+def test_what_cannot_train_batch_norm_is_said(options, engine, says):
+    from twinnet.lab import RunConfig
+    from twinnet.lab.runners import unsupported_reason
+
+    config = RunConfig(**{"data": "moons", "batch_norm": True, **options})
+    assert says in unsupported_reason(engine, config, 120)
+    assert unsupported_reason("torch", RunConfig(data="moons", batch_norm=True, batch_size=16), 120) is None
+
+
+def test_batch_norm_is_a_grid_key_and_a_run_config_field():
+    from twinnet.lab import RunConfig
+    from twinnet.lab.grid import check_grid
+
+    assert check_grid({"batch_norm": [False, True], "engines": ["numpy"]})["batch_norm"] == (False, True)
+    with pytest.raises(ValueError, match="batch_norm must be True or False; got batch_norm='yes'"):
+        check_grid({"batch_norm": ["yes"]})
+    with pytest.raises(ValueError, match="batch_norm must be True or False; got batch_norm=1"):
+        RunConfig(batch_norm=1).validate()
+
+
+def test_compare_and_sweep_take_batch_norm(cli, tmp_path):
+    import json
+
+    status, out, err = cli("compare", "--data", "moons", "--layers", "2,4,1", "--epochs", "2", "--engines", "numpy",
+                           "--batch-norm", "--no-progress", "--out", str(tmp_path / "compare"))
+    assert status == 0, err
+    assert json.loads((tmp_path / "compare" / "results.json").read_text())["config"]["batch_norm"] is True
+    status, out, err = cli("sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "2", "--engines", "numpy",
+                           "--batch-norm", "false,true", "--jobs", "1", "--no-progress", "--out", str(tmp_path / "s"))
+    assert status == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "s" / "results.jsonl").read_text().splitlines()]
+    assert sorted(row["config"]["batch_norm"] for row in rows) == [False, True]
+    status, out, err = cli("sweep", "--batch-norm", "maybe", "--out", str(tmp_path / "bad"))
+    assert status == 2 and len(err.splitlines()) == 1 and "expected true or false" in err, err

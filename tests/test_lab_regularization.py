@@ -133,7 +133,8 @@ def test_sklearn_l2_with_a_short_last_batch_says_it_is_not_exact():
                                        "validation score"),
     ({"l2": 0.1, "data": "synthetic_regression", "output": "linear", "layers": (10, 4, 3)}, "sklearn",
      "holds the L2 penalty k/2 times"),
-    ({"l2": 0.1}, "functional", "has no L2 penalty, dropout, learning-rate schedule or early stopping; got l2=0.1"),
+    ({"l2": 0.1}, "functional", "has no L2 penalty, dropout, batch normalization, learning-rate schedule or early "
+                                "stopping; got l2=0.1"),
     ({"early_stopping": 0}, "functional", "got early_stopping=0"),
     ({"dropout": 0.1, "keras_init": "notebook"}, "keras", "keras_init='notebook' uses the notebook's model"),
 ])

@@ -281,7 +281,8 @@ class _TwinNet(BaseEstimator):
 
     def __init__(self, hidden_layer_sizes=(20, 5), *, hidden_activation="relu", init="glorot",
                  optimizer="adam", learning_rate=0.01, max_iter=200, batch_size=None, shuffle=True,
-                 alpha=0.0, batch_norm=False, tol=1e-4, n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
+                 alpha=0.0, batch_norm=False, tol=1e-4, n_iter_no_change=10, early_stopping=False,
+                 validation_fraction=0.1,
                  dtype="float64", random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.hidden_activation = hidden_activation
