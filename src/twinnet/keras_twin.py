@@ -497,7 +497,9 @@ def from_keras(model):
     -------
     parameters : dict
         ``W_l = kernel.T`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, in the
-        layers' dtype.
+        layers' dtype; for a ``Dense`` without bias followed by ``BatchNormalization``, instead of
+        ``b_l``, its ``gamma_l``, ``beta_l`` (as it has them), ``moving_mean_l`` and
+        ``moving_variance_l``, each of shape ``(n_l, 1)``.
     """
     return _model_parameters(model, lambda variable: variable.numpy())
 
@@ -511,8 +513,6 @@ def _structure(model):
     for layer in model.layers:
         last = layers[-1] if layers else None
         if isinstance(layer, keras.layers.Dense):
-            if last and not last[0].use_bias and last[1] is None:
-                break
             layers.append([layer, None, 0.0])
         elif (isinstance(layer, keras.layers.BatchNormalization) and last and not last[0].use_bias
               and last[1] is None):

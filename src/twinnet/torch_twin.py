@@ -307,6 +307,10 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
 def from_torch(model):
     """The parameters dict of a model made of ``Linear`` layers (the inverse of :func:`to_torch`).
 
+    A ``Linear`` without bias followed by a ``BatchNorm1d`` gives, instead of ``b_l``, ``gamma_l``
+    (its ``weight``, when trained), ``beta_l`` (its ``bias``, when trained), ``moving_mean_l`` and
+    ``moving_variance_l`` (its running statistics).
+
     ``model`` is a :class:`TorchTwin` or a ``torch.nn.Module``; its ``Linear`` layers are taken in
     order. Returns ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, copies in
     the layers' dtype.
