@@ -214,3 +214,24 @@ def test_bad_batch_norm_is_refused_in_networks_words(library, value, match):
     parameters = Network([3, 4, 1], batch_norm=True, seed=0).parameters
     with pytest.raises(InvalidArgument, match=match):
         build(library, parameters, learning_rate=0.1, batch_norm=value)
+
+
+@pytest.mark.exact
+@pytest.mark.parametrize("twin", LOOPS)
+def test_early_stopping_restores_the_moving_statistics_as_network(twin):
+    # Keras's restore_best_weights puts back every weight, the moving statistics too; so do Network's and the
+    # torch twin's (through their parameters dict)
+    from twinnet.nn import EarlyStopping
+
+    output, dims, (X, y) = PROBLEMS["softmax"]
+    net = Network(dims, output=output, batch_norm=True, seed=1)
+    model = build(twin, net.parameters, learning_rate=0.5, output=output, batch_norm=True)
+    stops = [EarlyStopping(monitor="val_accuracy", patience=1, restore_best_weights=True) for _ in range(2)]
+    theirs = train(twin, model, X, y, epochs=30, batch_size=12, seed=3, validation_data=(X[:15], y[:15]),
+                   callbacks=[stops[0]])
+    ours = net.fit(X, y, epochs=30, learning_rate=0.5, batch_size=12, seed=3, validation_data=(X[:15], y[:15]),
+                   callbacks=[stops[1]]).history
+    assert stops[1].stopped_epoch > 0 and stops[0].stopped_epoch == stops[1].stopped_epoch
+    assert_allclose(theirs["val_loss"], ours["val_loss"], rtol=1e-12)
+    _assert_arrays(weights(twin, model), net.parameters, "float64", "restored weights")
+    _assert_arrays(stops[0].best_weights, stops[1].best_weights, "float64", "best weights")
