@@ -235,3 +235,43 @@ def test_early_stopping_restores_the_moving_statistics_as_network(twin):
     assert_allclose(theirs["val_loss"], ours["val_loss"], rtol=1e-12)
     _assert_arrays(weights(twin, model), net.parameters, "float64", "restored weights")
     _assert_arrays(stops[0].best_weights, stops[1].best_weights, "float64", "best weights")
+
+
+@pytest.mark.tf
+def test_from_keras_names_what_to_keras_does_not_build():
+    import keras
+
+    keras_twin = import_keras_twin()
+
+    def model(*layers):
+        return keras.Sequential([keras.Input((3,)), *layers])
+
+    dense = keras.layers.Dense
+    cases = [
+        (model(dense(2, use_bias=False), dense(1)), "a Dense layer without bias and no BatchNormalization after it"),
+        (model(dense(2, use_bias=False), keras.layers.BatchNormalization(), keras.layers.Activation("relu"), dense(1),
+               keras.layers.BatchNormalization()), "Dense layers with biases only; layer '.*' is a BatchNormalization"),
+        (model(dense(2, use_bias=False), keras.layers.BatchNormalization(), keras.layers.Activation("relu"),
+               dense(2), dense(1)), "all be batch-normalized alike, or none"),
+    ]
+    for case, match in cases:
+        with pytest.raises(ValueError, match=match):
+            keras_twin.from_keras(case)
+
+
+def test_from_torch_names_what_to_torch_does_not_build():
+    import torch
+
+    nn = torch.nn
+    cases = [
+        (nn.Sequential(nn.Linear(3, 2, bias=False), nn.ReLU(), nn.Linear(2, 1)), "layer 1 has none, nor a BatchNorm1d"),
+        (nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2), nn.Linear(2, 1)), "a BatchNorm1d only after a Linear layer "
+                                                                             "without bias"),
+        (nn.Sequential(nn.Linear(3, 2, bias=False), nn.BatchNorm1d(2), nn.Linear(2, 1, bias=False),
+                       nn.BatchNorm1d(1)), "output layer is followed by a BatchNorm1d"),
+        (nn.Sequential(nn.Linear(3, 2, bias=False), nn.BatchNorm1d(2), nn.Linear(2, 2), nn.Linear(2, 1)),
+         "all be batch-normalized alike, or none"),
+    ]
+    for case, match in cases:
+        with pytest.raises(ValueError, match=match):
+            torch_twin.from_torch(case)

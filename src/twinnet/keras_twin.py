@@ -522,9 +522,10 @@ def _structure(model):
         elif isinstance(layer, keras.layers.Dropout) and last and not last[2] and (last[0].use_bias or last[1]):
             last[2] = float(layer.rate)
         else:
-            raise ValueError(f"the model must be Dense layers, each hidden one followed by at most one Dropout (or "
-                             f"without bias by BatchNormalization, Activation and at most one Dropout), as "
-                             f"to_keras builds it; layer {layer.name!r} is a {type(layer).__name__} there.")
+            raise ValueError(f"the model must be Dense layers with biases only; layer {layer.name!r} is a "
+                             f"{type(layer).__name__} there. to_keras follows each hidden Dense by at most one "
+                             "Dropout, and leaves out the bias of a batch-normalized one: Dense(use_bias=False), "
+                             "BatchNormalization, Activation, then at most one Dropout.")
     if not layers:
         raise ValueError("the model has no Dense layers.")
     if any(not dense.use_bias and norm is None for dense, norm, _ in layers):
@@ -554,6 +555,7 @@ def _batch_norm(model):
 def _model_parameters(model, value, prefix="", moving=True):
     """The parameters dict of a model :func:`_structure` accepts, ``value(variable)`` for each of its weights
     (without the moving statistics when not ``moving``: the gradients' dict)."""
+    _batch_norm(model)  # every hidden layer normalized alike, or none: a dict Network takes
     layers, norms = [], []
     for dense, norm, _ in _structure(model):
         layers.append((np.ascontiguousarray(value(dense.kernel).T), value(dense.bias) if dense.use_bias else None))

@@ -155,8 +155,8 @@ def _structure(torch, module):
         raise ValueError("from_torch: the model has no Linear layers.")
     for l, (linear, norm) in enumerate(layers, start=1):
         if linear.bias is None and norm is None:
-            raise ValueError(f"from_torch expects Linear layers with biases (or a BatchNorm1d after them); layer {l} "
-                             "has none.")
+            raise ValueError(f"from_torch expects Linear layers with biases; layer {l} has none, nor a BatchNorm1d "
+                             "after it (to_torch leaves out the bias of a batch-normalized layer only).")
     if layers[-1][1] is not None:
         raise ValueError("the model's output layer is followed by a BatchNorm1d; to_torch normalizes hidden layers "
                          "only.")
@@ -180,6 +180,7 @@ def _batch_norm(torch, module):
 def _model_parameters(torch, module, value, prefix="", moving=True):
     """The parameters dict of a model :func:`_structure` accepts, ``value(tensor)`` for each weight (without
     the running statistics when not ``moving``: the gradients' dict)."""
+    _batch_norm(torch, module)  # every hidden layer normalized alike, or none: a dict Network takes
     layers, norms = [], []
     for linear, norm in _structure(torch, module):
         layers.append((value(linear.weight), None if linear.bias is None else value(linear.bias)))
