@@ -10,10 +10,12 @@ Tolerances, relative, and why:
   rounding). The three compute the same expression in the same order (TensorFlow's
   ``Z * inv + (beta - mean * inv)``, Keras's update of the moving statistics); what differs is the
   order of the sums over the batch, so the agreement is a few ulps of the values (measured, every
-  head, optimizer and batch mode: at most 1e-15 on the curves, 7e-15 absolute on a final weight,
-  1e-16 on a gradient).
-- float32: 1e-4, absolute 1e-4 of the array's largest (measured 3e-6 on a weight after five epochs of
-  mini-batches: the sums rounded in another order, through 1 / sqrt(variance + epsilon)).
+  head, optimizer, batch mode and twin, five epochs: at most 2.2e-15 on the curves, 3.6e-15 on a
+  prediction, 6.8e-15 absolute and 1.7e-14 relative to its array's largest on a final weight, 1e-16
+  on a gradient).
+- float32: 1e-4, absolute 1e-4 of the array's largest (measured at most 1.7e-6 on the curves, 9e-7 on a
+  prediction, 4e-6 relative to the array's largest on a weight after five epochs of mini-batches, 1e-7
+  on a gradient: the sums rounded in another order, through 1 / sqrt(variance + epsilon)).
 Cases rotate (tests/twins.py): each twin runs both batch modes in both dtypes, the heads, optimizers
 and BatchNorm options in turn; Keras's ``model.fit`` gets one case.
 """
