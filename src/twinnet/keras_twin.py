@@ -560,7 +560,8 @@ def _model_parameters(model, value, prefix="", moving=True):
     for dense, norm, _ in _structure(model):
         layers.append((np.ascontiguousarray(value(dense.kernel).T), value(dense.bias) if dense.use_bias else None))
         names = [] if norm is None else [n for n in ("gamma", "beta") if getattr(norm, n) is not None]
-        norms.append({name: value(getattr(norm, name)) for name in names + (list(MOVING) if norm and moving else [])})
+        names += list(MOVING) if norm is not None and moving else []
+        norms.append({name: value(getattr(norm, name)) for name in names})
     return trainer.as_parameters(layers, prefix, norms)
 
 

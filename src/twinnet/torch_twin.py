@@ -166,10 +166,10 @@ def _structure(torch, module):
 def _batch_norm(torch, module):
     """The :class:`~twinnet.nn.batchnorm.BatchNorm` of a model's ``BatchNorm1d`` layers (None without)."""
     norms = [norm for _, norm in _structure(torch, module)[:-1]]
-    if not any(norms):
+    if all(norm is None for norm in norms):
         return None
-    options = {(1 - norm.momentum, norm.eps, norm.bias.requires_grad, norm.weight.requires_grad) if norm else None
-               for norm in norms}
+    options = {None if norm is None else (1 - norm.momentum, norm.eps, norm.bias.requires_grad,
+                                          norm.weight.requires_grad) for norm in norms}
     if len(options) > 1 or None in options:
         raise ValueError("the model's hidden layers must all be batch-normalized alike, or none: Network's "
                          "batch_norm is one setting for every hidden layer.")
