@@ -10,7 +10,7 @@ import pytest
 from twinnet.lab import grid as G
 
 #: The fields rows gained with issue 14 (regularization and training control).
-REGULARIZATION = ("l2", "dropout", "lr_schedule", "early_stopping", "validation_fraction")
+REGULARIZATION = ("l2", "dropout", "batch_norm", "lr_schedule", "early_stopping", "validation_fraction")
 
 SMALL = {"data": "moons", "layers": [[2, 8, 1], [2, 4, 4, 1]], "learning_rate": [0.1, 1.0],
          "epochs": [20, 5, 10], "seeds": [0, 1, 2], "engines": ["numpy", "functional"]}

@@ -133,7 +133,8 @@ def test_sklearn_l2_with_a_short_last_batch_says_it_is_not_exact():
                                        "validation score"),
     ({"l2": 0.1, "data": "synthetic_regression", "output": "linear", "layers": (10, 4, 3)}, "sklearn",
      "holds the L2 penalty k/2 times"),
-    ({"l2": 0.1}, "functional", "has no L2 penalty, dropout, learning-rate schedule or early stopping; got l2=0.1"),
+    ({"l2": 0.1}, "functional", "has no L2 penalty, dropout, batch normalization, learning-rate schedule or early "
+                                "stopping; got l2=0.1"),
     ({"early_stopping": 0}, "functional", "got early_stopping=0"),
     ({"dropout": 0.1, "keras_init": "notebook"}, "keras", "keras_init='notebook' uses the notebook's model"),
 ])
@@ -202,8 +203,8 @@ def test_twins_with_dropout_are_marked_off_the_trajectory(engine):
 def _row(engine, seed, l2, dropout, train, test, **extra):
     config = {"data": "moons", "output": "sigmoid", "layers": [2, 8, 1], "learning_rate": 0.1, "epochs": [10],
               "batch_size": None, "optimizer": "sgd", "hidden_activation": "relu", "init": "normal",
-              "dtype": "float64", "l2": l2, "dropout": dropout, "lr_schedule": None, "early_stopping": None,
-              "validation_fraction": 0.1}
+              "dtype": "float64", "l2": l2, "dropout": dropout, "batch_norm": False, "lr_schedule": None,
+              "early_stopping": None, "validation_fraction": 0.1}
     point = {"epoch": 10, "train_loss": 0.1, "train_accuracy": train, "test_loss": 0.2, "test_accuracy": test}
     return {"run_id": f"{engine}{seed}{l2}{dropout}", "engine": engine, "seed": seed, "config": config,
             "status": "ok", "error": None, "n_parameters": 33, "checkpoints": [point], "loss_curve": [0.5] * 10,

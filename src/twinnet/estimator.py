@@ -76,6 +76,10 @@ _HYPERPARAMETERS = """\
         scikit-learn's L2 penalty: ``0.5 * alpha * sum(W**2) / n_batch`` added to each batch's
         loss as scikit-learn's MLPs add it, on the weights (not the biases); trained as
         ``Network(l2=...)``, see the Notes. ``0``: no penalty (scikit-learn's default is ``1e-4``).
+    batch_norm : bool or twinnet.nn.BatchNorm, default=False
+        Batch normalization of every hidden layer, as ``Network(batch_norm=...)``: ``True`` for
+        Keras's ``BatchNormalization`` defaults, or ``BatchNorm(momentum=..., epsilon=..., center=...,
+        scale=...)``. Scores and predictions use the moving statistics.
     tol : float, default=1e-4
         The stopping rule's least improvement: of the training loss (``loss_curve_``), or with
         ``early_stopping`` of the validation score.
@@ -277,7 +281,8 @@ class _TwinNet(BaseEstimator):
 
     def __init__(self, hidden_layer_sizes=(20, 5), *, hidden_activation="relu", init="glorot",
                  optimizer="adam", learning_rate=0.01, max_iter=200, batch_size=None, shuffle=True,
-                 alpha=0.0, tol=1e-4, n_iter_no_change=10, early_stopping=False, validation_fraction=0.1,
+                 alpha=0.0, batch_norm=False, tol=1e-4, n_iter_no_change=10, early_stopping=False,
+                 validation_fraction=0.1,
                  dtype="float64", random_state=None, verbose=0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.hidden_activation = hidden_activation
@@ -288,6 +293,7 @@ class _TwinNet(BaseEstimator):
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.alpha = alpha
+        self.batch_norm = batch_norm
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
         self.early_stopping = early_stopping
@@ -371,7 +377,7 @@ class _TwinNet(BaseEstimator):
                 f"alpha={checked['alpha']!r} gives the network l2 = alpha / (2 * {c:g} * "
                 f"{batch}) = {l2:.3g}, beyond float32's largest {validation.FLOAT32_MAX:.2g}, in which the penalty "
                 "is weighed; give a smaller alpha.")
-        network = Network([X.shape[1], *checked["hidden"], width], output=output, l2=l2,
+        network = Network([X.shape[1], *checked["hidden"], width], output=output, l2=l2, batch_norm=self.batch_norm,
                           hidden_activation=self.hidden_activation, init=self.init, seed=seed, dtype=self.dtype)
         rule = _StoppingRule(checked["tol"], checked["n_iter_no_change"], score, self.verbose)
         history = network.fit(X, y, epochs=checked["max_iter"], learning_rate=checked["learning_rate"],

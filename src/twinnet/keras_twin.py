@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 
 import numpy as np
 
 from twinnet import quiet, validation
 from twinnet.nn import Network, epoch_batches, trainer
+from twinnet.nn.batchnorm import MOVING, BatchNorm
 from twinnet.nn.callbacks import METRIC_MODES, EarlyStopping
 from twinnet.nn.heads import HEADS
 from twinnet.nn.optimizers import OPTIMIZERS as _OPTIMIZERS
@@ -238,7 +240,7 @@ def keras_model(layers_dims, learning_rate):
 
 
 def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64",
-             output=None, l2=0.0, dropout=0.0):
+             output=None, l2=0.0, dropout=0.0, batch_norm=False):
     """A compiled Keras model holding exactly ``parameters``.
 
     Parameters
@@ -266,6 +268,11 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     dropout : float or list of float, default=0.0
         As ``Network``'s, one rate or one per hidden layer: ``keras.layers.Dropout(rate)`` after
         each hidden layer's activation whose rate is not 0.
+    batch_norm : bool or BatchNorm, default=False
+        As ``Network``'s: each hidden layer becomes ``Dense(use_bias=False)``, then
+        ``keras.layers.BatchNormalization`` with the same ``momentum``, ``epsilon``, ``center``
+        and ``scale`` and the dict's ``gamma_l``, ``beta_l``, ``moving_mean_l`` and
+        ``moving_variance_l``, then ``keras.layers.Activation(hidden_activation)``.
 
     Returns
     -------
@@ -288,21 +295,24 @@ def to_keras(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     # the one check of the dict (keys, shapes, widths, real and finite values in dtype), of the head
     # against the output width, of the activation, dtype, l2 and dropout rates, via Network, in its words
     net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, l2=l2,
-                                  dropout=dropout, dtype=dtype)
+                                  dropout=dropout, batch_norm=batch_norm, dtype=dtype)
     head, dtype, rates = HEADS[net.output].keras, net.dtype.name, net.dropout_rates
-    parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype, biases (n_l, 1)
+    L = len(net.layer_dims) - 1
     keras = quiet.import_keras()
     model = _twin_sequential()([keras.Input(shape=(net.n_features,), dtype=dtype)])
     for l in range(1, L + 1):
-        W, b = parameters[f"W{l}"], parameters[f"b{l}"]
-        # zeros: the weights are overwritten below, so no random draw is wasted
-        layer = keras.layers.Dense(W.shape[0], activation=head.activation if l == L else hidden_activation,
-                                   dtype=dtype, kernel_initializer="zeros", bias_initializer="zeros",
-                                   kernel_regularizer=keras.regularizers.L2(net.l2) if net.l2 else None)
-        model.add(layer)
-        layer.set_weights([W.T, b[:, 0]])
+        normalized = net.batch_norm and l < L
+        # zeros: the weights are set below, so no random draw is wasted
+        activation = head.activation if l == L else None if normalized else hidden_activation
+        model.add(keras.layers.Dense(net.layer_dims[l], activation=activation, use_bias=not normalized, dtype=dtype,
+                                     kernel_initializer="zeros", bias_initializer="zeros",
+                                     kernel_regularizer=keras.regularizers.L2(net.l2) if net.l2 else None))
+        if normalized:
+            model.add(keras.layers.BatchNormalization(**net.batch_norm.get_config(), dtype=dtype))
+            model.add(keras.layers.Activation(hidden_activation, dtype=dtype))
         if l < L and rates[l - 1]:
             model.add(keras.layers.Dropout(rates[l - 1], dtype=dtype))
+    _set_parameters(model, net.parameters)
     model.compile(optimizer=make_optimizer(optimizer, learning_rate, dtype=dtype),
                   loss=head.loss, metrics=[_keras_metric(keras, head.metric, dtype)])
     return model
@@ -341,19 +351,86 @@ def from_keras(model):
     -------
     parameters : dict
         ``W_l = kernel.T`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, in the
-        layers' dtype.
+        layers' dtype; for a ``Dense`` without bias followed by ``BatchNormalization``, instead of
+        ``b_l``, its ``gamma_l``, ``beta_l`` (as it has them), ``moving_mean_l`` and
+        ``moving_variance_l``, each of shape ``(n_l, 1)``.
     """
+    return _model_parameters(model, lambda variable: variable.numpy())
+
+
+def _structure(model):
+    """Per ``Dense`` layer ``[dense, its BatchNormalization or None, its dropout rate]``, checked as
+    :func:`to_keras` builds them: a ``Dense`` without bias is followed by a ``BatchNormalization``,
+    an ``Activation`` and at most one ``Dropout``; a ``Dense`` with one by at most one ``Dropout``."""
     keras = quiet.import_keras()
-    dense = [layer for layer in model.layers if layer.weights]
-    for layer in dense:
-        if not isinstance(layer, keras.layers.Dense) or not layer.use_bias:
-            raise ValueError(
-                f"from_keras expects Dense layers with biases only; layer {layer.name!r} is a "
-                f"{type(layer).__name__}."
-            )
-    if not dense:
-        raise ValueError("from_keras: the model has no Dense layers.")
-    return _as_parameters([weight for layer in dense for weight in layer.get_weights()])
+    layers = []
+    for layer in model.layers:
+        last = layers[-1] if layers else None
+        if isinstance(layer, keras.layers.Dense):
+            layers.append([layer, None, 0.0])
+        elif (isinstance(layer, keras.layers.BatchNormalization) and last and not last[0].use_bias
+              and last[1] is None):
+            last[1] = layer
+        elif isinstance(layer, keras.layers.Activation) and last and last[1] is not None and not last[2]:
+            continue
+        elif isinstance(layer, keras.layers.Dropout) and last and not last[2] and (last[0].use_bias or last[1]):
+            last[2] = float(layer.rate)
+        else:
+            raise ValueError(f"the model must be Dense layers with biases only; layer {layer.name!r} is a "
+                             f"{type(layer).__name__} there. to_keras follows each hidden Dense by at most one "
+                             "Dropout, and leaves out the bias of a batch-normalized one: Dense(use_bias=False), "
+                             "BatchNormalization, Activation, then at most one Dropout.")
+    if not layers:
+        raise ValueError("the model has no Dense layers.")
+    if any(not dense.use_bias and norm is None for dense, norm, _ in layers):
+        raise ValueError("the model has a Dense layer without bias and no BatchNormalization after it; to_keras "
+                         "leaves out the bias of a batch-normalized layer only.")
+    if layers[-1][2]:
+        raise ValueError("the model's output layer is followed by a Dropout; to_keras puts Dropout after hidden "
+                         "layers only.")
+    if layers[-1][1] is not None:
+        raise ValueError("the model's output layer is followed by a BatchNormalization; to_keras normalizes hidden "
+                         "layers only.")
+    return layers
+
+
+def _batch_norm(model):
+    """The :class:`~twinnet.nn.batchnorm.BatchNorm` of a model's ``BatchNormalization`` layers (None without)."""
+    configs = [{key: norm.get_config()[key] for key in BatchNorm.DEFAULTS}
+               for _, norm, _ in _structure(model)[:-1] if norm is not None]
+    if not configs:
+        return None
+    if len(configs) < len(_structure(model)) - 1 or any(config != configs[0] for config in configs):
+        raise ValueError("the model's hidden layers must all be batch-normalized alike, or none: Network's "
+                         "batch_norm is one setting for every hidden layer.")
+    return BatchNorm(**configs[0])
+
+
+def _model_parameters(model, value, prefix="", moving=True):
+    """The parameters dict of a model :func:`_structure` accepts, ``value(variable)`` for each of its weights
+    (without the moving statistics when not ``moving``: the gradients' dict)."""
+    _batch_norm(model)  # every hidden layer normalized alike, or none: a dict Network takes
+    layers, norms = [], []
+    for dense, norm, _ in _structure(model):
+        layers.append((np.ascontiguousarray(value(dense.kernel).T), value(dense.bias) if dense.use_bias else None))
+        names = [] if norm is None else [n for n in ("gamma", "beta") if getattr(norm, n) is not None]
+        names += list(MOVING) if norm is not None and moving else []
+        norms.append({name: value(getattr(norm, name)) for name in names})
+    return trainer.as_parameters(layers, prefix, norms)
+
+
+def _set_parameters(model, parameters):
+    """Set a model's weights (:func:`_structure`'s layers) to copies of ``parameters``, checked against it."""
+    layers = _structure(model)
+    widths = [int(layers[0][0].kernel.shape[0])] + [dense.units for dense, _, _ in layers]
+    options = _batch_norm(model)
+    dtype = _model_dtype(model)
+    pairs = trainer.parameter_layers(parameters, widths, dtype, "model", options)
+    arrays = trainer.norm_arrays(parameters, options, len(layers) - 1) if options else []
+    for (dense, norm, _), (W, b), values in itertools.zip_longest(layers, pairs, arrays):
+        dense.set_weights([np.asarray(W.T, dtype)] + ([] if b is None else [np.asarray(b[:, 0], dtype)]))
+        if norm is not None:
+            norm.set_weights([np.asarray(values[name], dtype) for name in options.names])
 
 
 def _model_dtype(model):
@@ -380,28 +457,14 @@ def _data(X, y, model_description, names=("X", "y")):
 
 def _dropout_rates(model):
     """The dropout rate after each hidden ``Dense`` layer (0 where no ``Dropout`` follows it)."""
-    keras = quiet.import_keras()
-    rates = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dense):
-            rates.append(0.0)
-        elif isinstance(layer, keras.layers.Dropout) and rates and not rates[-1]:
-            rates[-1] = float(layer.rate)
-        else:
-            raise ValueError(f"the model must be Dense layers, each hidden one followed by at most one Dropout, as "
-                             f"to_keras builds it; layer {layer.name!r} is a {type(layer).__name__} "
-                             f"{'there' if isinstance(layer, keras.layers.Dropout) else ''}".rstrip() + ".")
-    if rates and rates[-1]:
-        raise ValueError("the model's output layer is followed by a Dropout; to_keras puts Dropout after hidden "
-                         "layers only.")
-    return rates[:-1]
+    return [rate for _, _, rate in _structure(model)[:-1]]
 
 
 def _keep_masks(model, rates, m, masks, dtype):
     """``masks`` checked (:func:`twinnet.nn.trainer.check_masks`), as arrays of ``dtype``; ``None`` stays ``None``."""
     if masks is None:
         return None
-    hidden = [layer.units for layer in model.layers if layer.weights][:-1]
+    hidden = [dense.units for dense, _, _ in _structure(model)[:-1]]
     return [None if mask is None else np.asarray(mask, dtype=dtype)
             for mask in trainer.check_masks(masks, hidden, rates, m)]
 
@@ -451,19 +514,23 @@ def gradients(model, X, y, masks=None):
     import tensorflow as tf
 
     variables = model.trainable_variables
+    moving = [variable.numpy() for variable in model.non_trainable_variables]
     with floatx(dtype):
         x, t = tf.constant(X), tf.constant(y)
         with tf.GradientTape() as tape:
             h, hidden = x, -1
             for layer in model.layers:
                 if not isinstance(layer, keras.layers.Dropout):
-                    h, hidden = layer(h), hidden + 1
+                    # training: batch normalization with the batch's statistics
+                    h, hidden = layer(h, training=True), hidden + isinstance(layer, keras.layers.Dense)
                 elif masks is not None:  # tf.nn.dropout's order: x * scale, then the mask
                     h = h * tf.constant(1 / (1 - layer.rate), dtype) * tf.constant(masks[hidden])
             # the compiled loss from the logits, plus the model's losses: the L2 penalties
             loss = model.compute_loss(x=x, y=t, y_pred=h, training=True)
-        grads = [g.numpy() for g in tape.gradient(loss, variables)]
-    return _as_parameters(grads, "d")
+        grads = {id(variable): g.numpy() for variable, g in zip(variables, tape.gradient(loss, variables))}
+    for variable, value in zip(model.non_trainable_variables, moving):  # the training call moved them
+        variable.assign(value)
+    return _model_parameters(model, lambda variable: grads[id(variable)], "d", moving=False)
 
 
 def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop="fit", validation_data=None,
@@ -577,15 +644,13 @@ def _keras_callbacks(model, callbacks, on_epoch_end, names):
         for ours, theirs in stops:
             ours.stopped_epoch, ours.best_epoch, ours.wait = theirs.stopped_epoch, theirs.best_epoch, theirs.wait
             ours.best = None if theirs.best is None else float(theirs.best)
-            ours.best_weights = None if theirs.best_weights is None else _as_parameters(theirs.best_weights)
+            if theirs.best_weights is None:
+                ours.best_weights = None
+            else:  # Keras's get_weights(): the model's weights in its order
+                best = {id(variable): value for variable, value in zip(model.weights, theirs.best_weights)}
+                ours.best_weights = _model_parameters(model, lambda variable: best[id(variable)])
 
     return out, copy_back
-
-
-def _as_parameters(weights, prefix=""):
-    """Kernels and biases of ``Dense`` layers (kernel, bias, ...) as the parameters dict (or gradients, ``"d"``)."""
-    return trainer.as_parameters([(np.ascontiguousarray(kernel.T), bias) for kernel, bias in zip(weights[::2],
-                                                                                               weights[1::2])], prefix)
 
 
 class _KerasView:
@@ -609,11 +674,7 @@ class _KerasView:
 
     def set_parameters(self, parameters):
         """Replace the weights by ``parameters`` (the notebook's dict, of this architecture)."""
-        current = from_keras(self.model)
-        widths = [current["W1"].shape[1]] + [current[f"b{l}"].shape[0] for l in range(1, len(current) // 2 + 1)]
-        dense = [layer for layer in self.model.layers if layer.weights]
-        for layer, (W, b) in zip(dense, trainer.parameter_layers(parameters, widths, current["W1"].dtype, "model")):
-            layer.set_weights([W.T, b[:, 0]])
+        _set_parameters(self.model, parameters)
 
 
 @functools.cache

@@ -31,6 +31,7 @@ import numpy as np
 
 from twinnet import validation
 from twinnet.nn import Network, epoch_batches, trainer
+from twinnet.nn.batchnorm import BatchNorm
 from twinnet.nn.heads import HEADS, default_output
 from twinnet.nn.optimizers import get_optimizer, keras_cast
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
@@ -74,13 +75,7 @@ class TorchTwin(tuple):
         """Replace the weights, in place, by copies of ``parameters`` (the notebook's dict, of this architecture)."""
         import torch
 
-        linears = _linears(torch, self.model)
-        widths = [linears[0].in_features] + [linear.out_features for linear in linears]
-        dtype = np.dtype(str(linears[0].weight.dtype).removeprefix("torch."))
-        with torch.no_grad():
-            for linear, (W, b) in zip(linears, trainer.parameter_layers(parameters, widths, dtype, "twin")):
-                linear.weight.copy_(torch.as_tensor(np.asarray(W, dtype)))
-                linear.bias.copy_(torch.as_tensor(np.asarray(b, dtype)[:, 0]))
+        _set_parameters(torch, self.model, parameters)
 
     def __reduce__(self):
         return type(self), (self.model, self.optimizer, self.output, self.l2, self.scheduler)
@@ -92,6 +87,79 @@ class TorchTwin(tuple):
 
 def _linears(torch, module):
     return [m for m in module.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def _structure(torch, module):
+    """Per ``Linear`` layer ``(linear, the BatchNorm1d after it or None)``, in the order of ``module.modules()``.
+
+    A ``Linear`` has a bias, or none and a ``BatchNorm1d`` after it, as :func:`to_torch` builds them.
+    """
+    layers = []
+    for m in module.modules():
+        if isinstance(m, torch.nn.Linear):
+            layers.append([m, None])
+        elif isinstance(m, torch.nn.BatchNorm1d):
+            if not layers or layers[-1][0].bias is not None or layers[-1][1] is not None:
+                raise ValueError("the model must have a BatchNorm1d only after a Linear layer without bias, as "
+                                 "to_torch builds it.")
+            layers[-1][1] = m
+    if not layers:
+        raise ValueError("from_torch: the model has no Linear layers.")
+    for l, (linear, norm) in enumerate(layers, start=1):
+        if linear.bias is None and norm is None:
+            raise ValueError(f"from_torch expects Linear layers with biases; layer {l} has none, nor a BatchNorm1d "
+                             "after it (to_torch leaves out the bias of a batch-normalized layer only).")
+    if layers[-1][1] is not None:
+        raise ValueError("the model's output layer is followed by a BatchNorm1d; to_torch normalizes hidden layers "
+                         "only.")
+    return layers
+
+
+def _batch_norm(torch, module):
+    """The :class:`~twinnet.nn.batchnorm.BatchNorm` of a model's ``BatchNorm1d`` layers (None without)."""
+    norms = [norm for _, norm in _structure(torch, module)[:-1]]
+    if all(norm is None for norm in norms):
+        return None
+    options = {None if norm is None else (1 - norm.momentum, norm.eps, norm.bias.requires_grad,
+                                          norm.weight.requires_grad) for norm in norms}
+    if len(options) > 1 or None in options:
+        raise ValueError("the model's hidden layers must all be batch-normalized alike, or none: Network's "
+                         "batch_norm is one setting for every hidden layer.")
+    momentum, epsilon, center, scale = options.pop()
+    return BatchNorm(momentum=momentum, epsilon=epsilon, center=center, scale=scale)
+
+
+def _model_parameters(torch, module, value, prefix="", moving=True):
+    """The parameters dict of a model :func:`_structure` accepts, ``value(tensor)`` for each weight (without
+    the running statistics when not ``moving``: the gradients' dict)."""
+    _batch_norm(torch, module)  # every hidden layer normalized alike, or none: a dict Network takes
+    layers, norms = [], []
+    for linear, norm in _structure(torch, module):
+        layers.append((value(linear.weight), None if linear.bias is None else value(linear.bias)))
+        pairs = () if norm is None else (("gamma", norm.weight), ("beta", norm.bias))
+        tensors = {name: tensor for name, tensor in pairs if tensor.requires_grad}
+        if norm is not None and moving:
+            tensors.update(moving_mean=norm.running_mean, moving_variance=norm.running_var)
+        norms.append({name: value(tensor) for name, tensor in tensors.items()})
+    return trainer.as_parameters(layers, prefix, norms)
+
+
+def _set_parameters(torch, module, parameters):
+    """Set a model's weights (:func:`_structure`'s layers) to copies of ``parameters``, checked against it."""
+    layers = _structure(torch, module)
+    widths = [layers[0][0].in_features] + [linear.out_features for linear, _ in layers]
+    dtype = np.dtype(str(layers[0][0].weight.dtype).removeprefix("torch."))
+    options = _batch_norm(torch, module)
+    pairs = trainer.parameter_layers(parameters, widths, dtype, "twin", options)
+    arrays = trainer.norm_arrays(parameters, options, len(layers) - 1) if options else [{}] * (len(layers) - 1)
+    targets = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving_variance": "running_var"}
+    with torch.no_grad():
+        for (linear, norm), (W, b), values in zip(layers, pairs, [*arrays, {}]):
+            linear.weight.copy_(torch.as_tensor(np.asarray(W, dtype)))
+            if b is not None:
+                linear.bias.copy_(torch.as_tensor(np.asarray(b, dtype)[:, 0]))
+            for name, value in values.items():
+                getattr(norm, targets[name]).copy_(torch.as_tensor(np.asarray(value, dtype)))
 
 
 def _activation(torch, name):
@@ -106,7 +174,7 @@ def _optimizer(torch, optimizer, params, learning_rate):
 
 
 def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="relu", dtype="float64",
-             output=None, l2=0.0, dropout=0.0):
+             output=None, l2=0.0, dropout=0.0, batch_norm=False):
     """A ``torch.nn.Sequential`` holding exactly ``parameters``, and its optimizer.
 
     Parameters
@@ -130,6 +198,11 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
         As ``Network``'s: ``l2 * sum(W**2)`` over the weights, a term of the loss (module notes).
     dropout : float or list of float, default=0.0
         As ``Network``'s: ``torch.nn.Dropout(rate)`` after each hidden activation whose rate is not 0.
+    batch_norm : bool or BatchNorm, default=False
+        As ``Network``'s: each hidden layer becomes ``Linear(bias=False)``, then
+        ``torch.nn.BatchNorm1d(momentum=1 - momentum, eps=epsilon)`` holding ``gamma_l``,
+        ``beta_l`` (frozen where ``scale`` or ``center`` is off) and the moving statistics as its
+        running ones (module notes).
 
     Returns
     -------
@@ -153,32 +226,41 @@ def to_torch(parameters, *, learning_rate, optimizer="sgd", hidden_activation="r
     # Network's validation of the dict (keys, shapes, widths, real and finite values in dtype), of
     # the head against the output width, of the activation, dtype, l2 and dropout rates, in its words
     net = Network.from_parameters(parameters, output=output, hidden_activation=hidden_activation, l2=l2,
-                                  dropout=dropout, dtype=dtype)
+                                  dropout=dropout, batch_norm=batch_norm, dtype=dtype)
     import torch
 
     dtype, rates = net.dtype.name, net.dropout_rates
-    parameters, L = net.parameters, len(net.layer_dims) - 1  # copies in dtype
+    L, options = len(net.layer_dims) - 1, net.batch_norm
     modules = []
     for l in range(1, L + 1):
-        W = parameters[f"W{l}"]
-        linear = torch.nn.Linear(W.shape[1], W.shape[0], dtype=getattr(torch, dtype))
-        with torch.no_grad():
-            linear.weight.copy_(torch.as_tensor(W))
-            linear.bias.copy_(torch.as_tensor(parameters[f"b{l}"][:, 0]))
-        modules.append(linear)
+        normalized = options and l < L
+        modules.append(torch.nn.Linear(net.layer_dims[l - 1], net.layer_dims[l], bias=not normalized,
+                                       dtype=getattr(torch, dtype)))
+        if normalized:
+            norm = torch.nn.BatchNorm1d(net.layer_dims[l], eps=options.epsilon, momentum=1 - options.momentum,
+                                        dtype=getattr(torch, dtype))
+            norm.weight.requires_grad_(options.scale)
+            norm.bias.requires_grad_(options.center)
+            modules.append(norm)
         if l < L:
             modules.append(_activation(torch, hidden_activation))
             if rates[l - 1]:
                 modules.append(torch.nn.Dropout(rates[l - 1]))
     model = torch.nn.Sequential(*modules).eval()  # training mode only inside train
+    _set_parameters(torch, model, net.parameters)
     schedule = learning_rate if isinstance(learning_rate, LearningRateSchedule) else None
-    optimizer = _optimizer(torch, optimizer, list(model.parameters()), 1.0 if schedule else learning_rate)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = _optimizer(torch, optimizer, trained, 1.0 if schedule else learning_rate)
     scheduler = None if schedule is None else torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     return TorchTwin(model, optimizer, net.output, net.l2, scheduler)
 
 
 def from_torch(model):
     """The parameters dict of a model made of ``Linear`` layers (the inverse of :func:`to_torch`).
+
+    A ``Linear`` without bias followed by a ``BatchNorm1d`` gives, instead of ``b_l``, ``gamma_l``
+    (its ``weight``, when trained), ``beta_l`` (its ``bias``, when trained), ``moving_mean_l`` and
+    ``moving_variance_l`` (its running statistics).
 
     ``model`` is a :class:`TorchTwin` or a ``torch.nn.Module``; its ``Linear`` layers are taken in
     order. Returns ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``, copies in
@@ -190,14 +272,7 @@ def from_torch(model):
     if not isinstance(module, torch.nn.Module):
         raise ValueError(  # noqa: TRY004  (the project raises ValueError for every bad argument)
             f"from_torch expects a TorchTwin or a torch.nn.Module; got {type(module).__name__}.")
-    linears = _linears(torch, module)
-    if not linears:
-        raise ValueError("from_torch: the model has no Linear layers.")
-    for l, linear in enumerate(linears, start=1):
-        if linear.bias is None:
-            raise ValueError(f"from_torch expects Linear layers with biases; layer {l} has none.")
-    return trainer.as_parameters([(linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy())
-                                  for linear in linears])
+    return _model_parameters(torch, module, lambda tensor: tensor.detach().numpy().copy())
 
 
 def _check_twin(twin):
@@ -252,12 +327,16 @@ def _dropout_rates(torch, model):
 
 
 def _forward(torch, model, X, masks):
-    """The logits, each ``Dropout`` replaced by its replay under ``masks`` (or left out without masks)."""
+    """The logits, each ``Dropout`` replaced by its replay under ``masks`` (or left out without masks), each
+    ``BatchNorm1d`` normalizing with the batch's statistics, its running ones left alone."""
     h, hidden = X, -1
     for module in model.children() if isinstance(model, torch.nn.Sequential) else [model]:
         if isinstance(module, torch.nn.Dropout):
             if masks is not None:  # TensorFlow's and Network's order: x * (1 / (1 - rate)), then the mask
                 h = h * (1 / (1 - module.p)) * torch.as_tensor(masks[hidden])
+            continue
+        if isinstance(module, torch.nn.BatchNorm1d):
+            h = torch.nn.functional.batch_norm(h, None, None, module.weight, module.bias, True, 0.0, module.eps)
             continue
         h = module(h)
         hidden += isinstance(module, torch.nn.Linear)
@@ -297,12 +376,12 @@ def gradients(twin, X, y, masks=None):
         hidden = [linear.out_features for linear in linears[:-1]]
         masks = [None if mask is None else np.asarray(mask, dtype=dtype)
                  for mask in trainer.check_masks(masks, hidden, rates, X.shape[0])]
-    weights = [p for linear in linears for p in (linear.weight, linear.bias)]
+    weights = [p for p in twin.model.parameters() if p.requires_grad]
     loss = getattr(torch.nn.functional, HEADS[output].torch.loss)(_forward(torch, twin.model, X, masks), y)
     if twin.l2:
         loss = loss + _penalty(torch, twin.model, twin.l2, dtype)
-    grads = [g.numpy().copy() for g in torch.autograd.grad(loss, weights)]
-    return trainer.as_parameters(zip(grads[::2], grads[1::2]), "d")
+    grads = {id(p): g.numpy().copy() for p, g in zip(weights, torch.autograd.grad(loss, weights))}
+    return _model_parameters(torch, twin.model, lambda tensor: grads[id(tensor)], "d", moving=False)
 
 
 def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, validation_data=None, callbacks=None,
@@ -360,6 +439,13 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, valid
     names = trainer.history_names(head, val)
     m, rng = X.shape[0], np.random.default_rng(seed)
     full_batch = batch_size is None or batch_size >= m
+    norms = [norm for _, norm in _structure(torch, twin.model) if norm is not None]
+    if norms and (m if full_batch else m % batch_size or batch_size) == 1:
+        raise validation.InvalidArgument(
+            "batch_size", "a batch size that leaves no batch of one example", batch_size,
+            f"batch_size={batch_size} leaves a batch of one example (m={m}): torch's BatchNorm1d refuses to "
+            "normalize it in training ('Expected more than 1 value per channel'), where Keras and Network normalize "
+            "it to beta; choose a batch_size with m % batch_size != 1.")
     step = _Step(twin, head.torch, dtype, X, y)
     history = {name: [] for name in names}
     params = {"verbose": 0, "epochs": epochs, "steps": 1 if full_batch else math.ceil(m / batch_size)}
@@ -375,6 +461,8 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, valid
     @contextlib.contextmanager
     def context():
         training = twin.model.training
+        hooks = [hook for norm in norms for hook in (norm.register_forward_pre_hook(_keep_running_var),
+                                                     norm.register_forward_hook(_keras_running_var))]
         # the dropout masks from torch's generator, seeded for this call only
         with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
             if seed is not None:
@@ -383,11 +471,31 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, valid
                 yield
             finally:
                 twin.model.train(training)
+                for hook in hooks:
+                    hook.remove()
 
     score = None if val is None else (lambda: _score(torch, twin, head.torch, dtype, *val))
     trainer.run_epochs(twin, callback_list, epochs, train_epoch, head, m, names, history, score=score,
                        context=context())
     return history
+
+
+def _keep_running_var(norm, inputs):
+    """Before a ``BatchNorm1d``'s training step: its ``running_var``, which torch updates with the unbiased variance."""
+    if norm.training:
+        norm.keras_running_var = norm.running_var.clone()
+
+
+def _keras_running_var(norm, inputs, output):
+    """After it: Keras's update instead, from the value before the step and the batch's biased variance."""
+    if norm.training:
+        import torch
+
+        with torch.no_grad():
+            variance = inputs[0].var(dim=0, unbiased=False)
+            # a new buffer: torch's backward checks that the one it saved was not changed in place
+            norm.running_var = norm.keras_running_var * (1 - norm.momentum) + variance * norm.momentum
+        del norm.keras_running_var
 
 
 def _score(torch, twin, head, dtype, X, y):

@@ -342,7 +342,8 @@ def same_examples(x_shape, y_shape, x_argument="X", y_argument="y"):
                               f"{x_argument}.shape={x_shape}, {y_argument}.shape={y_shape}.")
 
 
-def parameters_widths(parameters, argument="parameters", *, dtype=None, output_width=1, finite=True) -> list[int]:
+def parameters_widths(parameters, argument="parameters", *, dtype=None, output_width=1, finite=True,
+                      batch_norm=()) -> list[int]:
     """The widths ``[n_0, ..., n_L]`` of a parameters dict, the project's common currency.
 
     ``parameters`` is any mapping (a dict, an ``.npz`` archive) with exactly the keys ``W1, b1,
@@ -350,39 +351,52 @@ def parameters_widths(parameters, argument="parameters", *, dtype=None, output_w
     finite. With ``dtype`` the values must be finite once cast to it (1e39 is inf in float32);
     ``finite=False`` lets NaN and inf through, for the notebook's ``L_layer_model``, which trains on
     and leaves divergence to be seen in its cost. The widths are checked by :func:`layer_widths`
-    (named ``layer_dims``), with ``output_width``.
+    (named ``layer_dims``), with ``output_width``. ``batch_norm``, the names of a batch-normalized
+    layer's weights (``("gamma", "beta", "moving_mean", "moving_variance")``), replaces each hidden
+    layer's ``b_l`` by those names numbered ``l``, each of shape ``(n_l, 1)``; a ``moving_variance``
+    must be >= 0.
     """
     if not isinstance(parameters, Mapping):
         raise InvalidArgument(argument, "a dict like {'W1': ..., 'b1': ..., ...}", parameters,
                               f"{argument} must be a dict like {{'W1': ..., 'b1': ..., ...}}; "
                               f"got {type(parameters).__name__}.")
     L = sum(1 for key in parameters if isinstance(key, str) and key.startswith("W"))
-    expected = [f"{kind}{l}" for l in range(1, L + 1) for kind in "Wb"]
+    hidden_kinds = ("W", *batch_norm) if batch_norm else "Wb"
+    expected = [f"{kind}{l}" for l in range(1, L + 1) for kind in (hidden_kinds if l < L else "Wb")]
     if L == 0 or set(parameters) != set(expected):
         missing = [key for key in expected if key not in parameters]
         extra = sorted(str(key) for key in parameters if key not in expected)
-        raise InvalidArgument(argument, "exactly W1, b1, ..., WL, bL", sorted(map(str, parameters)),
-                              f"{argument} must hold exactly W1, b1, ..., WL, bL"
+        names = f"W1, {', '.join(f'{kind}1' for kind in hidden_kinds[1:])}, ..., WL, bL"
+        normalized = any(str(key).startswith(("gamma", "beta", "moving_")) for key in extra)
+        hint = ("; these are a batch-normalized network's weights: pass batch_norm=True (or the BatchNorm it "
+                "was made with)") if normalized and not batch_norm else ""
+        raise InvalidArgument(argument, f"exactly {names}", sorted(map(str, parameters)),
+                              f"{argument} must hold exactly {names}"
                               + (f"; missing {missing}" if missing else "")
                               + (f"; unexpected {extra}" if extra else "")
-                              + (f"; got keys {sorted(map(str, parameters))}" if L == 0 else "") + ".")
+                              + (f"; got keys {sorted(map(str, parameters))}" if L == 0 else "") + hint + ".")
     arrays = {key: _real_array(argument, key, parameters[key]) for key in expected}
     dims = [arrays["W1"].shape[1] if arrays["W1"].ndim == 2 else None]
     for l in range(1, L + 1):
-        W, b = arrays[f"W{l}"], arrays[f"b{l}"]
+        W = arrays[f"W{l}"]
         if W.ndim != 2 or W.shape[1] != dims[-1]:
             raise InvalidArgument(f"{argument}['W{l}']", f"of shape (n_{l}, {dims[-1]})", W.shape,
                                   f"{argument}['W{l}'] must have shape (n_{l}, {dims[-1]}) to follow the "
                                   f"previous layer; got shape {W.shape}.")
-        if b.shape != (W.shape[0], 1):
-            hint = f" (a column: {argument}['b{l}'].reshape(-1, 1))" if b.shape == (W.shape[0],) else ""
-            raise InvalidArgument(f"{argument}['b{l}']", f"of shape ({W.shape[0]}, 1)", b.shape,
-                                  f"{argument}['b{l}'] must have shape ({W.shape[0]}, 1) to match W{l}; "
-                                  f"got shape {b.shape}{hint}.")
+        for kind in (hidden_kinds if l < L else "Wb")[1:]:
+            b = arrays[f"{kind}{l}"]
+            if b.shape != (W.shape[0], 1):
+                hint = f" (a column: {argument}['{kind}{l}'].reshape(-1, 1))" if b.shape == (W.shape[0],) else ""
+                raise InvalidArgument(f"{argument}['{kind}{l}']", f"of shape ({W.shape[0]}, 1)", b.shape,
+                                      f"{argument}['{kind}{l}'] must have shape ({W.shape[0]}, 1) to match W{l}; "
+                                      f"got shape {b.shape}{hint}.")
         dims.append(W.shape[0])
     dims = layer_widths("layer_dims", dims, output_width=output_width)
     for key, array in arrays.items() if finite else ():
         _finite(argument, key, array, dtype)
+        if key.startswith("moving_variance") and (array < 0).any():
+            raise InvalidArgument(f"{argument}[{key!r}]", ">= 0", "a negative value",
+                                  f"{argument}[{key!r}] must be >= 0 (a variance); got {array.min()!r}.")
     return dims
 
 

@@ -75,8 +75,8 @@ def schedule_help(default="constant"):
 
 
 def add_controls(parser):
-    """``--l2``, ``--dropout``, ``--lr-schedule``, ``--early-stopping``, ``--validation-fraction``: compare's,
-    one value each (the sweep's take lists: ``twinnet.cli.sweep_cmd``)."""
+    """``--l2``, ``--dropout``, ``--batch-norm``, ``--lr-schedule``, ``--early-stopping``,
+    ``--validation-fraction``: compare's, one value each (the sweep's take lists: ``twinnet.cli.sweep_cmd``)."""
     from twinnet.lab.config import MONITOR, RunConfig
 
     defaults = RunConfig()
@@ -86,6 +86,9 @@ def add_controls(parser):
     parser.add_argument("--dropout", type=rate, default=defaults.dropout, metavar="RATE",
                         help="dropout rate after every hidden layer, in [0, 1); each library draws its own masks, "
                         f"so runs with dropout are not on one trajectory (default: {defaults.dropout:g}, none)")
+    parser.add_argument("--batch-norm", action="store_true",
+                        help="batch normalization of every hidden layer's pre-activation, Keras's "
+                        "Dense(use_bias=False) -> BatchNormalization() -> Activation (default: off)")
     parser.add_argument("--lr-schedule", type=schedule_spec, default=None, metavar="SPEC", help=schedule_help())
     parser.add_argument("--early-stopping", type=non_negative_int, default=None, metavar="PATIENCE",
                         help=f"stop when {MONITOR} on a validation part of the training part has not improved for "

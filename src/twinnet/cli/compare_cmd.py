@@ -33,7 +33,7 @@ regression), torch. By default every installed engine that supports the configur
 Features, and regression targets, are standardized with the training part's statistics unless
 --no-standardize is given.
 
-Regularization and training control: --l2, --dropout, --lr-schedule, --early-stopping, e.g.
+Regularization and training control: --l2, --dropout, --batch-norm, --lr-schedule, --early-stopping, e.g.
   --l2 0.001 --lr-schedule "exponential:decay_steps=50,decay_rate=0.5" --early-stopping 5
 numpy, keras, tf-loop and torch train them all (with --dropout each library draws its own masks,
 marked * in the table: not one trajectory); sklearn trains --l2 only (as its alpha), functional
@@ -115,6 +115,7 @@ def run(args):
         learning_rate=args.learning_rate, batch_size=args.batch_size, optimizer=args.optimizer,
         hidden_activation=args.hidden_activation, init=args.init, dtype=args.dtype, seed=args.seed,
         standardize=args.standardize, keras_init=args.keras_init, l2=args.l2, dropout=args.dropout,
+        batch_norm=args.batch_norm,
         lr_schedule=args.lr_schedule, early_stopping=args.early_stopping,
         validation_fraction=args.validation_fraction,
     )

@@ -18,7 +18,8 @@ epochs records its metrics at 100 and 250 on the way. Every head: each data set'
 then uses the head's metric (accuracy; RMSE and R^2).
 
 Regularization: --l2 0,0.001,0.01 --dropout 0,0.3 (TOML: l2 = [0, 0.001], dropout = [0, 0.3]) and
-the report shows the train-test gap against them; --early-stopping none,5 (TOML: early_stopping =
+the report shows the train-test gap against them; --batch-norm false,true (TOML: batch_norm =
+[false, true]); --early-stopping none,5 (TOML: early_stopping =
 ["none", 5]) and the report says where each run stopped; --lr-schedule SPEC, once per schedule
 (TOML: lr_schedule = ["none", "exponential:decay_steps=100,decay_rate=0.5"]).
 
@@ -45,6 +46,13 @@ def _batch(text):
     return "full" if text == "full" else int(text)
 
 
+def _flag(text):
+    """``true`` or ``false`` (TOML's spellings), as a bool."""
+    if text.lower() not in ("true", "false"):
+        raise ValueError(text)
+    return text.lower() == "true"
+
+
 def _patience(text):
     return "none" if text == "none" else int(text)
 
@@ -69,6 +77,7 @@ GRID_OPTIONS = {
     "dtype": ("--dtype", _values(str, "float32 or float64"), "DTYPE,..."),
     "l2": ("--l2", _values(float, "numbers >= 0 such as 0,0.001,0.01"), "L2,..."),
     "dropout": ("--dropout", _values(float, "rates in [0, 1) such as 0,0.2,0.5"), "RATE,..."),
+    "batch_norm": ("--batch-norm", _values(_flag, "true or false, such as false,true"), "BOOL,..."),
     "lr_schedule": ("--lr-schedule", _schedules, "SPEC|none"),
     "early_stopping": ("--early-stopping", _values(_patience, "patiences such as none,5,20"), "PATIENCE|none,..."),
     "validation_fraction": ("--validation-fraction", _values(float, "numbers in (0, 1) such as 0.1"), "FRACTION,..."),
@@ -94,6 +103,7 @@ def register(sub):
              "output": f"output heads ({', '.join(OUTPUTS)})",
              "l2": "L2 penalties l2 * sum(W**2), as Keras's kernel_regularizer=L2(l2)",
              "dropout": "dropout rates after every hidden layer (each library draws its own masks)",
+             "batch_norm": "with or without batch normalization of every hidden layer (Keras's defaults)",
              "lr_schedule": schedule_help("none").removesuffix(" (default: none)")
              + "; one spec per option, repeat it for several, none for a constant rate",
              "early_stopping": f"patiences of early stopping on {MONITOR}, keeping the best epoch's weights, "

@@ -5,7 +5,7 @@ engine and checkpoints; a bench workload (:class:`twinnet.bench.Workload`) is on
 size and its targets. Every check goes through :mod:`twinnet.validation`.
 
 Regularization and training control are plain values, so that a configuration stays JSON- and
-CSV-friendly: ``l2`` and ``dropout`` are numbers, ``lr_schedule`` a command-line spec of
+CSV-friendly: ``l2`` and ``dropout`` are numbers, ``batch_norm`` a bool, ``lr_schedule`` a command-line spec of
 :func:`twinnet.nn.schedule_parse.parse` (built by :meth:`RunConfig.schedule`) and ``early_stopping`` a
 patience (built by :meth:`RunConfig.early_stopping_callback`).
 
@@ -35,7 +35,7 @@ DEFAULT_HIDDEN = (20, 5)
 KERAS_INITS = ("same", "notebook")
 
 #: RunConfig fields of regularization and training control, and the value that turns each off.
-CONTROLS = {"l2": 0.0, "dropout": 0.0, "lr_schedule": None, "early_stopping": None}
+CONTROLS = {"l2": 0.0, "dropout": 0.0, "batch_norm": False, "lr_schedule": None, "early_stopping": None}
 
 #: What the lab's early stopping monitors: the loss on the validation part (module docstring).
 MONITOR = "val_loss"
@@ -78,6 +78,8 @@ class RunConfig:
     l2: float = 0.0
     #: dropout rate of every hidden layer, in [0, 1)
     dropout: float = 0.0
+    #: batch normalization of every hidden layer with Keras's defaults (``Network(batch_norm=True)``)
+    batch_norm: bool = False
     #: a learning-rate schedule's spec, such as ``"exponential:decay_steps=100,decay_rate=0.5"``; its
     #: initial learning rate, unless the spec gives one, is ``learning_rate``; None: constant
     lr_schedule: str | None = None
@@ -100,6 +102,7 @@ class RunConfig:
         validation.positive_int("batch_size", self.batch_size, allow_none=True)
         validation.penalty("l2", self.l2)
         validation.rate("dropout", self.dropout)
+        validation.flag("batch_norm", self.batch_norm)
         if self.lr_schedule is not None:
             self.schedule()
         validation.patience("early_stopping", self.early_stopping)

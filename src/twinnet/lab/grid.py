@@ -80,6 +80,7 @@ GRID_KEYS = {
     "dtype": (_field("dtype"), ("float64",)),
     "l2": (_field("l2", lambda v: float(v) if validation.is_int(v) else v), (0.0,)),
     "dropout": (_field("dropout", lambda v: float(v) if validation.is_int(v) else v), (0.0,)),
+    "batch_norm": (_field("batch_norm"), (False,)),
     "lr_schedule": (_field("lr_schedule", lambda v: _none("none", "constant")(v.strip() if isinstance(v, str) else v)),
                     (None,)),
     "early_stopping": (_field("early_stopping", _none("none", "off")), (None,)),

@@ -142,19 +142,21 @@ def initial_parameters(config):
     from twinnet import Network
 
     return Network(list(config.layers), output=config.output, hidden_activation=config.hidden_activation,
-                   init=config.init, seed=config.seed, dtype=config.dtype).parameters
+                   init=config.init, batch_norm=config.batch_norm, seed=config.seed, dtype=config.dtype).parameters
 
 
 def network(parameters, config):
-    """``Network.from_parameters`` with the config's head, hidden activation, L2 penalty and dtype.
+    """``Network.from_parameters`` with the config's head, hidden activation, L2 penalty, batch
+    normalization and dtype.
 
     Its ``evaluate`` reports the loss with the L2 penalty, as the engines' loss curves (and Keras's
-    ``evaluate``) do; dropout, which only acts in training, is left out.
+    ``evaluate``) do, and normalizes with the moving statistics; dropout, which only acts in
+    training, is left out.
     """
     from twinnet import Network
 
     return Network.from_parameters(parameters, output=config.output, hidden_activation=config.hidden_activation,
-                                   l2=config.l2, dtype=config.dtype)
+                                   l2=config.l2, batch_norm=config.batch_norm, dtype=config.dtype)
 
 
 def evaluate(parameters, config, split):

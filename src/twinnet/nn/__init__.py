@@ -9,6 +9,7 @@ Public names
 - :class:`Network`, :class:`History`: the network and what its ``fit`` returns.
 - :func:`gradcheck`: backpropagation against finite differences.
 - :func:`epoch_batches`: the mini-batch order of ``Network.fit``, shared with the Keras twin.
+- :class:`BatchNorm`: the options of ``Network(batch_norm=...)`` (:mod:`twinnet.nn.batchnorm`).
 - :class:`NetworkFileError`: what :meth:`Network.load` raises for a file that is not a Network.
 - Learning-rate schedules (:mod:`twinnet.nn.schedules`: ``ExponentialDecay``, ``InverseTimeDecay``,
   ``PiecewiseConstantDecay``, ``CosineDecay``) and callbacks (:mod:`twinnet.nn.callbacks`:
@@ -31,6 +32,7 @@ Examples
 """
 
 from twinnet.nn.activations import ACTIVATIONS, Activation
+from twinnet.nn.batchnorm import BatchNorm
 from twinnet.nn.callbacks import Callback, EarlyStopping, LambdaCallback
 from twinnet.nn.engine import epoch_batches
 from twinnet.nn.gradcheck import gradcheck
@@ -56,6 +58,7 @@ __all__ = [
     "SGD",
     "Activation",
     "Adam",
+    "BatchNorm",
     "Callback",
     "CosineDecay",
     "EarlyStopping",

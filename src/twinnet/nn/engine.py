@@ -39,6 +39,8 @@ import itertools
 
 import numpy as np
 
+from twinnet.nn import batchnorm
+
 __all__ = [
     "BatchOrder",
     "Buffers",
@@ -201,6 +203,9 @@ class Buffers:
         the derivative needs.
     uniform : ndarray of float64 or None
         Scratch for the uniform draws of the masks.
+    stats, xhat : list of ndarray or None
+        With batch normalization, per hidden layer: its statistics ``(5, n_l)`` and the normalized
+        pre-activations ``(n_l, rows)`` of a training pass (see :func:`twinnet.nn.batchnorm.normalize`).
     """
 
     __slots__ = (
@@ -222,9 +227,11 @@ class Buffers:
         "r",
         "rows",
         "s",
+        "stats",
         "t",
         "u",
         "uniform",
+        "xhat",
         "y",
         "y_aux",
         "z",
@@ -236,13 +243,13 @@ class Buffers:
 BLOCK = 1 << 17
 
 
-def allocate(layer_dims, rows, dtype, *, backward=True, gather=None, dropout=None):
+def allocate(layer_dims, rows, dtype, *, backward=True, gather=None, dropout=None, batch_norm=False):
     """Allocate :class:`Buffers` for batches of exactly ``rows`` examples.
 
     ``backward=False`` leaves out the gradient buffers (inference only). ``gather=(y, y_aux)``,
     the training targets in the head's layout, adds buffers of their heights and dtypes into which
     a shuffled mini-batch is gathered. ``dropout``, one rate per hidden layer, adds the dropout
-    buffers of the layers whose rate is not 0.
+    buffers of the layers whose rate is not 0. ``batch_norm`` adds the statistics' buffers.
     """
     hidden, width = layer_dims[1:-1], layer_dims[-1]
     buf = Buffers()
@@ -274,6 +281,8 @@ def allocate(layer_dims, rows, dtype, *, backward=True, gather=None, dropout=Non
                 D[-1] = 1
         buf.M = [np.empty((n, rows), dtype) if rate else None for n, rate in zip(hidden, dropout)]
         buf.uniform = np.empty(max(n for n, rate in zip(hidden, dropout) if rate) * rows)
+    buf.stats = [np.empty((5, n), dtype) for n in hidden] if batch_norm else None
+    buf.xhat = [np.empty((n, rows), dtype) for n in hidden] if batch_norm else None
     buf.X = buf.y = buf.y_aux = None
     if gather is not None:
         y, y_aux = gather
@@ -284,7 +293,7 @@ def allocate(layer_dims, rows, dtype, *, backward=True, gather=None, dropout=Non
 
 
 # --------------------------------------------------------------------------- kernels
-def forward(X1, layers, activation, head, buf):
+def forward(X1, layers, activation, head, buf, norm=None, training=False):
     """Forward pass: fill ``buf.Z``, ``buf.A``, the logits ``buf.z`` and the head's outputs ``buf.p``.
 
     Parameters
@@ -300,6 +309,10 @@ def forward(X1, layers, activation, head, buf):
         The output head (:data:`twinnet.nn.heads.HEADS`): its ``output`` fills ``buf.p`` and what
         its ``loss`` needs.
     buf : Buffers
+    norm : twinnet.nn.batchnorm.Norm, optional
+        Batch normalization of every hidden layer's ``Z`` (its bias is 0), before the activation:
+        with the batch's statistics if ``training`` (``buf`` keeps what :func:`backward` needs),
+        else with the moving ones.
 
     Returns
     -------
@@ -309,6 +322,9 @@ def forward(X1, layers, activation, head, buf):
     A_prev = X1.T
     for l, (Kb, Z, A, A_body) in enumerate(zip(layers, buf.Z, buf.A, buf.A_body)):
         np.dot(Kb.T, A_prev, out=Z)  # Z_l = K_l^T A_{l-1} + b_l = W_l A_{l-1} + b_l
+        if norm is not None:
+            batchnorm.normalize(Z, norm.gamma[l], norm.beta[l], norm.options.epsilon, buf.stats[l], buf.xhat[l],
+                                None if training else norm.moving[l])
         activation.forward(Z, out=A_body)
         A_prev = A
         if buf.M is not None and buf.M[l] is not None:  # inverted dropout: D_l = A_l * M_l
@@ -320,7 +336,7 @@ def forward(X1, layers, activation, head, buf):
     return z
 
 
-def backward(X1, y, layers, kernels, activation, head, buf, dlayers):
+def backward(X1, y, layers, kernels, activation, head, buf, dlayers, dnorm=None):
     """Backward pass after :func:`forward`: gradients of the head's mean loss into ``dlayers``.
 
     Parameters
@@ -342,6 +358,10 @@ def backward(X1, y, layers, kernels, activation, head, buf, dlayers):
     dlayers : list of ndarray
         ``[dK_l; db_l]``, views from :func:`unflatten` of the flat gradient vector, written in
         place. The gradient with respect to ``X`` is never formed: nothing needs it.
+    dnorm : twinnet.nn.batchnorm.Norm, optional
+        After a training :func:`forward` with batch normalization: the views of the gradients of
+        ``gamma`` and ``beta``, written; the hidden layers' bias gradients are set to 0 (their
+        biases stay 0, which the normalization would cancel).
     """
     head.delta(y, buf, X1.shape[0])
     dZ = buf.dz
@@ -350,6 +370,8 @@ def backward(X1, y, layers, kernels, activation, head, buf, dlayers):
         M = buf.M[l - 1] if l and buf.M is not None else None
         A_prev = (buf.A[l - 1] if M is None else buf.D[l - 1]) if l else X1.T
         np.dot(A_prev, dZ.T, out=dlayers[l])  # [dK_l; db_l] = [A_{l-1}; 1] dZ_l^T
+        if dnorm is not None and l < L - 1:
+            dlayers[l][-1] = 0
         if l:
             A = buf.A_body[l - 1]
             if l < L - 1 or dZ.shape[0] > 1:
@@ -358,6 +380,9 @@ def backward(X1, y, layers, kernels, activation, head, buf, dlayers):
             else:  # one output unit: K_L dz is an outer product, formed block by block and never stored
                 dA = None
             _times_derivative(activation, dA, A, M, buf, kernels[l], dZ)
+            if dnorm is not None:  # dY at the normalized Z -> dZ
+                batchnorm.backward(A, buf.xhat[l - 1], buf.stats[l - 1], dnorm.gamma[l - 1], dnorm.beta[l - 1],
+                                   dnorm.options)
             dZ = A
 
 

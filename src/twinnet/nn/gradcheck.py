@@ -27,7 +27,9 @@ def gradcheck(network, X, y, eps=1e-5, masks=None):
     ``(X, y)``: the log-loss (sigmoid), the categorical cross-entropy (softmax) or the mean squared
     error (linear), as :mod:`twinnet.nn.heads` computes it, plus the network's L2 penalty
     ``l2 * sum(W**2)``, with its dropout under the fixed keep ``masks`` (dropout draws new masks at
-    every step, so a loss with random masks has no derivative to check). The differences are taken in float64 on
+    every step, so a loss with random masks has no derivative to check), and its batch
+    normalization with the batch's statistics, which move with every weight: the differences go
+    through them as backpropagation does. The differences are taken in float64 on
     an exact copy of the network and of its inputs and targets as the network sees them (cast to its
     dtype; a float32 value is representable in float64), so ``eps = 1e-5`` is meaningful for a
     float32 network too. The backpropagation side runs in the network's own dtype: for float32 the
@@ -100,7 +102,7 @@ def gradcheck(network, X, y, eps=1e-5, masks=None):
             y = np.asarray(y, dtype=network.dtype)
         ref = Network.from_parameters(network.parameters, output=network.output,
                                       hidden_activation=network.hidden_activation, l2=network.l2,
-                                      dropout=network.dropout, dtype="float64")
+                                      dropout=network.dropout, batch_norm=network.batch_norm, dtype="float64")
         theta, loss, as_gradients = ref._loss_function(X, y, masks)
         numeric = as_gradients(_central_differences(theta, loss, eps))
         values = {"the loss": np.array(loss()),
@@ -171,6 +173,6 @@ def count_kinks(network, X, eps, masks=None):
         X1 = check_X(X, network.n_features, network.dtype)
         buf = network._masked_buffers(X1, masks, backward=False)
         with np.errstate(under="ignore"):
-            engine.forward(X1, network._layers, network._activation, network._head, buf)
+            engine.forward(X1, network._layers, network._activation, network._head, buf, network._norm, training=True)
         preactivations = buf.Z
     return int(sum(np.count_nonzero(np.abs(Z) < eps) for Z in preactivations))

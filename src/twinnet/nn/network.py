@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from twinnet import safe_io, validation
-from twinnet.nn import engine, trainer
+from twinnet.nn import batchnorm, engine, trainer
 from twinnet.nn.activations import ACTIVATIONS
 from twinnet.nn.callbacks import ProgbarLogger, check_verbose
 from twinnet.nn.divergence import DIVERGENCE_FACTOR, DivergenceWarning, climbed
@@ -168,7 +168,7 @@ class _FitRun:
             return None
         X_val = check_X(validation_data[0], net.n_features, net.dtype, name="X_val")
         y_val, y_val_aux = net._check_y(validation_data[1], X_val, name="y_val")
-        return X_val, y_val, y_val_aux, engine.allocate(net.layer_dims, X_val.shape[0], net.dtype, backward=False)
+        return X_val, y_val, y_val_aux, net._allocate(X_val.shape[0], backward=False)
 
     def _allocate(self, net, batch_size, shuffle):
         m = self.X1.shape[0]
@@ -178,13 +178,12 @@ class _FitRun:
         rows = self.batches.rows
         gather = (self.y, self.y_aux) if self.batches.shuffle else None
         dropout = net._rates if any(net._rates) else None
-        self.buf = engine.allocate(net.layer_dims, rows, net.dtype, gather=gather, dropout=dropout)
+        self.buf = net._allocate(rows, gather=gather, dropout=dropout)
         # a shorter last batch gets buffers of its own: views of the first columns of buf's
         # column-major buffers would not be contiguous
-        self.tail = self.buf if m % rows == 0 else engine.allocate(net.layer_dims, m % rows, net.dtype,
-                                                                     gather=gather, dropout=dropout)
+        self.tail = self.buf if m % rows == 0 else net._allocate(m % rows, gather=gather, dropout=dropout)
         self.grads = np.empty_like(net._params)
-        self.dlayers = engine.unflatten(self.grads, net.layer_dims)
+        self.dlayers, self.dnorm = net._gradient_views(self.grads)
         self.optimizer.build(net._params.size, net.dtype)
 
     def params(self):
@@ -228,6 +227,16 @@ class Network:
         layer's activation). The masks are drawn from the fit's generator (see ``fit``'s
         ``seed``); ``predict``, ``evaluate`` and ``gradients`` never drop (``gradients`` takes
         given masks).
+    batch_norm : bool or BatchNorm, default=False
+        Batch normalization of every hidden layer's pre-activation (see :mod:`twinnet.nn.batchnorm`),
+        Keras's ``Dense(use_bias=False) -> BatchNormalization -> Activation``: ``True`` for Keras's
+        defaults, or :class:`~twinnet.nn.batchnorm.BatchNorm` ``(momentum=0.99, epsilon=1e-3,
+        center=True, scale=True)``. Such a layer has no bias; the parameters dict holds its
+        ``gamma_l`` and ``beta_l`` (trained) and ``moving_mean_l`` and ``moving_variance_l``
+        (updated by ``fit`` from each batch's mean and biased variance), each of shape ``(n_l, 1)``.
+        ``fit`` and ``gradients`` normalize with the batch's statistics, ``predict``, ``evaluate``
+        and validation with the moving ones. A training batch of one example has variance 0 and
+        normalizes to ``beta``, as in Keras (PyTorch refuses it).
     hidden_activation : {"leaky_relu", "relu", "sigmoid", "tanh"}, default="relu"
         Activation of every hidden layer (see :data:`twinnet.nn.ACTIVATIONS`; ``leaky_relu`` has
         Keras 3's slope 0.2).
@@ -270,15 +279,15 @@ class Network:
     """
 
     def __init__(self, layer_dims, *, output=None, hidden_activation="relu", init="normal", l2=0.0, dropout=0.0,
-                 seed=None, dtype="float64"):
+                 batch_norm=False, seed=None, dtype="float64"):
         self._setup(layer_dims, output, hidden_activation, validation.choice("init", init, INITIALIZERS), seed,
-                    dtype, l2, dropout)
+                    dtype, l2, dropout, batch_norm)
         rng = np.random.default_rng(self.seed)
         draw = INITIALIZERS[init]
         for K, n_prev, n in zip(self._kernels, self.layer_dims[:-1], self.layer_dims[1:]):
             K[...] = draw(rng, n_prev, n).T  # K_l = W_l^T; biases stay zero
 
-    def _setup(self, layer_dims, output, hidden_activation, init, seed, dtype, l2=0.0, dropout=0.0):
+    def _setup(self, layer_dims, output, hidden_activation, init, seed, dtype, l2=0.0, dropout=0.0, batch_norm=False):
         dims = validation.layer_widths("layer_dims", layer_dims)
         self.output = default_output(output, dims[-1])
         self.l2 = validation.penalty("l2", l2)
@@ -292,10 +301,19 @@ class Network:
         self.seed = validation.seed(seed)
         self.dtype = validation.dtype(dtype)
         self._activation = ACTIVATIONS[self.hidden_activation]
-        # Every layer's [K_l; b_l], K_l = W_l^T, is a view into one flat vector (see twinnet.nn.engine).
-        self._params = np.zeros(engine.n_params(dims), self.dtype)
-        self._layers = engine.unflatten(self._params, dims)
+        self.batch_norm = batchnorm.check_batch_norm(batch_norm)
+        # Every layer's [K_l; b_l], K_l = W_l^T, is a view into one flat vector (see twinnet.nn.engine),
+        # followed by batch normalization's [gamma_1, beta_1, ...]; the moving statistics are not trained.
+        hidden, n = dims[1:-1], engine.n_params(dims)
+        self._params = np.zeros(n + (batchnorm.size(hidden) if self.batch_norm else 0), self.dtype)
+        self._layers = engine.unflatten(self._params[:n], dims)
         self._kernels = [Kb[:-1] for Kb in self._layers]
+        self._norm = None
+        if self.batch_norm:
+            self._moving = np.zeros(batchnorm.size(hidden), self.dtype)
+            self._norm = batchnorm.views(self.batch_norm, self._params[n:], hidden, self._moving)
+            for gamma, (_, variance) in zip(self._norm.gamma, self._norm.moving):
+                gamma[...], variance[...] = 1, 1  # Keras's initializers: ones, and zeros for beta and the mean
 
     # ----------------------------------------------------------------------- parameters dict
     @property
@@ -305,22 +323,52 @@ class Network:
 
     @property
     def n_params(self):
-        """Number of weights and biases."""
-        return self._params.size
+        """Number of trainable parameters: weights, biases, and batch normalization's gamma and beta (Keras's count)."""
+        if not self.batch_norm:
+            return self._params.size
+        hidden = sum(self.layer_dims[1:-1])
+        return engine.n_params(self.layer_dims) - hidden + len(self.batch_norm.trainable) * hidden
 
     @property
     def parameters(self):
-        """Copies of the weights: ``{"W1": (n1, n0), "b1": (n1, 1), ..., "WL": (nL, n_{L-1}), "bL": (nL, 1)}``."""
-        return self._as_dict(self._layers)
+        """Copies of the weights: ``{"W1": (n1, n0), "b1": (n1, 1), ..., "WL": (nL, n_{L-1}), "bL": (nL, 1)}``.
 
-    @staticmethod
-    def _as_dict(layers, prefix=""):
-        # [K_l; b_l] -> the notebook's W_l = K_l^T (n_l, n_{l-1}) and b_l (n_l, 1), as C-ordered copies
-        return trainer.as_parameters([(Kb[:-1].T.copy(), Kb[-1].copy()) for Kb in layers], prefix)
+        With batch normalization a hidden layer ``l`` has, instead of ``b_l``, ``gamma_l`` (with
+        ``scale``), ``beta_l`` (with ``center``), ``moving_mean_l`` and ``moving_variance_l``, each
+        of shape ``(n_l, 1)``: Keras's weights of its ``BatchNormalization``, in its order.
+        """
+        return self._as_dict(self._layers, norm=self._norm)
+
+    def _as_dict(self, layers, prefix="", norm=None):
+        # [K_l; b_l] -> the notebook's W_l = K_l^T (n_l, n_{l-1}) and b_l (n_l, 1), as C-ordered copies;
+        # a batch-normalized layer's bias (always 0) is left out, its normalization's weights put in
+        L = len(layers)
+        pairs = [(Kb[:-1].T.copy(), None if norm is not None and l < L - 1 else Kb[-1].copy())
+                 for l, Kb in enumerate(layers)]
+        norms = ()
+        if norm is not None:
+            trainable = self.batch_norm.trainable
+            norms = [{name: value.copy() for name, value in
+                      zip(("gamma", "beta", *(batchnorm.MOVING if norm.moving else ())),
+                          (gamma, beta, *(norm.moving[l] if norm.moving else ())))
+                      if name in trainable or name in batchnorm.MOVING}
+                     for l, (gamma, beta) in enumerate(zip(norm.gamma, norm.beta))]
+        return trainer.as_parameters(pairs, prefix, norms)
+
+    def _gradient_views(self, grads):
+        """The views ``[dK_l; db_l]`` and the batch normalization's (a Norm, or None) of a flat gradient vector."""
+        n = engine.n_params(self.layer_dims)
+        dlayers = engine.unflatten(grads[:n], self.layer_dims)
+        dnorm = batchnorm.views(self.batch_norm, grads[n:], self.layer_dims[1:-1]) if self.batch_norm else None
+        return dlayers, dnorm
+
+    def _allocate(self, rows, **options):
+        """Buffers for ``rows`` examples (see :func:`twinnet.nn.engine.allocate`), batch normalization's included."""
+        return engine.allocate(self.layer_dims, rows, self.dtype, batch_norm=self._norm is not None, **options)
 
     @classmethod
-    def from_parameters(cls, parameters, *, output=None, hidden_activation="relu", l2=0.0, dropout=0.0, dtype=None,
-                        seed=None):
+    def from_parameters(cls, parameters, *, output=None, hidden_activation="relu", l2=0.0, dropout=0.0,
+                        batch_norm=False, dtype=None, seed=None):
         """Build a Network holding copies of the given weights.
 
         Parameters
@@ -332,8 +380,8 @@ class Network:
         output : {"sigmoid", "softmax", "linear"}, optional
             The head, as for the constructor: needed when ``n_L > 1``.
         hidden_activation : str, default="relu"
-        l2, dropout : float
-            As for the constructor.
+        l2, dropout, batch_norm
+            As for the constructor; with ``batch_norm`` the dict holds its keys (see :attr:`parameters`).
         dtype : {"float32", "float64"}, optional
             Default: float32 if every array is float32, float64 otherwise.
         seed : int, optional
@@ -355,9 +403,11 @@ class Network:
             arrays = [np.asarray(value) for value in parameters.values()] if isinstance(parameters, Mapping) else []
             dtype = "float32" if arrays and all(a.dtype == np.float32 for a in arrays) else "float64"
         dtype = validation.dtype(dtype)
-        dims = validation.parameters_widths(parameters, dtype=dtype, output_width=None)
+        options = batchnorm.check_batch_norm(batch_norm)
+        dims = validation.parameters_widths(parameters, dtype=dtype, output_width=None,
+                                            batch_norm=options.names if options else ())
         net = cls.__new__(cls)
-        net._setup(dims, output, hidden_activation, None, seed, dtype, l2, dropout)
+        net._setup(dims, output, hidden_activation, None, seed, dtype, l2, dropout, options)
         net._copy_in(parameters)
         return net
 
@@ -367,34 +417,42 @@ class Network:
         return self._rates
 
     def _copy_in(self, parameters):
-        for l, Kb in enumerate(self._layers, start=1):
-            Kb[:-1] = np.asarray(parameters[f"W{l}"]).T
-            Kb[-1] = np.asarray(parameters[f"b{l}"])[:, 0]
+        layers = trainer.parameter_layers(parameters, self.layer_dims, self.dtype, "Network", self.batch_norm)
+        for Kb, (W, b) in zip(self._layers, layers):
+            Kb[:-1] = W.T
+            Kb[-1] = 0 if b is None else b[:, 0]
+        if self._norm is not None:
+            norm = self._norm
+            arrays = trainer.norm_arrays(parameters, self.batch_norm, len(self.layer_dims) - 2)
+            for l, values in enumerate(arrays):
+                targets = (norm.gamma[l], norm.beta[l], *norm.moving[l])
+                for name, target in zip(("gamma", "beta", *batchnorm.MOVING), targets):
+                    if name in values:
+                        target[...] = values[name]
 
     def set_parameters(self, parameters):
         """Replace the weights, in place, by copies of ``parameters`` (the notebook's dict, of this architecture).
 
         With :attr:`parameters`, a snapshot and its restoration (``EarlyStopping`` uses the pair).
         """
-        trainer.parameter_layers(parameters, self.layer_dims, self.dtype, "Network")
         self._copy_in(parameters)
 
     # ----------------------------------------------------------------------- inference
     def _check_y(self, y, X1, name="y"):
         return check_y(y, X1, self.dtype, name, output=self.output, width=self.layer_dims[-1])
 
-    def _forward(self, X1):
-        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
+    def _forward(self, X1, training=False):
+        buf = self._allocate(X1.shape[0], backward=False)
         # A saturated output underflows harmlessly (see engine); other errors stay the caller's.
         with np.errstate(under="ignore"), blas_threads(X1.shape[0], self.layer_dims):
-            engine.forward(X1, self._layers, self._activation, self._head, buf)
+            engine.forward(X1, self._layers, self._activation, self._head, buf, self._norm, training)
         return buf
 
     def _scores(self, X1, y, y_aux, buf):
         # the loss and the head's metric into preallocated buffers: evaluate, and validation during fit
         head = self._head
         with np.errstate(under="ignore"):
-            z = engine.forward(X1, self._layers, self._activation, head, buf)
+            z = engine.forward(X1, self._layers, self._activation, head, buf, self._norm)
             loss = head.loss(z, y, buf)
         return loss + self._penalty(), head.metric(head.metric_sum(y_aux, buf, loss), X1.shape[0])
 
@@ -473,7 +531,7 @@ class Network:
         """
         X1 = check_X(X, self.n_features, self.dtype)
         y, y_aux = self._check_y(y, X1)
-        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=False)
+        buf = self._allocate(X1.shape[0], backward=False)
         with blas_threads(X1.shape[0], self.layer_dims):
             loss, metric = self._scores(X1, y, y_aux, buf)
         return {"loss": loss, self._head.metric_name: metric, **self._head.more_metrics(buf, y)}
@@ -495,27 +553,29 @@ class Network:
         -------
         grads : dict
             ``{"dW1": (n1, n0), "db1": (n1, 1), ...}``, the shapes of :attr:`parameters`, in the
-            network's dtype.
+            network's dtype. With batch normalization: through the batch's statistics, as in a
+            training step (the moving statistics are left alone), with ``"dgamma1"`` and
+            ``"dbeta1"`` (as ``scale`` and ``center`` have them) in place of ``"db1"``.
         """
         X1 = check_X(X, self.n_features, self.dtype)
         y, _ = self._check_y(y, X1)
         buf = self._masked_buffers(X1, masks, backward=True)
         grads = np.empty_like(self._params)
-        dlayers = engine.unflatten(grads, self.layer_dims)
+        dlayers, dnorm = self._gradient_views(grads)
         with np.errstate(under="ignore"), blas_threads(X1.shape[0], self.layer_dims):
-            engine.forward(X1, self._layers, self._activation, self._head, buf)
-            engine.backward(X1, y, self._layers, self._kernels, self._activation, self._head, buf, dlayers)
+            engine.forward(X1, self._layers, self._activation, self._head, buf, self._norm, training=True)
+            engine.backward(X1, y, self._layers, self._kernels, self._activation, self._head, buf, dlayers, dnorm)
         if self.l2:
             self._add_l2_gradient(dlayers, np.empty_like(self._params))
-        return self._as_dict(dlayers, "d")
+        return self._as_dict(dlayers, "d", dnorm)
 
     def _masked_buffers(self, X1, masks, backward):
         """Buffers for ``X1``; with ``masks``, dropout's multipliers set from them (see :meth:`gradients`)."""
         if masks is None:
-            return engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=backward)
+            return self._allocate(X1.shape[0], backward=backward)
         keep = [None if mask is None else mask.T
                 for mask in trainer.check_masks(masks, self.layer_dims[1:-1], self._rates, X1.shape[0])]
-        buf = engine.allocate(self.layer_dims, X1.shape[0], self.dtype, backward=backward, dropout=self._rates)
+        buf = self._allocate(X1.shape[0], backward=backward, dropout=self._rates)
         engine.set_masks(keep, self._rates, buf)
         return buf
 
@@ -529,7 +589,8 @@ class Network:
             Every weight and bias, the network's own storage: writing an entry changes the network.
         loss : callable
             ``loss()`` is the mean loss on ``(X, y)`` at ``theta``'s current values, with the L2
-            penalty and under dropout's ``masks`` (see :meth:`gradients`).
+            penalty and under dropout's ``masks`` (see :meth:`gradients`), batch normalization
+            with the batch's statistics.
         as_gradients : callable
             ``as_gradients(g)`` turns a vector laid out as ``theta`` into the dict that
             :meth:`gradients` returns (``{"dW1": (n1, n0), ...}``).
@@ -541,17 +602,21 @@ class Network:
 
         def loss():
             with np.errstate(under="ignore"):
-                z = engine.forward(X1, self._layers, self._activation, head, buf)
+                z = engine.forward(X1, self._layers, self._activation, head, buf, self._norm, training=True)
                 return head.loss(z, y, buf) + self._penalty()
 
         def as_gradients(g):
-            return self._as_dict(engine.unflatten(g, self.layer_dims), "d")
+            dlayers, dnorm = self._gradient_views(g)
+            return self._as_dict(dlayers, "d", dnorm)
 
         return self._params, loss, as_gradients
 
     def _hidden_preactivations(self, X):
-        """``[Z_1, ..., Z_{L-1}]``, each of shape ``(n_l, m)``: where a kinked activation meets its kink."""
-        return self._forward(check_X(X, self.n_features, self.dtype)).Z
+        """``[Z_1, ..., Z_{L-1}]``, each of shape ``(n_l, m)``: where a kinked activation meets its kink.
+
+        With batch normalization, the normalized ones, with the batch's statistics (as gradients sees them).
+        """
+        return self._forward(check_X(X, self.n_features, self.dtype), training=True).Z
 
     # ----------------------------------------------------------------------- training
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,
@@ -649,6 +714,7 @@ class Network:
         params, layers, kernels, act, head = self._params, self._layers, self._kernels, self._activation, self._head
         X1, y, y_aux, batches, optimizer = run.X1, run.y, run.y_aux, run.batches, run.optimizer
         grads, dlayers, learning_rate, m = run.grads, run.dlayers, run.learning_rate, run.X1.shape[0]
+        norm, dnorm = self._norm, run.dnorm
         schedule, rates, rng, l2 = run.schedule, self._rates, run.rng, self.l2
         dropout = any(rates)
         scratch = np.empty(max(K.size for K in kernels), self.dtype) if l2 else None
@@ -657,10 +723,13 @@ class Network:
             Xb, yb, yb_aux, b = batch(s)
             if dropout:
                 engine.draw_masks(rng, rates, b)
-            z = engine.forward(Xb, layers, act, head, b)
+            z = engine.forward(Xb, layers, act, head, b, norm, True)  # training: the batch's statistics
+            if norm is not None:  # as Keras's layer, in its training forward pass
+                for moving, stats in zip(norm.moving, b.stats):
+                    batchnorm.update_moving(moving, stats, norm.options.momentum)
             loss = head.loss(z, yb, b)
             total = head.metric_sum(yb_aux, b, loss)  # the metrics see the data's loss alone
-            engine.backward(Xb, yb, layers, kernels, act, head, b, dlayers)
+            engine.backward(Xb, yb, layers, kernels, act, head, b, dlayers, dnorm)
             if l2:
                 loss += self._penalty()
                 self._add_l2_gradient(dlayers, scratch)
@@ -722,6 +791,7 @@ class Network:
             "init": self.init,
             "l2": self.l2,
             "dropout": self.dropout,
+            "batch_norm": self.batch_norm.get_config() if self.batch_norm else None,
             "seed": self.seed,
             "dtype": self.dtype.name,
             "twinnet_version": __version__,
@@ -793,7 +863,7 @@ class Network:
             output = meta.get("output", DEFAULT_OUTPUT) if meta["format_version"] >= 2 else DEFAULT_OUTPUT
             net = cls.from_parameters(arrays, output=output, hidden_activation=meta.get("hidden_activation"),
                                       l2=meta.get("l2", 0.0), dropout=meta.get("dropout", 0.0),
-                                      dtype=meta["dtype"], seed=meta.get("seed"))
+                                      batch_norm=meta.get("batch_norm"), dtype=meta["dtype"], seed=meta.get("seed"))
             init = meta.get("init")
             if init is not None:
                 validation.choice("init", init, INITIALIZERS)
@@ -812,19 +882,21 @@ class Network:
     def __setstate__(self, state):
         meta, parameters = state["meta"], state["parameters"]
         self._setup(meta["layer_dims"], meta.get("output", DEFAULT_OUTPUT), meta["hidden_activation"], meta["init"],
-                    meta["seed"], meta["dtype"], meta.get("l2", 0.0), meta.get("dropout", 0.0))
+                    meta["seed"], meta["dtype"], meta.get("l2", 0.0), meta.get("dropout", 0.0), meta.get("batch_norm"))
         self._copy_in(parameters)
 
     def __repr__(self):
         output = "" if self.output == DEFAULT_OUTPUT else f"output={self.output!r}, "
         extra = (f"l2={self.l2!r}, " if self.l2 else "") + (f"dropout={self.dropout!r}, " if any(self._rates) else "")
+        if self.batch_norm:
+            extra += f"batch_norm={True if self.batch_norm == batchnorm.BatchNorm() else self.batch_norm!r}, "
         return (f"Network({self.layer_dims}, {output}hidden_activation={self.hidden_activation!r}, {extra}"
                 f"init={self.init!r}, seed={self.seed!r}, dtype={self.dtype.name!r})")
 
 
 #: The fields :meth:`Network._metadata` writes; a file with others is not one of ours.
 _METADATA_FIELDS = {"format", "format_version", "layer_dims", "output", "hidden_activation", "init", "l2", "dropout",
-                    "seed", "dtype", "twinnet_version"}
+                    "batch_norm", "seed", "dtype", "twinnet_version"}
 
 
 # --------------------------------------------------------------------------- reading a file
@@ -880,9 +952,13 @@ def _read_archive(archive, size, source, max_bytes):
         raise NetworkFileError(f"layer_dims declares a layer of more units than the limit of {max_bytes:,} bytes "
                                + too_big)
     shown = str(dims) if len(str(dims)) <= 80 else f"{str(dims)[:60]}... ({len(dims)} widths)"
+    # batch normalization's options are checked here, so that its arrays' names are known before reading
+    options = batchnorm.check_batch_norm(meta.get("batch_norm"), "the metadata's batch_norm")
     shapes = {}
     for l, (n_in, n_out) in enumerate(itertools.pairwise(dims), start=1):
-        shapes[f"W{l}"], shapes[f"b{l}"] = (n_out, n_in), (n_out, 1)
+        shapes[f"W{l}"] = (n_out, n_in)
+        for kind in options.names if options and l < len(dims) - 1 else ("b",):
+            shapes[f"{kind}{l}"] = (n_out, 1)
     expected = {f"{key}.npy" for key in (*shapes, _METADATA_KEY)}
     missing, extra = sorted(expected - set(names)), sorted(set(names) - expected)
     if missing or extra:

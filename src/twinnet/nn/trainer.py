@@ -27,7 +27,7 @@ from twinnet import validation
 from twinnet.nn.callbacks import check_callbacks
 
 __all__ = ["CallbackList", "as_parameters", "check_arguments", "check_masks", "epoch_mean", "history_names",
-           "parameter_layers", "run_epochs"]
+           "norm_arrays", "parameter_layers", "run_epochs"]
 
 
 def check_arguments(*, epochs, batch_size, seed, callbacks, on_epoch_end, validation_data):
@@ -151,30 +151,46 @@ def run_epochs(model, callbacks, epochs, train_epoch, head, m, names, history, *
     callbacks.on_train_end(logs)
 
 
-def parameter_layers(parameters, widths, dtype, owner):
+def parameter_layers(parameters, widths, dtype, owner, batch_norm=None):
     """``parameters`` (the notebook's dict) checked against a model of ``widths``: ``[(W_l, b_l), ...]``.
 
     Checked by :func:`twinnet.validation.parameters_widths` in ``dtype``; the arrays are returned as
     given (``np.asarray``), ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of shape ``(n_l, 1)``.
-    ``owner`` names the model in the error (``"Network"``, ``"twin"``, ``"model"``).
+    ``owner`` names the model in the error (``"Network"``, ``"twin"``, ``"model"``). With
+    ``batch_norm`` (a :class:`twinnet.nn.batchnorm.BatchNorm`) the hidden layers have no ``b_l``
+    (``None`` here) but the batch normalization's weights, which :func:`norm_arrays` returns.
     """
-    dims = validation.parameters_widths(parameters, dtype=dtype, output_width=None)
+    names = batch_norm.names if batch_norm else ()
+    dims = validation.parameters_widths(parameters, dtype=dtype, output_width=None, batch_norm=names)
     if dims != list(widths):
         raise validation.InvalidArgument("parameters", f"the widths {list(widths)}", dims,
                                          f"parameters have the widths {dims}; this {owner} has {list(widths)}.")
-    return [(np.asarray(parameters[f"W{l}"]), np.asarray(parameters[f"b{l}"])) for l in range(1, len(dims))]
+    L = len(dims) - 1
+    return [(np.asarray(parameters[f"W{l}"]), None if names and l < L else np.asarray(parameters[f"b{l}"]))
+            for l in range(1, L + 1)]
 
 
-def as_parameters(layers, prefix=""):
+def norm_arrays(parameters, batch_norm, hidden_layers):
+    """Per hidden layer, ``{name: array of shape (n_l,)}`` of the batch normalization's weights in a checked dict."""
+    return [{name: np.asarray(parameters[f"{name}{l}"])[:, 0] for name in batch_norm.names}
+            for l in range(1, hidden_layers + 1)]
+
+
+def as_parameters(layers, prefix="", norms=()):
     """The notebook's dict from ``[(W_l, b_l), ...]``: ``{"W1": W_1, "b1": b_1 as a column (n_1, 1), ...}``.
 
     ``W_l`` of shape ``(n_l, n_{l-1})`` and ``b_l`` of ``n_l`` values are taken as they are (the
-    caller copies); ``prefix="d"`` names gradients, ``{"dW1": ..., "db1": ...}``.
+    caller copies); ``prefix="d"`` names gradients, ``{"dW1": ..., "db1": ...}``. A ``b_l`` of
+    ``None`` is left out (a batch-normalized layer's); ``norms[l - 1]``, a dict ``{"gamma": ...,
+    "beta": ..., ...}`` of ``n_l`` values each, adds ``"gamma1"`` etc. as columns after ``W_l``.
     """
     out = {}
     for l, (W, b) in enumerate(layers, start=1):
         out[f"{prefix}W{l}"] = W
-        out[f"{prefix}b{l}"] = b.reshape(-1, 1)
+        if b is not None:
+            out[f"{prefix}b{l}"] = b.reshape(-1, 1)
+        for name, value in (norms[l - 1] if l <= len(norms) else {}).items():
+            out[f"{prefix}{name}{l}"] = value.reshape(-1, 1)
     return out
 
 

@@ -20,9 +20,10 @@ torch         the PyTorch twin (``twinnet.torch_twin``)
 
 Every engine trains every head (sigmoid, softmax, linear) except where :func:`unsupported_reason`
 says why not. Regularization and training control (:data:`CONTROLS`: ``l2``, ``dropout``,
-``lr_schedule``, ``early_stopping``): numpy, keras, tf-loop and torch train them all (with dropout,
-each library draws its own masks, so those runs are not on one trajectory); sklearn trains ``l2``
-(as its ``alpha``) only; functional none.
+``batch_norm``, ``lr_schedule``, ``early_stopping``): numpy, keras, tf-loop and torch train them all
+(with dropout, each library draws its own masks, so those runs are not on one trajectory; torch
+refuses batch normalization on a batch of one example); sklearn trains ``l2`` (as its ``alpha``)
+only; functional none.
 
 A runner is ``runner(config, split, initial, observe) -> Trained``: ``observe(epochs_done, current)``
 is called after each epoch, when the library lets us observe them, and ``current()`` returns the
@@ -86,8 +87,8 @@ def unsupported_reason(engine, config, n_train):
     binary = head(config.output).binary
     used = controls(config)
     if engine == "functional" and used:
-        return ("the notebook's functional network has no L2 penalty, dropout, learning-rate schedule or early "
-                f"stopping; got {', '.join(used)}")
+        return ("the notebook's functional network has no L2 penalty, dropout, batch normalization, learning-rate "
+                f"schedule or early stopping; got {', '.join(used)}")
     if engine == "functional" and not binary:
         return (f"the notebook's functional network is binary, one sigmoid unit with log-loss; "
                 f"got output={config.output!r}")
@@ -104,7 +105,12 @@ def unsupported_reason(engine, config, n_train):
                 f"optimizer={config.optimizer!r}, hidden_activation={config.hidden_activation!r}, "
                 f"output={config.output or 'sigmoid'!r}")
     if engine in ("keras", "tf-loop") and config.keras_init == "notebook" and (
-            config.l2 or config.dropout or config.lr_schedule is not None):
-        return ("keras_init='notebook' uses the notebook's model, compiled without L2 penalty, dropout or "
-                f"learning-rate schedule; got {', '.join(c for c in used if not c.startswith('early_stopping'))}")
+            config.l2 or config.dropout or config.batch_norm or config.lr_schedule is not None):
+        return ("keras_init='notebook' uses the notebook's model, compiled without L2 penalty, dropout, batch "
+                "normalization or learning-rate schedule; got "
+                f"{', '.join(c for c in used if not c.startswith('early_stopping'))}")
+    if engine == "torch" and config.batch_norm and (n_train if full_batch else n_train % config.batch_size
+                                                    or config.batch_size) == 1:
+        return (f"torch's BatchNorm1d cannot train on a batch of one example, which batch_size={config.batch_size} "
+                f"leaves of {n_train} training examples (Keras and Network normalize it to beta)")
     return None

@@ -6,8 +6,9 @@ from twinnet.lab.runners._timing import timed
 
 
 def regularization(config):
-    """The twins' ``l2`` and ``dropout`` keywords of ``config``, only those it sets (the defaults are the twins')."""
-    return {key: getattr(config, key) for key in ("l2", "dropout") if getattr(config, key)}
+    """The twins' ``l2``, ``dropout`` and ``batch_norm`` keywords of ``config``, only those it sets (the defaults
+    are the twins')."""
+    return {key: getattr(config, key) for key in ("l2", "dropout", "batch_norm") if getattr(config, key)}
 
 
 def _model(config, initial):

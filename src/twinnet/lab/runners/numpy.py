@@ -9,7 +9,8 @@ def run(config, split, initial, observe):
     from twinnet import Network
 
     net = Network.from_parameters(initial, output=config.output, hidden_activation=config.hidden_activation,
-                                  l2=config.l2, dropout=config.dropout, dtype=config.dtype)
+                                  l2=config.l2, dropout=config.dropout, batch_norm=config.batch_norm,
+                                  dtype=config.dtype)
     callbacks, callback = early_stopping(config)
     history, seconds = timed(lambda: net.fit(
         split.X_train, split.y_train, epochs=config.epochs, learning_rate=config.schedule(),

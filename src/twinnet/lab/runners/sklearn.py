@@ -81,6 +81,7 @@ def solver(config):
 #: What scikit-learn's MLPs cannot do, by RunConfig field: (is it set?, why not).
 UNSUPPORTED = {
     "dropout": (lambda c: c.dropout > 0, "have no dropout"),
+    "batch_norm": (lambda c: c.batch_norm, "have no batch normalization"),
     "lr_schedule": (lambda c: c.lr_schedule is not None,
                     "have no Keras learning-rate schedule (only 'constant', 'invscaling' and 'adaptive' rates)"),
     "early_stopping": (lambda c: c.early_stopping is not None,

@@ -15,7 +15,7 @@ def run(config, split, initial, observe):
     # One untimed epoch of a throwaway copy: torch initializes its kernels and autograd on first
     # use in a process, a cost that is not this run's.
     torch_twin.train(torch_twin.to_torch(initial, learning_rate=config.learning_rate, dtype=config.dtype,
-                                         output=config.output),
+                                         output=config.output, batch_norm=config.batch_norm),
                      split.X_train[:2], split.y_train[:2], epochs=1)
     callbacks, callback = early_stopping(config)
     control = {} if callbacks is None else {"validation_data": split.validation_data, "callbacks": callbacks}
