@@ -123,7 +123,7 @@ def test_the_time_figures_label_the_network_sizes(monkeypatch, tmp_path, sizes, 
 
 
 #: twinnet's pyplot after ``SETUP``: the backend it draws with.
-BACKEND = "{setup}; from twinnet._pyplot import pyplot; print(pyplot().get_backend())"
+BACKEND = "{setup}; from twinnet.plotting import pyplot; print(pyplot().get_backend())"
 
 
 @pytest.mark.parametrize(("setup", "mplbackend", "backend"), [

@@ -428,7 +428,7 @@ def plot(report: FileReport, directory, name) -> str:
     """The loss curves of the end-to-end training (the learner's, the reference's and the Keras
     twin's when it was trained) into ``directory``, as ``<name>_loss_curves.png`` (``name`` from
     :func:`file_names`); the PNG's path."""
-    from twinnet._pyplot import pyplot
+    from twinnet.plotting import pyplot
 
     plt = pyplot()
     e2e = report.end_to_end

@@ -11,7 +11,7 @@ import argparse
 from twinnet import validation
 
 
-def _checked(check, text, parse):
+def checked(check, text, parse):
     """``check(parse(text))``: the value in its canonical form, or one argparse error in the check's words.
 
     An unparsable text goes to ``check`` as it is, to be refused by the same rule.
@@ -27,30 +27,30 @@ def _checked(check, text, parse):
 
 
 def positive_int(text: str) -> int:
-    return _checked(lambda value: validation.positive_int("value", value), text, int)
+    return checked(lambda value: validation.positive_int("value", value), text, int)
 
 
 def non_negative_int(text: str) -> int:
-    return _checked(lambda value: validation.non_negative_int("value", value), text, int)
+    return checked(lambda value: validation.non_negative_int("value", value), text, int)
 
 
 def positive_float(text: str) -> float:
-    return _checked(lambda value: validation.positive_number("value", value), text, float)
+    return checked(lambda value: validation.positive_number("value", value), text, float)
 
 
 def penalty(text: str) -> float:
     """An L2 penalty's weight, finite, >= 0 and within float32's range: ``--l2``."""
-    return _checked(lambda value: validation.penalty("value", value), text, float)
+    return checked(lambda value: validation.penalty("value", value), text, float)
 
 
 def rate(text: str) -> float:
     """A probability in [0, 1): ``--dropout``."""
-    return _checked(lambda value: validation.rate("value", value), text, float)
+    return checked(lambda value: validation.rate("value", value), text, float)
 
 
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1: ``--validation-fraction``."""
-    return _checked(lambda value: validation.fraction("value", value), text, float)
+    return checked(lambda value: validation.fraction("value", value), text, float)
 
 
 def schedule_spec(text: str) -> str:
@@ -101,10 +101,10 @@ def add_controls(parser):
 
 def seed(text: str) -> int:
     """A seed: an integer from 0 to 2**32 - 1, the range scikit-learn and Keras take."""
-    return _checked(validation.seed, text, int)
+    return checked(validation.seed, text, int)
 
 
-def _widths(text):
+def widths(text):
     try:
         return [int(part) for part in text.split(",")]
     except ValueError:  # the command line's own syntax, before the rule
@@ -114,13 +114,13 @@ def _widths(text):
 
 def layer_list(text: str) -> list[int]:
     """``"100,20,5,1"`` -> ``[100, 20, 5, 1]``: positive widths, output width 1."""
-    return _checked(lambda dims: validation.layer_widths("layers", dims, output_width=1), text, _widths)
+    return checked(lambda dims: validation.layer_widths("layers", dims, output_width=1), text, widths)
 
 
 def head_layer_list(text: str) -> list[int]:
     """``"64,32,10"`` -> ``[64, 32, 10]``: positive widths, any output width (the head's, checked
     against the data once they are loaded)."""
-    return _checked(lambda dims: validation.layer_widths("layers", dims), text, _widths)
+    return checked(lambda dims: validation.layer_widths("layers", dims), text, widths)
 
 
 def add_output(parser):

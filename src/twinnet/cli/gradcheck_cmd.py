@@ -19,18 +19,18 @@ def _default_width(output):
 
 def _step(text):
     """A finite-difference step within the library's range (:data:`twinnet.nn.gradcheck.EPS_RANGE`)."""
-    from twinnet.cli._args import _checked
+    from twinnet.cli._args import checked
     from twinnet.nn.gradcheck import check_eps
 
-    return _checked(check_eps, text, float)
+    return checked(check_eps, text, float)
 
 
 def _layers(text):
     """``"2,6,3"`` -> ``[2, 6, 3]``: positive widths, any output width (the head checks it)."""
     from twinnet import validation
-    from twinnet.cli._args import _checked, _widths
+    from twinnet.cli._args import checked, widths
 
-    return _checked(lambda dims: validation.layer_widths("layers", dims), text, _widths)
+    return checked(lambda dims: validation.layer_widths("layers", dims), text, widths)
 
 
 def _targets(output, y, m, width, seed):

@@ -10,7 +10,7 @@ import textwrap
 
 import numpy as np
 
-from twinnet._pyplot import pyplot
+from twinnet.plotting import pyplot
 from twinnet.nn.heads import HEADS, head
 
 __all__ = ["COMPARE_FIGURES", "ENGINE_STYLE", "LOSS_NAMES", "describe_config", "plot_confusion_matrix",
