@@ -269,9 +269,11 @@ def test_without_tensorflow_the_training_is_reported_without_the_keras_twin(monk
     assert "Keras" not in render(report) and report.passes()
 
 
+# one run of the CLI on two files, with the Keras twin: its table, CSV, JSON and figures (--no-keras:
+# test_cli_one_file_prints_the_table_and_exits_0_when_all_pass)
 @pytest.mark.tf
-def test_the_keras_twin_follows_the_reference_in_the_line_the_csv_and_the_figure(tmp_path, capsys,
-                                                                                  monkeypatch):
+def test_cli_several_files_give_one_table_a_csv_json_and_the_curves_where_the_keras_twin_follows(tmp_path, capsys,
+                                                                                                   monkeypatch):
     pytest.importorskip("tensorflow")
     import matplotlib.figure
 
@@ -286,10 +288,14 @@ def test_the_keras_twin_follows_the_reference_in_the_line_the_csv_and_the_figure
     status = main(["check", *paths, "--iterations", "5", "--jobs", "2", "--csv", str(tmp_path / "c.csv"),
                    "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "plots")])
     assert status == 1
-    assert "end to end: the Keras twin's cost follows the reference (largest relative difference" \
-        in " ".join(capsys.readouterr().out.split())
+    table = capsys.readouterr().out
+    out = " ".join(table.split())
+    assert "runs the code in each of 2 files" in out and "\nupdate_skips_last_layer " in table
+    assert "departs at iteration 1 (update_parameters)" in out
+    assert "end to end: the Keras twin's cost follows the reference (largest relative difference" in out
     records = json.loads((tmp_path / "c.json").read_text())
     assert [r["passed"] for r in records] == [True, False]  # the twin judges twinnet, not the learner
+    assert records[1]["functions"]["update_parameters"]["diagnosis"].startswith("the loop skips the last layer")
     for record_ in records:
         e2e = record_["end_to_end"]
         assert len(e2e["keras"]) == 5 and e2e["keras_departs_at"] is None
@@ -301,33 +307,18 @@ def test_the_keras_twin_follows_the_reference_in_the_line_the_csv_and_the_figure
     # one training for both files: the twin starts from the reference's weights, not the learner's
     assert records[0]["end_to_end"]["keras"] == records[1]["end_to_end"]["keras"]
     rows = list(csv.DictReader((tmp_path / "c.csv").read_text(encoding="utf-8").splitlines()))
+    assert len(rows) == 2 * 16  # 15 functions and the training, per file
+    bad = [(r["function"], r["result"]) for r in rows if r["result"] != "PASS"]
+    assert bad == [("update_parameters", "FAIL"), ("L_layer_model", "FAIL"), ("end to end", "FAIL")]
     lines = [r["diagnosis"] for r in rows if r["function"] == "end to end"]
     assert len(lines) == 2 and all("; the Keras twin's cost follows the reference" in line for line in lines)
     assert "departs from the reference at iteration 1" in lines[1]
     for record_ in records:
-        curves = drawn[f"{Path(record_['path']).stem}_loss_curves.png"]
+        stem = Path(record_["path"]).stem
+        assert (tmp_path / "plots" / f"{stem}_loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        curves = drawn[f"{stem}_loss_curves.png"]
         assert curves["Keras twin (TensorFlow)"] == record_["end_to_end"]["keras"]
         assert curves["twinnet.functional (reference)"] == record_["end_to_end"]["reference"]
-
-
-def test_cli_several_files_give_one_table_a_csv_json_and_the_loss_curves(tmp_path, capsys):
-    paths = [str(LEARNERS / "correct.py"), str(LEARNERS / "update_skips_last_layer.py")]
-    status = main(["check", *paths, "--iterations", "5", "--jobs", "2", "--csv", str(tmp_path / "c.csv"),
-                   "--json", str(tmp_path / "c.json"), "--plot", str(tmp_path / "plots"), "--no-keras"])
-    assert status == 1
-    out = capsys.readouterr().out
-    assert "runs the code in each of 2 files" in out
-    assert "\nupdate_skips_last_layer " in out
-    assert "departs at iteration 1 (update_parameters)" in " ".join(out.split())
-    rows = list(csv.DictReader((tmp_path / "c.csv").read_text(encoding="utf-8").splitlines()))
-    assert len(rows) == 2 * 16  # 15 functions and the training, per file
-    bad = [(r["function"], r["result"]) for r in rows if r["result"] != "PASS"]
-    assert bad == [("update_parameters", "FAIL"), ("L_layer_model", "FAIL"), ("end to end", "FAIL")]
-    records = json.loads((tmp_path / "c.json").read_text())
-    assert [r["passed"] for r in records] == [True, False]
-    assert records[1]["functions"]["update_parameters"]["diagnosis"].startswith("the loop skips the last layer")
-    for stem in ("correct", "update_skips_last_layer"):
-        assert (tmp_path / "plots" / f"{stem}_loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -188,8 +188,8 @@ def test_the_twins_optimizers_are_the_projects():
     assert sorted(keras_twin.KERAS_OPTIMIZERS) == sorted(validation.OPTIMIZERS)
 
 
-@pytest.mark.parametrize("loop", keras_twin.TRAIN_LOOPS)
-@pytest.mark.parametrize("batch_size", [None, 10])
+# each loop once, each batch mode once: the callback is the loop's, whatever its batches
+@pytest.mark.parametrize("loop, batch_size", list(zip(keras_twin.TRAIN_LOOPS, [10, None])))
 def test_on_epoch_end_gets_epoch_and_logs_like_a_keras_callback(data, loop, batch_size):
     X, y = data
     model = keras_twin.to_keras(Network(LAYERS, seed=0).parameters, learning_rate=0.1)
