@@ -88,6 +88,11 @@ def _metrics(row):
 
 
 # --------------------------------------------------------------------------- small helpers
+def _count(n, noun):
+    """``1 seed``, ``2 seeds``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _config_key(row):
     return json.dumps({k: row["config"][k] for k in CONFIG_FIELDS}, sort_keys=True)
 
@@ -301,7 +306,7 @@ def summarize(rows, manifest=None):
     sessions = (manifest or {}).get("sessions", [])
     wall = sum(s["seconds"] for s in sessions)
     lines = [f"{len(rows)} runs ({', '.join(f'{n} {s}' for s, n in sorted(status.items()))}): "
-             f"{len(configs)} configurations × {len(seeds)} seeds × engines {', '.join(engines)}"
+             f"{_count(len(configs), 'configuration')} × {_count(len(seeds), 'seed')} × engines {', '.join(engines)}"
              + (f"; sweep wall time {wall:.0f} s over {len(sessions)} session(s)." if sessions else ".")]
     fields = _varying(rows)
     if not any(r["status"] == "ok" for r in rows):
