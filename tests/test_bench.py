@@ -262,9 +262,8 @@ EVERY_ENGINE = textwrap.dedent("""
     tiny = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
                           n_train=50)
     # the engines that load PyTorch and TensorFlow, beside numpy's (the rows' reference); functional's and
-    # sklearn's processes: test_run_workload_numpy_functional_sklearn_agree; keras: tf-loop's runner and
-    # process, with model.fit for the loop, left out for time
-    engines = ["numpy", "torch", "tf-loop"]
+    # sklearn's processes: test_run_workload_numpy_functional_sklearn_agree
+    engines = ["numpy", "torch", "tf-loop", "keras"]
     result = bench.run_workload(tiny, engines=engines, repeats=1, budget=0.0, memory=False, threads=1)
     loaded = [name for name in ("tensorflow", "torch", "keras", "sklearn") if name in sys.modules]
     print(json.dumps({"pid": os.getpid(), "loaded": loaded, "result": result}))
@@ -280,7 +279,7 @@ def test_every_engine_and_library_in_a_process_of_its_own():
     report = json.loads(done.stdout)
     assert report["loaded"] == []  # TensorFlow, PyTorch and scikit-learn were loaded by the children only
     result = report["result"]
-    check_consistent(result, ["numpy", "torch", "tf-loop"], bench.ROOFLINES)
+    check_consistent(result, ["numpy", "torch", "tf-loop", "keras"], bench.ROOFLINES)
     rows = {row["engine"]: row for row in result["engines"]}
     for engine, row in rows.items():
         assert row["final_loss"] == pytest.approx(rows["numpy"]["final_loss"], rel=1e-9), engine
