@@ -181,6 +181,38 @@ def test_cli_checks_l2_and_dropout(cli, output, width):
     assert out.strip().splitlines()[-1].startswith("PASS")
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_cli_checks_batch_normalization_through_the_batch_statistics(cli, dtype):
+    # --seed 3: float64's largest error is 1e-8 there (seed 0's tanh W1 is 4e-7, a gradient that batch
+    # normalization makes nearly 0, so that the central differences' rounding weighs more)
+    status, out, err = cli("gradcheck", "--data", "moons", "--layers", "2,6,5,1", "--activation", "all",
+                           "--batch-norm", "--dtype", dtype, "--seed", "3")
+    assert status == 0, out + err
+    assert out.splitlines()[0].endswith(", batch norm (the batch's statistics)"), out
+    for name in ACTIVATIONS:  # gamma and beta in place of the hidden biases, the output's bias kept
+        for row in ["W1         (6, 2)", "gamma1     (6, 1)", "beta2      (5, 1)", "b3         (1, 1)"]:
+            assert f"{name:<12}{row}" in out
+    assert " b1 " not in out and "moving" not in out
+    assert out.strip().splitlines()[-1].startswith("PASS")
+
+
+def test_cli_catches_batch_normalization_that_treats_the_statistics_as_constants(cli, monkeypatch):
+    from twinnet.nn import batchnorm
+
+    def constant_statistics(dY, xhat, stats, dgamma, dbeta, options):
+        # dgamma and dbeta right, but dZ = dY * gamma / sqrt(variance + epsilon): no path through the mean
+        # and variance, which move with every weight of the layer and below
+        np.sum(dY, axis=1, out=dbeta)
+        np.einsum("ij,ij->i", dY, xhat, out=dgamma)
+        np.multiply(dY, stats[3][:, None], out=dY)
+
+    monkeypatch.setattr(batchnorm, "backward", constant_statistics)
+    status, out, _ = cli("gradcheck", "--data", "moons", "--layers", "2,6,5,1", "--activation", "tanh",
+                         "--batch-norm", "--seed", "3")
+    assert status == 1 and out.strip().splitlines()[-1].startswith("FAIL"), out
+    assert re.search(r"^tanh +W1 .*<- too large$", out, re.MULTILINE), out
+
+
 def test_cli_counts_the_kinks_under_the_dropout_masks(capsys):
     # A fresh ReLU network (zero biases) whose hidden units are all dropped or negative for an example
     # has a pre-activation of exactly 0 in the next layer: the masks make kinks the plain network lacks.

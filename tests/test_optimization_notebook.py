@@ -1,8 +1,10 @@
 """examples/optimization.ipynb, executed from top to bottom twice in one kernel, as a reader runs it
 and runs it again, then checked: the Keras twin follows Network with each optimizer (mini-batch
-gradient descent, momentum, RMSprop, Adam), the closing notes' story holds (gradient descent stays
-on the plateau, RMSprop and Adam leave it at once, momentum later), the figures are drawn, the
-notebook stays short, and it writes no file."""
+gradient descent, momentum, RMSprop, Adam) and on a deeper network with and without batch
+normalization, the closing notes' story holds (gradient descent stays on the plateau, RMSprop and
+Adam leave it at once, momentum later; batch normalization leaves it where the plain deep network
+stays, and its moving statistics predict well with momentum 0.9, badly with 0.99), the figures are
+drawn, and it writes no file."""
 
 import re
 
@@ -14,6 +16,7 @@ OPTIMIZATION = NOTEBOOK.with_name("optimization.ipynb")
 #: Same arithmetic, the same batches, float64: rounding only (measured at most 4.4e-16).
 SAME_ARITHMETIC = 1e-12
 OPTIMIZERS = ["mini-batch GD", "momentum", "RMSprop", "Adam"]
+DEEP = ["deep", "deep, batch norm"]
 
 pytestmark = pytest.mark.tf
 
@@ -42,7 +45,7 @@ def test_no_tensorflow_start_up_line_reaches_the_outputs(executed):
     assert tensorflow_lines(text) == [], tensorflow_lines(text)
 
 
-@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("name", OPTIMIZERS + DEEP)
 def test_keras_follows_network_with_each_optimizer(executed, name):
     text = executed[1]
     match = re.search(rf"^{re.escape(name)}: max \|Keras - NumPy\| loss over (\d+) epochs: ([-+0-9.e]+), "
@@ -65,8 +68,31 @@ def test_the_closing_notes_hold(executed):
     assert losses["RMSprop"][1] < losses["Adam"][1], losses
 
 
+def _inference(text, name):
+    match = re.search(rf"^ *{re.escape(name)}: fit's last loss ([0-9.]+); evaluate \(moving statistics\): "
+                      rf"training loss ([0-9.]+), test accuracy ([0-9.]+)$", text, re.MULTILINE)
+    assert match, f"the notebook did not print the {name} evaluation"
+    return float(match.group(1)), float(match.group(2)), float(match.group(3))
+
+
+def test_the_batch_normalization_notes_hold(executed):
+    text = executed[1]
+    plateau = 0.693
+    losses = {name: _losses(text, name) for name in DEEP}
+    # the plain deep network stays on the plateau; with batch norm it leaves it in the first epoch
+    assert losses["deep"][2] > plateau - 0.05 and losses["deep, batch norm"][0] < plateau - 0.05, losses
+    assert losses["deep, batch norm"][2] < 0.3, losses
+    moving = {name: _inference(text, name) for name in [*DEEP, "deep, batch norm 0.99"]}
+    fit, inference, accuracy = moving["deep, batch norm"]
+    assert abs(inference - fit) < 0.1 and accuracy > moving["deep"][2], moving  # momentum 0.9: caught up
+    fit, inference, accuracy = moving["deep, batch norm 0.99"]
+    assert inference > fit + 0.3 and accuracy < moving["deep"][2], moving  # 0.99: the moving statistics lag
+
+
 def test_every_section_draws_its_curves(executed):
     notebook = executed[0]
     images = [output for cell in notebook.cells for output in cell.get("outputs", [])
               if "image/png" in output.get("data", {})]
-    assert len(images) == 5  # each optimizer, NumPy and Keras side by side; the four together
+    # each optimizer, NumPy and Keras side by side; the four together; the deep network without and with
+    # batch norm, NumPy and Keras on each
+    assert len(images) == 6

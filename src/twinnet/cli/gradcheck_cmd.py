@@ -79,7 +79,8 @@ def register(sub):
         "its head's loss (log-loss, cross-entropy or mean squared error), parameter by parameter, "
         "and print the relative errors with a pass/fail "
         "verdict (exit status 0 when it passes, 1 when it fails). With --l2 the loss includes the "
-        "penalty l2 * sum(W**2); with --dropout, under fixed keep masks drawn from --seed.",
+        "penalty l2 * sum(W**2); with --dropout, under fixed keep masks drawn from --seed; with "
+        "--batch-norm, through the batch's statistics, which move with every weight.",
     )
     parser.add_argument("--data", default=DEFAULT_DATASET, metavar="PATH|NAME",
                         help=f"a data file or a built-in name: {', '.join(DATASETS)} "
@@ -110,6 +111,10 @@ def register(sub):
     parser.add_argument("--dropout", type=rate, default=0.0, metavar="RATE",
                         help="dropout rate of every hidden layer, in [0, 1), under fixed keep masks drawn from "
                         "--seed: one training step's gradients (default: 0)")
+    parser.add_argument("--batch-norm", action="store_true",
+                        help="batch normalization of every hidden layer's pre-activation, Keras's "
+                        "Dense(use_bias=False) -> BatchNormalization() -> Activation, with the batch's "
+                        "statistics: gamma and beta are checked in place of the hidden biases (default: off)")
     parser.add_argument("--seed", type=seed, default=0,
                         help="seed of the weights, of drawn targets and of dropout's masks (default: 0)")
     parser.set_defaults(func=run)
@@ -141,7 +146,8 @@ def run(args):
     masks = _keep_masks(layers, X.shape[0], args.dropout, args.seed)
     regularization = (f", l2 {args.l2:g}" if args.l2 else "") + (
         f", dropout {args.dropout:g} under fixed masks ({sum(int(M.sum()) for M in masks)} of "
-        f"{sum(M.size for M in masks)} units kept)" if masks else "")
+        f"{sum(M.size for M in masks)} units kept)" if masks else "") + (
+        ", batch norm (the batch's statistics)" if args.batch_norm else "")
     print(f"gradient check: {args.data}, {X.shape[0]} examples (standardized), layers "
           f"{','.join(map(str, layers))}, {args.output} head ({told}), init {args.init}, {args.dtype}, "
           f"eps {args.eps:g}{regularization}")
@@ -151,7 +157,7 @@ def run(args):
     worst, kinks, not_finite = 0.0, {}, []
     for activation in activations:
         net = Network(layers, output=args.output, hidden_activation=activation, init=args.init, l2=args.l2,
-                      dropout=args.dropout, seed=args.seed, dtype=args.dtype)
+                      dropout=args.dropout, batch_norm=args.batch_norm, seed=args.seed, dtype=args.dtype)
         shapes = {name: value.shape for name, value in net.parameters.items()}
         try:
             errors = gradcheck(net, X, y, eps=args.eps, masks=masks)
