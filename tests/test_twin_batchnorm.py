@@ -30,6 +30,7 @@ from twins import LOOPS, build, import_keras_twin, rotate, train, weights
 
 from twinnet import Network, torch_twin
 from twinnet.nn import BatchNorm
+from twinnet.validation import OPTIMIZERS as OPTIMIZER_NAMES
 from twinnet.validation import InvalidArgument
 
 EPOCHS = 5
@@ -43,7 +44,7 @@ PROBLEMS = {
     "linear": ("linear", [4, 6, 5, 2], regression_problem(M, 4, 2, seed=0)),
 }
 HEADS = sorted(PROBLEMS)
-RATES = {"sgd": 0.1, "momentum": 0.1, "adam": 0.02}
+RATES = {"sgd": 0.1, "momentum": 0.1, "adam": 0.02, "rmsprop": 0.01}
 OPTIMIZERS = sorted(RATES)
 DTYPES = ["float64", "float32"]
 OPTIONS = {"defaults": True, "momentum-0.9": BatchNorm(momentum=0.9, epsilon=1e-2),
@@ -78,6 +79,10 @@ def _network_outputs(net, X):
 
 
 @pytest.mark.exact
+def test_the_rotation_covers_every_optimizer():
+    assert sorted(OPTIMIZER_NAMES) == OPTIMIZERS
+
+
 @pytest.mark.parametrize("twin, batch_size, dtype, head, optimizer, options", rotate(
     [(twin, batch_size, dtype) for twin in LOOPS for batch_size in [None, 12] for dtype in DTYPES]
     + [("keras-fit", 12, "float64")], head=HEADS, optimizer=OPTIMIZERS, options=sorted(OPTIONS)))
