@@ -4,8 +4,11 @@ every head, training and inference modes, the moving statistics, files, and bad 
 The twins (Keras and PyTorch) are held to Network in test_twin_batchnorm.py.
 """
 
+import io
+import json
 import pickle
 import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -256,34 +259,28 @@ def test_a_batch_normalized_dict_into_a_network_without_names_the_fix():
         Network.from_parameters(params, batch_norm=True)
 
 
-def test_a_file_with_batch_norm_arrays_but_not_its_metadata_is_refused(tmp_path):
-    import json
-    import zipfile
-
-    path = tmp_path / "net.npz"
-    Network([3, 4, 1], batch_norm=True, seed=0).save(path)
+def _rewrite_metadata(path, change):
+    """Rewrite the model file at ``path`` with ``change(metadata)`` as its metadata, its arrays kept."""
     with zipfile.ZipFile(path) as archive:
         members = {name: archive.read(name) for name in archive.namelist()}
     meta = json.loads(str(np.load(path)["__metadata__"]))
-    del meta["batch_norm"]
-    import io
-
+    change(meta)
     buffer = io.BytesIO()
     np.save(buffer, np.array(json.dumps(meta)))
     members["__metadata__.npy"] = buffer.getvalue()
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():
             archive.writestr(name, data)
+
+
+def test_a_file_with_batch_norm_arrays_but_not_its_metadata_is_refused(tmp_path):
+    path = tmp_path / "net.npz"
+    Network([3, 4, 1], batch_norm=True, seed=0).save(path)
+    _rewrite_metadata(path, lambda meta: meta.pop("batch_norm"))
     with pytest.raises(NetworkFileError, match=r"not a twinnet Network file \(layer_dims \[3, 4, 1\] needs the arrays "
                                                r"\['W1', 'W2', 'b1', 'b2'\]: missing \['b1'\]; unexpected \['beta1'"):
         Network.load(path)
-    meta["batch_norm"] = {"momentum": 2}
-    buffer = io.BytesIO()
-    np.save(buffer, np.array(json.dumps(meta)))
-    members["__metadata__.npy"] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
+    _rewrite_metadata(path, lambda meta: meta.update(batch_norm={"momentum": 2}))
     with pytest.raises(NetworkFileError, match=r"momentum must be a number in \[0, 1\)"):
         Network.load(path)
 
@@ -375,8 +372,6 @@ def test_batch_norm_is_a_grid_key_and_a_run_config_field():
 
 
 def test_compare_and_sweep_take_batch_norm(cli, tmp_path):
-    import json
-
     status, out, err = cli("compare", "--data", "moons", "--layers", "2,4,1", "--epochs", "2", "--engines", "numpy",
                            "--batch-norm", "--no-progress", "--out", str(tmp_path / "compare"))
     assert status == 0, err

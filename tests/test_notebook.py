@@ -60,6 +60,15 @@ def printed(notebook):
     return "\n".join(parts)
 
 
+def agreement(text, name):
+    """``(epochs, loss, weight)`` of the notebook's line ``NAME: max |Keras - NumPy| loss over E epochs: L,
+    final weight: W``."""
+    match = re.search(rf"^{re.escape(name)}: max \|Keras - NumPy\| loss over (\d+) epochs: ([-+0-9.e]+), "
+                      rf"final weight: ([-+0-9.e]+)$", text, re.MULTILINE)
+    assert match, f"the notebook did not print the {name} agreement"
+    return int(match.group(1)), float(match.group(2)), float(match.group(3))
+
+
 def number_after(label, text):
     match = re.search(re.escape(label) + r"\s*([-+0-9.e]+)", text)
     assert match, f"the notebook did not print {label!r}"

@@ -9,7 +9,7 @@ drawn, and it writes no file."""
 import re
 
 import pytest
-from test_notebook import HANG, NOTEBOOK, printed, run_twice
+from test_notebook import HANG, NOTEBOOK, agreement, printed, run_twice
 from test_quiet import tensorflow_lines
 
 OPTIMIZATION = NOTEBOOK.with_name("optimization.ipynb")
@@ -47,11 +47,7 @@ def test_no_tensorflow_start_up_line_reaches_the_outputs(executed):
 
 @pytest.mark.parametrize("name", OPTIMIZERS + DEEP)
 def test_keras_follows_network_with_each_optimizer(executed, name):
-    text = executed[1]
-    match = re.search(rf"^{re.escape(name)}: max \|Keras - NumPy\| loss over (\d+) epochs: ([-+0-9.e]+), "
-                      rf"final weight: ([-+0-9.e]+)$", text, re.MULTILINE)
-    assert match, f"the notebook did not print the {name} agreement"
-    epochs, loss, weight = int(match.group(1)), float(match.group(2)), float(match.group(3))
+    epochs, loss, weight = agreement(executed[1], name)
     assert epochs > 1
     assert loss < SAME_ARITHMETIC and weight < SAME_ARITHMETIC, (name, loss, weight)
 

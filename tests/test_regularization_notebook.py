@@ -7,7 +7,7 @@ import re
 from typing import NamedTuple
 
 import pytest
-from test_notebook import HANG, NOTEBOOK, number_after, printed, run_twice
+from test_notebook import HANG, NOTEBOOK, agreement, number_after, printed, run_twice
 from test_quiet import tensorflow_lines
 
 REGULARIZATION = NOTEBOOK.with_name("regularization.ipynb")
@@ -41,11 +41,7 @@ def test_no_tensorflow_start_up_line_reaches_the_outputs(executed):
 
 @pytest.mark.parametrize("feature", ["baseline", "L2", "schedule", "early stopping"])
 def test_keras_follows_network_where_the_arithmetic_is_the_same(executed, feature):
-    text = executed.text
-    match = re.search(rf"^{re.escape(feature)}: max \|Keras - NumPy\| loss over (\d+) epochs: ([-+0-9.e]+), "
-                      rf"final weight: ([-+0-9.e]+)$", text, re.MULTILINE)
-    assert match, f"the notebook did not print the {feature} agreement"
-    epochs, loss, weight = int(match.group(1)), float(match.group(2)), float(match.group(3))
+    epochs, loss, weight = agreement(executed.text, feature)
     assert epochs > 1
     assert loss < SAME_ARITHMETIC and weight < SAME_ARITHMETIC, (feature, loss, weight)
 

@@ -25,8 +25,9 @@ import pickle
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
-from problems import binary_problem, multiclass_problem, regression_problem
-from twins import LOOPS, build, import_keras_twin, rotate, train, weights
+from problems import binary_problem
+from twins import LOOPS, M, TOL, build, import_keras_twin, rotate, train, weights
+from twins import PROBLEMS as TWIN_PROBLEMS
 
 from twinnet import Network, torch_twin
 from twinnet.nn import BatchNorm
@@ -34,15 +35,9 @@ from twinnet.validation import OPTIMIZERS as OPTIMIZER_NAMES
 from twinnet.validation import InvalidArgument
 
 EPOCHS = 5
-M = 40  # examples; batch_size=12 makes three batches of 12 and one of 4, shuffled with seed 3
-TOL = {"float64": 1e-12, "float32": 1e-4}
-
 #: Head -> (output, widths, data): two hidden layers, so that one normalization feeds another.
-PROBLEMS = {
-    "sigmoid": ("sigmoid", [4, 6, 5, 1], binary_problem(M, 4, rule="square", seed=0)),
-    "softmax": ("softmax", [4, 6, 5, 3], multiclass_problem(M, 4, 3, seed=0)),
-    "linear": ("linear", [4, 6, 5, 2], regression_problem(M, 4, 2, seed=0)),
-}
+PROBLEMS = {head: TWIN_PROBLEMS[name] for head, name in
+            (("sigmoid", "sigmoid"), ("softmax", "softmax"), ("linear", "linear-2"))}
 HEADS = sorted(PROBLEMS)
 RATES = {"sgd": 0.1, "momentum": 0.1, "adam": 0.02, "rmsprop": 0.01}
 OPTIMIZERS = sorted(RATES)

@@ -23,8 +23,8 @@ Tolerances, relative, and why:
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-from problems import binary_problem, multiclass_problem, regression_problem
-from twins import LOOPS, TWINS, build, import_keras_twin, rotate, train, weights
+from problems import binary_problem
+from twins import LOOPS, M, PROBLEMS, TOL, TWINS, build, import_keras_twin, rotate, train, weights
 
 from twinnet import Network, torch_twin
 from twinnet.nn import Callback, EarlyStopping
@@ -39,16 +39,6 @@ from twinnet.nn.schedules import (
 L2 = 0.01
 KERAS_L2 = float(np.float32(L2))  # 0.009999999776482582: the weight Keras's L2(0.01) applies
 EPOCHS = 5
-M = 40  # examples; batch_size=12 makes three batches of 12 and one of 4, shuffled with seed 3
-TOL = {"float64": 1e-12, "float32": 1e-4}
-
-#: Head -> (output, layer widths, data): 4 features, two hidden layers (dropout acts between them).
-PROBLEMS = {
-    "sigmoid": ("sigmoid", [4, 6, 5, 1], binary_problem(M, 4, rule="square", seed=0)),
-    "softmax": ("softmax", [4, 6, 5, 3], multiclass_problem(M, 4, 3, seed=0)),
-    "linear-1": ("linear", [4, 6, 5, 1], regression_problem(M, 4, 1, seed=0)),
-    "linear-2": ("linear", [4, 6, 5, 2], regression_problem(M, 4, 2, seed=0)),
-}
 HEADS = sorted(PROBLEMS)
 #: The twins' gradients: one per library.
 LIBRARIES = [pytest.param("keras", marks=pytest.mark.tf), "torch"]

@@ -11,6 +11,7 @@ slower: a feature gets one ``keras-fit`` case, the rest go to :data:`LOOPS`.
 """
 
 import pytest
+from problems import binary_problem, multiclass_problem, regression_problem
 
 from twinnet import torch_twin
 
@@ -21,6 +22,20 @@ _MARKS = {"keras-fit": [pytest.mark.tf, pytest.mark.model_fit], "keras-tf-loop":
 TWINS = [pytest.param(twin, marks=_MARKS[twin]) for twin in ("keras-fit", "keras-tf-loop", "torch")]
 #: The twins each feature runs in full: all but model.fit.
 LOOPS = ["keras-tf-loop", "torch"]
+
+
+#: The twin tests' small problems: M examples (batch_size=12 makes three batches of 12 and one of 4,
+#: shuffled with seed 3); head -> (output, layer widths, data), 4 features and two hidden layers (dropout
+#: and batch normalization act between them).
+M = 40
+PROBLEMS = {
+    "sigmoid": ("sigmoid", [4, 6, 5, 1], binary_problem(M, 4, rule="square", seed=0)),
+    "softmax": ("softmax", [4, 6, 5, 3], multiclass_problem(M, 4, 3, seed=0)),
+    "linear-1": ("linear", [4, 6, 5, 1], regression_problem(M, 4, 1, seed=0)),
+    "linear-2": ("linear", [4, 6, 5, 2], regression_problem(M, 4, 2, seed=0)),
+}
+#: Relative tolerance of a twin's curves and weights against Network's, by dtype (see each test file).
+TOL = {"float64": 1e-12, "float32": 1e-4}
 
 
 def rotate(kept, **rotating):
