@@ -55,6 +55,7 @@ NUMBERS = [
     (["bench", "--budget", "-1"], "argument --budget"),
     (["bench", "--budget", "nan"], "argument --budget"),
     (["gradcheck", "--eps", "0"], "argument --eps"),
+    (["gradcheck", "--batch-norm", "--examples", "1"], "--batch-norm needs --examples 2 or more"),
     (["gradcheck", "--eps", "nan"], "argument --eps"),
     (["gradcheck", "--eps", "1e308"], "argument --eps"),  # the differences overflowed
     (["gradcheck", "--eps", "1"], "argument --eps"),

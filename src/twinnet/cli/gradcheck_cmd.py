@@ -130,6 +130,9 @@ def run(args):
 
     if args.layers:  # a head that does not fit the output width, before loading the data
         default_output(args.output, args.layers[-1])
+    if args.batch_norm and args.examples < 2:
+        raise ValueError(f"--batch-norm needs --examples 2 or more: one example normalizes every hidden unit to "
+                         f"beta, so no gradient reaches the earlier layers; got --examples {args.examples}")
     X, y = data.load(args.data)
     X, y = X[: args.examples], y[: args.examples]
     (X,) = data.standardized(X)
