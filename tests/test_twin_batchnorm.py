@@ -73,11 +73,11 @@ def _network_outputs(net, X):
     return (net.predict(X) if net.output == "linear" else net.predict_proba(X)).reshape(len(X), -1)
 
 
-@pytest.mark.exact
 def test_the_rotation_covers_every_optimizer():
     assert sorted(OPTIMIZER_NAMES) == OPTIMIZERS
 
 
+@pytest.mark.exact
 @pytest.mark.parametrize("twin, batch_size, dtype, head, optimizer, options", rotate(
     [(twin, batch_size, dtype) for twin in LOOPS for batch_size in [None, 12] for dtype in DTYPES]
     + [("keras-fit", 12, "float64")], head=HEADS, optimizer=OPTIMIZERS, options=sorted(OPTIONS)))
