@@ -383,3 +383,11 @@ def test_compare_and_sweep_take_batch_norm(cli, tmp_path):
     assert sorted(row["config"]["batch_norm"] for row in rows) == [False, True]
     status, out, err = cli("sweep", "--batch-norm", "maybe", "--out", str(tmp_path / "bad"))
     assert status == 2 and len(err.splitlines()) == 1 and "expected true or false" in err, err
+
+
+def test_the_figures_title_says_batch_norm_when_it_is_on():
+    from twinnet.lab import RunConfig
+    from twinnet.lab.plots import describe_config
+
+    assert ", batch norm, " in describe_config(RunConfig(data="moons", layers=(2, 4, 1), batch_norm=True))
+    assert "batch norm" not in describe_config(RunConfig(data="moons", layers=(2, 4, 1)))

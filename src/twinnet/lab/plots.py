@@ -40,10 +40,11 @@ CLASS_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b
 
 def describe_config(config):
     """A one-line description: data, layers and head, optimizer, learning rate (and schedule), batch, epochs,
-    L2, dropout, early stopping (those set), dtype, seed."""
+    L2, dropout, batch normalization, early stopping (those set), dtype, seed."""
     batch = "full batch" if config.batch_size is None else f"batch {config.batch_size}"
     schedule = f" {config.lr_schedule}" if config.lr_schedule is not None else ""
     controls = [f"l2 {config.l2:g}" if config.l2 else "", f"dropout {config.dropout:g}" if config.dropout else "",
+                "batch norm" if config.batch_norm else "",
                 f"early stopping {config.early_stopping}" if config.early_stopping is not None else ""]
     return (f"{config.data}, layers {'-'.join(map(str, config.layers))} {config.output or 'sigmoid'}, "
             f"{config.hidden_activation}, {config.optimizer} lr {config.learning_rate:g}{schedule}, {batch}, "
