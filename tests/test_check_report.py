@@ -109,6 +109,14 @@ def test_the_table_fits_80_columns_and_wraps_at_word_boundaries():
     assert "[bold]not markup[/bold]" in shown  # a submission's text is never read as markup
 
 
+def test_the_first_line_names_the_whole_path_unfolded_at_any_width():
+    path = "/tmp/" + "/".join(["a_folder_of_a_class_with_a_long_name"] * 4) + "/bob_smith.py"
+    report = hand_report(path)
+    for text in (render(report, width=80), render_many([report, hand_report("b/alice.py")], width=80)):
+        assert path in text.splitlines() or "each of 2 files" in text  # on a line of its own, whole
+        assert all(len(line) <= 80 for line in text.splitlines() if line != path), text  # the rest wraps
+
+
 def test_several_files_list_every_top_level_failure_and_the_end_to_end_reason():
     failures = [f"line {k}: NameError: name 'x{k}' is not defined" for k in range(1, 8)]
     text = " ".join(render_many([hand_report(failures=failures), hand_report("bob.py", fail=("linear_backward",),

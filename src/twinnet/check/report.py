@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import textwrap
 import json
 import re
 import shutil
@@ -276,8 +277,11 @@ def _console(width):
                    markup=False, emoji=False, highlight=False, soft_wrap=False)
 
 
-def _text(renderables, width) -> str:
+def _text(header, renderables, width) -> str:
+    """``header`` wrapped at spaces only (it names a path, which a teacher copies whole), then the rest."""
     console = _console(width)
+    console.print(textwrap.fill(header, console.width, break_long_words=False, break_on_hyphens=False),
+                  soft_wrap=True)
     for renderable in renderables:
         console.print(renderable)
     return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
@@ -334,8 +338,8 @@ def render(report: FileReport, *, strict=False, width=None) -> str:
     """
     from rich.text import Text
 
-    parts = [Text(f"twinnet check: runs the code in {report.path} ({_where([report])})"),
-             *_top_level(report)]
+    header = f"twinnet check: runs the code in {report.path} ({_where([report])})"
+    parts = _top_level(report)
     if report.error:
         parts.append(Text(f"{report.path}: {report.error}"))
     else:
@@ -345,7 +349,7 @@ def render(report: FileReport, *, strict=False, width=None) -> str:
         if report.plot:
             parts.append(Text(f"wrote {report.plot}"))
     parts.append(Text(verdict(report, strict=strict)))
-    return _text(parts, width)
+    return _text(header, parts, width)
 
 
 WHERE = {"bwrap": "in a bubblewrap sandbox", "none": "in a separate process, not sandboxed"}
@@ -380,8 +384,8 @@ def render_many(reports, *, strict=False, width=None) -> str:
         else:
             table.add_row(name, f"{r.score(strict=strict)}/{len(FUNCTIONS)}", _codes(r),
                           Text(end_to_end_short(r.end_to_end)))
-    parts = [Text(f"twinnet check: runs the code in each of {len(reports)} files ({_where(reports)})"),
-             table]
+    header = f"twinnet check: runs the code in each of {len(reports)} files ({_where(reports)})"
+    parts = [table]
     for name, r in zip(names, reports):
         details = _top_level(r)
         if details:
@@ -394,7 +398,7 @@ def render_many(reports, *, strict=False, width=None) -> str:
     parts.append(Text("P pass, F fail, U unsafe (right, except at extreme inputs), - missing; score: "
                       + SCORE_RULE[strict]))
     parts.append(Text(verdict_many(reports, strict=strict)))
-    return _text(parts, width)
+    return _text(header, parts, width)
 
 
 def write_csv(reports, path):
