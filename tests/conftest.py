@@ -5,6 +5,12 @@ import pytest
 from twinnet.cli import main
 
 
+def pytest_collection_modifyitems(items):
+    """The tests marked ``slow`` first. .ci/run's pytest-xdist hands each file to a worker in this
+    order, so the long files start first and the workers end together."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture
 def cli(capsys):
     """Run the ``twinnet`` command in this process: ``status, out, err = cli("compare", "--epochs", 1)``.
