@@ -115,18 +115,18 @@ def test_fit_trains_with_the_batch_statistics_and_predict_uses_the_moving_ones()
     assert_allclose(net.predict_proba(X), Network.from_parameters(plain, output=output).predict_proba(X), rtol=1e-12)
     # fit's first loss is the training-mode loss (batch statistics), not evaluate's
     history = net.fit(X, y, epochs=3, learning_rate=0.1)
-    training_loss = Network.from_parameters(start, output=output, batch_norm=True)._loss_function(X, y)[1]()
+    training_loss = Network.from_parameters(start, output=output, batch_norm=True).loss_function(X, y)[1]()
     assert history.history["loss"][0] == training_loss
     inference_loss = Network.from_parameters(start, output=output, batch_norm=True).evaluate(X, y)["loss"]
     assert abs(training_loss - inference_loss) > 1e-4
     # evaluate sees the moving statistics: set to the batch's, evaluate's loss is the training loss
     trained = net.parameters
     stats = net._forward(check_X(X, 4, net.dtype), training=True).stats
-    assert abs(net.evaluate(X, y)["loss"] - net._loss_function(X, y)[1]()) > 1e-3
+    assert abs(net.evaluate(X, y)["loss"] - net.loss_function(X, y)[1]()) > 1e-3
     for l, (mean, variance) in enumerate(s[:2] for s in stats):
         trained[f"moving_mean{l + 1}"], trained[f"moving_variance{l + 1}"] = mean[:, None], variance[:, None]
     net.set_parameters(trained)
-    assert net.evaluate(X, y)["loss"] == pytest.approx(net._loss_function(X, y)[1](), rel=1e-14)
+    assert net.evaluate(X, y)["loss"] == pytest.approx(net.loss_function(X, y)[1](), rel=1e-14)
 
 
 def test_the_moving_statistics_follow_keras_update_every_step():
@@ -162,7 +162,7 @@ def test_a_training_batch_of_one_normalizes_to_beta_as_keras():
     assert not any(grads[key].any() for key in ("dW1", "dgamma1", "dbeta1", "dW2", "dgamma2"))
     assert grads["dbeta2"].all() and grads["db3"].all()  # (dW3 = dz tanh(beta2) = 0: beta2 starts at 0)
     # the output does not depend on the example: any one with the same label has the same loss
-    loss_of = lambda i: net._loss_function(X[i:i + 1], y[:1])[1]()  # noqa: E731
+    loss_of = lambda i: net.loss_function(X[i:i + 1], y[:1])[1]()  # noqa: E731
     assert loss_of(0) == loss_of(5) == loss_of(9)
     net.fit(X[:31 - 1], y[:30], epochs=1, learning_rate=0.1, batch_size=29)  # a last batch of one: no error
 

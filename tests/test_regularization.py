@@ -21,7 +21,7 @@ def _central_differences(net, X, y, masks=None, eps=1e-6):
     """Every parameter's central difference of the loss, per element (gradcheck's, before its norms)."""
     from twinnet.nn.gradcheck import _central_differences as differences
 
-    theta, loss, as_gradients = net._loss_function(X, y, masks)
+    theta, loss, as_gradients = net.loss_function(X, y, masks)
     return as_gradients(differences(theta, loss, eps))
 
 

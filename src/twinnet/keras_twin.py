@@ -595,7 +595,7 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
     names = trainer.history_names(HEADS[output], val)
     for callback in callbacks:
         if isinstance(callback, EarlyStopping):  # Network's error for a metric this fit does not log, up front
-            callback._monitored(dict.fromkeys(names, 0.0))
+            callback.get_monitor_value(dict.fromkeys(names, 0.0))
     m = X.shape[0]
     if batch_size is None or batch_size >= m:
         batches = None

@@ -97,7 +97,7 @@ def _learner_costs(trained, iterations):
                 raise ValueError(f"update_parameters received parameters other than the layers {E2E_DIMS}' "
                                  "W1 ... b3")
         with np.errstate(all="ignore"):
-            return [float(verdict._cost(X, Y, p)) for p in parameters[:iterations + 1]], "update_parameters"
+            return [float(verdict.cost(X, Y, p)) for p in parameters[:iterations + 1]], "update_parameters"
     costs = trained.get("costs")
     if isinstance(costs, list) and costs:
         return [float(c) for c in costs[:iterations + 1]], "compute_cost"

@@ -111,7 +111,8 @@ def outcomes(name, replies, seed):
     return found
 
 
-def _cost(X, Y, parameters):
+def cost(X, Y, parameters):
+    """The reference's cost of ``parameters`` on ``(X, Y)``."""
     return F.compute_cost(F.L_model_forward(X, parameters)[0], Y)
 
 
@@ -129,9 +130,9 @@ def numeric_gradients(k, seed):
         for index in np.ndindex(value.shape):
             shifted = {k: v.copy() for k, v in parameters.items()}
             shifted[key][index] = value[index] + FD_EPS
-            up = _cost(X, Y, shifted)
+            up = cost(X, Y, shifted)
             shifted[key][index] = value[index] - FD_EPS
-            numeric[index] = (up - _cost(X, Y, shifted)) / (2 * FD_EPS)
+            numeric[index] = (up - cost(X, Y, shifted)) / (2 * FD_EPS)
         gradients["d" + key] = numeric
     return gradients
 

@@ -216,7 +216,7 @@ class EarlyStopping(Callback):
         self.best_epoch = 0
 
     def on_epoch_end(self, epoch, logs=None):
-        current = self._monitored(logs)
+        current = self.get_monitor_value(logs)
         if epoch < self.start_from_epoch:
             return
         if self.restore_best_weights and self.best_weights is None:
@@ -245,8 +245,9 @@ class EarlyStopping(Callback):
                 print(f"Restoring model weights from the end of the best epoch: {self.best_epoch + 1}.")
             self.model.set_parameters(self.best_weights)
 
-    def _monitored(self, logs):
-        """The monitored value as a Python float (as Keras's fit hands logs to callbacks), or a clear error."""
+    def get_monitor_value(self, logs):
+        """The monitored value of ``logs`` as a Python float (as Keras's fit hands logs to callbacks), or an
+        error naming the metrics logged (Keras's method of this name warns and returns None)."""
         logs = logs or {}
         if self.monitor not in logs:
             hint = (" Pass validation_data to fit for val_* metrics."

@@ -103,7 +103,7 @@ def gradcheck(network, X, y, eps=1e-5, masks=None):
         ref = Network.from_parameters(network.parameters, output=network.output,
                                       hidden_activation=network.hidden_activation, l2=network.l2,
                                       dropout=network.dropout, batch_norm=network.batch_norm, dtype="float64")
-        theta, loss, as_gradients = ref._loss_function(X, y, masks)
+        theta, loss, as_gradients = ref.loss_function(X, y, masks)
         numeric = as_gradients(_central_differences(theta, loss, eps))
         values = {"the loss": np.array(loss()),
                   **{f"backpropagation's {key}": g for key, g in analytic.items()},
@@ -164,15 +164,4 @@ def count_kinks(network, X, eps, masks=None):
     """
     if network.hidden_activation not in KINKED:
         return 0
-    if masks is None:
-        preactivations = network._hidden_preactivations(X)
-    else:
-        from twinnet.nn import engine
-        from twinnet.nn.network import check_X
-
-        X1 = check_X(X, network.n_features, network.dtype)
-        buf = network._masked_buffers(X1, masks, backward=False)
-        with np.errstate(under="ignore"):
-            engine.forward(X1, network._layers, network._activation, network._head, buf, network._norm, training=True)
-        preactivations = buf.Z
-    return int(sum(np.count_nonzero(np.abs(Z) < eps) for Z in preactivations))
+    return int(sum(np.count_nonzero(np.abs(Z) < eps) for Z in network.hidden_preactivations(X, masks)))

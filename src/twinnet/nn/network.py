@@ -579,8 +579,8 @@ class Network:
         engine.set_masks(keep, self._rates, buf)
         return buf
 
-    # ----------------------------------------------------------------------- hooks for twinnet.nn.gradcheck
-    def _loss_function(self, X, y, masks=None):
+    # ----------------------------------------------------------------------- for checking gradients (nn.gradcheck)
+    def loss_function(self, X, y, masks=None):
         """The loss as a function of the flat parameter vector, for checking gradients numerically.
 
         Returns
@@ -611,12 +611,20 @@ class Network:
 
         return self._params, loss, as_gradients
 
-    def _hidden_preactivations(self, X):
+    def hidden_preactivations(self, X, masks=None):
         """``[Z_1, ..., Z_{L-1}]``, each of shape ``(n_l, m)``: where a kinked activation meets its kink.
 
-        With batch normalization, the normalized ones, with the batch's statistics (as gradients sees them).
+        Under dropout's keep ``masks`` (as :meth:`gradients` takes them), the pre-activations under
+        the masks; with batch normalization, the normalized ones, with the batch's statistics (as
+        :meth:`gradients` sees them).
         """
-        return self._forward(check_X(X, self.n_features, self.dtype), training=True).Z
+        X1 = check_X(X, self.n_features, self.dtype)
+        if masks is None:
+            return self._forward(X1, training=True).Z
+        buf = self._masked_buffers(X1, masks, backward=False)
+        with np.errstate(under="ignore"):
+            engine.forward(X1, self._layers, self._activation, self._head, buf, self._norm, training=True)
+        return buf.Z
 
     # ----------------------------------------------------------------------- training
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,
