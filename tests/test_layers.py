@@ -104,3 +104,46 @@ def test_imports_are_read_from_inside_functions_and_through_the_lazy_root(tmp_pa
     assert imported("twinnet.nn.m", path) == {"twinnet.data", "twinnet.nn", "twinnet.nn.heads", "twinnet.lab.store"}
     assert layer("twinnet.data.files") > layer("twinnet.nn.network") > layer("twinnet.validation")
     assert layer("twinnet.lab.report") > layer("twinnet.lab.run") > layer("twinnet.lab.config")
+
+
+def private_uses(name, path):
+    """Where module ``name`` uses another twinnet module's private name (``_x``): imported from
+    it, or read as an attribute of it. A private module of the same package may be imported (the
+    sandbox runs ``check._worker`` as a script)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases, found = {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in MODULES and alias.asname:
+                    aliases[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("twinnet"):
+            for alias in node.names:
+                full = f"{node.module}.{alias.name}"
+                if full in MODULES:
+                    aliases[alias.asname or alias.name] = full
+                private = alias.name.startswith("_") and not alias.name.startswith("__")
+                if private and not (full in MODULES and node.module == package):
+                    found.append(f"line {node.lineno}: from {node.module} import {alias.name}")
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.attr.startswith("_")
+                and not node.attr.startswith("__") and aliases.get(node.value.id, name) != name):
+            found.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(MODULES))
+def test_no_module_uses_another_modules_private_names(name):
+    uses = private_uses(name, MODULES[name])
+    assert not uses, f"{name} uses private names of other modules (make them public): {uses}"
+
+
+def test_private_uses_are_found(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text("from twinnet.nn import engine\nfrom twinnet.nn.heads import _row\n"
+                    "from twinnet.check import _worker\nx = engine._kernel\ny = engine.forward\n")
+    assert private_uses("twinnet.nn.m", path) == ["line 2: from twinnet.nn.heads import _row",
+                                                   "line 3: from twinnet.check import _worker",
+                                                   "line 4: engine._kernel"]
+    assert private_uses("twinnet.check.sandbox", path)[1:] == ["line 4: engine._kernel"]
