@@ -26,7 +26,7 @@ from twinnet.check.source import read_source
 from twinnet.cli import main
 
 LEARNERS = Path(__file__).parent / "learners"
-ITERATIONS = 20  # enough for a wrong gradient or update to show in the cost, and quick
+ITERATIONS = 5  # every mistake of DEPARTURES shows in the cost by iteration 1
 # the diagnoses must not depend on the cases drawn: TWINNET_CASE_SEED=N reruns these tests on other cases
 CASE_SEED = int(os.environ.get("TWINNET_CASE_SEED", "0"))
 

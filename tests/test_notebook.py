@@ -4,12 +4,11 @@ the figures are drawn, the sweep and its report ran, and it wrote only into its 
 
 import re
 import shutil
+import sys
 from pathlib import Path
 
-import nbformat
 import numpy as np
 import pytest
-from nbclient import NotebookClient
 from test_quiet import tensorflow_lines
 
 from twinnet import data
@@ -24,12 +23,25 @@ HANG = 900
 OUT = Path("twinnet-runs", "numpy_vs_tensorflow")
 
 
+def import_nbformat():
+    """nbformat, imported when a test runs (not when this file is collected, in every xdist worker),
+    without rfc3987_syntax: jsonschema imports it where Jupyter installed it, 3-4 s of CPU building a
+    grammar for IRIs, which no notebook holds (twinnet check's notebook reader leaves it out too)."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+    import nbformat
+
+    return nbformat
+
+
 def run_twice(path, workdir, *, timeout):
     """Run the notebook at ``path`` from top to bottom twice in one kernel (two "Run All"), in
     ``workdir`` beside a copy of it; return it, as the second run left it.
 
     Raises CellExecutionError, with the cell and its traceback, if a cell fails.
     """
+    nbformat = import_nbformat()
+    from nbclient import NotebookClient
+
     shutil.copy(path, workdir)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
@@ -78,6 +90,7 @@ def number_after(label, text):
 @pytest.mark.parametrize("path", sorted(NOTEBOOK.parent.glob("*.ipynb")), ids=lambda path: path.name)
 def test_the_committed_notebooks_have_no_outputs(path):
     # CI executes the notebooks: stored outputs would only go stale and bloat the diff
+    nbformat = import_nbformat()
     notebook = nbformat.read(path, as_version=4)
     nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]

@@ -71,6 +71,9 @@ def read_source(path) -> Source:
 
 def notebook_cells(path):
     """The code cells of a notebook, IPython syntax transformed, and notes on the cells left out."""
+    # nbformat imports jsonschema, which imports rfc3987_syntax where it is installed (with Jupyter):
+    # it builds a grammar for IRIs, 3-4 s of CPU per notebook read. The notebook schema has no IRI.
+    sys.modules.setdefault("rfc3987_syntax", None)
     import nbformat
     from IPython.core.inputtransformer2 import TransformerManager
 
