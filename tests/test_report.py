@@ -33,17 +33,25 @@ def swept(tmp_path_factory):
     return out
 
 
-@pytest.fixture
-def report(swept, tmp_path):
-    """A copy of the sweep with its report built (tests may alter their copy)."""
-    out = tmp_path / "sweep"
+@pytest.fixture(scope="module")
+def built(swept, tmp_path_factory):
+    """A copy of the sweep with its report built once (only read by the tests)."""
+    out = tmp_path_factory.mktemp("built") / "sweep"
     shutil.copytree(swept, out)
     paths, summary = build_report(out)
     return out, paths, summary
 
 
-def test_summary_csv_is_the_mean_and_sd_over_seeds_of_the_stored_rows(report):
-    out, _, _ = report
+@pytest.fixture
+def report(built, tmp_path):
+    """A copy of the built report's sweep directory that a test may alter, with the report's paths and summary."""
+    out = tmp_path / "sweep"
+    shutil.copytree(built[0], out)
+    return out, [out / path.name for path in built[1]], built[2]
+
+
+def test_summary_csv_is_the_mean_and_sd_over_seeds_of_the_stored_rows(built):
+    out, _, _ = built
     with open(out / "summary.csv", newline="") as f:
         table = list(csv.DictReader(f))
     # 2 networks x 2 learning rates x 2 engines x 2 checkpoints
@@ -67,8 +75,8 @@ def test_summary_csv_is_the_mean_and_sd_over_seeds_of_the_stored_rows(report):
         assert entry["batch_size"] == "full" and int(entry["depth"]) == entry["layers"].count("-") - 1
 
 
-def test_the_summary_answers_with_numbers(report):
-    _, _, summary = report
+def test_the_summary_answers_with_numbers(built):
+    _, _, summary = built
     text = "\n".join(summary)
     assert text.startswith("24 runs (24 ok): 4 configurations × 3 seeds × engines functional, numpy")
     # the notebook's functions and Network are twins: identical accuracy, curves equal to rounding
@@ -82,7 +90,7 @@ def test_the_summary_answers_with_numbers(report):
     assert re.search(r": (numpy|functional) is faster in \d of 4 configurations", speed)
     assert "Best functional: layers 2-8" in text and "learning rate 0.1: " in text
     # the best configuration's accuracy is the largest mean in the summary table
-    rows = read_results(report[0])
+    rows = read_results(built[0])
     best = max(np.mean([r["checkpoints"][i]["test_accuracy"] for r in rows
                         if r["engine"] == "numpy" and r["config"]["layers"] == layers
                         and r["config"]["learning_rate"] == lr])
@@ -91,8 +99,8 @@ def test_the_summary_answers_with_numbers(report):
     assert abs(stated - best) <= 0.0005 + 1e-12  # printed with 3 decimals
 
 
-def test_every_figure_is_a_png_and_embedded_in_the_html(report):
-    out, paths, _ = report
+def test_every_figure_is_a_png_and_embedded_in_the_html(built):
+    out, paths, _ = built
     assert {p.name for p in paths} == {"report.html", "summary.csv", *FIGURES}
     for name in FIGURES:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
@@ -161,24 +169,14 @@ def _images_in_chromium(page, tmp_path):
     return int(found.group(1)), int(found.group(2))
 
 
-def test_the_report_loads_in_a_headless_browser_with_every_image(report, tmp_path):
-    out, _, _ = report
+def test_the_report_loads_in_a_headless_browser_with_every_image(built, tmp_path):
+    out, _, _ = built
     page = (out / "report.html").read_text()
     assert _images_in_chromium(page, tmp_path) == (len(FIGURES), len(FIGURES))
     # the check can fail: one damaged image is seen as not decoded
     start = page.index("base64,") + len("base64,")
     damaged = page[:start] + "AAAA" + page[start + 40:]
     assert _images_in_chromium(damaged, tmp_path) == (len(FIGURES), len(FIGURES) - 1)
-
-
-def test_report_skips_a_corrupted_last_line_and_keeps_the_rest(report, capsys):
-    out, _, _ = report
-    with open(out / RESULTS, "ab") as f:
-        f.write(b'{"run_id": "x", "status": "o')
-    assert main(["report", str(out)]) == 0
-    captured = capsys.readouterr()
-    assert "results.jsonl: skipped line 25: not JSON" in captured.err and len(captured.err.splitlines()) == 1
-    assert "24 runs (24 ok)" in captured.out
 
 
 def test_runs_that_diverged_are_listed(tmp_path, capsys):
@@ -235,18 +233,28 @@ BAD_LINES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_LINES))
-def test_report_skips_a_malformed_line_anywhere_naming_it_and_keeps_the_rest(case, report, capsys):
+def test_report_skips_malformed_lines_anywhere_naming_each_and_keeps_the_rest(report, capsys):
+    # one file for every kind of bad line, each between good lines, and a last line cut short as a
+    # crash mid-write leaves it (no newline): one report, one warning naming each line
     out, _, _ = report
     with open(out / "summary.csv") as f:
         before = f.read()
-    lines = _lines(out)
-    lines.insert(3, BAD_LINES[case](_good(out)))  # becomes line 4, between good lines
-    (out / RESULTS).write_bytes(b"\n".join(lines) + b"\n")
+    good = _lines(out)
+    lines = []
+    for index, line in enumerate(good):
+        lines.append(line)
+        if index < len(BAD_LINES):
+            lines.append(BAD_LINES[sorted(BAD_LINES)[index]](_good(out)))
+    (out / RESULTS).write_bytes(b"\n".join(lines) + b'\n{"run_id": "x", "status": "o')
     assert main(["report", str(out)]) == 0
     captured = capsys.readouterr()
-    assert captured.err.startswith(f"warning: {out / RESULTS}: skipped line 4: ")
-    assert len(captured.err.splitlines()) == 1 and "Traceback" not in captured.err
+    err = captured.err.splitlines()
+    expected = [f"warning: {out / RESULTS}: skipped line {2 * i + 2}: " for i in range(len(BAD_LINES))] + \
+        [f"warning: {out / RESULTS}: skipped line {len(lines) + 1}: not JSON"]
+    assert len(err) == len(expected), captured.err
+    for line, start, case in zip(err, expected, [*sorted(BAD_LINES), "cut short"]):
+        assert line.startswith(start), (case, line)
+    assert "Traceback" not in captured.err
     assert "24 runs (24 ok)" in captured.out
     with open(out / "summary.csv") as f:
         assert f.read() == before  # the report of the good lines, unchanged

@@ -290,14 +290,17 @@ def test_every_class_of_bad_row_together_leaves_a_report_of_the_good_ones(sweep,
 
 
 # --------------------------------------------------------------------------- symlinks
-@pytest.mark.parametrize("name", ["summary.csv", "report.html", "time_vs_parameters.png", "loss_curves.png"])
-def test_the_report_replaces_a_planted_symlink_instead_of_writing_through_it(sweep, tmp_path, name):
-    outside = tmp_path / "precious.txt"
-    outside.write_text("not the report's")
-    (sweep / name).symlink_to(outside)
+def test_the_report_replaces_planted_symlinks_instead_of_writing_through_them(sweep, tmp_path):
+    # one at each kind of file the report writes, all planted at once: one report
+    names = ["summary.csv", "report.html", "time_vs_parameters.png", "loss_curves.png"]
+    for name in names:
+        outside = tmp_path / f"precious-{name}.txt"
+        outside.write_text("not the report's")
+        (sweep / name).symlink_to(outside)
     assert main(["report", str(sweep)]) == 0
-    assert outside.read_text() == "not the report's"
-    assert not (sweep / name).is_symlink() and (sweep / name).stat().st_size > 0
+    for name in names:
+        assert (tmp_path / f"precious-{name}.txt").read_text() == "not the report's", name
+        assert not (sweep / name).is_symlink() and (sweep / name).stat().st_size > 0, name
     assert not [p for p in sweep.iterdir() if p.name.startswith(".")]  # no temporary file left
 
 

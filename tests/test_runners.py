@@ -84,6 +84,32 @@ def test_torch_agrees_with_numpy(optimizer, batch_size):
     assert result_torch.same_trajectory and result_torch.note is None
 
 
+@pytest.mark.parametrize("variable, during", [(None, 1), ("OMP_NUM_THREADS", 2)])
+def test_torch_trains_on_the_free_cpus_unless_the_user_set_the_threads(monkeypatch, variable, during):
+    # torch's OpenMP threads wait for each other as the BLAS's do: on a busy machine, one thread
+    # (twinnet.nn.threads); a user's OMP_NUM_THREADS is kept
+    import torch
+
+    from twinnet import torch_twin
+    from twinnet.nn import threads
+
+    for name in threads.USER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    if variable:
+        monkeypatch.setenv(variable, "2")
+    monkeypatch.setattr(threads, "free_cpus", lambda: 1)  # another process holds the other CPU
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        seen = []
+        twin = torch_twin.to_torch(Network([2, 3, 1], seed=0).parameters, learning_rate=0.1)
+        torch_twin.train(twin, np.zeros((4, 2)), np.zeros(4), epochs=1,
+                         on_epoch_end=lambda epoch, logs: seen.append(torch.get_num_threads()))
+        assert (seen, torch.get_num_threads()) == ([during], 2)
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_rounding_note_names_the_hyperparameters():
     result, _, _ = _run("sklearn", optimizer="momentum")
     assert "uses momentum 0.9 exactly, where Keras (and Network, its twin) round them" in result.note

@@ -35,6 +35,7 @@ from twinnet.nn.batchnorm import BatchNorm
 from twinnet.nn.heads import HEADS, default_output
 from twinnet.nn.optimizers import get_optimizer, keras_cast
 from twinnet.nn.schedules import LearningRateSchedule, check_learning_rate
+from twinnet.nn.threads import torch_threads
 
 # Network's checks of the data, so that the twin rejects what Network rejects, in the same words
 from twinnet.nn.network import check_X, check_y
@@ -464,7 +465,7 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, valid
         hooks = [hook for norm in norms for hook in (norm.register_forward_pre_hook(_keep_running_var),
                                                      norm.register_forward_hook(_keras_running_var))]
         # the dropout masks from torch's generator, seeded for this call only
-        with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext():
+        with torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext(), torch_threads(torch):
             if seed is not None:
                 torch.default_generator.manual_seed(seed)
             try:
