@@ -8,8 +8,9 @@ later one of the same page); a block preceded by the comment ``<!-- readme-test:
 runs in a copy of the repository instead (the files git tracks or would track), because the page
 says to run it from a clone (``pip install -e ...``). Each block must exit with status 0. A block
 "in the clone" whose exact text an earlier page already ran there (docs/index.md repeats README's
-Quickstart, docs/check.md its first check, docs/grade.md its class) is not run again: its output, which every page's promised
-lines are checked against, is that earlier run's, since it ran in the same copy and environment.
+Quickstart, docs/check.md its first check, docs/grade.md its class) is not run again: its output,
+which every page's promised lines are checked against, is that earlier run's, since it ran in the
+same copy and environment.
 
 The blocks run in a throwaway virtual environment on this interpreter that sees every package this
 interpreter sees (``pip install -e`` then finds them installed, and installs only twinnet, from the
@@ -176,7 +177,8 @@ def user_environment(folder):
             path.write_text(COMMAND.format(python=bin_ / "python", value=command.value))
             path.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    return {**env, **FAST_PIP, **ONE_THREAD, "VIRTUAL_ENV": str(folder), "PATH": os.pathsep.join([str(bin_), env.get("PATH", "")])}
+    return {**env, **FAST_PIP, **ONE_THREAD, "VIRTUAL_ENV": str(folder),
+            "PATH": os.pathsep.join([str(bin_), env.get("PATH", "")])}
 
 
 def run_block(block, cwd, env):
