@@ -298,6 +298,22 @@ def test_block_runs_and_prints_what_readme_promises(block, readme_run):
         assert missing is None, f"promised output line not found: {missing!r}\n{shown}"
 
 
+def test_the_site_readme_builds_is_strict_and_whole(readme_run):
+    # README's `mkdocs build`, in the copy: strict (mkdocs.yml says so), so a broken link, reference
+    # or docstring fails its block; here, every page and the API reference are in the site
+    assert re.search(r"^strict: true$", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"), flags=re.M)
+    readme_run.page("README.md")
+    site = readme_run.clone / "site"
+    for page in (ROOT / "docs").glob("*.md"):
+        assert (site / page.with_suffix(".html").name).is_file(), page.name
+    reference = (site / "reference.html").read_text(encoding="utf-8")
+    for name in ("twinnet.nn.Network", "twinnet.functional.L_model_backward", "twinnet.estimator.TwinNetClassifier",
+                 "twinnet.keras_twin.to_keras", "twinnet.check.check"):
+        assert f'id="{name}"' in reference, name
+    # the estimators' hyperparameters, filled in at import time, are rendered, not their placeholder
+    assert "hidden_layer_sizes" in reference and "&lt;hyperparameters&gt;" not in reference
+
+
 def test_the_blocks_leave_the_checkout_as_it_was(readme_run):
     for page in PAGES_RUN:  # the pages the tests above ran are not run again
         readme_run.page(page)
