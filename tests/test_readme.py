@@ -43,6 +43,10 @@ from pathlib import Path
 
 import pytest
 
+# One pytest-xdist worker runs every test here (with --dist loadgroup): the pages run once per
+# worker that asks for them, and a block "in the clone" is shared only within a worker.
+pytestmark = pytest.mark.xdist_group("readme")
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
