@@ -8,18 +8,20 @@ later one of the same page); a block preceded by the comment ``<!-- readme-test:
 runs in a copy of the repository instead (the files git tracks or would track), because the page
 says to run it from a clone (``pip install -e ...``). Each block must exit with status 0. A block
 "in the clone" whose exact text an earlier page already ran there (docs/index.md repeats README's
-Quickstart, docs/check.md its first check) is not run again: its output, which every page's promised
-lines are checked against, is that earlier run's, since it ran in the same copy and environment.
+Quickstart, docs/check.md its first check, docs/grade.md its class) is not run again: its output,
+which every page's promised lines are checked against, is that earlier run's, since it ran in the
+same copy and environment.
 
 The blocks run in a throwaway virtual environment on this interpreter that sees every package this
 interpreter sees (``pip install -e`` then finds them installed, and installs only twinnet, from the
 copy, into it). Its ``bin`` is first on ``PATH``, holding ``python`` and every command of those
 packages (``pip``, ``dask``, ...) run by it, so that no block reaches another Python's programs,
 installs into another Python, or changes this interpreter's twinnet. pip there builds twinnet
-without build isolation and skips its check of every installed package's requirements (``PIP_*``
-variables, set for the blocks only): the block runs as written and still installs the copy's
-twinnet (a test says so), but in seconds, not the minute pip takes to download setuptools into a
-fresh build environment and to read the metadata of every package this interpreter has. The
+without build isolation, neither resolves the extras' packages (this interpreter has them) nor
+checks every installed package's requirements (``PIP_*`` variables, set for the blocks only): the
+block runs as written and still installs the copy's twinnet (a test says so), but in seconds, not
+the minute pip takes to download setuptools into a fresh build environment and to read the
+metadata of every package this interpreter has. The blocks run with one BLAS and OpenMP thread. The
 checkout is left as it was: a test says so.
 
 A ```text block is the output README promises for the nearest block above it that runs: each of its
@@ -40,6 +42,10 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
+
+# One pytest-xdist worker runs every test here (with --dist loadgroup): the pages run once per
+# worker that asks for them, and a block "in the clone" is shared only within a worker.
+pytestmark = pytest.mark.xdist_group("readme")
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -149,7 +155,13 @@ if __name__ == "__main__":
 #: setuptools (which pyproject.toml's build requirement is met by) instead of downloading one, and
 #: ``PIP_NO_WARN_CONFLICTS=0`` skips the scan of every installed package after the install; and
 #: pip does not ask the package index for a newer pip.
-FAST_PIP = {"PIP_NO_BUILD_ISOLATION": "0", "PIP_NO_WARN_CONFLICTS": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+FAST_PIP = {"PIP_NO_BUILD_ISOLATION": "0", "PIP_NO_WARN_CONFLICTS": "0", "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PIP_NO_DEPS": "1"}  # the extras are this interpreter's packages already: no resolving them
+#: One BLAS and OpenMP thread per block: the suite runs as one pytest worker per core, and a second
+#: thread of OpenBLAS or torch spins waiting for a core another worker holds (the exercise's
+#: functions and the PyTorch twin then take 3 to 15 times the CPU). Results are the same: the
+#: threads split a product's rows and columns, not its sums.
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def user_environment(folder):
@@ -169,7 +181,8 @@ def user_environment(folder):
             path.write_text(COMMAND.format(python=bin_ / "python", value=command.value))
             path.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
-    return {**env, **FAST_PIP, "VIRTUAL_ENV": str(folder), "PATH": os.pathsep.join([str(bin_), env.get("PATH", "")])}
+    return {**env, **FAST_PIP, **ONE_THREAD, "VIRTUAL_ENV": str(folder),
+            "PATH": os.pathsep.join([str(bin_), env.get("PATH", "")])}
 
 
 def run_block(block, cwd, env):
@@ -287,6 +300,22 @@ def test_block_runs_and_prints_what_readme_promises(block, readme_run):
     for expected in block.expected:
         missing = missing_line(expected, output)
         assert missing is None, f"promised output line not found: {missing!r}\n{shown}"
+
+
+def test_the_site_readme_builds_is_strict_and_whole(readme_run):
+    # README's `mkdocs build`, in the copy: strict (mkdocs.yml says so), so a broken link, reference
+    # or docstring fails its block; here, every page and the API reference are in the site
+    assert re.search(r"^strict: true$", (ROOT / "mkdocs.yml").read_text(encoding="utf-8"), flags=re.M)
+    readme_run.page("README.md")
+    site = readme_run.clone / "site"
+    for page in (ROOT / "docs").glob("*.md"):
+        assert (site / page.with_suffix(".html").name).is_file(), page.name
+    reference = (site / "reference.html").read_text(encoding="utf-8")
+    for name in ("twinnet.nn.Network", "twinnet.functional.L_model_backward", "twinnet.estimator.TwinNetClassifier",
+                 "twinnet.keras_twin.to_keras", "twinnet.check.check"):
+        assert f'id="{name}"' in reference, name
+    # the estimators' hyperparameters, filled in at import time, are rendered, not their placeholder
+    assert "hidden_layer_sizes" in reference and "&lt;hyperparameters&gt;" not in reference
 
 
 def test_the_blocks_leave_the_checkout_as_it_was(readme_run):
