@@ -23,6 +23,8 @@ from twinnet.bench import gemm, host, profiling, turns, worker
 from twinnet.lab import RunConfig
 from twinnet.lab.sweep import THREAD_ENV
 
+pytestmark = pytest.mark.slow  # a minute or more: started first (tests/conftest.py)
+
 TINY = bench.Workload("tiny", RunConfig(data="gaussian", layers=(6, 4, 3, 1), epochs=3, learning_rate=0.1),
                       n_train=50)
 HAVE_TF_AND_TORCH = all(importlib.util.find_spec(m) is not None for m in ("tensorflow", "torch"))

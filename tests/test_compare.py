@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+pytestmark = pytest.mark.slow  # a minute or more: started first (tests/conftest.py)
+
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 ENGINES = ("functional", "numpy", "keras", "tf-loop", "sklearn", "torch")

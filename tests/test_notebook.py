@@ -13,6 +13,8 @@ from test_quiet import tensorflow_lines
 
 from twinnet import data
 
+pytestmark = pytest.mark.slow  # a minute or more: started first (tests/conftest.py)
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "examples" / "numpy_vs_tensorflow.ipynb"
 #: A cell still running after this long hangs (it is no time limit: speed is the bench's to measure;
 #: the slowest cell, the sweep, took about 3 minutes on two cores under a load average of 13).

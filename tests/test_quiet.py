@@ -27,6 +27,8 @@ import pytest
 from twinnet.lab.report import build_report
 from twinnet.lab.store import read_results
 
+pytestmark = pytest.mark.slow  # a minute or more: started first (tests/conftest.py)
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 #: Marks of the lines TensorFlow's C++ libraries write while they load.
 START_UP = ("absl::InitializeLog", "port.cc", "oneDNN custom operations", "cpu_feature_guard")

@@ -43,9 +43,10 @@ from pathlib import Path
 
 import pytest
 
-# One pytest-xdist worker runs every test here (with --dist loadgroup): the pages run once per
-# worker that asks for them, and a block "in the clone" is shared only within a worker.
-pytestmark = pytest.mark.xdist_group("readme")
+pytestmark = pytest.mark.slow  # a minute or more: started first (tests/conftest.py)
+
+# .ci/run's pytest-xdist runs a file on one worker (--dist loadfile): the pages run once per worker
+# that asks for them, and a block "in the clone" is shared only within a worker.
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -159,8 +160,9 @@ FAST_PIP = {"PIP_NO_BUILD_ISOLATION": "0", "PIP_NO_WARN_CONFLICTS": "0", "PIP_DI
             "PIP_NO_DEPS": "1"}  # the extras are this interpreter's packages already: no resolving them
 #: One BLAS and OpenMP thread per block: the suite runs as one pytest worker per core, and a second
 #: thread of OpenBLAS or torch spins waiting for a core another worker holds (the exercise's
-#: functions and the PyTorch twin then take 3 to 15 times the CPU). Results are the same: the
-#: threads split a product's rows and columns, not its sums.
+#: functions and the PyTorch twin then take 3 to 15 times the CPU). The promised outputs do not
+#: depend on it: the pages' products are small or float64, and their figures rounded (a float32
+#: product large enough can differ in its last bits between thread counts: docs/benchmarks.md).
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 

@@ -18,6 +18,8 @@ from twinnet.cli import main
 from twinnet.lab.report import build_report
 from twinnet.lab.store import RESULTS, read_results
 
+pytestmark = pytest.mark.slow  # a minute or more: started first (tests/conftest.py)
+
 SWEEP = ["--data", "moons", "--layers", "2,8,1", "--layers", "2,8,4,1", "--learning-rate", "0.1,1",
          "--epochs", "30,5", "--seeds", "0,1,2", "--engines", "functional,numpy", "--jobs", "2",
          "--no-progress"]

@@ -22,6 +22,8 @@ from twinnet.lab.config import RunConfig
 from twinnet.lab.run import initial_parameters, load_split
 from twinnet.lab.store import ResultStore, read_manifest, read_results
 
+pytestmark = pytest.mark.slow  # a minute or more: started first (tests/conftest.py)
+
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 TINY_ARGS = ["--data", "moons", "--layers", "2,8,1", "--layers", "2,4,4,1", "--learning-rate", "0.5",
@@ -149,7 +151,6 @@ def test_a_sweep_on_a_real_dask_scheduler(tmp_path, dask_cluster, capsys):
     assert {r["run_id"]: r["checkpoints"] for r in rows} == by_id
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_scheduler_that_goes_away_mid_sweep_is_one_line_and_the_sweep_resumes(tmp_path):
     out = tmp_path / "sweep"

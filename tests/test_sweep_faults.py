@@ -23,6 +23,8 @@ from twinnet.lab import grid as G
 from twinnet.lab import sweep
 from twinnet.lab.store import RESULTS, ResultStore, read_results
 
+pytestmark = pytest.mark.slow  # a minute or more: started first (tests/conftest.py)
+
 # The run functions below are sent to worker processes by value: the workers cannot import tests/.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -298,7 +300,6 @@ def _group_ended(pgid, wait=30):
     return False
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("where", [["--jobs", "2"], ["--dask-local", "2"]], ids=["loky", "dask-local"])
 def test_ctrl_c_on_a_parallel_sweep_is_one_line_and_keeps_the_finished_runs(tmp_path, where):
@@ -324,7 +325,6 @@ def test_ctrl_c_on_a_parallel_sweep_is_one_line_and_keeps_the_finished_runs(tmp_
     assert len(ids) == 10 and len(set(ids)) == 10
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_sweep_folder_is_locked_while_a_sweep_writes_it(tmp_path, capsys):
     out = tmp_path / "sweep"

@@ -36,6 +36,8 @@ from twinnet.nn.schedules import (
     PiecewiseConstantDecay,
 )
 
+pytestmark = pytest.mark.slow  # a minute or more: started first (tests/conftest.py)
+
 L2 = 0.01
 KERAS_L2 = float(np.float32(L2))  # 0.009999999776482582: the weight Keras's L2(0.01) applies
 EPOCHS = 5
