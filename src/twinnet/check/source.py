@@ -71,9 +71,6 @@ def read_source(path) -> Source:
 
 def notebook_cells(path):
     """The code cells of a notebook, IPython syntax transformed, and notes on the cells left out."""
-    # nbformat imports jsonschema, which imports rfc3987_syntax where it is installed (with Jupyter):
-    # it builds a grammar for IRIs, 3-4 s of CPU per notebook read. The notebook schema has no IRI.
-    sys.modules.setdefault("rfc3987_syntax", None)
     import nbformat
     from IPython.core.inputtransformer2 import TransformerManager
 
@@ -103,6 +100,10 @@ def main(path):
     import resource
 
     resource.setrlimit(resource.RLIMIT_AS, (NOTEBOOK_MEMORY, NOTEBOOK_MEMORY))
+    # nbformat imports jsonschema, which imports rfc3987_syntax where it is installed (with Jupyter):
+    # it builds a grammar for IRIs, 3-4 s of CPU per notebook read. The notebook schema has no IRI,
+    # and this process (the reader's own) imports nothing else.
+    sys.modules.setdefault("rfc3987_syntax", None)
     try:
         read = notebook_cells(path)
     except Exception as exc:  # noqa: BLE001  (nbformat raises several kinds for a damaged file)
