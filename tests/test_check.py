@@ -357,3 +357,22 @@ def test_saturated_forward_cases_overflow_a_naive_sigmoid_on_every_draw(seed):
                    lambda: naive(p["W2"] @ np.maximum(p["W1"] @ X + p["b1"], 0) + p["b2"])):
         with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="overflow"):
             output()
+
+
+def test_the_finite_difference_check_passes_the_reference_where_the_differences_are_off():
+    from types import SimpleNamespace
+
+    from twinnet.check import verdict
+
+    # a drawn case where the central differences are themselves 1.8e-6 off the true gradient (above
+    # FD_RTOL): the correct learner was failed there, with a "hard-coded shapes" diagnosis
+    seed, k = 1137697401, 1
+    cases, expected = verdict.reference("L_model_backward", seed)
+    assert cases[k].label == "layers [2, 5, 3, 1], m=1"
+    replies = [{"result": copy.deepcopy(out), "args": copy.deepcopy(case.args)} for case, out in zip(cases, expected)]
+    assert all(outcome.ok for outcome in verdict.outcomes("L_model_backward", replies, seed))
+    for factor, flagged in ((1.0, False), (1 + 1e-5, True)):  # 1e-5 of the gradient: still caught there
+        received = {**expected[k], "dW1": expected[k]["dW1"] * factor}
+        outcome = SimpleNamespace(received=received, expected=expected[k], fd_message=None)
+        verdict.finite_difference_check(k, outcome, seed)
+        assert bool(outcome.fd_message) == flagged, outcome.fd_message
