@@ -28,11 +28,20 @@ def executed(tmp_path_factory):
     return notebook, printed(notebook), workdir
 
 
+#: The loss of a network that predicts 0.5 everywhere (log 2): the plateau.
+PLATEAU = 0.693
+
+
+def _figures(text, name, line, what):
+    """The first three numbers of the printed line ``^ *NAME: LINE$`` (a regular expression)."""
+    match = re.search(rf"^ *{re.escape(name)}: {line}$", text, re.MULTILINE)
+    assert match, f"the notebook did not print the {name} {what}"
+    return tuple(float(match.group(k)) for k in (1, 2, 3))
+
+
 def _losses(text, name):
-    match = re.search(rf"^{re.escape(name)}: training loss ([0-9.]+) at epoch 1, ([0-9.]+) at epoch 5, "
-                      rf"([0-9.]+) at epoch (\d+)$", text, re.MULTILINE)
-    assert match, f"the notebook did not print the {name} losses"
-    return float(match.group(1)), float(match.group(2)), float(match.group(3))
+    return _figures(text, name, r"training loss ([0-9.]+) at epoch 1, ([0-9.]+) at epoch 5, ([0-9.]+) at epoch (\d+)",
+                    "losses")
 
 
 def test_it_writes_no_file(executed):
@@ -55,28 +64,24 @@ def test_keras_follows_network_with_each_optimizer(executed, name):
 def test_the_closing_notes_hold(executed):
     text = executed[1]
     losses = {name: _losses(text, name) for name in OPTIMIZERS}
-    plateau = 0.693  # log 2: the network predicts 0.5 everywhere
     # gradient descent stays on the plateau; every other optimizer leaves it
-    assert losses["mini-batch GD"][2] > plateau - 0.05, losses
+    assert losses["mini-batch GD"][2] > PLATEAU - 0.05, losses
     assert all(losses[name][2] < 0.4 for name in ["momentum", "RMSprop", "Adam"]), losses
     # RMSprop and Adam leave it at once (by epoch 5), momentum later; Adam a little after RMSprop
-    assert losses["momentum"][1] > plateau - 0.05 and losses["Adam"][1] < plateau - 0.1, losses
+    assert losses["momentum"][1] > PLATEAU - 0.05 and losses["Adam"][1] < PLATEAU - 0.1, losses
     assert losses["RMSprop"][1] < losses["Adam"][1], losses
 
 
 def _inference(text, name):
-    match = re.search(rf"^ *{re.escape(name)}: fit's last loss ([0-9.]+); evaluate \(moving statistics\): "
-                      rf"training loss ([0-9.]+), test accuracy ([0-9.]+)$", text, re.MULTILINE)
-    assert match, f"the notebook did not print the {name} evaluation"
-    return float(match.group(1)), float(match.group(2)), float(match.group(3))
+    return _figures(text, name, r"fit's last loss ([0-9.]+); evaluate \(moving statistics\): training loss "
+                    r"([0-9.]+), test accuracy ([0-9.]+)", "evaluation")
 
 
 def test_the_batch_normalization_notes_hold(executed):
     text = executed[1]
-    plateau = 0.693
     losses = {name: _losses(text, name) for name in DEEP}
     # the plain deep network stays on the plateau; with batch norm it leaves it in the first epoch
-    assert losses["deep"][2] > plateau - 0.05 and losses["deep, batch norm"][0] < plateau - 0.05, losses
+    assert losses["deep"][2] > PLATEAU - 0.05 and losses["deep, batch norm"][0] < PLATEAU - 0.05, losses
     assert losses["deep, batch norm"][2] < 0.3, losses
     moving = {name: _inference(text, name) for name in [*DEEP, "deep, batch norm 0.99"]}
     fit, inference, accuracy = moving["deep, batch norm"]
