@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
-import textwrap
 import json
 import re
 import shutil
+import textwrap
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 

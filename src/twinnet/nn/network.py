@@ -441,8 +441,8 @@ class Network:
     def _check_y(self, y, X1, name="y"):
         return check_y(y, X1, self.dtype, name, output=self.output, width=self.layer_dims[-1])
 
-    def _forward(self, X1, training=False):
-        buf = self._allocate(X1.shape[0], backward=False)
+    def _forward(self, X1, training=False, masks=None):
+        buf = self._masked_buffers(X1, masks, backward=False)
         # A saturated output underflows harmlessly (see engine); other errors stay the caller's.
         with np.errstate(under="ignore"), blas_threads(X1.shape[0], self.layer_dims):
             engine.forward(X1, self._layers, self._activation, self._head, buf, self._norm, training)
@@ -618,13 +618,7 @@ class Network:
         the masks; with batch normalization, the normalized ones, with the batch's statistics (as
         :meth:`gradients` sees them).
         """
-        X1 = check_X(X, self.n_features, self.dtype)
-        if masks is None:
-            return self._forward(X1, training=True).Z
-        buf = self._masked_buffers(X1, masks, backward=False)
-        with np.errstate(under="ignore"):
-            engine.forward(X1, self._layers, self._activation, self._head, buf, self._norm, training=True)
-        return buf.Z
+        return self._forward(check_X(X, self.n_features, self.dtype), training=True, masks=masks).Z
 
     # ----------------------------------------------------------------------- training
     def fit(self, X, y, *, epochs, learning_rate, batch_size=None, optimizer="sgd", shuffle=True,

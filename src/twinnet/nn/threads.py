@@ -79,6 +79,23 @@ def _blas():
 
 
 @contextlib.contextmanager
+def _at_most(threads, pools):
+    """Within the block, each pool ``(get, set)`` of more than ``threads`` threads lowered to ``threads``."""
+    lowered = [(set_, get()) for get, set_ in pools if get() > threads]
+    for set_, _ in lowered:
+        set_(threads)
+    try:
+        yield
+    finally:
+        for set_, before in lowered:
+            set_(before)
+
+
+def _user_chose():
+    return any(map(os.environ.get, USER_VARIABLES))
+
+
+@contextlib.contextmanager
 def blas_threads(rows, layer_dims):
     """Within the block, the BLAS threads of a pass over ``rows`` examples (see the module's docstring).
 
@@ -89,18 +106,11 @@ def blas_threads(rows, layer_dims):
     layer_dims : sequence of int
         The network's widths, input first.
     """
-    if largest_product(rows, layer_dims) <= SINGLE_THREAD_WORK or any(map(os.environ.get, USER_VARIABLES)):
+    if largest_product(rows, layer_dims) <= SINGLE_THREAD_WORK or _user_chose():
         yield
         return
-    threads = free_cpus()
-    lowered = [(lib, lib.num_threads) for lib in _blas() if lib.num_threads > threads]
-    for lib, _ in lowered:
-        lib.set_num_threads(threads)
-    try:
+    with _at_most(free_cpus(), [(lambda lib=lib: lib.num_threads, lib.set_num_threads) for lib in _blas()]):
         yield
-    finally:
-        for lib, before in lowered:
-            lib.set_num_threads(before)
 
 
 @contextlib.contextmanager
@@ -109,12 +119,8 @@ def torch_threads(torch):
 
     Kept as they are when the user set them with one of :data:`USER_VARIABLES`.
     """
-    before = torch.get_num_threads()
-    threads = before if any(map(os.environ.get, USER_VARIABLES)) else min(before, free_cpus())
-    if threads < before:
-        torch.set_num_threads(threads)
-    try:
+    if _user_chose():
         yield
-    finally:
-        if threads < before:
-            torch.set_num_threads(before)
+        return
+    with _at_most(free_cpus(), [(torch.get_num_threads, torch.set_num_threads)]):
+        yield
