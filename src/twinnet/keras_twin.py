@@ -718,19 +718,20 @@ def _callback_adapter():
 
 
 def _train_fit(model, X, y, epochs, batches, val, callbacks):
+    """``model.fit`` on tf.data streams read ``steps_per_epoch`` batches at a time, so that Keras keeps one
+    iterator for the whole fit (given arrays, it makes a new one each epoch: about 40 ms on two cores)."""
     import tensorflow as tf
 
+    X_t, y_t = tf.constant(X), tf.constant(y)
     options = {"epochs": epochs, "shuffle": False, "verbose": 0, "callbacks": callbacks}
     if val is not None:  # one batch, as Network evaluates it
-        options.update(validation_data=val, validation_batch_size=val[0].shape[0])
-    if batches is None:
-        # the notebook's own call: the whole training set as one batch, in its order
-        return model.fit(X, y, batch_size=X.shape[0], **options).history
-    # Every epoch's batches, precomputed in Network's order, as one stream of index arrays; with
-    # steps_per_epoch set, Keras keeps reading the same iterator from one epoch to the next.
+        options.update(validation_data=tf.data.Dataset.from_tensors(tuple(map(tf.constant, val))).repeat(),
+                       validation_steps=1)
+    if batches is None:  # the notebook's own call: the whole training set as one batch, in its order
+        return model.fit(tf.data.Dataset.from_tensors((X_t, y_t)).repeat(), steps_per_epoch=1, **options).history
+    # Every epoch's batches, precomputed in Network's order, as one stream of index arrays
     lengths = [len(batch) for epoch in batches for batch in epoch]
     indices = tf.RaggedTensor.from_row_lengths(np.concatenate([np.concatenate(b) for b in batches]), lengths)
-    X_t, y_t = tf.constant(X), tf.constant(y)
     stream = tf.data.Dataset.from_tensor_slices(indices).map(
         lambda idx: (tf.gather(X_t, idx), tf.gather(y_t, idx)))
     return model.fit(stream, steps_per_epoch=len(batches[0]), **options).history
