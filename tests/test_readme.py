@@ -35,6 +35,7 @@ import shutil
 import signal
 import site
 import subprocess
+import sys
 import sysconfig
 import venv
 from dataclasses import dataclass, field
@@ -334,3 +335,13 @@ def test_the_blocks_ran_the_copys_twinnet_installed_into_their_environment(readm
                            check=True).stdout.split()
     assert found == [str(readme_run.clone / "src" / "twinnet" / "__init__.py"),
                      str(Path(readme_run.env["VIRTUAL_ENV"], "bin", "twinnet"))], found
+
+
+def test_processes_the_tests_start_write_temporary_files_into_the_tests_folder(system_temporary_folder,
+                                                                               tmp_path_factory):
+    # tests/conftest.py: a library's temporary files (TensorFlow's autograph modules, which a killed
+    # process leaves behind) go to this run's folder, not to the system's /tmp
+    done = subprocess.run([sys.executable, "-c", "import tempfile; print(tempfile.gettempdir())"],
+                          capture_output=True, text=True, check=True)
+    assert Path(done.stdout.strip()) == system_temporary_folder
+    assert system_temporary_folder.parent == tmp_path_factory.getbasetemp()
