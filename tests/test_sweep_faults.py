@@ -300,11 +300,21 @@ def _group_ended(pgid, wait=30):
     return False
 
 
+@contextlib.contextmanager
+def _port_taken(port):
+    """Within the block, ``port`` of 127.0.0.1 is taken: by this test, or already by another process."""
+    with contextlib.ExitStack() as stack:
+        with contextlib.suppress(OSError):  # taken already (another Dask cluster's, another test's)
+            stack.enter_context(socket.create_server(("127.0.0.1", port)))
+        yield
+
+
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("where", [["--jobs", "2"], ["--dask-local", "2"]], ids=["loky", "dask-local"])
 def test_ctrl_c_on_a_parallel_sweep_is_one_line_and_keeps_the_finished_runs(tmp_path, where):
     out = tmp_path / "sweep"
-    proc = _start_sweep(out, *where)
+    with _port_taken(8787):  # Dask's default HTTP port, as another cluster on the machine holds it
+        proc = _start_sweep(out, *where)
     try:
         os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole group
         _, err = proc.communicate(timeout=120)

@@ -411,9 +411,11 @@ def _dask_client(stack, scheduler, dask_local, timeout):
     from distributed import Client, LocalCluster
 
     if scheduler is None:
+        # no dashboard; the scheduler's HTTP server (which it starts anyway) on a free port of this
+        # machine's, not on 8787, where another cluster would make it warn "Port 8787 is already in use"
         cluster = stack.enter_context(LocalCluster(
             n_workers=dask_local, threads_per_worker=1, processes=True, dashboard_address=None,
-            silence_logs=logging.ERROR))
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.ERROR))
         client = stack.enter_context(Client(cluster))
         client.register_plugin(_ignore_interrupts_plugin())
         return client, f"local Dask cluster ({dask_local} workers)"
