@@ -201,6 +201,25 @@ def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
     assert len(runs) == 1 and not notes
 
 
+def test_a_sweep_in_this_process_leaves_its_threads_and_environment_as_they_were(tmp_path, monkeypatch):
+    # --jobs 1 runs in the caller's process (a notebook's kernel): its runs take the threads Network
+    # chooses at each fit, not a worker's pinned ones, which also set the thread variables for good
+    # (Network then takes them for the user's choice, and keeps two threads on a busy machine)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    for name in sweep.THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+    with threadpool_limits(limits=1):  # the caller's choice, which a pinned run would raise to all CPUs
+        pools = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
+        assert main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3", "--engines", "numpy",
+                     "--jobs", "1", "--no-progress", "--out", str(tmp_path / "s")]) == 0
+        after = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
+    assert [name for name in sweep.THREAD_ENV if name in os.environ] == []
+    assert {path: after[path] for path in pools} == pools  # the libraries loaded before: as they were
+    [row] = read_results(tmp_path / "s")
+    assert row["status"] == "ok" and row["threads"] == os.cpu_count()
+
+
 def _sweep_made(tmp_path):
     assert main(["sweep", "--data", "moons", "--layers", "2,4,1", "--epochs", "3", "--jobs", "1",
                  "--no-progress", "--out", str(tmp_path / "made")]) == 0

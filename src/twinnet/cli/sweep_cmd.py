@@ -137,7 +137,8 @@ def register(sub):
                    metavar="SECONDS", help="how long to wait for the scheduler to answer, then "
                    f"for its first worker (default: {SCHEDULER_TIMEOUT})")
     p.add_argument("--threads", type=positive_int, default=None,
-                   help="BLAS/TensorFlow threads per run (default: CPUs / parallel runs)")
+                   help="BLAS/TensorFlow threads per run (default: CPUs / parallel runs; with "
+                   "--jobs 1, the runs keep this process's threads)")
     p.add_argument("--out", default="twinnet-runs/sweep", metavar="DIR",
                    help="results directory (default: twinnet-runs/sweep)")
     p.add_argument("--resume", action="store_true",

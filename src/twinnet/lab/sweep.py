@@ -24,6 +24,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import os
 import socket
@@ -59,6 +60,11 @@ _HANDSHAKE_MAX = 1 << 16
 # worker before its first run imports them. threadpoolctl covers BLAS libraries already loaded.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+#: Set while a sweep runs its runs one at a time in its own process (``jobs=1`` and no ``threads``:
+#: joblib's sequential backend). They then leave the caller's thread pools and environment as they
+#: are (``Network`` takes the free CPUs at each fit), where a worker's are pinned for its whole life.
+_IN_PROCESS = contextvars.ContextVar("twinnet_sweep_in_process", default=False)
 
 
 def plan(grid):
@@ -326,7 +332,8 @@ def execute_run(spec, threads=1, attempt=1):
     from twinnet.lab.run import initial_parameters, load_split, run_engine
 
     try:
-        limit_threads(threads, libraries([spec]))
+        if not _IN_PROCESS.get():
+            limit_threads(threads, libraries([spec]))
         split = load_split(spec.config)
         config = spec.config.with_layers(split.X_train.shape[1], output=split.output, width=split.width)
         result = run_engine(spec.engine, config, split, initial_parameters(config),
@@ -395,10 +402,14 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
     from joblib.externals.loky.process_executor import TerminatedWorkerError
 
     if scheduler is None and dask_local is None:
+        in_process = _IN_PROCESS.set(jobs == 1 and threads is None)
         threads = threads or max(1, (os.cpu_count() or 1) // jobs)
-        with parallel_config(backend="loky", n_jobs=jobs, initializer=_start_loky_worker,
-                             initargs=(threads, tuple(libraries))):
-            yield Executor(jobs, threads, (TerminatedWorkerError,), f"{jobs} local processes")
+        try:
+            with parallel_config(backend="loky", n_jobs=jobs, initializer=_start_loky_worker,
+                                 initargs=(threads, tuple(libraries))):
+                yield Executor(jobs, threads, (TerminatedWorkerError,), f"{jobs} local processes")
+        finally:
+            _IN_PROCESS.reset(in_process)
         return
     with _dask_executor(scheduler, dask_local, threads, libraries, timeout) as where:
         yield where
