@@ -201,7 +201,7 @@ def test_runs_an_engine_cannot_train_are_left_out_with_a_note(tmp_path, capsys):
     assert len(runs) == 1 and not notes
 
 
-def test_a_sweep_in_this_process_leaves_its_threads_and_environment_as_they_were(tmp_path, monkeypatch):
+def test_a_sweep_in_this_process_leaves_its_threads_and_environment_as_they_were(tmp_path, monkeypatch, capsys):
     # --jobs 1 runs in the caller's process (a notebook's kernel): its runs take the threads Network
     # chooses at each fit, not a worker's pinned ones, which also set the thread variables for good
     # (Network then takes them for the user's choice, and keeps two threads on a busy machine)
@@ -216,6 +216,7 @@ def test_a_sweep_in_this_process_leaves_its_threads_and_environment_as_they_were
         after = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info()}
     assert [name for name in sweep.THREAD_ENV if name in os.environ] == []
     assert {path: after[path] for path in pools} == pools  # the libraries loaded before: as they were
+    assert "sweep: 1 runs (0 already done) on 1 process (this one) -> " in capsys.readouterr().err
     [row] = read_results(tmp_path / "s")
     assert row["status"] == "ok" and row["threads"] == os.cpu_count()
 

@@ -407,7 +407,8 @@ def executor(*, jobs=1, scheduler=None, dask_local=None, threads=None, libraries
         try:
             with parallel_config(backend="loky", n_jobs=jobs, initializer=_start_loky_worker,
                                  initargs=(threads, tuple(libraries))):
-                yield Executor(jobs, threads, (TerminatedWorkerError,), f"{jobs} local processes")
+                yield Executor(jobs, threads, (TerminatedWorkerError,),
+                               f"{jobs} local processes" if jobs > 1 else "1 process (this one)")
         finally:
             _IN_PROCESS.reset(in_process)
         return
