@@ -81,7 +81,7 @@ def _blas():
 @contextlib.contextmanager
 def _at_most(threads, pools):
     """Within the block, each pool ``(get, set)`` of more than ``threads`` threads lowered to ``threads``."""
-    lowered = [(set_, get()) for get, set_ in pools if get() > threads]
+    lowered = [(set_, before) for get, set_ in pools if (before := get()) > threads]
     for set_, _ in lowered:
         set_(threads)
     try:
