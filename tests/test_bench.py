@@ -256,6 +256,24 @@ def test_budget_stops_repeating_after_one_run():
     assert [t["name"] for t in result["targets"]] == ["roofline"]  # no other engine, no memory
 
 
+@pytest.mark.parametrize("batch_size", [None, 10], ids=["full-batch", "mini-batch"])
+def test_the_profiles_products_are_checked_against_numpys_roofline(batch_size):
+    workload = dataclasses.replace(TINY, products_target=1.03,
+                                   config=dataclasses.replace(TINY.config, batch_size=batch_size))
+    result = bench.run_workload(workload, engines=["numpy"], rooflines=["numpy"], repeats=1, memory=False,
+                                profile=True, threads=1)
+    stages = {row["stage"]: row["ms_per_epoch"] for row in result["profile"]["stages"]}
+    assert list(stages) == list(bench.STAGES) and result["profile"]["threads"] == 1
+    targets = {t["name"]: t for t in result["targets"]}
+    if batch_size:  # the roofline is the full batch's products: nothing to hold mini-batches' to
+        assert result["numpy_vs_roofline"] is None and targets == {}
+        return
+    ratio = stages["matrix products"] / result["rooflines"][0]["ms_per_epoch"]
+    assert targets["products"] == {"name": "products", "value": ratio, "bound": 1.03, "met": ratio <= 1.03,
+                                   "target": "Network.fit's matrix products within 1.03x of np.dot's roofline "
+                                             "(each product in NumPy's fastest layout)"}
+
+
 # the bench from a Python process of its own: its modules are its own, not those of the tests before it
 EVERY_ENGINE = textwrap.dedent("""
     import json, os, sys

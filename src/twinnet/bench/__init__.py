@@ -8,7 +8,7 @@ figures: the README's Benchmarks section.
 
 Imports (``a <- b``: b imports a; ``memory``, ``host`` and ``processes`` import none of the others):
 ``workloads`` <- ``gemm``, ``profiling``; ``workloads, gemm, memory, host`` <- ``worker`` (a child's
-entry point, started by name); ``workloads, gemm, processes`` <- ``turns`` (:func:`run_workload`).
+entry point, started by name); ``workloads, gemm, processes, profiling`` <- ``turns`` (:func:`run_workload`).
 
 Examples
 --------

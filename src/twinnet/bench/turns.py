@@ -13,6 +13,7 @@ import tempfile
 import time
 
 from twinnet import validation
+from twinnet.bench import profiling
 from twinnet.bench.gemm import ROOFLINES, products_summary
 from twinnet.bench.workloads import (ENGINE_ORDER, flops_per_epoch, resolve_threads, resolve_workload,
                                      save_inputs)
@@ -171,7 +172,7 @@ def _figures(rows, flops, base=None):
 
 
 def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), repeats=10, budget=3.0,
-                 memory=True, threads=None, timeout=300.0, announce=lambda message: None):
+                 memory=True, profile=False, threads=None, timeout=300.0, announce=lambda message: None):
     """Benchmark ``engines`` and the roofline of each library of ``rooflines`` on ``workload``.
 
     Each engine, each library and the memory measurement run in a fresh process of their own (see
@@ -193,6 +194,9 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
         Seconds of timed runs after which an engine stops repeating (after at least one run).
     memory : bool
         Measure ``Network.fit``'s peak memory (:func:`~twinnet.bench.fit_memory`).
+    profile : bool
+        Time each stage of ``Network.fit``'s epoch (:func:`~twinnet.bench.profile`, in this process,
+        after the others, best of ``min(repeats, 3)`` fits).
     threads : int or "auto", optional
         Threads of every child's BLAS, OpenMP, TensorFlow (intra- and inter-op) and PyTorch;
         default: the CPUs this process may use; ``"auto"``: each library's own choice.
@@ -214,7 +218,8 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
         with ``library`` and ``call`` for ``engine``, no loss, plus ``flops``, ``threads``,
         ``products`` as :func:`~twinnet.bench.roofline` gives them and ``products_ms``), ``roofline`` (the
         fastest library's row, or None), ``numpy_vs_roofline``, ``memory`` (:func:`~twinnet.bench.fit_memory`'s
-        dict or None) with ``memory_error``, and ``targets``.
+        dict or None) with ``memory_error``, ``targets``, and with ``profile`` :func:`~twinnet.bench.profile`'s
+        dict.
     """
     from twinnet.bench.processes import close_all
     from twinnet.lab.sweep import THREAD_ENV
@@ -257,15 +262,20 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
               "numpy_vs_roofline": (base / fastest["ms_per_epoch"]
                                     if base and fastest and not workload.config.batch_size else None),
               "memory": memory_figures, "memory_error": memory_error}
+    if profile:
+        announce(f"{workload.name}: profile of Network.fit")
+        result["profile"] = profiling.profile(workload, threads=threads, repeats=min(repeats, 3))
     result["targets"] = _targets(workload, result)
     return result
 
 
 def _targets(workload, result):
-    """The workload's targets (``speedup``, ``roofline``, ``memory``) that its figures allow checking.
+    """The workload's targets (``speedup``, ``roofline``, ``memory``, ``products``) that its figures allow checking.
 
     Each is a dict: ``name``, ``target`` (in words), ``value`` measured, ``bound``, ``met``. The
-    speedup is the fastest other engine's time over numpy's; the roofline, the fastest library's.
+    speedup is the fastest other engine's time over numpy's; the roofline, the fastest library's;
+    the products, those of the profile's epoch over NumPy's roofline, both timed as an epoch of
+    full-batch products (not mini-batches: the roofline is the full batch's).
     """
     rows = {row["engine"]: row for row in result["engines"]}
     numpy_ms = rows.get("numpy", {}).get("ms_per_epoch")
@@ -289,4 +299,11 @@ def _targets(workload, result):
         ratio = result["memory"]["ratio"]
         target("memory", f"Network.fit's peak extra memory at most {workload.memory_target:g}x "
                "data + activations + gradients", ratio, workload.memory_target, ratio <= workload.memory_target)
+    numpy_roof = next((row for row in result["rooflines"] if row["library"] == "numpy" and row["ms_per_epoch"]), None)
+    if result.get("profile") and numpy_roof and workload.products_target and not workload.config.batch_size:
+        stages = {stage["stage"]: stage["ms_per_epoch"] for stage in result["profile"]["stages"]}
+        ratio = stages["matrix products"] / numpy_roof["ms_per_epoch"]
+        target("products", f"Network.fit's matrix products within {workload.products_target:g}x of "
+               f"{numpy_roof['call']}'s roofline (each product in NumPy's fastest layout)", ratio,
+               workload.products_target, ratio <= workload.products_target)
     return targets
