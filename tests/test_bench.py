@@ -134,6 +134,17 @@ def test_profile_times_each_stage_of_the_engine():
     assert sum(row["share"] for row in stages.values()) == pytest.approx(1.0)
 
 
+def test_profile_repeats_its_fits_until_its_budget_is_spent(monkeypatch):
+    fits = []
+    timed_fit = profiling._timed_fit
+    monkeypatch.setattr(profiling, "_timed_fit", lambda *args: fits.append(args) or timed_fit(*args))
+    bench.profile(TINY, threads=1, repeats=3)
+    assert len(fits) == 1 + 3  # a warm-up, then the fits of which the fastest counts
+    fits.clear()
+    bench.profile(TINY, threads=1, repeats=3, budget=0)
+    assert len(fits) == 1 + 1  # the budget spent: one timed fit, as the bench's engines
+
+
 def test_profile_leaves_the_engine_as_it_found_it(monkeypatch):
     from twinnet import Network
     from twinnet.nn import engine
@@ -415,7 +426,7 @@ def test_a_wrong_size_of_the_built_in_data_is_said_once():
     ({"engines": ["numpy", "jax"]}, r"Unknown engine 'jax'. Expected one of: 'numpy', 'functional'"),
     ({"rooflines": ["blis"]}, r"Unknown roofline library 'blis'. Expected one of: 'numpy', 'tensorflow', 'torch'"),
     ({"repeats": 0}, r"repeats must be an integer >= 1; got repeats=0"),
-    ({"budget": -1}, r"budget must be a number of seconds >= 0; got budget=-1"),
+    ({"budget": -1}, r"budget must be a finite number >= 0; got budget=-1"),
     ({"threads": 0}, r"threads must be an integer >= 1; got threads=0"),
     ({"timeout": 0}, r"timeout must be a finite number > 0; got timeout=0"),
 ])
@@ -427,6 +438,7 @@ def test_bad_arguments(kwargs, match):
 @pytest.mark.parametrize("kwargs, match", [
     ({"workload": "mnist"}, r"Unknown workload 'mnist'"),
     ({"repeats": 0}, r"repeats must be an integer >= 1; got repeats=0"),
+    ({"budget": float("inf")}, r"budget must be a finite number >= 0; got budget=inf"),
     ({"threads": 0}, r"threads must be an integer >= 1; got threads=0"),
 ])
 def test_profile_bad_arguments(kwargs, match):

@@ -23,7 +23,7 @@ class _NumpyTimingDot:
         return getattr(np, name)
 
 
-def profile(workload, *, threads=None, repeats=3):
+def profile(workload, *, threads=None, repeats=3, budget=None):
     """Where the time of ``Network.fit``'s epochs goes on ``workload``: milliseconds per epoch by stage.
 
     Trains ``workload`` with ``Network.fit`` in this process, as the bench's ``numpy`` engine does,
@@ -32,8 +32,9 @@ def profile(workload, *, threads=None, repeats=3):
     two kernels of :data:`twinnet.nn.ACTIVATIONS`) and the output head's ``output``, ``loss``,
     ``metric_sum`` and ``delta``. "the rest" is the epoch less those: the backward pass's elementwise
     products, the optimizer's step and Python. The weights and the losses are those of an untimed
-    fit (the timers only read the clock). As the bench: the first epoch is not counted, and the
-    figures are those of the fastest of ``repeats`` fits.
+    fit (the timers only read the clock). As the bench times the engines: the first epoch is not
+    counted, and the figures are those of the fastest of up to ``repeats`` fits, which stop once they
+    have taken ``budget`` seconds (after at least one).
 
     Parameters
     ----------
@@ -41,6 +42,8 @@ def profile(workload, *, threads=None, repeats=3):
     threads : int, optional
         BLAS threads (default: the CPUs this process may use).
     repeats : int
+    budget : float, optional
+        Seconds of timed fits after which no other starts; default: no limit.
 
     Returns
     -------
@@ -53,12 +56,17 @@ def profile(workload, *, threads=None, repeats=3):
 
     workload = resolve_workload(workload)
     validation.positive_int("repeats", repeats)
+    if budget is not None:
+        validation.non_negative_number("budget", budget)
     threads = resolve_threads(threads)
     X, y = load_data(workload)
+    fits, start = [], time.perf_counter()
     with threadpool_limits(limits=None if threads == "auto" else threads, user_api="blas"):
         _timed_fit(workload.config, X, y)  # warm-up
-        total, spent, calls = min((_timed_fit(workload.config, X, y) for _ in range(repeats)),
-                                  key=lambda fit: fit[0])
+        start = time.perf_counter()
+        while len(fits) < repeats and (not fits or budget is None or time.perf_counter() - start < budget):
+            fits.append(_timed_fit(workload.config, X, y))
+    total, spent, calls = min(fits, key=lambda fit: fit[0])
     spent["the rest"], calls["the rest"] = total - sum(spent.values()), None
     return {"threads": threads, "ms_per_epoch": total * 1e3,
             "stages": [{"stage": stage, "ms_per_epoch": spent[stage] * 1e3, "share": spent[stage] / total,

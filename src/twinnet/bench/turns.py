@@ -40,8 +40,7 @@ def _check(workload, engines, rooflines, repeats, budget, threads, timeout):
     for library in rooflines:
         validation.choice("roofline library", library, ROOFLINES, ordered=True)
     validation.positive_int("repeats", repeats)
-    if not (isinstance(budget, (int, float)) and budget >= 0):
-        raise ValueError(f"budget must be a number of seconds >= 0; got budget={budget!r}.")
+    validation.non_negative_number("budget", budget)
     threads = resolve_threads(threads)
     validation.positive_number("timeout", timeout)
     return workload, _ordered(engines, ENGINE_ORDER), _ordered(rooflines, ROOFLINES), threads
@@ -196,7 +195,7 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
         Measure ``Network.fit``'s peak memory (:func:`~twinnet.bench.fit_memory`).
     profile : bool
         Time each stage of ``Network.fit``'s epoch (:func:`~twinnet.bench.profile`, in this process,
-        after the others, best of ``min(repeats, 3)`` fits).
+        after the others, with the same ``repeats`` and ``budget``).
     threads : int or "auto", optional
         Threads of every child's BLAS, OpenMP, TensorFlow (intra- and inter-op) and PyTorch;
         default: the CPUs this process may use; ``"auto"``: each library's own choice.
@@ -264,7 +263,7 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
               "memory": memory_figures, "memory_error": memory_error}
     if profile:
         announce(f"{workload.name}: profile of Network.fit")
-        result["profile"] = profiling.profile(workload, threads=threads, repeats=min(repeats, 3))
+        result["profile"] = profiling.profile(workload, threads=threads, repeats=repeats, budget=budget)
     result["targets"] = _targets(workload, result)
     return result
 
