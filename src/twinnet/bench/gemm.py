@@ -231,7 +231,27 @@ def _restored(gemm):
         gemm.set_threads(before)
 
 
-def fastest_layouts(layers, m, dtype, samples, budget, gemm=None):
+def network_layouts(layers):
+    """The layout in which ``Network`` computes each product of :func:`~twinnet.bench.products`, as
+    :func:`gemm_variants` labels it, in the same order.
+
+    From :mod:`twinnet.nn.engine`'s storage, every array C-contiguous: the input in rows (``A_0^T``),
+    each layer's kernel ``K_l = W_l^T``, the hidden activations and each ``dZ_l`` in columns;
+    ``Z_l = K_l^T A_{l-1}``, ``dK_l = A_{l-1} dZ_l^T`` (``dW_l`` written transposed) and
+    ``dA_{l-1} = K_l dZ_l``. None for a product it does not form: one output unit's ``dA_{L-1}``, an
+    outer product done a block of rows at a time (a test holds this to the engine's own calls).
+    """
+    L = len(layers) - 1
+    layouts = []
+    for l in range(1, L + 1):
+        layouts.append("C = A^T B^T" if l == 1 else "C = A^T B")
+        layouts.append("C^T = B A (transposed)" if l == 1 else "C^T = B^T A (transposed)")
+        if l > 1:
+            layouts.append(None if l == L and layers[-1] == 1 else "C = A B")
+    return layouts
+
+
+def fastest_layouts(layers, m, dtype, samples, budget, gemm=None, *, network=False):
     """The fastest layout and thread count of each product of :func:`~twinnet.bench.products`, with one library.
 
     Each product is timed once in each of its eight layouts (:func:`gemm_variants`), with each of
@@ -242,33 +262,43 @@ def fastest_layouts(layers, m, dtype, samples, budget, gemm=None):
     ----------
     gemm : object, optional
         A library of :data:`GEMMS`, made; default NumPy's BLAS.
+    network : bool
+        Also time, the same way, the layout ``Network`` uses (:func:`network_layouts`) with all the
+        library's threads, as ``Network`` has them on a quiet machine: NumPy's BLAS only.
 
     Returns
     -------
     rows : list of dict
         Per product: ``label``, ``shape`` ``(M, K, N)``, ``flops``, ``seconds`` (its best timing),
-        ``layout`` and ``threads``.
+        ``layout``, ``threads``, and ``network_layout`` and ``network_seconds`` (None without
+        ``network``, or for a product ``Network`` does not form).
     plan : list of (int, list of callable)
         The products' fastest calls grouped by thread count, to be run in that order.
     """
     gemm = gemm or NumpyGemm()
     rng = np.random.default_rng(0)
     rows, chosen = [], []
+    mine = network_layouts(layers) if network else [None] * len(products(layers, m))
     with _restored(gemm):
-        for label, M, K, N in products(layers, m):
+        # read once: setting the threads below changes what NumPy's BLAS reports
+        everything, counts = gemm.threads(), gemm.thread_counts()
+        for (label, M, K, N), own in zip(products(layers, m), mine):
             candidates = []
             for layout, fn in gemm.variants(M, K, N, np.dtype(dtype), rng):
-                for t in gemm.thread_counts():
+                for t in counts:
                     gemm.set_threads(t)
                     candidates.append((best_time(fn, 1, budget), layout, t, fn))
             candidates.sort(key=lambda c: c[0])
+            network_form = [c for c in candidates[2:] if (c[1], c[2]) == (own, everything)]
             timed = []
-            for seconds, layout, t, fn in candidates[:2]:
+            for seconds, layout, t, fn in candidates[:2] + network_form:
                 gemm.set_threads(t)
                 timed.append((min(seconds, best_time(fn, samples, budget)), layout, t, fn))
-            seconds, layout, t, fn = min(timed, key=lambda c: c[0])
+            seconds, layout, t, fn = min(timed[:2], key=lambda c: c[0])
+            network_seconds = [c[0] for c in timed if (c[1], c[2]) == (own, everything)]
             rows.append({"label": label, "shape": [M, K, N], "flops": 2 * M * K * N, "seconds": seconds,
-                         "layout": layout, "threads": t})
+                         "layout": layout, "threads": t, "network_layout": own,
+                         "network_seconds": network_seconds[0] if own else None})
             chosen.append((t, fn))
     return rows, gemm.plan(chosen)
 
@@ -289,9 +319,14 @@ def run_products(plan, epochs, gemm=None):
 
 
 def products_summary(rows):
-    """The products' ``flops``, their rows and ``products_ms``, the sum of their timings alone."""
+    """The products' ``flops``, their rows, ``products_ms``, the sum of their timings alone, and
+    ``network_vs_fastest``: over the products ``Network`` forms, the sum of their timings in its
+    layouts over the sum in the fastest (None where they were not timed)."""
+    own = [r for r in rows if r["network_seconds"] is not None]
     return {"flops": sum(r["flops"] for r in rows), "products": rows,
-            "products_ms": 1e3 * sum(r["seconds"] for r in rows)}
+            "products_ms": 1e3 * sum(r["seconds"] for r in rows),
+            "network_vs_fastest": (sum(r["network_seconds"] for r in own) / sum(r["seconds"] for r in own)
+                                   if own else None)}
 
 
 def roofline(layers, m, dtype, *, epochs=2, repeats=1, samples=5, budget=0.5):
@@ -322,10 +357,12 @@ def roofline(layers, m, dtype, *, epochs=2, repeats=1, samples=5, budget=0.5):
         ``ms_per_epoch`` of the fastest run and ``ms_per_epoch_runs``; ``flops`` per epoch;
         ``threads``, the BLAS's; ``products``: one dict per product with ``label``, ``shape``
         ``(M, K, N)``, ``flops``, ``seconds`` (timed alone), ``layout`` and ``threads`` of its
-        fastest form; ``products_ms``, the sum of their ``seconds`` in milliseconds.
+        fastest form, ``network_layout`` and ``network_seconds`` (:func:`fastest_layouts`);
+        ``products_ms``, the sum of their ``seconds`` in milliseconds; ``network_vs_fastest``
+        (:func:`products_summary`).
     """
     gemm = NumpyGemm()
-    rows, plan = fastest_layouts(layers, m, dtype, samples, budget, gemm)
+    rows, plan = fastest_layouts(layers, m, dtype, samples, budget, gemm, network=True)
     times = []
     for _ in range(repeats):
         run = run_products(plan, epochs, gemm)

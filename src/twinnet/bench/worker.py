@@ -201,13 +201,14 @@ class _Roofline:
         from twinnet.lab.sweep import limit_threads
 
         self.workload = Workload.from_record(job["workload"])
-        limit_threads(job["threads"], [ROOFLINES[job["name"]].module])
-        self.gemm = GEMMS[job["name"]]()
+        self.library = job["name"]
+        limit_threads(job["threads"], [ROOFLINES[self.library].module])
+        self.gemm = GEMMS[self.library]()
 
     def warm_up(self):
         config = self.workload.config
         rows, self.plan = fastest_layouts(config.layers, self.workload.n_train, config.dtype,
-                                          samples=5, budget=0.5, gemm=self.gemm)
+                                          samples=5, budget=0.5, gemm=self.gemm, network=self.library == "numpy")
         run_products(self.plan, 2, self.gemm)  # TensorFlow traces its epoch here
         return {"products": rows, "threads": self.gemm.threads()}
 

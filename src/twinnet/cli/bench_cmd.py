@@ -13,8 +13,10 @@ the end of its first epoch to the end of its last (scikit-learn's fit cannot be 
 epochs and is timed whole). Beside them, the roofline: the same epochs' matrix products alone, done
 by each installed library (NumPy's BLAS, TensorFlow's tf.linalg.matmul in a tf.function, PyTorch's
 torch.mm), each product in that library's fastest layout on this machine, run and timed as the
-engines are; the fastest library sets the roofline: no engine can be faster. Also reports the peak
-memory that Network.fit allocates against the bytes of data, activations and gradients.
+engines are; the fastest library sets the roofline: no engine can be faster. NumPy's search also
+times each product in the layout Network uses, to say how far its layouts are from this machine's
+fastest. Also reports the peak memory that Network.fit allocates against the bytes of data,
+activations and gradients.
 
 Each engine and each roofline library runs in a fresh Python process of its own, all with the same
 threads (--threads: BLAS, OpenMP, TensorFlow's intra- and inter-op pools, PyTorch), and they take
@@ -43,8 +45,7 @@ Ctrl-C too): what the engines give on a machine busy with other work.
 --profile adds where Network.fit's epoch goes, in this process after the others: its matrix
 products, hidden activations, their derivatives, the output head, and the rest (the backward
 pass's elementwise products, the optimizer's step, Python), each timed around the engine's
-kernels. On large and large10 it also checks that the products take at most 1.03x the np.dot
-roofline, the same products each in NumPy's fastest layout."""
+kernels."""
 
 
 def _epochs(text):
@@ -217,6 +218,12 @@ def format_result(result):
     alone = ", ".join(f"{row['call']} {row['products_ms']:.3f} ms" for row in result["rooflines"] if row["products"])
     if alone:
         lines.append(f"  products timed one by one: {alone}")
+    for row in result["rooflines"]:
+        if row["network_vs_fastest"] is not None:
+            own = [p for p in row["products"] if p["network_seconds"] is not None]
+            lines.append(f"  Network's layouts, timed the same way: {1e3 * sum(p['network_seconds'] for p in own):.3f} "
+                         f"ms, {row['network_vs_fastest']:.3f}x {row['call']}'s fastest over the {len(own)} "
+                         "products it forms")
     if result["numpy_vs_roofline"] is not None:
         lines.append(f"  numpy / roofline: {result['numpy_vs_roofline']:.2f}x")
     memory = result["memory"]
