@@ -60,7 +60,7 @@ def profile(workload, *, threads=None, repeats=3, budget=None):
         validation.non_negative_number("budget", budget)
     threads = resolve_threads(threads)
     X, y = load_data(workload)
-    fits, start = [], time.perf_counter()
+    fits = []
     with threadpool_limits(limits=None if threads == "auto" else threads, user_api="blas"):
         _timed_fit(workload.config, X, y)  # warm-up
         start = time.perf_counter()

@@ -51,9 +51,9 @@ class Workload:
         extra memory of ``Network.fit`` at most ``memory_target`` times the bytes of data,
         activations and gradients.
     products_target : float or None
-        With a profile, the time of ``Network.fit``'s matrix products per epoch at most
-        ``products_target`` times NumPy's roofline (the same products, each in NumPy's fastest
-        layout); None: not checked.
+        The full batch's products in ``Network``'s layouts at most ``products_target`` times as
+        long as in NumPy's fastest, each timed alone (:func:`~twinnet.bench.gemm.fastest_layouts`);
+        None: not checked.
     """
 
     name: str
