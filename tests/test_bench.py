@@ -104,9 +104,9 @@ class _Library:
     plan = staticmethod(gemm.plan_by_threads)
 
 
-def test_every_product_tries_every_layout_with_every_thread_count_and_networks_again(monkeypatch):
-    # the first timings rank the 1-thread forms first, so the second-best retimed is a 1-thread form:
-    # the next product must still try all threads (it once tried only the threads last set)
+def test_every_product_tries_every_layout_with_every_thread_count_and_networks_in_turn(monkeypatch):
+    # a form's time is its thread count: the 1-thread forms rank first, and the second-best retimed
+    # is a 1-thread form; the next product must still try all threads (it once tried only the last set)
     monkeypatch.setattr(gemm, "best_time", lambda fn, samples, budget: fn() or library.current)
     library, layers = _Library(), [6, 4, 3, 1]
     rows, _ = gemm.fastest_layouts(layers, 32, "float64", 3, 0.01, library, network=True)
@@ -116,10 +116,14 @@ def test_every_product_tries_every_layout_with_every_thread_count_and_networks_a
         M, K, N = row["shape"]
         tried = [(label, t) for m_, k, n, label, t in library.calls if (m_, k, n) == (M, K, N)]
         assert sorted(set(tried)) == sorted((label, t) for label in labels for t in (1, 4)), row["label"]
-        assert (row["threads"], row["network_layout"]) == (1, mine)
-        # Network's form, with all the threads, timed again unless it is one of the two fastest
-        assert row["network_seconds"] == (None if mine is None else 4)
-        assert tried.count((mine, 4)) == (0 if mine is None else 2)
+        assert row["threads"] == 1 and row["layout"] == labels[0]  # the first 1-thread form of the ties
+        if mine is None:  # one output unit's dA: Network does not form it
+            assert row["network"] is None and len(tried) == 8 * 2 + 2
+            continue
+        # Network's form, with all the threads, in 3 rounds, each also timing the fastest form
+        assert row["network"] == {"layout": mine, "seconds": 4, "fastest_seconds": 1}
+        after_the_search = tried[8 * 2 + 2:]
+        assert after_the_search == [(labels[0], 1), (mine, 4)] * 3
 
 
 @pytest.mark.parametrize("layers, output", [([6, 5, 4, 3], "softmax"), ([6, 5, 4, 1], "sigmoid")])
@@ -295,12 +299,12 @@ def check_consistent(result, engines, rooflines=("numpy",)):
         assert row["products_ms"] == pytest.approx(1e3 * sum(p["seconds"] for p in row["products"]))
         # Network's own layouts are timed with NumPy's BLAS, which it uses, for every product it forms
         layouts = gemm.network_layouts(result["workload"]["layers"])
-        assert [p["network_layout"] for p in row["products"]] == (layouts if row["library"] == "numpy"
-                                                                  else [None] * len(layouts))
-        own = [p for p in row["products"] if p["network_layout"]]
-        assert all(p["network_seconds"] > 0 for p in own)
-        assert row["network_vs_fastest"] == (pytest.approx(sum(p["network_seconds"] for p in own)
-                                                           / sum(p["seconds"] for p in own)) if own else None)
+        assert [p["network"] and p["network"]["layout"] for p in row["products"]] == (
+            layouts if row["library"] == "numpy" else [None] * len(layouts))
+        own = [p["network"] for p in row["products"] if p["network"]]
+        assert all(n["seconds"] > 0 and n["fastest_seconds"] > 0 for n in own)
+        assert row["network_vs_fastest"] == (pytest.approx(sum(n["seconds"] for n in own)
+                                                           / sum(n["fastest_seconds"] for n in own)) if own else None)
     roof = result["roofline"]  # the fastest library's row
     assert roof == min(roof_rows.values(), key=lambda row: row["ms_per_epoch"])
     assert result["numpy_vs_roofline"] == pytest.approx(numpy_ms / roof["ms_per_epoch"])
@@ -713,9 +717,11 @@ def test_cli_prints_the_table_and_writes_the_same_figures(tmp_path, cli):
     assert rows["np.dot"][:5] == rows["roofline"][:5] and int(rows["np.dot"][4]) == 2
     assert "  roofline: the epoch's 8 matrix products alone" in out
     assert f"  products timed one by one: np.dot {roof['products_ms']:.3f} ms\n" in out
-    own = [p for p in roof["products"] if p["network_layout"]]  # 7 of 8: the output unit's dA is done in blocks
-    assert (f"  Network's layouts, timed the same way: {1e3 * sum(p['network_seconds'] for p in own):.3f} ms, "
-            f"{roof['network_vs_fastest']:.3f}x np.dot's fastest over the {len(own)} products it forms\n") in out
+    own = [p["network"] for p in roof["products"] if p["network"]]  # 7 of 8: the output unit's dA is in blocks
+    assert len(own) == 7
+    assert (f"  Network's layouts: {1e3 * sum(n['seconds'] for n in own):.3f} ms against "
+            f"{1e3 * sum(n['fastest_seconds'] for n in own):.3f} ms in np.dot's fastest "
+            f"({roof['network_vs_fastest']:.3f}x), the 7 products it forms timed in turn\n") in out
     assert f"numpy / roofline: {result['numpy_vs_roofline']:.2f}x" in out
     assert "Network.fit peak extra memory" in out and out.count("target: ") == 3
     assert "threads the processes report: " in out and f"numpy's openblas {blas['architecture']} {threads}" in out

@@ -263,15 +263,18 @@ def fastest_layouts(layers, m, dtype, samples, budget, gemm=None, *, network=Fal
     gemm : object, optional
         A library of :data:`GEMMS`, made; default NumPy's BLAS.
     network : bool
-        Also time, the same way, the layout ``Network`` uses (:func:`network_layouts`) with all the
-        library's threads, as ``Network`` has them on a quiet machine: NumPy's BLAS only.
+        Also compare the layout ``Network`` uses (:func:`network_layouts`), with all the library's
+        threads as ``Network`` has them on a quiet machine, to the fastest form: ``samples`` rounds,
+        each timing the two one after the other, so that both meet the same moments of a shared
+        machine and neither is the best of more timings than the other. NumPy's BLAS only.
 
     Returns
     -------
     rows : list of dict
         Per product: ``label``, ``shape`` ``(M, K, N)``, ``flops``, ``seconds`` (its best timing),
-        ``layout``, ``threads``, and ``network_layout`` and ``network_seconds`` (None without
-        ``network``, or for a product ``Network`` does not form).
+        ``layout``, ``threads``, and ``network``: None (without ``network``, or for a product
+        ``Network`` does not form), or ``layout``, ``seconds`` and ``fastest_seconds``, the best of
+        the rounds of its form and of the fastest (the same timings when they are one form).
     plan : list of (int, list of callable)
         The products' fastest calls grouped by thread count, to be run in that order.
     """
@@ -289,16 +292,23 @@ def fastest_layouts(layers, m, dtype, samples, budget, gemm=None, *, network=Fal
                     gemm.set_threads(t)
                     candidates.append((best_time(fn, 1, budget), layout, t, fn))
             candidates.sort(key=lambda c: c[0])
-            network_form = [c for c in candidates[2:] if (c[1], c[2]) == (own, everything)]
             timed = []
-            for seconds, layout, t, fn in candidates[:2] + network_form:
+            for seconds, layout, t, fn in candidates[:2]:
                 gemm.set_threads(t)
                 timed.append((min(seconds, best_time(fn, samples, budget)), layout, t, fn))
-            seconds, layout, t, fn = min(timed[:2], key=lambda c: c[0])
-            network_seconds = [c[0] for c in timed if (c[1], c[2]) == (own, everything)]
+            seconds, layout, t, fn = min(timed, key=lambda c: c[0])
             rows.append({"label": label, "shape": [M, K, N], "flops": 2 * M * K * N, "seconds": seconds,
-                         "layout": layout, "threads": t, "network_layout": own,
-                         "network_seconds": network_seconds[0] if own else None})
+                         "layout": layout, "threads": t, "network": None})
+            if own is not None:
+                forms = {(layout, t): fn}  # the fastest form, and Network's if it is another
+                forms.setdefault((own, everything), next(c[3] for c in candidates if c[1:3] == (own, everything)))
+                best = dict.fromkeys(forms, float("inf"))
+                for _ in range(samples):
+                    for form, call in forms.items():
+                        gemm.set_threads(form[1])
+                        best[form] = min(best[form], best_time(call, 1, budget))
+                rows[-1]["network"] = {"layout": own, "seconds": best[own, everything],
+                                       "fastest_seconds": best[layout, t]}
             chosen.append((t, fn))
     return rows, gemm.plan(chosen)
 
@@ -321,11 +331,11 @@ def run_products(plan, epochs, gemm=None):
 def products_summary(rows):
     """The products' ``flops``, their rows, ``products_ms``, the sum of their timings alone, and
     ``network_vs_fastest``: over the products ``Network`` forms, the sum of their timings in its
-    layouts over the sum in the fastest (None where they were not timed)."""
-    own = [r for r in rows if r["network_seconds"] is not None]
+    layouts over the sum in the fastest, timed in the same rounds (None where they were not timed)."""
+    own = [r["network"] for r in rows if r["network"]]
     return {"flops": sum(r["flops"] for r in rows), "products": rows,
             "products_ms": 1e3 * sum(r["seconds"] for r in rows),
-            "network_vs_fastest": (sum(r["network_seconds"] for r in own) / sum(r["seconds"] for r in own)
+            "network_vs_fastest": (sum(n["seconds"] for n in own) / sum(n["fastest_seconds"] for n in own)
                                    if own else None)}
 
 
@@ -357,7 +367,7 @@ def roofline(layers, m, dtype, *, epochs=2, repeats=1, samples=5, budget=0.5):
         ``ms_per_epoch`` of the fastest run and ``ms_per_epoch_runs``; ``flops`` per epoch;
         ``threads``, the BLAS's; ``products``: one dict per product with ``label``, ``shape``
         ``(M, K, N)``, ``flops``, ``seconds`` (timed alone), ``layout`` and ``threads`` of its
-        fastest form, ``network_layout`` and ``network_seconds`` (:func:`fastest_layouts`);
+        fastest form, and ``network`` (:func:`fastest_layouts`);
         ``products_ms``, the sum of their ``seconds`` in milliseconds; ``network_vs_fastest``
         (:func:`products_summary`).
     """

@@ -220,10 +220,10 @@ def format_result(result):
         lines.append(f"  products timed one by one: {alone}")
     for row in result["rooflines"]:
         if row["network_vs_fastest"] is not None:
-            own = [p for p in row["products"] if p["network_seconds"] is not None]
-            lines.append(f"  Network's layouts, timed the same way: {1e3 * sum(p['network_seconds'] for p in own):.3f} "
-                         f"ms, {row['network_vs_fastest']:.3f}x {row['call']}'s fastest over the {len(own)} "
-                         "products it forms")
+            own = [p["network"] for p in row["products"] if p["network"]]
+            lines.append(f"  Network's layouts: {1e3 * sum(n['seconds'] for n in own):.3f} ms against "
+                         f"{1e3 * sum(n['fastest_seconds'] for n in own):.3f} ms in {row['call']}'s fastest "
+                         f"({row['network_vs_fastest']:.3f}x), the {len(own)} products it forms timed in turn")
     if result["numpy_vs_roofline"] is not None:
         lines.append(f"  numpy / roofline: {result['numpy_vs_roofline']:.2f}x")
     memory = result["memory"]
@@ -233,7 +233,7 @@ def format_result(result):
     elif result.get("memory_error"):
         notes.append(f"memory: {result['memory_error']}")
     for target in result["targets"]:
-        lines.append(f"  target: {target['target']}: {target['value']:.2f} -> "
+        lines.append(f"  target: {target['target']}: {target['value']:.3f} -> "
                      f"{'met' if target['met'] else 'NOT met'}")
     lines += [f"  note: {note}" for note in notes]
     if result.get("profile"):
