@@ -120,10 +120,10 @@ def test_every_product_tries_every_layout_with_every_thread_count_and_networks_i
         if mine is None:  # one output unit's dA: Network does not form it
             assert row["network"] is None and len(tried) == 8 * 2 + 2
             continue
-        # Network's form, with all the threads, in 3 rounds, each also timing the fastest form
-        assert row["network"] == {"layout": mine, "seconds": 4, "fastest_seconds": 1}
+        # Network's layout, with the fastest form's threads, in 3 rounds, each timing the fastest too
+        assert row["network"] == {"layout": mine, "seconds": 1, "fastest_seconds": 1}
         after_the_search = tried[8 * 2 + 2:]
-        assert after_the_search == [(labels[0], 1), (mine, 4)] * 3
+        assert after_the_search == ([(labels[0], 1)] if mine == labels[0] else [(labels[0], 1), (mine, 1)]) * 3
 
 
 @pytest.mark.parametrize("layers, output", [([6, 5, 4, 3], "softmax"), ([6, 5, 4, 1], "sigmoid")])

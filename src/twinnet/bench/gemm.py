@@ -263,10 +263,11 @@ def fastest_layouts(layers, m, dtype, samples, budget, gemm=None, *, network=Fal
     gemm : object, optional
         A library of :data:`GEMMS`, made; default NumPy's BLAS.
     network : bool
-        Also compare the layout ``Network`` uses (:func:`network_layouts`), with all the library's
-        threads as ``Network`` has them on a quiet machine, to the fastest form: ``samples`` rounds,
-        each timing the two one after the other, so that both meet the same moments of a shared
-        machine and neither is the best of more timings than the other. NumPy's BLAS only.
+        Also compare the layout ``Network`` uses (:func:`network_layouts`) to the fastest, both
+        with the fastest form's threads (``Network``'s threads are :mod:`twinnet.nn.threads`'
+        business): ``samples`` rounds, each timing the two one after the other, so that both meet
+        the same moments of a shared machine and neither is the best of more timings than the
+        other. NumPy's BLAS only.
 
     Returns
     -------
@@ -283,8 +284,7 @@ def fastest_layouts(layers, m, dtype, samples, budget, gemm=None, *, network=Fal
     rows, chosen = [], []
     mine = network_layouts(layers) if network else [None] * len(products(layers, m))
     with _restored(gemm):
-        # read once: setting the threads below changes what NumPy's BLAS reports
-        everything, counts = gemm.threads(), gemm.thread_counts()
+        counts = gemm.thread_counts()  # read once: setting the threads changes what NumPy's BLAS reports
         for (label, M, K, N), own in zip(products(layers, m), mine):
             candidates = []
             for layout, fn in gemm.variants(M, K, N, np.dtype(dtype), rng):
@@ -300,15 +300,14 @@ def fastest_layouts(layers, m, dtype, samples, budget, gemm=None, *, network=Fal
             rows.append({"label": label, "shape": [M, K, N], "flops": 2 * M * K * N, "seconds": seconds,
                          "layout": layout, "threads": t, "network": None})
             if own is not None:
-                forms = {(layout, t): fn}  # the fastest form, and Network's if it is another
-                forms.setdefault((own, everything), next(c[3] for c in candidates if c[1:3] == (own, everything)))
+                forms = {layout: fn}  # the fastest layout, and Network's if it is another
+                forms.setdefault(own, next(c[3] for c in candidates if c[1:3] == (own, t)))
                 best = dict.fromkeys(forms, float("inf"))
+                gemm.set_threads(t)
                 for _ in range(samples):
                     for form, call in forms.items():
-                        gemm.set_threads(form[1])
                         best[form] = min(best[form], best_time(call, 1, budget))
-                rows[-1]["network"] = {"layout": own, "seconds": best[own, everything],
-                                       "fastest_seconds": best[layout, t]}
+                rows[-1]["network"] = {"layout": own, "seconds": best[own], "fastest_seconds": best[layout]}
             chosen.append((t, fn))
     return rows, gemm.plan(chosen)
 
