@@ -25,6 +25,8 @@ from twinnet.check.report import render
 from twinnet.check.source import read_source
 from twinnet.cli import main
 
+pytestmark = pytest.mark.slow  # half a minute or more in CI: started first (tests/conftest.py)
+
 LEARNERS = Path(__file__).parent / "learners"
 ITERATIONS = 5  # every mistake of DEPARTURES shows in the cost by iteration 1
 # the diagnoses must not depend on the cases drawn: TWINNET_CASE_SEED=N reruns these tests on other cases

@@ -25,6 +25,8 @@ from twinnet.check.report import WHERE
 from twinnet.check.sandbox import bwrap_problem
 from twinnet.cli import main
 
+pytestmark = pytest.mark.slow  # half a minute or more in CI: started first (tests/conftest.py)
+
 HOSTILE = Path(__file__).parent / "learners" / "hostile"
 LEARNERS = Path(__file__).parent / "learners"
 MODES = ["bwrap", "none"]

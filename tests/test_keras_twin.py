@@ -14,7 +14,7 @@ from numpy.testing import assert_allclose
 
 from twinnet import Network, keras_twin, validation
 
-pytestmark = pytest.mark.tf
+pytestmark = [pytest.mark.tf, pytest.mark.slow]  # half a minute or more in CI: started first (tests/conftest.py)
 
 keras = pytest.importorskip("keras")  # TensorFlow is installed wherever these tests run (CI)
 

@@ -18,7 +18,7 @@ SAME_ARITHMETIC = 1e-12
 OPTIMIZERS = ["mini-batch GD", "momentum", "RMSprop", "Adam"]
 DEEP = ["deep", "deep, batch norm"]
 
-pytestmark = pytest.mark.tf
+pytestmark = [pytest.mark.tf, pytest.mark.slow]  # half a minute or more in CI: started first (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ REGULARIZATION = NOTEBOOK.with_name("regularization.ipynb")
 #: Same arithmetic, the same batches, float64: rounding only (measured at most 9e-16).
 SAME_ARITHMETIC = 1e-12
 
-pytestmark = pytest.mark.tf
+pytestmark = [pytest.mark.tf, pytest.mark.slow]  # half a minute or more in CI: started first (tests/conftest.py)
 
 
 class Executed(NamedTuple):
