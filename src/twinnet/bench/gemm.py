@@ -8,6 +8,7 @@ workload's epochs and timed as the engines are. A library is one entry of :data:
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import time
 from typing import NamedTuple
@@ -282,7 +283,7 @@ def fastest_layouts(layers, m, dtype, samples, budget, gemm=None, *, network=Fal
     gemm = gemm or NumpyGemm()
     rng = np.random.default_rng(0)
     rows, chosen = [], []
-    mine = network_layouts(layers) if network else [None] * len(products(layers, m))
+    mine = network_layouts(layers) if network else itertools.repeat(None)
     with _restored(gemm):
         counts = gemm.thread_counts()  # read once: setting the threads changes what NumPy's BLAS reports
         for (label, M, K, N), own in zip(products(layers, m), mine):

@@ -215,8 +215,9 @@ def run_workload(workload, *, engines=ENGINE_ORDER, rooflines=tuple(ROOFLINES), 
         ``runs``, ``ms_per_epoch_runs``, ``final_loss``, ``error``, ``skipped``, ``process``: the
         child's pid, versions and threads), ``rooflines`` (one row per library, the same fields
         with ``library`` and ``call`` for ``engine``, no loss, plus ``flops``, ``threads``,
-        ``products`` as :func:`~twinnet.bench.roofline` gives them and ``products_ms``), ``roofline`` (the
-        fastest library's row, or None), ``numpy_vs_roofline``, ``memory`` (:func:`~twinnet.bench.fit_memory`'s
+        ``products``, ``products_ms`` and ``network_vs_fastest`` as :func:`~twinnet.bench.roofline` gives
+        them), ``roofline`` (the fastest library's row, or None), ``numpy_vs_roofline``, ``memory``
+        (:func:`~twinnet.bench.fit_memory`'s
         dict or None) with ``memory_error``, ``targets``, and with ``profile`` :func:`~twinnet.bench.profile`'s
         dict.
     """

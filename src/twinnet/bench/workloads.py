@@ -52,7 +52,7 @@ class Workload:
         activations and gradients.
     products_target : float or None
         The full batch's products in ``Network``'s layouts at most ``products_target`` times as
-        long as in NumPy's fastest, each timed alone (:func:`~twinnet.bench.gemm.fastest_layouts`);
+        long as in NumPy's fastest, the two timed in turn (:func:`~twinnet.bench.gemm.fastest_layouts`);
         None: not checked.
     """
 
