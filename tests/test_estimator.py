@@ -347,9 +347,12 @@ def test_regressor_target_errors():
     ({"learning_rate": "invscaling"}, r"take for a schedule\. Pass a schedule, e\.g\. learning_rate=twinnet\.nn\."
                                       r"schedules\.InverseTimeDecay\("),
     ({"learning_rate": "constant"}, r"Pass the rate itself \(scikit-learn's learning_rate_init\)"),
+    ({"random_state": -1}, r"random_state must be None or an integer between 0 and 4294967295; got random_state=-1"),
+    ({"shuffle": "no", "batch_size": 5}, r"shuffle must be True or False; got shuffle='no'"),
 ], ids=["zero-width", "not-sizes", "max-iter", "learning-rate", "batch-size", "optimizer",
         "activation", "init", "dtype", "alpha", "alpha-none", "tol", "n-iter-no-change", "n-iter-no-change-float",
-        "early-stopping", "fraction-zero", "fraction-one", "fraction-above", "adaptive", "invscaling", "constant"])
+        "early-stopping", "fraction-zero", "fraction-one", "fraction-above", "adaptive", "invscaling", "constant",
+        "random-state", "shuffle"])
 @pytest.mark.parametrize("estimator", [TwinNetClassifier, TwinNetRegressor])
 def test_bad_hyperparameters(estimator, params, match):
     X = np.random.default_rng(0).standard_normal((20, 2))

@@ -308,7 +308,7 @@ class _TwinNet(BaseEstimator):
 
     def _seed(self):
         if self.random_state is None or validation.is_int(self.random_state):
-            return self.random_state
+            return validation.seed(self.random_state, "random_state")
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     def _check_hyperparameters(self):

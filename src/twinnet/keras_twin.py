@@ -586,8 +586,8 @@ def train(model, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, loop
     """
     loop = validation.choice("loop", loop, TRAIN_LOOPS)
     epochs, batch_size, seed, callbacks = trainer.check_arguments(
-        epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, on_epoch_end=on_epoch_end,
-        validation_data=validation_data)
+        epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, callbacks=callbacks,
+        on_epoch_end=on_epoch_end, validation_data=validation_data)
     description = _describe(model)
     dtype, output = description[:2]
     X, y = _data(X, y, description)

@@ -430,8 +430,8 @@ def train(twin, X, y, *, epochs, batch_size=None, shuffle=True, seed=None, valid
     import torch
 
     epochs, batch_size, seed, callbacks = trainer.check_arguments(
-        epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, on_epoch_end=on_epoch_end,
-        validation_data=validation_data)
+        epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, callbacks=callbacks,
+        on_epoch_end=on_epoch_end, validation_data=validation_data)
     twin, *description = _check_twin(twin)
     dtype, output = description[1:3]
     head = HEADS[output]

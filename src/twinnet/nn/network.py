@@ -144,8 +144,8 @@ class _FitRun:
         self.X1 = check_X(X, net.n_features, net.dtype)
         self.y, self.y_aux = net._check_y(y, self.X1)
         self.epochs, batch_size, seed, self.callbacks = trainer.check_arguments(
-            epochs=epochs, batch_size=batch_size, seed=seed, callbacks=callbacks, on_epoch_end=on_epoch_end,
-            validation_data=validation_data)
+            epochs=epochs, batch_size=batch_size, shuffle=shuffle, seed=seed, callbacks=callbacks,
+            on_epoch_end=on_epoch_end, validation_data=validation_data)
         self.learning_rate = check_learning_rate(learning_rate)
         self.schedule = self.learning_rate if isinstance(self.learning_rate, LearningRateSchedule) else None
         self.optimizer = get_optimizer(optimizer)

@@ -30,14 +30,16 @@ __all__ = ["CallbackList", "as_parameters", "check_arguments", "check_masks", "e
            "norm_arrays", "parameter_layers", "run_epochs"]
 
 
-def check_arguments(*, epochs, batch_size, seed, callbacks, on_epoch_end, validation_data):
+def check_arguments(*, epochs, batch_size, shuffle, seed, callbacks, on_epoch_end, validation_data):
     """The common arguments of a training, checked: ``(epochs, batch_size, seed, callbacks)``.
 
-    ``seed`` may be ``None``; ``callbacks`` becomes a list; ``validation_data`` must be ``None`` or a
-    pair ``(X_val, y_val)``, whose contents each trainer checks as its training data.
+    ``shuffle`` must be True or False; ``seed`` may be ``None``; ``callbacks`` becomes a list;
+    ``validation_data`` must be ``None`` or a pair ``(X_val, y_val)``, whose contents each trainer
+    checks as its training data.
     """
     epochs = validation.positive_int("epochs", epochs)
     batch_size = validation.positive_int("batch_size", batch_size, allow_none=True)
+    validation.flag("shuffle", shuffle)
     seed = validation.seed(seed)
     if on_epoch_end is not None and not callable(on_epoch_end):
         raise ValueError(f"on_epoch_end must be a callable (epoch, logs); got {on_epoch_end!r}.")
