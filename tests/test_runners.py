@@ -222,6 +222,11 @@ def test_rmsprop_leaves_sklearn_out_with_the_reason():
         resolve_engines(["numpy", "sklearn"], config, 320)
 
 
+def test_one_engine_may_be_named_by_a_string():
+    config = RunConfig(data="moons").with_layers(2)
+    assert resolve_engines("numpy", config, 320) == resolve_engines(["numpy"], config, 320) == (["numpy"], [])
+
+
 def test_missing_library_is_skipped_by_default_and_an_error_when_asked(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",

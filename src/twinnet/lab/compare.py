@@ -150,7 +150,7 @@ def resolve_engines(engines, config, n_train):
             else:
                 chosen.append(name)
         return chosen, notes
-    engines = list(dict.fromkeys(engines))
+    engines = list(dict.fromkeys([engines] if isinstance(engines, str) else engines))
     if not engines:
         raise ValueError("engines must name at least one engine; expected some of: "
                          + ", ".join(ENGINES) + ".")
@@ -191,9 +191,9 @@ def compare(config=RunConfig(), engines=None, *, engine_progress=None):  # noqa:
     ----------
     config : RunConfig
         The defaults are the notebook's experiment.
-    engines : list of str, optional
-        Names from ``twinnet.lab.ENGINES``; default: every installed engine that supports
-        ``config``.
+    engines : str or list of str, optional
+        Names from ``twinnet.lab.ENGINES`` (one name: that engine alone); default: every installed
+        engine that supports ``config``.
     engine_progress : callable, optional
         ``engine_progress(engine, epochs_done)``, called as each engine's training advances.
 
