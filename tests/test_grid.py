@@ -185,3 +185,18 @@ def test_bad_toml_files_name_the_file_and_the_key(tmp_path, text, match):
 def test_missing_toml_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         G.load_toml(tmp_path / "absent.toml")
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda path: path.write_text("learning_rate = " + "[" * 1000 + "]" * 1000),
+     r"not valid TOML \(nested too deeply\)"),
+    (lambda path: path.write_bytes(b"#" * (G.GRID_BYTES + 1)), r"1,048,577 bytes, more than a grid file takes"),
+    (lambda path: path.mkdir(), "is a directory, expected a TOML grid file"),
+    (lambda path: os.mkfifo(path), r"is not a regular file \(a FIFO"),
+], ids=["nested", "huge", "folder", "fifo"])
+def test_a_grid_file_is_read_within_bounds(tmp_path, make, match):
+    path = tmp_path / "grid.toml"
+    make(path)
+    with pytest.raises(ValueError, match=match) as info:
+        G.load_toml(path)
+    assert str(info.value).startswith(f"--grid {path}: ")

@@ -22,11 +22,11 @@ import itertools
 import json
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 from twinnet import validation
 from twinnet.lab.config import CONTROLS, RunConfig, default_layers
 from twinnet.nn.heads import DEFAULT_OUTPUT
+from twinnet.safe_io import open_regular
 
 __all__ = ["GRID_KEYS", "PRESETS", "RunSpec", "check_grid", "expand", "grid_hash", "load_toml"]
 
@@ -177,16 +177,31 @@ def check_grid(grid, *, source="grid"):
     return out
 
 
+#: The most bytes a grid file may hold: a grid of every key and hundreds of values takes a few kB.
+GRID_BYTES = 1 << 20
+
+
 def load_toml(path):
-    """Read a grid from a TOML file (``learning_rate = [0.01, 0.1]``, ...) and validate it."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--grid {path}: no such file.")
+    """Read a grid from a TOML file (``learning_rate = [0.01, 0.1]``, ...) and validate it.
+
+    Only a regular file of at most :data:`GRID_BYTES` is read.
+    """
+    source = f"--grid {path}"
     try:
-        grid = tomllib.loads(path.read_text(encoding="utf-8"))
+        file, size = open_regular(path, "a TOML grid file")
+    except (FileNotFoundError, ValueError) as exc:
+        raise type(exc)(f"--grid {exc}") from None
+    with file:
+        if size > GRID_BYTES:
+            raise ValueError(f"{source}: {size:,} bytes, more than a grid file takes ({GRID_BYTES:,}).")
+        raw = file.read(GRID_BYTES + 1)
+    try:
+        grid = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--grid {path}: not valid TOML ({exc}).") from None
-    return check_grid(grid, source=f"--grid {path}")
+        raise ValueError(f"{source}: not valid TOML ({exc}).") from None
+    except RecursionError:
+        raise ValueError(f"{source}: not valid TOML (nested too deeply).") from None
+    return check_grid(grid, source=source)
 
 
 @dataclass(frozen=True)
