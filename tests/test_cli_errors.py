@@ -166,7 +166,7 @@ MEMORY = [  # a hidden layer of 1e11 units: 74 TiB of weights
 
 REPORTS = [
     (["report", "nosuch"], "nosuch: no such directory"),
-    (["report", "afile"], "afile: no such directory"),
+    (["report", "afile"], "afile: is a file; expected a sweep's folder"),
     (["report", "adir"], "adir: not a sweep directory"),
     (["report", ""], "not a sweep directory"),
     (["report", "emptysweep"], "emptysweep: the sweep has no finished run yet"),

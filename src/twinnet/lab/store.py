@@ -195,7 +195,7 @@ def read_manifest(directory):
     FileNotFoundError
         ``directory`` does not exist.
     ValueError
-        ``directory`` is not a sweep directory (no manifest, or one this module did not write: not a
+        ``directory`` is a file, or not a sweep directory (no manifest, or one this module did not write: not a
         regular file, bigger than :data:`MANIFEST_BYTES`, not strict JSON, or a field of the wrong
         type); the message is one line naming the file and the problem.
     """
@@ -205,6 +205,8 @@ def read_manifest(directory):
     path = directory / MANIFEST
     try:
         if not directory.is_dir():
+            if directory.exists():
+                raise ValueError(f"{directory}: is a file; expected a sweep's folder (twinnet sweep --out).")
             raise FileNotFoundError(f"{directory}: no such directory.")
         if not path.exists():
             raise ValueError(f"{directory}: not a sweep directory (no {MANIFEST}); run "
