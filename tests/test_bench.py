@@ -765,6 +765,7 @@ def test_cli_notes_what_failed(tmp_path, cli, monkeypatch):
 
 @pytest.mark.parametrize("argv, match", [
     (["--epochs", "1"], "expected an integer >= 2"),
+    (["--epochs", "0"], "expected an integer >= 2 (the first epoch is not timed), got 0"),
     (["--engines", "numpy,jax"], "unknown engine 'jax'"),
     (["--rooflines", "numpy,blis"], "unknown library 'blis'; expected a comma-separated list of: numpy, tensorflow"),
     (["--workload", "huge"], "invalid choice: 'huge'"),

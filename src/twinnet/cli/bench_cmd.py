@@ -49,10 +49,12 @@ kernels."""
 
 
 def _epochs(text):
-    value = positive_int(text)
+    try:
+        value = positive_int(text)
+    except argparse.ArgumentTypeError:  # the same rule for 0, -3 and "ten"
+        value = 0
     if value < 2:
-        raise argparse.ArgumentTypeError(
-            f"expected an integer >= 2 (the first epoch is not timed), got {value}")
+        raise argparse.ArgumentTypeError(f"expected an integer >= 2 (the first epoch is not timed), got {text}")
     return value
 
 
