@@ -483,6 +483,17 @@ def test_parameters_are_copies_and_from_parameters_round_trips():
     assert repr(net) == "Network([4, 3, 2, 1], hidden_activation='relu', init='normal', seed=0, dtype='float64')"
 
 
+def test_save_names_the_users_path_in_its_errors(tmp_path):
+    net = Network([2, 1], seed=0)
+    with pytest.raises(IsADirectoryError, match="is a directory, expected a file name"):
+        net.save(tmp_path)
+    path = tmp_path / "no" / "model.npz"
+    with pytest.raises(FileNotFoundError) as info:
+        net.save(path)
+    assert info.value.filename == str(path) and str(path) in str(info.value)
+    assert not any(tmp_path.rglob("*.tmp"))
+
+
 @pytest.mark.exact
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))

@@ -817,8 +817,10 @@ class Network:
             with open(tmp, "wb") as f:
                 np.savez(f, **arrays)
             os.replace(tmp, path)
-        except BaseException:
+        except BaseException as exc:
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, OSError) and exc.filename == str(tmp):  # the user's path, not the temporary name
+                raise type(exc)(exc.errno, exc.strerror, str(path)) from None
             raise
 
     @classmethod
