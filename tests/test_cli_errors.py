@@ -87,6 +87,9 @@ CONTROLS = [
     ([*COMPARE, "--data", "iris", "--early-stopping", "2", "--validation-fraction", "0.01"],
      "early_stopping cannot hold out validation_fraction=0.01 of the 120 training examples of data 'iris' for "
      "validation: too few examples to split"),
+    ([*COMPARE, "--data", "iris", "--early-stopping", "2", "--validation-fraction", "0.999"],
+     "need at least 2 per part, 2 per class and one of each class in each part. Lower validation_fraction, or turn "
+     "early stopping off."),
     ([*COMPARE, "--engines", "sklearn", "--dropout", "0.2"], "engine 'sklearn' cannot run this configuration: "
                                                              "scikit-learn's MLPClassifier and MLPRegressor have no "
                                                              "dropout; got dropout=0.2"),

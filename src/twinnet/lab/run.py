@@ -131,8 +131,9 @@ def _carve_validation(split, config):
                           stratify=head(split.output).classifier)
     except ValueError as exc:
         why = str(exc).replace("test_size=", "validation_fraction=")
+        smaller = "Lower" if config.validation_fraction > 0.5 else "Raise"  # toward the part that is too small
         raise ValueError(f"early_stopping cannot hold out validation_fraction={config.validation_fraction} of the "
-                         f"{n_train} training examples of data {config.data!r} for validation: {why} Raise "
+                         f"{n_train} training examples of data {config.data!r} for validation: {why} {smaller} "
                          "validation_fraction, or turn early stopping off.") from None
     split.X_train, split.X_val, split.y_train, split.y_val = part.X_train, part.X_test, part.y_train, part.y_test
 
