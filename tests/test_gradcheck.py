@@ -170,6 +170,13 @@ def test_cli_default_layers_fit_the_head(cli, output, layers):
     assert status == 0 and f"layers {layers}, {output} head" in out
 
 
+@pytest.mark.parametrize("data, told", [("diabetes", "layers 10,20,5,1, linear head (random normal targets)"),
+                                        ("iris", "layers 4,20,5,3, softmax head (random labels 0..2)")])
+def test_cli_checks_the_data_sets_own_head_by_default(cli, data, told):
+    status, out, err = cli("gradcheck", "--data", data, "--examples", 20, "--activation", "tanh")
+    assert status == 0 and told in out.splitlines()[0], out + err
+
+
 @pytest.mark.parametrize("output, width", [("sigmoid", 1), ("softmax", 3), ("linear", 2)])
 def test_cli_checks_l2_and_dropout(cli, output, width):
     status, out, err = cli("gradcheck", "--data", "moons", "--layers", f"2,6,5,{width}", "--output", output,
@@ -263,9 +270,11 @@ def test_cli_fails_with_status_1_past_the_tolerance(capsys):
     (["gradcheck", "--activation", "swish"], "invalid choice: 'swish'"),
     (["gradcheck", "--eps", "0"], "expected a finite number > 0"),
     (["gradcheck", "--data", "nope"], "Unknown data set 'nope'"),
+    (["gradcheck", "--data", "diabetes", "--output", "sigmoid"], "--output sigmoid checks on the data's 0/1 labels, "
+     "but the targets of diabetes are for a linear head: leave --output out"),
 ], ids=["layers-vs-features", "output-width", "sigmoid-width", "softmax-width", "output", "widths",
-        "one-width", "activation", "eps", "data"])
+        "one-width", "activation", "eps", "data", "sigmoid-on-regression"])
 def test_cli_user_errors_are_one_line_and_status_2(cli, argv, match):
-    status, _, err = cli(*argv)
-    assert status == 2
+    status, out, err = cli(*argv)
+    assert status == 2 and out == ""
     assert match in err and len(err.strip().splitlines()) == 1, err

@@ -89,10 +89,10 @@ def register(sub):
                         help="layer widths, input first; NL is 1 for sigmoid, the number of classes K >= 2 "
                         "for softmax, the number of targets for linear (default: n_features,20,5,1; "
                         "n_features,20,5,3 for softmax)")
-    parser.add_argument("--output", default="sigmoid", choices=OUTPUTS,
+    parser.add_argument("--output", default=None, choices=OUTPUTS,
                         help="the output head: sigmoid with the data's 0/1 labels, softmax with K class "
                         "labels or linear with real targets, both drawn at random from --seed "
-                        "(default: sigmoid)")
+                        "(default: the data set's head)")
     parser.add_argument("--examples", type=positive_int, default=50,
                         help="use the first N examples, standardized (default: 50)")
     parser.add_argument("--activation", default="relu", choices=[*sorted(ACTIVATIONS), "all"],
@@ -125,25 +125,32 @@ def run(args):
     from twinnet.lab.config import default_layers
     from twinnet.nn import Network, gradcheck
     from twinnet.nn.gradcheck import count_kinks
-    from twinnet.nn.heads import default_output
+    from twinnet.nn.heads import default_output, head
     from twinnet.validation import ACTIVATIONS
 
-    if args.layers:  # a head that does not fit the output width, before loading the data
+    if args.layers and args.output:  # a head that does not fit the output width, before loading the data
         default_output(args.output, args.layers[-1])
     if args.batch_norm and args.examples < 2:
         raise ValueError(f"--batch-norm needs --examples 2 or more: one example normalizes every hidden unit to "
                          f"beta, so no gradient reaches the earlier layers; got --examples {args.examples}")
-    X, y = data.load(args.data)
-    X, y = X[: args.examples], y[: args.examples]
+    loaded = data.load_dataset(args.data)
+    output = args.output or loaded.output
+    if head(output).binary and not head(loaded.output).binary:
+        raise ValueError(f"--output {output} checks on the data's 0/1 labels, but the targets of {args.data} are "
+                         f"for a {loaded.output} head: leave --output out, or choose a head whose targets are drawn "
+                         "at random (softmax, linear)")
+    X, y = loaded.X[: args.examples], loaded.y[: args.examples]
     (X,) = data.standardized(X)
-    default = [*default_layers(X.shape[1])[:-1], _default_width(args.output)]
+    default = [*default_layers(X.shape[1])[:-1], _default_width(output)]
     layers = args.layers or default
+    if args.layers and not args.output:  # the data's head
+        default_output(output, layers[-1])
     if layers[0] != X.shape[1]:
         raise ValueError(
             f"--layers starts with {layers[0]} inputs but {args.data} has {X.shape[1]} features; "
             f"e.g. --layers {','.join(map(str, default))}."
         )
-    y, told = _targets(args.output, y, X.shape[0], layers[-1], args.seed)
+    y, told = _targets(output, y, X.shape[0], layers[-1], args.seed)
     tolerance = args.tolerance or TOLERANCES[args.dtype]
     activations = sorted(ACTIVATIONS) if args.activation == "all" else [args.activation]
     masks = _keep_masks(layers, X.shape[0], args.dropout, args.seed)
@@ -152,14 +159,14 @@ def run(args):
         f"{sum(M.size for M in masks)} units kept)" if masks else "") + (
         ", batch norm (the batch's statistics)" if args.batch_norm else "")
     print(f"gradient check: {args.data}, {X.shape[0]} examples (standardized), layers "
-          f"{','.join(map(str, layers))}, {args.output} head ({told}), init {args.init}, {args.dtype}, "
+          f"{','.join(map(str, layers))}, {output} head ({told}), init {args.init}, {args.dtype}, "
           f"eps {args.eps:g}{regularization}")
     header = f"{'activation':<12}{'parameter':<11}{'shape':<12}{'relative error':>15}"
     print(header)
     print("-" * len(header))
     worst, kinks, not_finite = 0.0, {}, []
     for activation in activations:
-        net = Network(layers, output=args.output, hidden_activation=activation, init=args.init, l2=args.l2,
+        net = Network(layers, output=output, hidden_activation=activation, init=args.init, l2=args.l2,
                       dropout=args.dropout, batch_norm=args.batch_norm, seed=args.seed, dtype=args.dtype)
         shapes = {name: value.shape for name, value in net.parameters.items()}
         try:
