@@ -312,9 +312,15 @@ def test_backward_has_no_division_by_zero_at_exact_zero_and_one(dtype):
         ({"initial_parameters": {"W1": np.ones((2, 3)), "b1": np.zeros((2, 1)),
                                  "W2": np.ones((1, 2)), "b2": np.zeros((1, 1))}},
          r"initial_parameters have the widths \[3, 2, 1\], but layers_dims=\[3, 4, 1\]"),
+        ({"X": np.ones((3, 0)), "Y": np.ones((1, 0))}, r"X.T is empty: X.T.shape=\(0, 3\)"),
+        ({"X": np.full((3, 5), np.nan)}, r"X.T contains NaN or inf \(first at row 0, column 0\)"),
+        ({"X": np.full((3, 5), "a")}, "X.T must hold real numbers; got dtype <U1"),
+        ({"Y": np.array([[0, 2, 0, 2, 0]])}, r"Y must contain only the labels 0 and 1 \(binary\); got also: 2"),
+        ({"Y": np.array([[-1, 1, 1, -1, 1]])}, r"Y must contain only the labels 0 and 1 \(binary\); got also: -1"),
     ],
     ids=["zero-width", "one-layer", "wrong-input-width", "output-width", "learning-rate", "learning-rate-inf",
-         "iterations", "Y-length", "initial-bias-shape", "initial-widths"],
+         "iterations", "Y-length", "initial-bias-shape", "initial-widths", "no-examples", "X-nan", "X-strings",
+         "labels-0-2", "labels-minus-1"],
 )
 def test_L_layer_model_rejects_bad_input(kwargs, match):
     args = {"X": np.ones((3, 5)), "Y": np.ones((1, 5)), "layers_dims": [3, 4, 1], "learning_rate": 0.1,
