@@ -3,6 +3,7 @@
 import csv
 import importlib.util
 import json
+import os
 
 import pytest
 
@@ -165,6 +166,28 @@ def test_an_earlier_runs_results_are_kept_unless_force(tmp_path, cli):
     assert (tmp_path / "results.json").read_text() == first
     assert cli("compare", *argv, "--seed", "1", "--force")[0] == 0
     assert json.loads((tmp_path / "results.json").read_text())["config"]["seed"] == 1
+
+
+def test_a_folder_is_one_runs_figures_and_one_run_at_a_time(tmp_path, cli):
+    from twinnet.cli.compare_cmd import LOCK
+    from twinnet.lab.store import hold
+
+    argv = ["--epochs", "2", "--engines", "numpy", "--no-progress", "--out", str(tmp_path)]
+    (tmp_path / "decision_boundary.png").write_text("the user's own")
+    status, _, err = cli("compare", *argv, "--data", "iris")
+    assert status == 2 and "already holds decision_boundary.png from an earlier run" in err
+    assert (tmp_path / "decision_boundary.png").read_text() == "the user's own"
+    held = hold(tmp_path, LOCK, "another run")  # as a compare writing there holds it
+    try:
+        status, _, err = cli("compare", *argv, "--data", "iris", "--force")
+        assert status == 2 and f"another run (process {os.getpid()}) is writing there" in err
+    finally:
+        held.close()
+    status, out, _ = cli("compare", *argv, "--data", "iris", "--force")
+    assert status == 0 and "confusion_matrix.png" in out
+    # the earlier decision_boundary.png is gone: --force replaces a run's files, not some of them
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["confusion_matrix.png", "loss_curves.png", "results.csv",
+                                                          "results.json"]
 
 
 @pytest.mark.parametrize("argv, message", [

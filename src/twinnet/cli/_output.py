@@ -56,12 +56,14 @@ def _named(option, value):
 
 
 @contextlib.contextmanager
-def output_folder(option, value, *, force, holds):
+def output_folder(option, value, *, force, holds, lock=None):
     """The folder to write into, made now: ``value``, or a new one under ``twinnet-runs``.
 
     ``holds``: names of the files a run writes there; a named folder holding one is refused
-    unless ``force``.
+    unless ``force``. ``lock``: the name of a lock file by which a named folder is held for the
+    block (:func:`twinnet.lab.store.hold`): a second run into it is refused while the first runs.
     """
+    held = None
     if value is None:
         path, made = _claim(Path.mkdir, time.strftime("%Y%m%d-%H%M%S"), "")
         made.append(path)
@@ -74,15 +76,29 @@ def output_folder(option, value, *, force, holds):
             path.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryFile(dir=path):  # writable? (permissions, a read-only file system)
                 pass
+        if lock is not None:
+            from twinnet.lab.store import hold
+
+            held = hold(path, lock, "another run")
         found = [name for name in holds if (path / name).exists()]
         if found and not force:
+            _release(held)
             raise ValueError(f"{option} {value!r} already holds {found[0]} from an earlier run; "
                              "choose another folder, or add --force to overwrite it.")
     try:
         yield path
     except BaseException:
+        _release(held)
         _remove_if_empty(made)
         raise
+    _release(held)
+
+
+def _release(held):
+    """Remove the lock file ``held`` (a run that opens it from now on may take the folder), then unlock it."""
+    if held is not None:
+        Path(held.name).unlink(missing_ok=True)
+        held.close()
 
 
 @contextlib.contextmanager

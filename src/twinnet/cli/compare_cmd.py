@@ -44,11 +44,21 @@ stopped.
 Writes results.json, results.csv and loss_curves.png into --out (default: a new folder
 ./twinnet-runs/<timestamp>), and as the data allow: decision_boundary.png (2 features),
 confusion_matrix.png (more than 2 classes), predicted_vs_true.png (regression). The folder is
-made, and checked, before training starts; a folder holding an earlier run's results is refused
-without --force."""
+made, and checked, before training starts; a folder holding an earlier run's results or figures is
+refused without --force (which replaces them all), and one that another compare is writing into is
+refused."""
 
-#: What a run writes into --out; an earlier run's copy is overwritten only with --force.
+#: What a run writes into --out, figures aside (:func:`_outputs`).
 RESULTS = ("results.json", "results.csv")
+#: The lock file by which a run holds a named --out while it runs.
+LOCK = ".twinnet-compare.lock"
+
+
+def _outputs():
+    """Every file a run may write into --out: an earlier run's are replaced only with --force."""
+    from twinnet.lab.plots import COMPARE_FIGURES
+
+    return (*RESULTS, "loss_curves.png", *(name for name, _, _ in COMPARE_FIGURES))
 
 
 def register(sub):
@@ -124,13 +134,16 @@ def run(args):
     stdout, stderr = Console(), Console(stderr=True)
     if not stdout.is_terminal:  # piped or redirected: long notes are not wrapped
         stdout = Console(width=100)
-    with output_folder("--out", args.out, force=args.force, holds=RESULTS) as out:
+    outputs = _outputs()
+    with output_folder("--out", args.out, force=args.force, holds=outputs, lock=LOCK) as out:
         with _EngineBars(stderr, config.epochs) if args.progress else contextlib.nullcontext() as bars:
             comparison = compare(config, args.engines, engine_progress=bars)
         stdout.print(_table(comparison))
         plain = {"markup": False, "highlight": False, "soft_wrap": True}  # notes hold [brackets]
         for note in comparison.notes + _row_notes(comparison):
             stdout.print(f"  note: {note}", **plain)
+        for name in outputs:  # with --force: no figure of an earlier run is left beside this run's results
+            (out / name).unlink(missing_ok=True)
         written = comparison.save(out)
         written += _figures(comparison, out, stdout)
         stdout.print(f"wrote {', '.join(str(p) for p in written)}", **plain)

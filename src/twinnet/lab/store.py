@@ -92,28 +92,35 @@ def _writing(directory, what, then=""):
         raise ValueError(f"--out {directory}: cannot {what} ({exc.strerror or exc}){then}.") from exc
 
 
-def _lock(directory):
-    """Lock ``directory``'s sweep for this process, or say which process holds it.
+def hold(directory, name, what):
+    """Lock ``directory`` for this process with its file ``name``, or say which process holds it.
 
     ``flock`` locks belong to the open file: the system releases them when the process ends, so a
-    sweep killed with SIGKILL leaves no stale lock. The file holds the holder's pid, for the message.
+    run killed with SIGKILL leaves no stale lock. The file holds the holder's pid, for the message,
+    which names ``what`` holds it (``"another sweep"``). Returns the open file: closing it releases
+    the lock.
     """
     import fcntl
 
-    with _writing(directory, f"create its lock file {LOCK}"):
-        f = open(Path(directory) / LOCK, "a+", encoding="utf-8")  # noqa: SIM115  (held while locked)
+    with _writing(directory, f"create its lock file {name}"):
+        f = open(Path(directory) / name, "a+", encoding="utf-8")  # noqa: SIM115  (held while locked)
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.seek(0)
         holder = f.read().strip() or "?"
         f.close()
-        raise ValueError(f"--out {directory}: another sweep (process {holder}) is writing there; "
+        raise ValueError(f"--out {directory}: {what} (process {holder}) is writing there; "
                          "wait for it to end or stop it, or choose another directory.") from None
     f.truncate(0)
     f.write(str(os.getpid()))
     f.flush()
     return f
+
+
+def _lock(directory):
+    """Lock ``directory``'s sweep for this process (:func:`hold`)."""
+    return hold(directory, LOCK, "another sweep")
 
 
 def _fsync_dir(path):
