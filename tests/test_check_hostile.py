@@ -14,13 +14,16 @@ import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
-from twinnet.check import check
+from twinnet.check import _worker, check
+from twinnet.check.compare import compare
 from twinnet.check.report import WHERE
 from twinnet.check.sandbox import bwrap_problem
 from twinnet.cli import main
@@ -307,3 +310,23 @@ def test_the_terminal_cannot_be_written_through_dev_tty(mode, tmp_path):
     seen = (tmp_path / "typescript").read_text(errors="replace")
     assert done.returncode == 0 and "relu                        PASS" in seen, seen
     assert "TTY-LINE" not in seen
+
+
+def test_values_that_are_not_data_hold_no_memory_once_read():
+    # a class made per name and kept for good: one 4 MB reply of distinct names cost twinnet 600 MB
+    body = {"l": [{"o": f"name{i}"} for i in range(20_000)]}
+    tracemalloc.start()
+    try:
+        _worker.decode(body, [])
+        kept = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    assert kept < 1 << 20, kept
+
+
+def test_values_that_are_not_data_are_named_by_their_type():
+    function, module = _worker.decode({"l": [{"o": "function"}, {"o": "module"}]}, [])
+    assert compare({"W1": np.zeros(2)}, function).message == "the result: expected a dict, got function"
+    assert compare((np.zeros(2), 0.0), function).message == "the result: expected a tuple of 2, got function"
+    assert compare(np.zeros(2), module).message == ("the result: expected a number or an array of numbers, got "
+                                                    "module")

@@ -67,15 +67,20 @@ def encode(value, arrays, depth=0):
     return {"o": type(value).__name__}
 
 
-_OTHERS = {}
+class Other:
+    """A stand-in for a value that is not data (a function, a module...), named by its type.
 
+    One class for every name: a class made per name would stay in memory for good, one per
+    distinct name that a hostile reply can send.
+    """
 
-def _other(name):
-    """A stand-in for a value that is not data (a function, a module...): a type of that name."""
-    name = str(name)[:100]
-    if name not in _OTHERS:
-        _OTHERS[name] = type(name, (), {"__repr__": lambda self: f"<{type(self).__name__}>"})
-    return _OTHERS[name]()
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = str(name)[:100]
+
+    def __repr__(self):
+        return f"<{self.name}>"
 
 
 def decode(data, arrays, depth=0):
@@ -105,7 +110,7 @@ def decode(data, arrays, depth=0):
                 raise ProtocolError("a malformed dict key") from None
         return out
     if tag == "o":
-        return _other(body)
+        return Other(body)
     raise ProtocolError("a malformed value")
 
 
