@@ -7,10 +7,12 @@ detached processes are held only under ``bwrap``, and are tested there. CI must 
 missing bubblewrap fails these tests instead of skipping them.
 """
 
+import json
 import os
 import pickle
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -26,6 +28,7 @@ from twinnet.check import _worker, check
 from twinnet.check.compare import compare
 from twinnet.check.report import WHERE
 from twinnet.check.sandbox import bwrap_problem
+from twinnet.check.source import MAX_BYTES
 from twinnet.cli import main
 
 pytestmark = pytest.mark.slow  # half a minute or more in CI: started first (tests/conftest.py)
@@ -205,6 +208,9 @@ BOMBS = {
     "nested_bomb.py": "x = " + "(" * 100_000 + "1" + ")" * 100_000 + "\n",
     "huge.py": "# " + "x" * (5 << 20) + "\n",
     "broken.ipynb": "{ this is not json",
+    "code_bomb.ipynb": json.dumps({"cells": [{"cell_type": "code", "source": "# " + "x" * (5 << 20), "metadata": {},
+                                              "outputs": [], "execution_count": None}],
+                                   "metadata": {}, "nbformat": 4, "nbformat_minor": 5}),
 }
 
 
@@ -226,6 +232,7 @@ def test_one_bad_file_gets_its_own_row_and_the_batch_finishes(mode, tmp_path, ca
     assert "does not parse" in errors["sum_bomb.py"] and "does not parse" in errors["nested_bomb.py"]
     assert "is 5.0 MB; twinnet check reads .py files up to 4 MB" in errors["huge.py"]
     assert "is not a readable notebook" in errors["broken.ipynb"]
+    assert "holds 5.0 MB of code; twinnet check reads notebooks with up to 4 MB of it" in errors["code_bomb.ipynb"]
     assert "Traceback" not in out
 
 
@@ -330,3 +337,27 @@ def test_values_that_are_not_data_are_named_by_their_type():
     assert compare((np.zeros(2), 0.0), function).message == "the result: expected a tuple of 2, got function"
     assert compare(np.zeros(2), module).message == ("the result: expected a number or an array of numbers, got "
                                                     "module")
+
+
+@pytest.mark.parametrize("text", [
+    "# привет мир\n" * 75_000,  # 1.6 MB; 4.5 MB as JSON with every letter escaped (\u043f)
+    "x = '" + "\x01" * ((4 << 20) - 100) + "'\n",  # JSON's worst: 6 bytes a byte (\u0001)
+], ids=["cyrillic", "control_characters"])
+def test_a_file_within_the_size_limit_is_loaded_whatever_its_characters(tmp_path, text):
+    path = tmp_path / "a.py"
+    path.write_text(text + "\n\ndef relu(Z):\n    return np.maximum(0, Z), Z\n\n\nimport numpy as np\n",
+                    encoding="utf-8")
+    assert path.stat().st_size <= MAX_BYTES[".py"]
+    [report] = check([path], sandbox="none", iterations=0, keras=False)
+    assert not report.error and _statuses(report) == {"relu": "PASS"}
+
+
+def test_the_learners_process_bounds_what_it_reads_too():
+    read, write = os.pipe()
+    try:
+        os.write(write, struct.pack("<Q", _worker.MAX_REQUEST + 1))
+        with pytest.raises(_worker.ProtocolError, match=f"^a header of {_worker.MAX_REQUEST + 1} bytes$"):
+            _worker.receive(read, max_header=_worker.MAX_REQUEST)
+    finally:
+        os.close(read)
+        os.close(write)
