@@ -4,8 +4,8 @@ The child (:mod:`twinnet.check._worker`, in :mod:`twinnet.check.sandbox`) parses
 says which of the exercise's functions a ``def`` defines before any of it runs; then it runs it
 statement by statement. A statement that runs past the time limit, or ends the process, is
 skipped and the file loaded again without it; a function that does is reported as failing and
-the next one gets a fresh process. The time limit starts when the learner's code starts, and all
-of the file's learner time is bounded by its budget.
+the next one gets a fresh process. The time limit starts when the learner's code starts; the
+budget bounds all of the file's time, its processes' start-ups included.
 
 Phase one asks for the outputs that the verdicts are computed from (every function, and the
 training); only then does phase two give the child the reference, to find which failing
@@ -165,14 +165,22 @@ class _File:
             self.left -= time.monotonic() - started
 
     def start(self):
-        """A child with the file loaded: statements that hang or crash it are skipped."""
+        """A child with the file loaded: statements that hang or crash it are skipped.
+
+        Each start-up is counted in the file's budget, though not in the time limit: a file that
+        ends its process at every statement is started again for each, and the budget bounds its
+        wall time only when they count.
+        """
         while True:
             self.close()
+            started = time.monotonic()
             self.child = Child(self.mode, self.path, self.hidden)
             try:
-                self.child.receive(time.monotonic() + START_TIME)  # its own start is not the learner's time
+                self.child.receive(started + START_TIME)
             except (TimeoutError, ProtocolError):
                 raise _Stopped(f"the checking process did not start ({self.child.exit_status()})") from None
+            finally:
+                self.left -= time.monotonic() - started
             limits = {"RLIMIT_AS": self.memory << 20, "RLIMIT_CPU": int(self.budget) + 30, "RLIMIT_CORE": 0,
                       "RLIMIT_NPROC": PROCESSES, "RLIMIT_FSIZE": FILE_SIZE, "RLIMIT_NOFILE": OPEN_FILES}
             parsed = self._wait("parsed", request=("load", {
