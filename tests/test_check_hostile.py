@@ -24,7 +24,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from twinnet.check import _worker, check
+from twinnet.check import _worker, check, runner
 from twinnet.check.compare import compare
 from twinnet.check.report import WHERE
 from twinnet.check.sandbox import bwrap_problem
@@ -318,6 +318,43 @@ def test_the_terminal_cannot_be_written_through_dev_tty(mode, tmp_path):
     seen = (tmp_path / "typescript").read_text(errors="replace")
     assert done.returncode == 0 and "relu                        PASS" in seen, seen
     assert "TTY-LINE" not in seen
+
+
+def test_forged_load_messages_of_the_wrong_shape_break_the_protocol(hostile):
+    # the first two forgeries are refused, each its statement's failure; the third (a dict, its
+    # facts of the wrong shape) passes for the end of the load, and relu's call then meets the
+    # file's next statement
+    report = hostile.reports["forged_load_messages.py"]
+    assert report.failures == [
+        "line 19: broke the checking protocol: sent a 'statement' message for statement 999999; the file has 10, "
+        "skipped",
+        "line 20: broke the checking protocol: sent a 'loaded' message whose body is not a dict, skipped"]
+    assert report.functions["relu"].diagnosis == "broke the checking protocol: sent 'statement' where 'outputs' was due"
+
+
+def test_float_errors_that_are_not_names_are_not_believed(hostile):
+    report = hostile.reports["forged_float_errors.py"]
+    assert report.functions["relu"].status == "FAIL"
+    assert report.functions["relu"].case["message"] == "the result: expected a tuple of 2, got NoneType"
+
+
+@pytest.mark.parametrize("kind", sorted(runner.BODIES))
+def test_a_reply_whose_body_is_not_a_dict_breaks_the_protocol(kind):
+    run = runner._File("a.py", None, mode="none", time_limit=5, budget=10, memory=512, hidden=())
+    run.child = SimpleNamespace(receive=lambda deadline: (kind, [1]),
+                                process=SimpleNamespace(poll=lambda: None, returncode=None))
+    with pytest.raises(runner._Stopped, match=f"^broke the checking protocol: sent a '{kind}' message whose body "
+                                              "is not a dict$"):
+        run._wait(kind)
+
+
+def test_an_error_no_check_foresaw_costs_its_file_only_its_check(monkeypatch):
+    def judge(*args, **kwargs):
+        raise RuntimeError("a reply of a shape no check foresaw")
+
+    monkeypatch.setattr(runner.verdict, "judge", judge)
+    report = runner.check_file(HOSTILE / "bom.py", case_seed=0, iterations=0)
+    assert report.error == "could not be checked: RuntimeError: a reply of a shape no check foresaw"
 
 
 def test_values_that_are_not_data_hold_no_memory_once_read():
