@@ -33,7 +33,11 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-MAX_HEADER = 4 << 20  # bytes of one message's JSON header
+MAX_HEADER = 4 << 20  # bytes of the JSON header of a message from this process (what twinnet reads)
+# ... of a request from twinnet (what this process reads): a load holds the learner's code, at most
+# 4 MB of it (check/source.py reads no more), which JSON writes in at most 6 bytes a byte (\u0001),
+# and the statements skipped, one a restart
+MAX_REQUEST = 6 * (4 << 20) + (8 << 20)
 MAX_DATA = 64 << 20  # bytes of the arrays of one message (the largest a check sends: ~5 MB)
 MAX_ARRAYS = 10_000
 MAX_DEPTH = 40  # nesting of lists, tuples and dicts in one value
@@ -67,15 +71,20 @@ def encode(value, arrays, depth=0):
     return {"o": type(value).__name__}
 
 
-_OTHERS = {}
+class Other:
+    """A stand-in for a value that is not data (a function, a module...), named by its type.
 
+    One class for every name: a class made per name would stay in memory for good, one per
+    distinct name that a hostile reply can send.
+    """
 
-def _other(name):
-    """A stand-in for a value that is not data (a function, a module...): a type of that name."""
-    name = str(name)[:100]
-    if name not in _OTHERS:
-        _OTHERS[name] = type(name, (), {"__repr__": lambda self: f"<{type(self).__name__}>"})
-    return _OTHERS[name]()
+    __slots__ = ("name",)
+
+    def __init__(self, name):
+        self.name = str(name)[:100]
+
+    def __repr__(self):
+        return f"<{self.name}>"
 
 
 def decode(data, arrays, depth=0):
@@ -105,7 +114,7 @@ def decode(data, arrays, depth=0):
                 raise ProtocolError("a malformed dict key") from None
         return out
     if tag == "o":
-        return _other(body)
+        return Other(body)
     raise ProtocolError("a malformed value")
 
 
@@ -135,7 +144,10 @@ def send(fd, kind, body=None, deadline=None):
     """Write one message; with a ``deadline`` (monotonic; ``fd`` non-blocking), ``TimeoutError``
     once it passes: a child that stops reading cannot block the parent."""
     arrays = []
-    header = json.dumps({"kind": kind, "body": encode(body, arrays)}, allow_nan=True).encode()
+    # UTF-8: a character outside ASCII takes its own 2 to 4 bytes, not the 6 or 12 of \uXXXX;
+    # surrogatepass: a lone surrogate (a notebook's JSON may hold one) arrives as json.loads reads bytes
+    header = json.dumps({"kind": kind, "body": encode(body, arrays)}, allow_nan=True,
+                        ensure_ascii=False).encode("utf-8", "surrogatepass")
     lengths = json.dumps([len(a) for a in arrays]).encode()
     message = b"".join([_LENGTH.pack(len(header)), header, _LENGTH.pack(len(lengths)), lengths, *arrays])
     view = memoryview(message)
@@ -165,15 +177,16 @@ def _read(fd, n, deadline):
     return b"".join(chunks)
 
 
-def receive(fd, deadline=None):
-    """The next message as ``(kind, body)``; ``TimeoutError`` once ``deadline`` (monotonic) passes."""
+def receive(fd, deadline=None, max_header=MAX_HEADER):
+    """The next message as ``(kind, body)``, its JSON headers at most ``max_header`` bytes;
+    ``TimeoutError`` once ``deadline`` (monotonic) passes."""
     (size,) = _LENGTH.unpack(_read(fd, _LENGTH.size, deadline))
-    if size > MAX_HEADER:
+    if size > max_header:
         raise ProtocolError(f"a header of {size} bytes")
     try:
         header = json.loads(_read(fd, size, deadline))
         (size,) = _LENGTH.unpack(_read(fd, _LENGTH.size, deadline))
-        lengths = json.loads(_read(fd, size, deadline)) if size <= MAX_HEADER else None
+        lengths = json.loads(_read(fd, size, deadline)) if size <= max_header else None
     except (ValueError, RecursionError):
         raise ProtocolError("a malformed header") from None
     if not (isinstance(header, dict) and isinstance(header.get("kind"), str) and isinstance(lengths, list)
@@ -371,7 +384,7 @@ def main():
         send(write_fd, kind, body)
 
     reply("ready")
-    kind, request = receive(read_fd)
+    kind, request = receive(read_fd, max_header=MAX_REQUEST)
     if kind != "load":
         return
     _limit(request["limits"])
@@ -390,7 +403,7 @@ def main():
                      "facts": {n: facts(namespace[n], namespace, functions) for n in found}})
     reference = None
     while True:
-        kind, request = receive(read_fd)
+        kind, request = receive(read_fd, max_header=MAX_REQUEST)
         if kind == "call":
             saved = {h: namespace[h] for h in request["helpers"]}
             namespace.update({h: reference[h] for h in request["helpers"]})

@@ -15,6 +15,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from twinnet.check._worker import Other
+
 RTOL = 1e-7
 ATOL = 1e-10
 
@@ -30,6 +32,12 @@ def _fmt(value):
                            max_line_width=10_000).replace("\n", "")
 
 
+def _type_name(value):
+    """The type of ``value`` in a message; a value that was not data arrives as a stand-in that
+    names its own type."""
+    return value.name if isinstance(value, Other) else type(value).__name__
+
+
 def _is_array_like(value):
     return isinstance(value, (np.ndarray, np.generic, int, float, bool))
 
@@ -42,7 +50,7 @@ def compare(expected, received, where="the result") -> Difference:
     names, where = (where, "the result") if isinstance(where, tuple) else (None, where)
     if isinstance(expected, dict):
         if not isinstance(received, dict):
-            return Difference(False, np.nan, f"{where}: expected a dict, got {type(received).__name__}")
+            return Difference(False, np.nan, f"{where}: expected a dict, got {_type_name(received)}")
         missing = sorted(set(expected) - set(received), key=str)
         extra = sorted(set(received) - set(expected), key=str)
         if missing or extra:
@@ -53,14 +61,14 @@ def compare(expected, received, where="the result") -> Difference:
     if isinstance(expected, (tuple, list)):
         if not isinstance(received, (tuple, list)) or len(received) != len(expected):
             got = f"a {type(received).__name__} of {len(received)}" if isinstance(received, (tuple, list)) \
-                else type(received).__name__
+                else _type_name(received)
             return Difference(False, np.nan, f"{where}: expected a {type(expected).__name__} of "
                               f"{len(expected)}, got {got}")
         return _all([compare(e, r, names[k] if names else f"{where}[{k}]")
                      for k, (e, r) in enumerate(zip(expected, received))])
     if not _is_array_like(received) or np.asarray(received).dtype.kind not in "biuf":
         return Difference(False, np.nan, f"{where}: expected a number or an array of numbers, got "
-                          f"{type(received).__name__}")
+                          f"{_type_name(received)}")
     e, r = np.asarray(expected, dtype=float), np.asarray(received, dtype=float)
     if e.shape != r.shape:
         return Difference(False, np.nan, f"{where}: expected shape {e.shape}, got shape {r.shape}")

@@ -4,8 +4,8 @@ The child (:mod:`twinnet.check._worker`, in :mod:`twinnet.check.sandbox`) parses
 says which of the exercise's functions a ``def`` defines before any of it runs; then it runs it
 statement by statement. A statement that runs past the time limit, or ends the process, is
 skipped and the file loaded again without it; a function that does is reported as failing and
-the next one gets a fresh process. The time limit starts when the learner's code starts, and all
-of the file's learner time is bounded by its budget.
+the next one gets a fresh process. The time limit starts when the learner's code starts; the
+budget bounds all of the file's time, its processes' start-ups included.
 
 Phase one asks for the outputs that the verdicts are computed from (every function, and the
 training); only then does phase two give the child the reference, to find which failing
@@ -24,7 +24,7 @@ from twinnet import data
 from twinnet import functional as F
 from twinnet.check import cases as C
 from twinnet.check import verdict
-from twinnet.check._worker import ProtocolError
+from twinnet.check._worker import MAX_HEADER, ProtocolError
 from twinnet.check.report import FileReport, FunctionResult
 from twinnet.check.sandbox import START_TIME, Child
 from twinnet.check.source import read_source
@@ -36,6 +36,11 @@ E2E_DIMS, E2E_RATE = C.NOTEBOOK_DIMS, 0.1  # the notebook's network and rate on 
 # 100 iterations for the exercise's own code); a wrong gradient moves the cost by more than 1e-3
 E2E_RTOL = 1e-9
 OPEN_FILES, PROCESSES, FILE_SIZE = 64, 16, 64 << 20
+# the replies whose body is read as a dict: any other body breaks the protocol ("outputs" is read by
+# verdict.outcomes, "statement" by _File.start)
+BODIES = {"parsed": dict, "loaded": dict, "trained": dict}
+# what judging a reply of the wrong shape raises: that function fails, the file's check goes on
+UNREADABLE = (ValueError, TypeError)
 
 
 @functools.cache
@@ -131,7 +136,7 @@ class _File:
         self.path, self.source, self.mode, self.hidden = path, source, mode, hidden
         self.time_limit, self.left, self.memory = time_limit, budget, memory
         self.budget = budget
-        self.skip, self.skipped, self.child, self.parsed = set(), [], None, None
+        self.skip, self.skipped, self.child, self.parsed, self.places = set(), [], None, None, []
 
     def _wait(self, kind, reset=None, request=None):
         """The child's next message of ``kind``, within the time limit and the budget, after
@@ -145,6 +150,8 @@ class _File:
             while True:
                 got, body = self.child.receive(deadline)
                 if got == kind:
+                    if not isinstance(body, BODIES.get(kind, object)):
+                        raise ProtocolError(f"sent a {kind!r} message whose body is not a {BODIES[kind].__name__}")
                     return body
                 if reset is None or got != "statement":
                     raise ProtocolError(f"sent {got!r} where {kind!r} was due")
@@ -165,14 +172,22 @@ class _File:
             self.left -= time.monotonic() - started
 
     def start(self):
-        """A child with the file loaded: statements that hang or crash it are skipped."""
+        """A child with the file loaded: statements that hang or crash it are skipped.
+
+        Each start-up is counted in the file's budget, though not in the time limit: a file that
+        ends its process at every statement is started again for each, and the budget bounds its
+        wall time only when they count.
+        """
         while True:
             self.close()
+            started = time.monotonic()
             self.child = Child(self.mode, self.path, self.hidden)
             try:
-                self.child.receive(time.monotonic() + START_TIME)  # its own start is not the learner's time
+                self.child.receive(started + START_TIME)
             except (TimeoutError, ProtocolError):
                 raise _Stopped(f"the checking process did not start ({self.child.exit_status()})") from None
+            finally:
+                self.left -= time.monotonic() - started
             limits = {"RLIMIT_AS": self.memory << 20, "RLIMIT_CPU": int(self.budget) + 30, "RLIMIT_CORE": 0,
                       "RLIMIT_NPROC": PROCESSES, "RLIMIT_FSIZE": FILE_SIZE, "RLIMIT_NOFILE": OPEN_FILES}
             parsed = self._wait("parsed", request=("load", {
@@ -180,11 +195,20 @@ class _File:
                 "functions": list(FUNCTIONS), "memory": self.memory, "limits": limits}))
             if self.parsed is None:  # sent before any of the learner's code ran: believed
                 self.parsed = parsed
+                # every statement's place (a header of MAX_HEADER bytes holds fewer): each can be named
+                self.places = [p for p in _sanitized(parsed.get("places"), list, MAX_HEADER) if len(p) == 2]
             if parsed.get("error") or parsed.get("takes_reference"):
                 return None
             current = [-1]
+
+            def reached(k):  # sent while the learner's code runs: one of the parsed statements, or a forgery
+                if not (isinstance(k, int) and not isinstance(k, bool) and 0 <= k < len(self.places)):
+                    raise ProtocolError(f"sent a 'statement' message for statement {k!r:.40}; the file has "
+                                        f"{len(self.places)}")
+                current[0] = k
+
             try:
-                return self._wait("loaded", reset=lambda k: current.__setitem__(0, k))
+                return self._wait("loaded", reset=reached)
             except _Stopped as stop:
                 if stop.budget or current[0] < 0:
                     raise
@@ -218,6 +242,10 @@ def check_file(path, *, case_seed, time_limit=10.0, budget=60.0, iterations=100,
         _check(run, report, iterations, seed, case_seed)
     except _Stopped as stop:
         report.error = stop.why
+    except Exception as exc:  # noqa: BLE001  (a backstop: see the comment)
+        # the child's replies are checked where they are read, but they are hostile code's: a
+        # shape that slips past those checks costs this file its check, never the class its run
+        report.error = f"could not be checked: {type(exc).__name__}: {exc}"[:500]
     finally:
         run.close()  # every process of the submission is gone before its report is returned
     report.resolve_through()
@@ -227,8 +255,7 @@ def check_file(path, *, case_seed, time_limit=10.0, budget=60.0, iterations=100,
 
 
 def _parse_facts(run, report):
-    parsed = run.parsed
-    places = [p for p in _sanitized(parsed.get("places"), list, 100_000) if len(p) == 2]
+    parsed, places = run.parsed, run.places
     report.statements = len(places)
     report.notes += [f"{run.source.where(cell, line) if line else run.source.cells[cell][0]}: {text}"
                      for cell, line, text in _places(parsed.get("notes"))]
@@ -261,7 +288,8 @@ def _check(run, report, iterations, seed, case_seed):
         report.error = "defines none of the exercise's 15 functions (looked for " + ", ".join(FUNCTIONS) + ")"
         return
     facts = loaded.get("facts") if isinstance(loaded.get("facts"), dict) else {}
-    facts = {n: {k: _sanitized((facts.get(n) or {}).get(k), str) for k in ("calls", "globals")} for n in report.found}
+    facts = {n: facts.get(n) if isinstance(facts.get(n), dict) else {} for n in report.found}
+    facts = {n: {k: _sanitized(facts[n].get(k), str) for k in ("calls", "globals")} for n in report.found}
     failed_imports = {str(k): str(v)[:500] for k, v in (loaded.get("failed_imports") or {}).items()} \
         if isinstance(loaded.get("failed_imports"), dict) else {}
     judged, stopped = {}, ""
@@ -280,7 +308,7 @@ def _check(run, report, iterations, seed, case_seed):
             except _Stopped as stop:
                 report.functions[name] = FunctionResult("FAIL", diagnosis=stop.why)
                 stopped = _restart(run, stop)
-            except ValueError as exc:  # a reply that does not hold the cases' outputs
+            except UNREADABLE as exc:  # a reply that does not hold the cases' outputs
                 report.functions[name] = FunctionResult("FAIL", diagnosis=f"sent a reply twinnet cannot read: {exc}")
                 stopped = _restart(run, None)
     if "L_layer_model" in report.found and iterations and run.child is not None:
@@ -319,7 +347,7 @@ def _train(run, iterations, seed):
     except _Stopped as stop:
         e2e["error"] = f"training {stop.why}"
         run.close()
-    except (ValueError, TypeError) as exc:
+    except UNREADABLE as exc:
         e2e["error"] = str(exc)
     return e2e
 
@@ -338,5 +366,5 @@ def _phase_two(run, report, judged, facts, failed_imports, case_seed):
             result = verdict.judge(name, judged[name], facts[name], report.found, failed_imports, alone)
             if result.status == report.functions[name].status:  # never a verdict from this phase
                 report.functions[name] = result
-    except (_Stopped, ValueError):
+    except (_Stopped, *UNREADABLE):
         pass  # the diagnoses of phase one stand

@@ -16,6 +16,9 @@ from typing import NamedTuple
 
 SUFFIXES = (".py", ".ipynb")
 MAX_BYTES = {".py": 4 << 20, ".ipynb": 64 << 20}  # a notebook holds its outputs (figures) too
+# bytes of a notebook's code cells, their labels included: no more than a .py file's, which is what
+# the learner's process reads of code (check/_worker.py's MAX_REQUEST)
+MAX_CODE = MAX_BYTES[".py"]
 NOTEBOOK_TIME = 120  # seconds to read one notebook
 NOTEBOOK_MEMORY = 2 << 30  # bytes of address space for it
 #: Cell magics whose body is Python: the body is checked, the magic line left out.
@@ -46,7 +49,8 @@ def check_path(path) -> Path:
 
 def read_source(path) -> Source:
     """The code of ``path``. Raises ``FileNotFoundError`` for a missing file, ``ValueError`` for
-    another kind of file, a symbolic link, one too large, or a notebook that cannot be read."""
+    another kind of file, a symbolic link, one too large, or a notebook that cannot be read or
+    holds more code than ``MAX_CODE``."""
     if Path(path).is_symlink():  # else a submission could stand for any file the teacher can read
         raise ValueError("is a symbolic link; twinnet check reads only regular files (give the file it points to)")
     path = check_path(path)
@@ -66,6 +70,10 @@ def read_source(path) -> Source:
         read = {"error": f"the reader ended with status {done.returncode}"}
     if read.get("error"):
         raise ValueError(f"is not a readable notebook: {read['error']}")
+    code = sum(len(label.encode()) + len(text.encode("utf-8", "surrogatepass")) for label, text in read["cells"])
+    if code > MAX_CODE:
+        raise ValueError(f"holds {code / 2**20:.1f} MB of code; twinnet check reads notebooks with up to "
+                         f"{MAX_CODE / 2**20:.0f} MB of it")
     return Source(read["cells"], read["notes"])
 
 

@@ -63,7 +63,8 @@ class Outcome:
         self.case, self.expected = case, expected
         self.received, self.raised = reply.get("result"), reply.get("raised")
         self.raised = None if self.raised is None else str(self.raised)[:500]
-        self.float_errors = sorted({str(e)[:20] for e in reply.get("float_errors") or []})
+        errors = reply.get("float_errors")
+        self.float_errors = sorted({e[:20] for e in errors if isinstance(e, str)}) if isinstance(errors, list) else []
         self.changed = [] if self.raised else _changed(name, case.args, reply.get("args"))
         self.difference = None if self.raised else compare(expected, self.received, D.OUTPUTS.get(name, "the result"))
         self.fd_message = None
