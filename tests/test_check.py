@@ -336,6 +336,15 @@ def test_cli_usage_errors_are_one_line_and_exit_2(argv, message, cli):
     assert err == f"twinnet check: error: {message}\n"
 
 
+@pytest.mark.parametrize("argument, value, largest", [
+    ("time_limit", 1e10, 86400), ("time_limit", 1e308, 86400), ("budget", 1e300, 518400),
+    ("memory", 99999999999999, 1048576), ("iterations", 1_000_000, 10000),
+])
+def test_limits_past_their_maximum_are_refused_before_any_file_is_read(argument, value, largest):
+    with pytest.raises(ValueError, match=f"^{argument} must be at most {largest}; got {argument}="):
+        check(["nowhere.py"], **{argument: value})
+
+
 @pytest.mark.parametrize("case_seed", [21, 1996358292])  # their notebook case once held an output of exactly 1
 def test_ordinary_backward_cases_hold_no_output_of_exactly_0_or_1(case_seed):
     # where AL is 0 or 1 the exercise's own dAL is 0 / 0: only the saturated case may hold one

@@ -33,6 +33,7 @@ from twinnet.check.report import (
     render,
     render_many,
     verdict,
+    write_csv,
 )
 from twinnet.cli import main
 
@@ -115,6 +116,20 @@ def test_the_first_line_names_the_whole_path_unfolded_at_any_width():
     for text in (render(report, width=80), render_many([report, hand_report("b/alice.py")], width=80)):
         assert path in text.splitlines() or "each of 2 files" in text  # on a line of its own, whole
         assert all(len(line) <= 80 for line in text.splitlines() if line != path), text  # the rest wraps
+
+
+#: What an exception's message can send to a terminal: erase the line, move up, rewrite a verdict, retitle.
+ESCAPES = "x\x1b[2K\x1b[1A\x1b[2K\rrelu  PASS\x1b]0;pwned\x07\x00\x7f\x9b"
+
+
+def test_a_submissions_control_characters_reach_the_terminal_as_visible_escapes():
+    report = hand_report(f"class/{ESCAPES}.py", fail=("relu",), failures=[f"line 3: ValueError: {ESCAPES}"])
+    report.functions["relu"].diagnosis = f"on Z of shape (1, 1): raised ValueError: {ESCAPES}"
+    broken = hand_report("bob.py", error=f"does not parse: {ESCAPES}")
+    for text in (render(report, width=80), render(broken, width=80), render_many([report, broken], width=80)):
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", text), repr(text)
+        assert "\\x1b[2K\\x1b[1A" in text and "\\x1b]0;pwned\\x07" in " ".join(text.split())
+        assert max(map(len, text.splitlines())) <= 80  # the escapes are counted where the table wraps
 
 
 def test_several_files_list_every_top_level_failure_and_the_end_to_end_reason():
@@ -258,6 +273,21 @@ def test_the_gradebook_has_one_row_per_file_and_says_how_it_scores(tmp_path):
             assert (folder / "feedback" / f"{name}.txt").read_text(encoding="utf-8").startswith("twinnet check:")
 
 
+def test_no_cell_of_a_submissions_words_is_a_formula_in_a_spreadsheet(tmp_path):
+    reports = [hand_report("=1+2.py", failures=['=HYPERLINK("http://x","y")']), hand_report("-1-1.py"),
+               hand_report("@SUM(A1).py", error="+cmd"), hand_report("bob.py")]
+    folder = write_class_report(reports, tmp_path / "report")
+    gradebook = list(csv.reader((folder / "gradebook.csv").read_text(encoding="utf-8").splitlines()))[1:]
+    write_csv(reports, tmp_path / "grades.csv")
+    rows = list(csv.reader((tmp_path / "grades.csv").read_text(encoding="utf-8").splitlines()))[1:]
+    # the student, file, top-level failures and error of the gradebook; the file and text of --csv
+    cells = [row[k] for row in gradebook for k in (0, 1, 9, 10)] + [row[k] for row in rows for k in (0, 4)]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
+    assert [row[:2] for row in gradebook] == [["_1_2", "'=1+2.py"], ["'-1-1", "'-1-1.py"],
+                                              ["_SUM_A1_", "'@SUM(A1).py"], ["bob", "bob.py"]]
+    assert gradebook[0][9] == '\'=HYPERLINK("http://x","y")' and gradebook[2][10] == "'+cmd"
+
+
 VISIBILITY = {"hidden", "after_due_date", "after_published", "visible"}
 
 
@@ -325,6 +355,28 @@ def test_the_report_folder_must_be_new_empty_or_an_earlier_report(checked, tmp_p
     assert main(["check", seed, "--report", str(mine), "--force"]) == 2
     assert "holds 'notes.txt', which is not part of a twinnet check report" in capsys.readouterr().err
     assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_a_teachers_own_plots_folder_is_no_report_and_never_removed(tmp_path):
+    folder = tmp_path / "report"
+    (folder / "plots" / "thesis").mkdir(parents=True)
+    (folder / "plots" / "thesis" / "fig1.txt").write_text("mine")
+    for force in (False, True):
+        with pytest.raises(ValueError, match="holds 'plots', which is not part of a twinnet check report"):
+            write_class_report(_hostile_class(), folder, force=force)
+    assert os.listdir(folder) == ["plots"] and (folder / "plots" / "thesis" / "fig1.txt").read_text() == "mine"
+
+
+def test_outputs_already_there_are_refused_before_the_run_and_replaced_with_force(checked, tmp_path, capsys):
+    seed = str(LEARNERS / "seed_exercise.py")
+    for name in ("grades.csv", "grades.json"):
+        (tmp_path / name).write_text("mine")
+    argv = ["check", seed, "--csv", str(tmp_path / "grades.csv"), "--json", str(tmp_path / "grades.json")]
+    assert main(argv) == 2
+    assert "--csv" in capsys.readouterr().err and (tmp_path / "grades.csv").read_text() == "mine"
+    assert main([*argv, "--force"]) == 0
+    assert (tmp_path / "grades.csv").read_text().startswith("file,function,result")
+    assert json.loads((tmp_path / "grades.json").read_text())[0]["path"] == seed
 
 
 def test_links_planted_in_an_earlier_report_are_never_followed(tmp_path):

@@ -5,6 +5,9 @@ output paths, memory, report folders); each case names what the line must mentio
 the file. Output paths are checked before anything is trained, so none of these cases trains.
 """
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from twinnet.lab.store import RESULTS, ResultStore
@@ -14,13 +17,17 @@ LONG = "x" * 300  # longer than any file name a Linux file system takes (255 byt
 
 @pytest.fixture
 def workdir(tmp_path, monkeypatch):
-    """A folder with a plain file, a plain folder, an earlier run's results and sweep folders."""
+    """A folder with a plain file, a plain folder, an earlier run's results, a learner's file, an
+    earlier check's figures and sweep folders."""
     monkeypatch.chdir(tmp_path)
     (tmp_path / "afile").write_text("not a folder")
     (tmp_path / "adir").mkdir()
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "results.json").write_text("{}")
     (tmp_path / "old.json").write_text("{}")
+    shutil.copy(Path(__file__).parent / "learners" / "correct.py", tmp_path)
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "correct_loss_curves.png").write_bytes(b"png")
     ResultStore.create(tmp_path / "emptysweep", grid={}, grid_hash="h", n_runs=1)
     ResultStore.create(tmp_path / "junksweep", grid={}, grid_hash="h", n_runs=1)
     (tmp_path / "junksweep" / RESULTS).write_bytes(b'{"run_id": "a", "seed": "x"}\n\x00\xff\xfe\n[1]\n{"tru')
@@ -36,6 +43,7 @@ def check(cli, argv, mention):
 
 COMPARE = ["compare", "--engines", "numpy", "--epochs", "1", "--no-progress"]
 BENCH = ["bench", "--workload", "seed", "--engines", "numpy", "--epochs", "2", "--no-memory"]
+CHECK = ["check", "correct.py", "--no-keras"]
 
 NUMBERS = [
     (["compare", "--learning-rate", "-1"], "argument --learning-rate"),
@@ -61,6 +69,13 @@ NUMBERS = [
     (["gradcheck", "--eps", "1"], "argument --eps"),
     (["gradcheck", "--tolerance", "inf"], "argument --tolerance"),
     (["gradcheck", "--examples", "0"], "argument --examples"),
+    # each past what the runner can wait for, limit or train in twinnet's own process
+    (["check", "x.py", "--time-limit", "1e10"], "argument --time-limit: expected at most 86400, got 1e10"),
+    (["check", "x.py", "--time-limit", "1e308"], "argument --time-limit: expected at most 86400, got 1e308"),
+    (["check", "x.py", "--budget", "1e300"], "argument --budget: expected at most 518400, got 1e300"),
+    (["check", "x.py", "--memory", "99999999999999"],
+     "argument --memory: expected at most 1048576, got 99999999999999"),
+    (["check", "x.py", "--iterations", "1000000"], "argument --iterations: expected at most 10000, got 1000000"),
 ]
 
 SWEEP = ["sweep", "--data", "moons", "--epochs", "1", "--no-progress", "--out", "newsweep"]
@@ -160,6 +175,16 @@ OUTPUTS = [
     ([*BENCH, "--json", "old.json"], "--json 'old.json' already exists"),
     ([*BENCH, "--json", LONG + ".json"], "File name too long"),
     ([*BENCH, "--json", "/sys/twinnet-test.json"], "--json '/sys/twinnet-test.json': cannot write there"),
+    ([*CHECK, "--csv", "old.json"], "--csv 'old.json' already exists; choose another name, or add --force"),
+    ([*CHECK, "--json", "old.json"], "--json 'old.json' already exists"),
+    ([*CHECK, "--csv", "adir"], "--csv 'adir' is a folder; expected a file name"),
+    ([*CHECK, "--json", ""], "--json must name a path; got ''"),
+    ([*CHECK, "--csv", "new.csv", "--json", "old.json"], "--json 'old.json' already exists"),
+    ([*CHECK, "--plot", "afile"], "--plot 'afile' is a file; expected a folder"),
+    ([*CHECK, "--plot", "plots"], "--plot 'plots' already holds correct_loss_curves.png from an earlier run"),
+    ([*CHECK, "--csv", "new.csv", "--plot", "plots"], "--plot 'plots' already holds correct_loss_curves.png"),
+    ([*CHECK, "--report", "new", "--plot", "new/figures"], "--plot 'new/figures' is inside --report 'new'; draw "
+                                                            "the loss curves into 'new/plots'"),
 ]
 
 MEMORY = [  # a hidden layer of 1e11 units: 74 TiB of weights
@@ -216,9 +241,11 @@ def test_bad_output_paths_are_refused_before_training(argv, mention, workdir, cl
     # twinnet.lab.compare is also the name of a function: import_module gives the module
     monkeypatch.setattr(importlib.import_module("twinnet.lab.compare"), "run_engine", must_not_train)
     monkeypatch.setattr(importlib.import_module("twinnet.bench"), "run_workload", must_not_train)
+    monkeypatch.setattr(importlib.import_module("twinnet.check"), "check", must_not_train)
     before = sorted(p.name for p in workdir.iterdir())
     check(cli, argv, mention)
     assert sorted(p.name for p in workdir.iterdir()) == before  # nothing left behind
+    assert (workdir / "old.json").read_text() == "{}"  # nothing replaced
 
 
 @pytest.mark.parametrize("argv, mention", MEMORY, ids=_ids(MEMORY))

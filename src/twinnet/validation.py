@@ -116,6 +116,20 @@ def positive_number(argument, value, *, dtype=None) -> float:
     return float(value)
 
 
+def at_most(argument, value, largest):
+    """``value``, already checked by another check of this module, if it is at most ``largest``.
+
+    >>> at_most("time_limit", positive_number("time_limit", 1e10), 86400)
+    Traceback (most recent call last):
+    ...
+    twinnet.validation.InvalidArgument: time_limit must be at most 86400; got time_limit=10000000000.0.
+    """
+    if value > largest:
+        raise InvalidArgument(argument, f"at most {largest}", value,
+                              f"{argument} must be at most {largest}; got {argument}={_digits(value)}.")
+    return value
+
+
 def non_negative_number(argument, value) -> float:
     """A finite real number >= 0 (a penalty's weight), as a Python float."""
     if not (is_real(value) and math.isfinite(value) and value >= 0):

@@ -30,6 +30,18 @@ from twinnet.check.source import SUFFIXES, check_path
 
 __all__ = ["FileReport", "FunctionResult", "check", "find_files"]
 
+#: The longest ``time_limit``, in seconds: a day.
+MAX_TIME_LIMIT = 24 * 3600
+#: The default ``budget``, in time limits.
+BUDGET_TIME_LIMITS = 6
+#: The longest ``budget``, in seconds: the default of the longest time limit, 6 days.
+MAX_BUDGET = BUDGET_TIME_LIMITS * MAX_TIME_LIMIT
+#: The most ``memory``, in megabytes: a terabyte, well within the address-space limit's 64 bits of bytes.
+MAX_MEMORY = 1 << 20
+#: The most ``iterations``: the reference's training runs in twinnet's own process, which no time
+#: limit stops.
+MAX_ITERATIONS = 10_000
+
 
 def find_files(paths) -> list[Path]:
     """The learners' files: each path a ``.py`` file, a notebook, or a folder searched for both
@@ -63,12 +75,13 @@ def check(paths, *, time_limit=10.0, budget=None, iterations=100, seed=1, case_s
     time_limit : float
         Seconds allowed to each top-level statement, to the cases of each function, and to the
         end-to-end training, counted from when the learner's code starts; past it the process is
-        killed.
+        killed. At most :data:`MAX_TIME_LIMIT` (a day).
     budget : float, optional
-        Seconds allowed to all of a file's code, restarts included (default: 6 * ``time_limit``);
-        what is left unchecked once it is spent fails, saying so.
+        Seconds allowed to all of a file's time, restarts and their start-ups included (default:
+        6 * ``time_limit``); what is left unchecked once it is spent fails, saying so. At most
+        :data:`MAX_BUDGET` (6 days).
     iterations : int
-        Iterations of the end-to-end training (0: none).
+        Iterations of the end-to-end training (0: none), at most :data:`MAX_ITERATIONS` (10000).
     seed : int
         ``np.random.seed`` before both end-to-end trainings: the same initial weights.
     case_seed : int, optional
@@ -90,13 +103,17 @@ def check(paths, *, time_limit=10.0, budget=None, iterations=100, seed=1, case_s
         temporary folder but its own folder, read-only); ``none``: only resource limits and its own
         session; ``auto``: bwrap where it works.
     memory : int
-        Megabytes of address space allowed to each file's process.
+        Megabytes of address space allowed to each file's process, at most :data:`MAX_MEMORY` (a
+        terabyte).
     """
-    time_limit = validation.positive_number("time_limit", time_limit)
-    budget = 6 * time_limit if budget is None else validation.positive_number("budget", budget)
-    iterations = validation.non_negative_int("iterations", iterations)
+    time_limit = validation.at_most("time_limit", validation.positive_number("time_limit", time_limit),
+                                    MAX_TIME_LIMIT)
+    budget = (BUDGET_TIME_LIMITS * time_limit if budget is None else
+              validation.at_most("budget", validation.positive_number("budget", budget), MAX_BUDGET))
+    iterations = validation.at_most("iterations", validation.non_negative_int("iterations", iterations),
+                                    MAX_ITERATIONS)
     jobs = os.cpu_count() or 1 if jobs is None else validation.positive_int("jobs", jobs)
-    memory = validation.positive_int("memory", memory)
+    memory = validation.at_most("memory", validation.positive_int("memory", memory), MAX_MEMORY)
     case_seed = secrets.randbits(32) if case_seed is None else validation.seed(case_seed, "case_seed")
     files = find_files(paths)  # usage errors (a missing file, another kind of file) before running anything
     mode = S.resolve(sandbox)

@@ -44,6 +44,7 @@ from twinnet.check.report import (
     file_names,
     outcome,
     render,
+    spreadsheet_text,
     verdict,
 )
 
@@ -66,9 +67,13 @@ def _is_marker(path):
 
 
 def prepare_folder(directory, *, force=False) -> Path:
-    """Make ``directory`` ready for a report: new, empty, or an earlier report (removed, with
-    ``force``; ``plots`` too, unless it is this run's). A folder holding anything a report does
-    not write is refused."""
+    """Make ``directory`` ready for a report: new, empty, or an earlier report, which holds the
+    marker file (removed, with ``force``; ``plots`` too, unless it is this run's). A folder holding
+    anything a report does not write, or no marker, is refused.
+
+    The figures of a run are drawn into ``plots`` between this call (which marks the folder) and
+    :func:`write_class_report`: call it before ``check(plot_dir=directory / "plots")``.
+    """
     if str(directory) == "":
         raise ValueError("--report must name a folder; got ''.")
     path = Path(directory)
@@ -76,10 +81,10 @@ def prepare_folder(directory, *, force=False) -> Path:
         raise ValueError(f"--report {str(directory)!r} is a file; expected a folder.")
     path.mkdir(parents=True, exist_ok=True)
     entries = sorted(os.listdir(path))
-    ours = all(e in ENTRIES for e in entries) and (_is_marker(path / MARKER) or set(entries) <= {PLOTS})
-    if not ours:
-        foreign = next((e for e in entries if e not in ENTRIES), MARKER)
-        raise ValueError(f"--report {str(directory)!r} holds {foreign!r}, which is not part of a twinnet "
+    # without the marker, even a folder of the report's names is a teacher's (a plots/ of their own)
+    foreign = [e for e in entries if e not in ENTRIES] or ([] if _is_marker(path / MARKER) else entries)
+    if foreign:
+        raise ValueError(f"--report {str(directory)!r} holds {foreign[0]!r}, which is not part of a twinnet "
                          "check report; give a new or empty folder.")
     if set(entries) - {MARKER, PLOTS} and not force:
         raise ValueError(f"--report {str(directory)!r} already holds a class report; choose another "
@@ -131,16 +136,22 @@ def _listed(items):
 
 
 def gradebook(reports, names, *, strict=False) -> str:
-    """The gradebook: one row per file, its score in the first columns, the score's rule in the header."""
+    """The gradebook: one row per file, its score in the first columns, the score's rule in the header.
+
+    The cells of the submission's words (its name, its failures, why it was not checked) are
+    :func:`~twinnet.check.report.spreadsheet_text`: a spreadsheet shows them, never computes them.
+    """
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["student", "file", f"score ({SCORE_RULE[strict]})", "max_score", "passes", "wrong",
                      "unsafe", "missing", "end to end", "top-level failures", "error"])
     for name, r in zip(names, reports):
         listed = {s: [n for n, f in r.functions.items() if f.status == s] for s in ("FAIL", "UNSAFE", "MISSING")}
-        writer.writerow([name, r.path, r.score(strict), len(FUNCTIONS), "yes" if r.passes(strict) else "no",
+        writer.writerow([spreadsheet_text(name), spreadsheet_text(r.path), r.score(strict), len(FUNCTIONS),
+                         "yes" if r.passes(strict) else "no",
                          " ".join(listed["FAIL"]), " ".join(listed["UNSAFE"]), " ".join(listed["MISSING"]),
-                         "" if r.error else end_to_end_short(r.end_to_end), _listed(r.failures), r.error])
+                         "" if r.error else end_to_end_short(r.end_to_end), spreadsheet_text(_listed(r.failures)),
+                         spreadsheet_text(r.error)])
     return out.getvalue()
 
 

@@ -269,6 +269,27 @@ def _learner_line(e2e) -> str:
             f"of {reference[k]:.6f}), explained by {e2e['explained_by']}")
 
 
+#: What a submission's text may not send to a terminal: the C0 control characters but newline and tab
+#: (ESC starts the sequences that move the cursor, clear lines and retitle the window), DEL, and C1.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    r"""``text`` with each control character but newline and tab written as its escape (ESC as ``\x1b``).
+
+    >>> visible("x\x1b[2Kok\x07")
+    'x\\x1b[2Kok\\x07'
+    """
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def _plain(text):
+    """A line for the terminal: a submission's text is data (no markup, no control character)."""
+    from rich.text import Text
+
+    return Text(visible(text))
+
+
 def _console(width):
     """A console that renders plain text (no colour, no markup: a submission's text is data) into a string."""
     from rich.console import Console
@@ -280,7 +301,7 @@ def _console(width):
 def _text(header, renderables, width) -> str:
     """``header`` wrapped at spaces only (it names a path, which a teacher copies whole), then the rest."""
     console = _console(width)
-    console.print(textwrap.fill(header, console.width, break_long_words=False, break_on_hyphens=False),
+    console.print(textwrap.fill(visible(header), console.width, break_long_words=False, break_on_hyphens=False),
                   soft_wrap=True)
     for renderable in renderables:
         console.print(renderable)
@@ -290,36 +311,32 @@ def _text(header, renderables, width) -> str:
 def _bullets(items):
     """One item a line under a heading, wrapped lines indented under the item's first word."""
     from rich.table import Table
-    from rich.text import Text
 
     grid = Table.grid(padding=(0, 1))
     grid.add_column(no_wrap=True)
     grid.add_column(overflow="fold")
     for item in items:
-        grid.add_row("  -", Text(item))
+        grid.add_row("  -", _plain(item))
     return grid
 
 
 def _top_level(report):
     """Every top-level statement that failed, and the notes, as renderables."""
-    from rich.text import Text
-
     parts = []
     if report.failures:
-        parts += [Text(f"top level: {len(report.failures)} of {report.statements} statements failed "
-                       "(the others ran):"), _bullets(report.failures)]
+        parts += [_plain(f"top level: {len(report.failures)} of {report.statements} statements failed "
+                         "(the others ran):"), _bullets(report.failures)]
     if getattr(report, "imports_reference", False):
-        parts.append(Text("note: the file imports twinnet, the reference implementation: none of its "
-                          "functions is credited"))
+        parts.append(_plain("note: the file imports twinnet, the reference implementation: none of its "
+                            "functions is credited"))
     notes = getattr(report, "notes", [])
     if notes:
-        parts += [Text("notes:"), _bullets(notes)]
+        parts += [_plain("notes:"), _bullets(notes)]
     return parts
 
 
 def _function_table(report):
     from rich.table import Table
-    from rich.text import Text
 
     table = Table(box=None, pad_edge=False, padding=(0, 1))
     table.add_column("function", no_wrap=True)
@@ -327,7 +344,7 @@ def _function_table(report):
     table.add_column("largest error")  # the header wraps where room is short; its values do not
     table.add_column("diagnosis", overflow="fold")
     for name, result in report.functions.items():
-        table.add_row(name, result.status, _error(result.largest_error), Text(result.diagnosis))
+        table.add_row(name, result.status, _error(result.largest_error), _plain(result.diagnosis))
     return table
 
 
@@ -336,19 +353,17 @@ def render(report: FileReport, *, strict=False, width=None) -> str:
 
     ``width``: columns to wrap to (default: the terminal's); diagnoses wrap at word boundaries.
     """
-    from rich.text import Text
-
     header = f"twinnet check: runs the code in {report.path} ({_where([report])})"
     parts = _top_level(report)
     if report.error:
-        parts.append(Text(f"{report.path}: {report.error}"))
+        parts.append(_plain(f"{report.path}: {report.error}"))
     else:
         parts.append(_function_table(report))
         if report.end_to_end is not None:
-            parts.append(Text(end_to_end_line(report.end_to_end)))
+            parts.append(_plain(end_to_end_line(report.end_to_end)))
         if report.plot:
-            parts.append(Text(f"wrote {report.plot}"))
-    parts.append(Text(verdict(report, strict=strict)))
+            parts.append(_plain(f"wrote {report.plot}"))
+    parts.append(_plain(verdict(report, strict=strict)))
     return _text(header, parts, width)
 
 
@@ -370,7 +385,6 @@ def render_many(reports, *, strict=False, width=None) -> str:
     """Several files: one row per file (its name from :func:`file_names`), every top-level
     failure below the table, and one verdict line for all."""
     from rich.table import Table
-    from rich.text import Text
 
     names = file_names([r.path for r in reports])
     table = Table(box=None, pad_edge=False, padding=(0, 1))
@@ -380,25 +394,35 @@ def render_many(reports, *, strict=False, width=None) -> str:
     table.add_column("end to end", overflow="fold")
     for name, r in zip(names, reports):
         if r.error:
-            table.add_row(name, f"0/{len(FUNCTIONS)}", "", Text(r.error))
+            table.add_row(name, f"0/{len(FUNCTIONS)}", "", _plain(r.error))
         else:
             table.add_row(name, f"{r.score(strict=strict)}/{len(FUNCTIONS)}", _codes(r),
-                          Text(end_to_end_short(r.end_to_end)))
+                          _plain(end_to_end_short(r.end_to_end)))
     header = f"twinnet check: runs the code in each of {len(reports)} files ({_where(reports)})"
     parts = [table]
     for name, r in zip(names, reports):
         details = _top_level(r)
         if details:
-            parts += [Text(f"{name} ({r.path}):"), *details]
+            parts += [_plain(f"{name} ({r.path}):"), *details]
     # the twin trains from the reference's weights, not the learner's: one clause for all files
     keras = next((r.end_to_end for r in reports if r.end_to_end and r.end_to_end.get("keras")), None)
     if keras:
-        parts.append(Text(f"end to end: {keras_clause(keras)}"))
-    parts.append(Text("functions, in order: " + ", ".join(FUNCTIONS)))
-    parts.append(Text("P pass, F fail, U unsafe (right, except at extreme inputs), - missing; score: "
-                      + SCORE_RULE[strict]))
-    parts.append(Text(verdict_many(reports, strict=strict)))
+        parts.append(_plain(f"end to end: {keras_clause(keras)}"))
+    parts.append(_plain("functions, in order: " + ", ".join(FUNCTIONS)))
+    parts.append(_plain("P pass, F fail, U unsafe (right, except at extreme inputs), - missing; score: "
+                        + SCORE_RULE[strict]))
+    parts.append(_plain(verdict_many(reports, strict=strict)))
     return _text(header, parts, width)
+
+
+#: What a spreadsheet takes for the start of a formula (OWASP's list against CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    """``text`` for a CSV cell: prefixed with ``'`` where a spreadsheet would take it for a formula
+    (``=HYPERLINK(...)``, ``-1-1``), so that it is shown as text, never computed."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
 def write_csv(reports, path):
@@ -407,19 +431,25 @@ def write_csv(reports, path):
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["file", "function", "result", "largest_error", "diagnosis"])
-        for r in reports:
-            if r.error:
-                writer.writerow([r.path, "", "ERROR", "", r.error])
-            writer.writerows([r.path, "top level", "FAIL", "", failure] for failure in r.failures)
-            writer.writerows([r.path, "note", "", "", note] for note in getattr(r, "notes", []))
-            for name, result in r.functions.items():
-                writer.writerow([r.path, name, result.status,
-                                 "" if result.largest_error is None else f"{result.largest_error:.3e}",
-                                 result.diagnosis])
-            if r.end_to_end is not None:
-                e2e = r.end_to_end
-                status = {True: "PASS", False: "FAIL", None: "UNKNOWN"}[end_to_end_passed(e2e)]
-                writer.writerow([r.path, "end to end", status, "", end_to_end_line(e2e)])
+        # the file's name and the text hold the submission's words: shown, never computed
+        writer.writerows([spreadsheet_text(r.path), function, result, largest_error, spreadsheet_text(text)]
+                         for r in reports for function, result, largest_error, text in _csv_rows(r))
+
+
+def _csv_rows(report):
+    """``(function, result, largest_error, text)`` for each of :func:`write_csv`'s rows of ``report``."""
+    if report.error:
+        yield "", "ERROR", "", report.error
+    for failure in report.failures:
+        yield "top level", "FAIL", "", failure
+    for note in getattr(report, "notes", []):
+        yield "note", "", "", note
+    for name, result in report.functions.items():
+        yield (name, result.status, "" if result.largest_error is None else f"{result.largest_error:.3e}",
+               result.diagnosis)
+    if report.end_to_end is not None:
+        status = {True: "PASS", False: "FAIL", None: "UNKNOWN"}[end_to_end_passed(report.end_to_end)]
+        yield "end to end", status, "", end_to_end_line(report.end_to_end)
 
 
 def write_json(reports, path, strict=False):
@@ -428,17 +458,21 @@ def write_json(reports, path, strict=False):
                           encoding="utf-8")
 
 
+#: The name of a file's loss curves (:func:`plot`), from its name (:func:`file_names`).
+PLOT = "{}_loss_curves.png"
+
+
 def plot(report: FileReport, directory, name) -> str:
     """The loss curves of the end-to-end training (the learner's, the reference's and the Keras
-    twin's when it was trained) into ``directory``, as ``<name>_loss_curves.png`` (``name`` from
-    :func:`file_names`); the PNG's path."""
+    twin's when it was trained) into ``directory``, as :data:`PLOT` (``<name>_loss_curves.png``,
+    ``name`` from :func:`file_names`); the PNG's path."""
     from twinnet.plotting import pyplot
 
     plt = pyplot()
     e2e = report.end_to_end
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    out = directory / f"{name}_loss_curves.png"
+    out = directory / PLOT.format(name)
     fig, ax = plt.subplots(figsize=(6.4, 4))
     ax.plot(e2e["reference"], label="twinnet.functional (reference)", lw=2.5, alpha=0.6)
     ax.plot(e2e["learner"], label=f"{Path(report.path).name}", lw=1.2)

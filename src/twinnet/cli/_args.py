@@ -38,6 +38,13 @@ def positive_float(text: str) -> float:
     return checked(lambda value: validation.positive_number("value", value), text, float)
 
 
+def at_most(kind, largest):
+    """An argument type: a value of the type ``kind`` (``positive_float``, ...) that is at most ``largest``."""
+    def parse(text: str):
+        return checked(lambda value: validation.at_most("value", value, largest), text, kind)
+    return parse
+
+
 def penalty(text: str) -> float:
     """An L2 penalty's weight, finite, >= 0 and within float32's range: ``--l2``."""
     return checked(lambda value: validation.penalty("value", value), text, float)
