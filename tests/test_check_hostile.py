@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -202,6 +203,53 @@ def test_output_and_fake_result_lines_never_reach_twinnets_output(mode, tmp_path
     # the first line says where it ran; rich wraps it at 80 columns, anywhere in a long path (xdist's tmp_path)
     first = f"twinnet check: runs the code in {tmp_path / 'output_flood.py'} ({WHERE[mode]})"
     assert "".join(done.stdout.split()).startswith("".join(first.split())), done.stdout[:500]
+
+
+@pytest.mark.parametrize("mode, signum, status", [
+    ("bwrap", signal.SIGINT, 130), ("none", signal.SIGINT, 130), ("none", signal.SIGTERM, 143),
+], ids=["bwrap", "none", "none-sigterm"])
+def test_ctrl_c_ends_every_learners_process_at_once(mode, signum, status, tmp_path):
+    _need(mode)
+    folder, temp = tmp_path / "class", tmp_path / "tmp"
+    folder.mkdir()
+    temp.mkdir()
+    for k in range(3):
+        shutil.copy(HOSTILE / "sleeper.py", folder / f"sleeper{k}.py")
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "  # as in a terminal
+            "from twinnet.cli import main; sys.exit(main(sys.argv[1:]))")
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "check", str(folder), "--sandbox", mode, "--no-keras", "--iterations", "0",
+         "--time-limit", "60", "--jobs", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(temp), "PYTHONPATH": str(Path(__file__).parents[1] / "src")})
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(temp.glob("twinnet-check-*"))) < 3 and time.monotonic() < deadline:  # one process a file
+            time.sleep(0.1)
+        time.sleep(2)  # the learners' code sleeping
+        interrupted = time.monotonic()
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=30)  # each file had 60 s a statement: none is waited for
+    finally:
+        process.kill()
+        left = _processes_in(temp)
+        for pid in left:  # a failure leaves no process behind
+            os.kill(pid, signal.SIGKILL)
+    assert process.returncode == status, err
+    assert time.monotonic() - interrupted < 15
+    assert left == [] and _processes_with(str(folder)) == []
+    assert list(temp.iterdir()) == []  # every process's folder removed
+
+
+def _processes_in(folder):
+    """PIDs whose working folder is in ``folder``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and Path(os.readlink(entry / "cwd")).is_relative_to(folder):
+                found.append(int(entry.name))
+        except OSError:
+            pass
+    return found
 
 
 BOMBS = {

@@ -125,10 +125,17 @@ def check(paths, *, time_limit=10.0, budget=None, iterations=100, seed=1, case_s
         here = path.resolve()
         hidden = [other for other in resolved if other != here and other.is_relative_to(here.parent)]
         return check_file(path, case_seed=case_seed, time_limit=time_limit, budget=budget, iterations=iterations,
-                          seed=seed, sandbox=mode, memory=memory, hidden=hidden)
+                          seed=seed, sandbox=mode, memory=memory, hidden=hidden, children=children)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:  # threads only wait: the work is in processes
+    children = S.Children()
+    pool = ThreadPoolExecutor(max_workers=jobs)  # threads only wait: the work is in processes
+    try:
         reports = list(pool.map(one, files))
+    except BaseException:  # Ctrl-C: every learner's process ends now and none starts, so no file is waited for
+        children.stop()
+        raise
+    finally:
+        pool.shutdown(cancel_futures=True)
     trained = [r.end_to_end for r in reports if r.end_to_end and r.end_to_end.get("reference")]
     # one training for all files, in this thread: the twin starts from the reference's weights
     # whatever the learner wrote, and Keras's floatx is one setting for the whole process

@@ -132,8 +132,8 @@ def _places(value, limit=1000):
 class _File:
     """One file's child process, restarted as needed, and the learner time left to it."""
 
-    def __init__(self, path, source, *, mode, time_limit, budget, memory, hidden):
-        self.path, self.source, self.mode, self.hidden = path, source, mode, hidden
+    def __init__(self, path, source, *, mode, time_limit, budget, memory, hidden, children):
+        self.path, self.source, self.mode, self.hidden, self.children = path, source, mode, hidden, children
         self.time_limit, self.left, self.memory = time_limit, budget, memory
         self.budget = budget
         self.skip, self.skipped, self.child, self.parsed, self.places = set(), [], None, None, []
@@ -181,7 +181,7 @@ class _File:
         while True:
             self.close()
             started = time.monotonic()
-            self.child = Child(self.mode, self.path, self.hidden)
+            self.child = Child(self.mode, self.path, self.hidden, self.children)
             try:
                 self.child.receive(started + START_TIME)
             except (TimeoutError, ProtocolError):
@@ -226,10 +226,11 @@ class _File:
 
 
 def check_file(path, *, case_seed, time_limit=10.0, budget=60.0, iterations=100, seed=1, sandbox="none",
-               memory=1024, hidden=()) -> FileReport:
+               memory=1024, hidden=(), children=None) -> FileReport:
     """Check the exercise's functions that the file at ``path`` defines on the cases drawn from
-    ``case_seed``; ``hidden``: the other submissions in its folder, which its sandbox cannot open.
-    See :func:`twinnet.check.check`."""
+    ``case_seed``; ``hidden``: the other submissions in its folder, which its sandbox cannot open;
+    ``children``: the run's :class:`~twinnet.check.sandbox.Children`, whose ``stop`` ends the check
+    (``Interrupted``). See :func:`twinnet.check.check`."""
     report = FileReport(str(path), sandbox=sandbox, case_seed=case_seed)
     try:
         source = read_source(path)
@@ -237,7 +238,8 @@ def check_file(path, *, case_seed, time_limit=10.0, budget=60.0, iterations=100,
         report.error = str(exc)
         return report
     report.notes = list(source.notes)
-    run = _File(path, source, mode=sandbox, time_limit=time_limit, budget=budget, memory=memory, hidden=hidden)
+    run = _File(path, source, mode=sandbox, time_limit=time_limit, budget=budget, memory=memory, hidden=hidden,
+                children=children)
     try:
         _check(run, report, iterations, seed, case_seed)
     except _Stopped as stop:

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -127,11 +128,51 @@ def _bwrap_command(folder, work, command, info_fd, hidden=()):
     return args + ["--", *command]
 
 
-class Child:
-    """The learner's process: started, asked, and killed with everything it started."""
+class Interrupted(BaseException):  # noqa: N818  (as KeyboardInterrupt, which it follows)
+    """The run was interrupted (Ctrl-C): no learner's process starts any more."""
 
-    def __init__(self, mode, path, hidden=()):
+
+class Children:
+    """The learner's processes of one run: :meth:`stop` ends them all at once and lets no other start.
+
+    A process is killed, waited for and cleaned up by the thread that started it (:meth:`Child.kill`);
+    :meth:`stop`, called from another thread, only sends the signals, so that each thread, its
+    process gone, finishes at once.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._live, self._stopped = set(), False
+
+    def add(self, child):
+        """Count ``child`` in; ``Interrupted`` (and ``child`` killed) once the run is stopped."""
+        with self._lock:
+            if not self._stopped:
+                self._live.add(child)
+                return
+        child.kill()
+        raise Interrupted
+
+    def discard(self, child):
+        with self._lock:  # after this, stop() no longer signals the child (its pid may be reused)
+            self._live.discard(child)
+
+    def stop(self):
+        with self._lock:
+            self._stopped = True
+            for child in self._live:
+                child.signal()
+
+
+class Child:
+    """The learner's process: started, asked, and killed with everything it started.
+
+    ``children``: the run's :class:`Children`, which counts it in.
+    """
+
+    def __init__(self, mode, path, hidden=(), children=None):
         self.mode, self.path = mode, Path(path).resolve()
+        self.children = children
         folder = self.path.parent
         theirs_in, self.to_child = os.pipe()
         self.from_child, theirs_out = os.pipe()
@@ -164,6 +205,8 @@ class Child:
                 os.close(fd)
         if mode == "bwrap":
             self.pid1 = self._read_info(info_read)
+        if children is not None:
+            children.add(self)
 
     def _read_info(self, fd):
         """The host PID of the sandbox's first process: killing it ends the PID namespace."""
@@ -198,8 +241,8 @@ class Child:
             return {"SIGXCPU": "ran out of CPU time (SIGXCPU)"}.get(name, f"killed by {name}")
         return f"exit status {code}"
 
-    def kill(self):
-        """End the process and every process it started; returns once they are gone."""
+    def signal(self):
+        """SIGKILL the process and every process it started, and return (:meth:`kill` waits for them)."""
         if self.pid1:
             try:  # the namespace's first process: the kernel kills the rest, then bwrap ends
                 os.kill(self.pid1, signal.SIGKILL)
@@ -209,6 +252,12 @@ class Child:
             os.killpg(self.process.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+    def kill(self):
+        """End the process and every process it started; returns once they are gone."""
+        if self.children is not None:
+            self.children.discard(self)
+        self.signal()
         self.process.wait()
         if self.pid1:  # gone, or a zombie: its namespace's processes are all gone by then
             deadline = time.monotonic() + 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from pathlib import Path
 
@@ -81,7 +82,6 @@ def register(sub):
 
 
 def run(args):
-    import contextlib
     import sys
 
     from twinnet.check import check, find_files
@@ -112,9 +112,10 @@ def run(args):
                                                 holds=[PLOT.format(name) for name in file_names(files)]))
         if mode == "none" and len(files) > 1:
             print(S.none_warning(len(files), args.sandbox), file=sys.stderr)
-        reports = check(files, time_limit=args.time_limit, budget=args.budget, iterations=args.iterations,
-                        seed=args.seed, case_seed=args.case_seed, plot_dir=args.plot, jobs=args.jobs,
-                        keras=args.keras, sandbox=mode, memory=args.memory)
+        with _terminated_as_exit():
+            reports = check(files, time_limit=args.time_limit, budget=args.budget, iterations=args.iterations,
+                            seed=args.seed, case_seed=args.case_seed, plot_dir=args.plot, jobs=args.jobs,
+                            keras=args.keras, sandbox=mode, memory=args.memory)
         print(render(reports[0], strict=strict) if len(reports) == 1 else render_many(reports, strict=strict))
         print(f"cases drawn with --case-seed {reports[0].case_seed}; give it to draw the same ones again")
         for path, write in written:
@@ -124,3 +125,25 @@ def run(args):
         write_class_report(reports, args.report, strict=strict)
         print(f"wrote the class report into {args.report} (open {Path(args.report) / 'index.html'})")
     return 0 if all(r.passes(strict) for r in reports) else 1
+
+
+@contextlib.contextmanager
+def _terminated_as_exit():
+    """SIGTERM (a job's time limit, ``kill``) exits as Ctrl-C does: through ``check``'s clean-up, which
+    ends the learners' processes, with exit status 143 (without it, those outside bubblewrap, in
+    sessions of their own, would be left running)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signal handlers are the main thread's
+        yield
+        return
+
+    def exit_143(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, exit_143)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
