@@ -132,7 +132,7 @@ def _places(value, limit=1000):
 class _File:
     """One file's child process, restarted as needed, and the learner time left to it."""
 
-    def __init__(self, path, source, *, mode, time_limit, budget, memory, hidden, children):
+    def __init__(self, path, source, *, mode, time_limit, budget, memory, hidden, children=None):
         self.path, self.source, self.mode, self.hidden, self.children = path, source, mode, hidden, children
         self.time_limit, self.left, self.memory = time_limit, budget, memory
         self.budget = budget
