@@ -367,6 +367,23 @@ def test_a_teachers_own_plots_folder_is_no_report_and_never_removed(tmp_path):
     assert os.listdir(folder) == ["plots"] and (folder / "plots" / "thesis" / "fig1.txt").read_text() == "mine"
 
 
+def test_a_report_beside_checks_own_loss_curves_is_written_from_python(tmp_path):
+    folder = tmp_path / "report"
+    (folder / "plots").mkdir(parents=True)
+    (folder / "plots" / "alice_loss_curves.png").write_bytes(b"png")  # check(plot_dir=folder / "plots") drew it
+    write_class_report(_hostile_class(), folder)
+    assert (folder / MARKER).is_file() and (folder / "plots" / "alice_loss_curves.png").read_bytes() == b"png"
+
+
+def test_an_earlier_report_is_kept_when_another_output_refuses_the_run(checked, tmp_path, capsys):
+    seed = str(LEARNERS / "seed_exercise.py")
+    folder = tmp_path / "report"
+    assert main(["check", seed, "--report", str(folder)]) == 0
+    (tmp_path / "afile").write_text("mine")
+    assert main(["check", seed, "--report", str(folder), "--force", "--plot", str(tmp_path / "afile")]) == 2
+    assert "--plot" in capsys.readouterr().err and (folder / "index.html").is_file()
+
+
 def test_outputs_already_there_are_refused_before_the_run_and_replaced_with_force(checked, tmp_path, capsys):
     seed = str(LEARNERS / "seed_exercise.py")
     for name in ("grades.csv", "grades.json"):

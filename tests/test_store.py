@@ -184,3 +184,26 @@ def test_a_regression_row_round_trips_through_the_store_and_into_the_report(tmp_
     assert read_results(tmp_path / "sweep") == [row]
     rows, warnings = read_rows(tmp_path / "sweep")
     assert rows == [row] and warnings == []
+
+
+def test_a_lock_file_removed_as_its_holder_ends_is_not_locked_in_place_of_the_new_one(tmp_path, monkeypatch):
+    import fcntl
+
+    from twinnet.lab.store import hold
+
+    real, calls = fcntl.flock, []
+
+    def flock(f, operation):  # the holder ends between this run's open and its flock, removing the file
+        calls.append(f)
+        if len(calls) == 1:
+            (tmp_path / ".lock").unlink()
+        return real(f, operation)
+
+    (tmp_path / ".lock").write_text("1")
+    monkeypatch.setattr(fcntl, "flock", flock)
+    held = hold(tmp_path, ".lock", "another run")
+    try:
+        assert len(calls) == 2 and os.fstat(held.fileno()).st_ino == os.stat(tmp_path / ".lock").st_ino
+        assert (tmp_path / ".lock").read_text() == str(os.getpid())
+    finally:
+        held.close()

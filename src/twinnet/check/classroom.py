@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import csv
+import fnmatch
 import html
 import io
 import json
@@ -36,6 +37,7 @@ from pathlib import Path
 
 from twinnet.check.report import (
     FUNCTIONS,
+    PLOT,
     RIGHT,
     SCORE_RULE,
     end_to_end_line,
@@ -71,8 +73,8 @@ def prepare_folder(directory, *, force=False) -> Path:
     marker file (removed, with ``force``; ``plots`` too, unless it is this run's). A folder holding
     anything a report does not write, or no marker, is refused.
 
-    The figures of a run are drawn into ``plots`` between this call (which marks the folder) and
-    :func:`write_class_report`: call it before ``check(plot_dir=directory / "plots")``.
+    A folder holding only ``plots`` of check's loss curves, and no marker, is taken for this run's
+    (``check(plot_dir=directory / "plots")``, then :func:`write_class_report`).
     """
     if str(directory) == "":
         raise ValueError("--report must name a folder; got ''.")
@@ -81,8 +83,10 @@ def prepare_folder(directory, *, force=False) -> Path:
         raise ValueError(f"--report {str(directory)!r} is a file; expected a folder.")
     path.mkdir(parents=True, exist_ok=True)
     entries = sorted(os.listdir(path))
-    # without the marker, even a folder of the report's names is a teacher's (a plots/ of their own)
-    foreign = [e for e in entries if e not in ENTRIES] or ([] if _is_marker(path / MARKER) else entries)
+    # without the marker, a folder of the report's names is the teacher's, but for check's own loss
+    # curves (check(plot_dir=directory / "plots") before write_class_report, from Python)
+    ours = _is_marker(path / MARKER) or (entries == [PLOTS] and _loss_curves_only(path / PLOTS))
+    foreign = [e for e in entries if e not in ENTRIES] or ([] if ours else entries)
     if foreign:
         raise ValueError(f"--report {str(directory)!r} holds {foreign[0]!r}, which is not part of a twinnet "
                          "check report; give a new or empty folder.")
@@ -94,6 +98,13 @@ def prepare_folder(directory, *, force=False) -> Path:
             _remove(path / entry)
     _write(path / MARKER, "This folder is a class report written by twinnet check --report.\n")
     return path
+
+
+def _loss_curves_only(path):
+    """Whether the folder ``path`` holds nothing but files named as check's loss curves."""
+    return path.is_dir() and not path.is_symlink() and all(
+        entry.is_file() and not entry.is_symlink() and fnmatch.fnmatchcase(entry.name, PLOT.format("*"))
+        for entry in path.iterdir())
 
 
 def _remove(path):

@@ -34,7 +34,7 @@ OPEN_FILES = 64
 TMP_SIZE = 128 << 20  # bytes of each of the sandbox's two writable folders (in memory)
 SANDBOX_WORK = Path("/twinnet/work")  # the sandbox's working folder
 MAX_ENTRIES = 1000  # entries of the submission's folder made visible in its working folder
-START_TIME = 120  # seconds for the child to start (not counted in the learner's time)
+START_TIME = 120  # seconds for the child to start (counted in the file's budget, not in its time limit)
 ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                "LANG": "C.UTF-8", "PATH": "/usr/bin:/bin"}
 NONE_WARNING = ("twinnet check: warning: checking {n} files without a sandbox ({why}): each runs with "
@@ -161,7 +161,8 @@ class Children:
         with self._lock:
             self._stopped = True
             for child in self._live:
-                child.signal()
+                if child.process.returncode is None:  # a reaped one's pid may be another process's by now
+                    child.signal()
 
 
 class Child:

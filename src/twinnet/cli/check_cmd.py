@@ -105,11 +105,11 @@ def run(args):
             if path is not None:
                 made = outputs.enter_context(output_file(option, path, force=args.force, stem="check", suffix=suffix))
                 written.append((made, write))
-        if args.report is not None:
-            prepare_folder(args.report, force=args.force)
         if args.plot is not None:
             outputs.enter_context(output_folder("--plot", args.plot, force=args.force,
                                                 holds=[PLOT.format(name) for name in file_names(files)]))
+        if args.report is not None:  # last: with --force it removes an earlier report, once nothing can refuse the run
+            prepare_folder(args.report, force=args.force)
         if mode == "none" and len(files) > 1:
             print(S.none_warning(len(files), args.sandbox), file=sys.stderr)
         with _terminated_as_exit():

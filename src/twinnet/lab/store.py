@@ -96,22 +96,31 @@ def hold(directory, name, what):
     """Lock ``directory`` for this process with its file ``name``, or say which process holds it.
 
     ``flock`` locks belong to the open file: the system releases them when the process ends, so a
-    run killed with SIGKILL leaves no stale lock. The file holds the holder's pid, for the message,
+    run killed with SIGKILL leaves no stale lock; a file removed by its holder as it ended is not
+    locked in place of the one there now. The file holds the holder's pid, for the message,
     which names ``what`` holds it (``"another sweep"``). Returns the open file: closing it releases
     the lock.
     """
     import fcntl
 
-    with _writing(directory, f"create its lock file {name}"):
-        f = open(Path(directory) / name, "a+", encoding="utf-8")  # noqa: SIM115  (held while locked)
-    try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.seek(0)
-        holder = f.read().strip() or "?"
+    path = Path(directory) / name
+    while True:
+        with _writing(directory, f"create its lock file {name}"):
+            f = open(path, "a+", encoding="utf-8")  # noqa: SIM115  (held while locked)
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip() or "?"
+            f.close()
+            raise ValueError(f"--out {directory}: {what} (process {holder}) is writing there; "
+                             "wait for it to end or stop it, or choose another directory.") from None
+        try:  # a holder that removes the file as it ends may have done so since it was opened
+            if os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+                break
+        except FileNotFoundError:
+            pass
         f.close()
-        raise ValueError(f"--out {directory}: {what} (process {holder}) is writing there; "
-                         "wait for it to end or stop it, or choose another directory.") from None
     f.truncate(0)
     f.write(str(os.getpid()))
     f.flush()
