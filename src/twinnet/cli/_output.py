@@ -3,7 +3,7 @@
 A default path is new for every run: ``twinnet-runs/<timestamp>``, with ``-2``, ``-3``, ... when
 another run took that name in the same second (``mkdir`` and ``open(..., "x")`` are atomic, so two
 runs cannot both take one name). A path the user names is refused when it already holds results,
-unless ``force``. If the command then fails, what was made here and is still empty is removed.
+unless ``force``. What was made here and is still empty when the command ends is removed.
 """
 
 from __future__ import annotations
@@ -87,11 +87,9 @@ def output_folder(option, value, *, force, holds, lock=None):
                              "choose another folder, or add --force to overwrite it.")
     try:
         yield path
-    except BaseException:
+    finally:  # a folder made for outputs that never came (check --plot with no training) goes too
         _release(held)
         _remove_if_empty(made)
-        raise
-    _release(held)
 
 
 def _release(held):
@@ -122,6 +120,5 @@ def output_file(option, value, *, force, stem, suffix):
             path.open("a").close()  # writable? (permissions, a read-only file system)
     try:
         yield path
-    except BaseException:
+    finally:
         _remove_if_empty(made)
-        raise
