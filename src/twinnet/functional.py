@@ -28,7 +28,6 @@ import numpy as np
 from scipy.special import expit
 
 from twinnet import validation
-from twinnet.nn.heads import check_targets
 
 # The notebook's order, in which ``twinnet check`` grades them.
 __all__ = [  # noqa: RUF022
@@ -353,7 +352,7 @@ def _check_training_input(X, Y, layers_dims, learning_rate, num_iterations, init
             f"X and Y have different numbers of examples (columns): X.shape={X.shape}, "
             f"Y.shape={Y.shape}."
         )
-    check_targets("sigmoid", Y.reshape(-1), X.T.shape, 1, np.float64, name="Y")  # the labels 0 and 1
+    validation.binary_labels("Y", Y)
     if layers_dims[0] != X.shape[0]:
         raise ValueError(
             f"layers_dims[0]={layers_dims[0]} does not match the {X.shape[0]} features of X "

@@ -348,6 +348,16 @@ def features(X, argument="X", *, dtype=None) -> np.ndarray:
     return X
 
 
+def binary_labels(argument, y, *, hint=""):
+    """Check that every value of the array ``y`` is 0 or 1; the error names the others, then ``hint``."""
+    ok = (y == 0) | (y == 1)
+    if not np.all(ok):
+        others = np.unique(y[~ok])
+        shown = ", ".join(str(v) for v in others[:5]) + (", ..." if others.size > 5 else "")
+        raise InvalidArgument(argument, "the labels 0 and 1", shown, f"{argument} must contain only the labels 0 "
+                              f"and 1 (binary); got also: {shown}.{hint}")
+
+
 def same_examples(x_shape, y_shape, x_argument="X", y_argument="y"):
     """Check that the targets of shape ``y_shape`` have one row per example of the ``X`` of shape ``x_shape``."""
     if len(y_shape) == 0 or y_shape[0] != x_shape[0]:

@@ -255,10 +255,7 @@ class TorchHead(NamedTuple):
 # --------------------------------------------------------------------------- targets
 def _binary_targets(y, X_shape, width, dtype, name):
     y = _as_labels(y, X_shape, name, "the labels 0 and 1", "Map two classes to 0 and 1")
-    ok = (y == 0) | (y == 1)
-    if not ok.all():
-        raise ValueError(f"{name} must contain only the labels 0 and 1 (binary); got also: "
-                         f"{_shown(np.unique(y[~ok]))}. For more classes use a softmax head (output='softmax').")
+    validation.binary_labels(name, y, hint=" For more classes use a softmax head (output='softmax').")
     return y.astype(dtype).reshape(1, -1), y.astype(bool).reshape(1, -1)
 
 
